@@ -1,0 +1,4 @@
+//! One component per file, each with its own `XxxProps`.
+
+pub mod header;
+pub mod storage_panel;
