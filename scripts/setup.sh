@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Installs what building, serving and testing Strata needs, idempotently: every step first checks
+# whether its tool is already there (at the right version) and skips if so, so a second run takes
+# a second or two.
+#
+# Usage: scripts/setup.sh           everything scripts/test.sh needs
+#        scripts/setup.sh --serve   only what scripts/serve.sh needs
+#
+# Sources: rustup (Rust target and components), crates.io (wasm-bindgen-cli, built from source),
+# Debian apt (chromium, chromium-driver; node and python3 only if missing), the npm registry
+# (playwright-core). Nothing is downloaded from anywhere else; in particular no browser is
+# downloaded by Playwright.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+mode=test
+case "${1:-}" in
+  "") ;;
+  --serve) mode=serve ;;
+  -h | --help)
+    sed -n '2,13p' "$0"
+    exit 0
+    ;;
+  *) die "unknown argument: $1 (expected --serve or nothing)" ;;
+esac
+
+step_names=()
+step_results=()
+apt_updated=0
+
+# Runs `check` and, if it fails, `install`, then records what happened and how long it took.
+step() {
+  local name=$1 check=$2 install=$3
+  local started
+  started=$(now_ms)
+  local result
+  if "$check"; then
+    result="present"
+  else
+    log "setup: installing $name"
+    "$install"
+    "$check" || die "setup: $name still missing after installing it"
+    result="installed"
+  fi
+  local elapsed
+  elapsed=$(format_ms $(($(now_ms) - started)))
+  log "setup: $name: $result ($elapsed)"
+  step_names+=("$name")
+  step_results+=("$result in $elapsed")
+}
+
+apt_install() {
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "apt-get install $* needs root, and sudo is not available"
+    sudo=(sudo)
+  fi
+  if [ "$apt_updated" -eq 0 ]; then
+    "${sudo[@]}" apt-get update
+    apt_updated=1
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+}
+
+# --- Rust ---------------------------------------------------------------------------------------
+
+command -v cargo >/dev/null && command -v rustup >/dev/null ||
+  die "cargo and rustup are required: install Rust with rustup (https://rustup.rs) first"
+
+has_wasm_target() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown
+}
+add_wasm_target() {
+  rustup target add wasm32-unknown-unknown
+}
+
+has_lint_components() {
+  local installed
+  installed=$(rustup component list --installed)
+  grep -q '^rustfmt' <<<"$installed" && grep -q '^clippy' <<<"$installed"
+}
+add_lint_components() {
+  rustup component add rustfmt clippy
+}
+
+WASM_BINDGEN_VERSION=$(locked_wasm_bindgen_version)
+[ -n "$WASM_BINDGEN_VERSION" ] || die "no wasm-bindgen package in Cargo.lock"
+
+has_wasm_bindgen_cli() {
+  command -v wasm-bindgen >/dev/null && command -v wasm-bindgen-test-runner >/dev/null &&
+    [ "$(wasm-bindgen --version)" = "wasm-bindgen $WASM_BINDGEN_VERSION" ] &&
+    [ "$(wasm-bindgen-test-runner --version)" = "wasm-bindgen-test-runner $WASM_BINDGEN_VERSION" ]
+}
+install_wasm_bindgen_cli() {
+  # --locked first, for the exact dependency set the CLI was released with. It fails when one of
+  # those locked versions has since been yanked from crates.io (0.2.130 locks webpki-roots
+  # 1.0.11, which is gone); then build with the newest compatible dependencies instead.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked ||
+    {
+      log "setup: 'cargo install --locked' failed; retrying without --locked"
+      cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+    }
+}
+
+step "wasm32-unknown-unknown target" has_wasm_target add_wasm_target
+if [ "$mode" = test ]; then
+  step "rustfmt + clippy" has_lint_components add_lint_components
+fi
+step "wasm-bindgen-cli $WASM_BINDGEN_VERSION" has_wasm_bindgen_cli install_wasm_bindgen_cli
+
+# --- System packages ----------------------------------------------------------------------------
+
+has_python3() { command -v python3 >/dev/null; }
+install_python3() { apt_install python3; }
+step "python3" has_python3 install_python3
+
+if [ "$mode" = test ]; then
+  has_chromium() { [ -x "$CHROMIUM_BIN" ] && [ -x "$CHROMEDRIVER_BIN" ]; }
+  install_chromium() { apt_install chromium chromium-driver; }
+  step "chromium + chromium-driver" has_chromium install_chromium
+
+  has_node() { command -v node >/dev/null && command -v npm >/dev/null; }
+  install_node() { apt_install nodejs npm; }
+  step "node + npm" has_node install_node
+
+  # --- npm packages for the end-to-end tests ----------------------------------------------------
+
+  has_playwright_core() {
+    local tests="$REPO_ROOT/tests"
+    [ -f "$tests/node_modules/playwright-core/package.json" ] || return 1
+    local installed locked
+    installed=$(node -p "require('$tests/node_modules/playwright-core/package.json').version")
+    locked=$(node -p "require('$tests/package-lock.json').packages['node_modules/playwright-core'].version")
+    [ "$installed" = "$locked" ]
+  }
+  install_playwright_core() {
+    # playwright-core never downloads a browser; the variable makes sure nothing else does either.
+    # The tests use the apt-installed /usr/bin/chromium.
+    (cd "$REPO_ROOT/tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+  }
+  step "playwright-core (npm, tests/)" has_playwright_core install_playwright_core
+fi
+
+echo
+echo "setup summary ($mode):"
+for i in "${!step_names[@]}"; do
+  printf '  %-34s %s\n' "${step_names[$i]}" "${step_results[$i]}"
+done
