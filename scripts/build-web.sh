@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the dashboard into www/pkg: the Yew app compiled to wasm (release), then wasm-bindgen's
+# JS glue for `--target web`, which www/main.js imports. No bundler.
+# Needs the tools from `scripts/setup.sh --serve`.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO_ROOT"
+
+version=$(locked_wasm_bindgen_version)
+command -v wasm-bindgen >/dev/null && [ "$(wasm-bindgen --version)" = "wasm-bindgen $version" ] ||
+  die "wasm-bindgen $version is not installed (Cargo.lock pins it): run scripts/setup.sh --serve"
+
+log "build-web: cargo build --release --target wasm32-unknown-unknown -p strata-dashboard"
+cargo build --release --target wasm32-unknown-unknown -p strata-dashboard
+
+log "build-web: wasm-bindgen --target web --out-dir www/pkg"
+rm -rf www/pkg
+# Cargo keeps the binary's hyphen (strata-dashboard.wasm); --out-name gives the JS module the
+# underscore name that www/main.js imports.
+wasm-bindgen --target web --no-typescript --out-dir www/pkg --out-name strata_dashboard \
+  target/wasm32-unknown-unknown/release/strata-dashboard.wasm
+
+log "build-web: done: $(du -h www/pkg/strata_dashboard_bg.wasm | cut -f1) of wasm in www/pkg"
