@@ -1,0 +1,268 @@
+//! The metadata journal: an append-only list of checksummed records describing the store
+//! (geometry, baseline, the partition tree). Every append is a durable commit, so the journal's
+//! state is exactly the acknowledged metadata operations; a torn last record is an operation
+//! that was never acknowledged.
+//!
+//! Record layout: a 16-byte header (magic `"SMET"`, kind `u16`, reserved `u16`, payload length
+//! `u32`, CRC-32C `u32` over header bytes 0..12 and the payload), then the payload.
+
+use super::{crc, crc_append, set_u32_at, u32_at, DecodeError, Decoder, Encode};
+
+/// `"SMET"`.
+pub const META_MAGIC: u32 = u32::from_le_bytes(*b"SMET");
+/// Header length.
+pub const META_HEADER_LEN: usize = 16;
+/// Offset of the kind in the header.
+pub const META_KIND_OFFSET: usize = 4;
+/// Offset of the reserved field.
+pub const META_RESERVED_OFFSET: usize = 6;
+/// Offset of the payload length.
+pub const META_LEN_OFFSET: usize = 8;
+/// Offset of the CRC.
+pub const META_CRC_OFFSET: usize = 12;
+/// Largest payload.
+pub const META_PAYLOAD_MAX: usize = 64 * 1024;
+/// Longest label, in bytes of UTF-8.
+pub const LABEL_BYTES_MAX: usize = 255;
+
+/// Kind: the store header (always the first record).
+pub const META_KIND_STORE: u16 = 1;
+/// Kind: a partition was created.
+pub const META_KIND_PARTITION_CREATED: u16 = 2;
+/// Kind: a partition was sealed (became an immutable snapshot volume).
+pub const META_KIND_PARTITION_SEALED: u16 = 3;
+
+/// Payload length of a store header.
+pub const STORE_PAYLOAD_LEN: usize = 48;
+
+/// Flag of [`MetaRecord::PartitionCreated`]: the new partition is the live head.
+pub const CREATED_FLAG_HEAD: u16 = 1;
+
+const _: () = assert!(META_CRC_OFFSET + 4 == META_HEADER_LEN);
+
+/// One decoded journal record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaRecord {
+    /// The store's identity and geometry.
+    Store {
+        /// Format version that wrote the store.
+        format_version: u32,
+        /// Block size in bytes.
+        block_size: u32,
+        /// Number of blocks.
+        block_count: u64,
+        /// Creation time, ms since the Unix epoch.
+        created_ms: u64,
+        /// [`super::baseline::BASELINE_ZERO`] or [`super::baseline::BASELINE_IMAGE`].
+        baseline_kind: u32,
+        /// CRC-32C of the whole `baseline.sum` object (0 for a zero baseline).
+        baseline_sum_crc: u32,
+        /// A random-looking identifier of this store.
+        store_id: u64,
+        /// The journal generation (matches the object name).
+        generation: u64,
+    },
+    /// A partition was created.
+    PartitionCreated {
+        /// Its volume identifier.
+        volume: u64,
+        /// Parent volume (0 = the baseline).
+        parent: u64,
+        /// Creation time.
+        created_ms: u64,
+        /// Sequence number of its first entry.
+        first_seq: u64,
+        /// Generation of its segment object.
+        segment_generation: u32,
+        /// [`CREATED_FLAG_HEAD`].
+        flags: u16,
+    },
+    /// A partition was sealed.
+    PartitionSealed {
+        /// Its volume identifier.
+        volume: u64,
+        /// Sealing time.
+        sealed_ms: u64,
+        /// Segment length including index and footer.
+        segment_len: u64,
+        /// Sequence number after its last entry.
+        next_seq: u64,
+        /// The snapshot's label (may be empty).
+        label: String,
+    },
+}
+
+impl MetaRecord {
+    /// Appends the encoded record to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut payload = Vec::new();
+        let kind = match self {
+            MetaRecord::Store {
+                format_version,
+                block_size,
+                block_count,
+                created_ms,
+                baseline_kind,
+                baseline_sum_crc,
+                store_id,
+                generation,
+            } => {
+                payload.put_u32(*format_version);
+                payload.put_u32(*block_size);
+                payload.put_u64(*block_count);
+                payload.put_u64(*created_ms);
+                payload.put_u32(*baseline_kind);
+                payload.put_u32(*baseline_sum_crc);
+                payload.put_u64(*store_id);
+                payload.put_u64(*generation);
+                debug_assert_eq!(payload.len(), STORE_PAYLOAD_LEN);
+                META_KIND_STORE
+            }
+            MetaRecord::PartitionCreated {
+                volume,
+                parent,
+                created_ms,
+                first_seq,
+                segment_generation,
+                flags,
+            } => {
+                payload.put_u64(*volume);
+                payload.put_u64(*parent);
+                payload.put_u64(*created_ms);
+                payload.put_u64(*first_seq);
+                payload.put_u32(*segment_generation);
+                payload.put_u16(*flags);
+                payload.put_u16(0);
+                META_KIND_PARTITION_CREATED
+            }
+            MetaRecord::PartitionSealed {
+                volume,
+                sealed_ms,
+                segment_len,
+                next_seq,
+                label,
+            } => {
+                payload.put_u64(*volume);
+                payload.put_u64(*sealed_ms);
+                payload.put_u64(*segment_len);
+                payload.put_u64(*next_seq);
+                payload.put_u32(label.len() as u32);
+                payload.extend_from_slice(label.as_bytes());
+                META_KIND_PARTITION_SEALED
+            }
+        };
+        let start = out.len();
+        out.put_u32(META_MAGIC);
+        out.put_u16(kind);
+        out.put_u16(0);
+        out.put_u32(payload.len() as u32);
+        out.put_u32(0);
+        out.extend_from_slice(&payload);
+        let c = crc_append(crc(&out[start..start + META_CRC_OFFSET]), &payload);
+        set_u32_at(&mut out[start..], META_CRC_OFFSET, c);
+    }
+
+    /// Decodes one record from the start of `bytes`; returns it and its encoded length.
+    pub fn decode(bytes: &[u8]) -> Result<(MetaRecord, usize), DecodeError> {
+        let mut d = Decoder::new(bytes);
+        if d.u32("journal magic")? != META_MAGIC {
+            return Err(DecodeError {
+                at: 0,
+                what: "not a journal record (bad magic)",
+            });
+        }
+        let kind = d.u16("journal kind")?;
+        if d.u16("journal reserved")? != 0 {
+            return Err(DecodeError {
+                at: META_RESERVED_OFFSET,
+                what: "reserved field not zero",
+            });
+        }
+        let len = d.u32("payload length")? as usize;
+        if len > META_PAYLOAD_MAX {
+            return Err(DecodeError {
+                at: META_LEN_OFFSET,
+                what: "payload too long",
+            });
+        }
+        let stored_crc = d.u32("journal crc")?;
+        let payload = d.bytes(len, "journal payload")?;
+        let header = bytes.get(..META_CRC_OFFSET).unwrap_or_default();
+        if crc_append(crc(header), payload) != stored_crc {
+            return Err(DecodeError {
+                at: META_CRC_OFFSET,
+                what: "journal record checksum mismatch",
+            });
+        }
+        debug_assert_eq!(u32_at(bytes, META_CRC_OFFSET), stored_crc);
+        let mut p = Decoder::new(payload);
+        let record = match kind {
+            META_KIND_STORE => MetaRecord::Store {
+                format_version: p.u32("format version")?,
+                block_size: p.u32("block size")?,
+                block_count: p.u64("block count")?,
+                created_ms: p.u64("created")?,
+                baseline_kind: p.u32("baseline kind")?,
+                baseline_sum_crc: p.u32("baseline sum crc")?,
+                store_id: p.u64("store id")?,
+                generation: p.u64("generation")?,
+            },
+            META_KIND_PARTITION_CREATED => {
+                let record = MetaRecord::PartitionCreated {
+                    volume: p.u64("volume")?,
+                    parent: p.u64("parent")?,
+                    created_ms: p.u64("created")?,
+                    first_seq: p.u64("first sequence")?,
+                    segment_generation: p.u32("segment generation")?,
+                    flags: p.u16("flags")?,
+                };
+                if p.u16("reserved")? != 0 {
+                    return Err(DecodeError {
+                        at: META_HEADER_LEN,
+                        what: "reserved field not zero",
+                    });
+                }
+                record
+            }
+            META_KIND_PARTITION_SEALED => {
+                let volume = p.u64("volume")?;
+                let sealed_ms = p.u64("sealed")?;
+                let segment_len = p.u64("segment length")?;
+                let next_seq = p.u64("next sequence")?;
+                let label_len = p.u32("label length")? as usize;
+                if label_len > LABEL_BYTES_MAX {
+                    return Err(DecodeError {
+                        at: META_HEADER_LEN,
+                        what: "label too long",
+                    });
+                }
+                let label = std::str::from_utf8(p.bytes(label_len, "label")?)
+                    .map_err(|_| DecodeError {
+                        at: META_HEADER_LEN,
+                        what: "label is not UTF-8",
+                    })?
+                    .to_string();
+                MetaRecord::PartitionSealed {
+                    volume,
+                    sealed_ms,
+                    segment_len,
+                    next_seq,
+                    label,
+                }
+            }
+            _ => {
+                return Err(DecodeError {
+                    at: META_KIND_OFFSET,
+                    what: "unknown journal record kind",
+                })
+            }
+        };
+        if p.remaining() != 0 {
+            return Err(DecodeError {
+                at: META_HEADER_LEN,
+                what: "trailing bytes in journal payload",
+            });
+        }
+        Ok((record, META_HEADER_LEN + len))
+    }
+}

@@ -1,0 +1,185 @@
+//! The on-disk format in code: one constant per field, little-endian fixed-width integers only.
+//! `engine/docs/format.md` is the same thing in prose; `tests/format_doc.rs` ties the two together.
+//!
+//! Objects in a store:
+//! * `meta-<generation:016x>`: the metadata journal ([`meta`]).
+//! * `baseline`, `baseline.sum`: the baseline image and one CRC per block ([`baseline`]).
+//! * `seg-<volume:016x>-<generation:08x>`: one log segment per partition ([`record`], [`footer`]).
+
+pub mod baseline;
+pub mod footer;
+pub mod meta;
+pub mod record;
+
+/// The format version this build writes and the highest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Smallest and largest block sizes.
+pub const BLOCK_SIZE_MIN: u32 = 512;
+/// Largest block size.
+pub const BLOCK_SIZE_MAX: u32 = 65536;
+/// Largest volume, in bytes (2^62, so that every byte offset fits an i64 as well).
+pub const VOLUME_BYTES_MAX: u64 = 1 << 62;
+
+/// CRC-32C of `data`.
+pub fn crc(data: &[u8]) -> u32 {
+    crc32c::crc32c(data)
+}
+
+/// CRC-32C continuing from `crc`.
+pub fn crc_append(crc: u32, data: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc, data)
+}
+
+/// The checksum of one block: CRC-32C over the block's address (8 bytes, little-endian) followed
+/// by its data, so that a block written to the wrong place is detected as well as a damaged one.
+pub fn block_crc(addr: u64, data: &[u8]) -> u32 {
+    crc_append(crc(&addr.to_le_bytes()), data)
+}
+
+/// Name of the metadata journal of a generation.
+pub fn meta_object(generation: u64) -> String {
+    format!("meta-{generation:016x}")
+}
+
+/// Parses a metadata journal name.
+pub fn parse_meta_object(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("meta-")?;
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Name of a partition's log segment.
+pub fn segment_object(volume: u64, generation: u32) -> String {
+    format!("seg-{volume:016x}-{generation:08x}")
+}
+
+/// Parses a segment name into (volume, generation).
+pub fn parse_segment_object(name: &str) -> Option<(u64, u32)> {
+    let rest = name.strip_prefix("seg-")?;
+    let (volume, generation) = rest.split_once('-')?;
+    if volume.len() != 16 || generation.len() != 8 {
+        return None;
+    }
+    Some((
+        u64::from_str_radix(volume, 16).ok()?,
+        u32::from_str_radix(generation, 16).ok()?,
+    ))
+}
+
+/// Bounds-checked little-endian reader over a byte slice: decoders never index or panic.
+#[derive(Debug, Clone)]
+pub struct Decoder<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+/// A decode failure: what was being read and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Offset within the decoded slice.
+    pub at: usize,
+    /// What went wrong.
+    pub what: &'static str,
+}
+
+impl<'a> Decoder<'a> {
+    /// Starts at the beginning of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Decoder { bytes, position: 0 }
+    }
+
+    /// Current offset.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Bytes left.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() - self.position
+    }
+
+    /// Takes `n` bytes.
+    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .position
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len());
+        match end {
+            Some(end) => {
+                let out = &self.bytes[self.position..end];
+                self.position = end;
+                Ok(out)
+            }
+            None => Err(DecodeError {
+                at: self.position,
+                what,
+            }),
+        }
+    }
+
+    /// Reads a `u8`.
+    pub fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.bytes(1, what)?[0])
+    }
+
+    /// Reads a little-endian `u16`.
+    pub fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
+        let b = self.bytes(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    /// Reads a little-endian `u32`.
+    pub fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let b = self.bytes(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Reads a little-endian `u64`.
+    pub fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        let b = self.bytes(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+}
+
+/// Little-endian writer helpers on a `Vec<u8>`.
+pub trait Encode {
+    /// Appends a `u16`.
+    fn put_u16(&mut self, v: u16);
+    /// Appends a `u32`.
+    fn put_u32(&mut self, v: u32);
+    /// Appends a `u64`.
+    fn put_u64(&mut self, v: u64);
+}
+
+impl Encode for Vec<u8> {
+    fn put_u16(&mut self, v: u16) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_u32(&mut self, v: u32) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_u64(&mut self, v: u64) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Reads a `u32` at a fixed offset of a slice known to be long enough (callers check lengths).
+pub(crate) fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(src) = bytes.get(offset..offset + 4) {
+        a.copy_from_slice(src);
+    }
+    u32::from_le_bytes(a)
+}
+
+/// Writes a `u32` at a fixed offset (no-op if out of range).
+pub(crate) fn set_u32_at(bytes: &mut [u8], offset: usize, v: u32) {
+    if let Some(dst) = bytes.get_mut(offset..offset + 4) {
+        dst.copy_from_slice(&v.to_le_bytes());
+    }
+}

@@ -1,0 +1,294 @@
+//! Log records: the entries of a segment.
+//!
+//! A record holds one committed batch of writes: a 64-byte header, a table of entries
+//! (address, block count), one CRC per block, then the blocks' data. The header CRC covers the
+//! header and both tables; each block's CRC covers its address and data (see
+//! [`super::block_crc`]). A record is valid only if all of these verify, which makes a batch
+//! all-or-nothing through a crash.
+
+use super::{crc, crc_append, set_u32_at, u32_at, DecodeError, Decoder, Encode};
+
+/// `"SREC"` read as a little-endian `u32`.
+pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"SREC");
+/// Record kind: a batch of block writes.
+pub const RECORD_KIND_WRITE: u16 = 1;
+/// Length of the fixed header.
+pub const RECORD_HEADER_LEN: usize = 64;
+/// Length of one entry in the entry table.
+pub const RECORD_ENTRY_LEN: usize = 16;
+/// Length of one block CRC.
+pub const RECORD_BLOCK_CRC_LEN: usize = 4;
+/// Most blocks one record may hold.
+pub const RECORD_BLOCKS_MAX: u32 = 65536;
+/// Most data bytes one record may hold (16 MiB).
+pub const RECORD_DATA_BYTES_MAX: u64 = 16 << 20;
+
+/// Offset of the magic.
+pub const RECORD_MAGIC_OFFSET: usize = 0;
+/// Offset of the kind.
+pub const RECORD_KIND_OFFSET: usize = 4;
+/// Offset of the flags (zero).
+pub const RECORD_FLAGS_OFFSET: usize = 6;
+/// Offset of the partition's volume identifier.
+pub const RECORD_VOLUME_OFFSET: usize = 8;
+/// Offset of the first entry's sequence number.
+pub const RECORD_FIRST_SEQ_OFFSET: usize = 16;
+/// Offset of the timestamp (milliseconds since the Unix epoch).
+pub const RECORD_TIMESTAMP_OFFSET: usize = 24;
+/// Offset of the entry count.
+pub const RECORD_ENTRY_COUNT_OFFSET: usize = 32;
+/// Offset of the block count.
+pub const RECORD_BLOCK_COUNT_OFFSET: usize = 36;
+/// Offset of the durable offset: the segment length covered by the last completed sync when this
+/// record was written. A damaged record below a later record's durable offset is corruption, not a
+/// torn tail.
+pub const RECORD_DURABLE_OFFSET: usize = 40;
+/// Offset of the length of the tables that follow the header.
+pub const RECORD_TABLES_LEN_OFFSET: usize = 48;
+/// Offset of the block size (a guard against mixing stores).
+pub const RECORD_BLOCK_SIZE_OFFSET: usize = 52;
+/// Offset of a reserved field (zero).
+pub const RECORD_RESERVED_OFFSET: usize = 56;
+/// Offset of the header CRC (over bytes 0..60 and the tables).
+pub const RECORD_CRC_OFFSET: usize = 60;
+
+const _: () = assert!(RECORD_CRC_OFFSET + 4 == RECORD_HEADER_LEN);
+
+/// The fixed header of a record, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// Volume identifier of the partition the record belongs to.
+    pub volume: u64,
+    /// Sequence number of the first entry; entry `i` has `first_seq + i`.
+    pub first_seq: u64,
+    /// Commit time, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Number of entries.
+    pub entry_count: u32,
+    /// Number of blocks over all entries.
+    pub block_count: u32,
+    /// See [`RECORD_DURABLE_OFFSET`].
+    pub durable_offset: u64,
+    /// Block size of the store.
+    pub block_size: u32,
+}
+
+impl RecordHeader {
+    /// Length of the entry and CRC tables.
+    pub fn tables_len(&self) -> usize {
+        self.entry_count as usize * RECORD_ENTRY_LEN
+            + self.block_count as usize * RECORD_BLOCK_CRC_LEN
+    }
+
+    /// Offset of the data from the start of the record.
+    pub fn data_offset(&self) -> u64 {
+        (RECORD_HEADER_LEN + self.tables_len()) as u64
+    }
+
+    /// Total length of the record.
+    pub fn record_len(&self) -> u64 {
+        self.data_offset() + u64::from(self.block_count) * u64::from(self.block_size)
+    }
+}
+
+/// One entry of a record: `blocks` blocks written from `addr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryDesc {
+    /// First block address.
+    pub addr: u64,
+    /// Number of blocks.
+    pub blocks: u32,
+}
+
+/// A record's header and tables (everything but the data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// The header.
+    pub header: RecordHeader,
+    /// The entries, in sequence order.
+    pub entries: Vec<EntryDesc>,
+    /// One CRC per block, in entry order.
+    pub block_crcs: Vec<u32>,
+}
+
+/// Appends a record holding `writes` (address, whole blocks of data) to `out`.
+/// Returns the block CRCs. The caller has validated addresses and sizes.
+pub fn encode_record(
+    out: &mut Vec<u8>,
+    header: &RecordHeader,
+    writes: &[(u64, &[u8])],
+) -> Vec<u32> {
+    let block_size = header.block_size as usize;
+    let start = out.len();
+    out.put_u32(RECORD_MAGIC);
+    out.put_u16(RECORD_KIND_WRITE);
+    out.put_u16(0);
+    out.put_u64(header.volume);
+    out.put_u64(header.first_seq);
+    out.put_u64(header.timestamp_ms);
+    out.put_u32(header.entry_count);
+    out.put_u32(header.block_count);
+    out.put_u64(header.durable_offset);
+    out.put_u32(header.tables_len() as u32);
+    out.put_u32(header.block_size);
+    out.put_u32(0);
+    out.put_u32(0);
+    debug_assert_eq!(out.len() - start, RECORD_HEADER_LEN);
+    let mut crcs = Vec::with_capacity(header.block_count as usize);
+    for (addr, data) in writes {
+        out.put_u64(*addr);
+        out.put_u32((data.len() / block_size) as u32);
+        out.put_u32(0);
+    }
+    for (addr, data) in writes {
+        for (i, block) in data.chunks_exact(block_size).enumerate() {
+            let c = super::block_crc(addr + i as u64, block);
+            crcs.push(c);
+            out.put_u32(c);
+        }
+    }
+    let header_crc = crc_append(
+        crc(&out[start..start + RECORD_CRC_OFFSET]),
+        &out[start + RECORD_HEADER_LEN..],
+    );
+    set_u32_at(&mut out[start..], RECORD_CRC_OFFSET, header_crc);
+    for (_, data) in writes {
+        out.extend_from_slice(data);
+    }
+    debug_assert_eq!((out.len() - start) as u64, header.record_len());
+    crcs
+}
+
+/// Decodes and sanity-checks a fixed header (its CRC is checked by [`decode_tables`]).
+pub fn decode_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
+    let mut d = Decoder::new(bytes);
+    if d.u32("record magic")? != RECORD_MAGIC {
+        return Err(DecodeError {
+            at: 0,
+            what: "not a record (bad magic)",
+        });
+    }
+    if d.u16("record kind")? != RECORD_KIND_WRITE {
+        return Err(DecodeError {
+            at: RECORD_KIND_OFFSET,
+            what: "unknown record kind",
+        });
+    }
+    if d.u16("record flags")? != 0 {
+        return Err(DecodeError {
+            at: RECORD_FLAGS_OFFSET,
+            what: "unknown record flags",
+        });
+    }
+    let volume = d.u64("volume")?;
+    let first_seq = d.u64("first sequence")?;
+    let timestamp_ms = d.u64("timestamp")?;
+    let entry_count = d.u32("entry count")?;
+    let block_count = d.u32("block count")?;
+    let durable_offset = d.u64("durable offset")?;
+    let tables_len = d.u32("tables length")?;
+    let block_size = d.u32("block size")?;
+    let header = RecordHeader {
+        volume,
+        first_seq,
+        timestamp_ms,
+        entry_count,
+        block_count,
+        durable_offset,
+        block_size,
+    };
+    if entry_count == 0 || entry_count > block_count || block_count > RECORD_BLOCKS_MAX {
+        return Err(DecodeError {
+            at: RECORD_ENTRY_COUNT_OFFSET,
+            what: "entry or block count out of bounds",
+        });
+    }
+    if !(super::BLOCK_SIZE_MIN..=super::BLOCK_SIZE_MAX).contains(&block_size)
+        || u64::from(block_count) * u64::from(block_size) > RECORD_DATA_BYTES_MAX
+    {
+        return Err(DecodeError {
+            at: RECORD_BLOCK_SIZE_OFFSET,
+            what: "record data size out of bounds",
+        });
+    }
+    if tables_len as usize != header.tables_len() {
+        return Err(DecodeError {
+            at: RECORD_TABLES_LEN_OFFSET,
+            what: "tables length inconsistent",
+        });
+    }
+    if u32_at(bytes, RECORD_RESERVED_OFFSET) != 0 {
+        return Err(DecodeError {
+            at: RECORD_RESERVED_OFFSET,
+            what: "reserved field not zero",
+        });
+    }
+    Ok(header)
+}
+
+/// Verifies the header CRC over `header_bytes` (64 bytes) and `tables`, and decodes the tables.
+pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, DecodeError> {
+    let header = decode_header(header_bytes)?;
+    if tables.len() != header.tables_len() || header_bytes.len() < RECORD_HEADER_LEN {
+        return Err(DecodeError {
+            at: RECORD_HEADER_LEN,
+            what: "tables truncated",
+        });
+    }
+    let computed = crc_append(crc(&header_bytes[..RECORD_CRC_OFFSET]), tables);
+    if computed != u32_at(header_bytes, RECORD_CRC_OFFSET) {
+        return Err(DecodeError {
+            at: RECORD_CRC_OFFSET,
+            what: "record header checksum mismatch",
+        });
+    }
+    let mut d = Decoder::new(tables);
+    let mut entries = Vec::with_capacity(header.entry_count as usize);
+    let mut blocks_total: u64 = 0;
+    for _ in 0..header.entry_count {
+        let addr = d.u64("entry address")?;
+        let blocks = d.u32("entry blocks")?;
+        if d.u32("entry reserved")? != 0 || blocks == 0 {
+            return Err(DecodeError {
+                at: d.position(),
+                what: "bad entry",
+            });
+        }
+        blocks_total += u64::from(blocks);
+        entries.push(EntryDesc { addr, blocks });
+    }
+    if blocks_total != u64::from(header.block_count) {
+        return Err(DecodeError {
+            at: RECORD_HEADER_LEN,
+            what: "entry blocks do not add up to the block count",
+        });
+    }
+    let mut block_crcs = Vec::with_capacity(header.block_count as usize);
+    for _ in 0..header.block_count {
+        block_crcs.push(d.u32("block crc")?);
+    }
+    Ok(RecordMeta {
+        header,
+        entries,
+        block_crcs,
+    })
+}
+
+/// Checks each block of a record's data against its CRC. Returns the index of the first bad block.
+pub fn verify_data(meta: &RecordMeta, data: &[u8]) -> Result<(), usize> {
+    let block_size = meta.header.block_size as usize;
+    let mut block = 0usize;
+    for entry in &meta.entries {
+        for i in 0..entry.blocks as usize {
+            let bytes = data
+                .get(block * block_size..(block + 1) * block_size)
+                .ok_or(block)?;
+            let expected = meta.block_crcs.get(block).copied().ok_or(block)?;
+            if super::block_crc(entry.addr.wrapping_add(i as u64), bytes) != expected {
+                return Err(block);
+            }
+            block += 1;
+        }
+    }
+    Ok(())
+}

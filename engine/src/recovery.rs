@@ -1,0 +1,258 @@
+//! Opening a store: choose the journal, replay it, check the baseline, load every sealed
+//! partition's index and scan the head's segment (see `format.md`, "Recovery").
+//!
+//! Invariants checked here (anything else wrong is reported as corruption, never dropped):
+//! * the first journal record is the store header and names the journal's own generation;
+//! * a damaged journal record is acceptable only as the very last thing in the journal (a torn
+//!   append that was never acknowledged);
+//! * every partition's parent exists and was created before it; exactly one partition is the head.
+
+use std::rc::Rc;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::format::baseline::{
+    BASELINE_IMAGE, BASELINE_OBJECT, BASELINE_SUM_OBJECT, BASELINE_ZERO,
+};
+use crate::format::meta::{MetaRecord, CREATED_FLAG_HEAD, META_MAGIC};
+use crate::format::{self, meta_object, parse_meta_object, FORMAT_VERSION};
+use crate::storage::{Commit, Storage};
+use crate::store::{BaselineKind, JournalPartition, Parts, RecoveryReport, Store};
+
+/// Largest journal this build will read into memory (a journal grows ~100 bytes per snapshot).
+const JOURNAL_BYTES_MAX: u64 = 256 << 20;
+
+/// True if some valid journal record starts after `from`.
+fn valid_record_after(bytes: &[u8], from: usize) -> bool {
+    let magic = META_MAGIC.to_le_bytes();
+    (from + 1..bytes.len().saturating_sub(3))
+        .filter(|&i| bytes.get(i..i + 4) == Some(&magic[..]))
+        .any(|i| {
+            bytes
+                .get(i..)
+                .is_some_and(|rest| MetaRecord::decode(rest).is_ok())
+        })
+}
+
+pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Result<Store<S>> {
+    let mut generations: Vec<u64> = storage
+        .list()
+        .await?
+        .iter()
+        .filter_map(|n| parse_meta_object(n))
+        .collect();
+    generations.sort_unstable_by(|a, b| b.cmp(a));
+    if generations.is_empty() {
+        return Err(Error::NotAStore);
+    }
+    // The newest generation whose header verifies wins; a newer one with a bad header is a
+    // journal rewrite that never completed.
+    let mut chosen = None;
+    let mut first_error = None;
+    for generation in generations {
+        let object = meta_object(generation);
+        let len = storage.len(&object).await?.unwrap_or(0);
+        if len > JOURNAL_BYTES_MAX {
+            return Err(Error::corrupt(
+                &object,
+                0,
+                format!("journal of {len} bytes is implausibly large"),
+            ));
+        }
+        let mut bytes = vec![0u8; len as usize];
+        storage.read_at(&object, 0, &mut bytes).await?;
+        match MetaRecord::decode(&bytes) {
+            Ok((MetaRecord::Store { format_version, .. }, _))
+                if format_version > FORMAT_VERSION =>
+            {
+                return Err(Error::UnsupportedVersion {
+                    found: format_version,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Ok((MetaRecord::Store { generation: g, .. }, _)) if g == generation => {
+                chosen = Some((object, bytes));
+                break;
+            }
+            Ok(_) => {
+                first_error.get_or_insert_with(|| {
+                    Error::corrupt(&object, 0, "journal does not start with a store header")
+                });
+            }
+            Err(e) => {
+                first_error.get_or_insert_with(|| Error::corrupt(&object, e.at as u64, e.what));
+            }
+        }
+    }
+    let Some((object, bytes)) = chosen else {
+        return Err(first_error.unwrap_or(Error::NotAStore));
+    };
+
+    let mut recovery = RecoveryReport::default();
+    let mut at = 0usize;
+    let mut records = Vec::new();
+    while at < bytes.len() {
+        match MetaRecord::decode(&bytes[at..]) {
+            Ok((record, len)) => {
+                records.push(record);
+                at += len;
+            }
+            Err(e) => {
+                if valid_record_after(&bytes, at) {
+                    return Err(Error::corrupt(&object, (at + e.at) as u64, e.what));
+                }
+                break;
+            }
+        }
+    }
+    if at < bytes.len() {
+        recovery.journal_bytes_truncated = (bytes.len() - at) as u64;
+        let mut commit = Commit::new(true);
+        commit.truncate(&object, at as u64);
+        storage.commit(commit).await?;
+    }
+
+    let mut records = records.into_iter();
+    let Some(MetaRecord::Store {
+        block_size,
+        block_count,
+        created_ms,
+        baseline_kind,
+        baseline_sum_crc,
+        store_id,
+        ..
+    }) = records.next()
+    else {
+        return Err(Error::corrupt(
+            &object,
+            0,
+            "journal does not start with a store header",
+        ));
+    };
+    if !block_size.is_power_of_two()
+        || !(format::BLOCK_SIZE_MIN..=format::BLOCK_SIZE_MAX).contains(&block_size)
+        || block_count == 0
+        || block_count.saturating_mul(u64::from(block_size)) > format::VOLUME_BYTES_MAX
+    {
+        return Err(Error::corrupt(
+            &object,
+            0,
+            "store header has an impossible geometry",
+        ));
+    }
+
+    let mut partitions: Vec<JournalPartition> = Vec::new();
+    let mut head = None;
+    for record in records {
+        match record {
+            MetaRecord::Store { .. } => {
+                return Err(Error::corrupt(&object, 0, "second store header in journal"))
+            }
+            MetaRecord::PartitionCreated {
+                volume,
+                parent,
+                created_ms,
+                first_seq,
+                segment_generation,
+                flags,
+            } => {
+                let parent_known = parent == 0 || partitions.iter().any(|p| p.volume == parent);
+                if volume == 0 || !parent_known || partitions.iter().any(|p| p.volume == volume) {
+                    return Err(Error::corrupt(
+                        &object,
+                        0,
+                        format!("bad partition {volume} (parent {parent})"),
+                    ));
+                }
+                if flags & CREATED_FLAG_HEAD != 0 {
+                    head = Some(volume);
+                }
+                partitions.push(JournalPartition {
+                    volume,
+                    parent,
+                    created_ms,
+                    first_seq,
+                    segment_generation,
+                    sealed: None,
+                });
+            }
+            MetaRecord::PartitionSealed {
+                volume,
+                sealed_ms,
+                segment_len,
+                next_seq,
+                label,
+            } => {
+                let p = partitions
+                    .iter_mut()
+                    .find(|p| p.volume == volume && p.sealed.is_none())
+                    .ok_or_else(|| {
+                        Error::corrupt(&object, 0, format!("seal of unknown partition {volume}"))
+                    })?;
+                p.sealed = Some((sealed_ms, segment_len, next_seq, label));
+            }
+        }
+    }
+    let head = head.ok_or_else(|| Error::corrupt(&object, 0, "journal names no head partition"))?;
+    if partitions
+        .iter()
+        .any(|p| p.volume == head && p.sealed.is_some())
+    {
+        return Err(Error::corrupt(&object, 0, "the head partition is sealed"));
+    }
+
+    let (baseline, baseline_crcs) = match baseline_kind {
+        BASELINE_ZERO => (BaselineKind::Zero, Vec::new()),
+        BASELINE_IMAGE => {
+            let image_len = storage.len(BASELINE_OBJECT).await?.unwrap_or(0);
+            if image_len != block_count * u64::from(block_size) {
+                return Err(Error::corrupt(
+                    BASELINE_OBJECT,
+                    image_len,
+                    format!(
+                        "baseline is {image_len} bytes, expected {}",
+                        block_count * u64::from(block_size)
+                    ),
+                ));
+            }
+            let mut sums = vec![0u8; (block_count * 4) as usize];
+            let filled = storage.read_at(BASELINE_SUM_OBJECT, 0, &mut sums).await?;
+            let actual = format::crc(&sums);
+            if filled != sums.len() || actual != baseline_sum_crc {
+                return Err(Error::ChecksumMismatch {
+                    object: BASELINE_SUM_OBJECT.into(),
+                    offset: 0,
+                    expected: baseline_sum_crc,
+                    actual,
+                });
+            }
+            let crcs = sums
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (BaselineKind::Image, crcs)
+        }
+        other => {
+            return Err(Error::corrupt(
+                &object,
+                0,
+                format!("unknown baseline kind {other}"),
+            ))
+        }
+    };
+
+    let parts = Parts {
+        storage,
+        clock,
+        block_size,
+        block_count,
+        baseline,
+        baseline_crcs,
+        store_id,
+        created_ms,
+        meta_len: at as u64,
+        meta_object: object,
+        recovery,
+    };
+    Store::assemble(parts, partitions, head).await
+}

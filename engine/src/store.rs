@@ -1,0 +1,1595 @@
+//! The store: a baseline partition plus an incremental log split into snapshot partitions.
+//!
+//! Invariants:
+//! * Partitions form a tree rooted at the baseline (volume 0); every partition but the live head
+//!   is sealed, and a sealed partition's segment never changes.
+//! * Sequence numbers are global and increase by one per entry; partitions hold disjoint,
+//!   increasing ranges of them.
+//! * Bytes of the head's segment below `flushed` have been handed to storage; those below
+//!   `durable` are covered by a completed durable commit. Records above `flushed` live in
+//!   `pending`, and reads serve them from there.
+//! * Every record written carries the head's `durable` length at the time, which lets recovery
+//!   tell a torn tail from damage below a completed sync.
+
+use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::format::baseline::{
+    BASELINE_IMAGE, BASELINE_OBJECT, BASELINE_SUM_OBJECT, BASELINE_ZERO,
+};
+use crate::format::footer::{self, decode_footer, decode_index, FOOTER_LEN};
+use crate::format::meta::{MetaRecord, CREATED_FLAG_HEAD, LABEL_BYTES_MAX};
+use crate::format::record::{
+    decode_header, decode_tables, encode_record, verify_data, RecordHeader, RecordMeta,
+    RECORD_BLOCKS_MAX, RECORD_DATA_BYTES_MAX, RECORD_HEADER_LEN, RECORD_MAGIC,
+};
+use crate::format::{
+    self, block_crc, meta_object, parse_meta_object, segment_object, FORMAT_VERSION,
+};
+use crate::index::{BlockIndex, SlotSet, Version};
+use crate::storage::{Commit, ReadRequest, Storage};
+use crate::VolumeId;
+
+/// Unflushed log bytes kept in memory before they are handed to storage without a sync.
+const PENDING_FLUSH_BYTES: usize = 4 << 20;
+/// Size of the window used to scan a head segment at open.
+const SCAN_WINDOW_BYTES: u64 = 8 << 20;
+/// Bytes per chunk when exporting or importing images.
+pub const IMAGE_CHUNK_BYTES: usize = 1 << 20;
+
+/// How a store is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// Block size in bytes: a power of two in `512..=65536`.
+    pub block_size: u32,
+    /// Number of blocks in the volume.
+    pub block_count: u64,
+    /// An identifier for the store; derived from the clock when `None`.
+    pub store_id: Option<u64>,
+}
+
+impl CreateOptions {
+    /// `block_count` blocks of the default size, 4096 bytes.
+    pub fn new(block_count: u64) -> Self {
+        CreateOptions {
+            block_size: 4096,
+            block_count,
+            store_id: None,
+        }
+    }
+
+    /// Sets the block size.
+    pub fn block_size(mut self, block_size: u32) -> Self {
+        self.block_size = block_size;
+        self
+    }
+}
+
+fn check_geometry(block_size: u32, block_count: u64) -> Result<()> {
+    if !block_size.is_power_of_two()
+        || !(format::BLOCK_SIZE_MIN..=format::BLOCK_SIZE_MAX).contains(&block_size)
+    {
+        return Err(Error::InvalidBlockSize(block_size));
+    }
+    if block_count == 0
+        || block_count.saturating_mul(u64::from(block_size)) > format::VOLUME_BYTES_MAX
+    {
+        return Err(Error::InvalidBlockCount(block_count));
+    }
+    Ok(())
+}
+
+/// What the baseline holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineKind {
+    /// All zeros (the store was created empty).
+    Zero,
+    /// An imported image.
+    Image,
+}
+
+/// Where a volume sits in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeKind {
+    /// The baseline partition (volume 0).
+    Baseline,
+    /// A sealed snapshot partition.
+    Snapshot,
+    /// The live, writable head.
+    Head,
+}
+
+/// A description of one volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeInfo {
+    /// Its identifier.
+    pub id: VolumeId,
+    /// Baseline, snapshot or head.
+    pub kind: VolumeKind,
+    /// The label given at snapshot time (empty if none).
+    pub label: String,
+    /// Parent volume (`None` for the baseline).
+    pub parent: Option<VolumeId>,
+    /// When the partition was created (ms since the Unix epoch).
+    pub created_ms: u64,
+    /// When it was sealed, for snapshots.
+    pub sealed_ms: Option<u64>,
+    /// Log entries in the partition.
+    pub entry_count: u64,
+    /// Blocks written in the partition (over all its entries).
+    pub blocks_written: u64,
+    /// Bytes the partition occupies on storage.
+    pub bytes: u64,
+    /// Sequence number of the partition's first entry.
+    pub first_seq: u64,
+    /// Sequence number after its last entry.
+    pub next_seq: u64,
+}
+
+/// Facts about a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// The storage backend's kind.
+    pub backend: &'static str,
+    /// Block size.
+    pub block_size: u32,
+    /// Number of blocks.
+    pub block_count: u64,
+    /// What the baseline holds.
+    pub baseline: BaselineKind,
+    /// Store identifier.
+    pub store_id: u64,
+    /// Creation time.
+    pub created_ms: u64,
+    /// The live head volume.
+    pub head: VolumeId,
+    /// Next sequence number to be assigned.
+    pub next_seq: u64,
+    /// Number of log partitions (snapshots plus the head).
+    pub partitions: usize,
+    /// Bytes of log segments.
+    pub log_bytes: u64,
+    /// Distinct block addresses written in the log.
+    pub mapped_blocks: usize,
+    /// Approximate heap bytes of the block index.
+    pub index_bytes: usize,
+}
+
+/// What recovery did when the store was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Bytes cut from the metadata journal's torn tail.
+    pub journal_bytes_truncated: u64,
+    /// Bytes cut from the head segment's torn tail.
+    pub head_bytes_truncated: u64,
+}
+
+/// Where a log cursor starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorStart {
+    /// The first entry of the log.
+    Beginning,
+    /// The first entry with this sequence number or a later one.
+    Seq(u64),
+    /// The first entry of this volume's partition.
+    Volume(VolumeId),
+}
+
+/// One entry of the log, as returned by [`Store::next_entry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Sequence number.
+    pub seq: u64,
+    /// Volume (partition) it belongs to.
+    pub volume: VolumeId,
+    /// First block address.
+    pub addr: u64,
+    /// Number of blocks.
+    pub blocks: u32,
+    /// Commit time (ms since the Unix epoch).
+    pub timestamp_ms: u64,
+    /// The data, when asked for.
+    pub data: Option<Vec<u8>>,
+}
+
+/// A position in the log (see [`Store::cursor`] and [`Store::next_entry`]).
+#[derive(Debug, Clone)]
+pub struct LogCursor {
+    /// Sequence number of the next entry to return.
+    next_seq: u64,
+    /// The record currently being walked: (slot, record index, decoded meta).
+    current: Option<(u32, usize, RecordMeta)>,
+}
+
+impl LogCursor {
+    /// Sequence number of the next entry this cursor will return (if it exists).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RecordRef {
+    offset: u64,
+    first_seq: u64,
+    entry_count: u32,
+}
+
+#[derive(Debug)]
+struct Partition {
+    volume: VolumeId,
+    parent: Option<u32>,
+    label: String,
+    created_ms: u64,
+    sealed_ms: Option<u64>,
+    segment: String,
+    first_seq: u64,
+    next_seq: u64,
+    /// End of the records (the index section starts here once sealed).
+    records_end: u64,
+    /// Whole segment length (records, index and footer once sealed).
+    segment_len: u64,
+    records: Vec<RecordRef>,
+    blocks_written: u64,
+}
+
+impl Partition {
+    fn entry_count(&self) -> u64 {
+        self.next_seq - self.first_seq
+    }
+}
+
+/// State only the live head has.
+#[derive(Debug, Default)]
+struct HeadState {
+    /// Records not yet handed to storage, starting at `flushed`.
+    pending: Vec<u8>,
+    flushed: u64,
+    durable: u64,
+    /// The index section body being built for sealing (see `format::footer::begin_index`).
+    index: Vec<u8>,
+}
+
+/// One block volume: a baseline plus a snapshot-partitioned incremental log, over a [`Storage`].
+///
+/// All methods are `async` because browser storage is; natively the futures complete at once and
+/// `pollster::block_on` runs them.
+pub struct Store<S: Storage> {
+    storage: S,
+    clock: Rc<dyn Clock>,
+    block_size: u32,
+    block_count: u64,
+    baseline: BaselineKind,
+    baseline_crcs: Vec<u32>,
+    store_id: u64,
+    created_ms: u64,
+    meta_object: String,
+    meta_len: u64,
+    partitions: Vec<Partition>,
+    by_volume: FxHashMap<VolumeId, u32>,
+    head: u32,
+    head_state: HeadState,
+    head_ancestry: SlotSet,
+    index: BlockIndex,
+    next_volume: u64,
+    poisoned: bool,
+    recovery: RecoveryReport,
+}
+
+impl<S: Storage> std::fmt::Debug for Store<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.storage.kind())
+            .field("block_size", &self.block_size)
+            .field("block_count", &self.block_count)
+            .field("head", &self.partitions[self.head as usize].volume)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_label(label: &str) -> Result<()> {
+    if label.len() > LABEL_BYTES_MAX {
+        return Err(Error::InvalidLabel(format!(
+            "{} bytes long; at most {LABEL_BYTES_MAX} bytes",
+            label.len()
+        )));
+    }
+    if label.chars().any(char::is_control) {
+        return Err(Error::InvalidLabel("contains a control character".into()));
+    }
+    Ok(())
+}
+
+async fn has_store<S: Storage>(storage: &S) -> Result<bool> {
+    Ok(storage
+        .list()
+        .await?
+        .iter()
+        .any(|n| parse_meta_object(n).is_some()))
+}
+
+fn derive_store_id(created_ms: u64, block_count: u64) -> u64 {
+    // A mix of the creation time and geometry: enough to tell stores apart in a stream header.
+    let mut bytes = created_ms.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&block_count.to_le_bytes());
+    (u64::from(format::crc(&bytes)) << 32) | u64::from(format::crc_append(0x5354_5241, &bytes))
+}
+
+/// Streams a raw image into a new store's baseline; see [`Store::import_baseline`].
+pub struct BaselineImport<S: Storage> {
+    storage: S,
+    clock: Rc<dyn Clock>,
+    block_size: u32,
+    expected_bytes: Option<u64>,
+    store_id: Option<u64>,
+    written: u64,
+    partial: Vec<u8>,
+    crcs: Vec<u32>,
+}
+
+impl<S: Storage> BaselineImport<S> {
+    /// Bytes accepted so far.
+    pub fn bytes_imported(&self) -> u64 {
+        self.written + self.partial.len() as u64
+    }
+
+    /// Adds the next bytes of the image.
+    pub async fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        let total = self.bytes_imported() + bytes.len() as u64;
+        let limit = self.expected_bytes.unwrap_or(format::VOLUME_BYTES_MAX);
+        if total > limit {
+            return Err(Error::ImageSize {
+                expected: limit,
+                actual: total,
+            });
+        }
+        self.partial.extend_from_slice(bytes);
+        if self.partial.len() >= IMAGE_CHUNK_BYTES {
+            self.write_whole_blocks().await?;
+        }
+        Ok(())
+    }
+
+    async fn write_whole_blocks(&mut self) -> Result<()> {
+        let block_size = self.block_size as usize;
+        let whole = self.partial.len() / block_size * block_size;
+        if whole == 0 {
+            return Ok(());
+        }
+        let rest = self.partial.split_off(whole);
+        let chunk = std::mem::replace(&mut self.partial, rest);
+        let first_block = self.written / u64::from(self.block_size);
+        for (i, block) in chunk.chunks_exact(block_size).enumerate() {
+            self.crcs.push(block_crc(first_block + i as u64, block));
+        }
+        let mut commit = Commit::new(false);
+        commit.write(BASELINE_OBJECT, self.written, chunk);
+        self.written += whole as u64;
+        self.storage.commit(commit).await?;
+        Ok(())
+    }
+
+    /// Completes the import: checks the size, makes the baseline durable, writes the store's
+    /// metadata and opens the store.
+    pub async fn finish(mut self) -> Result<Store<S>> {
+        self.write_whole_blocks().await?;
+        let actual = self.bytes_imported();
+        let block_size = u64::from(self.block_size);
+        let expected = self
+            .expected_bytes
+            .unwrap_or(actual.div_ceil(block_size) * block_size);
+        if !self.partial.is_empty() || actual != expected || actual == 0 {
+            return Err(Error::ImageSize { expected, actual });
+        }
+        let block_count = actual / block_size;
+        check_geometry(self.block_size, block_count)?;
+        let mut sums = Vec::with_capacity(self.crcs.len() * 4);
+        for c in &self.crcs {
+            sums.extend_from_slice(&c.to_le_bytes());
+        }
+        let sum_crc = format::crc(&sums);
+        let mut commit = Commit::new(true);
+        commit
+            .truncate(BASELINE_OBJECT, actual)
+            .write(BASELINE_SUM_OBJECT, 0, sums)
+            .truncate(BASELINE_SUM_OBJECT, block_count * 4);
+        self.storage.commit(commit).await?;
+        write_initial_journal(
+            &mut self.storage,
+            self.clock.as_ref(),
+            self.block_size,
+            block_count,
+            BASELINE_IMAGE,
+            sum_crc,
+            self.store_id,
+        )
+        .await?;
+        Store::open(self.storage, self.clock).await
+    }
+}
+
+async fn write_initial_journal<S: Storage>(
+    storage: &mut S,
+    clock: &dyn Clock,
+    block_size: u32,
+    block_count: u64,
+    baseline_kind: u32,
+    baseline_sum_crc: u32,
+    store_id: Option<u64>,
+) -> Result<()> {
+    let created_ms = clock.now_ms();
+    let mut bytes = Vec::new();
+    MetaRecord::Store {
+        format_version: FORMAT_VERSION,
+        block_size,
+        block_count,
+        created_ms,
+        baseline_kind,
+        baseline_sum_crc,
+        store_id: store_id.unwrap_or_else(|| derive_store_id(created_ms, block_count)),
+        generation: 1,
+    }
+    .encode(&mut bytes);
+    MetaRecord::PartitionCreated {
+        volume: 1,
+        parent: 0,
+        created_ms,
+        first_seq: 1,
+        segment_generation: 0,
+        flags: CREATED_FLAG_HEAD,
+    }
+    .encode(&mut bytes);
+    let mut commit = Commit::new(true);
+    commit.write(&meta_object(1), 0, bytes);
+    storage.commit(commit).await?;
+    Ok(())
+}
+
+/// One contiguous piece of a read: blocks that come from the same place.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Zero,
+    Baseline,
+    Segment(u32, u64),
+    Pending(u64),
+}
+
+impl<S: Storage> Store<S> {
+    /// Creates an empty store (baseline of zeros) on `storage`, which must hold no store.
+    pub async fn create(
+        mut storage: S,
+        options: CreateOptions,
+        clock: Rc<dyn Clock>,
+    ) -> Result<Self> {
+        check_geometry(options.block_size, options.block_count)?;
+        if has_store(&storage).await? {
+            return Err(Error::AlreadyExists);
+        }
+        write_initial_journal(
+            &mut storage,
+            clock.as_ref(),
+            options.block_size,
+            options.block_count,
+            BASELINE_ZERO,
+            0,
+            options.store_id,
+        )
+        .await?;
+        Store::open(storage, clock).await
+    }
+
+    /// Starts creating a store whose baseline is a raw image, streamed in with
+    /// [`BaselineImport::push`]. `expected_bytes`, when known, is checked as the bytes arrive.
+    pub async fn import_baseline(
+        storage: S,
+        block_size: u32,
+        expected_bytes: Option<u64>,
+        store_id: Option<u64>,
+        clock: Rc<dyn Clock>,
+    ) -> Result<BaselineImport<S>> {
+        check_geometry(block_size, 1)?;
+        if let Some(expected) = expected_bytes {
+            if expected == 0 || expected % u64::from(block_size) != 0 {
+                return Err(Error::ImageSize {
+                    expected: expected.div_ceil(u64::from(block_size)).max(1)
+                        * u64::from(block_size),
+                    actual: expected,
+                });
+            }
+            check_geometry(block_size, expected / u64::from(block_size))?;
+        }
+        if has_store(&storage).await? {
+            return Err(Error::AlreadyExists);
+        }
+        Ok(BaselineImport {
+            storage,
+            clock,
+            block_size,
+            expected_bytes,
+            store_id,
+            written: 0,
+            partial: Vec::new(),
+            crcs: Vec::new(),
+        })
+    }
+
+    /// Opens the store on `storage`, recovering from a crash if needed (see `format.md`).
+    pub async fn open(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
+        crate::recovery::open(storage, clock).await
+    }
+
+    // ----- accessors -------------------------------------------------------------------------
+
+    /// Block size in bytes.
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    /// Number of blocks in the volume.
+    pub fn block_count(&self) -> u64 {
+        self.block_count
+    }
+
+    /// The live head's volume identifier.
+    pub fn head(&self) -> VolumeId {
+        self.partitions[self.head as usize].volume
+    }
+
+    /// What recovery did at open.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// The storage backend (for inspection).
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// Closes the store after a final sync, and gives back the storage.
+    pub async fn close(mut self) -> Result<S> {
+        self.sync().await?;
+        Ok(self.storage)
+    }
+
+    /// Facts about the store.
+    pub fn info(&self) -> StoreInfo {
+        StoreInfo {
+            backend: self.storage.kind(),
+            block_size: self.block_size,
+            block_count: self.block_count,
+            baseline: self.baseline,
+            store_id: self.store_id,
+            created_ms: self.created_ms,
+            head: self.head(),
+            next_seq: self.partitions[self.head as usize].next_seq,
+            partitions: self.partitions.len(),
+            log_bytes: self.partitions.iter().map(|p| p.segment_len).sum(),
+            mapped_blocks: self.index.mapped_blocks(),
+            index_bytes: self.index.heap_bytes(),
+        }
+    }
+
+    /// Every volume: the baseline first, then the partitions in creation order.
+    pub fn volumes(&self) -> Vec<VolumeInfo> {
+        let mut out = vec![VolumeInfo {
+            id: VolumeId::BASELINE,
+            kind: VolumeKind::Baseline,
+            label: String::new(),
+            parent: None,
+            created_ms: self.created_ms,
+            sealed_ms: Some(self.created_ms),
+            entry_count: 0,
+            blocks_written: 0,
+            bytes: match self.baseline {
+                BaselineKind::Zero => 0,
+                BaselineKind::Image => self.block_count * (u64::from(self.block_size) + 4),
+            },
+            first_seq: 1,
+            next_seq: 1,
+        }];
+        for (slot, p) in self.partitions.iter().enumerate() {
+            out.push(VolumeInfo {
+                id: p.volume,
+                kind: if slot as u32 == self.head {
+                    VolumeKind::Head
+                } else {
+                    VolumeKind::Snapshot
+                },
+                label: p.label.clone(),
+                parent: Some(
+                    p.parent
+                        .map_or(VolumeId::BASELINE, |s| self.partitions[s as usize].volume),
+                ),
+                created_ms: p.created_ms,
+                sealed_ms: p.sealed_ms,
+                entry_count: p.entry_count(),
+                blocks_written: p.blocks_written,
+                bytes: p.segment_len,
+                first_seq: p.first_seq,
+                next_seq: p.next_seq,
+            });
+        }
+        out
+    }
+
+    /// Information about one volume.
+    pub fn volume(&self, id: VolumeId) -> Result<VolumeInfo> {
+        self.volumes()
+            .into_iter()
+            .find(|v| v.id == id)
+            .ok_or(Error::UnknownVolume(id))
+    }
+
+    // ----- writes ----------------------------------------------------------------------------
+
+    fn check_range(&self, addr: u64, blocks: u64) -> Result<()> {
+        if blocks == 0 || addr >= self.block_count || blocks > self.block_count - addr {
+            return Err(Error::BlockOutOfRange {
+                addr,
+                blocks,
+                block_count: self.block_count,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Appends one entry: `data` (whole blocks) written from block `addr`. Returns its sequence
+    /// number. Durable once a later [`Store::sync`] returns.
+    pub async fn write(&mut self, addr: u64, data: &[u8]) -> Result<u64> {
+        self.write_batch(&[(addr, data)]).await
+    }
+
+    /// Appends several entries as one atomic record: after a crash either all of them or none is
+    /// there. Returns the first entry's sequence number; the others follow in order.
+    pub async fn write_batch(&mut self, writes: &[(u64, &[u8])]) -> Result<u64> {
+        self.check_writable()?;
+        if writes.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a batch needs at least one write".into(),
+            ));
+        }
+        let block_size = self.block_size as usize;
+        let mut total_blocks: u64 = 0;
+        for (addr, data) in writes {
+            if data.is_empty() || data.len() % block_size != 0 {
+                return Err(Error::NotWholeBlocks {
+                    len: data.len(),
+                    block_size: self.block_size,
+                });
+            }
+            let blocks = (data.len() / block_size) as u64;
+            self.check_range(*addr, blocks)?;
+            total_blocks += blocks;
+        }
+        let max_blocks =
+            u64::from(RECORD_BLOCKS_MAX).min(RECORD_DATA_BYTES_MAX / u64::from(self.block_size));
+        if total_blocks > max_blocks || writes.len() as u64 > max_blocks {
+            return Err(Error::BatchTooLarge {
+                blocks: total_blocks,
+                max: max_blocks,
+            });
+        }
+        let head_slot = self.head;
+        let head = &mut self.partitions[head_slot as usize];
+        let header = RecordHeader {
+            volume: head.volume.0,
+            first_seq: head.next_seq,
+            timestamp_ms: self.clock.now_ms(),
+            entry_count: writes.len() as u32,
+            block_count: total_blocks as u32,
+            durable_offset: self.head_state.durable,
+            block_size: self.block_size,
+        };
+        let offset = head.records_end;
+        let start = self.head_state.pending.len();
+        let crcs = encode_record(&mut self.head_state.pending, &header, writes);
+        let meta_end = start + header.data_offset() as usize;
+        self.head_state
+            .index
+            .extend_from_slice(&offset.to_le_bytes());
+        self.head_state
+            .index
+            .extend_from_slice(&self.head_state.pending[start..meta_end]);
+        let mut data_offset = offset + header.data_offset();
+        let mut crc_iter = crcs.into_iter();
+        for (addr, data) in writes {
+            for i in 0..(data.len() / block_size) as u64 {
+                let crc = crc_iter.next().unwrap_or_default();
+                self.index.insert(
+                    addr + i,
+                    Version {
+                        slot: head_slot,
+                        crc,
+                        offset: data_offset,
+                    },
+                );
+                data_offset += block_size as u64;
+            }
+        }
+        head.records.push(RecordRef {
+            offset,
+            first_seq: header.first_seq,
+            entry_count: header.entry_count,
+        });
+        head.records_end += header.record_len();
+        head.segment_len = head.records_end;
+        head.next_seq += u64::from(header.entry_count);
+        head.blocks_written += total_blocks;
+        if self.head_state.pending.len() >= PENDING_FLUSH_BYTES {
+            self.flush(false).await?;
+        }
+        Ok(header.first_seq)
+    }
+
+    /// Hands pending records to storage; with `durable`, makes everything written so far durable.
+    async fn flush(&mut self, durable: bool) -> Result<()> {
+        self.check_writable()?;
+        let head = &self.partitions[self.head as usize];
+        if self.head_state.pending.is_empty()
+            && (!durable || self.head_state.durable == head.records_end)
+        {
+            return Ok(());
+        }
+        let mut commit = Commit::new(durable);
+        let end = head.records_end;
+        if !self.head_state.pending.is_empty() {
+            let bytes = std::mem::take(&mut self.head_state.pending);
+            commit.write(&head.segment, self.head_state.flushed, bytes);
+        }
+        self.commit(commit).await?;
+        self.head_state.flushed = end;
+        if durable {
+            self.head_state.durable = end;
+        }
+        Ok(())
+    }
+
+    /// Commits to storage; a failure poisons the handle (a failed flush is never retried).
+    async fn commit(&mut self, commit: Commit) -> Result<()> {
+        match self.storage.commit(commit).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.poisoned = true;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The durability point: when this returns `Ok`, every write so far survives a crash.
+    pub async fn sync(&mut self) -> Result<()> {
+        self.flush(true).await
+    }
+
+    async fn append_journal(&mut self, records: &[MetaRecord]) -> Result<()> {
+        let mut bytes = Vec::new();
+        for r in records {
+            r.encode(&mut bytes);
+        }
+        let len = bytes.len() as u64;
+        let mut commit = Commit::new(true);
+        commit.write(&self.meta_object, self.meta_len, bytes);
+        self.commit(commit).await?;
+        self.meta_len += len;
+        Ok(())
+    }
+
+    /// Takes a snapshot: seals the head partition (it becomes a read-only snapshot volume with
+    /// `label`), opens a new head partition whose parent it is, and assigns the new partition a
+    /// volume identifier. Returns the snapshot's volume identifier. Durable on return.
+    ///
+    /// Costs two durable commits and writes the sealed partition's index (a few dozen bytes per
+    /// record); it copies no data.
+    pub async fn snapshot(&mut self, label: Option<&str>) -> Result<VolumeId> {
+        self.check_writable()?;
+        let label = label.unwrap_or("");
+        check_label(label)?;
+        let now = self.clock.now_ms();
+        let head_slot = self.head;
+        // 1. Records, index and footer reach the segment, durably.
+        let head = &self.partitions[head_slot as usize];
+        let tail = footer::finish_index_and_footer(
+            head.volume.0,
+            head.records_end,
+            head.next_seq,
+            head.records.len() as u64,
+            &self.head_state.index,
+        );
+        let segment_len = head.records_end + tail.len() as u64;
+        let mut commit = Commit::new(true);
+        if !self.head_state.pending.is_empty() {
+            let bytes = std::mem::take(&mut self.head_state.pending);
+            commit.write(&head.segment, self.head_state.flushed, bytes);
+        }
+        commit.write(&head.segment, head.records_end, tail);
+        let sealed_volume = head.volume;
+        let next_seq = head.next_seq;
+        self.commit(commit).await?;
+        // 2. The journal records the seal and the new head in one durable append.
+        let new_volume = VolumeId(self.next_volume);
+        self.append_journal(&[
+            MetaRecord::PartitionSealed {
+                volume: sealed_volume.0,
+                sealed_ms: now,
+                segment_len,
+                next_seq,
+                label: label.to_string(),
+            },
+            MetaRecord::PartitionCreated {
+                volume: new_volume.0,
+                parent: sealed_volume.0,
+                created_ms: now,
+                first_seq: next_seq,
+                segment_generation: 0,
+                flags: CREATED_FLAG_HEAD,
+            },
+        ])
+        .await?;
+        // 3. Memory follows what is now durable.
+        let head = &mut self.partitions[head_slot as usize];
+        head.sealed_ms = Some(now);
+        head.segment_len = segment_len;
+        head.label = label.to_string();
+        self.next_volume += 1;
+        self.add_partition(new_volume, Some(head_slot), now, next_seq, 0);
+        self.set_head(self.partitions.len() as u32 - 1);
+        Ok(sealed_volume)
+    }
+
+    fn add_partition(
+        &mut self,
+        volume: VolumeId,
+        parent: Option<u32>,
+        created_ms: u64,
+        first_seq: u64,
+        generation: u32,
+    ) {
+        let slot = self.partitions.len() as u32;
+        self.partitions.push(Partition {
+            volume,
+            parent,
+            label: String::new(),
+            created_ms,
+            sealed_ms: None,
+            segment: segment_object(volume.0, generation),
+            first_seq,
+            next_seq: first_seq,
+            records_end: 0,
+            segment_len: 0,
+            records: Vec::new(),
+            blocks_written: 0,
+        });
+        self.by_volume.insert(volume, slot);
+    }
+
+    fn set_head(&mut self, slot: u32) {
+        self.head = slot;
+        self.head_state = HeadState::default();
+        footer::begin_index(&mut self.head_state.index);
+        self.head_ancestry = self.ancestry(Some(slot));
+    }
+
+    fn ancestry(&self, slot: Option<u32>) -> SlotSet {
+        let mut set = SlotSet::default();
+        let mut at = slot;
+        // Bounded: each step moves to an older partition, and there are finitely many.
+        let mut steps = 0;
+        while let Some(s) = at {
+            if steps > self.partitions.len() {
+                break;
+            }
+            set.insert(s);
+            at = self.partitions[s as usize].parent;
+            steps += 1;
+        }
+        set
+    }
+
+    fn slot_of(&self, volume: VolumeId) -> Result<Option<u32>> {
+        if volume == VolumeId::BASELINE {
+            return Ok(None);
+        }
+        self.by_volume
+            .get(&volume)
+            .copied()
+            .map(Some)
+            .ok_or(Error::UnknownVolume(volume))
+    }
+
+    // ----- reads -----------------------------------------------------------------------------
+
+    /// The most recent data of `blocks` blocks from `addr`.
+    pub async fn read(&self, addr: u64, blocks: u64) -> Result<Vec<u8>> {
+        self.read_at(self.head(), addr, blocks).await
+    }
+
+    /// The data of `blocks` blocks from `addr` exactly as volume `volume` holds them (for a
+    /// snapshot: as they were when it was taken; for the baseline: the baseline image).
+    pub async fn read_at(&self, volume: VolumeId, addr: u64, blocks: u64) -> Result<Vec<u8>> {
+        self.check_range(addr, blocks)?;
+        let len = usize::try_from(blocks * u64::from(self.block_size))
+            .map_err(|_| Error::InvalidArgument("read too large for this platform".into()))?;
+        let mut buf = vec![0u8; len];
+        self.read_into(volume, addr, &mut buf).await?;
+        Ok(buf)
+    }
+
+    /// Like [`Store::read_at`], into a caller's buffer (a whole number of blocks).
+    pub async fn read_into(&self, volume: VolumeId, addr: u64, buf: &mut [u8]) -> Result<()> {
+        let block_size = self.block_size as usize;
+        if buf.is_empty() || buf.len() % block_size != 0 {
+            return Err(Error::NotWholeBlocks {
+                len: buf.len(),
+                block_size: self.block_size,
+            });
+        }
+        let blocks = (buf.len() / block_size) as u64;
+        self.check_range(addr, blocks)?;
+        let slot = self.slot_of(volume)?;
+        let computed;
+        let ancestry = if slot == Some(self.head) {
+            &self.head_ancestry
+        } else {
+            computed = self.ancestry(slot);
+            &computed
+        };
+        // Plan: one source per block, merged into runs of adjacent blocks.
+        let mut runs: Vec<(Source, u64, u64, Vec<u32>)> = Vec::new(); // source, first addr, blocks, crcs
+        for i in 0..blocks {
+            let a = addr + i;
+            let (source, crc) = match self.index.lookup(a, |s| ancestry.contains(s)) {
+                Some(v) if v.slot == self.head && v.offset >= self.head_state.flushed => {
+                    (Source::Pending(v.offset - self.head_state.flushed), v.crc)
+                }
+                Some(v) => (Source::Segment(v.slot, v.offset), v.crc),
+                None if self.baseline == BaselineKind::Zero => (Source::Zero, 0),
+                None => (
+                    Source::Baseline,
+                    self.baseline_crcs.get(a as usize).copied().unwrap_or(0),
+                ),
+            };
+            if let Some((last, _, n, crcs)) = runs.last_mut() {
+                let bs = block_size as u64;
+                let extends = match (*last, source) {
+                    (Source::Zero, Source::Zero) | (Source::Baseline, Source::Baseline) => true,
+                    (Source::Segment(s1, o1), Source::Segment(s2, o2)) => {
+                        s1 == s2 && o1 + *n * bs == o2
+                    }
+                    (Source::Pending(o1), Source::Pending(o2)) => o1 + *n * bs == o2,
+                    _ => false,
+                };
+                if extends {
+                    *n += 1;
+                    crcs.push(crc);
+                    continue;
+                }
+            }
+            runs.push((source, a, 1, vec![crc]));
+        }
+        // Carve the buffer into one slice per run and fill what needs no I/O.
+        let mut requests: Vec<ReadRequest<'_>> = Vec::new();
+        let mut checks: Vec<(String, u64, u64, &[u32])> = Vec::new(); // object, offset, first addr, crcs
+        let mut rest: &mut [u8] = buf;
+        for (source, first, n, crcs) in &runs {
+            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(*n as usize * block_size);
+            rest = tail;
+            match *source {
+                Source::Zero => chunk.fill(0),
+                Source::Pending(offset) => {
+                    let start = offset as usize;
+                    let src = self
+                        .head_state
+                        .pending
+                        .get(start..start + chunk.len())
+                        .ok_or_else(|| {
+                            Error::corrupt(
+                                "pending",
+                                offset,
+                                "pending buffer shorter than its index",
+                            )
+                        })?;
+                    chunk.copy_from_slice(src);
+                    checks.push(("pending".into(), offset, *first, crcs));
+                }
+                Source::Baseline => {
+                    let offset = first * block_size as u64;
+                    checks.push((BASELINE_OBJECT.into(), offset, *first, crcs));
+                    requests.push(ReadRequest {
+                        object: BASELINE_OBJECT,
+                        offset,
+                        buf: chunk,
+                        filled: 0,
+                    });
+                }
+                Source::Segment(slot, offset) => {
+                    let object = &self.partitions[slot as usize].segment;
+                    checks.push((object.clone(), offset, *first, crcs));
+                    requests.push(ReadRequest {
+                        object,
+                        offset,
+                        buf: chunk,
+                        filled: 0,
+                    });
+                }
+            }
+        }
+        self.storage.read_many(&mut requests).await?;
+        for r in &requests {
+            if r.filled < r.buf.len() {
+                return Err(Error::corrupt(
+                    r.object,
+                    r.offset + r.filled as u64,
+                    "object ends before data its index points to",
+                ));
+            }
+        }
+        drop(requests);
+        // Verify every block against its checksum: damage is reported, never returned.
+        let mut at = 0usize;
+        for (source, first, n, _) in &runs {
+            let run_len = *n as usize * block_size;
+            if !matches!(source, Source::Zero) {
+                let (object, offset, _, crcs) = checks.remove(0);
+                for (i, block) in buf[at..at + run_len].chunks_exact(block_size).enumerate() {
+                    let actual = block_crc(first + i as u64, block);
+                    let expected = crcs.get(i).copied().unwrap_or_default();
+                    if actual != expected {
+                        return Err(Error::ChecksumMismatch {
+                            object,
+                            offset: offset + (i * block_size) as u64,
+                            expected,
+                            actual,
+                        });
+                    }
+                }
+            }
+            at += run_len;
+        }
+        Ok(())
+    }
+
+    /// Streams volume `volume` as a raw image: `sink` receives consecutive chunks (at most
+    /// [`IMAGE_CHUNK_BYTES`] each) and `progress` (bytes done, bytes total) after each.
+    pub async fn export(
+        &self,
+        volume: VolumeId,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<()> {
+        self.slot_of(volume)?;
+        let block_size = u64::from(self.block_size);
+        let chunk_blocks = (IMAGE_CHUNK_BYTES as u64 / block_size).max(1);
+        let total = self.block_count * block_size;
+        let mut buf = vec![0u8; (chunk_blocks * block_size) as usize];
+        let mut addr = 0;
+        while addr < self.block_count {
+            let n = chunk_blocks.min(self.block_count - addr);
+            let slice = &mut buf[..(n * block_size) as usize];
+            self.read_into(volume, addr, slice).await?;
+            sink(slice)?;
+            addr += n;
+            progress(addr * block_size, total);
+        }
+        Ok(())
+    }
+
+    // ----- the log cursor --------------------------------------------------------------------
+
+    /// A cursor over the log in sequence order, crossing partition boundaries.
+    pub fn cursor(&self, start: CursorStart) -> Result<LogCursor> {
+        let next_seq = match start {
+            CursorStart::Beginning => 0,
+            CursorStart::Seq(seq) => seq,
+            CursorStart::Volume(v) => match self.slot_of(v)? {
+                None => 0,
+                Some(slot) => self.partitions[slot as usize].first_seq,
+            },
+        };
+        Ok(LogCursor {
+            next_seq,
+            current: None,
+        })
+    }
+
+    /// The partition holding `seq` or, failing that, the first one after it.
+    fn partition_at_or_after(&self, seq: u64) -> Option<u32> {
+        self.partitions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.next_seq > seq && p.next_seq > p.first_seq)
+            .min_by_key(|(_, p)| p.first_seq)
+            .map(|(slot, _)| slot as u32)
+    }
+
+    /// Read-next-entry: the entry at the cursor, advancing it; `None` at the end of the log.
+    /// With `with_data`, the entry's blocks are read and verified.
+    pub async fn next_entry(
+        &self,
+        cursor: &mut LogCursor,
+        with_data: bool,
+    ) -> Result<Option<LogEntry>> {
+        loop {
+            if let Some((slot, record_index, meta)) = &cursor.current {
+                let first = meta.header.first_seq;
+                let index_in_record = cursor.next_seq.wrapping_sub(first);
+                if cursor.next_seq >= first && index_in_record < u64::from(meta.header.entry_count)
+                {
+                    let i = index_in_record as usize;
+                    let entry = meta.entries[i];
+                    let data = if with_data {
+                        let partition = &self.partitions[*slot as usize];
+                        let record = partition.records[*record_index];
+                        let blocks_before: u64 =
+                            meta.entries[..i].iter().map(|e| u64::from(e.blocks)).sum();
+                        let offset = record.offset
+                            + meta.header.data_offset()
+                            + blocks_before * u64::from(self.block_size);
+                        let mut data = vec![0u8; entry.blocks as usize * self.block_size as usize];
+                        self.read_segment(*slot, offset, &mut data).await?;
+                        for (k, block) in data.chunks_exact(self.block_size as usize).enumerate() {
+                            let expected = meta.block_crcs[blocks_before as usize + k];
+                            let actual = block_crc(entry.addr + k as u64, block);
+                            if actual != expected {
+                                return Err(Error::ChecksumMismatch {
+                                    object: partition.segment.clone(),
+                                    offset: offset + (k * self.block_size as usize) as u64,
+                                    expected,
+                                    actual,
+                                });
+                            }
+                        }
+                        Some(data)
+                    } else {
+                        None
+                    };
+                    let out = LogEntry {
+                        seq: cursor.next_seq,
+                        volume: self.partitions[*slot as usize].volume,
+                        addr: entry.addr,
+                        blocks: entry.blocks,
+                        timestamp_ms: meta.header.timestamp_ms,
+                        data,
+                    };
+                    cursor.next_seq += 1;
+                    return Ok(Some(out));
+                }
+            }
+            // Find the record holding the cursor's sequence number (or the next one that exists).
+            let Some(slot) = self.partition_at_or_after(cursor.next_seq) else {
+                cursor.current = None;
+                return Ok(None);
+            };
+            let partition = &self.partitions[slot as usize];
+            if cursor.next_seq < partition.first_seq {
+                cursor.next_seq = partition.first_seq;
+            }
+            let seq = cursor.next_seq;
+            let record_index = partition
+                .records
+                .partition_point(|r| r.first_seq + u64::from(r.entry_count) <= seq);
+            let Some(record) = partition.records.get(record_index).copied() else {
+                cursor.current = None;
+                return Ok(None);
+            };
+            let meta = self.read_record_meta(slot, record.offset).await?;
+            cursor.current = Some((slot, record_index, meta));
+        }
+    }
+
+    /// Reads bytes of a partition's segment, from storage or from the pending buffer.
+    async fn read_segment(&self, slot: u32, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let partition = &self.partitions[slot as usize];
+        if slot == self.head && offset >= self.head_state.flushed {
+            let start = (offset - self.head_state.flushed) as usize;
+            let src = self
+                .head_state
+                .pending
+                .get(start..start + buf.len())
+                .ok_or_else(|| {
+                    Error::corrupt(&partition.segment, offset, "read past the pending records")
+                })?;
+            buf.copy_from_slice(src);
+            return Ok(());
+        }
+        let filled = self
+            .storage
+            .read_at(&partition.segment, offset, buf)
+            .await?;
+        if filled < buf.len() {
+            return Err(Error::corrupt(
+                &partition.segment,
+                offset + filled as u64,
+                "segment ends early",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn read_record_meta(&self, slot: u32, offset: u64) -> Result<RecordMeta> {
+        let object = self.partitions[slot as usize].segment.clone();
+        let mut header_bytes = [0u8; RECORD_HEADER_LEN];
+        self.read_segment(slot, offset, &mut header_bytes).await?;
+        let header =
+            decode_header(&header_bytes).map_err(|e| Error::corrupt(&object, offset, e.what))?;
+        let mut tables = vec![0u8; header.tables_len()];
+        self.read_segment(slot, offset + RECORD_HEADER_LEN as u64, &mut tables)
+            .await?;
+        decode_tables(&header_bytes, &tables).map_err(|e| Error::corrupt(&object, offset, e.what))
+    }
+}
+
+// ----- recovery needs to build a Store from parts -------------------------------------------
+
+/// The pieces recovery assembles a store from.
+pub(crate) struct Parts<S: Storage> {
+    pub storage: S,
+    pub clock: Rc<dyn Clock>,
+    pub block_size: u32,
+    pub block_count: u64,
+    pub baseline: BaselineKind,
+    pub baseline_crcs: Vec<u32>,
+    pub store_id: u64,
+    pub created_ms: u64,
+    pub meta_object: String,
+    pub meta_len: u64,
+    pub recovery: RecoveryReport,
+}
+
+/// A partition as the journal describes it.
+pub(crate) struct JournalPartition {
+    pub volume: u64,
+    pub parent: u64,
+    pub created_ms: u64,
+    pub first_seq: u64,
+    pub segment_generation: u32,
+    pub sealed: Option<(u64, u64, u64, String)>, // sealed_ms, segment_len, next_seq, label
+}
+
+impl<S: Storage> Store<S> {
+    /// Builds a store from the journal's partitions (in creation order, the head last), loading
+    /// each sealed partition's index and scanning the head's segment.
+    pub(crate) async fn assemble(
+        parts: Parts<S>,
+        journal: Vec<JournalPartition>,
+        head_volume: u64,
+    ) -> Result<Self> {
+        let mut store = Store {
+            storage: parts.storage,
+            clock: parts.clock,
+            block_size: parts.block_size,
+            block_count: parts.block_count,
+            baseline: parts.baseline,
+            baseline_crcs: parts.baseline_crcs,
+            store_id: parts.store_id,
+            created_ms: parts.created_ms,
+            meta_object: parts.meta_object,
+            meta_len: parts.meta_len,
+            partitions: Vec::new(),
+            by_volume: FxHashMap::default(),
+            head: 0,
+            head_state: HeadState::default(),
+            head_ancestry: SlotSet::default(),
+            index: BlockIndex::default(),
+            next_volume: 1,
+            poisoned: false,
+            recovery: parts.recovery,
+        };
+        let mut head_slot = None;
+        for jp in &journal {
+            let parent = if jp.parent == 0 {
+                None
+            } else {
+                Some(
+                    store
+                        .slot_of(VolumeId(jp.parent))
+                        .map_err(|_| {
+                            Error::corrupt(
+                                &store.meta_object,
+                                0,
+                                format!("partition {} has unknown parent {}", jp.volume, jp.parent),
+                            )
+                        })?
+                        .unwrap_or(0),
+                )
+            };
+            store.add_partition(
+                VolumeId(jp.volume),
+                parent,
+                jp.created_ms,
+                jp.first_seq,
+                jp.segment_generation,
+            );
+            store.next_volume = store.next_volume.max(jp.volume + 1);
+            if jp.volume == head_volume {
+                head_slot = Some(store.partitions.len() as u32 - 1);
+            }
+        }
+        let head_slot = head_slot
+            .ok_or_else(|| Error::corrupt(&store.meta_object, 0, "no live head partition"))?;
+        // Load partitions in sequence order so that every block's versions end up oldest first.
+        let mut order: Vec<u32> = (0..store.partitions.len() as u32).collect();
+        order.sort_by_key(|&s| store.partitions[s as usize].first_seq);
+        for slot in order {
+            let jp = &journal[slot as usize];
+            match &jp.sealed {
+                Some((sealed_ms, segment_len, next_seq, label)) => {
+                    store.load_sealed(slot, *segment_len, *next_seq).await?;
+                    let p = &mut store.partitions[slot as usize];
+                    p.sealed_ms = Some(*sealed_ms);
+                    p.label = label.clone();
+                }
+                None if slot == head_slot => {}
+                None => {
+                    return Err(Error::corrupt(
+                        &store.meta_object,
+                        0,
+                        format!("partition {} is neither sealed nor the head", jp.volume),
+                    ))
+                }
+            }
+        }
+        store.set_head(head_slot);
+        store.scan_head().await?;
+        Ok(store)
+    }
+
+    fn apply_record_to_index(&mut self, slot: u32, offset: u64, meta: &RecordMeta) {
+        let mut data_offset = offset + meta.header.data_offset();
+        let mut block = 0usize;
+        for entry in &meta.entries {
+            for i in 0..u64::from(entry.blocks) {
+                self.index.insert(
+                    entry.addr + i,
+                    Version {
+                        slot,
+                        crc: meta.block_crcs.get(block).copied().unwrap_or_default(),
+                        offset: data_offset,
+                    },
+                );
+                block += 1;
+                data_offset += u64::from(self.block_size);
+            }
+        }
+        let p = &mut self.partitions[slot as usize];
+        p.records.push(RecordRef {
+            offset,
+            first_seq: meta.header.first_seq,
+            entry_count: meta.header.entry_count,
+        });
+        p.records_end = offset + meta.header.record_len();
+        p.next_seq = meta.header.first_seq + u64::from(meta.header.entry_count);
+        p.blocks_written += u64::from(meta.header.block_count);
+    }
+
+    /// Checks that a record belongs where it was found.
+    fn check_record_place(
+        &self,
+        slot: u32,
+        offset: u64,
+        header: &RecordHeader,
+    ) -> Result<(), &'static str> {
+        let p = &self.partitions[slot as usize];
+        if header.volume != p.volume.0 {
+            return Err("record belongs to another partition");
+        }
+        if header.block_size != self.block_size {
+            return Err("record block size differs from the store's");
+        }
+        if header.first_seq != p.next_seq {
+            return Err("record sequence number out of order");
+        }
+        if offset != p.records_end {
+            return Err("record not contiguous with the previous one");
+        }
+        Ok(())
+    }
+
+    fn check_entries_in_range(&self, meta: &RecordMeta) -> Result<(), &'static str> {
+        for e in &meta.entries {
+            if e.addr >= self.block_count || u64::from(e.blocks) > self.block_count - e.addr {
+                return Err("entry addresses blocks outside the volume");
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_sealed(&mut self, slot: u32, segment_len: u64, next_seq: u64) -> Result<()> {
+        let object = self.partitions[slot as usize].segment.clone();
+        let actual_len = self.storage.len(&object).await?.unwrap_or(0);
+        if actual_len < segment_len || segment_len < FOOTER_LEN as u64 {
+            return Err(Error::corrupt(
+                &object,
+                actual_len,
+                format!("sealed segment is {actual_len} bytes, the journal says {segment_len}"),
+            ));
+        }
+        let mut footer_bytes = [0u8; FOOTER_LEN];
+        self.storage
+            .read_at(&object, segment_len - FOOTER_LEN as u64, &mut footer_bytes)
+            .await?;
+        let footer_at = segment_len - FOOTER_LEN as u64;
+        let f =
+            decode_footer(&footer_bytes).map_err(|e| Error::corrupt(&object, footer_at, e.what))?;
+        if f.volume != self.partitions[slot as usize].volume.0
+            || f.records_end.checked_add(f.index_len) != Some(footer_at)
+            || f.next_seq != next_seq
+        {
+            return Err(Error::corrupt(
+                &object,
+                footer_at,
+                "footer disagrees with the journal",
+            ));
+        }
+        let mut index = vec![0u8; f.index_len as usize];
+        self.storage
+            .read_at(&object, f.records_end, &mut index)
+            .await?;
+        let records =
+            decode_index(&f, &index).map_err(|e| Error::corrupt(&object, f.records_end, e.what))?;
+        for (offset, meta) in records {
+            self.check_record_place(slot, offset, &meta.header)
+                .and_then(|()| self.check_entries_in_range(&meta))
+                .map_err(|what| Error::corrupt(&object, offset, what))?;
+            self.apply_record_to_index(slot, offset, &meta);
+        }
+        let p = &mut self.partitions[slot as usize];
+        if p.records_end != f.records_end || p.next_seq != next_seq {
+            return Err(Error::corrupt(
+                &object,
+                f.records_end,
+                "index does not cover the records",
+            ));
+        }
+        p.segment_len = segment_len;
+        Ok(())
+    }
+
+    /// Reads and fully verifies the record at `offset` of a segment ending at `end`.
+    async fn verify_record_at(
+        &self,
+        object: &str,
+        offset: u64,
+        end: u64,
+    ) -> Option<(RecordMeta, u64)> {
+        if end.saturating_sub(offset) < RECORD_HEADER_LEN as u64 {
+            return None;
+        }
+        let mut header_bytes = [0u8; RECORD_HEADER_LEN];
+        self.storage
+            .read_at(object, offset, &mut header_bytes)
+            .await
+            .ok()?;
+        let header = decode_header(&header_bytes).ok()?;
+        let len = header.record_len();
+        if offset.checked_add(len)? > end {
+            return None;
+        }
+        let mut rest = vec![0u8; (len - RECORD_HEADER_LEN as u64) as usize];
+        self.storage
+            .read_at(object, offset + RECORD_HEADER_LEN as u64, &mut rest)
+            .await
+            .ok()?;
+        let (tables, data) = rest.split_at(header.tables_len());
+        let meta = decode_tables(&header_bytes, tables).ok()?;
+        verify_data(&meta, data).ok()?;
+        Some((meta, len))
+    }
+
+    /// Replays the head's segment, verifying every record; cuts a torn tail and reports damage
+    /// below a completed sync.
+    async fn scan_head(&mut self) -> Result<()> {
+        let slot = self.head;
+        let object = self.partitions[slot as usize].segment.clone();
+        let end = self.storage.len(&object).await?.unwrap_or(0);
+        let mut window: Vec<u8> = Vec::new();
+        let mut window_start = 0u64;
+        let mut offset = 0u64;
+        let mut durable_claim = 0u64;
+        loop {
+            if offset >= end {
+                break;
+            }
+            // Make sure the window holds the header, then the whole record.
+            let mut need = RECORD_HEADER_LEN as u64;
+            let mut parsed = None;
+            for _ in 0..2 {
+                let have = (window_start + window.len() as u64).saturating_sub(offset);
+                if offset < window_start || have < need {
+                    let len = need.max(SCAN_WINDOW_BYTES).min(end - offset);
+                    window = vec![0u8; len as usize];
+                    self.storage.read_at(&object, offset, &mut window).await?;
+                    window_start = offset;
+                }
+                let at = (offset - window_start) as usize;
+                let Some(header_bytes) = window.get(at..at + RECORD_HEADER_LEN) else {
+                    break;
+                };
+                let Ok(header) = decode_header(header_bytes) else {
+                    break;
+                };
+                let len = header.record_len();
+                if offset + len > end {
+                    break;
+                }
+                if (window_start + window.len() as u64) < offset + len {
+                    need = len;
+                    continue;
+                }
+                let record = &window[at..at + len as usize];
+                let (head_bytes, rest) = record.split_at(RECORD_HEADER_LEN);
+                let (tables, data) = rest.split_at(header.tables_len());
+                if let Ok(meta) = decode_tables(head_bytes, tables) {
+                    if verify_data(&meta, data).is_ok()
+                        && self.check_record_place(slot, offset, &meta.header).is_ok()
+                        && self.check_entries_in_range(&meta).is_ok()
+                    {
+                        parsed = Some((meta, len, head_bytes.to_vec(), tables.to_vec()));
+                    }
+                }
+                break;
+            }
+            let Some((meta, len, head_bytes, tables)) = parsed else {
+                break;
+            };
+            durable_claim = durable_claim.max(meta.header.durable_offset);
+            self.head_state
+                .index
+                .extend_from_slice(&offset.to_le_bytes());
+            self.head_state.index.extend_from_slice(&head_bytes);
+            self.head_state.index.extend_from_slice(&tables);
+            self.apply_record_to_index(slot, offset, &meta);
+            offset += len;
+        }
+        if offset < end {
+            // Something after `offset` does not verify. A torn tail if nothing later claims that
+            // a sync covered it; damage otherwise.
+            let mut candidate = offset + 1;
+            let mut probe = vec![0u8; SCAN_WINDOW_BYTES as usize];
+            while candidate + RECORD_HEADER_LEN as u64 <= end {
+                let n = self.storage.read_at(&object, candidate, &mut probe).await?;
+                let magic = RECORD_MAGIC.to_le_bytes();
+                let mut found = None;
+                for (i, w) in probe[..n].windows(4).enumerate() {
+                    if w == magic {
+                        let at = candidate + i as u64;
+                        if let Some((meta, _)) = self.verify_record_at(&object, at, end).await {
+                            if meta.header.volume == self.partitions[slot as usize].volume.0 {
+                                found = Some(meta.header.durable_offset);
+                                durable_claim = durable_claim.max(meta.header.durable_offset);
+                            }
+                        }
+                    }
+                }
+                if found.is_some() || n < probe.len() {
+                    break;
+                }
+                candidate += (n - 3) as u64;
+            }
+            if durable_claim > offset {
+                return Err(Error::corrupt(
+                    &object,
+                    offset,
+                    format!("a damaged record lies below the synced length {durable_claim}"),
+                ));
+            }
+            self.recovery.head_bytes_truncated = end - offset;
+            let mut commit = Commit::new(true);
+            commit.truncate(&object, offset);
+            self.commit(commit).await?;
+        }
+        let p = &mut self.partitions[slot as usize];
+        p.segment_len = p.records_end;
+        self.head_state.flushed = p.records_end;
+        self.head_state.durable = p.records_end;
+        Ok(())
+    }
+}
