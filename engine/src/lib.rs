@@ -41,7 +41,7 @@ mod store;
 pub use error::{Error, Result};
 pub use store::{
     BaselineImport, BaselineKind, CreateOptions, CursorStart, LogCursor, LogEntry, RecoveryReport,
-    Store, StoreInfo, VolumeInfo, VolumeKind, IMAGE_CHUNK_BYTES,
+    Store, StoreInfo, VolumeInfo, VolumeKind, DEFAULT_WRITE_BUFFER_BYTES, IMAGE_CHUNK_BYTES,
 };
 
 /// The engine's version, as published in its Cargo manifest.

@@ -33,8 +33,8 @@ use crate::index::{BlockIndex, SlotSet, Version};
 use crate::storage::{Commit, ReadRequest, Storage};
 use crate::VolumeId;
 
-/// Unflushed log bytes kept in memory before they are handed to storage without a sync.
-const PENDING_FLUSH_BYTES: usize = 4 << 20;
+/// Default for [`Store::set_write_buffer_bytes`].
+pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 4 << 20;
 /// Size of the window used to scan a head segment at open.
 const SCAN_WINDOW_BYTES: u64 = 8 << 20;
 /// Bytes per chunk when exporting or importing images.
@@ -274,6 +274,7 @@ pub struct Store<S: Storage> {
     head_state: HeadState,
     head_ancestry: SlotSet,
     index: BlockIndex,
+    write_buffer_bytes: usize,
     next_volume: u64,
     poisoned: bool,
     recovery: RecoveryReport,
@@ -538,6 +539,14 @@ impl<S: Storage> Store<S> {
         self.partitions[self.head as usize].volume
     }
 
+    /// Sets how many bytes of written records are kept in memory before they are handed to
+    /// storage ahead of a sync. Larger means fewer, bigger storage writes; `0` hands every
+    /// record over at once (tests use it to expose unsynced writes to simulated crashes).
+    /// Durability is unaffected: only [`Store::sync`] makes writes durable.
+    pub fn set_write_buffer_bytes(&mut self, bytes: usize) {
+        self.write_buffer_bytes = bytes;
+    }
+
     /// What recovery did at open.
     pub fn recovery(&self) -> &RecoveryReport {
         &self.recovery
@@ -725,7 +734,7 @@ impl<S: Storage> Store<S> {
         head.segment_len = head.records_end;
         head.next_seq += u64::from(header.entry_count);
         head.blocks_written += total_blocks;
-        if self.head_state.pending.len() >= PENDING_FLUSH_BYTES {
+        if self.head_state.pending.len() >= self.write_buffer_bytes {
             self.flush(false).await?;
         }
         Ok(header.first_seq)
@@ -1279,6 +1288,7 @@ impl<S: Storage> Store<S> {
             head_state: HeadState::default(),
             head_ancestry: SlotSet::default(),
             index: BlockIndex::default(),
+            write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
             next_volume: 1,
             poisoned: false,
             recovery: parts.recovery,
