@@ -24,7 +24,9 @@ pub(crate) struct Version {
 #[derive(Debug, Clone)]
 enum Versions {
     One(Version),
-    Many(Box<Vec<Version>>),
+    /// Boxed slice rather than `Vec`: a block gains versions rarely, and this keeps the enum at
+    /// 24 bytes.
+    Many(Box<[Version]>),
 }
 
 /// Block address to versions.
@@ -46,12 +48,17 @@ impl BlockIndex {
                 } else {
                     let previous = *existing;
                     self.map
-                        .insert(addr, Versions::Many(Box::new(vec![previous, version])));
+                        .insert(addr, Versions::Many(Box::new([previous, version])));
                 }
             }
             Some(Versions::Many(list)) => match list.last_mut() {
                 Some(last) if last.slot == version.slot => *last = version,
-                _ => list.push(version),
+                _ => {
+                    let mut grown = Vec::with_capacity(list.len() + 1);
+                    grown.extend_from_slice(list);
+                    grown.push(version);
+                    *list = grown.into_boxed_slice();
+                }
             },
         }
     }
@@ -78,7 +85,7 @@ impl BlockIndex {
             .values()
             .map(|v| match v {
                 Versions::One(_) => 0,
-                Versions::Many(list) => 24 + list.capacity() * std::mem::size_of::<Version>(),
+                Versions::Many(list) => std::mem::size_of_val(&**list),
             })
             .sum();
         table + lists

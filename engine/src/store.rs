@@ -935,7 +935,7 @@ impl<S: Storage> Store<S> {
     /// Like [`Store::read_at`], into a caller's buffer (a whole number of blocks).
     pub async fn read_into(&self, volume: VolumeId, addr: u64, buf: &mut [u8]) -> Result<()> {
         let block_size = self.block_size as usize;
-        if buf.is_empty() || buf.len() % block_size != 0 {
+        if buf.is_empty() || !buf.len().is_multiple_of(block_size) {
             return Err(Error::NotWholeBlocks {
                 len: buf.len(),
                 block_size: self.block_size,

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use pollster::block_on;
 use strata_engine::clock::ManualClock;
 use strata_engine::storage::memory::MemoryStorage;
-use strata_engine::storage::sim::{CrashMode, SimDisk};
+use strata_engine::storage::sim::SimDisk;
 use strata_engine::storage::Storage;
 use strata_engine::{CreateOptions, CursorStart, Error, Store, VolumeId, VolumeKind};
 

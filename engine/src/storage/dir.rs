@@ -133,7 +133,7 @@ impl Storage for DirStorage {
     }
 
     async fn len(&self, object: &str) -> Result<Option<u64>, StorageError> {
-        Ok(self.with_file(object, false, |f| f.metadata().map(|m| m.len()))?)
+        self.with_file(object, false, |f| f.metadata().map(|m| m.len()))
     }
 
     async fn read_at(

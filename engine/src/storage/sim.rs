@@ -123,7 +123,7 @@ impl SimDisk {
                     let mut sector_start = 0;
                     while sector_start < data.len() {
                         let sector_end = (sector_start + SECTOR_BYTES).min(data.len());
-                        if rng.next_u64() % 2 == 0 {
+                        if rng.next_u64().is_multiple_of(2) {
                             let start = offset as usize + sector_start;
                             let end = offset as usize + sector_end;
                             if file.len() < end {
