@@ -1,0 +1,186 @@
+//! Ties `engine/docs/format.md` to the code: every table row that names a constant must give that
+//! constant's offset, and real encoded structures must have their fields where the document says.
+
+use strata_engine::format::footer::*;
+use strata_engine::format::meta::*;
+use strata_engine::format::record::*;
+
+fn constant(name: &str) -> Option<usize> {
+    Some(match name {
+        "META_KIND_OFFSET" => META_KIND_OFFSET,
+        "META_RESERVED_OFFSET" => META_RESERVED_OFFSET,
+        "META_LEN_OFFSET" => META_LEN_OFFSET,
+        "META_CRC_OFFSET" => META_CRC_OFFSET,
+        "RECORD_MAGIC_OFFSET" => RECORD_MAGIC_OFFSET,
+        "RECORD_KIND_OFFSET" => RECORD_KIND_OFFSET,
+        "RECORD_FLAGS_OFFSET" => RECORD_FLAGS_OFFSET,
+        "RECORD_VOLUME_OFFSET" => RECORD_VOLUME_OFFSET,
+        "RECORD_FIRST_SEQ_OFFSET" => RECORD_FIRST_SEQ_OFFSET,
+        "RECORD_TIMESTAMP_OFFSET" => RECORD_TIMESTAMP_OFFSET,
+        "RECORD_ENTRY_COUNT_OFFSET" => RECORD_ENTRY_COUNT_OFFSET,
+        "RECORD_BLOCK_COUNT_OFFSET" => RECORD_BLOCK_COUNT_OFFSET,
+        "RECORD_DURABLE_OFFSET" => RECORD_DURABLE_OFFSET,
+        "RECORD_TABLES_LEN_OFFSET" => RECORD_TABLES_LEN_OFFSET,
+        "RECORD_BLOCK_SIZE_OFFSET" => RECORD_BLOCK_SIZE_OFFSET,
+        "RECORD_RESERVED_OFFSET" => RECORD_RESERVED_OFFSET,
+        "RECORD_CRC_OFFSET" => RECORD_CRC_OFFSET,
+        "FOOTER_MAGIC_OFFSET" => FOOTER_MAGIC_OFFSET,
+        "FOOTER_VERSION_OFFSET" => FOOTER_VERSION_OFFSET,
+        "FOOTER_VOLUME_OFFSET" => FOOTER_VOLUME_OFFSET,
+        "FOOTER_RECORDS_END_OFFSET" => FOOTER_RECORDS_END_OFFSET,
+        "FOOTER_INDEX_LEN_OFFSET" => FOOTER_INDEX_LEN_OFFSET,
+        "FOOTER_RECORD_COUNT_OFFSET" => FOOTER_RECORD_COUNT_OFFSET,
+        "FOOTER_NEXT_SEQ_OFFSET" => FOOTER_NEXT_SEQ_OFFSET,
+        "FOOTER_INDEX_CRC_OFFSET" => FOOTER_INDEX_CRC_OFFSET,
+        "FOOTER_RESERVED_OFFSET" => FOOTER_RESERVED_OFFSET,
+        "FOOTER_CRC_OFFSET" => FOOTER_CRC_OFFSET,
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_documented_offset_matches_its_constant() {
+    let doc = include_str!("../docs/format.md");
+    let mut checked = 0;
+    for line in doc.lines() {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
+        if cells.len() != 4 {
+            continue;
+        }
+        let Ok(offset) = cells[0].parse::<usize>() else {
+            continue;
+        };
+        if cells[3].is_empty() {
+            continue;
+        }
+        let value = constant(cells[3])
+            .unwrap_or_else(|| panic!("format.md names unknown constant {}", cells[3]));
+        assert_eq!(
+            value, offset,
+            "format.md says {} is at {offset}, the code says {value}",
+            cells[3]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} documented offsets found");
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+#[test]
+fn encoded_record_has_its_fields_where_the_document_says() {
+    let header = RecordHeader {
+        volume: 7,
+        first_seq: 42,
+        timestamp_ms: 1_700_000_000_123,
+        entry_count: 2,
+        block_count: 3,
+        durable_offset: 999,
+        block_size: 512,
+    };
+    let a = vec![1u8; 1024];
+    let b = vec![2u8; 512];
+    let mut out = Vec::new();
+    let crcs = encode_record(&mut out, &header, &[(10, &a), (20, &b)]);
+    assert_eq!(&out[0..4], b"SREC");
+    assert_eq!(u64_at(&out, RECORD_VOLUME_OFFSET), 7);
+    assert_eq!(u64_at(&out, RECORD_FIRST_SEQ_OFFSET), 42);
+    assert_eq!(u64_at(&out, RECORD_TIMESTAMP_OFFSET), 1_700_000_000_123);
+    assert_eq!(u32_at(&out, RECORD_ENTRY_COUNT_OFFSET), 2);
+    assert_eq!(u32_at(&out, RECORD_BLOCK_COUNT_OFFSET), 3);
+    assert_eq!(u64_at(&out, RECORD_DURABLE_OFFSET), 999);
+    assert_eq!(u32_at(&out, RECORD_TABLES_LEN_OFFSET), 16 * 2 + 4 * 3);
+    assert_eq!(u32_at(&out, RECORD_BLOCK_SIZE_OFFSET), 512);
+    // Entry table, then block CRCs, then data.
+    assert_eq!(u64_at(&out, 64), 10);
+    assert_eq!(u32_at(&out, 72), 2);
+    assert_eq!(u64_at(&out, 80), 20);
+    assert_eq!(u32_at(&out, 88), 1);
+    let expected_crc = {
+        let mut c = crc32c::crc32c(&10u64.to_le_bytes());
+        c = crc32c::crc32c_append(c, &a[..512]);
+        c
+    };
+    assert_eq!(u32_at(&out, 96), expected_crc);
+    assert_eq!(crcs[0], expected_crc);
+    assert_eq!(out.len(), 64 + 32 + 12 + 3 * 512);
+    let header_crc = crc32c::crc32c_append(crc32c::crc32c(&out[..60]), &out[64..108]);
+    assert_eq!(u32_at(&out, RECORD_CRC_OFFSET), header_crc);
+    let meta = decode_tables(&out[..64], &out[64..108]).unwrap();
+    assert_eq!(meta.header, header);
+    assert!(verify_data(&meta, &out[108..]).is_ok());
+}
+
+#[test]
+fn journal_records_round_trip_with_documented_layout() {
+    let record = MetaRecord::PartitionSealed {
+        volume: 3,
+        sealed_ms: 77,
+        segment_len: 4096,
+        next_seq: 12,
+        label: "nightly".into(),
+    };
+    let mut out = Vec::new();
+    record.encode(&mut out);
+    assert_eq!(&out[0..4], b"SMET");
+    assert_eq!(
+        u16::from_le_bytes([out[4], out[5]]),
+        META_KIND_PARTITION_SEALED
+    );
+    assert_eq!(u32_at(&out, META_LEN_OFFSET) as usize, 36 + 7);
+    assert_eq!(u64_at(&out, 16), 3);
+    assert_eq!(u32_at(&out, 16 + 32), 7);
+    assert_eq!(&out[16 + 36..], b"nightly");
+    assert_eq!(MetaRecord::decode(&out).unwrap(), (record, out.len()));
+    let created = MetaRecord::PartitionCreated {
+        volume: 2,
+        parent: 1,
+        created_ms: 5,
+        first_seq: 9,
+        segment_generation: 0,
+        flags: CREATED_FLAG_HEAD,
+    };
+    let mut out = Vec::new();
+    created.encode(&mut out);
+    assert_eq!(u32_at(&out, META_LEN_OFFSET), 40);
+    let mut store = Vec::new();
+    MetaRecord::Store {
+        format_version: 1,
+        block_size: 4096,
+        block_count: 10,
+        created_ms: 1,
+        baseline_kind: 0,
+        baseline_sum_crc: 0,
+        store_id: 5,
+        generation: 1,
+    }
+    .encode(&mut store);
+    assert_eq!(u32_at(&store, META_LEN_OFFSET) as usize, STORE_PAYLOAD_LEN);
+}
+
+#[test]
+fn footer_has_its_fields_where_the_document_says() {
+    let mut index = Vec::new();
+    begin_index(&mut index);
+    let tail = finish_index_and_footer(9, 1000, 55, 0, &index);
+    let footer = &tail[tail.len() - FOOTER_LEN..];
+    assert_eq!(&footer[0..4], b"SFTR");
+    assert_eq!(u64_at(footer, FOOTER_VOLUME_OFFSET), 9);
+    assert_eq!(u64_at(footer, FOOTER_RECORDS_END_OFFSET), 1000);
+    assert_eq!(u64_at(footer, FOOTER_INDEX_LEN_OFFSET), 16);
+    assert_eq!(u64_at(footer, FOOTER_NEXT_SEQ_OFFSET), 55);
+    assert_eq!(&tail[0..4], b"SIDX");
+    let decoded = decode_footer(footer).unwrap();
+    assert_eq!(decoded.records_end, 1000);
+    assert!(decode_index(&decoded, &tail[..16]).unwrap().is_empty());
+}
