@@ -29,6 +29,16 @@ enum Versions {
     Many(Box<[Version]>),
 }
 
+impl Versions {
+    fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        let list: &[Version] = match self {
+            Versions::One(v) => std::slice::from_ref(v),
+            Versions::Many(list) => list,
+        };
+        list.iter().map(|v| v.slot)
+    }
+}
+
 /// Block address to versions.
 #[derive(Debug, Default)]
 pub(crate) struct BlockIndex {
@@ -68,6 +78,62 @@ impl BlockIndex {
         match self.map.get(&addr)? {
             Versions::One(v) => visible(v.slot).then_some(*v),
             Versions::Many(list) => list.iter().rev().find(|v| visible(v.slot)).copied(),
+        }
+    }
+
+    /// Moves the version of `addr` in `slot` to `offset` (compaction rewrote it).
+    pub fn relocate(&mut self, addr: u64, slot: u32, offset: u64) {
+        let list: &mut [Version] = match self.map.get_mut(&addr) {
+            Some(Versions::One(v)) => std::slice::from_mut(v),
+            Some(Versions::Many(list)) => list,
+            None => return,
+        };
+        for v in list.iter_mut().filter(|v| v.slot == slot) {
+            v.offset = offset;
+        }
+    }
+
+    /// Removes the version of `addr` in `slot`, if any.
+    pub fn remove(&mut self, addr: u64, slot: u32) {
+        let keep: Vec<Version> = match self.map.get(&addr) {
+            Some(Versions::One(v)) if v.slot == slot => Vec::new(),
+            Some(Versions::Many(list)) => list.iter().copied().filter(|v| v.slot != slot).collect(),
+            _ => return,
+        };
+        match keep.len() {
+            0 => {
+                self.map.remove(&addr);
+            }
+            1 => {
+                self.map.insert(addr, Versions::One(keep[0]));
+            }
+            _ => {
+                self.map
+                    .insert(addr, Versions::Many(keep.into_boxed_slice()));
+            }
+        }
+    }
+
+    /// Removes every version in `slot`.
+    pub fn remove_slot(&mut self, slot: u32) {
+        let addrs: Vec<u64> = self
+            .map
+            .iter()
+            .filter(|(_, v)| v.slots().any(|s| s == slot))
+            .map(|(a, _)| *a)
+            .collect();
+        for addr in addrs {
+            self.remove(addr, slot);
+        }
+    }
+
+    /// Calls `f` with every address and its versions (oldest first), in no particular order.
+    pub fn for_each(&self, mut f: impl FnMut(u64, &[Version])) {
+        for (addr, versions) in &self.map {
+            match versions {
+                Versions::One(v) => f(*addr, std::slice::from_ref(v)),
+                Versions::Many(list) => f(*addr, list),
+            }
         }
     }
 

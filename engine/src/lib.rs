@@ -33,6 +33,7 @@
 pub mod clock;
 pub mod error;
 pub mod format;
+// TEMP pub mod policy;
 mod index;
 mod recovery;
 pub mod storage;
@@ -40,8 +41,9 @@ mod store;
 
 pub use error::{Error, Result};
 pub use store::{
-    BaselineImport, BaselineKind, CreateOptions, CursorStart, LogCursor, LogEntry, RecoveryReport,
-    Store, StoreInfo, VolumeInfo, VolumeKind, DEFAULT_WRITE_BUFFER_BYTES, IMAGE_CHUNK_BYTES,
+    BaselineImport, BaselineKind, CompactReport, CreateOptions, CursorStart, Extent, LogCursor,
+    LogEntry, Progress, RecoveryReport, SpaceInfo, Store, StoreInfo, VolumeInfo, VolumeKind,
+    DEFAULT_WRITE_BUFFER_BYTES, IMAGE_CHUNK_BYTES,
 };
 
 /// The engine's version, as published in its Cargo manifest.

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::format::baseline::{
     BASELINE_IMAGE, BASELINE_OBJECT, BASELINE_SUM_OBJECT, BASELINE_ZERO,
 };
-use crate::format::meta::{MetaRecord, CREATED_FLAG_HEAD, META_MAGIC};
+use crate::format::meta::{MetaRecord, CREATED_FLAG_HEAD, META_MAGIC, REWRITTEN_FLAG_COMPACTED};
 use crate::format::{self, meta_object, parse_meta_object, FORMAT_VERSION};
 use crate::storage::{Commit, Storage};
 use crate::store::{BaselineKind, JournalPartition, Parts, RecoveryReport, Store};
@@ -98,7 +98,10 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
                 at += len;
             }
             Err(e) => {
-                if valid_record_after(&bytes, at) {
+                // Intact framing but undecodable contents, or damage with valid records after
+                // it: reported. Only a damaged last record is a torn append.
+                if crate::format::meta::checksum_ok(&bytes[at..]) || valid_record_after(&bytes, at)
+                {
                     return Err(Error::corrupt(&object, (at + e.at) as u64, e.what));
                 }
                 break;
@@ -143,6 +146,16 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
 
     let mut partitions: Vec<JournalPartition> = Vec::new();
     let mut head = None;
+    let mut baseline_kind = baseline_kind;
+    let mut baseline_sum_crc = baseline_sum_crc;
+    let mut merging = None;
+    let unknown = |volume: u64| {
+        Error::corrupt(
+            &object,
+            0,
+            format!("journal names unknown partition {volume}"),
+        )
+    };
     for record in records {
         match record {
             MetaRecord::Store { .. } => {
@@ -174,6 +187,8 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
                     first_seq,
                     segment_generation,
                     sealed: None,
+                    compacted: false,
+                    hidden: false,
                 });
             }
             MetaRecord::PartitionSealed {
@@ -190,6 +205,72 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
                         Error::corrupt(&object, 0, format!("seal of unknown partition {volume}"))
                     })?;
                 p.sealed = Some((sealed_ms, segment_len, next_seq, label));
+            }
+            MetaRecord::PartitionRewritten {
+                volume,
+                segment_generation,
+                flags,
+                segment_len,
+            } => {
+                let p = partitions
+                    .iter_mut()
+                    .find(|p| p.volume == volume)
+                    .ok_or_else(|| unknown(volume))?;
+                let Some(sealed) = p.sealed.as_mut() else {
+                    return Err(Error::corrupt(&object, 0, "rewrite of the unsealed head"));
+                };
+                sealed.1 = segment_len;
+                p.segment_generation = segment_generation;
+                p.compacted |= flags & REWRITTEN_FLAG_COMPACTED != 0;
+            }
+            MetaRecord::PartitionDropped { volume } => {
+                let index = partitions
+                    .iter()
+                    .position(|p| p.volume == volume)
+                    .ok_or_else(|| unknown(volume))?;
+                if Some(volume) == head {
+                    return Err(Error::corrupt(&object, 0, "the head partition was dropped"));
+                }
+                let dropped = partitions.remove(index);
+                for p in partitions.iter_mut().filter(|p| p.parent == volume) {
+                    p.parent = dropped.parent;
+                }
+            }
+            MetaRecord::VolumeReleased { volume } => {
+                let p = partitions
+                    .iter_mut()
+                    .find(|p| p.volume == volume)
+                    .ok_or_else(|| unknown(volume))?;
+                p.hidden = true;
+            }
+            MetaRecord::MergeStarted { volume } => {
+                if !partitions
+                    .iter()
+                    .any(|p| p.volume == volume && p.sealed.is_some())
+                {
+                    return Err(unknown(volume));
+                }
+                merging = Some(volume);
+            }
+            MetaRecord::MergeFinished {
+                volume,
+                baseline_sum_crc: crc,
+            } => {
+                if merging != Some(volume) {
+                    return Err(Error::corrupt(&object, 0, "merge finished without a start"));
+                }
+                merging = None;
+                // The partition is now part of the baseline: it goes, its children move up.
+                let index = partitions
+                    .iter()
+                    .position(|p| p.volume == volume)
+                    .ok_or_else(|| unknown(volume))?;
+                partitions.remove(index);
+                for p in partitions.iter_mut().filter(|p| p.parent == volume) {
+                    p.parent = 0;
+                }
+                baseline_kind = BASELINE_IMAGE;
+                baseline_sum_crc = crc;
             }
         }
     }
@@ -218,7 +299,8 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
             let mut sums = vec![0u8; (block_count * 4) as usize];
             let filled = storage.read_at(BASELINE_SUM_OBJECT, 0, &mut sums).await?;
             let actual = format::crc(&sums);
-            if filled != sums.len() || actual != baseline_sum_crc {
+            // An unfinished merge is rewriting some checksums; it is redone below.
+            if merging.is_none() && (filled != sums.len() || actual != baseline_sum_crc) {
                 return Err(Error::ChecksumMismatch {
                     object: BASELINE_SUM_OBJECT.into(),
                     offset: 0,
@@ -248,11 +330,19 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
         block_count,
         baseline,
         baseline_crcs,
+        baseline_sum_crc,
         store_id,
         created_ms,
         meta_len: at as u64,
         meta_object: object,
         recovery,
     };
-    Store::assemble(parts, partitions, head).await
+    let mut store = Store::assemble(parts, partitions, head).await?;
+    if let Some(volume) = merging {
+        store
+            .finish_merge(crate::VolumeId(volume), &mut |_| true)
+            .await?;
+    }
+    store.remove_orphans().await?;
+    Ok(store)
 }

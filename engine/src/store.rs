@@ -24,14 +24,18 @@ use crate::format::footer::{self, decode_footer, decode_index, FOOTER_LEN};
 use crate::format::meta::{MetaRecord, CREATED_FLAG_HEAD, LABEL_BYTES_MAX};
 use crate::format::record::{
     decode_header, decode_tables, encode_record, verify_data, RecordHeader, RecordMeta,
-    RECORD_BLOCKS_MAX, RECORD_DATA_BYTES_MAX, RECORD_HEADER_LEN, RECORD_MAGIC,
+    RECORD_BLOCKS_MAX, RECORD_DATA_BYTES_MAX, RECORD_FLAG_SEQ_TABLE, RECORD_HEADER_LEN,
+    RECORD_MAGIC,
 };
 use crate::format::{
     self, block_crc, meta_object, parse_meta_object, segment_object, FORMAT_VERSION,
 };
 use crate::index::{BlockIndex, SlotSet, Version};
+
+mod ops;
 use crate::storage::{Commit, ReadRequest, Storage};
 use crate::VolumeId;
+pub use ops::{CompactReport, Extent, Progress, SpaceInfo};
 
 /// Default for [`Store::set_write_buffer_bytes`].
 pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 4 << 20;
@@ -198,16 +202,18 @@ pub struct LogEntry {
 /// A position in the log (see [`Store::cursor`] and [`Store::next_entry`]).
 #[derive(Debug, Clone)]
 pub struct LogCursor {
-    /// Sequence number of the next entry to return.
-    next_seq: u64,
-    /// The record currently being walked: (slot, record index, decoded meta).
-    current: Option<(u32, usize, RecordMeta)>,
+    /// The first sequence number not yet returned; used to find the place again after the store
+    /// moved records (compaction, merge, deletion).
+    seek_seq: u64,
+    /// The record being walked: store epoch, slot, record index, next entry index, and the
+    /// record's decoded tables.
+    current: Option<(u64, u32, usize, usize, RecordMeta)>,
 }
 
 impl LogCursor {
-    /// Sequence number of the next entry this cursor will return (if it exists).
+    /// The lowest sequence number the cursor may still return.
     pub fn next_seq(&self) -> u64 {
-        self.next_seq
+        self.seek_seq
     }
 }
 
@@ -215,12 +221,21 @@ impl LogCursor {
 struct RecordRef {
     offset: u64,
     first_seq: u64,
-    entry_count: u32,
 }
 
 #[derive(Debug)]
 struct Partition {
     volume: VolumeId,
+    /// Generation of the segment object (bumped by each rewrite).
+    generation: u32,
+    /// The segment was rewritten by compaction: sequence numbers may have gaps.
+    compacted: bool,
+    /// The volume identifier was released (deleted); the partition stays for its descendants.
+    hidden: bool,
+    /// The partition is gone (merged or dropped); its slot stays so that slots keep their meaning.
+    dropped: bool,
+    /// Entries in the segment.
+    entries: u64,
     parent: Option<u32>,
     label: String,
     created_ms: u64,
@@ -238,7 +253,7 @@ struct Partition {
 
 impl Partition {
     fn entry_count(&self) -> u64 {
-        self.next_seq - self.first_seq
+        self.entries
     }
 }
 
@@ -275,6 +290,9 @@ pub struct Store<S: Storage> {
     head_ancestry: SlotSet,
     index: BlockIndex,
     write_buffer_bytes: usize,
+    baseline_sum_crc: u32,
+    /// Bumped whenever records move (compaction, merge, deletion), so cursors re-seek.
+    epoch: u64,
     next_volume: u64,
     poisoned: bool,
     recovery: RecoveryReport,
@@ -574,7 +592,7 @@ impl<S: Storage> Store<S> {
             created_ms: self.created_ms,
             head: self.head(),
             next_seq: self.partitions[self.head as usize].next_seq,
-            partitions: self.partitions.len(),
+            partitions: self.partitions.iter().filter(|p| !p.dropped).count(),
             log_bytes: self.partitions.iter().map(|p| p.segment_len).sum(),
             mapped_blocks: self.index.mapped_blocks(),
             index_bytes: self.index.heap_bytes(),
@@ -600,6 +618,9 @@ impl<S: Storage> Store<S> {
             next_seq: 1,
         }];
         for (slot, p) in self.partitions.iter().enumerate() {
+            if p.hidden {
+                continue;
+            }
             out.push(VolumeInfo {
                 id: p.volume,
                 kind: if slot as u32 == self.head {
@@ -691,6 +712,7 @@ impl<S: Storage> Store<S> {
         let head_slot = self.head;
         let head = &mut self.partitions[head_slot as usize];
         let header = RecordHeader {
+            flags: 0,
             volume: head.volume.0,
             first_seq: head.next_seq,
             timestamp_ms: self.clock.now_ms(),
@@ -701,7 +723,7 @@ impl<S: Storage> Store<S> {
         };
         let offset = head.records_end;
         let start = self.head_state.pending.len();
-        let crcs = encode_record(&mut self.head_state.pending, &header, writes);
+        let crcs = encode_record(&mut self.head_state.pending, &header, writes, &[]);
         let meta_end = start + header.data_offset() as usize;
         self.head_state
             .index
@@ -728,7 +750,6 @@ impl<S: Storage> Store<S> {
         head.records.push(RecordRef {
             offset,
             first_seq: header.first_seq,
-            entry_count: header.entry_count,
         });
         head.records_end += header.record_len();
         head.segment_len = head.records_end;
@@ -799,43 +820,69 @@ impl<S: Storage> Store<S> {
     /// Costs two durable commits and writes the sealed partition's index (a few dozen bytes per
     /// record); it copies no data.
     pub async fn snapshot(&mut self, label: Option<&str>) -> Result<VolumeId> {
+        let sealed = self.head();
+        self.seal_head_and_open(label.unwrap_or(""), None).await?;
+        Ok(sealed)
+    }
+
+    /// Seals the head (it becomes a snapshot volume labelled `label`) and opens a new head whose
+    /// parent is `new_parent` (`None`: the sealed head; `Some(None)`: the baseline;
+    /// `Some(Some(slot))`: that partition). With `drop_if_empty`, an empty head is removed
+    /// instead of sealed. Returns the new head's identifier.
+    async fn seal_head_and_open_with(
+        &mut self,
+        label: &str,
+        new_parent: Option<Option<u32>>,
+        drop_if_empty: bool,
+    ) -> Result<VolumeId> {
         self.check_writable()?;
-        let label = label.unwrap_or("");
         check_label(label)?;
         let now = self.clock.now_ms();
         let head_slot = self.head;
-        // 1. Records, index and footer reach the segment, durably.
         let head = &self.partitions[head_slot as usize];
-        let tail = footer::finish_index_and_footer(
-            head.volume.0,
-            head.records_end,
-            head.next_seq,
-            head.records.len() as u64,
-            &self.head_state.index,
-        );
-        let segment_len = head.records_end + tail.len() as u64;
-        let mut commit = Commit::new(true);
-        if !self.head_state.pending.is_empty() {
-            let bytes = std::mem::take(&mut self.head_state.pending);
-            commit.write(&head.segment, self.head_state.flushed, bytes);
-        }
-        commit.write(&head.segment, head.records_end, tail);
+        let drop_head = drop_if_empty && head.records.is_empty();
         let sealed_volume = head.volume;
         let next_seq = head.next_seq;
-        self.commit(commit).await?;
-        // 2. The journal records the seal and the new head in one durable append.
+        let mut segment_len = 0;
+        if !drop_head {
+            // 1. Records, index and footer reach the segment, durably.
+            let tail = footer::finish_index_and_footer(
+                head.volume.0,
+                head.records_end,
+                head.next_seq,
+                head.records.len() as u64,
+                &self.head_state.index,
+            );
+            segment_len = head.records_end + tail.len() as u64;
+            let mut commit = Commit::new(true);
+            if !self.head_state.pending.is_empty() {
+                let bytes = std::mem::take(&mut self.head_state.pending);
+                commit.write(&head.segment, self.head_state.flushed, bytes);
+            }
+            commit.write(&head.segment, head.records_end, tail);
+            self.commit(commit).await?;
+        }
+        // 2. The journal records the seal (or removal) and the new head in one durable append.
         let new_volume = VolumeId(self.next_volume);
-        self.append_journal(&[
+        let parent_slot = new_parent.unwrap_or(Some(head_slot));
+        let first = if drop_head {
+            MetaRecord::PartitionDropped {
+                volume: sealed_volume.0,
+            }
+        } else {
             MetaRecord::PartitionSealed {
                 volume: sealed_volume.0,
                 sealed_ms: now,
                 segment_len,
                 next_seq,
                 label: label.to_string(),
-            },
+            }
+        };
+        self.append_journal(&[
+            first,
             MetaRecord::PartitionCreated {
                 volume: new_volume.0,
-                parent: sealed_volume.0,
+                parent: parent_slot.map_or(0, |s| self.partitions[s as usize].volume.0),
                 created_ms: now,
                 first_seq: next_seq,
                 segment_generation: 0,
@@ -844,14 +891,52 @@ impl<S: Storage> Store<S> {
         ])
         .await?;
         // 3. Memory follows what is now durable.
-        let head = &mut self.partitions[head_slot as usize];
-        head.sealed_ms = Some(now);
-        head.segment_len = segment_len;
-        head.label = label.to_string();
+        if drop_head {
+            self.drop_slot(head_slot);
+        } else {
+            let head = &mut self.partitions[head_slot as usize];
+            head.sealed_ms = Some(now);
+            head.segment_len = segment_len;
+            head.label = label.to_string();
+        }
         self.next_volume += 1;
-        self.add_partition(new_volume, Some(head_slot), now, next_seq, 0);
+        self.add_partition(new_volume, parent_slot, now, next_seq, 0);
         self.set_head(self.partitions.len() as u32 - 1);
-        Ok(sealed_volume)
+        Ok(new_volume)
+    }
+
+    async fn seal_head_and_open(
+        &mut self,
+        label: &str,
+        new_parent: Option<Option<u32>>,
+    ) -> Result<VolumeId> {
+        self.seal_head_and_open_with(label, new_parent, false).await
+    }
+
+    /// Forgets a partition in memory (the journal already says it is gone): its children move up
+    /// to its parent and its versions leave the index.
+    fn drop_slot(&mut self, slot: u32) {
+        let parent = self.partitions[slot as usize].parent;
+        for p in self.partitions.iter_mut() {
+            if p.parent == Some(slot) {
+                p.parent = parent;
+            }
+        }
+        self.index.remove_slot(slot);
+        let p = &mut self.partitions[slot as usize];
+        p.dropped = true;
+        p.hidden = true;
+        p.records.clear();
+        p.records_end = 0;
+        p.segment_len = 0;
+        p.entries = 0;
+        p.blocks_written = 0;
+        let volume = p.volume;
+        self.by_volume.remove(&volume);
+        self.epoch += 1;
+        if self.head != slot {
+            self.head_ancestry = self.ancestry(Some(self.head));
+        }
     }
 
     fn add_partition(
@@ -870,6 +955,11 @@ impl<S: Storage> Store<S> {
             created_ms,
             sealed_ms: None,
             segment: segment_object(volume.0, generation),
+            generation,
+            compacted: false,
+            hidden: false,
+            dropped: false,
+            entries: 0,
             first_seq,
             next_seq: first_seq,
             records_end: 0,
@@ -903,6 +993,7 @@ impl<S: Storage> Store<S> {
         set
     }
 
+    /// The slot of a visible volume (`None` for the baseline).
     fn slot_of(&self, volume: VolumeId) -> Result<Option<u32>> {
         if volume == VolumeId::BASELINE {
             return Ok(None);
@@ -910,6 +1001,7 @@ impl<S: Storage> Store<S> {
         self.by_volume
             .get(&volume)
             .copied()
+            .filter(|&slot| !self.partitions[slot as usize].hidden)
             .map(Some)
             .ok_or(Error::UnknownVolume(volume))
     }
@@ -1095,7 +1187,7 @@ impl<S: Storage> Store<S> {
 
     /// A cursor over the log in sequence order, crossing partition boundaries.
     pub fn cursor(&self, start: CursorStart) -> Result<LogCursor> {
-        let next_seq = match start {
+        let seek_seq = match start {
             CursorStart::Beginning => 0,
             CursorStart::Seq(seq) => seq,
             CursorStart::Volume(v) => match self.slot_of(v)? {
@@ -1104,94 +1196,124 @@ impl<S: Storage> Store<S> {
             },
         };
         Ok(LogCursor {
-            next_seq,
+            seek_seq,
             current: None,
         })
     }
 
-    /// The partition holding `seq` or, failing that, the first one after it.
+    /// The partition with records that holds `seq` or, failing that, the first one after it.
     fn partition_at_or_after(&self, seq: u64) -> Option<u32> {
         self.partitions
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.next_seq > seq && p.next_seq > p.first_seq)
+            .filter(|(_, p)| p.next_seq > seq && !p.records.is_empty())
             .min_by_key(|(_, p)| p.first_seq)
             .map(|(slot, _)| slot as u32)
     }
 
+    /// Finds the first entry with sequence number `>= seq`: (slot, record index, entry index).
+    async fn seek(&self, seq: u64) -> Result<Option<(u32, usize, usize, RecordMeta)>> {
+        let mut seq = seq;
+        // Bounded: each round moves to a later partition.
+        for _ in 0..=self.partitions.len() {
+            let Some(slot) = self.partition_at_or_after(seq) else {
+                return Ok(None);
+            };
+            let partition = &self.partitions[slot as usize];
+            // Records' first sequence numbers increase strictly; take the last one at or
+            // before `seq` (or the first record).
+            let record_index = partition
+                .records
+                .partition_point(|r| r.first_seq <= seq)
+                .saturating_sub(1);
+            for (index, record) in partition.records.iter().enumerate().skip(record_index) {
+                let meta = self.read_record_meta(slot, record.offset).await?;
+                if let Some(entry) = (0..meta.entries.len()).find(|&i| meta.entry_seq(i) >= seq) {
+                    return Ok(Some((slot, index, entry, meta)));
+                }
+            }
+            seq = seq.max(partition.next_seq);
+        }
+        Ok(None)
+    }
+
     /// Read-next-entry: the entry at the cursor, advancing it; `None` at the end of the log.
     /// With `with_data`, the entry's blocks are read and verified.
+    ///
+    /// After compaction the cursor shows the compacted entries: the last write of each block in
+    /// the partition, with its original sequence number (so sequence numbers may have gaps, and
+    /// an entry partly overwritten in its partition shows only its surviving blocks).
     pub async fn next_entry(
         &self,
         cursor: &mut LogCursor,
         with_data: bool,
     ) -> Result<Option<LogEntry>> {
-        loop {
-            if let Some((slot, record_index, meta)) = &cursor.current {
-                let first = meta.header.first_seq;
-                let index_in_record = cursor.next_seq.wrapping_sub(first);
-                if cursor.next_seq >= first && index_in_record < u64::from(meta.header.entry_count)
-                {
-                    let i = index_in_record as usize;
-                    let entry = meta.entries[i];
-                    let data = if with_data {
-                        let partition = &self.partitions[*slot as usize];
-                        let record = partition.records[*record_index];
-                        let blocks_before: u64 =
-                            meta.entries[..i].iter().map(|e| u64::from(e.blocks)).sum();
-                        let offset = record.offset
-                            + meta.header.data_offset()
-                            + blocks_before * u64::from(self.block_size);
-                        let mut data = vec![0u8; entry.blocks as usize * self.block_size as usize];
-                        self.read_segment(*slot, offset, &mut data).await?;
-                        for (k, block) in data.chunks_exact(self.block_size as usize).enumerate() {
-                            let expected = meta.block_crcs[blocks_before as usize + k];
-                            let actual = block_crc(entry.addr + k as u64, block);
-                            if actual != expected {
-                                return Err(Error::ChecksumMismatch {
-                                    object: partition.segment.clone(),
-                                    offset: offset + (k * self.block_size as usize) as u64,
-                                    expected,
-                                    actual,
-                                });
-                            }
-                        }
-                        Some(data)
-                    } else {
-                        None
-                    };
-                    let out = LogEntry {
-                        seq: cursor.next_seq,
-                        volume: self.partitions[*slot as usize].volume,
-                        addr: entry.addr,
-                        blocks: entry.blocks,
-                        timestamp_ms: meta.header.timestamp_ms,
-                        data,
-                    };
-                    cursor.next_seq += 1;
-                    return Ok(Some(out));
+        let stale = match &cursor.current {
+            Some((epoch, slot, record_index, entry_index, meta)) => {
+                *epoch != self.epoch
+                    || *entry_index >= meta.entries.len()
+                        && *record_index + 1 >= self.partitions[*slot as usize].records.len()
+            }
+            None => true,
+        };
+        if stale {
+            cursor.current = self
+                .seek(cursor.seek_seq)
+                .await?
+                .map(|(slot, record, entry, meta)| (self.epoch, slot, record, entry, meta));
+        } else if let Some((_, slot, record_index, entry_index, meta)) = &mut cursor.current {
+            if *entry_index >= meta.entries.len() {
+                *record_index += 1;
+                *entry_index = 0;
+                let offset = self.partitions[*slot as usize].records[*record_index].offset;
+                *meta = self.read_record_meta(*slot, offset).await?;
+            }
+        }
+        let Some((_, slot, record_index, entry_index, meta)) = &mut cursor.current else {
+            return Ok(None);
+        };
+        let i = *entry_index;
+        let entry = meta.entries[i];
+        let seq = meta.entry_seq(i);
+        let partition = &self.partitions[*slot as usize];
+        let data = if with_data {
+            let record = partition.records[*record_index];
+            let blocks_before: u64 = meta.entries[..i].iter().map(|e| u64::from(e.blocks)).sum();
+            let offset = record.offset
+                + meta.header.data_offset()
+                + blocks_before * u64::from(self.block_size);
+            let mut data = vec![0u8; entry.blocks as usize * self.block_size as usize];
+            self.read_segment(*slot, offset, &mut data).await?;
+            for (k, block) in data.chunks_exact(self.block_size as usize).enumerate() {
+                let expected = meta.block_crcs[blocks_before as usize + k];
+                let actual = block_crc(entry.addr + k as u64, block);
+                if actual != expected {
+                    return Err(Error::ChecksumMismatch {
+                        object: partition.segment.clone(),
+                        offset: offset + (k * self.block_size as usize) as u64,
+                        expected,
+                        actual,
+                    });
                 }
             }
-            // Find the record holding the cursor's sequence number (or the next one that exists).
-            let Some(slot) = self.partition_at_or_after(cursor.next_seq) else {
-                cursor.current = None;
-                return Ok(None);
-            };
-            let partition = &self.partitions[slot as usize];
-            if cursor.next_seq < partition.first_seq {
-                cursor.next_seq = partition.first_seq;
-            }
-            let seq = cursor.next_seq;
-            let record_index = partition
-                .records
-                .partition_point(|r| r.first_seq + u64::from(r.entry_count) <= seq);
-            let Some(record) = partition.records.get(record_index).copied() else {
-                cursor.current = None;
-                return Ok(None);
-            };
-            let meta = self.read_record_meta(slot, record.offset).await?;
-            cursor.current = Some((slot, record_index, meta));
+            Some(data)
+        } else {
+            None
+        };
+        *entry_index += 1;
+        cursor.seek_seq = seq + 1;
+        // At the end of a partition, continue with the next one in sequence order.
+        if *entry_index >= meta.entries.len() && *record_index + 1 >= partition.records.len() {
+            cursor.seek_seq = cursor.seek_seq.max(partition.next_seq);
         }
+        Ok(Some(LogEntry {
+            seq,
+            volume: partition.volume,
+            addr: entry.addr,
+            blocks: entry.blocks,
+            timestamp_ms: meta.header.timestamp_ms,
+            data,
+        }))
     }
 
     /// Reads bytes of a partition's segment, from storage or from the pending buffer.
@@ -1246,6 +1368,7 @@ pub(crate) struct Parts<S: Storage> {
     pub block_count: u64,
     pub baseline: BaselineKind,
     pub baseline_crcs: Vec<u32>,
+    pub baseline_sum_crc: u32,
     pub store_id: u64,
     pub created_ms: u64,
     pub meta_object: String,
@@ -1260,12 +1383,15 @@ pub(crate) struct JournalPartition {
     pub created_ms: u64,
     pub first_seq: u64,
     pub segment_generation: u32,
-    pub sealed: Option<(u64, u64, u64, String)>, // sealed_ms, segment_len, next_seq, label
+    /// sealed_ms, segment_len, next_seq, label
+    pub sealed: Option<(u64, u64, u64, String)>,
+    pub compacted: bool,
+    pub hidden: bool,
 }
 
 impl<S: Storage> Store<S> {
-    /// Builds a store from the journal's partitions (in creation order, the head last), loading
-    /// each sealed partition's index and scanning the head's segment.
+    /// Builds a store from the journal's partitions (in creation order; dropped ones already
+    /// removed), loading each sealed partition's index and scanning the head's segment.
     pub(crate) async fn assemble(
         parts: Parts<S>,
         journal: Vec<JournalPartition>,
@@ -1289,6 +1415,8 @@ impl<S: Storage> Store<S> {
             head_ancestry: SlotSet::default(),
             index: BlockIndex::default(),
             write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
+            baseline_sum_crc: parts.baseline_sum_crc,
+            epoch: 0,
             next_volume: 1,
             poisoned: false,
             recovery: parts.recovery,
@@ -1298,18 +1426,14 @@ impl<S: Storage> Store<S> {
             let parent = if jp.parent == 0 {
                 None
             } else {
-                Some(
-                    store
-                        .slot_of(VolumeId(jp.parent))
-                        .map_err(|_| {
-                            Error::corrupt(
-                                &store.meta_object,
-                                0,
-                                format!("partition {} has unknown parent {}", jp.volume, jp.parent),
-                            )
-                        })?
-                        .unwrap_or(0),
-                )
+                let slot = store.by_volume.get(&VolumeId(jp.parent)).copied();
+                Some(slot.ok_or_else(|| {
+                    Error::corrupt(
+                        &store.meta_object,
+                        0,
+                        format!("partition {} has unknown parent {}", jp.volume, jp.parent),
+                    )
+                })?)
             };
             store.add_partition(
                 VolumeId(jp.volume),
@@ -1318,6 +1442,9 @@ impl<S: Storage> Store<S> {
                 jp.first_seq,
                 jp.segment_generation,
             );
+            let p = store.partitions.last_mut().expect("just pushed");
+            p.compacted = jp.compacted;
+            p.hidden = jp.hidden;
             store.next_volume = store.next_volume.max(jp.volume + 1);
             if jp.volume == head_volume {
                 head_slot = Some(store.partitions.len() as u32 - 1);
@@ -1370,13 +1497,13 @@ impl<S: Storage> Store<S> {
             }
         }
         let p = &mut self.partitions[slot as usize];
+        p.entries += u64::from(meta.header.entry_count);
         p.records.push(RecordRef {
             offset,
             first_seq: meta.header.first_seq,
-            entry_count: meta.header.entry_count,
         });
         p.records_end = offset + meta.header.record_len();
-        p.next_seq = meta.header.first_seq + u64::from(meta.header.entry_count);
+        p.next_seq = meta.next_seq();
         p.blocks_written += u64::from(meta.header.block_count);
     }
 
@@ -1394,7 +1521,13 @@ impl<S: Storage> Store<S> {
         if header.block_size != self.block_size {
             return Err("record block size differs from the store's");
         }
-        if header.first_seq != p.next_seq {
+        // Compaction leaves gaps in the sequence numbers; otherwise they are contiguous.
+        let in_order = if p.compacted {
+            header.first_seq >= p.next_seq
+        } else {
+            header.first_seq == p.next_seq && header.flags & RECORD_FLAG_SEQ_TABLE == 0
+        };
+        if !in_order {
             return Err("record sequence number out of order");
         }
         if offset != p.records_end {
@@ -1412,39 +1545,57 @@ impl<S: Storage> Store<S> {
         Ok(())
     }
 
-    async fn load_sealed(&mut self, slot: u32, segment_len: u64, next_seq: u64) -> Result<()> {
-        let object = self.partitions[slot as usize].segment.clone();
-        let actual_len = self.storage.len(&object).await?.unwrap_or(0);
+    /// Reads and verifies a sealed segment's footer and index section.
+    async fn read_sealed_index(
+        &self,
+        slot: u32,
+        segment_len: u64,
+    ) -> Result<(footer::Footer, Vec<(u64, RecordMeta)>)> {
+        let object = &self.partitions[slot as usize].segment;
+        let actual_len = self.storage.len(object).await?.unwrap_or(0);
         if actual_len < segment_len || segment_len < FOOTER_LEN as u64 {
             return Err(Error::corrupt(
-                &object,
+                object,
                 actual_len,
                 format!("sealed segment is {actual_len} bytes, the journal says {segment_len}"),
             ));
         }
         let mut footer_bytes = [0u8; FOOTER_LEN];
-        self.storage
-            .read_at(&object, segment_len - FOOTER_LEN as u64, &mut footer_bytes)
-            .await?;
         let footer_at = segment_len - FOOTER_LEN as u64;
+        self.storage
+            .read_at(object, footer_at, &mut footer_bytes)
+            .await?;
         let f =
-            decode_footer(&footer_bytes).map_err(|e| Error::corrupt(&object, footer_at, e.what))?;
+            decode_footer(&footer_bytes).map_err(|e| Error::corrupt(object, footer_at, e.what))?;
         if f.volume != self.partitions[slot as usize].volume.0
             || f.records_end.checked_add(f.index_len) != Some(footer_at)
-            || f.next_seq != next_seq
         {
             return Err(Error::corrupt(
-                &object,
+                object,
                 footer_at,
                 "footer disagrees with the journal",
             ));
         }
+        // Bounded by the object's real length (checked just above).
         let mut index = vec![0u8; f.index_len as usize];
         self.storage
-            .read_at(&object, f.records_end, &mut index)
+            .read_at(object, f.records_end, &mut index)
             .await?;
         let records =
-            decode_index(&f, &index).map_err(|e| Error::corrupt(&object, f.records_end, e.what))?;
+            decode_index(&f, &index).map_err(|e| Error::corrupt(object, f.records_end, e.what))?;
+        Ok((f, records))
+    }
+
+    async fn load_sealed(&mut self, slot: u32, segment_len: u64, next_seq: u64) -> Result<()> {
+        let object = self.partitions[slot as usize].segment.clone();
+        let (f, records) = self.read_sealed_index(slot, segment_len).await?;
+        if f.next_seq != next_seq {
+            return Err(Error::corrupt(
+                &object,
+                segment_len - FOOTER_LEN as u64,
+                "footer disagrees with the journal",
+            ));
+        }
         for (offset, meta) in records {
             self.check_record_place(slot, offset, &meta.header)
                 .and_then(|()| self.check_entries_in_range(&meta))
@@ -1452,13 +1603,15 @@ impl<S: Storage> Store<S> {
             self.apply_record_to_index(slot, offset, &meta);
         }
         let p = &mut self.partitions[slot as usize];
-        if p.records_end != f.records_end || p.next_seq != next_seq {
+        let seq_ok = p.next_seq == next_seq || (p.compacted && p.next_seq <= next_seq);
+        if p.records_end != f.records_end || !seq_ok {
             return Err(Error::corrupt(
                 &object,
                 f.records_end,
                 "index does not cover the records",
             ));
         }
+        p.next_seq = next_seq;
         p.segment_len = segment_len;
         Ok(())
     }

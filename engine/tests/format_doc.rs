@@ -80,6 +80,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 #[test]
 fn encoded_record_has_its_fields_where_the_document_says() {
     let header = RecordHeader {
+        flags: 0,
         volume: 7,
         first_seq: 42,
         timestamp_ms: 1_700_000_000_123,
@@ -91,7 +92,7 @@ fn encoded_record_has_its_fields_where_the_document_says() {
     let a = vec![1u8; 1024];
     let b = vec![2u8; 512];
     let mut out = Vec::new();
-    let crcs = encode_record(&mut out, &header, &[(10, &a), (20, &b)]);
+    let crcs = encode_record(&mut out, &header, &[(10, &a), (20, &b)], &[]);
     assert_eq!(&out[0..4], b"SREC");
     assert_eq!(u64_at(&out, RECORD_VOLUME_OFFSET), 7);
     assert_eq!(u64_at(&out, RECORD_FIRST_SEQ_OFFSET), 42);

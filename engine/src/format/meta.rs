@@ -32,6 +32,20 @@ pub const META_KIND_PARTITION_CREATED: u16 = 2;
 /// Kind: a partition was sealed (became an immutable snapshot volume).
 pub const META_KIND_PARTITION_SEALED: u16 = 3;
 
+/// Kind: a sealed partition's segment was rewritten (in-place compaction).
+pub const META_KIND_PARTITION_REWRITTEN: u16 = 4;
+/// Kind: a partition was removed; its children now hang from its parent.
+pub const META_KIND_PARTITION_DROPPED: u16 = 5;
+/// Kind: a volume identifier was released (deleted); its partition stays while descendants need it.
+pub const META_KIND_VOLUME_RELEASED: u16 = 6;
+/// Kind: merging a partition into the baseline has begun (redone at open if not finished).
+pub const META_KIND_MERGE_STARTED: u16 = 7;
+/// Kind: merging a partition into the baseline has finished.
+pub const META_KIND_MERGE_FINISHED: u16 = 8;
+
+/// Flag of [`MetaRecord::PartitionRewritten`]: sequence numbers in the segment may have gaps.
+pub const REWRITTEN_FLAG_COMPACTED: u32 = 1;
+
 /// Payload length of a store header.
 pub const STORE_PAYLOAD_LEN: usize = 48;
 
@@ -90,6 +104,61 @@ pub enum MetaRecord {
         /// The snapshot's label (may be empty).
         label: String,
     },
+    /// A sealed partition's segment was replaced by a new generation.
+    PartitionRewritten {
+        /// Its volume identifier.
+        volume: u64,
+        /// The new segment generation.
+        segment_generation: u32,
+        /// [`REWRITTEN_FLAG_COMPACTED`].
+        flags: u32,
+        /// The new segment's length.
+        segment_len: u64,
+    },
+    /// A partition was removed.
+    PartitionDropped {
+        /// Its volume identifier.
+        volume: u64,
+    },
+    /// A volume identifier was released.
+    VolumeReleased {
+        /// The identifier.
+        volume: u64,
+    },
+    /// A merge into the baseline began.
+    MergeStarted {
+        /// The partition being merged (a child of the baseline).
+        volume: u64,
+    },
+    /// A merge into the baseline finished.
+    MergeFinished {
+        /// The partition merged; it is now empty.
+        volume: u64,
+        /// CRC-32C of the whole `baseline.sum` after the merge.
+        baseline_sum_crc: u32,
+    },
+}
+
+/// True if `bytes` starts with a record whose framing and checksum are intact, whatever its
+/// payload says. Recovery uses it to tell a torn append (checksum fails) from a record it cannot
+/// understand (checksum passes), which must be reported rather than cut.
+pub fn checksum_ok(bytes: &[u8]) -> bool {
+    let mut d = Decoder::new(bytes);
+    let (Ok(magic), Ok(_kind), Ok(_reserved), Ok(len), Ok(stored)) = (
+        d.u32("magic"),
+        d.u16("kind"),
+        d.u16("reserved"),
+        d.u32("length"),
+        d.u32("crc"),
+    ) else {
+        return false;
+    };
+    let Ok(payload) = d.bytes(len as usize, "payload") else {
+        return false;
+    };
+    magic == META_MAGIC
+        && len as usize <= META_PAYLOAD_MAX
+        && crc_append(crc(&bytes[..META_CRC_OFFSET]), payload) == stored
 }
 
 impl MetaRecord {
@@ -149,6 +218,38 @@ impl MetaRecord {
                 payload.put_u32(label.len() as u32);
                 payload.extend_from_slice(label.as_bytes());
                 META_KIND_PARTITION_SEALED
+            }
+            MetaRecord::PartitionRewritten {
+                volume,
+                segment_generation,
+                flags,
+                segment_len,
+            } => {
+                payload.put_u64(*volume);
+                payload.put_u32(*segment_generation);
+                payload.put_u32(*flags);
+                payload.put_u64(*segment_len);
+                META_KIND_PARTITION_REWRITTEN
+            }
+            MetaRecord::PartitionDropped { volume } => {
+                payload.put_u64(*volume);
+                META_KIND_PARTITION_DROPPED
+            }
+            MetaRecord::VolumeReleased { volume } => {
+                payload.put_u64(*volume);
+                META_KIND_VOLUME_RELEASED
+            }
+            MetaRecord::MergeStarted { volume } => {
+                payload.put_u64(*volume);
+                META_KIND_MERGE_STARTED
+            }
+            MetaRecord::MergeFinished {
+                volume,
+                baseline_sum_crc,
+            } => {
+                payload.put_u64(*volume);
+                payload.put_u32(*baseline_sum_crc);
+                META_KIND_MERGE_FINISHED
             }
         };
         let start = out.len();
@@ -250,6 +351,25 @@ impl MetaRecord {
                     label,
                 }
             }
+            META_KIND_PARTITION_REWRITTEN => MetaRecord::PartitionRewritten {
+                volume: p.u64("volume")?,
+                segment_generation: p.u32("segment generation")?,
+                flags: p.u32("flags")?,
+                segment_len: p.u64("segment length")?,
+            },
+            META_KIND_PARTITION_DROPPED => MetaRecord::PartitionDropped {
+                volume: p.u64("volume")?,
+            },
+            META_KIND_VOLUME_RELEASED => MetaRecord::VolumeReleased {
+                volume: p.u64("volume")?,
+            },
+            META_KIND_MERGE_STARTED => MetaRecord::MergeStarted {
+                volume: p.u64("volume")?,
+            },
+            META_KIND_MERGE_FINISHED => MetaRecord::MergeFinished {
+                volume: p.u64("volume")?,
+                baseline_sum_crc: p.u32("baseline sum crc")?,
+            },
             _ => {
                 return Err(DecodeError {
                     at: META_KIND_OFFSET,

@@ -27,8 +27,12 @@ pub const RECORD_DATA_BYTES_MAX: u64 = 16 << 20;
 pub const RECORD_MAGIC_OFFSET: usize = 0;
 /// Offset of the kind.
 pub const RECORD_KIND_OFFSET: usize = 4;
-/// Offset of the flags (zero).
+/// Offset of the flags.
 pub const RECORD_FLAGS_OFFSET: usize = 6;
+/// Record flag: each entry's sequence number is `first_seq` plus the entry's `seq offset` field
+/// (written by compaction, which keeps only some entries, or parts of entries, of a record).
+/// Without it, entry `i` has sequence number `first_seq + i` and the field is zero.
+pub const RECORD_FLAG_SEQ_TABLE: u16 = 1;
 /// Offset of the partition's volume identifier.
 pub const RECORD_VOLUME_OFFSET: usize = 8;
 /// Offset of the first entry's sequence number.
@@ -57,6 +61,8 @@ const _: () = assert!(RECORD_CRC_OFFSET + 4 == RECORD_HEADER_LEN);
 /// The fixed header of a record, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {
+    /// [`RECORD_FLAG_SEQ_TABLE`] or zero.
+    pub flags: u16,
     /// Volume identifier of the partition the record belongs to.
     pub volume: u64,
     /// Sequence number of the first entry; entry `i` has `first_seq + i`.
@@ -98,6 +104,8 @@ pub struct EntryDesc {
     pub addr: u64,
     /// Number of blocks.
     pub blocks: u32,
+    /// Sequence number minus the record's `first_seq`.
+    pub seq_offset: u32,
 }
 
 /// A record's header and tables (everything but the data).
@@ -111,18 +119,39 @@ pub struct RecordMeta {
     pub block_crcs: Vec<u32>,
 }
 
+impl RecordMeta {
+    /// Sequence number of entry `i`.
+    pub fn entry_seq(&self, i: usize) -> u64 {
+        self.header.first_seq
+            + self
+                .entries
+                .get(i)
+                .map_or(i as u64, |e| u64::from(e.seq_offset))
+    }
+
+    /// Sequence number after the record's last entry.
+    pub fn next_seq(&self) -> u64 {
+        self.entries.last().map_or(self.header.first_seq, |e| {
+            self.header.first_seq + u64::from(e.seq_offset) + 1
+        })
+    }
+}
+
 /// Appends a record holding `writes` (address, whole blocks of data) to `out`.
+/// `seq_offsets` gives each entry's sequence offset when `header.flags` has
+/// [`RECORD_FLAG_SEQ_TABLE`] (it is ignored otherwise).
 /// Returns the block CRCs. The caller has validated addresses and sizes.
 pub fn encode_record(
     out: &mut Vec<u8>,
     header: &RecordHeader,
     writes: &[(u64, &[u8])],
+    seq_offsets: &[u32],
 ) -> Vec<u32> {
     let block_size = header.block_size as usize;
     let start = out.len();
     out.put_u32(RECORD_MAGIC);
     out.put_u16(RECORD_KIND_WRITE);
-    out.put_u16(0);
+    out.put_u16(header.flags);
     out.put_u64(header.volume);
     out.put_u64(header.first_seq);
     out.put_u64(header.timestamp_ms);
@@ -135,10 +164,15 @@ pub fn encode_record(
     out.put_u32(0);
     debug_assert_eq!(out.len() - start, RECORD_HEADER_LEN);
     let mut crcs = Vec::with_capacity(header.block_count as usize);
-    for (addr, data) in writes {
+    let with_table = header.flags & RECORD_FLAG_SEQ_TABLE != 0;
+    for (i, (addr, data)) in writes.iter().enumerate() {
         out.put_u64(*addr);
         out.put_u32((data.len() / block_size) as u32);
-        out.put_u32(0);
+        out.put_u32(if with_table {
+            seq_offsets.get(i).copied().unwrap_or(0)
+        } else {
+            0
+        });
     }
     for (addr, data) in writes {
         for (i, block) in data.chunks_exact(block_size).enumerate() {
@@ -174,7 +208,8 @@ pub fn decode_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
             what: "unknown record kind",
         });
     }
-    if d.u16("record flags")? != 0 {
+    let flags = d.u16("record flags")?;
+    if flags & !RECORD_FLAG_SEQ_TABLE != 0 {
         return Err(DecodeError {
             at: RECORD_FLAGS_OFFSET,
             what: "unknown record flags",
@@ -189,6 +224,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
     let tables_len = d.u32("tables length")?;
     let block_size = d.u32("block size")?;
     let header = RecordHeader {
+        flags,
         volume,
         first_seq,
         timestamp_ms,
@@ -245,17 +281,31 @@ pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, D
     let mut d = Decoder::new(tables);
     let mut entries = Vec::with_capacity(header.entry_count as usize);
     let mut blocks_total: u64 = 0;
-    for _ in 0..header.entry_count {
+    let with_table = header.flags & RECORD_FLAG_SEQ_TABLE != 0;
+    let mut previous_offset = 0u32;
+    for i in 0..header.entry_count {
         let addr = d.u64("entry address")?;
         let blocks = d.u32("entry blocks")?;
-        if d.u32("entry reserved")? != 0 || blocks == 0 {
+        let seq_offset = d.u32("entry sequence offset")?;
+        // Without a table the field is zero; with one, offsets never go backwards.
+        let seq_offset_ok = if with_table {
+            seq_offset >= previous_offset
+        } else {
+            seq_offset == 0
+        };
+        if !seq_offset_ok || blocks == 0 {
             return Err(DecodeError {
                 at: d.position(),
                 what: "bad entry",
             });
         }
+        previous_offset = seq_offset;
         blocks_total += u64::from(blocks);
-        entries.push(EntryDesc { addr, blocks });
+        entries.push(EntryDesc {
+            addr,
+            blocks,
+            seq_offset: if with_table { seq_offset } else { i },
+        });
     }
     if blocks_total != u64::from(header.block_count) {
         return Err(DecodeError {

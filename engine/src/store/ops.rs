@@ -1,0 +1,674 @@
+//! Operations that reshape the log: in-place compaction, merging into the baseline, deleting a
+//! volume, rollback, diff and space accounting.
+//!
+//! Invariants (each operation is crash-safe and leaves what every remaining volume reads
+//! unchanged):
+//! * new data is written to new objects (a new segment generation) or to baseline blocks that only
+//!   the partition being merged overrides, and made durable *before* the journal record that makes
+//!   it current; old objects are deleted only after that record is durable;
+//! * a crash before the journal record leaves the old state (plus orphan objects, removed at the
+//!   next open); a merge interrupted after its start record is redone at open;
+//! * a block of a partition is *live* if the partition is a visible volume (its last write of the
+//!   block) or if some visible descendant reads it through the partition.
+
+use super::*;
+use crate::format::footer::begin_index;
+use crate::format::meta::REWRITTEN_FLAG_COMPACTED;
+use crate::format::parse_segment_object;
+
+/// Progress of a long operation, passed to its callback; the callback returns `false` to cancel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes done.
+    pub done_bytes: u64,
+    /// Bytes in all.
+    pub total_bytes: u64,
+}
+
+/// What a compaction (or a deletion, which compacts) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Segment bytes before.
+    pub bytes_before: u64,
+    /// Segment bytes after (0 if the partition was removed).
+    pub bytes_after: u64,
+    /// Blocks kept.
+    pub blocks_kept: u64,
+    /// Blocks dropped.
+    pub blocks_dropped: u64,
+    /// The partition was removed entirely (nothing in it was needed any more).
+    pub removed: bool,
+}
+
+/// A run of block addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    /// First block.
+    pub addr: u64,
+    /// Number of blocks.
+    pub blocks: u64,
+}
+
+/// Space used by one partition. `total = live + reclaimable + metadata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceInfo {
+    /// The partition's volume identifier.
+    pub volume: VolumeId,
+    /// False if the volume was deleted and the partition is kept only for its descendants.
+    pub visible: bool,
+    /// Bytes on storage.
+    pub total_bytes: u64,
+    /// Data bytes some volume reads.
+    pub live_bytes: u64,
+    /// Data bytes only this volume reads: freed if it is deleted.
+    pub exclusive_bytes: u64,
+    /// Data bytes no volume reads: freed by in-place compaction.
+    pub reclaimable_bytes: u64,
+    /// Headers, tables, index and footer.
+    pub metadata_bytes: u64,
+}
+
+/// One run of surviving blocks planned by compaction.
+struct Run {
+    addr: u64,
+    blocks: u32,
+    seq: u64,
+    source_offset: u64,
+    crcs: Vec<u32>,
+}
+
+impl<S: Storage> Store<S> {
+    fn children(&self) -> Vec<Vec<u32>> {
+        let mut children = vec![Vec::new(); self.partitions.len()];
+        for (slot, p) in self.partitions.iter().enumerate() {
+            if let (Some(parent), false) = (p.parent, p.dropped) {
+                children[parent as usize].push(slot as u32);
+            }
+        }
+        children
+    }
+
+    /// True if some visible descendant of `slot` reads block `addr` through `slot`.
+    fn needed_below(&self, children: &[Vec<u32>], slot: u32, addr: u64) -> bool {
+        let mut stack: Vec<u32> = children[slot as usize].clone();
+        // Bounded: each partition is visited at most once (the tree has no cycles).
+        let mut visited = 0;
+        while let Some(child) = stack.pop() {
+            visited += 1;
+            if visited > self.partitions.len() {
+                break;
+            }
+            if self.index.lookup(addr, |s| s == child).is_some() {
+                continue; // this branch overrides the block
+            }
+            if !self.partitions[child as usize].hidden {
+                return true;
+            }
+            stack.extend_from_slice(&children[child as usize]);
+        }
+        false
+    }
+
+    fn is_live(&self, children: &[Vec<u32>], slot: u32, addr: u64) -> bool {
+        !self.partitions[slot as usize].hidden || self.needed_below(children, slot, addr)
+    }
+
+    fn sealed_slot(&self, volume: VolumeId) -> Result<u32> {
+        match self.slot_of(volume)? {
+            None => Err(Error::InvalidArgument(
+                "the baseline is not a log partition".into(),
+            )),
+            Some(slot) if slot == self.head => Err(Error::InvalidArgument(format!(
+                "volume {volume} is the live head; take a snapshot first"
+            ))),
+            Some(slot) => Ok(slot),
+        }
+    }
+
+    /// In-place compaction of snapshot `volume`: rewrites its partition keeping only the blocks
+    /// some volume can still read (the last write of each block), under the same volume
+    /// identifier. Crash-safe and cancellable through `progress`.
+    pub async fn compact(
+        &mut self,
+        volume: VolumeId,
+        progress: &mut dyn FnMut(Progress) -> bool,
+    ) -> Result<CompactReport> {
+        self.check_writable()?;
+        let slot = self.sealed_slot(volume)?;
+        self.compact_slot(slot, progress).await
+    }
+
+    pub(super) async fn compact_slot(
+        &mut self,
+        slot: u32,
+        progress: &mut dyn FnMut(Progress) -> bool,
+    ) -> Result<CompactReport> {
+        let segment_len = self.partitions[slot as usize].segment_len;
+        let (_, records) = self.read_sealed_index(slot, segment_len).await?;
+        let children = self.children();
+        let block_size = u64::from(self.block_size);
+        // Plan: per old record, the runs of blocks that survive.
+        let mut plan: Vec<(u64, Vec<Run>)> = Vec::new(); // (timestamp, runs)
+        let mut report = CompactReport {
+            bytes_before: segment_len,
+            ..CompactReport::default()
+        };
+        for (offset, meta) in &records {
+            let mut runs: Vec<Run> = Vec::new();
+            let mut data_offset = offset + meta.header.data_offset();
+            let mut block = 0usize;
+            for (i, entry) in meta.entries.iter().enumerate() {
+                let seq = meta.entry_seq(i);
+                let mut extend = false;
+                for k in 0..u64::from(entry.blocks) {
+                    let addr = entry.addr + k;
+                    let current = self.index.lookup(addr, |s| s == slot);
+                    let survives = current.is_some_and(|v| v.offset == data_offset)
+                        && self.is_live(&children, slot, addr);
+                    if survives {
+                        let crc = meta.block_crcs.get(block).copied().unwrap_or_default();
+                        match runs.last_mut() {
+                            Some(run) if extend => {
+                                run.blocks += 1;
+                                run.crcs.push(crc);
+                            }
+                            _ => runs.push(Run {
+                                addr,
+                                blocks: 1,
+                                seq,
+                                source_offset: data_offset,
+                                crcs: vec![crc],
+                            }),
+                        }
+                        report.blocks_kept += 1;
+                    } else {
+                        report.blocks_dropped += 1;
+                    }
+                    extend = survives;
+                    block += 1;
+                    data_offset += block_size;
+                }
+            }
+            if !runs.is_empty() {
+                plan.push((meta.header.timestamp_ms, runs));
+            }
+        }
+        if report.blocks_dropped == 0 {
+            report.bytes_after = segment_len;
+            return Ok(report);
+        }
+        let partition = &self.partitions[slot as usize];
+        if plan.is_empty() && partition.hidden {
+            // Nothing left that anyone reads: the partition goes.
+            let old_segment = partition.segment.clone();
+            self.append_journal(&[MetaRecord::PartitionDropped {
+                volume: partition.volume.0,
+            }])
+            .await?;
+            self.drop_slot(slot);
+            let mut commit = Commit::new(false);
+            commit.delete(&old_segment);
+            self.commit(commit).await?;
+            report.removed = true;
+            return Ok(report);
+        }
+        self.rewrite_segment(slot, plan, report, progress).await
+    }
+
+    async fn rewrite_segment(
+        &mut self,
+        slot: u32,
+        plan: Vec<(u64, Vec<Run>)>,
+        mut report: CompactReport,
+        progress: &mut dyn FnMut(Progress) -> bool,
+    ) -> Result<CompactReport> {
+        let block_size = self.block_size as usize;
+        let partition = &self.partitions[slot as usize];
+        let volume = partition.volume;
+        let old_segment = partition.segment.clone();
+        let next_seq = partition.next_seq;
+        let generation = partition.generation + 1;
+        let new_segment = segment_object(volume.0, generation);
+        let total_bytes = report.blocks_kept * block_size as u64;
+        let mut done_bytes = 0u64;
+        let mut out: Vec<u8> = Vec::new();
+        let mut written = 0u64; // bytes of the new segment handed to storage
+        let mut index = Vec::new();
+        begin_index(&mut index);
+        let mut new_records = Vec::new();
+        let mut relocations: Vec<(u64, u64)> = Vec::new();
+        let mut entries_total = 0u64;
+        for (timestamp_ms, runs) in &plan {
+            // Read the surviving blocks of this record and verify them before copying.
+            let mut data: Vec<Vec<u8>> = runs
+                .iter()
+                .map(|r| vec![0u8; r.blocks as usize * block_size])
+                .collect();
+            {
+                let mut requests: Vec<ReadRequest<'_>> = runs
+                    .iter()
+                    .zip(data.iter_mut())
+                    .map(|(r, buf)| ReadRequest {
+                        object: &old_segment,
+                        offset: r.source_offset,
+                        buf,
+                        filled: 0,
+                    })
+                    .collect();
+                self.storage.read_many(&mut requests).await?;
+                if let Some(short) = requests.iter().find(|r| r.filled < r.buf.len()) {
+                    return Err(Error::corrupt(
+                        &old_segment,
+                        short.offset,
+                        "segment ends early",
+                    ));
+                }
+            }
+            for (run, bytes) in runs.iter().zip(&data) {
+                for (k, block) in bytes.chunks_exact(block_size).enumerate() {
+                    let actual = block_crc(run.addr + k as u64, block);
+                    if actual != run.crcs[k] {
+                        return Err(Error::ChecksumMismatch {
+                            object: old_segment.clone(),
+                            offset: run.source_offset + (k * block_size) as u64,
+                            expected: run.crcs[k],
+                            actual,
+                        });
+                    }
+                }
+            }
+            let first_seq = runs[0].seq;
+            let header = RecordHeader {
+                flags: RECORD_FLAG_SEQ_TABLE,
+                volume: volume.0,
+                first_seq,
+                timestamp_ms: *timestamp_ms,
+                entry_count: runs.len() as u32,
+                block_count: runs.iter().map(|r| r.blocks).sum(),
+                durable_offset: 0,
+                block_size: self.block_size,
+            };
+            let writes: Vec<(u64, &[u8])> = runs
+                .iter()
+                .zip(&data)
+                .map(|(r, d)| (r.addr, d.as_slice()))
+                .collect();
+            let seq_offsets: Vec<u32> = runs.iter().map(|r| (r.seq - first_seq) as u32).collect();
+            let record_offset = written + out.len() as u64;
+            let start = out.len();
+            encode_record(&mut out, &header, &writes, &seq_offsets);
+            index.extend_from_slice(&record_offset.to_le_bytes());
+            index.extend_from_slice(&out[start..start + header.data_offset() as usize]);
+            let mut block_offset = record_offset + header.data_offset();
+            for run in runs {
+                for k in 0..u64::from(run.blocks) {
+                    relocations.push((run.addr + k, block_offset));
+                    block_offset += block_size as u64;
+                }
+            }
+            new_records.push(RecordRef {
+                offset: record_offset,
+                first_seq,
+            });
+            entries_total += u64::from(header.entry_count);
+            done_bytes += u64::from(header.block_count) * block_size as u64;
+            if out.len() >= IMAGE_CHUNK_BYTES * 4 {
+                let mut commit = Commit::new(false);
+                let len = out.len() as u64;
+                commit.write(&new_segment, written, std::mem::take(&mut out));
+                self.commit(commit).await?;
+                written += len;
+            }
+            if !progress(Progress {
+                done_bytes,
+                total_bytes,
+            }) {
+                let mut commit = Commit::new(false);
+                commit.delete(&new_segment);
+                self.commit(commit).await?;
+                return Err(Error::Cancelled);
+            }
+        }
+        let records_end = written + out.len() as u64;
+        let tail = footer::finish_index_and_footer(
+            volume.0,
+            records_end,
+            next_seq,
+            new_records.len() as u64,
+            &index,
+        );
+        let segment_len = records_end + tail.len() as u64;
+        out.extend_from_slice(&tail);
+        let mut commit = Commit::new(true);
+        commit.write(&new_segment, written, out);
+        self.commit(commit).await?;
+        self.append_journal(&[MetaRecord::PartitionRewritten {
+            volume: volume.0,
+            segment_generation: generation,
+            flags: REWRITTEN_FLAG_COMPACTED,
+            segment_len,
+        }])
+        .await?;
+        // Memory follows: relocate survivors, forget the rest.
+        let kept: rustc_hash::FxHashSet<u64> = relocations.iter().map(|(a, _)| *a).collect();
+        let mut dropped = Vec::new();
+        self.index.for_each(|addr, versions| {
+            if versions.iter().any(|v| v.slot == slot) && !kept.contains(&addr) {
+                dropped.push(addr);
+            }
+        });
+        for addr in dropped {
+            self.index.remove(addr, slot);
+        }
+        for (addr, offset) in relocations {
+            self.index.relocate(addr, slot, offset);
+        }
+        let p = &mut self.partitions[slot as usize];
+        p.generation = generation;
+        p.segment = new_segment;
+        p.compacted = true;
+        p.records = new_records;
+        p.records_end = records_end;
+        p.segment_len = segment_len;
+        p.entries = entries_total;
+        p.blocks_written = report.blocks_kept;
+        self.epoch += 1;
+        let mut commit = Commit::new(false);
+        commit.delete(&old_segment);
+        self.commit(commit).await?;
+        report.bytes_after = segment_len;
+        Ok(report)
+    }
+
+    /// Deletes (releases) snapshot `volume`: its identifier disappears; the blocks its
+    /// descendants still read through it are kept (its partition stays, without an identifier,
+    /// until nothing needs it), the rest is reclaimed. The baseline and the head cannot be deleted.
+    pub async fn delete_volume(&mut self, volume: VolumeId) -> Result<CompactReport> {
+        self.check_writable()?;
+        if volume == VolumeId::BASELINE {
+            return Err(Error::InvalidArgument(
+                "the baseline cannot be deleted; merge snapshots into it instead".into(),
+            ));
+        }
+        let slot = self.sealed_slot(volume)?;
+        self.append_journal(&[MetaRecord::VolumeReleased { volume: volume.0 }])
+            .await?;
+        self.partitions[slot as usize].hidden = true;
+        self.epoch += 1;
+        self.compact_slot(slot, &mut |_| true).await
+    }
+
+    /// Rolls the live volume back to snapshot `to` (or the baseline) without destroying anything:
+    /// the current head is sealed as a snapshot labelled `label` (or removed if it holds no
+    /// entries), and a new head whose parent is `to` is opened. Newer snapshots stay readable.
+    /// Returns the new head's identifier.
+    pub async fn rollback(&mut self, to: VolumeId, label: Option<&str>) -> Result<VolumeId> {
+        let target = self.slot_of(to)?;
+        if target == Some(self.head) {
+            return Err(Error::InvalidArgument(format!(
+                "volume {to} is the live head already"
+            )));
+        }
+        self.seal_head_and_open_with(label.unwrap_or("before-rollback"), Some(target), true)
+            .await
+    }
+
+    /// Folds the oldest partitions into the baseline image, up to and including snapshot
+    /// `volume`: each merged partition's identifier then names nothing (its data *is* the
+    /// baseline), while every other volume reads the same. Refused if another branch of the
+    /// partition tree still reads the old baseline.
+    pub async fn merge(
+        &mut self,
+        volume: VolumeId,
+        progress: &mut dyn FnMut(Progress) -> bool,
+    ) -> Result<u32> {
+        self.check_writable()?;
+        let target = self.sealed_slot(volume)?;
+        // The chain from the root down to the target.
+        let mut chain = Vec::new();
+        let mut at = Some(target);
+        while let Some(slot) = at {
+            chain.push(slot);
+            at = self.partitions[slot as usize].parent;
+            if chain.len() > self.partitions.len() {
+                return Err(Error::corrupt(
+                    &self.meta_object,
+                    0,
+                    "partition tree has a cycle",
+                ));
+            }
+        }
+        chain.reverse();
+        let mut merged = 0;
+        for slot in chain {
+            let roots: Vec<u32> = (0..self.partitions.len() as u32)
+                .filter(|&s| {
+                    let p = &self.partitions[s as usize];
+                    !p.dropped && p.parent.is_none() && s != slot
+                })
+                .collect();
+            if let Some(&other) = roots.first() {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot merge volume {}: volume {} also grows from the baseline and still reads it",
+                    self.partitions[slot as usize].volume,
+                    self.partitions[other as usize].volume
+                )));
+            }
+            let volume = self.partitions[slot as usize].volume;
+            self.append_journal(&[MetaRecord::MergeStarted { volume: volume.0 }])
+                .await?;
+            self.finish_merge(volume, progress).await?;
+            merged += 1;
+        }
+        Ok(merged)
+    }
+
+    /// Copies a partition's blocks into the baseline and records the merge as finished. Also
+    /// used at open to redo a merge a crash interrupted (it is idempotent).
+    pub(crate) async fn finish_merge(
+        &mut self,
+        volume: VolumeId,
+        progress: &mut dyn FnMut(Progress) -> bool,
+    ) -> Result<()> {
+        let slot = *self
+            .by_volume
+            .get(&volume)
+            .ok_or(Error::UnknownVolume(volume))?;
+        let block_size = u64::from(self.block_size);
+        if self.baseline == BaselineKind::Zero {
+            // Materialise the zero baseline: a sparse image and the checksums of zero blocks.
+            let zero = vec![0u8; self.block_size as usize];
+            self.baseline_crcs = (0..self.block_count).map(|a| block_crc(a, &zero)).collect();
+            let mut sums = Vec::with_capacity(self.baseline_crcs.len() * 4);
+            for c in &self.baseline_crcs {
+                sums.extend_from_slice(&c.to_le_bytes());
+            }
+            let mut commit = Commit::new(false);
+            commit
+                .truncate(BASELINE_OBJECT, self.block_count * block_size)
+                .write(BASELINE_SUM_OBJECT, 0, sums)
+                .truncate(BASELINE_SUM_OBJECT, self.block_count * 4);
+            self.commit(commit).await?;
+            self.baseline = BaselineKind::Image;
+        }
+        let mut blocks: Vec<(u64, Version)> = Vec::new();
+        self.index.for_each(|addr, versions| {
+            if let Some(v) = versions.iter().find(|v| v.slot == slot) {
+                blocks.push((addr, *v));
+            }
+        });
+        blocks.sort_unstable_by_key(|(addr, _)| *addr);
+        let segment = self.partitions[slot as usize].segment.clone();
+        let total_bytes = blocks.len() as u64 * block_size;
+        let chunk_blocks = (IMAGE_CHUNK_BYTES as u64 / block_size).max(1) as usize;
+        for (i, chunk) in blocks.chunks(chunk_blocks).enumerate() {
+            let mut data = vec![0u8; chunk.len() * self.block_size as usize];
+            {
+                let mut requests: Vec<ReadRequest<'_>> = chunk
+                    .iter()
+                    .zip(data.chunks_mut(self.block_size as usize))
+                    .map(|((_, v), buf)| ReadRequest {
+                        object: &segment,
+                        offset: v.offset,
+                        buf,
+                        filled: 0,
+                    })
+                    .collect();
+                self.storage.read_many(&mut requests).await?;
+            }
+            let mut commit = Commit::new(false);
+            for ((addr, v), block) in chunk.iter().zip(data.chunks(self.block_size as usize)) {
+                let actual = block_crc(*addr, block);
+                if actual != v.crc {
+                    return Err(Error::ChecksumMismatch {
+                        object: segment.clone(),
+                        offset: v.offset,
+                        expected: v.crc,
+                        actual,
+                    });
+                }
+                // Only this partition's addresses are rewritten, so a torn write here is
+                // repaired by the redo at open.
+                commit.write(BASELINE_OBJECT, addr * block_size, block.to_vec());
+                commit.write(BASELINE_SUM_OBJECT, addr * 4, v.crc.to_le_bytes().to_vec());
+                if let Some(c) = self.baseline_crcs.get_mut(*addr as usize) {
+                    *c = v.crc;
+                }
+            }
+            self.commit(commit).await?;
+            let done_bytes = ((i + 1) * chunk_blocks).min(blocks.len()) as u64 * block_size;
+            // A merge cannot be cancelled half-way (its start is journaled); progress only.
+            let _ = progress(Progress {
+                done_bytes,
+                total_bytes,
+            });
+        }
+        let mut sums = Vec::with_capacity(self.baseline_crcs.len() * 4);
+        for c in &self.baseline_crcs {
+            sums.extend_from_slice(&c.to_le_bytes());
+        }
+        let sum_crc = format::crc(&sums);
+        self.commit(Commit::new(true)).await?;
+        self.append_journal(&[MetaRecord::MergeFinished {
+            volume: volume.0,
+            baseline_sum_crc: sum_crc,
+        }])
+        .await?;
+        self.baseline_sum_crc = sum_crc;
+        self.drop_slot(slot);
+        let mut commit = Commit::new(false);
+        commit.delete(&segment);
+        self.commit(commit).await?;
+        Ok(())
+    }
+
+    /// Removes segment objects no partition refers to (left by a crash during compaction or
+    /// merging) and journals of older generations.
+    pub(crate) async fn remove_orphans(&mut self) -> Result<()> {
+        let live: rustc_hash::FxHashSet<&str> = self
+            .partitions
+            .iter()
+            .filter(|p| !p.dropped)
+            .map(|p| p.segment.as_str())
+            .collect();
+        let mut commit = Commit::new(false);
+        for name in self.storage.list().await? {
+            let orphan_segment =
+                parse_segment_object(&name).is_some() && !live.contains(name.as_str());
+            let old_journal = parse_meta_object(&name).is_some() && name != self.meta_object;
+            if orphan_segment || old_journal {
+                commit.delete(&name);
+            }
+        }
+        if !commit.changes.is_empty() {
+            self.commit(commit).await?;
+        }
+        Ok(())
+    }
+
+    /// The block extents whose contents differ between volumes `a` and `b`.
+    pub async fn diff(&self, a: VolumeId, b: VolumeId) -> Result<Vec<Extent>> {
+        let (slot_a, slot_b) = (self.slot_of(a)?, self.slot_of(b)?);
+        let (anc_a, anc_b) = (self.ancestry(slot_a), self.ancestry(slot_b));
+        let zero = vec![0u8; self.block_size as usize];
+        let baseline_crc = |addr: u64| match self.baseline {
+            BaselineKind::Zero => block_crc(addr, &zero),
+            BaselineKind::Image => self.baseline_crcs.get(addr as usize).copied().unwrap_or(0),
+        };
+        let mut differ = Vec::new();
+        let mut same_crc = Vec::new();
+        self.index.for_each(|addr, versions| {
+            let find = |set: &SlotSet| {
+                versions
+                    .iter()
+                    .rev()
+                    .find(|v| set.contains(v.slot))
+                    .copied()
+            };
+            let (va, vb) = (find(&anc_a), find(&anc_b));
+            if va == vb {
+                return;
+            }
+            let crc_a = va.map_or_else(|| baseline_crc(addr), |v| v.crc);
+            let crc_b = vb.map_or_else(|| baseline_crc(addr), |v| v.crc);
+            if crc_a != crc_b {
+                differ.push(addr);
+            } else {
+                same_crc.push(addr);
+            }
+        });
+        // Equal checksums almost always mean equal data; compare the bytes to be exact.
+        for addr in same_crc {
+            if self.read_at(a, addr, 1).await? != self.read_at(b, addr, 1).await? {
+                differ.push(addr);
+            }
+        }
+        differ.sort_unstable();
+        let mut extents: Vec<Extent> = Vec::new();
+        for addr in differ {
+            match extents.last_mut() {
+                Some(e) if e.addr + e.blocks == addr => e.blocks += 1,
+                _ => extents.push(Extent { addr, blocks: 1 }),
+            }
+        }
+        Ok(extents)
+    }
+
+    /// Space accounting for every partition (visible or kept for descendants).
+    pub fn space(&self) -> Vec<SpaceInfo> {
+        let children = self.children();
+        let block_size = u64::from(self.block_size);
+        let mut live = vec![0u64; self.partitions.len()];
+        let mut exclusive = vec![0u64; self.partitions.len()];
+        self.index.for_each(|addr, versions| {
+            for v in versions {
+                let slot = v.slot;
+                let below = self.needed_below(&children, slot, addr);
+                let visible = !self.partitions[slot as usize].hidden;
+                if visible || below {
+                    live[slot as usize] += block_size;
+                }
+                if visible && !below {
+                    exclusive[slot as usize] += block_size;
+                }
+            }
+        });
+        self.partitions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.dropped)
+            .map(|(slot, p)| {
+                let data = p.blocks_written * block_size;
+                SpaceInfo {
+                    volume: p.volume,
+                    visible: !p.hidden,
+                    total_bytes: p.segment_len,
+                    live_bytes: live[slot],
+                    exclusive_bytes: exclusive[slot],
+                    reclaimable_bytes: data - live[slot].min(data),
+                    metadata_bytes: p.segment_len.saturating_sub(data),
+                }
+            })
+            .collect()
+    }
+}
