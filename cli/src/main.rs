@@ -1,3 +1,45 @@
-fn main() {
-    println!("strata {}", strata_engine::VERSION);
+//! `strata`, the command-line tool for strata block stores.
+//!
+//! Every subcommand opens the store directory with [`DirStorage`], which takes an exclusive lock,
+//! runs the engine's futures to completion with `pollster::block_on` and maps failures to exit
+//! codes: 0 success, 1 an engine (or I/O) error printed as `error[CODE]: message`, 2 a usage
+//! error (clap's default).
+//!
+//! [`DirStorage`]: strata_engine::storage::dir::DirStorage
+
+mod args;
+mod commands;
+mod error;
+mod format;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = cli.quiet;
+    let result = match cli.command {
+        Command::Create(a) => commands::create(a, quiet),
+        Command::Write(a) => commands::write(a, quiet),
+        Command::Snapshot(a) => commands::snapshot(a),
+        Command::Read(a) => commands::read(a),
+        Command::Log(a) => commands::log(a),
+        Command::Volumes(a) => commands::volumes(a),
+        Command::Export(a) => commands::export(a, quiet),
+        Command::Stat(a) => commands::stat(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`strata read ... | head`): not worth an error.
+        Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error[{}]: {e}", e.code());
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,0 +1,779 @@
+//! End-to-end tests of the `strata` binary against temporary directories.
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use strata_engine::storage::dir::DirStorage;
+
+const BIN: &str = env!("CARGO_BIN_EXE_strata");
+
+/// Runs `strata` with `args` and `stdin` (empty when `None`), capturing its output.
+fn run<I, S>(args: I, stdin: Option<&[u8]>) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn strata");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.unwrap_or_default().to_vec();
+    let feeder = std::thread::spawn(move || {
+        // The CLI may exit before reading everything (on an error): ignore EPIPE.
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait for strata");
+    feeder.join().expect("stdin feeder");
+    out
+}
+
+/// Runs `strata` and asserts it succeeded; returns stdout.
+fn ok<I, S>(args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    ok_in(args, None)
+}
+
+fn ok_in<I, S>(args: I, stdin: Option<&[u8]>) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = run(&args, stdin);
+    assert!(
+        out.status.success(),
+        "strata {args:?} failed with {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn ok_text<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    String::from_utf8(ok(args)).expect("utf-8 output")
+}
+
+/// Runs `strata`, asserts exit code 1 with `error[code]: ...` on stderr; returns stderr.
+fn fails_with<I, S>(args: I, stdin: Option<&[u8]>, code: &str) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = run(&args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "strata {args:?}: expected exit 1, stderr: {stderr}"
+    );
+    assert!(
+        stderr.starts_with(&format!("error[{code}]: ")),
+        "strata {args:?}: expected error[{code}], got: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn usage_error<I, S>(args: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = run(&args, None);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "strata {args:?}: expected a usage error, stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ") || stderr.contains("Usage:"),
+        "{stderr}"
+    );
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// Deterministic bytes that differ from block to block (xorshift).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The `(seq, volume, addr, blocks)` of `strata log` table output.
+fn log_rows(text: &str) -> Vec<(u64, u64, u64, u64)> {
+    let mut lines = text.lines();
+    let header = lines.next().expect("header line");
+    assert!(
+        header
+            .split_whitespace()
+            .eq(["SEQ", "VOLUME", "ADDR", "BLOCKS", "TIME"])
+            || header
+                .split_whitespace()
+                .eq(["SEQ", "VOLUME", "ADDR", "BLOCKS", "TIME", "DATA"])
+    );
+    lines
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let n = |i: usize| f[i].parse::<u64>().expect("number column");
+            (n(0), n(1), n(2), n(3))
+        })
+        .collect()
+}
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).expect("valid JSON")
+}
+
+#[test]
+fn create_write_snapshot_write_then_read_at_head_and_at_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "32", "--block-size", "512"]);
+
+    // Two blocks from a file at address 4.
+    let mut first = vec![0x11u8; 512];
+    first.extend(noise(512, 7));
+    let file = tmp.path().join("first.bin");
+    std::fs::write(&file, &first).unwrap();
+    ok(["write", d, "--addr", "4", "--file", s(&file)]);
+
+    let snap = ok_text(["snapshot", d, "--label", "first"]);
+    assert_eq!(snap, "snapshot: 1\nhead: 2\n");
+
+    // One block through a pipe on stdin at address 5, and a pattern at 30..32.
+    ok_in(["write", d, "--addr", "5"], Some(&[0x22u8; 512]));
+    ok([
+        "write",
+        d,
+        "--addr",
+        "30",
+        "--pattern",
+        "0x33",
+        "--blocks",
+        "2",
+    ]);
+
+    let head = ok(["read", d, "--addr", "4", "--blocks", "3"]);
+    let mut expected = first[..512].to_vec();
+    expected.extend([0x22u8; 512]);
+    expected.extend([0u8; 512]);
+    assert_eq!(head, expected, "head at 4..7");
+
+    let at_snapshot = ok(["read", d, "--addr", "4", "--blocks", "3", "--volume", "1"]);
+    let mut expected = first.clone();
+    expected.extend([0u8; 512]);
+    assert_eq!(at_snapshot, expected, "snapshot 1 at 4..7");
+
+    let baseline = ok([
+        "read", d, "--addr", "4", "--blocks", "3", "--volume", "baseline",
+    ]);
+    assert_eq!(baseline, vec![0u8; 3 * 512]);
+
+    let out_file = tmp.path().join("tail.bin");
+    assert!(ok([
+        "read",
+        d,
+        "--addr",
+        "30",
+        "--blocks",
+        "2",
+        "-o",
+        s(&out_file)
+    ])
+    .is_empty());
+    assert_eq!(std::fs::read(&out_file).unwrap(), vec![0x33u8; 1024]);
+    // The pattern was written after the snapshot: the snapshot still has zeros there.
+    assert_eq!(
+        ok(["read", d, "--addr", "30", "--blocks", "2", "--volume", "1"]),
+        vec![0u8; 1024]
+    );
+
+    let hex = ok_text(["read", d, "--addr", "5", "--hex"]);
+    let hex_lines: Vec<&str> = hex.lines().collect();
+    assert_eq!(
+        hex_lines,
+        [
+            "00000a00  22 22 22 22 22 22 22 22  22 22 22 22 22 22 22 22  |\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"|",
+            "*",
+            "00000c00",
+        ]
+    );
+
+    let volumes = json(&ok(["volumes", d, "--json"]));
+    let volumes = volumes.as_array().expect("array");
+    let summary: Vec<(u64, &str, &str, Option<u64>, u64)> = volumes
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_u64().unwrap(),
+                v["kind"].as_str().unwrap(),
+                v["label"].as_str().unwrap(),
+                v["parent"].as_u64(),
+                v["entries"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (0, "baseline", "", None, 0),
+            (1, "snapshot", "first", Some(0), 1),
+            (2, "head", "", Some(1), 2),
+        ]
+    );
+
+    let table = ok_text(["volumes", d]);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["ID", "KIND", "LABEL", "PARENT", "CREATED", "ENTRIES", "BYTES"]
+    );
+    assert_eq!(rows[2][..4], ["1", "snapshot", "first", "0"]);
+    assert_eq!(rows[3][..4], ["2", "head", "-", "1"]);
+
+    let stat = json(&ok(["stat", d, "--json"]));
+    assert_eq!(stat["block_size"], 512);
+    assert_eq!(stat["block_count"], 32);
+    assert_eq!(stat["baseline"], "zero");
+    assert_eq!(stat["head"], 2);
+    assert_eq!(stat["next_seq"], 4);
+    assert_eq!(stat["partitions"], 2);
+    assert_eq!(stat["mapped_blocks"], 4); // 4, 5, 30, 31
+    assert_eq!(stat["recovery"]["journal_bytes_truncated"], 0);
+    assert_eq!(stat["recovery"]["head_bytes_truncated"], 0);
+    let stat_text = ok_text(["stat", d]);
+    assert!(stat_text.contains("head volume:   2\n"), "{stat_text}");
+    assert!(stat_text.contains("recovery:"), "{stat_text}");
+}
+
+#[test]
+fn baseline_import_then_export_equals_image_with_writes_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let d = s(&dir);
+    const BS: usize = 4096;
+    const BLOCKS: usize = 700; // 2.7 MiB: several 1 MiB import and export chunks
+    let image = noise(BS * BLOCKS, 42);
+    let image_path = tmp.path().join("image.raw");
+    std::fs::write(&image_path, &image).unwrap();
+    ok([
+        "create",
+        d,
+        "--baseline",
+        s(&image_path),
+        "--block-size",
+        "4096",
+    ]);
+
+    let stat = json(&ok(["stat", d, "--json"]));
+    assert_eq!(stat["baseline"], "image");
+    assert_eq!(stat["block_count"], BLOCKS as u64);
+
+    let mut expected = image.clone();
+    ok([
+        "write",
+        d,
+        "--addr",
+        "0",
+        "--pattern",
+        "0xee",
+        "--blocks",
+        "1",
+    ]);
+    expected[..BS].fill(0xee);
+    let at_snapshot = expected.clone();
+    assert_eq!(ok_text(["snapshot", d]), "snapshot: 1\nhead: 2\n");
+
+    let last = noise(BS, 9);
+    let last_path = tmp.path().join("last.bin");
+    std::fs::write(&last_path, &last).unwrap();
+    ok(["write", d, "--addr", "699", "--file", s(&last_path)]);
+    expected[699 * BS..].copy_from_slice(&last);
+    ok([
+        "write",
+        d,
+        "--addr",
+        "100",
+        "--pattern",
+        "0",
+        "--blocks",
+        "60",
+    ]);
+    expected[100 * BS..160 * BS].fill(0);
+
+    let head_path = tmp.path().join("head.raw");
+    ok(["export", d, "-o", s(&head_path)]);
+    let head = std::fs::read(&head_path).unwrap();
+    assert_eq!(head.len(), expected.len());
+    assert!(
+        head == expected,
+        "exported head differs from image with writes"
+    );
+
+    let snap_path = tmp.path().join("snap.raw");
+    ok(["export", d, "--volume", "1", "-o", s(&snap_path)]);
+    assert!(std::fs::read(&snap_path).unwrap() == at_snapshot);
+
+    let to_stdout = ok(["export", d, "--volume", "baseline", "-o", "-"]);
+    assert!(
+        to_stdout == image,
+        "baseline export differs from the imported image"
+    );
+}
+
+#[test]
+fn log_lists_entries_in_seq_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "4096", "--block-size", "512"]);
+    assert_eq!(log_rows(&ok_text(["log", d])), []);
+
+    ok(["write", d, "--addr", "0", "--pattern", "1", "--blocks", "1"]);
+    ok(["snapshot", d, "--label", "s1"]);
+    // 1500 blocks are written as two atomic records of at most 1024 blocks.
+    let big = tmp.path().join("big.bin");
+    std::fs::write(&big, noise(1500 * 512, 3)).unwrap();
+    ok(["write", d, "--addr", "100", "--file", s(&big)]);
+    ok(["write", d, "--addr", "7", "--pattern", "2", "--blocks", "2"]);
+
+    let all = [
+        (1, 1, 0, 1),
+        (2, 2, 100, 1024),
+        (3, 2, 1124, 476),
+        (4, 2, 7, 2),
+    ];
+    assert_eq!(log_rows(&ok_text(["log", d])), all);
+    assert_eq!(log_rows(&ok_text(["log", d, "--from-seq", "3"])), all[2..]);
+    assert_eq!(log_rows(&ok_text(["log", d, "--volume", "1"])), all[..1]);
+    assert_eq!(log_rows(&ok_text(["log", d, "--volume", "head"])), all[1..]);
+    assert_eq!(log_rows(&ok_text(["log", d, "--volume", "0"])), []);
+    assert_eq!(log_rows(&ok_text(["log", d, "--limit", "2"])), all[..2]);
+    assert_eq!(
+        log_rows(&ok_text(["log", d, "--from-seq", "2", "--limit", "1"])),
+        all[1..2]
+    );
+
+    let entries = json(&ok(["log", d, "--json", "--data"]));
+    let entries = entries.as_array().expect("array");
+    let rows: Vec<(u64, u64, u64, u64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["seq"].as_u64().unwrap(),
+                e["volume"].as_u64().unwrap(),
+                e["addr"].as_u64().unwrap(),
+                e["blocks"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, all);
+    assert_eq!(
+        entries[0]["data_preview"],
+        format!("{}...", "01".repeat(16))
+    );
+    assert_eq!(
+        entries[3]["data_preview"],
+        format!("{}...", "02".repeat(16))
+    );
+    let times: Vec<u64> = entries
+        .iter()
+        .map(|e| e["timestamp_ms"].as_u64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let time = entries[0]["time"].as_str().unwrap();
+    assert!(time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T');
+    assert_eq!(
+        json(&ok(["log", d, "--json", "--from-seq", "99"])),
+        Value::Array(vec![])
+    );
+
+    // The table's data column shows the preview too.
+    let text = ok_text(["log", d, "--data", "--limit", "1"]);
+    assert!(text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .ends_with(&format!("{}...", "01".repeat(16))));
+}
+
+#[test]
+fn out_of_range_addresses_fail_with_out_of_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "32", "--block-size", "512"]);
+    let two = tmp.path().join("two.bin");
+    std::fs::write(&two, [5u8; 1024]).unwrap();
+
+    let err = fails_with(["read", d, "--addr", "32"], None, "OUT_OF_RANGE");
+    assert!(err.contains("32 blocks"), "{err}");
+    fails_with(
+        ["read", d, "--addr", "31", "--blocks", "2"],
+        None,
+        "OUT_OF_RANGE",
+    );
+    fails_with(
+        [
+            "read",
+            d,
+            "--addr",
+            "18446744073709551615",
+            "--blocks",
+            "18446744073709551615",
+        ],
+        None,
+        "OUT_OF_RANGE",
+    );
+    fails_with(
+        ["write", d, "--addr", "31", "--file", s(&two)],
+        None,
+        "OUT_OF_RANGE",
+    );
+    fails_with(
+        [
+            "write",
+            d,
+            "--addr",
+            "40",
+            "--pattern",
+            "1",
+            "--blocks",
+            "1",
+        ],
+        None,
+        "OUT_OF_RANGE",
+    );
+    fails_with(
+        [
+            "write",
+            d,
+            "--addr",
+            "0",
+            "--pattern",
+            "1",
+            "--blocks",
+            "33",
+        ],
+        None,
+        "OUT_OF_RANGE",
+    );
+    fails_with(
+        ["write", d, "--addr", "32"],
+        Some(&[1u8; 512]),
+        "OUT_OF_RANGE",
+    );
+    // Nothing reached the log.
+    assert_eq!(log_rows(&ok_text(["log", d])), []);
+}
+
+#[test]
+fn non_store_directory_gives_not_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for cmd in [
+        vec!["stat", s(&empty)],
+        vec!["log", s(&empty)],
+        vec!["volumes", s(&empty)],
+        vec!["read", s(&empty), "--addr", "0"],
+        vec!["snapshot", s(&empty)],
+    ] {
+        fails_with(&cmd, None, "NOT_A_STORE");
+    }
+    // No lock file (or anything else) is left behind.
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+
+    let missing = tmp.path().join("missing");
+    fails_with(["read", s(&missing), "--addr", "0"], None, "NOT_A_STORE");
+    fails_with(
+        ["write", s(&missing), "--addr", "0"],
+        Some(&[0u8; 512]),
+        "NOT_A_STORE",
+    );
+    assert!(
+        !missing.exists(),
+        "a missing store directory must not be created"
+    );
+
+    let file = tmp.path().join("plain-file");
+    std::fs::write(&file, b"hello").unwrap();
+    fails_with(["stat", s(&file)], None, "NOT_A_STORE");
+}
+
+#[test]
+fn second_concurrent_writer_gets_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "8"]);
+
+    let held = DirStorage::open(&dir).expect("lock the store in the test process");
+    fails_with(
+        ["write", d, "--addr", "0", "--pattern", "9", "--blocks", "1"],
+        None,
+        "LOCKED",
+    );
+    fails_with(["snapshot", d], None, "LOCKED");
+    fails_with(["create", d, "--blocks", "8"], None, "LOCKED");
+    drop(held);
+
+    // Once released, the write goes through, and the failed attempts left no trace.
+    ok(["write", d, "--addr", "0", "--pattern", "9", "--blocks", "1"]);
+    assert_eq!(log_rows(&ok_text(["log", d])), [(1, 1, 0, 1)]);
+}
+
+#[test]
+fn input_that_is_not_whole_blocks_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "2048", "--block-size", "512"]);
+
+    let odd = tmp.path().join("odd.bin");
+    std::fs::write(&odd, [1u8; 1000]).unwrap();
+    let err = fails_with(
+        ["write", d, "--addr", "0", "--file", s(&odd)],
+        None,
+        "NOT_WHOLE_BLOCKS",
+    );
+    assert!(err.contains("1000 bytes"), "{err}");
+    fails_with(["write", d, "--addr", "0"], Some(&[]), "NOT_WHOLE_BLOCKS");
+    // A file is checked before anything is written.
+    assert_eq!(log_rows(&ok_text(["log", d])), []);
+
+    // From a pipe, the whole batches before the partial tail are kept (and synced).
+    let mut piped = vec![3u8; 1024 * 512];
+    piped.extend([4u8; 100]);
+    let err = fails_with(
+        ["write", d, "--addr", "0"],
+        Some(&piped),
+        "NOT_WHOLE_BLOCKS",
+    );
+    assert!(
+        err.contains(&format!("{} bytes", 1024 * 512 + 100)),
+        "{err}"
+    );
+    assert!(
+        err.contains("\nnote: blocks 0..1024, read before the error, were written and synced"),
+        "{err}"
+    );
+    assert_eq!(log_rows(&ok_text(["log", d])), [(1, 1, 0, 1024)]);
+    assert_eq!(ok(["read", d, "--addr", "1023"]), vec![3u8; 512]);
+
+    // A baseline image must be whole blocks too; the failed store directory is removed.
+    let bad = tmp.path().join("bad");
+    fails_with(
+        [
+            "create",
+            s(&bad),
+            "--baseline",
+            s(&odd),
+            "--block-size",
+            "512",
+        ],
+        None,
+        "IMAGE_SIZE",
+    );
+    assert!(!bad.exists());
+}
+
+#[test]
+fn engine_argument_errors_have_their_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "16"]);
+    fails_with(["create", d, "--blocks", "16"], None, "ALREADY_EXISTS");
+    fails_with(
+        ["read", d, "--addr", "0", "--volume", "9"],
+        None,
+        "UNKNOWN_VOLUME",
+    );
+    fails_with(["log", d, "--volume", "9"], None, "UNKNOWN_VOLUME");
+    fails_with(
+        ["export", d, "--volume", "9", "-o", "-"],
+        None,
+        "UNKNOWN_VOLUME",
+    );
+    fails_with(["snapshot", d, "--label", "a\nb"], None, "INVALID_LABEL");
+    let long = "x".repeat(300);
+    fails_with(
+        ["snapshot", d, "--label", long.as_str()],
+        None,
+        "INVALID_LABEL",
+    );
+    // The failed snapshots did not create volumes.
+    assert_eq!(
+        json(&ok(["volumes", d, "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let other = tmp.path().join("other");
+    fails_with(
+        [
+            "create",
+            s(&other),
+            "--blocks",
+            "16",
+            "--block-size",
+            "1000",
+        ],
+        None,
+        "INVALID_BLOCK_SIZE",
+    );
+    fails_with(
+        ["create", s(&other), "--blocks", "0"],
+        None,
+        "INVALID_BLOCK_COUNT",
+    );
+    assert!(
+        !other.exists(),
+        "a failed create removes the directory it made"
+    );
+
+    let missing_image = tmp.path().join("nope.raw");
+    fails_with(
+        ["create", s(&other), "--baseline", s(&missing_image)],
+        None,
+        "IO",
+    );
+    let export_into_missing_dir = tmp.path().join("no/such/dir.raw");
+    fails_with(["export", d, "-o", s(&export_into_missing_dir)], None, "IO");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = s(tmp.path());
+    usage_error(["read", d]); // no --addr
+    usage_error(["create", d]); // neither --blocks nor --baseline
+    usage_error(["create", d, "--blocks", "1", "--baseline", "x.raw"]);
+    usage_error(["write", d, "--addr", "0", "--pattern", "1"]); // no --blocks
+    usage_error(["write", d, "--addr", "0", "--blocks", "1"]); // no --pattern
+    usage_error([
+        "write",
+        d,
+        "--addr",
+        "0",
+        "--pattern",
+        "256",
+        "--blocks",
+        "1",
+    ]);
+    usage_error(["write", d, "--addr", "0", "--pattern", "1", "--blocks", "0"]);
+    usage_error(["read", d, "--addr", "-1"]);
+    usage_error(["read", d, "--addr", "0", "--volume", "latest"]);
+    usage_error(["read", d, "--addr", "0", "--hex", "-o", "x.bin"]);
+    usage_error(["log", d, "--from-seq", "1", "--volume", "1"]);
+    usage_error(["frobnicate"]);
+    usage_error(Vec::<&str>::new());
+}
+
+#[test]
+fn help_explains_each_concept_with_an_example() {
+    let cases = [
+        ("create", "baseline partition"),
+        ("write", "incremental log"),
+        ("snapshot", "snapshot partitions"),
+        ("read", "volume is identified"),
+        ("log", "sequence number"),
+        ("volumes", "volume identifier"),
+        ("export", "raw image"),
+        ("stat", "recovery"),
+    ];
+    for (command, concept) in cases {
+        let help = ok_text([command, "--help"]);
+        assert!(
+            help.contains(concept),
+            "`{command} --help` lacks {concept:?}"
+        );
+        assert!(
+            help.contains("Example"),
+            "`{command} --help` lacks an example"
+        );
+        assert!(help.contains(&format!("strata {command} ")), "{help}");
+    }
+    let top = ok_text(["--help"]);
+    assert!(top.contains("volume identifier") && top.contains("Example"));
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "4096", "--block-size", "512"]);
+    let data = noise(4096 * 512, 5);
+    ok_in(["write", d, "--addr", "0"], Some(&data));
+    // About 8 MiB of hex dump into a reader that stops after one offset.
+    let mut child = Command::new(BIN)
+        .args(["read", d, "--addr", "0", "--blocks", "4096", "--hex"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"00000000");
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+
+    // Raw output of 2 MiB into a reader that stops after 4 bytes.
+    let mut child = Command::new(BIN)
+        .args(["read", d, "--addr", "0", "--blocks", "4096"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 4];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(first, data[..4]);
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
