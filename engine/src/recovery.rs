@@ -93,6 +93,10 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
     let mut records = Vec::new();
     while at < bytes.len() {
         match MetaRecord::decode(&bytes[at..]) {
+            Ok((MetaRecord::Group(group), len)) => {
+                records.extend(group);
+                at += len;
+            }
             Ok((record, len)) => {
                 records.push(record);
                 at += len;
@@ -158,8 +162,12 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
     };
     for record in records {
         match record {
-            MetaRecord::Store { .. } => {
-                return Err(Error::corrupt(&object, 0, "second store header in journal"))
+            MetaRecord::Store { .. } | MetaRecord::Group(_) => {
+                return Err(Error::corrupt(
+                    &object,
+                    0,
+                    "misplaced store header or group in journal",
+                ))
             }
             MetaRecord::PartitionCreated {
                 volume,
@@ -229,7 +237,8 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
                     .position(|p| p.volume == volume)
                     .ok_or_else(|| unknown(volume))?;
                 if Some(volume) == head {
-                    return Err(Error::corrupt(&object, 0, "the head partition was dropped"));
+                    // Only as part of a rollback, whose group also names the new head.
+                    head = None;
                 }
                 let dropped = partitions.remove(index);
                 for p in partitions.iter_mut().filter(|p| p.parent == volume) {
@@ -260,14 +269,19 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
                     return Err(Error::corrupt(&object, 0, "merge finished without a start"));
                 }
                 merging = None;
-                // The partition is now part of the baseline: it goes, its children move up.
-                let index = partitions
-                    .iter()
-                    .position(|p| p.volume == volume)
-                    .ok_or_else(|| unknown(volume))?;
-                partitions.remove(index);
-                for p in partitions.iter_mut().filter(|p| p.parent == volume) {
-                    p.parent = 0;
+                // The partition and its ancestors are now the baseline: they go, and the
+                // partition's children grow from the baseline.
+                let mut at = volume;
+                while at != 0 {
+                    let index = partitions
+                        .iter()
+                        .position(|p| p.volume == at)
+                        .ok_or_else(|| unknown(at))?;
+                    let gone = partitions.remove(index);
+                    for p in partitions.iter_mut().filter(|p| p.parent == at) {
+                        p.parent = 0;
+                    }
+                    at = gone.parent;
                 }
                 baseline_kind = BASELINE_IMAGE;
                 baseline_sum_crc = crc;

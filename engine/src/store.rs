@@ -801,9 +801,11 @@ impl<S: Storage> Store<S> {
     }
 
     async fn append_journal(&mut self, records: &[MetaRecord]) -> Result<()> {
+        // Several records go in one group so that a torn append keeps all of them or none.
         let mut bytes = Vec::new();
-        for r in records {
-            r.encode(&mut bytes);
+        match records {
+            [one] => one.encode(&mut bytes),
+            many => MetaRecord::Group(many.to_vec()).encode(&mut bytes),
         }
         let len = bytes.len() as u64;
         let mut commit = Commit::new(true);

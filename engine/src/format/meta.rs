@@ -43,6 +43,10 @@ pub const META_KIND_MERGE_STARTED: u16 = 7;
 /// Kind: merging a partition into the baseline has finished.
 pub const META_KIND_MERGE_FINISHED: u16 = 8;
 
+/// Kind: several records that take effect together (one checksum covers them all, so a torn
+/// append loses all of them or none).
+pub const META_KIND_GROUP: u16 = 9;
+
 /// Flag of [`MetaRecord::PartitionRewritten`]: sequence numbers in the segment may have gaps.
 pub const REWRITTEN_FLAG_COMPACTED: u32 = 1;
 
@@ -130,6 +134,8 @@ pub enum MetaRecord {
         /// The partition being merged (a child of the baseline).
         volume: u64,
     },
+    /// Records applied together (never nested).
+    Group(Vec<MetaRecord>),
     /// A merge into the baseline finished.
     MergeFinished {
         /// The partition merged; it is now empty.
@@ -234,6 +240,12 @@ impl MetaRecord {
             MetaRecord::PartitionDropped { volume } => {
                 payload.put_u64(*volume);
                 META_KIND_PARTITION_DROPPED
+            }
+            MetaRecord::Group(records) => {
+                for r in records {
+                    r.encode(&mut payload);
+                }
+                META_KIND_GROUP
             }
             MetaRecord::VolumeReleased { volume } => {
                 payload.put_u64(*volume);
@@ -360,6 +372,23 @@ impl MetaRecord {
             META_KIND_PARTITION_DROPPED => MetaRecord::PartitionDropped {
                 volume: p.u64("volume")?,
             },
+            META_KIND_GROUP => {
+                let mut records = Vec::new();
+                let mut at = 0;
+                while at < payload.len() {
+                    let (record, len) = MetaRecord::decode(&payload[at..])?;
+                    if matches!(record, MetaRecord::Group(_)) {
+                        return Err(DecodeError {
+                            at: META_HEADER_LEN + at,
+                            what: "nested journal group",
+                        });
+                    }
+                    records.push(record);
+                    at += len;
+                }
+                p.bytes(payload.len(), "group")?;
+                MetaRecord::Group(records)
+            }
             META_KIND_VOLUME_RELEASED => MetaRecord::VolumeReleased {
                 volume: p.u64("volume")?,
             },

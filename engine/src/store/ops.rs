@@ -414,9 +414,10 @@ impl<S: Storage> Store<S> {
     }
 
     /// Folds the oldest partitions into the baseline image, up to and including snapshot
-    /// `volume`: each merged partition's identifier then names nothing (its data *is* the
-    /// baseline), while every other volume reads the same. Refused if another branch of the
-    /// partition tree still reads the old baseline.
+    /// `volume`, as one atomic step: those partitions' identifiers then name nothing (their data
+    /// *is* the baseline), while every other volume reads the same. Refused if another branch of
+    /// the partition tree still reads the old baseline or one of the merged partitions.
+    /// Returns the number of partitions merged.
     pub async fn merge(
         &mut self,
         volume: VolumeId,
@@ -424,12 +425,36 @@ impl<S: Storage> Store<S> {
     ) -> Result<u32> {
         self.check_writable()?;
         let target = self.sealed_slot(volume)?;
-        // The chain from the root down to the target.
+        let chain = self.chain_to_root(target)?;
+        for (slot, p) in self.partitions.iter().enumerate() {
+            let slot = slot as u32;
+            if p.dropped || chain.contains(&slot) {
+                continue;
+            }
+            let grows_from_merged = match p.parent {
+                None => true,
+                Some(parent) => parent != target && chain.contains(&parent),
+            };
+            if grows_from_merged {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot merge volume {volume}: volume {} grows from the old baseline or a merged partition and still reads it",
+                    p.volume
+                )));
+            }
+        }
+        self.append_journal(&[MetaRecord::MergeStarted { volume: volume.0 }])
+            .await?;
+        self.finish_merge(volume, progress).await?;
+        Ok(chain.len() as u32)
+    }
+
+    /// `slot` and its ancestors, root first.
+    fn chain_to_root(&self, slot: u32) -> Result<Vec<u32>> {
         let mut chain = Vec::new();
-        let mut at = Some(target);
-        while let Some(slot) = at {
-            chain.push(slot);
-            at = self.partitions[slot as usize].parent;
+        let mut at = Some(slot);
+        while let Some(s) = at {
+            chain.push(s);
+            at = self.partitions[s as usize].parent;
             if chain.len() > self.partitions.len() {
                 return Err(Error::corrupt(
                     &self.meta_object,
@@ -439,32 +464,13 @@ impl<S: Storage> Store<S> {
             }
         }
         chain.reverse();
-        let mut merged = 0;
-        for slot in chain {
-            let roots: Vec<u32> = (0..self.partitions.len() as u32)
-                .filter(|&s| {
-                    let p = &self.partitions[s as usize];
-                    !p.dropped && p.parent.is_none() && s != slot
-                })
-                .collect();
-            if let Some(&other) = roots.first() {
-                return Err(Error::InvalidArgument(format!(
-                    "cannot merge volume {}: volume {} also grows from the baseline and still reads it",
-                    self.partitions[slot as usize].volume,
-                    self.partitions[other as usize].volume
-                )));
-            }
-            let volume = self.partitions[slot as usize].volume;
-            self.append_journal(&[MetaRecord::MergeStarted { volume: volume.0 }])
-                .await?;
-            self.finish_merge(volume, progress).await?;
-            merged += 1;
-        }
-        Ok(merged)
+        Ok(chain)
     }
 
-    /// Copies a partition's blocks into the baseline and records the merge as finished. Also
-    /// used at open to redo a merge a crash interrupted (it is idempotent).
+    /// Copies what `volume` reads from its partitions (itself and its ancestors) into the
+    /// baseline, then records the merge as finished and removes those partitions. Also used at
+    /// open to redo a merge a crash interrupted (it is idempotent: the partitions stay until the
+    /// finishing record is durable).
     pub(crate) async fn finish_merge(
         &mut self,
         volume: VolumeId,
@@ -474,6 +480,11 @@ impl<S: Storage> Store<S> {
             .by_volume
             .get(&volume)
             .ok_or(Error::UnknownVolume(volume))?;
+        let chain = self.chain_to_root(slot)?;
+        let mut in_chain = SlotSet::default();
+        for s in &chain {
+            in_chain.insert(*s);
+        }
         let block_size = u64::from(self.block_size);
         if self.baseline == BaselineKind::Zero {
             // Materialise the zero baseline: a sparse image and the checksums of zero blocks.
@@ -493,12 +504,11 @@ impl<S: Storage> Store<S> {
         }
         let mut blocks: Vec<(u64, Version)> = Vec::new();
         self.index.for_each(|addr, versions| {
-            if let Some(v) = versions.iter().find(|v| v.slot == slot) {
+            if let Some(v) = versions.iter().rev().find(|v| in_chain.contains(v.slot)) {
                 blocks.push((addr, *v));
             }
         });
         blocks.sort_unstable_by_key(|(addr, _)| *addr);
-        let segment = self.partitions[slot as usize].segment.clone();
         let total_bytes = blocks.len() as u64 * block_size;
         let chunk_blocks = (IMAGE_CHUNK_BYTES as u64 / block_size).max(1) as usize;
         for (i, chunk) in blocks.chunks(chunk_blocks).enumerate() {
@@ -508,7 +518,7 @@ impl<S: Storage> Store<S> {
                     .iter()
                     .zip(data.chunks_mut(self.block_size as usize))
                     .map(|((_, v), buf)| ReadRequest {
-                        object: &segment,
+                        object: &self.partitions[v.slot as usize].segment,
                         offset: v.offset,
                         buf,
                         filled: 0,
@@ -521,13 +531,13 @@ impl<S: Storage> Store<S> {
                 let actual = block_crc(*addr, block);
                 if actual != v.crc {
                     return Err(Error::ChecksumMismatch {
-                        object: segment.clone(),
+                        object: self.partitions[v.slot as usize].segment.clone(),
                         offset: v.offset,
                         expected: v.crc,
                         actual,
                     });
                 }
-                // Only this partition's addresses are rewritten, so a torn write here is
+                // Only the merged partitions' addresses are rewritten, so a torn write here is
                 // repaired by the redo at open.
                 commit.write(BASELINE_OBJECT, addr * block_size, block.to_vec());
                 commit.write(BASELINE_SUM_OBJECT, addr * 4, v.crc.to_le_bytes().to_vec());
@@ -555,9 +565,11 @@ impl<S: Storage> Store<S> {
         }])
         .await?;
         self.baseline_sum_crc = sum_crc;
-        self.drop_slot(slot);
         let mut commit = Commit::new(false);
-        commit.delete(&segment);
+        for s in chain.iter().rev() {
+            commit.delete(&self.partitions[*s as usize].segment.clone());
+            self.drop_slot(*s);
+        }
         self.commit(commit).await?;
         Ok(())
     }

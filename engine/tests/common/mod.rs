@@ -17,6 +17,10 @@ pub struct Model {
     pub unsynced: Vec<(u64, Vec<u8>)>,
     pub next_seq: u64,
     pub snapshots: Vec<(VolumeId, Vec<u8>)>,
+    /// What volume 0 reads (changes when snapshots are merged into it).
+    pub baseline: Vec<u8>,
+    /// Entries in the head partition (a rollback removes an empty head instead of sealing it).
+    pub head_entries: u64,
 }
 
 impl Model {
@@ -31,7 +35,38 @@ impl Model {
             unsynced: Vec::new(),
             next_seq: 1,
             snapshots: Vec::new(),
+            baseline: vec![0; blocks as usize * block_size],
+            head_entries: 0,
         }
+    }
+
+    /// The image of a volume the model knows (the baseline or a snapshot).
+    pub fn image_of(&self, id: VolumeId) -> Option<Vec<u8>> {
+        if id == VolumeId::BASELINE {
+            return Some(self.baseline.clone());
+        }
+        self.snapshots
+            .iter()
+            .find(|(v, _)| *v == id)
+            .map(|(_, i)| i.clone())
+    }
+
+    /// A rollback to `to` returned: the old head became a snapshot (if it held entries).
+    pub fn rolled_back(&mut self, old_head: VolumeId, to: VolumeId) {
+        if self.head_entries > 0 {
+            self.snapshots.push((old_head, self.head.clone()));
+        }
+        self.head = self.image_of(to).expect("rollback target is known");
+        self.head_entries = 0;
+        self.synced();
+    }
+
+    /// Snapshots up to and including `target` (a chain from the oldest) were merged.
+    pub fn merged(&mut self, chain: &[VolumeId]) {
+        if let Some(last) = chain.last() {
+            self.baseline = self.image_of(*last).expect("merged snapshot is known");
+        }
+        self.snapshots.retain(|(v, _)| !chain.contains(v));
     }
 
     /// One record of writes was appended.
@@ -41,6 +76,7 @@ impl Model {
             self.head[start..start + data.len()].copy_from_slice(data);
         }
         self.next_seq += writes.len() as u64;
+        self.head_entries += 1;
         self.unsynced.push((writes.len() as u64, self.head.clone()));
     }
 
@@ -54,6 +90,7 @@ impl Model {
     /// A snapshot returned `id`: it holds the head as it is, and everything is durable.
     pub fn snapshot(&mut self, id: VolumeId) {
         self.snapshots.push((id, self.head.clone()));
+        self.head_entries = 0;
         self.synced();
     }
 
@@ -83,6 +120,7 @@ impl Model {
         }
         self.head = image;
         self.next_seq = recovered;
+        self.head_entries = store.volume(store.head()).map_or(0, |v| v.entry_count);
         self.synced();
         Ok(())
     }
@@ -107,8 +145,13 @@ impl Model {
         }
         let baseline = block_on(store.read_at(VolumeId::BASELINE, 0, self.blocks))
             .map_err(|e| e.to_string())?;
-        if baseline.iter().any(|&b| b != 0) {
-            return Err("baseline is not zero".into());
+        if baseline != self.baseline {
+            return Err(first_difference(
+                "baseline",
+                &baseline,
+                &self.baseline,
+                self.block_size,
+            ));
         }
         let ids: Vec<VolumeId> = store.volumes().iter().map(|v| v.id).collect();
         let mut expected = vec![VolumeId::BASELINE];
