@@ -41,9 +41,9 @@ mod store;
 
 pub use error::{Error, Result};
 pub use store::{
-    BaselineImport, BaselineKind, CompactReport, CreateOptions, CursorStart, Extent, LogCursor,
-    LogEntry, Progress, RecoveryReport, SpaceInfo, Store, StoreInfo, VolumeInfo, VolumeKind,
-    DEFAULT_WRITE_BUFFER_BYTES, IMAGE_CHUNK_BYTES,
+    BaselineImport, BaselineKind, CompactReport, CopyReport, CreateOptions, CursorStart, Extent,
+    LogCursor, LogEntry, Progress, RecoveryReport, SendOptions, SpaceInfo, Store, StoreInfo,
+    StreamReceiver, VolumeInfo, VolumeKind, DEFAULT_WRITE_BUFFER_BYTES, IMAGE_CHUNK_BYTES,
 };
 
 /// The engine's version, as published in its Cargo manifest.

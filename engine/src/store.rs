@@ -32,9 +32,11 @@ use crate::format::{
 };
 use crate::index::{BlockIndex, SlotSet, Version};
 
+mod copy;
 mod ops;
 use crate::storage::{Commit, ReadRequest, Storage};
 use crate::VolumeId;
+pub use copy::{CopyReport, SendOptions, StreamReceiver};
 pub use ops::{CompactReport, Extent, Progress, SpaceInfo};
 
 /// Default for [`Store::set_write_buffer_bytes`].

@@ -10,6 +10,7 @@ pub mod baseline;
 pub mod footer;
 pub mod meta;
 pub mod record;
+pub mod stream;
 
 /// The format version this build writes and the highest it reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -113,7 +113,7 @@ impl<S: Storage> Store<S> {
         !self.partitions[slot as usize].hidden || self.needed_below(children, slot, addr)
     }
 
-    fn sealed_slot(&self, volume: VolumeId) -> Result<u32> {
+    pub(super) fn sealed_slot(&self, volume: VolumeId) -> Result<u32> {
         match self.slot_of(volume)? {
             None => Err(Error::InvalidArgument(
                 "the baseline is not a log partition".into(),
@@ -449,7 +449,7 @@ impl<S: Storage> Store<S> {
     }
 
     /// `slot` and its ancestors, root first.
-    fn chain_to_root(&self, slot: u32) -> Result<Vec<u32>> {
+    pub(super) fn chain_to_root(&self, slot: u32) -> Result<Vec<u32>> {
         let mut chain = Vec::new();
         let mut at = Some(slot);
         while let Some(s) = at {

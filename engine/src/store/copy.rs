@@ -1,0 +1,698 @@
+//! Copying selected log entries to a tertiary volume: [`Store::send`] writes a copy stream
+//! (`format::stream`), [`StreamReceiver`] applies one to another store.
+//!
+//! Invariants:
+//! * a volume lands in the target only when its whole frame sequence has arrived and verified:
+//!   its segment (records, index, footer) is made durable first, then one journal group creates
+//!   and seals it; a damaged or truncated volume leaves nothing behind (its partial segment is
+//!   deleted, or removed as an orphan at the next open after a crash);
+//! * volumes keep their identifiers, labels, parents, timestamps and sequence numbers, so each
+//!   reads byte-identical to the source;
+//! * re-applying a stream skips volumes the target already has, so an interrupted copy continues
+//!   where it stopped.
+
+use super::*;
+use crate::format::footer::begin_index;
+use crate::format::meta::REWRITTEN_FLAG_COMPACTED;
+use crate::format::stream::*;
+use crate::format::{Decoder, Encode};
+
+/// What to send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// The volume the target already has: only partitions after it are sent. `None` sends
+    /// everything, the baseline included (a full copy).
+    pub base: Option<VolumeId>,
+    /// The newest snapshot to send; `None`: the head's parent (the newest snapshot of the live
+    /// chain).
+    pub upto: Option<VolumeId>,
+    /// Send only entries at or after this sequence number.
+    pub since_seq: Option<u64>,
+    /// Send only the parts of entries inside this block range.
+    pub blocks: Option<std::ops::Range<u64>>,
+}
+
+/// What a send or receive moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Volumes carried (received: landed).
+    pub volumes: u64,
+    /// Volumes the target already had (receive only).
+    pub volumes_skipped: u64,
+    /// Log entries carried.
+    pub entries: u64,
+    /// Block data bytes carried (entries and baseline).
+    pub data_bytes: u64,
+    /// Bytes of the stream.
+    pub stream_bytes: u64,
+}
+
+const VOLUME_FLAG_HIDDEN: u32 = 1;
+
+impl<S: Storage> Store<S> {
+    /// Writes a copy stream of the selected volumes and entries to `sink` (chunks of about
+    /// 1 MiB). Only sealed snapshots are sent (take a snapshot first to include recent writes),
+    /// along the chain from the baseline to `upto`.
+    pub async fn send(
+        &self,
+        options: &SendOptions,
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<CopyReport> {
+        let upto = match options.upto {
+            Some(v) => self.sealed_slot(v)?,
+            None => self.partitions[self.head as usize].parent.ok_or_else(|| {
+                Error::InvalidArgument("there is no snapshot to send; take one first".into())
+            })?,
+        };
+        let chain = self.chain_to_root(upto)?;
+        let base_slot = match options.base {
+            None | Some(VolumeId::BASELINE) => None,
+            Some(v) => Some(self.slot_of(v)?.unwrap_or(0)),
+        };
+        let to_send: Vec<u32> = match base_slot {
+            None => chain.clone(),
+            Some(base) => {
+                let at = chain.iter().position(|&s| s == base).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "volume {} is not an ancestor of the volume being sent",
+                        self.partitions[base as usize].volume
+                    ))
+                })?;
+                chain[at + 1..].to_vec()
+            }
+        };
+        let filtered = options.since_seq.is_some() || options.blocks.is_some();
+        let full = options.base.is_none();
+        let header = StreamHeader {
+            store_id: self.store_id,
+            block_size: self.block_size,
+            flags: if full && self.baseline == BaselineKind::Image {
+                STREAM_FLAG_BASELINE
+            } else {
+                0
+            } | if filtered { STREAM_FLAG_FILTERED } else { 0 },
+            block_count: self.block_count,
+            base_volume: base_slot.map_or(0, |s| self.partitions[s as usize].volume.0),
+            source_next_volume: self.next_volume,
+            source_next_seq: self.partitions[self.head as usize].next_seq,
+        };
+        let mut report = CopyReport::default();
+        let mut out = header.encode();
+        let mut emit = |out: &mut Vec<u8>, report: &mut CopyReport, force: bool| -> Result<()> {
+            if force || out.len() >= IMAGE_CHUNK_BYTES {
+                report.stream_bytes += out.len() as u64;
+                sink(out)?;
+                out.clear();
+            }
+            Ok(())
+        };
+        let block_size = u64::from(self.block_size);
+        if header.flags & STREAM_FLAG_BASELINE != 0 {
+            let chunk_blocks = (IMAGE_CHUNK_BYTES as u64 / block_size).max(1);
+            let mut addr = 0;
+            while addr < self.block_count {
+                let n = chunk_blocks.min(self.block_count - addr);
+                let data = self.read_at(VolumeId::BASELINE, addr, n).await?;
+                let mut payload = addr.to_le_bytes().to_vec();
+                payload.extend_from_slice(&data);
+                encode_frame(&mut out, FRAME_BASELINE, &payload);
+                report.data_bytes += data.len() as u64;
+                addr += n;
+                emit(&mut out, &mut report, false)?;
+            }
+        }
+        for &slot in &to_send {
+            let p = &self.partitions[slot as usize];
+            let mut payload = Vec::new();
+            payload.put_u64(p.volume.0);
+            payload.put_u64(p.parent.map_or(0, |s| self.partitions[s as usize].volume.0));
+            payload.put_u64(p.created_ms);
+            payload.put_u64(p.sealed_ms.unwrap_or(p.created_ms));
+            payload.put_u64(p.first_seq);
+            payload.put_u64(p.next_seq);
+            payload.put_u32(if p.hidden { VOLUME_FLAG_HIDDEN } else { 0 });
+            payload.put_u32(p.label.len() as u32);
+            payload.extend_from_slice(p.label.as_bytes());
+            encode_frame(&mut out, FRAME_VOLUME_BEGIN, &payload);
+            let mut entries = 0u64;
+            let mut cursor = LogCursor {
+                seek_seq: p.first_seq,
+                current: None,
+            };
+            while let Some(entry) = self.next_entry(&mut cursor, true).await? {
+                if entry.volume != p.volume {
+                    break;
+                }
+                if options.since_seq.is_some_and(|s| entry.seq < s) {
+                    continue;
+                }
+                let data = entry.data.unwrap_or_default();
+                let (mut addr, mut blocks, mut bytes) =
+                    (entry.addr, u64::from(entry.blocks), &data[..]);
+                if let Some(range) = &options.blocks {
+                    let start = addr.max(range.start);
+                    let end = (addr + blocks).min(range.end);
+                    if start >= end {
+                        continue;
+                    }
+                    bytes = &data[((start - addr) * block_size) as usize
+                        ..((end - addr) * block_size) as usize];
+                    addr = start;
+                    blocks = end - start;
+                }
+                let mut payload = Vec::with_capacity(32 + bytes.len());
+                payload.put_u64(entry.seq);
+                payload.put_u64(entry.timestamp_ms);
+                payload.put_u64(addr);
+                payload.put_u32(blocks as u32);
+                payload.put_u32(0);
+                payload.extend_from_slice(bytes);
+                encode_frame(&mut out, FRAME_ENTRY, &payload);
+                entries += 1;
+                report.data_bytes += bytes.len() as u64;
+                emit(&mut out, &mut report, false)?;
+            }
+            let mut payload = Vec::new();
+            payload.put_u64(p.volume.0);
+            payload.put_u64(entries);
+            encode_frame(&mut out, FRAME_VOLUME_END, &payload);
+            report.volumes += 1;
+            report.entries += entries;
+        }
+        let mut payload = Vec::new();
+        payload.put_u64(report.volumes);
+        encode_frame(&mut out, FRAME_END, &payload);
+        emit(&mut out, &mut report, true)?;
+        Ok(report)
+    }
+
+    /// Gets the target ready to take volumes from a source: its head must hold no entries, and
+    /// it is moved clear of the source's identifiers and sequence numbers.
+    async fn prepare_receive(&mut self, header: &StreamHeader) -> Result<()> {
+        self.check_writable()?;
+        if header.block_size != self.block_size || header.block_count != self.block_count {
+            return Err(Error::InvalidArgument(format!(
+                "stream is for {} blocks of {} bytes; this store has {} blocks of {} bytes",
+                header.block_count, header.block_size, self.block_count, self.block_size
+            )));
+        }
+        let head = &self.partitions[self.head as usize];
+        if !head.records.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the target's head has local writes; receive only into a store whose head is empty (roll back first)".into(),
+            ));
+        }
+        if header.base_volume != 0 && self.slot_of(VolumeId(header.base_volume)).is_err() {
+            return Err(Error::InvalidArgument(format!(
+                "the stream needs volume {} as its base, and this store does not have it",
+                header.base_volume
+            )));
+        }
+        let head_volume = head.volume.0;
+        let head_first_seq = head.first_seq;
+        self.next_volume = self.next_volume.max(header.source_next_volume);
+        if head_volume < header.source_next_volume || head_first_seq < header.source_next_seq {
+            let parent = head.parent;
+            let next_seq = head_first_seq.max(header.source_next_seq);
+            self.partitions[self.head as usize].next_seq = next_seq;
+            self.seal_head_and_open_with("", Some(parent), true).await?;
+        }
+        Ok(())
+    }
+
+    /// Lands one received volume whose segment `object` is complete and durable.
+    async fn land_volume(&mut self, volume: &ReceivingVolume, segment_len: u64) -> Result<()> {
+        let mut group = vec![
+            MetaRecord::PartitionCreated {
+                volume: volume.volume,
+                parent: volume.parent,
+                created_ms: volume.created_ms,
+                first_seq: volume.first_seq,
+                segment_generation: 0,
+                flags: 0,
+            },
+            MetaRecord::PartitionSealed {
+                volume: volume.volume,
+                sealed_ms: volume.sealed_ms,
+                segment_len,
+                next_seq: volume.next_seq,
+                label: volume.label.clone(),
+            },
+            MetaRecord::PartitionRewritten {
+                volume: volume.volume,
+                segment_generation: 0,
+                flags: REWRITTEN_FLAG_COMPACTED,
+                segment_len,
+            },
+        ];
+        if volume.hidden {
+            group.push(MetaRecord::VolumeReleased {
+                volume: volume.volume,
+            });
+        }
+        self.append_journal(&group).await?;
+        let parent = match volume.parent {
+            0 => None,
+            p => Some(
+                *self
+                    .by_volume
+                    .get(&VolumeId(p))
+                    .ok_or(Error::UnknownVolume(VolumeId(p)))?,
+            ),
+        };
+        self.add_partition(
+            VolumeId(volume.volume),
+            parent,
+            volume.created_ms,
+            volume.first_seq,
+            0,
+        );
+        let slot = self.partitions.len() as u32 - 1;
+        let p = &mut self.partitions[slot as usize];
+        p.compacted = true;
+        p.hidden = volume.hidden;
+        p.sealed_ms = Some(volume.sealed_ms);
+        p.label = volume.label.clone();
+        self.next_volume = self.next_volume.max(volume.volume + 1);
+        self.load_sealed(slot, segment_len, volume.next_seq).await?;
+        self.epoch += 1;
+        Ok(())
+    }
+}
+
+/// A volume being received.
+#[derive(Debug, Clone)]
+struct ReceivingVolume {
+    volume: u64,
+    parent: u64,
+    created_ms: u64,
+    sealed_ms: u64,
+    first_seq: u64,
+    next_seq: u64,
+    hidden: bool,
+    label: String,
+    /// The target has it already: frames are checked and skipped.
+    skip: bool,
+    entries: u64,
+    last_seq: Option<u64>,
+    segment: String,
+    pending: Vec<u8>,
+    written: u64,
+    index: Vec<u8>,
+    records: u64,
+}
+
+enum Target<S: Storage> {
+    /// A new store: created from the stream's baseline (or empty) at the first volume.
+    New {
+        storage: Option<S>,
+        clock: Rc<dyn Clock>,
+        import: Option<BaselineImport<S>>,
+    },
+    Open(Store<S>),
+}
+
+/// Applies a copy stream to a store, bytes pushed in as they arrive (from a file, a socket, a
+/// worker message). See the module invariants for what lands when.
+pub struct StreamReceiver<S: Storage> {
+    target: Target<S>,
+    buffer: Vec<u8>,
+    header: Option<StreamHeader>,
+    volume: Option<ReceivingVolume>,
+    ended: bool,
+    report: CopyReport,
+}
+
+fn stream_error(what: impl Into<String>) -> Error {
+    Error::corrupt("stream", 0, what)
+}
+
+impl<S: Storage> StreamReceiver<S> {
+    /// Receives a full stream into `storage`, which must hold no store: the store is created
+    /// from the stream.
+    pub fn new_store(storage: S, clock: Rc<dyn Clock>) -> Self {
+        Self::with_target(Target::New {
+            storage: Some(storage),
+            clock,
+            import: None,
+        })
+    }
+
+    /// Receives a stream into an existing store (an incremental copy, or a full copy of a source
+    /// with a zero baseline).
+    pub fn into_store(store: Store<S>) -> Self {
+        Self::with_target(Target::Open(store))
+    }
+
+    fn with_target(target: Target<S>) -> Self {
+        StreamReceiver {
+            target,
+            buffer: Vec::new(),
+            header: None,
+            volume: None,
+            ended: false,
+            report: CopyReport::default(),
+        }
+    }
+
+    /// What has been received so far.
+    pub fn report(&self) -> CopyReport {
+        self.report
+    }
+
+    /// Feeds the next bytes of the stream.
+    pub async fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        self.report.stream_bytes += bytes.len() as u64;
+        self.buffer.extend_from_slice(bytes);
+        let mut at = 0;
+        let result = self.process(&mut at).await;
+        self.buffer.drain(..at);
+        if result.is_err() {
+            self.abandon_volume().await;
+        }
+        result
+    }
+
+    async fn process(&mut self, at: &mut usize) -> Result<()> {
+        if self.header.is_none() {
+            if self.buffer.len() < STREAM_HEADER_LEN {
+                return Ok(());
+            }
+            let header = StreamHeader::decode(&self.buffer).map_err(|e| stream_error(e.what))?;
+            if let Target::Open(store) = &mut self.target {
+                store.prepare_receive(&header).await?;
+            } else if header.base_volume != 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "the stream is incremental (its base is volume {}); receive it into the store that has that volume",
+                    header.base_volume
+                )));
+            }
+            self.header = Some(header);
+            *at = STREAM_HEADER_LEN;
+        }
+        // Bounded: each round consumes one whole frame.
+        while let Some((kind, payload, len)) =
+            decode_frame(&self.buffer[*at..]).map_err(|e| stream_error(e.what))?
+        {
+            if self.ended {
+                return Err(stream_error("bytes after the end of the stream"));
+            }
+            let start = *at;
+            let payload = self.buffer[start + payload.start..start + payload.end].to_vec();
+            self.frame(kind, &payload).await?;
+            *at += len;
+        }
+        Ok(())
+    }
+
+    async fn store(&mut self) -> Result<&mut Store<S>> {
+        if let Target::New {
+            storage,
+            clock,
+            import,
+        } = &mut self.target
+        {
+            let header = self
+                .header
+                .ok_or_else(|| stream_error("frame before the header"))?;
+            let store = match import.take() {
+                Some(import) => import.finish().await?,
+                None => {
+                    let storage = storage
+                        .take()
+                        .ok_or_else(|| stream_error("store already created"))?;
+                    let options = CreateOptions {
+                        block_size: header.block_size,
+                        block_count: header.block_count,
+                        store_id: None,
+                    };
+                    Store::create(storage, options, clock.clone()).await?
+                }
+            };
+            self.target = Target::Open(store);
+            if let Target::Open(store) = &mut self.target {
+                store.prepare_receive(&header).await?;
+            }
+        }
+        match &mut self.target {
+            Target::Open(store) => Ok(store),
+            Target::New { .. } => Err(stream_error("store not created")),
+        }
+    }
+
+    async fn frame(&mut self, kind: u16, payload: &[u8]) -> Result<()> {
+        let header = self
+            .header
+            .ok_or_else(|| stream_error("frame before the header"))?;
+        let mut d = Decoder::new(payload);
+        let bad = |e: crate::format::DecodeError| stream_error(e.what);
+        match kind {
+            FRAME_BASELINE => {
+                let Target::New {
+                    storage,
+                    clock,
+                    import,
+                } = &mut self.target
+                else {
+                    return Err(stream_error(
+                        "baseline frames are only accepted by a new store",
+                    ));
+                };
+                if header.flags & STREAM_FLAG_BASELINE == 0 {
+                    return Err(stream_error(
+                        "baseline frame in a stream without a baseline",
+                    ));
+                }
+                let addr = d.u64("baseline address").map_err(bad)?;
+                if import.is_none() {
+                    let storage = storage
+                        .take()
+                        .ok_or_else(|| stream_error("store already created"))?;
+                    let bytes = header
+                        .block_count
+                        .saturating_mul(u64::from(header.block_size));
+                    *import = Some(
+                        Store::import_baseline(
+                            storage,
+                            header.block_size,
+                            Some(bytes),
+                            Some(header.store_id),
+                            clock.clone(),
+                        )
+                        .await?,
+                    );
+                }
+                let import = import.as_mut().ok_or_else(|| stream_error("no import"))?;
+                if addr.saturating_mul(u64::from(header.block_size)) != import.bytes_imported() {
+                    return Err(stream_error("baseline frames out of order"));
+                }
+                let data = &payload[8..];
+                import.push(data).await?;
+                self.report.data_bytes += data.len() as u64;
+            }
+            FRAME_VOLUME_BEGIN => {
+                if self.volume.is_some() {
+                    return Err(stream_error("volume begins inside another volume"));
+                }
+                let volume = d.u64("volume").map_err(bad)?;
+                let parent = d.u64("parent").map_err(bad)?;
+                let created_ms = d.u64("created").map_err(bad)?;
+                let sealed_ms = d.u64("sealed").map_err(bad)?;
+                let first_seq = d.u64("first seq").map_err(bad)?;
+                let next_seq = d.u64("next seq").map_err(bad)?;
+                let flags = d.u32("flags").map_err(bad)?;
+                let label_len = d.u32("label length").map_err(bad)? as usize;
+                let label = std::str::from_utf8(d.bytes(label_len, "label").map_err(bad)?)
+                    .map_err(|_| stream_error("label is not UTF-8"))?
+                    .to_string();
+                check_label(&label)?;
+                if volume == 0 || first_seq > next_seq {
+                    return Err(stream_error("impossible volume description"));
+                }
+                let store = self.store().await?;
+                let existing = store.by_volume.get(&VolumeId(volume)).copied();
+                let skip = match existing {
+                    Some(slot) => {
+                        let p = &store.partitions[slot as usize];
+                        if p.next_seq != next_seq || p.sealed_ms.is_none() {
+                            return Err(Error::InvalidArgument(format!(
+                                "volume {volume} exists here with different contents; the stream does not belong to this store"
+                            )));
+                        }
+                        true
+                    }
+                    None => false,
+                };
+                if !skip && parent != 0 && !store.by_volume.contains_key(&VolumeId(parent)) {
+                    return Err(Error::InvalidArgument(format!(
+                        "volume {volume} grows from volume {parent}, which this store does not have"
+                    )));
+                }
+                let mut index = Vec::new();
+                begin_index(&mut index);
+                self.volume = Some(ReceivingVolume {
+                    volume,
+                    parent,
+                    created_ms,
+                    sealed_ms,
+                    first_seq,
+                    next_seq,
+                    hidden: flags & VOLUME_FLAG_HIDDEN != 0,
+                    label,
+                    skip,
+                    entries: 0,
+                    last_seq: None,
+                    segment: segment_object(volume, 0),
+                    pending: Vec::new(),
+                    written: 0,
+                    index,
+                    records: 0,
+                });
+            }
+            FRAME_ENTRY => {
+                let seq = d.u64("seq").map_err(bad)?;
+                let timestamp_ms = d.u64("timestamp").map_err(bad)?;
+                let addr = d.u64("address").map_err(bad)?;
+                let blocks = d.u32("blocks").map_err(bad)?;
+                d.u32("reserved").map_err(bad)?;
+                let data = &payload[32..];
+                let block_size = u64::from(header.block_size);
+                let v = self
+                    .volume
+                    .as_mut()
+                    .ok_or_else(|| stream_error("entry outside a volume"))?;
+                let in_order = v.last_seq.is_none_or(|last| seq > last);
+                if blocks == 0
+                    || data.len() as u64 != u64::from(blocks) * block_size
+                    || addr >= header.block_count
+                    || u64::from(blocks) > header.block_count - addr
+                    || seq < v.first_seq
+                    || seq >= v.next_seq
+                    || !in_order
+                {
+                    return Err(stream_error(format!("entry {seq} is out of place")));
+                }
+                v.last_seq = Some(seq);
+                v.entries += 1;
+                self.report.entries += 1;
+                self.report.data_bytes += data.len() as u64;
+                if v.skip {
+                    return Ok(());
+                }
+                let record = RecordHeader {
+                    flags: RECORD_FLAG_SEQ_TABLE,
+                    volume: v.volume,
+                    first_seq: seq,
+                    timestamp_ms,
+                    entry_count: 1,
+                    block_count: blocks,
+                    durable_offset: 0,
+                    block_size: header.block_size,
+                };
+                let offset = v.written + v.pending.len() as u64;
+                let start = v.pending.len();
+                encode_record(&mut v.pending, &record, &[(addr, data)], &[0]);
+                v.index.extend_from_slice(&offset.to_le_bytes());
+                v.index
+                    .extend_from_slice(&v.pending[start..start + record.data_offset() as usize]);
+                v.records += 1;
+                if v.pending.len() >= DEFAULT_WRITE_BUFFER_BYTES {
+                    let bytes = std::mem::take(&mut v.pending);
+                    let (segment, at) = (v.segment.clone(), v.written);
+                    v.written += bytes.len() as u64;
+                    let mut commit = Commit::new(false);
+                    commit.write(&segment, at, bytes);
+                    self.store().await?.commit(commit).await?;
+                }
+            }
+            FRAME_VOLUME_END => {
+                let volume = d.u64("volume").map_err(bad)?;
+                let entries = d.u64("entries").map_err(bad)?;
+                let v = self
+                    .volume
+                    .take()
+                    .ok_or_else(|| stream_error("volume end outside a volume"))?;
+                if v.volume != volume || v.entries != entries {
+                    self.volume = Some(v);
+                    return Err(stream_error(format!(
+                        "volume {volume} ended with missing entries"
+                    )));
+                }
+                if v.skip {
+                    self.report.volumes_skipped += 1;
+                    return Ok(());
+                }
+                let records_end = v.written + v.pending.len() as u64;
+                let tail = footer::finish_index_and_footer(
+                    v.volume,
+                    records_end,
+                    v.next_seq,
+                    v.records,
+                    &v.index,
+                );
+                let segment_len = records_end + tail.len() as u64;
+                let mut bytes = v.pending.clone();
+                bytes.extend_from_slice(&tail);
+                let mut commit = Commit::new(true);
+                commit.write(&v.segment, v.written, bytes);
+                let store = self.store().await?;
+                store.commit(commit).await?;
+                store.land_volume(&v, segment_len).await?;
+                self.report.volumes += 1;
+            }
+            FRAME_END => {
+                let volumes = d.u64("volumes").map_err(bad)?;
+                if self.volume.is_some()
+                    || volumes != self.report.volumes + self.report.volumes_skipped
+                {
+                    return Err(stream_error("the stream ended with volumes missing"));
+                }
+                // The head now grows from the newest volume received.
+                let store = self.store().await?;
+                let newest = store
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(s, p)| *s as u32 != store.head && !p.dropped && p.sealed_ms.is_some())
+                    .max_by_key(|(_, p)| p.next_seq)
+                    .map(|(s, _)| s as u32);
+                if volumes > 0 && store.partitions[store.head as usize].parent != newest {
+                    store
+                        .seal_head_and_open_with("", Some(newest), true)
+                        .await?;
+                }
+                self.ended = true;
+            }
+            _ => return Err(stream_error(format!("unknown frame kind {kind}"))),
+        }
+        Ok(())
+    }
+
+    /// Deletes the partial segment of a volume that will not land.
+    async fn abandon_volume(&mut self) {
+        if let (Some(v), Target::Open(store)) = (self.volume.take(), &mut self.target) {
+            if !v.skip && v.written > 0 {
+                let mut commit = Commit::new(false);
+                commit.delete(&v.segment);
+                let _ = store.storage.commit(commit).await;
+            }
+        }
+    }
+
+    /// Completes the receive: refuses a stream that stopped early (volumes that landed before the
+    /// break stay, so the copy can resume) and returns the store.
+    pub async fn finish(mut self) -> Result<(Store<S>, CopyReport)> {
+        if !self.ended || !self.buffer.is_empty() {
+            self.abandon_volume().await;
+            return Err(stream_error(if self.ended {
+                "bytes after the end of the stream"
+            } else {
+                "the stream is truncated: it stops before its end frame"
+            }));
+        }
+        match self.target {
+            Target::Open(store) => Ok((store, self.report)),
+            Target::New { .. } => Err(stream_error("the stream carried no volumes and no end")),
+        }
+    }
+}
