@@ -309,7 +309,7 @@ enum Target<S: Storage> {
         clock: Rc<dyn Clock>,
         import: Option<BaselineImport<S>>,
     },
-    Open(Store<S>),
+    Open(Box<Store<S>>),
 }
 
 /// Applies a copy stream to a store, bytes pushed in as they arrive (from a file, a socket, a
@@ -341,7 +341,7 @@ impl<S: Storage> StreamReceiver<S> {
     /// Receives a stream into an existing store (an incremental copy, or a full copy of a source
     /// with a zero baseline).
     pub fn into_store(store: Store<S>) -> Self {
-        Self::with_target(Target::Open(store))
+        Self::with_target(Target::Open(Box::new(store)))
     }
 
     fn with_target(target: Target<S>) -> Self {
@@ -429,7 +429,7 @@ impl<S: Storage> StreamReceiver<S> {
                     Store::create(storage, options, clock.clone()).await?
                 }
             };
-            self.target = Target::Open(store);
+            self.target = Target::Open(Box::new(store));
             if let Target::Open(store) = &mut self.target {
                 store.prepare_receive(&header).await?;
             }
@@ -691,7 +691,7 @@ impl<S: Storage> StreamReceiver<S> {
             }));
         }
         match self.target {
-            Target::Open(store) => Ok((store, self.report)),
+            Target::Open(store) => Ok((*store, self.report)),
             Target::New { .. } => Err(stream_error("the stream carried no volumes and no end")),
         }
     }
