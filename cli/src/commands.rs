@@ -1,5 +1,11 @@
 //! The subcommands.
 
+mod copy;
+mod ops;
+
+pub use copy::{receive, send};
+pub use ops::{compact, delete, diff, du, merge, rollback};
+
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileTypeExt;
@@ -105,11 +111,8 @@ fn progress_bar(total: Option<u64>, quiet: bool, message: &str) -> ProgressBar {
     let bar = match total {
         Some(total) => {
             let bar = ProgressBar::new(total);
-            if let Ok(style) = ProgressStyle::with_template(
-                "{msg} [{wide_bar}] {binary_bytes}/{binary_total_bytes} \
-                 {binary_bytes_per_sec} eta {eta}",
-            ) {
-                bar.set_style(style.progress_chars("=> "));
+            if let Some(style) = bar_style() {
+                bar.set_style(style);
             }
             bar
         }
@@ -126,6 +129,16 @@ fn progress_bar(total: Option<u64>, quiet: bool, message: &str) -> ProgressBar {
     bar.set_message(message.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// The style of a progress bar whose total is known.
+fn bar_style() -> Option<ProgressStyle> {
+    ProgressStyle::with_template(
+        "{msg} [{wide_bar}] {binary_bytes}/{binary_total_bytes} \
+         {binary_bytes_per_sec} eta {eta}",
+    )
+    .ok()
+    .map(|style| style.progress_chars("=> "))
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.

@@ -16,6 +16,9 @@ pub enum CliError {
     Io { context: String, error: io::Error },
     /// Stdout was closed by its reader: stop quietly.
     BrokenPipe,
+    /// A message of the CLI's own under a given code (an engine code, usually, reworded for the
+    /// situation).
+    Message { code: &'static str, message: String },
     /// An error followed by a note on what was done before it (printed after the error line).
     WithNote(Box<CliError>, String),
 }
@@ -27,6 +30,7 @@ impl CliError {
             CliError::Engine { error, .. } => error.code(),
             CliError::Io { .. } | CliError::BrokenPipe => "IO",
             CliError::WithNote(error, _) => error.code(),
+            CliError::Message { code, .. } => code,
         }
     }
 
@@ -80,6 +84,7 @@ impl fmt::Display for CliError {
             CliError::Io { context, error } => write!(f, "{context}: {error}"),
             CliError::BrokenPipe => write!(f, "output closed"),
             CliError::WithNote(error, note) => write!(f, "{error}\nnote: {note}"),
+            CliError::Message { message, .. } => write!(f, "{message}"),
         }
     }
 }

@@ -32,6 +32,14 @@ fn main() -> ExitCode {
         Command::Volumes(a) => commands::volumes(a),
         Command::Export(a) => commands::export(a, quiet),
         Command::Stat(a) => commands::stat(a),
+        Command::Compact(a) => commands::compact(a, quiet),
+        Command::Merge(a) => commands::merge(a, quiet),
+        Command::Delete(a) => commands::delete(a),
+        Command::Rollback(a) => commands::rollback(a),
+        Command::Diff(a) => commands::diff(a),
+        Command::Du(a) => commands::du(a),
+        Command::Send(a) => commands::send(a, quiet),
+        Command::Receive(a) => commands::receive(a, quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,366 @@
+//! `strata send` and `strata receive`: copy streams between stores.
+
+use super::*;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use strata_engine::{CopyReport, SendOptions, StreamReceiver};
+
+use crate::args::{ReceiveArgs, SendArgs};
+
+// ----- send --------------------------------------------------------------------------------------
+
+pub fn send(args: SendArgs, quiet: bool) -> CliResult {
+    let store = open_store(&args.dir)?;
+    let base = args.base.map(|v| resolve(&store, v)).transpose()?;
+    let upto = args.upto.map(|v| resolve(&store, v)).transpose()?;
+    if let Some(range) = args.blocks {
+        check_range(&store, range.start, range.end - range.start)?;
+    }
+    let options = SendOptions {
+        base: base.as_ref().map(|v| v.id),
+        upto: upto.as_ref().map(|v| v.id),
+        since_seq: args.since_seq,
+        blocks: args.blocks.map(|r| r.start..r.end),
+    };
+    let to_stdout = args.output.as_os_str() == "-";
+    if to_stdout && io::stdout().is_terminal() {
+        return Err(CliError::io(
+            "writing to stdout",
+            io::Error::other(
+                "refusing to write a binary stream to a terminal; redirect it or use -o FILE",
+            ),
+        ));
+    }
+    let out_name = if to_stdout {
+        "stdout".to_string()
+    } else {
+        args.output.display().to_string()
+    };
+    let mut out: Box<dyn Write> = if to_stdout {
+        Box::new(io::BufWriter::new(io::stdout().lock()))
+    } else {
+        Box::new(File::create(&args.output).map_err(|e| CliError::io(&out_name, e))?)
+    };
+    let bar = progress_bar(None, quiet, "sending");
+    let mut sink_error: Option<io::Error> = None;
+    let result = block_on(store.send(&options, &mut |chunk| {
+        out.write_all(chunk).map_err(|e| {
+            sink_error = Some(e);
+            Error::Cancelled
+        })?;
+        bar.inc(chunk.len() as u64);
+        Ok(())
+    }));
+    let result = match (result, sink_error) {
+        (_, Some(e)) => Err(CliError::io(format!("writing to {out_name}"), e)),
+        (Err(e), None) => Err(e.into()),
+        (Ok(report), None) => out
+            .flush()
+            .map(|()| report)
+            .map_err(|e| CliError::io(format!("writing to {out_name}"), e)),
+    };
+    drop(out);
+    let report = match result {
+        Ok(report) => {
+            bar.finish_and_clear();
+            report
+        }
+        Err(e) => {
+            bar.abandon();
+            if !to_stdout {
+                let _ = std::fs::remove_file(&args.output);
+            }
+            return Err(e);
+        }
+    };
+    let upto_id = match &upto {
+        Some(v) => v.id,
+        None => store
+            .volume(store.head())
+            .ok()
+            .and_then(|h| h.parent)
+            .unwrap_or(VolumeId::BASELINE),
+    };
+    let kind = match (
+        &base,
+        options.since_seq.is_some() || options.blocks.is_some(),
+    ) {
+        (None, false) => "a full stream".to_string(),
+        (None, true) => "a filtered full stream".to_string(),
+        (Some(b), false) => format!("an incremental stream over volume {}", b.id),
+        (Some(b), true) => format!("a filtered incremental stream over volume {}", b.id),
+    };
+    note(
+        quiet,
+        format_args!(
+            "sent {kind} up to volume {upto_id}: {}, {}, {} of block data, {} bytes of stream to {out_name}",
+            plural(report.volumes, "volume", "volumes"),
+            plural(report.entries, "entry", "entries"),
+            human_bytes(report.data_bytes),
+            report.stream_bytes,
+        ),
+    );
+    Ok(())
+}
+
+// ----- receive -----------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct ReceiveJson {
+    created: bool,
+    landed: Vec<u64>,
+    volumes: u64,
+    volumes_skipped: u64,
+    entries: u64,
+    data_bytes: u64,
+    stream_bytes: u64,
+    head: u64,
+    head_parent: Option<u64>,
+}
+
+/// The snapshots of a store, and its newest one (highest next sequence number), if any.
+fn snapshot_ids(store: &Store<DirStorage>) -> (BTreeSet<u64>, Option<u64>) {
+    let snapshots: Vec<VolumeInfo> = store
+        .volumes()
+        .into_iter()
+        .filter(|v| v.kind == VolumeKind::Snapshot)
+        .collect();
+    let newest = snapshots
+        .iter()
+        .max_by_key(|v| (v.next_seq, v.id.0))
+        .map(|v| v.id.0);
+    (snapshots.into_iter().map(|v| v.id.0).collect(), newest)
+}
+
+/// What the receive works on: a new store in a directory without one, or an open store.
+enum Target {
+    New {
+        dir_existed: bool,
+        entries_before: BTreeSet<OsString>,
+    },
+    Existing(Box<Store<DirStorage>>),
+}
+
+fn dir_entries(dir: &Path) -> BTreeSet<OsString> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default()
+}
+
+fn target(dir: &Path) -> CliResult<Target> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Target::New {
+                dir_existed: false,
+                entries_before: BTreeSet::new(),
+            })
+        }
+        Err(e) => return Err(CliError::io(dir.display().to_string(), e)),
+        Ok(m) if !m.is_dir() => return Err(CliError::at(dir, Error::NotAStore)),
+        Ok(_) => {}
+    }
+    let entries_before = dir_entries(dir);
+    match open_store(dir) {
+        Ok(store) => Ok(Target::Existing(Box::new(store))),
+        Err(CliError::Engine {
+            error: Error::NotAStore,
+            ..
+        }) => Ok(Target::New {
+            dir_existed: true,
+            entries_before,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
+    let dir = &args.dir;
+    let from_stdin = args.input.as_os_str() == "-";
+    let in_name = if from_stdin {
+        "stdin".to_string()
+    } else {
+        args.input.display().to_string()
+    };
+    let mut input = if from_stdin {
+        if io::stdin().is_terminal() {
+            return Err(CliError::io(
+                "reading stdin",
+                io::Error::other(
+                    "refusing to read a stream from a terminal; pipe one in or use -i FILE",
+                ),
+            ));
+        }
+        stdin_file()?
+    } else {
+        File::open(&args.input).map_err(|e| CliError::io(&in_name, e))?
+    };
+    let total = remaining_len(&mut input);
+    let into = target(dir)?;
+    let (mut receiver, before, new) = match into {
+        Target::Existing(store) => {
+            let (before, _) = snapshot_ids(&store);
+            (StreamReceiver::into_store(*store), before, None)
+        }
+        Target::New {
+            dir_existed,
+            entries_before,
+        } => {
+            let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
+            (
+                StreamReceiver::new_store(storage, clock()),
+                BTreeSet::new(),
+                Some((dir_existed, entries_before)),
+            )
+        }
+    };
+    let bar = progress_bar(total, quiet, "receiving");
+    let mut buf = vec![0u8; IMAGE_CHUNK_BYTES];
+    let outcome = loop {
+        let n = match read_full(&mut input, &mut buf) {
+            Ok(n) => n,
+            Err(e) => break Err(CliError::io(format!("reading {in_name}"), e)),
+        };
+        if n == 0 {
+            break Ok(());
+        }
+        if let Err(e) = block_on(receiver.push(&buf[..n])) {
+            break Err(stream_error(&in_name, e));
+        }
+        bar.inc(n as u64);
+        if n < buf.len() {
+            break Ok(());
+        }
+    };
+    let report = receiver.report();
+    let finished = match outcome {
+        Ok(()) => block_on(receiver.finish()).map_err(|e| stream_error(&in_name, e)),
+        Err(e) => {
+            drop(receiver);
+            Err(e)
+        }
+    };
+    let (store, report) = match finished {
+        Ok(done) => {
+            bar.finish_and_clear();
+            done
+        }
+        Err(e) => {
+            bar.abandon();
+            return Err(receive_failed(e, dir, &report, &before, new));
+        }
+    };
+    let (after, _) = snapshot_ids(&store);
+    let landed: Vec<u64> = after.difference(&before).copied().collect();
+    let head = store.head();
+    let head_parent = store.volume(head).ok().and_then(|v| v.parent);
+    block_on(store.close())?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        let value = ReceiveJson {
+            created: new.is_some(),
+            landed,
+            volumes: report.volumes,
+            volumes_skipped: report.volumes_skipped,
+            entries: report.entries,
+            data_bytes: report.data_bytes,
+            stream_bytes: report.stream_bytes,
+            head: head.0,
+            head_parent: head_parent.map(|p| p.0),
+        };
+        writeln!(out, "{}", to_json(&value, false)?).map_err(stdout_err)?;
+    } else {
+        if new.is_some() {
+            writeln!(out, "created store in {}", dir.display()).map_err(stdout_err)?;
+        }
+        writeln!(
+            out,
+            "received {} ({}), {} already here; {}, {} of block data from {} bytes of stream",
+            plural(report.volumes, "volume", "volumes"),
+            super::ops::id_list(&landed),
+            report.volumes_skipped,
+            plural(report.entries, "entry", "entries"),
+            human_bytes(report.data_bytes),
+            report.stream_bytes,
+        )
+        .map_err(stdout_err)?;
+        let parent = head_parent.map_or("-".to_string(), |p| p.to_string());
+        writeln!(out, "head: {head} (parent {parent})").map_err(stdout_err)?;
+    }
+    out.flush().map_err(stdout_err)
+}
+
+/// An engine error while applying the stream read from `input`. The engine reports a damaged
+/// stream as a corrupt object named `stream`: say so plainly (the store is not corrupt).
+fn stream_error(input: &str, error: Error) -> CliError {
+    match &error {
+        Error::Corrupt { object, what, .. } if object == "stream" => CliError::Message {
+            code: error.code(),
+            message: format!("{input}: the stream is damaged or incomplete: {what}"),
+        },
+        _ => CliError::Engine {
+            error,
+            context: Some(input.to_string()),
+        },
+    }
+}
+
+/// The error of a failed receive, with a note on what landed and how to resume. A new store that
+/// did not come into being leaves nothing behind.
+fn receive_failed(
+    error: CliError,
+    dir: &Path,
+    report: &CopyReport,
+    before: &BTreeSet<u64>,
+    new: Option<(bool, BTreeSet<OsString>)>,
+) -> CliError {
+    let store = match (open_store(dir), new) {
+        (Ok(store), _) => store,
+        (
+            Err(CliError::Engine {
+                error: Error::NotAStore,
+                ..
+            }),
+            Some((dir_existed, entries_before)),
+        ) => {
+            {
+                if dir_existed {
+                    for name in dir_entries(dir).difference(&entries_before) {
+                        let path: PathBuf = dir.join(name);
+                        let _ = std::fs::remove_file(&path);
+                    }
+                } else {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+            let note = format!(
+                "nothing landed: {} holds no store; receive the whole stream again",
+                dir.display()
+            );
+            return CliError::WithNote(Box::new(error), note);
+        }
+        (Err(reopen), _) => {
+            let note = format!(
+                "reopening {} to see what landed failed: {reopen}",
+                dir.display()
+            );
+            return CliError::WithNote(Box::new(error), note);
+        }
+    };
+    let (after, newest) = snapshot_ids(&store);
+    drop(store);
+    let landed: Vec<u64> = after.difference(before).copied().collect();
+    let newest = newest.map_or("baseline".to_string(), |v| v.to_string());
+    let note = format!(
+        "{} landed before the error ({}), {} already here; the newest volume {} has is {newest}: \
+         resume with `strata send SOURCE --base {newest} -o - | strata receive {} -i -`",
+        plural(report.volumes, "volume", "volumes"),
+        super::ops::id_list(&landed),
+        report.volumes_skipped,
+        dir.display(),
+        dir.display(),
+    );
+    CliError::WithNote(Box::new(error), note)
+}

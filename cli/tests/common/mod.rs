@@ -1,0 +1,181 @@
+//! Helpers shared by the end-to-end tests that run the `strata` binary (`ops.rs`, `ext4.rs`).
+
+#![allow(dead_code)] // each test crate uses a different part
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_strata");
+
+/// Runs `strata` with `args` and `stdin` (empty when `None`), capturing its output.
+pub fn run<I, S>(args: I, stdin: Option<&[u8]>) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn strata");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.unwrap_or_default().to_vec();
+    let feeder = std::thread::spawn(move || {
+        // The CLI may exit before reading everything (on an error): ignore EPIPE.
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait for strata");
+    feeder.join().expect("stdin feeder");
+    out
+}
+
+/// Runs `strata` and asserts it succeeded; returns stdout.
+pub fn ok<I, S>(args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    ok_in(args, None)
+}
+
+/// Like [`ok`], with `stdin`.
+pub fn ok_in<I, S>(args: I, stdin: Option<&[u8]>) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    ok_out(args, stdin).stdout
+}
+
+/// Runs `strata`, asserts it succeeded and returns its whole output (stdout and stderr).
+pub fn ok_out<I, S>(args: I, stdin: Option<&[u8]>) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = run(&args, stdin);
+    assert!(
+        out.status.success(),
+        "strata {args:?} failed with {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// [`ok`] as text.
+pub fn ok_text<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    String::from_utf8(ok(args)).expect("utf-8 output")
+}
+
+/// Runs `strata`, asserts exit code 1 with `error[code]: ...` on stderr; returns stderr.
+pub fn fails_with<I, S>(args: I, stdin: Option<&[u8]>, code: &str) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = run(&args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "strata {args:?}: expected exit 1, stderr: {stderr}"
+    );
+    assert!(
+        stderr.starts_with(&format!("error[{code}]: ")),
+        "strata {args:?}: expected error[{code}], got: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// Asserts that `strata args` is a usage error (exit 2).
+pub fn usage_error<I, S>(args: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = run(&args, None);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "strata {args:?}: expected a usage error, stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// Deterministic bytes that differ from block to block (xorshift).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+pub fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).expect("valid JSON")
+}
+
+/// The whole image of `volume` (`head`, `baseline` or a number) of the store in `dir`.
+pub fn export(dir: &str, volume: &str) -> Vec<u8> {
+    ok(["export", dir, "--volume", volume, "-o", "-"])
+}
+
+/// `(id, kind, label, parent)` of every volume `strata volumes --json` lists.
+pub fn volumes(dir: &str) -> Vec<(u64, String, String, Option<u64>)> {
+    json(&ok(["volumes", dir, "--json"]))
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_u64().unwrap(),
+                v["kind"].as_str().unwrap().to_string(),
+                v["label"].as_str().unwrap().to_string(),
+                v["parent"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+/// The identifiers of the volumes `strata volumes` lists.
+pub fn volume_ids(dir: &str) -> Vec<u64> {
+    volumes(dir).into_iter().map(|v| v.0).collect()
+}
+
+/// The block extents `(addr, blocks)` where `a` and `b` differ, `block` bytes a block.
+pub fn changed_extents(a: &[u8], b: &[u8], block: usize) -> Vec<(u64, u64)> {
+    assert_eq!(a.len(), b.len());
+    let mut extents: Vec<(u64, u64)> = Vec::new();
+    for (i, (x, y)) in a.chunks(block).zip(b.chunks(block)).enumerate() {
+        if x != y {
+            match extents.last_mut() {
+                Some((addr, n)) if *addr + *n == i as u64 => *n += 1,
+                _ => extents.push((i as u64, 1)),
+            }
+        }
+    }
+    extents
+}
