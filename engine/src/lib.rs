@@ -33,8 +33,8 @@
 pub mod clock;
 pub mod error;
 pub mod format;
-// TEMP pub mod policy;
 mod index;
+pub mod policy;
 mod recovery;
 pub mod storage;
 mod store;

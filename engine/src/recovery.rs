@@ -153,6 +153,7 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
     let mut baseline_kind = baseline_kind;
     let mut baseline_sum_crc = baseline_sum_crc;
     let mut merging = None;
+    let mut documents = Vec::new();
     let unknown = |volume: u64| {
         Error::corrupt(
             &object,
@@ -162,6 +163,7 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
     };
     for record in records {
         match record {
+            MetaRecord::Document { kind, json } => documents.push((kind, json)),
             MetaRecord::Store { .. } | MetaRecord::Group(_) => {
                 return Err(Error::corrupt(
                     &object,
@@ -352,6 +354,7 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
         recovery,
     };
     let mut store = Store::assemble(parts, partitions, head).await?;
+    store.load_policy_documents(documents)?;
     if let Some(volume) = merging {
         store
             .finish_merge(crate::VolumeId(volume), &mut |_| true)

@@ -32,6 +32,7 @@ use crate::format::{
 };
 use crate::index::{BlockIndex, SlotSet, Version};
 
+mod automation;
 mod copy;
 mod ops;
 use crate::storage::{Commit, ReadRequest, Storage};
@@ -295,6 +296,7 @@ pub struct Store<S: Storage> {
     baseline_sum_crc: u32,
     /// Bumped whenever records move (compaction, merge, deletion), so cursors re-seek.
     epoch: u64,
+    automation: automation::Automation,
     next_volume: u64,
     poisoned: bool,
     recovery: RecoveryReport,
@@ -1421,6 +1423,7 @@ impl<S: Storage> Store<S> {
             write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
             baseline_sum_crc: parts.baseline_sum_crc,
             epoch: 0,
+            automation: automation::Automation::default(),
             next_volume: 1,
             poisoned: false,
             recovery: parts.recovery,

@@ -184,23 +184,16 @@ fn resolve(store: &Store<SimDisk>, model: &mut Model, in_flight: Option<InFlight
             .any(|v| v.id == id && v.kind == VolumeKind::Snapshot)
     };
     match in_flight {
-        None => {}
-        Some(InFlight::Snapshot { old_head, image }) => {
-            if visible(old_head) {
-                model.snapshots.push((old_head, image));
-                model.head_entries = 0;
-                model.synced();
-            }
+        Some(InFlight::Snapshot { old_head, image }) if visible(old_head) => {
+            model.snapshots.push((old_head, image));
+            model.head_entries = 0;
+            model.synced();
         }
-        Some(InFlight::Delete(id)) => {
-            if !visible(id) {
-                model.snapshots.retain(|(v, _)| *v != id);
-            }
+        Some(InFlight::Delete(id)) if !visible(id) => {
+            model.snapshots.retain(|(v, _)| *v != id);
         }
-        Some(InFlight::Rollback { old_head, to }) => {
-            if store.head() != old_head {
-                model.rolled_back(old_head, to);
-            }
+        Some(InFlight::Rollback { old_head, to }) if store.head() != old_head => {
+            model.rolled_back(old_head, to);
         }
         Some(InFlight::Merge(chain)) => {
             let gone: Vec<VolumeId> = chain
@@ -210,6 +203,7 @@ fn resolve(store: &Store<SimDisk>, model: &mut Model, in_flight: Option<InFlight
                 .collect();
             model.merged(&gone);
         }
+        _ => {}
     }
 }
 

@@ -47,6 +47,15 @@ pub const META_KIND_MERGE_FINISHED: u16 = 8;
 /// append loses all of them or none).
 pub const META_KIND_GROUP: u16 = 9;
 
+/// Kind: the storage management policy assigned to the log (JSON; empty: none).
+pub const META_KIND_POLICY: u16 = 10;
+/// Kind: the per-volume policy assignments (JSON).
+pub const META_KIND_ASSIGNMENTS: u16 = 11;
+/// Kind: the policy executor's state: last runs and copies (JSON).
+pub const META_KIND_POLICY_STATE: u16 = 12;
+/// Kind: one audit-trail entry of a policy decision carried out (JSON).
+pub const META_KIND_AUDIT: u16 = 13;
+
 /// Flag of [`MetaRecord::PartitionRewritten`]: sequence numbers in the segment may have gaps.
 pub const REWRITTEN_FLAG_COMPACTED: u32 = 1;
 
@@ -136,6 +145,14 @@ pub enum MetaRecord {
     },
     /// Records applied together (never nested).
     Group(Vec<MetaRecord>),
+    /// A JSON document of policy data: `kind` is one of [`META_KIND_POLICY`],
+    /// [`META_KIND_ASSIGNMENTS`], [`META_KIND_POLICY_STATE`], [`META_KIND_AUDIT`].
+    Document {
+        /// The document kind.
+        kind: u16,
+        /// UTF-8 JSON.
+        json: String,
+    },
     /// A merge into the baseline finished.
     MergeFinished {
         /// The partition merged; it is now empty.
@@ -240,6 +257,10 @@ impl MetaRecord {
             MetaRecord::PartitionDropped { volume } => {
                 payload.put_u64(*volume);
                 META_KIND_PARTITION_DROPPED
+            }
+            MetaRecord::Document { kind, json } => {
+                payload.extend_from_slice(json.as_bytes());
+                *kind
             }
             MetaRecord::Group(records) => {
                 for r in records {
@@ -372,6 +393,15 @@ impl MetaRecord {
             META_KIND_PARTITION_DROPPED => MetaRecord::PartitionDropped {
                 volume: p.u64("volume")?,
             },
+            META_KIND_POLICY | META_KIND_ASSIGNMENTS | META_KIND_POLICY_STATE | META_KIND_AUDIT => {
+                let json = std::str::from_utf8(p.bytes(payload.len(), "document")?)
+                    .map_err(|_| DecodeError {
+                        at: META_HEADER_LEN,
+                        what: "document is not UTF-8",
+                    })?
+                    .to_string();
+                MetaRecord::Document { kind, json }
+            }
             META_KIND_GROUP => {
                 let mut records = Vec::new();
                 let mut at = 0;
