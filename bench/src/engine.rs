@@ -1,0 +1,154 @@
+//! The engine side: stores on the directory backend, and timed loops over them.
+
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use pollster::block_on;
+use strata_engine::clock::{Clock, SystemClock};
+use strata_engine::storage::dir::DirStorage;
+use strata_engine::{CreateOptions, Store, VolumeId};
+
+use crate::Res;
+
+pub type DirStore = Store<DirStorage>;
+
+/// Bytes per block in every store the bench makes (the engine's default).
+pub const BLOCK: u64 = 4096;
+
+fn clock() -> Rc<dyn Clock> {
+    Rc::new(SystemClock)
+}
+
+/// A new, empty store of `blocks` blocks in `dir` (removed first if it exists).
+pub fn create(dir: &Path, blocks: u64) -> Res<DirStore> {
+    crate::disk::remove(dir)?;
+    let storage = DirStorage::open(dir)?;
+    Ok(block_on(Store::create(
+        storage,
+        CreateOptions::new(blocks),
+        clock(),
+    ))?)
+}
+
+/// Opens the store in `dir`.
+pub fn open(dir: &Path) -> Res<DirStore> {
+    let storage = DirStorage::open(dir)?;
+    Ok(block_on(Store::open(storage, clock()))?)
+}
+
+/// Reads one block per `(addr, pattern)` from `volume`, checking that it holds `pattern`
+/// (pattern 0: never written). Returns the wall time of the loop.
+pub fn read_loop(store: &DirStore, volume: VolumeId, reads: &[(u64, u8)]) -> Res<Duration> {
+    let mut buf = vec![0u8; BLOCK as usize];
+    let mut bad = 0usize;
+    let t = Instant::now();
+    for &(addr, pattern) in reads {
+        block_on(store.read_into(volume, addr, &mut buf))?;
+        // Blocks are uniform fills and the engine checks every block's CRC: three bytes tell
+        // which version came back, at no measurable cost.
+        let n = buf.len();
+        if buf[0] != pattern || buf[n / 2] != pattern || buf[n - 1] != pattern {
+            bad += 1;
+        }
+    }
+    let elapsed = t.elapsed();
+    if bad > 0 {
+        return Err(format!(
+            "{bad} of {} engine reads at volume {volume} returned unexpected data",
+            reads.len()
+        )
+        .into());
+    }
+    Ok(elapsed)
+}
+
+/// Best (lowest) of `rounds` runs of [`read_loop`].
+pub fn read_best(
+    store: &DirStore,
+    volume: VolumeId,
+    reads: &[(u64, u8)],
+    rounds: usize,
+) -> Res<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..rounds.max(1) {
+        best = best.min(read_loop(store, volume, reads)?);
+    }
+    Ok(best)
+}
+
+/// Resident set size of this process in bytes (`VmRSS`).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The hidden `--probe-open DIR` mode: opens the store in a fresh process and prints what it
+/// cost as `key=value` pairs on one line.
+pub fn probe_open(dir: &Path) -> Res<()> {
+    let rss_before = rss_bytes();
+    let t = Instant::now();
+    let store = open(dir)?;
+    let elapsed = t.elapsed();
+    let rss_after = rss_bytes();
+    let info = store.info();
+    println!(
+        "open_ns={} rss_before={} rss_after={} index_bytes={} mapped_blocks={} partitions={} log_bytes={}",
+        elapsed.as_nanos(),
+        rss_before,
+        rss_after,
+        info.index_bytes,
+        info.mapped_blocks,
+        info.partitions,
+        info.log_bytes
+    );
+    Ok(())
+}
+
+/// What `--probe-open` reported.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Probe {
+    pub open: Duration,
+    pub rss_growth: u64,
+    pub index_bytes: u64,
+    pub mapped_blocks: u64,
+    pub partitions: u64,
+    pub log_bytes: u64,
+}
+
+/// Runs this executable with `--probe-open dir` and parses its answer.
+pub fn spawn_probe(dir: &Path) -> Res<Probe> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg("--probe-open")
+        .arg(dir)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "open probe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |key: &str| -> Res<u64> {
+        text.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("open probe printed no {key}: {text}").into())
+    };
+    Ok(Probe {
+        open: Duration::from_nanos(get("open_ns")?),
+        rss_growth: get("rss_after")?.saturating_sub(get("rss_before")?),
+        index_bytes: get("index_bytes")?,
+        mapped_blocks: get("mapped_blocks")?,
+        partitions: get("partitions")?,
+        log_bytes: get("log_bytes")?,
+    })
+}

@@ -1,0 +1,388 @@
+//! Figures 1-4a and 7b: the engine against qcow2 (and raw file writes) on the same trace.
+
+use std::fs::File;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use pollster::block_on;
+use rand::rngs::StdRng;
+use rand::Rng;
+
+use crate::disk;
+use crate::engine::{self, BLOCK};
+use crate::qemu::{self, Qcow2};
+use crate::report::{Report, Row, Status};
+use crate::stats::{fmt_bytes, fmt_dur, median, mib_per_s, per_s, MIB};
+use crate::{Params, Res};
+
+/// `n` random block writes over the volume: (block address, fill byte 1..=255).
+pub fn random_ops(rng: &mut StdRng, blocks: u64, n: usize) -> Vec<(u64, u8)> {
+    (0..n)
+        .map(|_| (rng.random_range(0..blocks), rng.random_range(1..=255u8)))
+        .collect()
+}
+
+/// Figure 1 (random writes, one sync), 4a (random reads vs qcow2, warm and cold) and 7b (index
+/// memory of the single-partition store). They share one engine store and one qcow2 overlay.
+pub fn writes_then_reads(
+    p: &Params,
+    rep: &mut Report,
+    rng: &mut StdRng,
+    want_writes: bool,
+    want_reads: bool,
+) -> Res<()> {
+    let dir = p.dir.join("fig1");
+    disk::remove(&dir)?;
+    let n = p.random_writes;
+    let data_bytes = n as u64 * BLOCK;
+    // Engine log ~ data; qcow2 allocates a 64 KiB cluster per first touch, at most the volume.
+    disk::ensure_space(
+        &p.dir,
+        data_bytes + (n as u64 * 65536).min(p.volume_bytes) + 64 * MIB,
+        "figure 1",
+    )?;
+    let ops = random_ops(rng, p.blocks, n);
+    let mut last = vec![0u8; p.blocks as usize];
+    for &(a, pat) in &ops {
+        last[a as usize] = pat;
+    }
+    println!(
+        "[1] {n} random 4 KiB writes ({}) over {}, one sync at the end",
+        fmt_bytes(data_bytes),
+        fmt_bytes(p.volume_bytes)
+    );
+
+    // Engine.
+    let edir = dir.join("engine");
+    disk::sync_all()?;
+    let mut store = engine::create(&edir, p.blocks)?;
+    let mut buf = vec![0u8; BLOCK as usize];
+    let sched = disk::Sched::now();
+    let t = Instant::now();
+    for &(addr, pattern) in &ops {
+        buf.fill(pattern);
+        block_on(store.write(addr, &buf))?;
+    }
+    let t_writes = t.elapsed();
+    block_on(store.sync())?;
+    let e_time = t.elapsed();
+    let sched = sched.since();
+    let log_bytes = store.info().log_bytes;
+    drop(store);
+    println!(
+        "    strata: {} total = {} writes + {} final sync ({}); log {} for {} of data",
+        fmt_dur(e_time),
+        fmt_dur(t_writes),
+        fmt_dur(e_time - t_writes),
+        sched.describe(),
+        fmt_bytes(log_bytes),
+        fmt_bytes(data_bytes)
+    );
+
+    // qcow2.
+    disk::sync_all()?;
+    let q = Qcow2::create(&dir.join("qcow2"), p.volume_bytes)?;
+    let (wall, startup) = q.run_script("writes.qio", &qemu::write_script(&ops, BLOCK, false))?;
+    let q_time = wall.saturating_sub(startup);
+    let q_size = std::fs::metadata(&q.overlay)?.len();
+    println!(
+        "    qcow2: qemu-io {} {} wall {} - startup {} = {}; overlay file {}",
+        qemu::QEMU_IO_FLAGS.join(" "),
+        q.overlay.display(),
+        fmt_dur(wall),
+        fmt_dur(startup),
+        fmt_dur(q_time),
+        fmt_bytes(q_size)
+    );
+    if want_writes {
+        let ratio = q_time.as_secs_f64() / e_time.as_secs_f64();
+        rep.add(Row {
+            id: "1".into(),
+            what: format!(
+                "4 KiB random writes, {n} ({}) over {}, one sync",
+                fmt_bytes(data_bytes),
+                fmt_bytes(p.volume_bytes)
+            ),
+            strata: format!(
+                "{:.0} MiB/s ({:.0} writes/s)",
+                mib_per_s(data_bytes, e_time),
+                per_s(n, e_time)
+            ),
+            peer: format!(
+                "qcow2 overlay {:.0} MiB/s ({:.0} writes/s)",
+                mib_per_s(data_bytes, q_time),
+                per_s(n, q_time)
+            ),
+            result: format!("{ratio:.1}x"),
+            target: ">= 5x".into(),
+            status: Status::of(ratio >= 5.0),
+        });
+    }
+
+    // Reads of written blocks, same addresses for both.
+    let reads: Vec<(u64, u8)> = (0..p.reads)
+        .map(|_| {
+            let a = ops[rng.random_range(0..ops.len())].0;
+            (a, last[a as usize])
+        })
+        .collect();
+    let store = engine::open(&edir)?;
+    let info = store.info();
+    rep.add(Row {
+        id: "7b".into(),
+        what: format!(
+            "index bytes per mapped block, 1 partition ({} blocks mapped)",
+            info.mapped_blocks
+        ),
+        strata: format!("{} B index", info.index_bytes),
+        peer: "-".into(),
+        result: format!(
+            "{:.1} B/block",
+            info.index_bytes as f64 / info.mapped_blocks.max(1) as f64
+        ),
+        target: "<= 48 B".into(),
+        status: Status::of(info.index_bytes <= 48 * info.mapped_blocks),
+    });
+    if want_reads {
+        println!(
+            "[4a] {} random 4 KiB reads of written blocks: strata head vs qcow2 (qemu-io read -P)",
+            reads.len()
+        );
+        let script = qemu::read_script(&reads, BLOCK);
+        for cold in [false, true] {
+            let (e, (wall, startup)) = if cold {
+                disk::evict(&edir)?;
+                let e = engine::read_loop(&store, store.head(), &reads)?;
+                (e, q.run_script_cold("reads.qio", &script)?)
+            } else {
+                disk::warm(&edir)?;
+                disk::warm(&q.dir)?;
+                let e = engine::read_best(&store, store.head(), &reads, 2)?;
+                disk::warm(&q.dir)?;
+                (e, q.run_script("reads.qio", &script)?)
+            };
+            let qt = wall.saturating_sub(startup);
+            let mode = if cold {
+                "cold (files dropped from page cache)"
+            } else {
+                "warm (files in page cache)"
+            };
+            println!(
+                "    {mode}: strata {} ; qcow2 wall {} - startup {} = {}",
+                fmt_dur(e),
+                fmt_dur(wall),
+                fmt_dur(startup),
+                fmt_dur(qt)
+            );
+            let ratio = qt.as_secs_f64() / e.as_secs_f64();
+            rep.add(Row {
+                id: if cold { "4a-cold" } else { "4a-warm" }.into(),
+                what: format!("4 KiB random reads at head vs qcow2, {mode}"),
+                strata: format!(
+                    "{:.0} reads/s ({}/read)",
+                    per_s(reads.len(), e),
+                    fmt_dur(e / reads.len() as u32)
+                ),
+                peer: format!(
+                    "qcow2 {:.0} reads/s ({}/read)",
+                    per_s(reads.len(), qt),
+                    fmt_dur(qt / reads.len() as u32)
+                ),
+                result: format!("{ratio:.2}x qcow2"),
+                target: ">= 1x".into(),
+                status: Status::of(ratio >= 1.0),
+            });
+        }
+    }
+    drop(store);
+    disk::remove(&dir)?;
+    Ok(())
+}
+
+/// Figure 2: a sync after every write. The disk's flush latency drifts by several times within a
+/// minute on a shared machine, so the trace is cut into rounds that alternate between the engine
+/// and qemu-io (the same store and overlay carry on from round to round).
+pub fn synced_writes(p: &Params, rep: &mut Report, rng: &mut StdRng) -> Res<()> {
+    let dir = p.dir.join("fig2");
+    disk::remove(&dir)?;
+    let n = p.sync_writes;
+    let rounds = 4;
+    disk::ensure_space(&p.dir, n as u64 * (BLOCK + 65536), "figure 2")?;
+    let ops = random_ops(rng, p.blocks, n);
+    println!(
+        "[2] {n} random 4 KiB writes, each followed by a sync / flush, in {rounds} alternating rounds"
+    );
+
+    disk::sync_all()?;
+    let mut store = engine::create(&dir.join("engine"), p.blocks)?;
+    let q = Qcow2::create(&dir.join("qcow2"), p.volume_bytes)?;
+    let mut buf = vec![0u8; BLOCK as usize];
+    let mut samples = Vec::with_capacity(n);
+    let (mut e_time, mut q_time) = (Duration::ZERO, Duration::ZERO);
+    for round in 0..rounds {
+        let chunk = &ops[round * n / rounds..(round + 1) * n / rounds];
+        let t = Instant::now();
+        for &(addr, pattern) in chunk {
+            let t1 = Instant::now();
+            buf.fill(pattern);
+            block_on(store.write(addr, &buf))?;
+            block_on(store.sync())?;
+            samples.push(t1.elapsed());
+        }
+        let e = t.elapsed();
+        let (wall, startup) =
+            q.run_script("writes.qio", &qemu::write_script(chunk, BLOCK, true))?;
+        let qt = wall.saturating_sub(startup);
+        println!(
+            "    round {}: strata {} ({}/write); qcow2 wall {} - startup {} = {} ({}/write)",
+            round + 1,
+            fmt_dur(e),
+            fmt_dur(e / chunk.len() as u32),
+            fmt_dur(wall),
+            fmt_dur(startup),
+            fmt_dur(qt),
+            fmt_dur(qt / chunk.len() as u32)
+        );
+        e_time += e;
+        q_time += qt;
+    }
+    drop(store);
+    println!(
+        "    strata per write+sync: mean {} p50 {} p99 {}; qemu-io {} with a `flush` line after every write",
+        fmt_dur(crate::stats::mean(&samples)),
+        fmt_dur(crate::stats::percentile(&samples, 50.0)),
+        fmt_dur(crate::stats::percentile(&samples, 99.0)),
+        qemu::QEMU_IO_FLAGS.join(" "),
+    );
+    let ratio = q_time.as_secs_f64() / e_time.as_secs_f64();
+    rep.add(Row {
+        id: "2".into(),
+        what: format!("4 KiB random writes, sync after each ({n}, {rounds} alternating rounds)"),
+        strata: format!(
+            "{:.0} writes/s ({}/write)",
+            per_s(n, e_time),
+            fmt_dur(e_time / n as u32)
+        ),
+        peer: format!(
+            "qcow2 {:.0} writes/s ({}/write)",
+            per_s(n, q_time),
+            fmt_dur(q_time / n as u32)
+        ),
+        result: format!("{ratio:.2}x"),
+        target: ">= 1.5x".into(),
+        status: Status::of(ratio >= 1.5),
+    });
+    disk::remove(&dir)?;
+    Ok(())
+}
+
+/// Figure 3: sequential 256 KiB appends against raw file writes of the same bytes.
+pub fn append_bandwidth(p: &Params, rep: &mut Report, rng: &mut StdRng) -> Res<()> {
+    let dir = p.dir.join("fig3");
+    disk::remove(&dir)?;
+    std::fs::create_dir_all(&dir)?;
+    let bytes = p.append_bytes;
+    let chunk = p.append_chunk;
+    disk::ensure_space(&p.dir, bytes + bytes / 64, "figure 3")?;
+    let count = (bytes / chunk as u64) as usize;
+    let chunk_blocks = chunk as u64 / BLOCK;
+    let buf = vec![rng.random_range(1..=255u8); chunk];
+    let rounds = 3;
+    println!(
+        "[3] sequential writes of {} in {} chunks, fdatasync at the end; {rounds} alternating rounds",
+        fmt_bytes(bytes),
+        fmt_bytes(chunk as u64)
+    );
+    let mut raw_rates = Vec::new();
+    let mut eng_rates = Vec::new();
+    for round in 0..rounds {
+        // Raw file.
+        let path = dir.join("raw.bin");
+        disk::sync_all()?;
+        let raw_sched = disk::Sched::now();
+        let t = Instant::now();
+        let mut f = File::create(&path)?;
+        for _ in 0..count {
+            f.write_all(&buf)?;
+        }
+        let raw_writes = t.elapsed();
+        f.sync_data()?;
+        let raw = t.elapsed();
+        let raw_sched = raw_sched.since();
+        drop(f);
+        std::fs::remove_file(&path)?;
+
+        // Engine.
+        let edir = dir.join("engine");
+        disk::sync_all()?;
+        let mut store = engine::create(&edir, p.blocks)?;
+        let eng_sched = disk::Sched::now();
+        let t = Instant::now();
+        let mut addr = 0u64;
+        for _ in 0..count {
+            if addr + chunk_blocks > p.blocks {
+                addr = 0;
+            }
+            block_on(store.write(addr, &buf))?;
+            addr += chunk_blocks;
+        }
+        let t_writes = t.elapsed();
+        block_on(store.sync())?;
+        let eng = t.elapsed();
+        let eng_sched = eng_sched.since();
+        let log = store.info().log_bytes;
+        drop(store);
+        disk::remove(&edir)?;
+        println!(
+            "    round {}: raw {} ({:.0} MiB/s) = {} writes + {} sync, {}",
+            round + 1,
+            fmt_dur(raw),
+            mib_per_s(bytes, raw),
+            fmt_dur(raw_writes),
+            fmt_dur(raw - raw_writes),
+            raw_sched.describe()
+        );
+        println!(
+            "             strata {} ({:.0} MiB/s) = {} writes + {} sync, {}; log {}",
+            fmt_dur(eng),
+            mib_per_s(bytes, eng),
+            fmt_dur(t_writes),
+            fmt_dur(eng - t_writes),
+            eng_sched.describe(),
+            fmt_bytes(log)
+        );
+        raw_rates.push(mib_per_s(bytes, raw));
+        eng_rates.push(mib_per_s(bytes, eng));
+    }
+    let (raw, eng) = (median(&raw_rates), median(&eng_rates));
+    let share = eng / raw;
+    rep.add(Row {
+        id: "3".into(),
+        what: format!(
+            "append bandwidth, {} in {} writes (median of {rounds})",
+            fmt_bytes(bytes),
+            fmt_bytes(chunk as u64)
+        ),
+        strata: format!("{eng:.0} MiB/s"),
+        peer: format!("raw file write+fdatasync {raw:.0} MiB/s"),
+        result: format!("{:.0}% of raw", share * 100.0),
+        target: ">= 70%".into(),
+        status: Status::of(share >= 0.70),
+    });
+    disk::remove(&dir)?;
+    Ok(())
+}
+
+/// Context for the analysis: what one `fdatasync` costs on this disk.
+pub fn fsync_context(p: &Params, n: usize) -> Res<Duration> {
+    std::fs::create_dir_all(&p.dir)?;
+    let samples = disk::fdatasync_latency(&p.dir, n)?;
+    let m = crate::stats::mean(&samples);
+    println!(
+        "disk: 4 KiB append + fdatasync, {n} times: mean {} p50 {} p99 {}",
+        fmt_dur(m),
+        fmt_dur(crate::stats::percentile(&samples, 50.0)),
+        fmt_dur(crate::stats::percentile(&samples, 99.0))
+    );
+    Ok(m)
+}
