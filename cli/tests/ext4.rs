@@ -376,7 +376,7 @@ fn ext4_versions_survive_compaction_merge_deletion_rollback_and_copy() {
         [
             (0, "baseline".into(), "".into(), None),
             (2, "snapshot".into(), "v2".into(), Some(0)),
-            (4, "snapshot".into(), "v4".into(), Some(3)),
+            (4, "snapshot".into(), "v4".into(), Some(2)),
             (5, "snapshot".into(), "v5".into(), Some(4)),
             (6, "snapshot".into(), "v6".into(), Some(2)),
             (7, "head".into(), "".into(), Some(6)),

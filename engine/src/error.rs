@@ -95,6 +95,9 @@ pub enum Error {
         /// Bytes found.
         actual: u64,
     },
+    /// A copy stream is damaged, truncated, not a stream, or does not fit this store.
+    #[error("copy stream refused: {0}")]
+    BadStream(String),
     /// An earlier write or flush failed; the in-memory state can no longer be trusted as durable.
     #[error("an earlier storage failure left this handle unusable for writing; close and reopen the store")]
     Poisoned,
@@ -124,6 +127,7 @@ impl Error {
             Error::ChecksumMismatch { .. } => "CHECKSUM_MISMATCH",
             Error::Corrupt { .. } => "CORRUPT",
             Error::ImageSize { .. } => "IMAGE_SIZE",
+            Error::BadStream(_) => "BAD_STREAM",
             Error::Poisoned => "POISONED",
             Error::Cancelled => "CANCELLED",
             Error::Storage(e) => e.code(),

@@ -335,10 +335,18 @@ async fn has_store<S: Storage>(storage: &S) -> Result<bool> {
 }
 
 fn derive_store_id(created_ms: u64, block_count: u64) -> u64 {
-    // A mix of the creation time and geometry: enough to tell stores apart in a stream header.
-    let mut bytes = created_ms.to_le_bytes().to_vec();
-    bytes.extend_from_slice(&block_count.to_le_bytes());
-    (u64::from(format::crc(&bytes)) << 32) | u64::from(format::crc_append(0x5354_5241, &bytes))
+    // Tells stores apart in copy streams. `RandomState` is seeded from the operating system's
+    // randomness where there is one; the counter and the time keep two stores made in one
+    // process (or on a platform without randomness) apart. Callers that have a better source
+    // (the browser's `crypto`) pass `CreateOptions::store_id`.
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(created_ms);
+    hasher.write_u64(block_count);
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.finish()
 }
 
 /// Streams a raw image into a new store's baseline; see [`Store::import_baseline`].
@@ -633,10 +641,7 @@ impl<S: Storage> Store<S> {
                     VolumeKind::Snapshot
                 },
                 label: p.label.clone(),
-                parent: Some(
-                    p.parent
-                        .map_or(VolumeId::BASELINE, |s| self.partitions[s as usize].volume),
-                ),
+                parent: Some(self.visible_ancestor(p.parent)),
                 created_ms: p.created_ms,
                 sealed_ms: p.sealed_ms,
                 entry_count: p.entry_count(),
@@ -647,6 +652,22 @@ impl<S: Storage> Store<S> {
             });
         }
         out
+    }
+
+    /// The nearest visible volume at or above `slot` (deleted volumes are skipped).
+    fn visible_ancestor(&self, slot: Option<u32>) -> VolumeId {
+        let mut at = slot;
+        // Bounded: each step moves to an older partition.
+        for _ in 0..=self.partitions.len() {
+            match at {
+                None => return VolumeId::BASELINE,
+                Some(s) if !self.partitions[s as usize].hidden => {
+                    return self.partitions[s as usize].volume
+                }
+                Some(s) => at = self.partitions[s as usize].parent,
+            }
+        }
+        VolumeId::BASELINE
     }
 
     /// Information about one volume.

@@ -175,7 +175,7 @@ fn damaged_stream_is_refused_and_the_damaged_volume_does_not_land() {
     let storage = MemoryStorage::new();
     let mut receiver = StreamReceiver::new_store(storage.clone(), clock());
     let err = block_on(receiver.push(&stream)).unwrap_err();
-    assert!(err.is_corruption(), "{err}");
+    assert!(matches!(err, Error::BadStream(_)), "{err}");
     drop(receiver);
     let target = block_on(Store::open(storage.clone(), clock())).unwrap();
     assert_eq!(snapshots(&target).len(), 2);
@@ -188,6 +188,19 @@ fn damaged_stream_is_refused_and_the_damaged_volume_does_not_land() {
 #[test]
 fn stream_whose_base_the_target_lacks_is_refused_and_changes_nothing() {
     let mut source = source();
+    let first = snapshots(&source)[0].0;
+    // The target has only the first snapshot.
+    let storage = MemoryStorage::new();
+    let mut receiver = StreamReceiver::new_store(storage.clone(), clock());
+    block_on(receiver.push(&send(
+        &source,
+        &SendOptions {
+            upto: Some(first),
+            ..SendOptions::default()
+        },
+    )))
+    .unwrap();
+    let (target, _) = block_on(receiver.finish()).unwrap();
     let base = snapshots(&source).last().unwrap().0;
     block_on(source.write(3, &block(3))).unwrap();
     block_on(source.snapshot(None)).unwrap();
@@ -198,13 +211,6 @@ fn stream_whose_base_the_target_lacks_is_refused_and_changes_nothing() {
             ..SendOptions::default()
         },
     );
-    let storage = MemoryStorage::new();
-    let target = block_on(Store::create(
-        storage.clone(),
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        clock(),
-    ))
-    .unwrap();
     let before = storage.with_objects(|o| o.clone());
     let mut receiver = StreamReceiver::into_store(target);
     let err = block_on(receiver.push(&stream)).unwrap_err();
@@ -218,11 +224,53 @@ fn stream_whose_base_the_target_lacks_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn stream_from_another_store_is_refused() {
+    let source = source();
+    let stream = send(&source, &SendOptions::default());
+    let other = block_on(Store::create(
+        MemoryStorage::new(),
+        CreateOptions::new(BLOCKS).block_size(BS as u32),
+        clock(),
+    ))
+    .unwrap();
+    let mut receiver = StreamReceiver::into_store(other);
+    let err = block_on(receiver.push(&stream)).unwrap_err();
+    assert!(
+        matches!(err, Error::BadStream(ref m) if m.contains("comes from store")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_filtered_copy_is_not_mistaken_for_a_full_one() {
+    // Regression: volumes received from a filtered stream were later skipped as "already here"
+    // by a full stream, leaving partial data in place.
+    let source = source();
+    let partial = send(
+        &source,
+        &SendOptions {
+            blocks: Some(1..2),
+            ..SendOptions::default()
+        },
+    );
+    let storage = MemoryStorage::new();
+    let mut receiver = StreamReceiver::new_store(storage.clone(), clock());
+    block_on(receiver.push(&partial)).unwrap();
+    let (target, _) = block_on(receiver.finish()).unwrap();
+    let full = send(&source, &SendOptions::default());
+    let mut receiver = StreamReceiver::into_store(target);
+    assert!(matches!(
+        block_on(receiver.push(&full)),
+        Err(Error::BadStream(_))
+    ));
+}
+
+#[test]
 fn not_a_stream_is_refused() {
     let err = receive_new(&[7u8; 200], 50).err().unwrap();
-    assert!(err.is_corruption(), "{err}");
+    assert!(matches!(err, Error::BadStream(_)), "{err}");
     let err = receive_new(&[], 50).err().unwrap();
-    assert!(err.is_corruption(), "{err}");
+    assert!(matches!(err, Error::BadStream(_)), "{err}");
 }
 
 #[test]

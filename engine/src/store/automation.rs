@@ -154,29 +154,10 @@ impl<S: Storage> Store<S> {
         let volumes = self.volumes();
         let mut view = StoreView::from_store(&self.info(), &volumes);
         let space = self.space();
-        // Parents that were deleted (hidden) map to the nearest visible ancestor.
         for v in view.volumes.iter_mut() {
             if let Some(s) = space.iter().find(|s| s.volume == v.id) {
                 v.reclaimable_bytes = s.reclaimable_bytes;
             }
-            let mut parent = v.parent;
-            let mut steps = 0;
-            while let Some(p) = parent {
-                if p == VolumeId::BASELINE
-                    || self.slot_of(p).is_ok()
-                    || steps > self.partitions.len()
-                {
-                    break;
-                }
-                parent = self
-                    .by_volume
-                    .get(&p)
-                    .and_then(|&slot| self.partitions[slot as usize].parent)
-                    .map(|s| self.partitions[s as usize].volume)
-                    .or(Some(VolumeId::BASELINE));
-                steps += 1;
-            }
-            v.parent = parent;
         }
         let head = &self.partitions[self.head as usize];
         view.writes_since_snapshot = head.entries;

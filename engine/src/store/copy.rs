@@ -59,12 +59,18 @@ impl<S: Storage> Store<S> {
         sink: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<CopyReport> {
         let upto = match options.upto {
-            Some(v) => self.sealed_slot(v)?,
-            None => self.partitions[self.head as usize].parent.ok_or_else(|| {
-                Error::InvalidArgument("there is no snapshot to send; take one first".into())
-            })?,
+            Some(v) => Some(self.sealed_slot(v)?),
+            None => self.partitions[self.head as usize].parent,
         };
-        let chain = self.chain_to_root(upto)?;
+        if upto.is_none() && options.base.is_some() {
+            return Err(Error::InvalidArgument(
+                "there is no snapshot to send; take one first".into(),
+            ));
+        }
+        let chain = match upto {
+            Some(slot) => self.chain_to_root(slot)?,
+            None => Vec::new(),
+        };
         let base_slot = match options.base {
             None | Some(VolumeId::BASELINE) => None,
             Some(v) => Some(self.slot_of(v)?.unwrap_or(0)),
@@ -196,6 +202,12 @@ impl<S: Storage> Store<S> {
                 header.block_count, header.block_size, self.block_count, self.block_size
             )));
         }
+        if copy_store_id(header) != self.store_id {
+            return Err(stream_error(format!(
+                "the stream comes from store {:016x}, this store is a copy of {:016x}; receive a full stream into an empty location to start a new copy",
+                header.store_id, self.store_id
+            )));
+        }
         let head = &self.partitions[self.head as usize];
         if !head.records.is_empty() {
             return Err(Error::InvalidArgument(
@@ -280,6 +292,17 @@ impl<S: Storage> Store<S> {
     }
 }
 
+/// The identifier a new store made from `header` gets: the source's, so that later incremental
+/// streams from the source are accepted; but a filtered stream makes a partial copy, which gets
+/// an identifier of its own so that no later stream mistakes it for a full one.
+fn copy_store_id(header: &StreamHeader) -> u64 {
+    if header.flags & STREAM_FLAG_FILTERED != 0 {
+        header.store_id.rotate_left(17) ^ 0x5041_5254_4941_4c21
+    } else {
+        header.store_id
+    }
+}
+
 /// A volume being received.
 #[derive(Debug, Clone)]
 struct ReceivingVolume {
@@ -324,7 +347,7 @@ pub struct StreamReceiver<S: Storage> {
 }
 
 fn stream_error(what: impl Into<String>) -> Error {
-    Error::corrupt("stream", 0, what)
+    Error::BadStream(what.into())
 }
 
 impl<S: Storage> StreamReceiver<S> {
@@ -424,7 +447,7 @@ impl<S: Storage> StreamReceiver<S> {
                     let options = CreateOptions {
                         block_size: header.block_size,
                         block_count: header.block_count,
-                        store_id: None,
+                        store_id: Some(copy_store_id(&header)),
                     };
                     Store::create(storage, options, clock.clone()).await?
                 }
@@ -476,7 +499,7 @@ impl<S: Storage> StreamReceiver<S> {
                             storage,
                             header.block_size,
                             Some(bytes),
-                            Some(header.store_id),
+                            Some(copy_store_id(&header)),
                             clock.clone(),
                         )
                         .await?,
