@@ -751,7 +751,7 @@ fn interrupted_receive_says_what_landed_and_resumes_from_there() {
     let err = fails_with(
         ["receive", copy.as_str(), "-i", cut.as_str()],
         None,
-        "CORRUPT",
+        "BAD_STREAM",
     );
     assert!(err.contains("the stream is damaged or incomplete"), "{err}");
     assert!(
@@ -786,7 +786,7 @@ fn interrupted_receive_says_what_landed_and_resumes_from_there() {
     let err = fails_with(
         ["receive", copy2.as_str(), "-i", bad.as_str()],
         None,
-        "CORRUPT",
+        "BAD_STREAM",
     );
     assert!(err.contains("checksum"), "{err}");
     assert!(
@@ -803,7 +803,7 @@ fn interrupted_receive_says_what_landed_and_resumes_from_there() {
     let err = fails_with(
         ["receive", empty.as_str(), "-i", junk.as_str()],
         None,
-        "CORRUPT",
+        "BAD_STREAM",
     );
     assert!(err.contains("note: nothing landed"), "{err}");
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);

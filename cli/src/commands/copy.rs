@@ -292,11 +292,11 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
     out.flush().map_err(stdout_err)
 }
 
-/// An engine error while applying the stream read from `input`. The engine reports a damaged
-/// stream as a corrupt object named `stream`: say so plainly (the store is not corrupt).
+/// An engine error while applying the stream read from `input`: a refused stream is said
+/// plainly (the store is not corrupt).
 fn stream_error(input: &str, error: Error) -> CliError {
     match &error {
-        Error::Corrupt { object, what, .. } if object == "stream" => CliError::Message {
+        Error::BadStream(what) => CliError::Message {
             code: error.code(),
             message: format!("{input}: the stream is damaged or incomplete: {what}"),
         },
