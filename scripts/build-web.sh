@@ -3,6 +3,7 @@
 # JS glue for `--target web`, which www/main.js imports. No bundler.
 # Needs the tools from `scripts/setup.sh --serve`.
 set -euo pipefail
+# shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts in this folder (sourced, not run): the repository root, logging, timing.
 # Nothing here installs or builds anything.
 
@@ -11,8 +12,8 @@ case ":$PATH:" in
   *) export PATH="$CARGO_BIN_DIR:$PATH" ;;
 esac
 
-CHROMIUM_BIN=/usr/bin/chromium
-CHROMEDRIVER_BIN=/usr/bin/chromedriver
+export CHROMIUM_BIN=/usr/bin/chromium
+export CHROMEDRIVER_BIN=/usr/bin/chromedriver
 
 log() {
   printf '==> %s\n' "$*"

@@ -11,9 +11,10 @@
 # (playwright-core). Nothing is downloaded from anywhere else; in particular no browser is
 # downloaded by Playwright.
 set -euo pipefail
+# shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-mode=test
+mode="test"
 case "${1:-}" in
   "") ;;
   --serve) mode=serve ;;
@@ -64,8 +65,9 @@ apt_install() {
 
 # --- Rust ---------------------------------------------------------------------------------------
 
-command -v cargo >/dev/null && command -v rustup >/dev/null ||
+if ! command -v cargo >/dev/null || ! command -v rustup >/dev/null; then
   die "cargo and rustup are required: install Rust with rustup (https://rustup.rs) first"
+fi
 
 has_wasm_target() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown
@@ -119,9 +121,21 @@ if [ "$mode" = test ]; then
   install_chromium() { apt_install chromium chromium-driver; }
   step "chromium + chromium-driver" has_chromium install_chromium
 
-  has_node() { command -v node >/dev/null && command -v npm >/dev/null; }
-  install_node() { apt_install nodejs npm; }
-  step "node + npm" has_node install_node
+  # playwright-core needs Node 20 or newer. Debian 12's own nodejs is 18, so installing it only
+  # helps on newer releases; otherwise say plainly what is missing.
+  NODE_MAJOR_MIN=20
+  node_major() { node -p 'process.versions.node.split(".")[0]'; }
+  has_node() {
+    command -v node >/dev/null && command -v npm >/dev/null &&
+      [ "$(node_major)" -ge "$NODE_MAJOR_MIN" ]
+  }
+  install_node() {
+    command -v node >/dev/null || apt_install nodejs npm
+    command -v npm >/dev/null || apt_install npm
+    [ "$(node_major)" -ge "$NODE_MAJOR_MIN" ] ||
+      die "node $(node --version) is too old: the end-to-end tests need Node $NODE_MAJOR_MIN or newer"
+  }
+  step "node >= $NODE_MAJOR_MIN + npm" has_node install_node
 
   # --- npm packages for the end-to-end tests ----------------------------------------------------
 

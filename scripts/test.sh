@@ -12,6 +12,7 @@
 #   build-web     scripts/build-web.sh
 #   test-e2e      the dashboard in headless Chromium via Playwright (node --test)
 set -euo pipefail
+# shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
 
