@@ -180,7 +180,12 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
                 flags,
             } => {
                 let parent_known = parent == 0 || partitions.iter().any(|p| p.volume == parent);
-                if volume == 0 || !parent_known || partitions.iter().any(|p| p.volume == volume) {
+                if volume == 0
+                    || volume >= format::SEQ_MAX
+                    || first_seq >= format::SEQ_MAX
+                    || !parent_known
+                    || partitions.iter().any(|p| p.volume == volume)
+                {
                     return Err(Error::corrupt(
                         &object,
                         0,

@@ -736,6 +736,11 @@ impl<S: Storage> Store<S> {
         }
         let head_slot = self.head;
         let head = &mut self.partitions[head_slot as usize];
+        if head.next_seq + writes.len() as u64 > format::SEQ_MAX {
+            return Err(Error::InvalidArgument(
+                "the store has used up its sequence numbers".into(),
+            ));
+        }
         let header = RecordHeader {
             flags: 0,
             volume: head.volume.0,
@@ -1328,7 +1333,7 @@ impl<S: Storage> Store<S> {
             None
         };
         *entry_index += 1;
-        cursor.seek_seq = seq + 1;
+        cursor.seek_seq = seq.saturating_add(1);
         // At the end of a partition, continue with the next one in sequence order.
         if *entry_index >= meta.entries.len() && *record_index + 1 >= partition.records.len() {
             cursor.seek_seq = cursor.seek_seq.max(partition.next_seq);
@@ -1378,10 +1383,29 @@ impl<S: Storage> Store<S> {
         self.read_segment(slot, offset, &mut header_bytes).await?;
         let header =
             decode_header(&header_bytes).map_err(|e| Error::corrupt(&object, offset, e.what))?;
+        // The record must be the one the index (loaded and verified at open) says is here: a
+        // damaged copy in the segment must not steer the cursor or its allocations.
+        let p = &self.partitions[slot as usize];
+        let expected = p.records.iter().find(|r| r.offset == offset);
+        let in_place = header.volume == p.volume.0
+            && header.block_size == self.block_size
+            && expected.is_some_and(|r| r.first_seq == header.first_seq)
+            && offset.saturating_add(header.record_len()) <= p.records_end;
+        if !in_place {
+            return Err(Error::corrupt(
+                &object,
+                offset,
+                "record does not match the partition's index",
+            ));
+        }
         let mut tables = vec![0u8; header.tables_len()];
         self.read_segment(slot, offset + RECORD_HEADER_LEN as u64, &mut tables)
             .await?;
-        decode_tables(&header_bytes, &tables).map_err(|e| Error::corrupt(&object, offset, e.what))
+        let meta = decode_tables(&header_bytes, &tables)
+            .map_err(|e| Error::corrupt(&object, offset, e.what))?;
+        self.check_entries_in_range(&meta)
+            .map_err(|what| Error::corrupt(&object, offset, what))?;
+        Ok(meta)
     }
 }
 
@@ -1473,7 +1497,7 @@ impl<S: Storage> Store<S> {
             let p = store.partitions.last_mut().expect("just pushed");
             p.compacted = jp.compacted;
             p.hidden = jp.hidden;
-            store.next_volume = store.next_volume.max(jp.volume + 1);
+            store.next_volume = store.next_volume.max(jp.volume.saturating_add(1));
             if jp.volume == head_volume {
                 head_slot = Some(store.partitions.len() as u32 - 1);
             }
@@ -1664,14 +1688,19 @@ impl<S: Storage> Store<S> {
         if offset.checked_add(len)? > end {
             return None;
         }
-        let mut rest = vec![0u8; (len - RECORD_HEADER_LEN as u64) as usize];
+        // Checksum of header and tables first: only then is the data worth reading.
+        let mut tables = vec![0u8; header.tables_len()];
         self.storage
-            .read_at(object, offset + RECORD_HEADER_LEN as u64, &mut rest)
+            .read_at(object, offset + RECORD_HEADER_LEN as u64, &mut tables)
             .await
             .ok()?;
-        let (tables, data) = rest.split_at(header.tables_len());
-        let meta = decode_tables(&header_bytes, tables).ok()?;
-        verify_data(&meta, data).ok()?;
+        let meta = decode_tables(&header_bytes, &tables).ok()?;
+        let mut data = vec![0u8; (len - header.data_offset()) as usize];
+        self.storage
+            .read_at(object, offset + header.data_offset(), &mut data)
+            .await
+            .ok()?;
+        verify_data(&meta, &data).ok()?;
         Some((meta, len))
     }
 
@@ -1750,14 +1779,25 @@ impl<S: Storage> Store<S> {
                 let magic = RECORD_MAGIC.to_le_bytes();
                 let mut found = None;
                 for (i, w) in probe[..n].windows(4).enumerate() {
-                    if w == magic {
-                        let at = candidate + i as u64;
-                        if let Some((meta, _)) = self.verify_record_at(&object, at, end).await {
-                            if meta.header.volume == self.partitions[slot as usize].volume.0 {
-                                found = Some(meta.header.durable_offset);
-                                durable_claim = durable_claim.max(meta.header.durable_offset);
-                            }
-                        }
+                    if w != magic {
+                        continue;
+                    }
+                    // Only a record claiming that a sync covered `offset` changes the verdict;
+                    // look at its header before reading anything more.
+                    let Some(Ok(header)) = probe.get(i..i + RECORD_HEADER_LEN).map(decode_header)
+                    else {
+                        continue;
+                    };
+                    if header.volume != self.partitions[slot as usize].volume.0
+                        || header.durable_offset <= offset
+                    {
+                        continue;
+                    }
+                    let at = candidate + i as u64;
+                    if let Some((meta, _)) = self.verify_record_at(&object, at, end).await {
+                        found = Some(meta.header.durable_offset);
+                        durable_claim = durable_claim.max(meta.header.durable_offset);
+                        break;
                     }
                 }
                 if found.is_some() || n < probe.len() {

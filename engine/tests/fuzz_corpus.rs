@@ -87,11 +87,10 @@ fn every_target_has_a_corpus() {
     }
 }
 
-/// Inputs that made the engine panic or hang when they were found: replayed only on request
-/// (`cargo test -p strata-engine --test fuzz_corpus -- --ignored`), until the engine is fixed
-/// and they move into the corpus.
+/// Regression: inputs that made the engine panic, hang or allocate gigabytes when fuzzing
+/// found them (overflowing sequence numbers and volume identifiers, a cursor that trusted a
+/// damaged copy of a sealed record). They are fixed; every run replays them.
 #[test]
-#[ignore = "known engine bugs found by fuzzing; see engine/fuzz/README.md"]
 fn known_crashes_no_longer_panic() {
     let mut failures = Vec::new();
     for &(target, f) in harness::TARGETS {

@@ -22,6 +22,10 @@ pub const BLOCK_SIZE_MAX: u32 = 65536;
 /// Largest volume, in bytes (2^62, so that every byte offset fits an i64 as well).
 pub const VOLUME_BYTES_MAX: u64 = 1 << 62;
 
+/// Largest sequence number (and volume identifier) a store uses: 2^62, far beyond any real
+/// store, so that arithmetic on them never overflows. Anything larger on disk is corruption.
+pub const SEQ_MAX: u64 = 1 << 62;
+
 /// CRC-32C of `data`.
 pub fn crc(data: &[u8]) -> u32 {
     crc32c::crc32c(data)

@@ -131,8 +131,11 @@ impl RecordMeta {
 
     /// Sequence number after the record's last entry.
     pub fn next_seq(&self) -> u64 {
+        // Cannot overflow: `decode_tables` refuses records whose sequence numbers would.
         self.entries.last().map_or(self.header.first_seq, |e| {
-            self.header.first_seq + u64::from(e.seq_offset) + 1
+            self.header
+                .first_seq
+                .saturating_add(u64::from(e.seq_offset) + 1)
         })
     }
 }
@@ -305,6 +308,16 @@ pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, D
             addr,
             blocks,
             seq_offset: if with_table { seq_offset } else { i },
+        });
+    }
+    if header
+        .first_seq
+        .checked_add(u64::from(previous_offset.max(header.entry_count)) + 1)
+        .is_none_or(|end| end > super::SEQ_MAX)
+    {
+        return Err(DecodeError {
+            at: RECORD_FIRST_SEQ_OFFSET,
+            what: "sequence numbers overflow",
         });
     }
     if blocks_total != u64::from(header.block_count) {
