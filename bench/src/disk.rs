@@ -194,6 +194,15 @@ pub fn describe(dir: &Path) -> Vec<String> {
         format!("kernel: {}", first_line("uname", &["-sr"])),
         format!("scratch fs (df -hT: device type size used avail use% mount): {df}"),
         format!("peer: {}", first_line("qemu-img", &["--version"])),
+        format!(
+            "load average at start (1, 5, 15 min; other tenants of this machine): {}",
+            fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
     ]
 }
 

@@ -293,8 +293,8 @@ pub fn append_bandwidth(p: &Params, rep: &mut Report, rng: &mut StdRng) -> Res<(
         fmt_bytes(bytes),
         fmt_bytes(chunk as u64)
     );
-    let mut raw_rates = Vec::new();
-    let mut eng_rates = Vec::new();
+    let (mut raw_rates, mut eng_rates) = (Vec::new(), Vec::new());
+    let (mut raw_cpu, mut eng_cpu) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Raw file.
         let path = dir.join("raw.bin");
@@ -353,8 +353,12 @@ pub fn append_bandwidth(p: &Params, rep: &mut Report, rng: &mut StdRng) -> Res<(
         );
         raw_rates.push(mib_per_s(bytes, raw));
         eng_rates.push(mib_per_s(bytes, eng));
+        raw_cpu.push(raw_sched.cpu.as_secs_f64());
+        eng_cpu.push(eng_sched.cpu.as_secs_f64());
     }
     let (raw, eng) = (median(&raw_rates), median(&eng_rates));
+    let gib = bytes as f64 / crate::stats::GIB as f64;
+    let (raw_cpu, eng_cpu) = (median(&raw_cpu) / gib, median(&eng_cpu) / gib);
     let share = eng / raw;
     rep.add(Row {
         id: "3".into(),
@@ -363,8 +367,8 @@ pub fn append_bandwidth(p: &Params, rep: &mut Report, rng: &mut StdRng) -> Res<(
             fmt_bytes(bytes),
             fmt_bytes(chunk as u64)
         ),
-        strata: format!("{eng:.0} MiB/s"),
-        peer: format!("raw file write+fdatasync {raw:.0} MiB/s"),
+        strata: format!("{eng:.0} MiB/s, cpu {eng_cpu:.2} s/GiB"),
+        peer: format!("raw file write+fdatasync {raw:.0} MiB/s, cpu {raw_cpu:.2} s/GiB"),
         result: format!("{:.0}% of raw", share * 100.0),
         target: ">= 70%".into(),
         status: Status::of(share >= 0.70),

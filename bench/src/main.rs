@@ -123,7 +123,7 @@ fn history_rows(rep: &mut Report, h: &history::History) {
     rep.add(Row {
         id: "4b".into(),
         what: format!(
-            "4 KiB reads at the oldest snapshot vs head ({label}; {} reads of blocks of the oldest partition, warm)",
+            "4 KiB reads at the oldest snapshot vs head ({label}; {} reads of blocks of the oldest partition, warm, cpu time)",
             h.reads
         ),
         strata: format!("oldest {}/read", fmt_dur(h.oldest_old)),
@@ -363,7 +363,7 @@ fn main() -> Res<()> {
     print!("{}", rep.markdown());
     if !scale_rows.is_empty() {
         println!();
-        println!("## Growth (figure 8; per-read times warm)");
+        println!("## Growth (figure 8; reads warm, cpu time per read)");
         println!();
         print!("{}", scale_table(&scale_rows));
     }
@@ -374,6 +374,15 @@ fn main() -> Res<()> {
         .map(|r| r.id.as_str())
         .collect();
     println!();
+    println!(
+        "load average at the end: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "targets missed: {}",
         if missed.is_empty() {
