@@ -803,7 +803,10 @@ impl<S: Storage> Store<S> {
         let mut commit = Commit::new(durable);
         let end = head.records_end;
         if !self.head_state.pending.is_empty() {
-            let bytes = std::mem::take(&mut self.head_state.pending);
+            // The buffer goes to storage; its successor starts at full size, so that filling it
+            // again never regrows (and re-copies) it.
+            let capacity = self.write_buffer_bytes.clamp(64 << 10, 64 << 20) + (64 << 10);
+            let bytes = std::mem::replace(&mut self.head_state.pending, Vec::with_capacity(capacity));
             commit.write(&head.segment, self.head_state.flushed, bytes);
         }
         self.commit(commit).await?;
