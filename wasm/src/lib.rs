@@ -1,5 +1,55 @@
-//! Strata in the browser (skeleton).
+//! # Strata in the browser
+//!
+//! The engine compiled to WebAssembly, over the browser's storage ([`backend`]: OPFS, IndexedDB,
+//! memory), exported to JavaScript with wasm-bindgen. [`StrataStore`] works directly inside a
+//! dedicated worker; the npm package (`wasm/js/`, built by `scripts/build-npm.sh`) adds a module
+//! worker hosting it and a Promise client for pages (see `wasm/README.md`).
+//!
+//! Every method returns a Promise. Every failure rejects with a JS `Error` whose `name` is
+//! `"StrataError"` and whose `code` is stable: the engine's [`strata_engine::Error::code`]
+//! (`OUT_OF_RANGE`, `UNKNOWN_VOLUME`, `CORRUPT`, ..., and from storage `LOCKED`,
+//! `QUOTA_EXCEEDED`, `IO`) or the binding's own (`CLOSED`, `READ_ONLY`, `INVALID_ARGUMENT`,
+//! `INVALID_STATE`). Nothing in the bindings panics on input.
+//!
+//! Numbers (block addresses, counts, volume identifiers, sequence numbers, bytes, times in ms)
+//! are JS numbers, checked to be whole and at most 2^53 - 1.
+//!
+//! | Export | What |
+//! |---|---|
+//! | `version()` | the engine's version |
+//! | `StrataStore.open({name, backend?, blockSize?, blocks?, readOnly?})` | open or create; takes the store's Web Lock (`LOCKED` if held) |
+//! | `StrataStore.beginImport({name, backend?, blockSize?, expectedBytes?})` | an [`ImageImport`]: create a store from a raw image |
+//! | `store.backend`, `.name`, `.readOnly` | which backend was chosen (`"auto"` resolves), the name, the mode |
+//! | `write(addr, bytes)`, `writeBatch([[addr, bytes], ...])` | append entries (a batch is atomic); resolve to a sequence number |
+//! | `sync()` | the durability point (IndexedDB `strict` transaction, OPFS `flush()`) |
+//! | `snapshot(label?)` | seal the head; resolves to the snapshot's volume id |
+//! | `read(addr, blocks)`, `readAt(volume, addr, blocks)` | a `Uint8Array` |
+//! | `volumes()`, `info()`, `space()` | plain objects (`VolumeInfo[]`, `StoreInfo`, `SpaceInfo[]`) |
+//! | `cursor(start?)`, `nextEntry(cursor, withData)`, `nextEntries(cursor, max, withData)` | walk the log |
+//! | `compact(volume, onProgress?)`, `merge(volume, onProgress?)`, `deleteVolume(volume)` | reshape the log |
+//! | `rollback(volume, label?)`, `diff(a, b)` | new head id; changed extents |
+//! | `send(options?, onChunk?)`, `receive(chunks)` | copy streams |
+//! | `setPolicy(json)`, `policy()`, `setAssignments(json)`, `assignments()` | storage-management policy |
+//! | `event(name, onCopy?)`, `runPolicies(onCopy?)`, `dryRun(event?)`, `audit()` | run policies, see their decisions |
+//! | `exportImage(volume, onChunk, onProgress?)` | a volume as a raw image, in chunks |
+//! | `close()` | sync, release the storage and the lock |
+//! | `ImageImport.push(bytes)`, `.finish()`, `.abort()` | feed the image; `finish` resolves to a `StrataStore` |
+//! | `StrataCursor.nextSeq` | where the cursor is |
+//!
+//! The TypeScript declarations of the objects are in `api.rs` (`TS_TYPES`) and end up in the
+//! generated `strata_wasm.d.ts`.
+
 use wasm_bindgen::prelude::*;
+
+mod api;
+pub mod backend;
+mod convert;
+mod error;
+mod exclusive;
+mod place;
+
+pub use api::{ImageImport, StrataCursor, StrataStore};
+pub use error::StrataError;
 
 /// The engine's version.
 #[wasm_bindgen]

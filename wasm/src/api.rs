@@ -1,0 +1,976 @@
+//! The exported classes: [`StrataStore`], [`StrataCursor`] and [`ImageImport`].
+//!
+//! Every method is async, takes its turn with the store (see `exclusive.rs`) and converts engine
+//! errors once, at the end, into a JS `Error` with a `code` (see `error.rs`). Data from
+//! JavaScript arrives as an owned `Vec<u8>`: wasm-bindgen copies the `Uint8Array` into wasm memory
+//! once and the engine works on that copy. Data going out is copied once into a fresh
+//! `Uint8Array` that JavaScript owns (and may transfer to another thread).
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Function, Uint8Array};
+use strata_engine::policy::{Policy, Trigger, VolumeAssignments};
+use strata_engine::storage::Storage;
+use strata_engine::{
+    BaselineImport, CreateOptions, LogCursor, Progress, SendOptions, Store, StreamReceiver,
+};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{self, ObjectBuilder};
+use crate::error::{callback_error, StrataError, CODE_CLOSED, CODE_INVALID_STATE, CODE_READ_ONLY};
+use crate::exclusive::Exclusive;
+use crate::place::{self, Backend, BackendStorage, StoreLock};
+
+type Result<T, E = StrataError> = std::result::Result<T, E>;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** Options of `StrataStore.open`. */
+export interface OpenOptions {
+  /** The store's name: one store per name and origin (and per backend). */
+  name: string;
+  /** Where the store lives. `"auto"` picks OPFS when available, else IndexedDB. */
+  backend?: "auto" | "memory" | "opfs" | "indexeddb";
+  /** Block size in bytes when creating (a power of two, 512..65536); default 4096. */
+  blockSize?: number;
+  /** Number of blocks when creating; needed only if the store does not exist yet. */
+  blocks?: number;
+  /** Refuse every change; the store must exist. */
+  readOnly?: boolean;
+}
+
+/** Options of `StrataStore.beginImport`. */
+export interface ImportOptions {
+  name: string;
+  backend?: "auto" | "memory" | "opfs" | "indexeddb";
+  blockSize?: number;
+  /** The image's size, checked as bytes arrive (optional). */
+  expectedBytes?: number;
+}
+
+export type VolumeKind = "baseline" | "snapshot" | "head";
+
+export interface VolumeInfo {
+  id: number;
+  kind: VolumeKind;
+  label: string;
+  parent: number | null;
+  createdMs: number;
+  sealedMs: number | null;
+  entryCount: number;
+  blocksWritten: number;
+  bytes: number;
+  firstSeq: number;
+  nextSeq: number;
+}
+
+export interface StoreInfo {
+  name: string;
+  backend: "memory" | "opfs" | "indexeddb";
+  readOnly: boolean;
+  blockSize: number;
+  blockCount: number;
+  baseline: "zero" | "image";
+  /** 64 bits, hexadecimal. */
+  storeId: string;
+  createdMs: number;
+  head: number;
+  nextSeq: number;
+  partitions: number;
+  logBytes: number;
+  mappedBlocks: number;
+  indexBytes: number;
+  /** What recovery cut from torn tails when the store was opened. */
+  recovery: { journalBytesTruncated: number; headBytesTruncated: number };
+}
+
+/** Where a log cursor starts. */
+export type CursorStart = "beginning" | { seq: number } | { volume: number };
+
+export interface LogEntry {
+  seq: number;
+  volume: number;
+  addr: number;
+  blocks: number;
+  timestampMs: number;
+  /** The blocks' bytes when asked for (`withData`), else null. */
+  data: Uint8Array | null;
+}
+
+export interface CompactReport {
+  bytesBefore: number;
+  bytesAfter: number;
+  blocksKept: number;
+  blocksDropped: number;
+  removed: boolean;
+}
+
+export interface Extent {
+  addr: number;
+  blocks: number;
+}
+
+export interface SpaceInfo {
+  volume: number;
+  visible: boolean;
+  totalBytes: number;
+  liveBytes: number;
+  exclusiveBytes: number;
+  reclaimableBytes: number;
+  metadataBytes: number;
+}
+
+export interface SendOptions {
+  /** The volume the target already has: only later partitions are sent. Absent: a full copy. */
+  base?: number;
+  /** The newest snapshot to send; absent: the newest snapshot of the live chain. */
+  upto?: number;
+  /** Only entries at or after this sequence number. */
+  sinceSeq?: number;
+  /** Only the parts of entries in blocks `[start, end)`. */
+  blocks?: [number, number];
+}
+
+export interface CopyReport {
+  volumes: number;
+  volumesSkipped: number;
+  entries: number;
+  dataBytes: number;
+  streamBytes: number;
+}
+
+export interface SendResult extends CopyReport {
+  /** The stream's chunks, in order (empty when an `onChunk` callback took them). */
+  chunks: Uint8Array[];
+}
+
+/** A decision of a policy, as the engine serialises it (`decision` is its kind). */
+export interface Decision {
+  decision: "snapshot" | "copy" | "merge" | "delete" | "compact";
+  reason: unknown;
+  [field: string]: unknown;
+}
+
+/** One entry of the audit trail. */
+export interface AuditEntry {
+  at_ms: number;
+  decision: Decision;
+  outcome: unknown;
+}
+
+/** Called with bytes done and bytes in all; return `false` to cancel (code `CANCELLED`). */
+export type ProgressCallback = (doneBytes: number, totalBytes: number) => boolean | void;
+/** Receives consecutive chunks of an image or a stream; return `false` to cancel. */
+export type ChunkCallback = (chunk: Uint8Array) => boolean | void;
+/** Receives a policy copy to the tertiary target `target`, chunk by chunk. */
+export type CopyCallback = (target: string, chunk: Uint8Array) => void;
+"#;
+
+/// What a [`StrataStore`] holds while it is open.
+struct Session {
+    store: Option<Store<BackendStorage>>,
+    /// The cross-tab lock; released when the session closes.
+    lock: Option<StoreLock>,
+}
+
+impl Session {
+    fn store(&self) -> Result<&Store<BackendStorage>> {
+        self.store.as_ref().ok_or_else(closed)
+    }
+
+    fn store_mut(&mut self) -> Result<&mut Store<BackendStorage>> {
+        self.store.as_mut().ok_or_else(closed)
+    }
+}
+
+fn closed() -> StrataError {
+    StrataError::new(
+        CODE_CLOSED,
+        "the store is closed; open it again with StrataStore.open",
+    )
+}
+
+/// A Strata store in this thread (a dedicated worker, for OPFS). Created by
+/// [`StrataStore::open`]; see the crate documentation for the methods.
+#[wasm_bindgen]
+pub struct StrataStore {
+    session: Exclusive<Session>,
+    name: String,
+    backend: Backend,
+    read_only: bool,
+}
+
+/// Parsed `OpenOptions`.
+struct OpenOptions {
+    name: String,
+    backend: Backend,
+    block_size: Option<u32>,
+    blocks: Option<u64>,
+    read_only: bool,
+}
+
+fn required_name(options: &JsValue) -> Result<String> {
+    match convert::optional_string_field(options, "name")? {
+        Some(name) if !name.is_empty() => Ok(name),
+        _ => Err(StrataError::invalid_argument(
+            "options.name (a non-empty string) is required",
+        )),
+    }
+}
+
+fn backend_option(options: &JsValue) -> Result<Backend> {
+    match convert::optional_string_field(options, "backend")? {
+        Some(name) => place::parse_backend(&name),
+        None => Ok(Backend::Auto),
+    }
+}
+
+fn block_size_option(options: &JsValue) -> Result<Option<u32>> {
+    match convert::optional_u64_field(options, "blockSize")? {
+        None => Ok(None),
+        Some(size) => u32::try_from(size)
+            .map(Some)
+            .map_err(|_| StrataError::invalid_argument(format!("blockSize {size} is too large"))),
+    }
+}
+
+impl OpenOptions {
+    fn parse(options: &JsValue) -> Result<Self> {
+        Ok(OpenOptions {
+            name: required_name(options)?,
+            backend: backend_option(options)?,
+            block_size: block_size_option(options)?,
+            blocks: convert::optional_u64_field(options, "blocks")?,
+            read_only: convert::optional_bool_field(options, "readOnly")?.unwrap_or(false),
+        })
+    }
+}
+
+/// 64 bits to tell stores apart in copy streams.
+fn random_store_id() -> u64 {
+    let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64 & 0xffff_ffff;
+    (half() << 32) | half()
+}
+
+async fn has_store(storage: &BackendStorage) -> Result<bool> {
+    Ok(storage
+        .list()
+        .await?
+        .iter()
+        .any(|name| strata_engine::format::parse_meta_object(name).is_some()))
+}
+
+/// Calls a JS progress callback; `false` from it cancels.
+fn progress_callback(callback: &Option<Function>) -> impl FnMut(Progress) -> bool + '_ {
+    move |p: Progress| match callback {
+        None => true,
+        Some(f) => {
+            let done = JsValue::from_f64(p.done_bytes as f64);
+            let total = JsValue::from_f64(p.total_bytes as f64);
+            // A throwing progress callback cancels, like one returning false.
+            match f.call2(&JsValue::NULL, &done, &total) {
+                Ok(result) => result.as_bool() != Some(false),
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+/// Calls a JS chunk callback with a fresh `Uint8Array`; `false` from it cancels.
+fn deliver_chunk(callback: &Function, name: &str, chunk: &[u8]) -> strata_engine::Result<()> {
+    let array = Uint8Array::from(chunk);
+    match callback.call1(&JsValue::NULL, &array) {
+        Ok(result) if result.as_bool() == Some(false) => Err(strata_engine::Error::Cancelled),
+        Ok(_) => Ok(()),
+        Err(thrown) => Err(callback_error(name, &thrown)),
+    }
+}
+
+/// The copy sink handed to the policy executor.
+fn copy_sink(
+    callback: &Option<Function>,
+) -> impl FnMut(&str, &[u8]) -> strata_engine::Result<()> + '_ {
+    move |target: &str, chunk: &[u8]| match callback {
+        None => Err(strata_engine::Error::InvalidArgument(format!(
+            "a policy copies to target {target:?}, but no onCopy callback was given"
+        ))),
+        Some(f) => {
+            let array = Uint8Array::from(chunk);
+            f.call2(&JsValue::NULL, &JsValue::from_str(target), &array)
+                .map(drop)
+                .map_err(|thrown| callback_error("onCopy", &thrown))
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl StrataStore {
+    /// Opens the store `options.name`, creating it (with `options.blocks` blocks of
+    /// `options.blockSize` bytes) if it does not exist. Takes the store's cross-tab lock first:
+    /// if another tab or worker has the store open, fails with code `LOCKED`.
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
+    ) -> Result<StrataStore> {
+        let options = OpenOptions::parse(&options)?;
+        let lock = place::lock(&options.name).await?;
+        let (storage, backend) = place::open_storage(options.backend, &options.name).await?;
+        let clock = place::clock();
+        let store = if has_store(&storage).await? {
+            let store = Store::open(storage, clock).await?;
+            check_geometry(&store, options.block_size, options.blocks)?;
+            store
+        } else if options.read_only {
+            return Err(strata_engine::Error::NotAStore.into());
+        } else {
+            let block_count = options.blocks.ok_or_else(|| {
+                StrataError::invalid_argument(format!(
+                    "there is no store {:?} yet: give options.blocks to create it",
+                    options.name
+                ))
+            })?;
+            let create = CreateOptions {
+                block_size: options.block_size.unwrap_or(4096),
+                block_count,
+                store_id: Some(random_store_id()),
+            };
+            Store::create(storage, create, clock).await?
+        };
+        Ok(StrataStore {
+            session: Exclusive::new(Session {
+                store: Some(store),
+                lock: Some(lock),
+            }),
+            name: options.name,
+            backend,
+            read_only: options.read_only,
+        })
+    }
+
+    /// Starts creating the store `options.name` from a raw image pushed in chunks; the store
+    /// must not exist. Takes the store's lock like `open`.
+    #[wasm_bindgen(js_name = beginImport)]
+    pub async fn begin_import(
+        #[wasm_bindgen(unchecked_param_type = "ImportOptions")] options: JsValue,
+    ) -> Result<ImageImport> {
+        let name = required_name(&options)?;
+        let backend = backend_option(&options)?;
+        let block_size = block_size_option(&options)?.unwrap_or(4096);
+        let expected_bytes = convert::optional_u64_field(&options, "expectedBytes")?;
+        let lock = place::lock(&name).await?;
+        let (storage, backend) = place::open_storage(backend, &name).await?;
+        let import = Store::import_baseline(
+            storage,
+            block_size,
+            expected_bytes,
+            Some(random_store_id()),
+            place::clock(),
+        )
+        .await?;
+        Ok(ImageImport {
+            state: Exclusive::new(Some(ImportState { import, lock })),
+            name,
+            backend,
+        })
+    }
+
+    /// Deletes everything the store `options.name` holds on `options.backend` (`"auto"`: on
+    /// every backend). Takes the store's lock first, so an open store fails with `LOCKED`.
+    /// A missing store is not an error.
+    pub async fn destroy(
+        #[wasm_bindgen(
+            unchecked_param_type = "{ name: string; backend?: OpenOptions[\"backend\"] }"
+        )]
+        options: JsValue,
+    ) -> Result<()> {
+        let name = required_name(&options)?;
+        let backend = backend_option(&options)?;
+        let _lock = place::lock(&name).await?;
+        crate::backend::destroy_backend(backend, &name).await?;
+        Ok(())
+    }
+
+    /// The backend the store is on: `"memory"`, `"opfs"` or `"indexeddb"` (never `"auto"`).
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "\"memory\" | \"opfs\" | \"indexeddb\""
+    )]
+    pub fn backend(&self) -> String {
+        self.backend.as_str().to_string()
+    }
+
+    /// The store's name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// True if the store was opened with `readOnly: true`.
+    #[wasm_bindgen(getter, js_name = readOnly)]
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(StrataError::new(
+                CODE_READ_ONLY,
+                format!("store {:?} was opened read-only", self.name),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes whole blocks from block `addr`; returns the entry's sequence number. Durable after
+    /// the next `sync()`.
+    pub async fn write(&self, addr: f64, data: Vec<u8>) -> Result<f64> {
+        self.check_writable()?;
+        let addr = convert::to_u64(addr, "addr")?;
+        let mut session = self.session.lock().await;
+        let seq = session.store_mut()?.write(addr, &data).await?;
+        Ok(seq as f64)
+    }
+
+    /// Writes several entries as one atomic record (`[[addr, Uint8Array], ...]`): after a crash
+    /// all of them are there or none. Returns the first entry's sequence number.
+    #[wasm_bindgen(js_name = writeBatch)]
+    pub async fn write_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")] writes: JsValue,
+    ) -> Result<f64> {
+        self.check_writable()?;
+        let shape = || StrataError::invalid_argument("writeBatch takes [[addr, Uint8Array], ...]");
+        if !Array::is_array(&writes) {
+            return Err(shape());
+        }
+        let mut owned: Vec<(u64, Vec<u8>)> = Vec::new();
+        for pair in Array::from(&writes).iter() {
+            if !Array::is_array(&pair) {
+                return Err(shape());
+            }
+            let pair = Array::from(&pair);
+            let addr = convert::value_to_u64(&pair.get(0), "addr")?;
+            let data: Uint8Array = pair.get(1).dyn_into().map_err(|_| shape())?;
+            owned.push((addr, data.to_vec()));
+        }
+        let writes: Vec<(u64, &[u8])> = owned.iter().map(|(a, d)| (*a, d.as_slice())).collect();
+        let mut session = self.session.lock().await;
+        let seq = session.store_mut()?.write_batch(&writes).await?;
+        Ok(seq as f64)
+    }
+
+    /// The durability point: when the promise resolves, every write so far survives a crash
+    /// (IndexedDB: a `strict` transaction; OPFS: `flush()`).
+    pub async fn sync(&self) -> Result<()> {
+        let mut session = self.session.lock().await;
+        if self.read_only {
+            return Ok(());
+        }
+        session.store_mut()?.sync().await?;
+        Ok(())
+    }
+
+    /// Takes a snapshot labelled `label`; returns the snapshot's volume identifier.
+    pub async fn snapshot(&self, label: Option<String>) -> Result<f64> {
+        self.check_writable()?;
+        let mut session = self.session.lock().await;
+        let volume = session.store_mut()?.snapshot(label.as_deref()).await?;
+        Ok(volume.0 as f64)
+    }
+
+    /// Reads `blocks` blocks from block `addr` of the live volume.
+    pub async fn read(&self, addr: f64, blocks: f64) -> Result<Vec<u8>> {
+        let addr = convert::to_u64(addr, "addr")?;
+        let blocks = convert::to_u64(blocks, "blocks")?;
+        let session = self.session.lock().await;
+        Ok(session.store()?.read(addr, blocks).await?)
+    }
+
+    /// Reads `blocks` blocks from block `addr` of volume `volume` (a snapshot, the baseline `0`
+    /// or the head).
+    #[wasm_bindgen(js_name = readAt)]
+    pub async fn read_at(&self, volume: f64, addr: f64, blocks: f64) -> Result<Vec<u8>> {
+        let volume = convert::to_volume(volume, "volume")?;
+        let addr = convert::to_u64(addr, "addr")?;
+        let blocks = convert::to_u64(blocks, "blocks")?;
+        let session = self.session.lock().await;
+        Ok(session.store()?.read_at(volume, addr, blocks).await?)
+    }
+
+    /// Every volume: the baseline first, then the partitions in creation order.
+    #[wasm_bindgen(unchecked_return_type = "VolumeInfo[]")]
+    pub async fn volumes(&self) -> Result<Array> {
+        let session = self.session.lock().await;
+        Ok(convert::array(
+            &session.store()?.volumes(),
+            convert::volume_info,
+        ))
+    }
+
+    /// Facts about the store.
+    #[wasm_bindgen(unchecked_return_type = "StoreInfo")]
+    pub async fn info(&self) -> Result<JsValue> {
+        let session = self.session.lock().await;
+        let store = session.store()?;
+        let recovery = store.recovery();
+        Ok(convert::store_info(&store.info())
+            .set("name", self.name.as_str())
+            .set("backend", self.backend.as_str())
+            .set("readOnly", self.read_only)
+            .set(
+                "recovery",
+                ObjectBuilder::new()
+                    .number("journalBytesTruncated", recovery.journal_bytes_truncated)
+                    .number("headBytesTruncated", recovery.head_bytes_truncated)
+                    .build(),
+            )
+            .build())
+    }
+
+    /// A cursor over the log in sequence order, for `nextEntry`.
+    pub async fn cursor(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CursorStart | undefined")] start: JsValue,
+    ) -> Result<StrataCursor> {
+        let start = convert::cursor_start(&start)?;
+        let session = self.session.lock().await;
+        let cursor = session.store()?.cursor(start)?;
+        Ok(StrataCursor {
+            cursor: RefCell::new(cursor),
+        })
+    }
+
+    /// The entry at the cursor (advancing it), or `null` at the end of the log. With `withData`
+    /// the entry's blocks are read and verified.
+    #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "LogEntry | null")]
+    pub async fn next_entry(&self, cursor: &StrataCursor, with_data: bool) -> Result<JsValue> {
+        let entries = self.next_entries(cursor, 1.0, with_data).await?;
+        Ok(entries.get(0))
+    }
+
+    /// Up to `max` entries from the cursor (fewer at the end of the log; none past it).
+    #[wasm_bindgen(js_name = nextEntries, unchecked_return_type = "LogEntry[]")]
+    pub async fn next_entries(
+        &self,
+        cursor: &StrataCursor,
+        max: f64,
+        with_data: bool,
+    ) -> Result<Array> {
+        let max = convert::to_u64(max, "max")?;
+        let session = self.session.lock().await;
+        let store = session.store()?;
+        // Work on a copy and store it back only on success: after an error the cursor has not
+        // moved, as no entry was returned.
+        let mut position = cursor.cursor.borrow().clone();
+        let out = Array::new();
+        for _ in 0..max {
+            match store.next_entry(&mut position, with_data).await? {
+                Some(entry) => {
+                    out.push(&convert::log_entry(entry));
+                }
+                None => break,
+            }
+        }
+        *cursor.cursor.borrow_mut() = position;
+        Ok(out)
+    }
+
+    /// In-place compaction of snapshot `volume`. `onProgress(done, total)` may return `false` to
+    /// cancel.
+    #[wasm_bindgen(unchecked_return_type = "CompactReport")]
+    pub async fn compact(
+        &self,
+        volume: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
+            Function,
+        >,
+    ) -> Result<JsValue> {
+        self.check_writable()?;
+        let volume = convert::to_volume(volume, "volume")?;
+        let mut session = self.session.lock().await;
+        let mut progress = progress_callback(&on_progress);
+        let report = session.store_mut()?.compact(volume, &mut progress).await?;
+        Ok(convert::compact_report(&report))
+    }
+
+    /// Folds the oldest partitions, up to and including snapshot `volume`, into the baseline.
+    /// Returns the number of partitions merged.
+    pub async fn merge(
+        &self,
+        volume: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
+            Function,
+        >,
+    ) -> Result<f64> {
+        self.check_writable()?;
+        let volume = convert::to_volume(volume, "volume")?;
+        let mut session = self.session.lock().await;
+        let mut progress = progress_callback(&on_progress);
+        let merged = session.store_mut()?.merge(volume, &mut progress).await?;
+        Ok(f64::from(merged))
+    }
+
+    /// Deletes snapshot `volume` (its identifier disappears; what descendants need stays).
+    #[wasm_bindgen(js_name = deleteVolume, unchecked_return_type = "CompactReport")]
+    pub async fn delete_volume(&self, volume: f64) -> Result<JsValue> {
+        self.check_writable()?;
+        let volume = convert::to_volume(volume, "volume")?;
+        let mut session = self.session.lock().await;
+        let report = session.store_mut()?.delete_volume(volume).await?;
+        Ok(convert::compact_report(&report))
+    }
+
+    /// Rolls the live volume back to `volume`, keeping the current head as a snapshot labelled
+    /// `label` (default `"before-rollback"`). Returns the new head's identifier.
+    pub async fn rollback(&self, volume: f64, label: Option<String>) -> Result<f64> {
+        self.check_writable()?;
+        let volume = convert::to_volume(volume, "volume")?;
+        let mut session = self.session.lock().await;
+        let head = session
+            .store_mut()?
+            .rollback(volume, label.as_deref())
+            .await?;
+        Ok(head.0 as f64)
+    }
+
+    /// The block extents whose contents differ between volumes `a` and `b`.
+    #[wasm_bindgen(unchecked_return_type = "Extent[]")]
+    pub async fn diff(&self, a: f64, b: f64) -> Result<Array> {
+        let a = convert::to_volume(a, "a")?;
+        let b = convert::to_volume(b, "b")?;
+        let session = self.session.lock().await;
+        let extents = session.store()?.diff(a, b).await?;
+        Ok(convert::array(&extents, convert::extent))
+    }
+
+    /// Space accounting for every partition.
+    #[wasm_bindgen(unchecked_return_type = "SpaceInfo[]")]
+    pub async fn space(&self) -> Result<Array> {
+        let session = self.session.lock().await;
+        Ok(convert::array(
+            &session.store()?.space(),
+            convert::space_info,
+        ))
+    }
+
+    /// Writes a copy stream of sealed snapshots (see `SendOptions`). Chunks go to `onChunk` if
+    /// given, else they are returned in `chunks`.
+    #[wasm_bindgen(unchecked_return_type = "SendResult")]
+    pub async fn send(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SendOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ChunkCallback")] on_chunk: Option<Function>,
+    ) -> Result<JsValue> {
+        let send_options = SendOptions {
+            base: convert::optional_u64_field(&options, "base")?.map(strata_engine::VolumeId),
+            upto: convert::optional_u64_field(&options, "upto")?.map(strata_engine::VolumeId),
+            since_seq: convert::optional_u64_field(&options, "sinceSeq")?,
+            blocks: convert::block_range(&convert::field(&options, "blocks"))?,
+        };
+        let session = self.session.lock().await;
+        let chunks = Array::new();
+        let mut sink = |chunk: &[u8]| match &on_chunk {
+            Some(f) => deliver_chunk(f, "onChunk", chunk),
+            None => {
+                chunks.push(&Uint8Array::from(chunk));
+                Ok(())
+            }
+        };
+        let report = session.store()?.send(&send_options, &mut sink).await?;
+        Ok(convert::copy_report(&report).set("chunks", chunks).build())
+    }
+
+    /// Applies a copy stream (one `Uint8Array` or an array of chunks, in order) to this store.
+    /// Volumes that arrived whole stay even if a later part of the stream is refused, so an
+    /// interrupted copy can be resumed by receiving the stream again.
+    #[wasm_bindgen(unchecked_return_type = "CopyReport")]
+    pub async fn receive(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | Uint8Array[]")] stream: JsValue,
+    ) -> Result<JsValue> {
+        self.check_writable()?;
+        let chunks: Vec<Uint8Array> = if Array::is_array(&stream) {
+            Array::from(&stream)
+                .iter()
+                .map(|c| c.dyn_into::<Uint8Array>())
+                .collect::<Result<_, _>>()
+        } else {
+            stream.dyn_into::<Uint8Array>().map(|c| vec![c])
+        }
+        .map_err(|_| {
+            StrataError::invalid_argument("receive takes a Uint8Array or an array of them")
+        })?;
+        let mut session = self.session.lock().await;
+        let store = session.store.take().ok_or_else(closed)?;
+        let mut receiver = StreamReceiver::into_store(store);
+        let mut failure = None;
+        for chunk in &chunks {
+            if let Err(e) = receiver.push(&chunk.to_vec()).await {
+                failure = Some(e);
+                break;
+            }
+        }
+        let outcome = match failure {
+            Some(e) => Err(e),
+            None => receiver.finish().await,
+        };
+        match outcome {
+            Ok((store, report)) => {
+                session.store = Some(store);
+                Ok(convert::copy_report(&report).build())
+            }
+            Err(e) => {
+                // A refused stream takes the store down with it: open it again from storage, as
+                // after a crash, so the handle stays usable.
+                let (storage, _) = place::open_storage(self.backend, &self.name).await?;
+                session.store = Some(Store::open(storage, place::clock()).await?);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Assigns a storage-management policy (a JSON string or a plain object; `null` removes
+    /// it). Validated first: a bad field fails with code `INVALID_ARGUMENT` naming it.
+    #[wasm_bindgen(js_name = setPolicy)]
+    pub async fn set_policy(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | object | null")] policy: JsValue,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let policy = if policy.is_null() || policy.is_undefined() {
+            None
+        } else {
+            let json = convert::json_text(&policy, "policy")?;
+            Some(
+                Policy::from_json(&json)
+                    .map_err(|e| StrataError::invalid_argument(format!("policy: {e}")))?,
+            )
+        };
+        let mut session = self.session.lock().await;
+        session.store_mut()?.set_policy(policy).await?;
+        Ok(())
+    }
+
+    /// The policy assigned to the store, as a plain object, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "object | null")]
+    pub async fn policy(&self) -> Result<JsValue> {
+        let session = self.session.lock().await;
+        match session.store()?.policy() {
+            Some(policy) => convert::via_json(policy),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Replaces the per-volume holds and times to live:
+    /// `[{ volume, hold?: boolean, ttl_ms?: number }, ...]` (JSON string or array).
+    #[wasm_bindgen(js_name = setAssignments)]
+    pub async fn set_assignments(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | object[]")] assignments: JsValue,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let json = convert::json_text(&assignments, "assignments")?;
+        let assignments: VolumeAssignments = serde_json::from_str(&json)
+            .map_err(|e| StrataError::invalid_argument(format!("assignments: {e}")))?;
+        let mut session = self.session.lock().await;
+        session.store_mut()?.set_assignments(assignments).await?;
+        Ok(())
+    }
+
+    /// The per-volume holds and times to live.
+    #[wasm_bindgen(unchecked_return_type = "object[]")]
+    pub async fn assignments(&self) -> Result<JsValue> {
+        let session = self.session.lock().await;
+        convert::via_json(session.store()?.assignments())
+    }
+
+    /// Signals the application event `name` (e.g. `"deploy"`, `"upgrade:pre"`) to the policies
+    /// and carries out what they decide. Returns the new audit entries.
+    #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
+    pub async fn event(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<Function>,
+    ) -> Result<Array> {
+        self.check_writable()?;
+        let mut session = self.session.lock().await;
+        let mut copy = copy_sink(&on_copy);
+        let entries = session.store_mut()?.event(&name, &mut copy).await?;
+        convert::audit_entries(&entries)
+    }
+
+    /// Evaluates the policies now (a clock tick) and carries out their decisions. The origin's
+    /// free quota (`navigator.storage.estimate()`) feeds `quota_free_bytes` thresholds.
+    #[wasm_bindgen(js_name = runPolicies, unchecked_return_type = "AuditEntry[]")]
+    pub async fn run_policies(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<Function>,
+    ) -> Result<Array> {
+        self.check_writable()?;
+        let quota = self.quota_free_bytes().await;
+        let mut session = self.session.lock().await;
+        let mut copy = copy_sink(&on_copy);
+        let entries = session
+            .store_mut()?
+            .run_policies(Trigger::Tick, quota, &mut copy)
+            .await?;
+        convert::audit_entries(&entries)
+    }
+
+    /// What the policies would decide now (for a clock tick, or for `event` if given), without
+    /// doing it.
+    #[wasm_bindgen(js_name = dryRun, unchecked_return_type = "Decision[]")]
+    pub async fn dry_run(&self, event: Option<String>) -> Result<Array> {
+        let trigger = match event {
+            Some(name) => Trigger::Event(name),
+            None => Trigger::Tick,
+        };
+        let quota = self.quota_free_bytes().await;
+        let session = self.session.lock().await;
+        convert::decisions(&session.store()?.policy_dry_run(trigger, quota))
+    }
+
+    /// The audit trail: every decision the executor carried out (or tried to), oldest first.
+    #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
+    pub async fn audit(&self) -> Result<Array> {
+        let session = self.session.lock().await;
+        convert::audit_entries(session.store()?.audit())
+    }
+
+    /// Streams volume `volume` as a raw image to `onChunk` (chunks of up to 1 MiB), calling
+    /// `onProgress(done, total)` after each.
+    #[wasm_bindgen(js_name = exportImage)]
+    pub async fn export_image(
+        &self,
+        volume: f64,
+        #[wasm_bindgen(unchecked_param_type = "ChunkCallback")] on_chunk: Function,
+        #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
+            Function,
+        >,
+    ) -> Result<()> {
+        let volume = convert::to_volume(volume, "volume")?;
+        let session = self.session.lock().await;
+        let sink = |chunk: &[u8]| deliver_chunk(&on_chunk, "onChunk", chunk);
+        let progress = |done: u64, total: u64| {
+            if let Some(f) = &on_progress {
+                // The engine's export cannot be cancelled from its progress callback; onChunk can.
+                let _ = f.call2(
+                    &JsValue::NULL,
+                    &JsValue::from_f64(done as f64),
+                    &JsValue::from_f64(total as f64),
+                );
+            }
+        };
+        session.store()?.export(volume, sink, progress).await?;
+        Ok(())
+    }
+
+    /// Syncs, closes the store and releases its lock. Later calls fail with code `CLOSED`;
+    /// closing twice is allowed.
+    pub async fn close(&self) -> Result<()> {
+        let mut session = self.session.lock().await;
+        // Declared first, dropped last: the lock is released after the storage.
+        let _lock = session.lock.take();
+        match session.store.take() {
+            // Nothing to sync: release the storage (OPFS handles, the IndexedDB connection).
+            Some(store) if self.read_only => store.storage().close(),
+            Some(store) => store.close().await?.close(),
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn quota_free_bytes(&self) -> Option<u64> {
+        match self.backend {
+            Backend::Memory | Backend::Auto => None,
+            Backend::Opfs | Backend::IndexedDb => place::quota_free_bytes().await,
+        }
+    }
+}
+
+/// Checks an existing store against the geometry the caller asked for, if any.
+fn check_geometry(
+    store: &Store<BackendStorage>,
+    block_size: Option<u32>,
+    blocks: Option<u64>,
+) -> Result<()> {
+    if let Some(size) = block_size.filter(|&s| s != store.block_size()) {
+        return Err(StrataError::invalid_argument(format!(
+            "the store exists with {}-byte blocks, not {size}",
+            store.block_size()
+        )));
+    }
+    if let Some(count) = blocks.filter(|&c| c != store.block_count()) {
+        return Err(StrataError::invalid_argument(format!(
+            "the store exists with {} blocks, not {count}",
+            store.block_count()
+        )));
+    }
+    Ok(())
+}
+
+/// A position in a store's log; see [`StrataStore::cursor`].
+#[wasm_bindgen]
+pub struct StrataCursor {
+    cursor: RefCell<LogCursor>,
+}
+
+#[wasm_bindgen]
+impl StrataCursor {
+    /// The lowest sequence number the cursor may still return.
+    #[wasm_bindgen(getter, js_name = nextSeq)]
+    pub fn next_seq(&self) -> f64 {
+        self.cursor.borrow().next_seq() as f64
+    }
+}
+
+struct ImportState {
+    import: BaselineImport<BackendStorage>,
+    lock: StoreLock,
+}
+
+/// A store being created from a raw image; see [`StrataStore::begin_import`].
+#[wasm_bindgen]
+pub struct ImageImport {
+    state: Exclusive<Option<ImportState>>,
+    name: String,
+    backend: Backend,
+}
+
+fn import_finished() -> StrataError {
+    StrataError::new(CODE_INVALID_STATE, "the import has finished or failed")
+}
+
+#[wasm_bindgen]
+impl ImageImport {
+    /// Adds the next bytes of the image; returns the bytes imported so far.
+    pub async fn push(&self, chunk: Vec<u8>) -> Result<f64> {
+        let mut state = self.state.lock().await;
+        let import = &mut state.as_mut().ok_or_else(import_finished)?.import;
+        import.push(&chunk).await?;
+        Ok(import.bytes_imported() as f64)
+    }
+
+    /// Completes the import (checks the size, makes the baseline durable) and opens the store.
+    pub async fn finish(&self) -> Result<StrataStore> {
+        let mut state = self.state.lock().await;
+        let ImportState { import, lock } = state.take().ok_or_else(import_finished)?;
+        let store = import.finish().await?;
+        Ok(StrataStore {
+            session: Exclusive::new(Session {
+                store: Some(store),
+                lock: Some(lock),
+            }),
+            name: self.name.clone(),
+            backend: self.backend,
+            read_only: false,
+        })
+    }
+
+    /// Abandons the import and releases the store's lock. What was written stays on storage
+    /// without a journal (it is not a store); importing again under the name replaces it.
+    pub async fn abort(&self) {
+        let mut state = self.state.lock().await;
+        state.take();
+    }
+}

@@ -1,0 +1,295 @@
+//! Values across the boundary: JavaScript numbers and option objects in, plain JS objects out.
+//!
+//! Block addresses, counts, volume identifiers and sequence numbers travel as JS numbers (not
+//! `BigInt`), so they are checked to be whole, non-negative and at most 2^53 - 1. Engine structs
+//! become plain objects with camelCase fields, built with `js_sys` so that the shapes are the
+//! ones written in the TypeScript declarations (`TS_TYPES` in `api.rs`). Policy documents,
+//! decisions and audit entries are serde types in the engine: they go through JSON.
+
+use js_sys::{Array, Object, Reflect};
+use strata_engine::policy::{AuditEntry, Decision};
+use strata_engine::{
+    BaselineKind, CompactReport, CopyReport, CursorStart, Extent, LogEntry, SpaceInfo, StoreInfo,
+    VolumeId, VolumeInfo, VolumeKind,
+};
+use wasm_bindgen::JsValue;
+
+use crate::error::StrataError;
+
+/// The largest integer a JS number holds exactly.
+const SAFE_INTEGER_MAX: f64 = 9_007_199_254_740_991.0;
+
+/// A whole, non-negative JS number as `u64`.
+pub(crate) fn to_u64(value: f64, what: &str) -> Result<u64, StrataError> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= SAFE_INTEGER_MAX {
+        Ok(value as u64)
+    } else {
+        Err(StrataError::invalid_argument(format!(
+            "{what} must be a whole number between 0 and 2^53 - 1, not {value}"
+        )))
+    }
+}
+
+/// A JS value that must be such a number.
+pub(crate) fn value_to_u64(value: &JsValue, what: &str) -> Result<u64, StrataError> {
+    match value.as_f64() {
+        Some(n) => to_u64(n, what),
+        None => Err(StrataError::invalid_argument(format!(
+            "{what} must be a number"
+        ))),
+    }
+}
+
+pub(crate) fn to_volume(value: f64, what: &str) -> Result<VolumeId, StrataError> {
+    to_u64(value, what).map(VolumeId)
+}
+
+fn number(n: u64) -> JsValue {
+    // Engine quantities (bytes, blocks, milliseconds) stay far below 2^53.
+    JsValue::from_f64(n as f64)
+}
+
+fn optional_number(n: Option<u64>) -> JsValue {
+    n.map_or(JsValue::NULL, number)
+}
+
+/// A plain object built field by field.
+pub(crate) struct ObjectBuilder(Object);
+
+impl ObjectBuilder {
+    pub(crate) fn new() -> Self {
+        ObjectBuilder(Object::new())
+    }
+
+    pub(crate) fn set(self, key: &str, value: impl Into<JsValue>) -> Self {
+        // Defining a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&self.0, &JsValue::from_str(key), &value.into());
+        self
+    }
+
+    pub(crate) fn number(self, key: &str, n: u64) -> Self {
+        self.set(key, number(n))
+    }
+
+    pub(crate) fn build(self) -> JsValue {
+        self.0.into()
+    }
+}
+
+/// A property of an options object (`undefined` if the object is `undefined` or `null`).
+pub(crate) fn field(options: &JsValue, key: &str) -> JsValue {
+    if options.is_undefined() || options.is_null() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn is_absent(value: &JsValue) -> bool {
+    value.is_undefined() || value.is_null()
+}
+
+pub(crate) fn optional_u64_field(options: &JsValue, key: &str) -> Result<Option<u64>, StrataError> {
+    let value = field(options, key);
+    if is_absent(&value) {
+        return Ok(None);
+    }
+    value_to_u64(&value, key).map(Some)
+}
+
+pub(crate) fn optional_string_field(
+    options: &JsValue,
+    key: &str,
+) -> Result<Option<String>, StrataError> {
+    let value = field(options, key);
+    if is_absent(&value) {
+        return Ok(None);
+    }
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| StrataError::invalid_argument(format!("{key} must be a string")))
+}
+
+pub(crate) fn optional_bool_field(
+    options: &JsValue,
+    key: &str,
+) -> Result<Option<bool>, StrataError> {
+    let value = field(options, key);
+    if is_absent(&value) {
+        return Ok(None);
+    }
+    value
+        .as_bool()
+        .map(Some)
+        .ok_or_else(|| StrataError::invalid_argument(format!("{key} must be true or false")))
+}
+
+/// A cursor start: `undefined`/`null`/`"beginning"`, `{ seq }` or `{ volume }`.
+pub(crate) fn cursor_start(start: &JsValue) -> Result<CursorStart, StrataError> {
+    if is_absent(start) || start.as_string().as_deref() == Some("beginning") {
+        return Ok(CursorStart::Beginning);
+    }
+    if let Some(seq) = optional_u64_field(start, "seq")? {
+        return Ok(CursorStart::Seq(seq));
+    }
+    if let Some(volume) = optional_u64_field(start, "volume")? {
+        return Ok(CursorStart::Volume(VolumeId(volume)));
+    }
+    Err(StrataError::invalid_argument(
+        "a cursor starts at \"beginning\", { seq: n } or { volume: n }",
+    ))
+}
+
+/// `[start, end)` block range of send options: `[start, end]` as a two-number array.
+pub(crate) fn block_range(value: &JsValue) -> Result<Option<std::ops::Range<u64>>, StrataError> {
+    if is_absent(value) {
+        return Ok(None);
+    }
+    let bad = || StrataError::invalid_argument("blocks must be [start, end] (end excluded)");
+    if !Array::is_array(value) {
+        return Err(bad());
+    }
+    let array = Array::from(value);
+    if array.length() != 2 {
+        return Err(bad());
+    }
+    let start = value_to_u64(&array.get(0), "blocks[0]")?;
+    let end = value_to_u64(&array.get(1), "blocks[1]")?;
+    if start >= end {
+        return Err(bad());
+    }
+    Ok(Some(start..end))
+}
+
+pub(crate) fn volume_kind(kind: VolumeKind) -> &'static str {
+    match kind {
+        VolumeKind::Baseline => "baseline",
+        VolumeKind::Snapshot => "snapshot",
+        VolumeKind::Head => "head",
+    }
+}
+
+pub(crate) fn volume_info(v: &VolumeInfo) -> JsValue {
+    ObjectBuilder::new()
+        .number("id", v.id.0)
+        .set("kind", volume_kind(v.kind))
+        .set("label", v.label.as_str())
+        .set("parent", optional_number(v.parent.map(|p| p.0)))
+        .number("createdMs", v.created_ms)
+        .set("sealedMs", optional_number(v.sealed_ms))
+        .number("entryCount", v.entry_count)
+        .number("blocksWritten", v.blocks_written)
+        .number("bytes", v.bytes)
+        .number("firstSeq", v.first_seq)
+        .number("nextSeq", v.next_seq)
+        .build()
+}
+
+pub(crate) fn store_info(info: &StoreInfo) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .set("backend", info.backend)
+        .number("blockSize", u64::from(info.block_size))
+        .number("blockCount", info.block_count)
+        .set(
+            "baseline",
+            match info.baseline {
+                BaselineKind::Zero => "zero",
+                BaselineKind::Image => "image",
+            },
+        )
+        // 64 random bits do not fit a JS number: hexadecimal, as the CLI prints it.
+        .set("storeId", format!("{:016x}", info.store_id))
+        .number("createdMs", info.created_ms)
+        .number("head", info.head.0)
+        .number("nextSeq", info.next_seq)
+        .number("partitions", info.partitions as u64)
+        .number("logBytes", info.log_bytes)
+        .number("mappedBlocks", info.mapped_blocks as u64)
+        .number("indexBytes", info.index_bytes as u64)
+}
+
+pub(crate) fn log_entry(entry: LogEntry) -> JsValue {
+    let data: JsValue = match entry.data {
+        Some(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+        None => JsValue::NULL,
+    };
+    ObjectBuilder::new()
+        .number("seq", entry.seq)
+        .number("volume", entry.volume.0)
+        .number("addr", entry.addr)
+        .number("blocks", u64::from(entry.blocks))
+        .number("timestampMs", entry.timestamp_ms)
+        .set("data", data)
+        .build()
+}
+
+pub(crate) fn compact_report(r: &CompactReport) -> JsValue {
+    ObjectBuilder::new()
+        .number("bytesBefore", r.bytes_before)
+        .number("bytesAfter", r.bytes_after)
+        .number("blocksKept", r.blocks_kept)
+        .number("blocksDropped", r.blocks_dropped)
+        .set("removed", r.removed)
+        .build()
+}
+
+pub(crate) fn copy_report(r: &CopyReport) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .number("volumes", r.volumes)
+        .number("volumesSkipped", r.volumes_skipped)
+        .number("entries", r.entries)
+        .number("dataBytes", r.data_bytes)
+        .number("streamBytes", r.stream_bytes)
+}
+
+pub(crate) fn extent(e: &Extent) -> JsValue {
+    ObjectBuilder::new()
+        .number("addr", e.addr)
+        .number("blocks", e.blocks)
+        .build()
+}
+
+pub(crate) fn space_info(s: &SpaceInfo) -> JsValue {
+    ObjectBuilder::new()
+        .number("volume", s.volume.0)
+        .set("visible", s.visible)
+        .number("totalBytes", s.total_bytes)
+        .number("liveBytes", s.live_bytes)
+        .number("exclusiveBytes", s.exclusive_bytes)
+        .number("reclaimableBytes", s.reclaimable_bytes)
+        .number("metadataBytes", s.metadata_bytes)
+        .build()
+}
+
+pub(crate) fn array<T>(items: &[T], convert: impl Fn(&T) -> JsValue) -> Array {
+    items.iter().map(convert).collect()
+}
+
+/// A serde value (policy, decision, audit entry) as a plain JS object, through JSON.
+pub(crate) fn via_json(value: &impl serde::Serialize) -> Result<JsValue, StrataError> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| StrataError::invalid_argument(format!("cannot serialise: {e}")))?;
+    js_sys::JSON::parse(&json)
+        .map_err(|_| StrataError::invalid_argument("the engine produced invalid JSON"))
+}
+
+pub(crate) fn decisions(decisions: &[Decision]) -> Result<Array, StrataError> {
+    decisions.iter().map(via_json).collect()
+}
+
+pub(crate) fn audit_entries(entries: &[AuditEntry]) -> Result<Array, StrataError> {
+    entries.iter().map(via_json).collect()
+}
+
+/// A JSON document given as a string or as a plain object (stringified here).
+pub(crate) fn json_text(value: &JsValue, what: &str) -> Result<String, StrataError> {
+    if let Some(text) = value.as_string() {
+        return Ok(text);
+    }
+    js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| {
+            StrataError::invalid_argument(format!("{what} must be a JSON string or a plain object"))
+        })
+}

@@ -1,0 +1,73 @@
+//! Where a store lives: the backend choice, the cross-tab lock, the clock.
+//!
+//! The bindings reach storage only through this module, a thin adapter over
+//! [`crate::backend`], so that the rest of them does not care which backend a store is on.
+
+use std::rc::Rc;
+
+use strata_engine::clock::Clock;
+
+pub(crate) use crate::backend::AnyStorage as BackendStorage;
+pub(crate) use crate::backend::BackendKind as Backend;
+use crate::backend::{open_backend, JsClock};
+use crate::error::StrataError;
+
+/// Parses the JS `backend` option.
+pub(crate) fn parse_backend(name: &str) -> Result<Backend, StrataError> {
+    Backend::parse(name).ok_or_else(|| {
+        StrataError::invalid_argument(format!(
+            "backend must be \"auto\", \"memory\", \"opfs\" or \"indexeddb\", not {name:?}"
+        ))
+    })
+}
+
+/// Held while a store is open; dropping it lets another tab or worker open the store.
+#[cfg(target_arch = "wasm32")]
+pub(crate) type StoreLock = crate::backend::LockGuard;
+
+/// Natively there is no other tab: the lock is a token.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug)]
+pub(crate) struct StoreLock;
+
+/// Takes the store's cross-tab Web Lock, or fails with code `LOCKED`.
+pub(crate) async fn lock(name: &str) -> Result<StoreLock, StrataError> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        Ok(crate::backend::acquire_store_lock(name).await?)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = name;
+        Ok(StoreLock)
+    }
+}
+
+/// Opens the named store's storage on `backend`; returns it and the backend chosen.
+pub(crate) async fn open_storage(
+    backend: Backend,
+    name: &str,
+) -> Result<(BackendStorage, Backend), StrataError> {
+    Ok(open_backend(backend, name).await?)
+}
+
+pub(crate) fn clock() -> Rc<dyn Clock> {
+    Rc::new(JsClock)
+}
+
+/// The origin's free quota (`quota - usage` of `navigator.storage.estimate()`), when known.
+pub(crate) async fn quota_free_bytes() -> Option<u64> {
+    use js_sys::{Function, Promise, Reflect};
+    use wasm_bindgen::{JsCast, JsValue};
+    if !cfg!(target_arch = "wasm32") {
+        return None;
+    }
+    let get = |target: &JsValue, key: &str| Reflect::get(target, &JsValue::from_str(key)).ok();
+    let storage = get(&get(&js_sys::global(), "navigator")?, "storage")?;
+    let estimate: Function = get(&storage, "estimate")?.dyn_into().ok()?;
+    let promise: Promise = estimate.call0(&storage).ok()?.dyn_into().ok()?;
+    let result = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    let quota = get(&result, "quota")?.as_f64()?;
+    let usage = get(&result, "usage")?.as_f64()?;
+    Some((quota - usage).max(0.0) as u64)
+}
