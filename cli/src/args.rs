@@ -17,7 +17,10 @@ the newest being the head. Any volume can be read, listed and exported exactly a
 
 Snapshots can be compacted in place (`compact`), folded into the baseline (`merge`), deleted \
 (`delete`), rolled back to (`rollback`), compared block by block (`diff`), accounted for (`du`) \
-and copied to another store (`send` and `receive`).
+and copied to another store (`send` and `receive`). A storage management policy (`policy`) \
+automates all of this: snapshots on a schedule, on events or past thresholds, retention, merges, \
+compaction and copies to backup directories, with holds and per-volume TTLs (`hold`, `ttl`) and \
+an audit trail of everything it did (`audit`).
 
 Exit codes: 0 success, 1 an engine error (printed as `error[CODE]: message`), 2 a usage error.";
 
@@ -102,6 +105,11 @@ pub enum Command {
     Du(DuArgs),
     Send(SendArgs),
     Receive(ReceiveArgs),
+    Policy(PolicyArgs),
+    Event(EventArgs),
+    Hold(HoldArgs),
+    Ttl(TtlArgs),
+    Audit(AuditArgs),
 }
 
 /// Create a store: an empty baseline of zeros, or a baseline imported from a raw image
@@ -619,6 +627,603 @@ pub struct ReceiveArgs {
     pub json: bool,
 }
 
+// ----- policies ----------------------------------------------------------------------------------
+
+// clap replaces `{n}` with a newline in help texts and has no escape for it; `{\x1b[0mn}` shows
+// as `{n}` (the reset code is stripped when the output is not a terminal, and invisible when it
+// is). The example policies avoid `{n}` so that they stay plain, parseable text.
+
+/// The example policy of `strata policy --help`, in TOML (a unit test checks that it reads the
+/// same as [`policy_example_json`]).
+macro_rules! policy_example_toml {
+    () => {
+        r#"labels = { template = "auto-{date}-{time}" }
+
+[[rules]]
+name = "hourly"
+kind = "snapshot_every"
+snapshot_every_ms = 3_600_000           # 1h, aligned to the UTC hour
+label = "hourly-{date}-{time}"
+
+[[rules]]
+name = "thin"
+kind = "retain"
+label_prefix = "hourly-"
+keep = { last = 3, hourly = 24, daily = 7, weekly = 4, monthly = 6 }
+
+[[rules]]
+name = "fold"
+kind = "merge_older_than"
+older_than_ms = 31_536_000_000          # 365d
+
+[[rules]]
+name = "offsite"
+kind = "copy_every"
+target = "backup"
+copy_every_ms = 86_400_000              # 1d
+
+[[rules]]
+name = "tidy"
+kind = "threshold"
+status = "reclaimable_ratio"
+above = 0.3
+action = "compact"
+cooldown_ms = 600_000
+
+[[rules]]
+name = "deploy"
+kind = "event"
+event = "deploy"
+pair = true
+action = "snapshot"
+label = "{event}-{date}""#
+    };
+}
+
+/// The example policy of `strata policy --help`, in JSON.
+macro_rules! policy_example_json {
+    () => {
+        r#"{
+  "labels": { "template": "auto-{date}-{time}" },
+  "rules": [
+    { "name": "hourly", "kind": "snapshot_every", "snapshot_every_ms": 3600000,
+      "label": "hourly-{date}-{time}" },
+    { "name": "thin", "kind": "retain", "label_prefix": "hourly-",
+      "keep": { "last": 3, "hourly": 24, "daily": 7, "weekly": 4, "monthly": 6 } },
+    { "name": "fold", "kind": "merge_older_than", "older_than_ms": 31536000000 },
+    { "name": "offsite", "kind": "copy_every", "target": "backup", "copy_every_ms": 86400000 },
+    { "name": "tidy", "kind": "threshold", "status": "reclaimable_ratio", "above": 0.3,
+      "action": "compact", "cooldown_ms": 600000 },
+    { "name": "deploy", "kind": "event", "event": "deploy", "pair": true,
+      "action": "snapshot", "label": "{event}-{date}" }
+  ]
+}"#
+    };
+}
+
+#[cfg(test)]
+pub const POLICY_EXAMPLE_TOML: &str = policy_example_toml!();
+#[cfg(test)]
+pub const POLICY_EXAMPLE_JSON: &str = policy_example_json!();
+
+/// Manage the storage management policy: rules that snapshot, retain, merge, compact and copy
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Manage the store's storage management policy: rules that take snapshots, delete old ones, merge, \
+compact and copy, by themselves.
+
+A policy is a list of rules, kept in the store (it survives reopen) and carried out by `strata \
+policy run` (from cron or a systemd timer, say) and `strata event`. Each decision is recorded, \
+with its reason and outcome, in the audit trail (`strata audit`). Rules come in three kinds:
+
+  temporal  `snapshot_every` (a snapshot once per interval, aligned to the Unix epoch: an hourly \
+rule fires at the first run in each UTC hour), `retain` (delete the snapshots no retention rule \
+keeps), `merge_older_than` (fold the oldest snapshots into the baseline once they are that old), \
+`copy_every` (an incremental copy stream to a named target once per interval);
+  status    `threshold`: act while a measurement is past a limit (`above` or `below`, strict) - \
+log_bytes, partition_count, reclaimable_bytes, reclaimable_ratio, writes_since_snapshot, \
+bytes_since_snapshot - at most once per `cooldown_ms`; the action is snapshot, compact (the \
+snapshot with the most reclaimable bytes, in place), merge_oldest or copy;
+  event     `event`: act when the application signals an event (`strata event DIR deploy`). With \
+`pair = true` the rule fires on `deploy:pre` and on `deploy:post`, for a snapshot before and one \
+after an operation (as snapper's pre/post pairs).
+
+Labels. A snapshot's volume identifier is always the next number; its label is the policy's \
+choice: `labels = \"sequential\"` (none, the default), `\"time\"` (2024-02-29T133005Z) or \
+`{ template = \"...\" }`, and a rule's own `label` overrides it. Templates have placeholders: \
+{date} (UTC, YYYY-MM-DD), {time} (UTC, HHMMSS), {\x1b[0mn} (the new volume's identifier), {event} (the \
+event, e.g. deploy:pre, empty otherwise), {rule} (the rule's name, or its kind); {{ and }} are \
+literal braces.
+
+Retention buckets. A `retain` rule applies to the snapshots whose label starts with its \
+`label_prefix` (all of them without one). It keeps those younger than `max_age_ms` and those \
+`keep` selects: `last = N`, the N newest; `hourly`, `daily`, `weekly`, `monthly`, `yearly = N`, \
+the newest snapshot in each of the N most recent UTC hours (days, ISO weeks, months, years) that \
+hold one, counted as sanoid and snapper do (a week with the machine off uses up no daily slot). A \
+snapshot kept by any rule is kept; one in the scope of some rule and kept by none is deleted; one \
+in the scope of no rule is left alone. Durations are in milliseconds (`3_600_000` is 1h).
+
+Precedence, strongest first: (1) a hold (`strata hold`) - a held volume is never deleted or \
+merged; (2) the newest snapshot is never deleted or merged; (3) a per-volume TTL (`strata ttl`) - \
+the volume is deleted once its snapshot is that old, and retention rules neither delete it \
+earlier nor keep it longer; (4) retention rules. Merges respect (1) and (2) but not retention. \
+The baseline and the head are never deleted, merged or compacted.
+
+Policy files are TOML or JSON (chosen by the extension, or --format); unknown fields are errors, \
+and every problem names its field, e.g. `rules[2].keep.hourly: must be at least 1`.",
+    after_help = concat!(
+        "Example policy (policy.toml):\n\n",
+        policy_example_toml!(),
+        "\n\nThe same policy in JSON (policy.json):\n\n",
+        policy_example_json!(),
+        "\n\nExamples:
+  strata policy set ./vol policy.toml
+  strata policy show ./vol
+  strata policy run ./vol --dry-run --until 30d     # what a month would do; nothing is written
+  strata policy run ./vol --target backup=/mnt/backup/vol
+  strata event ./vol deploy:pre && ./deploy.sh && strata event ./vol deploy:post
+  strata hold ./vol --volume 12
+  strata audit ./vol --limit 20"
+    )
+)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    Set(PolicySetArgs),
+    Show(PolicyShowArgs),
+    Clear(PolicyClearArgs),
+    Run(PolicyRunArgs),
+}
+
+/// The syntax of a policy file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyFormat {
+    Toml,
+    Json,
+}
+
+/// Check a policy file (TOML or JSON) and assign it to the store, replacing any policy
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Check a policy file (TOML or JSON) and assign it to the store, replacing any earlier policy.
+
+The file is read as TOML if its name ends in .toml, as JSON if it ends in .json, otherwise as \
+--format says (or, without --format, as JSON if it starts with `{`, else TOML). It is checked \
+completely before anything changes: a misspelt field, a wrong type or an impossible value is an \
+error naming the field, e.g. `rules[2].keep.hourly: must be at least 1`, and the store keeps its \
+old policy. Assigning a policy forgets when each rule last ran (rule positions may mean other \
+rules now), so interval rules fire at the next run. Holds and TTLs are kept. See `strata policy \
+--help` for the rules.",
+    after_help = "\
+Example:
+  strata policy set ./vol policy.toml
+  # policy set on ./vol: 6 rules (4 temporal, 1 status, 1 event)
+  cat policy.json | strata policy set ./vol - --format json"
+)]
+pub struct PolicySetArgs {
+    /// Store directory
+    pub dir: PathBuf,
+    /// Policy file (`-` for stdin)
+    pub file: PathBuf,
+    /// Syntax of the file, when its name does not end in .toml or .json
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<PolicyFormat>,
+}
+
+/// Show the store's policy (as TOML) and the per-volume holds and TTLs
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Show the store's policy and the per-volume assignments (holds and TTLs).
+
+The policy is printed as TOML, ready to edit and `strata policy set` again (comments and the \
+layout of the original file are not kept: the store holds the policy as data), followed by one \
+line per rule and a table of the volumes with a hold or a TTL. With --json, one object: \
+`policy` (null without one) and `assignments`.",
+    after_help = "\
+Examples:
+  strata policy show ./vol
+  strata policy show ./vol > policy.toml     # edit, then: strata policy set ./vol policy.toml
+  strata policy show ./vol --json | jq '.policy.rules | length'"
+)]
+pub struct PolicyShowArgs {
+    /// Store directory
+    pub dir: PathBuf,
+    /// Print a JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Remove the store's policy (holds, TTLs and the audit trail are kept)
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Remove the store's policy: `strata policy run` and `strata event` do nothing until one is set.
+
+Holds and TTLs stay assigned (a TTL only takes effect while a policy is set: deletions happen \
+when the policy runs), and the audit trail keeps what was done.",
+    after_help = "\
+Example:
+  strata policy clear ./vol"
+)]
+pub struct PolicyClearArgs {
+    /// Store directory
+    pub dir: PathBuf,
+}
+
+/// Carry out what the policy decides now, or preview it (--dry-run, --until)
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Evaluate the policy now and carry out its decisions, or preview them with --dry-run.
+
+A run evaluates the temporal and status rules and the TTLs at the current time and carries the \
+decisions out in order: snapshots, copies, at most one merge, deletions, at most one compaction. \
+Each is printed (time, decision, volume, outcome, reason) and recorded in the audit trail, which \
+`strata audit` shows. Run it periodically (cron, a systemd timer): an hourly rule takes one \
+snapshot per UTC hour however often it runs. Event rules run only on `strata event`.
+
+Copies. A copy rule names a target (`target = \"backup\"`); --target backup=DIR says where that \
+target is: each copy writes a copy stream to DIR/<V>.stream, V being the newest snapshot it \
+carries. The first copy to a target is a full stream; later ones are incremental, carrying only \
+the snapshots after the last one copied. `strata receive` applies them, in increasing V, to \
+rebuild an identical store. A copy to a target without --target fails (it is recorded as failed, \
+and the other decisions still run). If any decision fails, the command exits with code 1 \
+(error[POLICY_FAILED]) after printing all of them.
+
+Dry runs. --dry-run prints what would be done now and changes nothing. With --until (a duration \
+from now: 90s, 15m, 1h, 7d, 4w, or combined as 1d12h; or a UTC time: 2024-03-01 or \
+2024-03-01T12:00:00Z) the policy is simulated from now until then, evaluated every --step \
+(default 1h), against a model of the store (a snapshot seals the head, a deletion or merge \
+removes volumes, ...; no writes are modelled): it prints the timeline and how many snapshots \
+would be taken, deleted, merged, compacted and copied. Nothing is written, not even to the audit \
+trail.",
+    after_help = "\
+Examples:
+  strata policy run ./vol
+  # TIME                      DECISION  VOLUME  DETAIL                      OUTCOME  REASON
+  # 2024-03-01T12:00:00.004Z  snapshot       7  \"hourly-2024-03-01-120000\"  applied  rules[0] \"hourly\": ...
+  strata policy run ./vol --target backup=/mnt/backup/vol
+  strata policy run ./vol --dry-run
+  strata policy run ./vol --dry-run --until 30d --step 1h
+  strata receive ./restored -i /mnt/backup/vol/3.stream     # then 7.stream, 12.stream, ..."
+)]
+pub struct PolicyRunArgs {
+    /// Store directory
+    pub dir: PathBuf,
+    /// Print what would be done, and do nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Simulate from now until this time: a duration (30d) or a UTC time (2024-03-01T12:00:00Z)
+    #[arg(long, value_name = "WHEN", requires = "dry_run")]
+    pub until: Option<Until>,
+    /// Simulation step (with --until)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        requires = "until"
+    )]
+    pub step: DurationArg,
+    /// Where copy target NAME writes its streams: a directory (created if missing)
+    #[arg(long = "target", value_name = "NAME=DIR", conflicts_with = "dry_run")]
+    pub targets: Vec<TargetArg>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Signal an application event to the policy (e.g. deploy:pre) and carry out its rules
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Signal an application event to the policy, and carry out what its event rules decide.
+
+An event is any name the application chooses (`deploy`, `nightly-export`); the policy's `event` \
+rules for that name act on it: take a snapshot (labelled with the event, e.g. `{event}-{\x1b[0mn}`), \
+copy to a target, compact, or merge the oldest snapshot. A rule with `pair = true` for event \
+`upgrade` fires on `upgrade:pre` and on `upgrade:post`: signal the first before an operation and \
+the second after it, for a snapshot of the state before and one of the state after (as snapper's \
+pre/post pairs). Only event rules run; retention and TTLs wait for `strata policy run`. Each \
+decision is printed and recorded in the audit trail; copies need --target, as for `strata policy \
+run`.",
+    after_help = "\
+Example:
+  strata event ./vol upgrade:pre
+  # TIME                      DECISION  VOLUME  DETAIL          OUTCOME  REASON
+  # 2024-03-01T12:00:00.004Z  snapshot       7  \"upgrade:pre-7\"  applied  rules[5] \"upgrade\": event \"upgrade:pre\"
+  apt-get -y upgrade
+  strata event ./vol upgrade:post
+  strata diff ./vol 7 8                        # what the upgrade changed"
+)]
+pub struct EventArgs {
+    /// Store directory
+    pub dir: PathBuf,
+    /// The event: any name (deploy, upgrade:pre, upgrade:post, ...)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Where copy target NAME writes its streams: a directory (created if missing)
+    #[arg(long = "target", value_name = "NAME=DIR")]
+    pub targets: Vec<TargetArg>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Place (or release) a hold on a volume: no policy rule or TTL will delete or merge it
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Place a hold on a volume, or release it (--release).
+
+A hold is the strongest thing in a policy: no retention rule, TTL or merge rule ever deletes or \
+merges a held volume (it may still be compacted in place, which changes neither its identifier \
+nor its contents). Use it to keep a snapshot that matters - the last good state before an \
+incident - whatever the retention rules say. Holds are kept in the store and survive policy \
+changes; a hold on a volume that is later deleted by hand goes with it.",
+    after_help = "\
+Example:
+  strata hold ./vol --volume 12
+  # volume 12 is held: no policy rule or TTL will delete or merge it
+  strata hold ./vol --volume 12 --release"
+)]
+pub struct HoldArgs {
+    /// Store directory
+    pub dir: PathBuf,
+    /// The volume: a volume identifier
+    #[arg(long, value_name = "V")]
+    pub volume: VolumeArg,
+    /// Release the hold instead
+    #[arg(long)]
+    pub release: bool,
+}
+
+/// Give a volume a time to live, after which the policy deletes it (or clear it)
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Give a volume its own time to live, or clear it (--clear).
+
+A volume with a TTL is deleted by `strata policy run` once its snapshot is that old (counted \
+from when it was taken), whatever the retention rules say: they neither delete it earlier nor \
+keep it longer (it fills no retention bucket). A hold and newest-snapshot protection still come \
+first. The TTL takes effect only while a policy is set (the deletion happens when the policy \
+runs). Durations: 90s, 15m, 1h, 7d, 4w, or combined as 1d12h.",
+    after_help = "\
+Example:
+  strata snapshot ./vol --label scratch
+  # snapshot: 9
+  strata ttl ./vol --volume 9 2d
+  # volume 9 will be deleted by `strata policy run` from 2024-03-03T12:00:00.000Z (taken ... + 2d)
+  strata ttl ./vol --volume 9 --clear",
+    group(ArgGroup::new("what").required(true).args(["ttl", "clear"]))
+)]
+pub struct TtlArgs {
+    /// Store directory
+    pub dir: PathBuf,
+    /// The volume: a volume identifier
+    #[arg(long, value_name = "V")]
+    pub volume: VolumeArg,
+    /// The time to live (90s, 15m, 1h, 7d, 4w, 1d12h)
+    #[arg(value_name = "DURATION")]
+    pub ttl: Option<DurationArg>,
+    /// Remove the volume's TTL instead
+    #[arg(long)]
+    pub clear: bool,
+}
+
+/// Show the audit trail: every decision the policy carried out (or tried to), and why
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Show the audit trail: every decision `strata policy run` and `strata event` carried out or tried \
+to, oldest first.
+
+Each entry has the time, the decision (snapshot, copy, merge, delete, compact), the volume it \
+made or acted on, the label or target, the outcome (applied; skipped, with why; failed, with the \
+error) and the reason: the rule (`rules[1] \"thin\"`) or the volume's TTL, and what was measured. \
+The trail is kept in the store's journal, so it survives reopen and crashes; the newest 10000 \
+entries are kept. Dry runs are not recorded.",
+    after_help = "\
+Examples:
+  strata audit ./vol --limit 10
+  strata audit ./vol --json | jq '.[] | select(.outcome.outcome == \"failed\")'"
+)]
+pub struct AuditArgs {
+    /// Store directory
+    pub dir: PathBuf,
+    /// Show only the newest N entries
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print a JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+const MS_PER_DAY: u64 = 86_400_000;
+
+/// A duration: `90s`, `15m`, `1h`, `7d`, `4w`, `500ms`, or several together (`1d12h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationArg(pub u64);
+
+impl FromStr for DurationArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("`{s}` is not a duration: give a number and a unit (ms, s, m, h, d, w), e.g. 90s, 15m, 7d or 1d12h")
+        };
+        let mut rest = s.trim();
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        let mut total: u64 = 0;
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if digits == 0 {
+                return Err(bad());
+            }
+            let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let unit_ms = match &rest[..unit_len] {
+                "ms" => 1,
+                "s" => 1_000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                "d" => MS_PER_DAY,
+                "w" => 7 * MS_PER_DAY,
+                _ => return Err(bad()),
+            };
+            rest = &rest[unit_len..];
+            total = n
+                .checked_mul(unit_ms)
+                .and_then(|ms| total.checked_add(ms))
+                .ok_or_else(|| format!("duration `{s}` is too long"))?;
+        }
+        if total == 0 {
+            return Err(format!("duration `{s}` is zero; give at least 1ms"));
+        }
+        Ok(DurationArg(total))
+    }
+}
+
+/// The end of a simulation: a duration from now, or a UTC time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// This long after now (ms).
+    In(u64),
+    /// At this time (ms since the Unix epoch).
+    At(u64),
+}
+
+impl FromStr for Until {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.contains('-') {
+            parse_utc(s).map(Until::At)
+        } else {
+            s.parse::<DurationArg>()
+                .map(|d| Until::In(d.0))
+                .map_err(|_| {
+                    format!("`{s}` is neither a duration (30d, 12h, 1d12h) nor a UTC time (2024-03-01 or 2024-03-01T12:00:00Z)")
+                })
+        }
+    }
+}
+
+/// `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM`, `YYYY-MM-DDTHH:MM:SS` or with `.fff`, optionally ending in
+/// `Z` (always UTC), as ms since the Unix epoch.
+pub fn parse_utc(s: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "`{s}` is not a UTC time: give 2024-03-01, 2024-03-01T12:00 or 2024-03-01T12:00:00Z"
+        )
+    };
+    let t = s.trim().trim_end_matches(['Z', 'z']);
+    let (date, time) = match t.split_once(['T', 't', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (t, None),
+    };
+    let num = |part: &str, len: usize| -> Result<u64, String> {
+        if part.len() != len || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        part.parse::<u64>().map_err(|_| bad())
+    };
+    let fields: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = fields[..] else {
+        return Err(bad());
+    };
+    let (year, month, day) = (num(y, 4)?, num(m, 2)?, num(d, 2)?);
+    if year < 1970 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return Err(bad());
+    }
+    let mut ms = days_from_civil(year, month, day) * MS_PER_DAY;
+    if let Some(time) = time {
+        let (hms, frac) = match time.split_once('.') {
+            Some((hms, frac)) => (hms, Some(frac)),
+            None => (time, None),
+        };
+        let parts: Vec<&str> = hms.split(':').collect();
+        let (h, mi, sec) = match parts[..] {
+            [h, mi] => (num(h, 2)?, num(mi, 2)?, 0),
+            [h, mi, sec] => (num(h, 2)?, num(mi, 2)?, num(sec, 2)?),
+            _ => return Err(bad()),
+        };
+        if h > 23 || mi > 59 || sec > 59 {
+            return Err(bad());
+        }
+        ms += (h * 3600 + mi * 60 + sec) * 1000;
+        if let Some(frac) = frac {
+            if frac.is_empty() || frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            let padded = format!("{frac:0<3}");
+            ms += padded.parse::<u64>().map_err(|_| bad())?;
+        }
+    }
+    Ok(ms)
+}
+
+fn days_in_month(year: u64, month: u64) -> u64 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a civil date on or after it (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A copy target: `NAME=DIR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetArg {
+    /// The target's name, as the policy's copy rules spell it.
+    pub name: String,
+    /// The directory its streams go to.
+    pub dir: PathBuf,
+}
+
+impl FromStr for TargetArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('=') {
+            Some((name, dir)) if !name.is_empty() && !dir.is_empty() => Ok(TargetArg {
+                name: name.to_string(),
+                dir: PathBuf::from(dir),
+            }),
+            _ => Err(format!(
+                "`{s}` is not a target: give NAME=DIR, e.g. backup=/mnt/backup/vol"
+            )),
+        }
+    }
+}
+
 /// A range of block addresses `A..B`: from A up to, but not including, B.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockRange {
@@ -672,6 +1277,86 @@ mod tests {
         assert_eq!("7".parse::<VolumeArg>(), Ok(VolumeArg::Id(7)));
         assert!("x7".parse::<VolumeArg>().is_err());
         assert!("-1".parse::<VolumeArg>().is_err());
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!("90s".parse::<DurationArg>(), Ok(DurationArg(90_000)));
+        assert_eq!("15m".parse::<DurationArg>(), Ok(DurationArg(900_000)));
+        assert_eq!("1h".parse::<DurationArg>(), Ok(DurationArg(3_600_000)));
+        assert_eq!("7d".parse::<DurationArg>(), Ok(DurationArg(7 * 86_400_000)));
+        assert_eq!(
+            "4w".parse::<DurationArg>(),
+            Ok(DurationArg(28 * 86_400_000))
+        );
+        assert_eq!(
+            "1d12h".parse::<DurationArg>(),
+            Ok(DurationArg(36 * 3_600_000))
+        );
+        assert_eq!("250ms".parse::<DurationArg>(), Ok(DurationArg(250)));
+        for bad in [
+            "",
+            "5",
+            "h",
+            "1x",
+            "0s",
+            "-1h",
+            "1h-",
+            "99999999999999999999d",
+        ] {
+            assert!(bad.parse::<DurationArg>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parses_until() {
+        assert_eq!("30d".parse::<Until>(), Ok(Until::In(30 * 86_400_000)));
+        assert_eq!("1970-01-02".parse::<Until>(), Ok(Until::At(86_400_000)));
+        assert_eq!(
+            "2024-03-01T12:00:00Z".parse::<Until>(),
+            Ok(Until::At(1_709_294_400_000))
+        );
+        assert_eq!(
+            "2024-02-29T12:00".parse::<Until>(),
+            Ok(Until::At(1_709_208_000_000))
+        );
+        assert_eq!(
+            "2024-03-01T12:00:00.5Z".parse::<Until>(),
+            Ok(Until::At(1_709_294_400_500))
+        );
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-03-01T24:00",
+            "2024-3-1",
+            "soon",
+        ] {
+            assert!(bad.parse::<Until>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parses_targets() {
+        assert_eq!(
+            "backup=/mnt/b".parse::<TargetArg>(),
+            Ok(TargetArg {
+                name: "backup".into(),
+                dir: PathBuf::from("/mnt/b")
+            })
+        );
+        assert!("backup".parse::<TargetArg>().is_err());
+        assert!("=x".parse::<TargetArg>().is_err());
+        assert!("x=".parse::<TargetArg>().is_err());
+    }
+
+    #[test]
+    fn help_example_policy_reads_the_same_in_toml_and_json() {
+        let from_toml: strata_engine::policy::Policy =
+            toml::from_str(POLICY_EXAMPLE_TOML).expect("TOML example");
+        let from_json =
+            strata_engine::policy::Policy::from_json(POLICY_EXAMPLE_JSON).expect("JSON example");
+        from_toml.validate().expect("valid");
+        assert_eq!(from_toml, from_json);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 
 mod copy;
 mod ops;
+mod policy;
 
 pub use copy::{receive, send};
 pub use ops::{compact, delete, diff, du, merge, rollback};
+pub use policy::{audit, event, hold, policy, ttl};
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};

@@ -40,6 +40,11 @@ fn main() -> ExitCode {
         Command::Du(a) => commands::du(a),
         Command::Send(a) => commands::send(a, quiet),
         Command::Receive(a) => commands::receive(a, quiet),
+        Command::Policy(a) => commands::policy(a),
+        Command::Event(a) => commands::event(a),
+        Command::Hold(a) => commands::hold(a),
+        Command::Ttl(a) => commands::ttl(a),
+        Command::Audit(a) => commands::audit(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,7 +27,7 @@ fn follow(bar: &ProgressBar) -> impl FnMut(Progress) -> bool + '_ {
 }
 
 /// Writes `text` (and a newline) to stdout.
-fn print_line(text: &str) -> CliResult {
+pub(super) fn print_line(text: &str) -> CliResult {
     let mut out = io::stdout().lock();
     writeln!(out, "{text}").map_err(stdout_err)?;
     out.flush().map_err(stdout_err)
