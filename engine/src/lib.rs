@@ -36,6 +36,7 @@ pub mod format;
 mod index;
 pub mod policy;
 mod recovery;
+pub mod redundant;
 pub mod storage;
 mod store;
 

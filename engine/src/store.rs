@@ -784,6 +784,7 @@ impl<S: Storage> Store<S> {
         head.records_end += header.record_len();
         head.segment_len = head.records_end;
         head.next_seq += u64::from(header.entry_count);
+        head.entries += u64::from(header.entry_count);
         head.blocks_written += total_blocks;
         if self.head_state.pending.len() >= self.write_buffer_bytes {
             self.flush(false).await?;
@@ -806,7 +807,8 @@ impl<S: Storage> Store<S> {
             // The buffer goes to storage; its successor starts at full size, so that filling it
             // again never regrows (and re-copies) it.
             let capacity = self.write_buffer_bytes.clamp(64 << 10, 64 << 20) + (64 << 10);
-            let bytes = std::mem::replace(&mut self.head_state.pending, Vec::with_capacity(capacity));
+            let bytes =
+                std::mem::replace(&mut self.head_state.pending, Vec::with_capacity(capacity));
             commit.write(&head.segment, self.head_state.flushed, bytes);
         }
         self.commit(commit).await?;

@@ -450,3 +450,21 @@ fn torn_last_record_is_cut_at_open_and_earlier_data_kept() {
         assert_eq!(len, 64 + 16 + 4 + 4096, "only the first record is left");
     });
 }
+
+#[test]
+fn entry_counts_are_right_before_and_after_reopen() {
+    // Regression: a partition written in this session reported 0 entries until reopened.
+    let (storage, mut store) = new_store(8);
+    block_on(async {
+        store.write(0, &block(1)).await.unwrap();
+        store
+            .write_batch(&[(1, &block(2)), (2, &block(3))])
+            .await
+            .unwrap();
+        let s = store.snapshot(None).await.unwrap();
+        assert_eq!(store.volume(s).unwrap().entry_count, 3);
+        store.close().await.unwrap();
+        let store = Store::open(storage, clock()).await.unwrap();
+        assert_eq!(store.volume(s).unwrap().entry_count, 3);
+    });
+}

@@ -144,6 +144,11 @@ impl<S: Storage> Store<S> {
         Ok(())
     }
 
+    /// True if a hold protects `volume` from deletion and merging.
+    pub fn is_held(&self, volume: VolumeId) -> bool {
+        self.automation.assignments.is_held(volume)
+    }
+
     /// The audit trail: every decision the executor carried out (or tried to), oldest first.
     pub fn audit(&self) -> &[AuditEntry] {
         &self.automation.audit

@@ -143,6 +143,10 @@ impl<S: Storage> Store<S> {
         slot: u32,
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<CompactReport> {
+        // What descendants still read is judged against every version, the head's included; the
+        // head's versions must be durable before blocks they cover are dropped, or a crash could
+        // lose both (regression: a deleted snapshot's block covered only by unsynced head writes).
+        self.sync().await?;
         let segment_len = self.partitions[slot as usize].segment_len;
         let (_, records) = self.read_sealed_index(slot, segment_len).await?;
         let children = self.children();
@@ -391,6 +395,11 @@ impl<S: Storage> Store<S> {
             ));
         }
         let slot = self.sealed_slot(volume)?;
+        if self.is_held(volume) {
+            return Err(Error::InvalidArgument(format!(
+                "volume {volume} is held; release the hold before deleting it"
+            )));
+        }
         self.append_journal(&[MetaRecord::VolumeReleased { volume: volume.0 }])
             .await?;
         self.partitions[slot as usize].hidden = true;
@@ -426,6 +435,15 @@ impl<S: Storage> Store<S> {
         self.check_writable()?;
         let target = self.sealed_slot(volume)?;
         let chain = self.chain_to_root(target)?;
+        if let Some(held) = chain
+            .iter()
+            .map(|&s| self.partitions[s as usize].volume)
+            .find(|&v| self.is_held(v))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "volume {held} is held; merging would remove it: release the hold first"
+            )));
+        }
         for (slot, p) in self.partitions.iter().enumerate() {
             let slot = slot as u32;
             if p.dropped || chain.contains(&slot) {
