@@ -11,12 +11,14 @@
 #   test-browser  wasm-bindgen tests of strata-wasm in headless Chromium (OPFS, IndexedDB)
 #   build-web     scripts/build-web.sh
 #   test-e2e      the dashboard in headless Chromium via Playwright (node --test)
+#   test-npm      scripts/build-npm.sh, then the packed npm package installed into a scratch app
+#                 and driven in headless Chromium (tests/npm/)
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
 
-STAGES=(setup fmt clippy clippy-wasm engine-wasm test-native test-browser build-web test-e2e)
+STAGES=(setup fmt clippy clippy-wasm engine-wasm test-native test-browser build-web test-e2e test-npm)
 declare -A stage_result=()
 current_stage=""
 stage_started_ms=0
@@ -73,3 +75,4 @@ run_stage test-browser env CHROMEDRIVER="$CHROMEDRIVER_BIN" WASM_BINDGEN_TEST_TI
   cargo test --target wasm32-unknown-unknown -p strata-wasm
 run_stage build-web ./scripts/build-web.sh
 run_stage test-e2e node --test tests/e2e/
+run_stage test-npm bash -c './scripts/build-npm.sh && node --test tests/npm/'

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds the npm package `strata-engine` into wasm/pkg (or the folder given as $1): the
+# strata-wasm crate compiled to wasm (release), wasm-bindgen's JS glue for `--target web`, the
+# worker and Promise client from wasm/js/, wasm/README.md and a package.json. Then prints the
+# gzipped size of the .wasm against the 250 KiB target, and fails above a hard ceiling
+# (STRATA_WASM_GZ_LIMIT_BYTES, default 300 KiB) that catches a size regression.
+#
+# This is the layout `wasm-pack build wasm --release --target web --out-dir <dir>` produces, made
+# with the wasm-bindgen CLI that scripts/setup.sh already installs (the version Cargo.lock pins),
+# so building the package needs nothing more. `npm pack wasm/pkg` makes the tarball.
+set -euo pipefail
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO_ROOT"
+
+out_dir=$(realpath -m "${1:-wasm/pkg}")
+target_bytes=$((250 * 1024))
+limit_bytes=${STRATA_WASM_GZ_LIMIT_BYTES:-$((300 * 1024))}
+
+version=$(locked_wasm_bindgen_version)
+command -v wasm-bindgen >/dev/null && [ "$(wasm-bindgen --version)" = "wasm-bindgen $version" ] ||
+  die "wasm-bindgen $version is not installed (Cargo.lock pins it): run scripts/setup.sh"
+
+# Size over speed for the download: the whole program optimised as one unit (LTO, one codegen
+# unit) for size, without debug info. Given here rather than in the workspace's release profile,
+# which the dashboard and the CLI share; cargo keeps these artifacts apart from theirs.
+size_profile=(
+  --config 'profile.release.lto = true'
+  --config 'profile.release.codegen-units = 1'
+  --config 'profile.release.debug = 0'
+  --config 'profile.release.opt-level = "z"'
+  --config 'profile.release.package.strata-wasm.opt-level = "z"'
+  --config 'profile.release.package."*".opt-level = "z"'
+)
+log "build-npm: cargo build --release --target wasm32-unknown-unknown -p strata-wasm (LTO, opt-level z)"
+cargo build --release --target wasm32-unknown-unknown -p strata-wasm "${size_profile[@]}"
+
+log "build-npm: wasm-bindgen --target web --out-dir $out_dir"
+rm -rf "$out_dir"
+wasm-bindgen --target web --out-dir "$out_dir" --out-name strata_wasm \
+  --remove-name-section --remove-producers-section \
+  target/wasm32-unknown-unknown/release/strata_wasm.wasm
+
+cp wasm/js/*.js wasm/js/*.d.ts "$out_dir/"
+cp wasm/README.md "$out_dir/README.md"
+
+# The package's version is the workspace's, which every crate inherits.
+package_version=$(awk '
+  /^\[workspace\.package\]/ { in_section = 1; next }
+  /^\[/ { in_section = 0 }
+  in_section && $1 == "version" { gsub(/"/, "", $3); print $3; exit }
+' Cargo.toml)
+[ -n "$package_version" ] || die "no version in [workspace.package] of Cargo.toml"
+
+cat >"$out_dir/package.json" <<EOF
+{
+  "name": "strata-engine",
+  "version": "$package_version",
+  "description": "Incremental block storage with snapshots in the browser (OPFS, IndexedDB), in a module worker",
+  "license": "MIT OR Apache-2.0",
+  "type": "module",
+  "main": "./index.js",
+  "module": "./index.js",
+  "types": "./index.d.ts",
+  "exports": {
+    ".": { "types": "./index.d.ts", "default": "./index.js" },
+    "./client": { "types": "./client.d.ts", "default": "./client.js" },
+    "./wasm": { "types": "./strata_wasm.d.ts", "default": "./strata_wasm.js" },
+    "./worker.js": "./worker.js",
+    "./strata_wasm_bg.wasm": "./strata_wasm_bg.wasm",
+    "./package.json": "./package.json"
+  },
+  "files": [
+    "index.js",
+    "index.d.ts",
+    "client.js",
+    "client.d.ts",
+    "worker.js",
+    "strata_wasm.js",
+    "strata_wasm.d.ts",
+    "strata_wasm_bg.wasm",
+    "strata_wasm_bg.wasm.d.ts",
+    "README.md"
+  ],
+  "sideEffects": ["./worker.js"],
+  "keywords": ["block-storage", "snapshots", "opfs", "indexeddb", "wasm", "worker"]
+}
+EOF
+
+wasm_file="$out_dir/strata_wasm_bg.wasm"
+raw_bytes=$(wc -c <"$wasm_file")
+gz_bytes=$(gzip -9 -c "$wasm_file" | wc -c)
+verdict="within the $((target_bytes / 1024)) KiB target"
+[ "$gz_bytes" -le "$target_bytes" ] || verdict="OVER the $((target_bytes / 1024)) KiB target"
+log "build-npm: strata_wasm_bg.wasm is $((raw_bytes / 1024)) KiB, $gz_bytes bytes ($((gz_bytes / 1024)) KiB) gzipped: $verdict"
+[ "$gz_bytes" -le "$limit_bytes" ] ||
+  die "the gzipped wasm ($gz_bytes bytes) is over the limit ($limit_bytes bytes)"
+log "build-npm: done: package strata-engine $package_version in $out_dir"

@@ -1,0 +1,202 @@
+// Types of client.js: the Promise client that runs a Strata store in a module worker.
+
+import type {
+  AuditEntry,
+  CompactReport,
+  CopyReport,
+  CursorStart,
+  Decision,
+  Extent,
+  LogEntry,
+  SendOptions,
+  SendResult,
+  SpaceInfo,
+  StoreInfo,
+  VolumeInfo,
+} from './strata_wasm.js';
+
+export type {
+  AuditEntry,
+  CompactReport,
+  CopyReport,
+  CursorStart,
+  Decision,
+  Extent,
+  LogEntry,
+  SendOptions,
+  SendResult,
+  SpaceInfo,
+  StoreInfo,
+  VolumeInfo,
+};
+
+/** Where a store lives. `"auto"`: OPFS where available, else IndexedDB, else memory. */
+export type Backend = 'auto' | 'memory' | 'opfs' | 'indexeddb';
+
+/** Stable codes of `StrataError.code` (the list may grow; treat unknown codes as failures). */
+export type ErrorCode =
+  | 'LOCKED'
+  | 'QUOTA_EXCEEDED'
+  | 'IO'
+  | 'INVALID_NAME'
+  | 'CLOSED'
+  | 'READ_ONLY'
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_STATE'
+  | 'INVALID_BLOCK_SIZE'
+  | 'INVALID_BLOCK_COUNT'
+  | 'OUT_OF_RANGE'
+  | 'NOT_WHOLE_BLOCKS'
+  | 'BATCH_TOO_LARGE'
+  | 'UNKNOWN_VOLUME'
+  | 'INVALID_LABEL'
+  | 'NOT_A_STORE'
+  | 'ALREADY_EXISTS'
+  | 'UNSUPPORTED_VERSION'
+  | 'CHECKSUM_MISMATCH'
+  | 'CORRUPT'
+  | 'IMAGE_SIZE'
+  | 'BAD_STREAM'
+  | 'POISONED'
+  | 'CANCELLED'
+  | 'WORKER_ERROR'
+  | (string & {});
+
+/** Every failure: `code` is stable and machine-readable, `message` is for people. */
+export declare class StrataError extends Error {
+  constructor(code: ErrorCode, message: string);
+  readonly name: 'StrataError';
+  readonly code: ErrorCode;
+}
+
+export interface ClientOptions {
+  /**
+   * Transfer the `ArrayBuffer` of each `Uint8Array` you write to the worker instead of copying
+   * it (default `true`). A transferred buffer is detached: its length becomes 0 on your side.
+   * A view into part of a larger buffer is always copied.
+   */
+  transfer?: boolean;
+}
+
+export interface OpenOptions extends ClientOptions {
+  /** The store's name: one store per name, origin and backend. */
+  name: string;
+  backend?: Backend;
+  /** Block size in bytes when creating (a power of two, 512..65536); default 4096. */
+  blockSize?: number;
+  /** Number of blocks when creating; not needed to open an existing store. */
+  blocks?: number;
+  /** Refuse every change (code `READ_ONLY`); the store must exist. */
+  readOnly?: boolean;
+}
+
+export interface ImportOptions extends ClientOptions {
+  name: string;
+  backend?: Backend;
+  blockSize?: number;
+  /** The image's size, checked as bytes arrive. */
+  expectedBytes?: number;
+}
+
+/** Bytes done and bytes in all. */
+export type ProgressCallback = (doneBytes: number, totalBytes: number) => void;
+
+export interface Cancellable {
+  onProgress?: ProgressCallback;
+  /** Aborting cancels the operation at its next progress point (code `CANCELLED`). */
+  signal?: AbortSignal;
+}
+
+export interface Stats {
+  info: StoreInfo;
+  space: SpaceInfo[];
+  /** `navigator.storage.estimate()` in the worker, when available. */
+  estimate: { usage: number; quota: number } | null;
+}
+
+export interface LogOptions {
+  /** Where to start (default: the beginning of the log). */
+  from?: CursorStart;
+  /** Read and verify each entry's blocks (`entry.data`). */
+  withData?: boolean;
+  /** Entries fetched per message to the worker (default 64). */
+  batch?: number;
+}
+
+export type ImageSource =
+  | Uint8Array
+  | ArrayBuffer
+  | Blob
+  | ReadableStream<Uint8Array>
+  | Iterable<Uint8Array>
+  | AsyncIterable<Uint8Array>;
+
+/** A store open in its own module worker. */
+export declare class StrataClient {
+  private constructor();
+  readonly name: string;
+  /** The backend chosen (`"auto"` resolved). */
+  readonly backend: 'memory' | 'opfs' | 'indexeddb';
+  readonly readOnly: boolean;
+
+  /** Writes whole blocks from block `addr`; resolves to the entry's sequence number. Durable after `sync()`. */
+  write(addr: number, data: Uint8Array): Promise<number>;
+  /** One atomic record of several writes; resolves to the first sequence number. */
+  writeBatch(writes: Array<[addr: number, data: Uint8Array]>): Promise<number>;
+  /** The durability point: resolves once every earlier write survives a crash. */
+  sync(): Promise<void>;
+  /** Seals the head as a snapshot; resolves to the snapshot's volume id. */
+  snapshot(label?: string): Promise<number>;
+  read(addr: number, blocks: number): Promise<Uint8Array>;
+  readAt(volume: number, addr: number, blocks: number): Promise<Uint8Array>;
+  volumes(): Promise<VolumeInfo[]>;
+  info(): Promise<StoreInfo>;
+  space(): Promise<SpaceInfo[]>;
+  stats(): Promise<Stats>;
+  /** The log, entry by entry, in sequence order. */
+  log(options?: LogOptions): AsyncGenerator<LogEntry, void, undefined>;
+  compact(volume: number, options?: Cancellable): Promise<CompactReport>;
+  /** Folds the partitions up to `volume` into the baseline; resolves to how many were merged. */
+  merge(volume: number, options?: Cancellable): Promise<number>;
+  /** Deletes snapshot `volume`. */
+  delete(volume: number): Promise<CompactReport>;
+  /** Makes `volume` the parent of a new head; resolves to the new head's id. */
+  rollback(volume: number, label?: string): Promise<number>;
+  diff(a: number, b: number): Promise<Extent[]>;
+  /** A copy stream of sealed snapshots; chunks in the result, or to `onChunk`. */
+  send(options?: SendOptions, callbacks?: { onChunk?: (chunk: Uint8Array) => void }): Promise<SendResult>;
+  receive(stream: Uint8Array | Uint8Array[]): Promise<CopyReport>;
+  /** A policy as an object or JSON text; `null` removes it. */
+  setPolicy(policy: object | string | null): Promise<void>;
+  policy(): Promise<object | null>;
+  setAssignments(assignments: Array<{ volume: number; hold?: boolean; ttl_ms?: number }> | string): Promise<void>;
+  assignments(): Promise<Array<{ volume: number; hold?: boolean; ttl_ms?: number }>>;
+  /** Signals an application event to the policies; resolves to the new audit entries. */
+  event(name: string, callbacks?: { onCopy?: (target: string, chunk: Uint8Array) => void }): Promise<AuditEntry[]>;
+  /** Evaluates the policies now and carries out their decisions. */
+  runPolicies(callbacks?: { onCopy?: (target: string, chunk: Uint8Array) => void }): Promise<AuditEntry[]>;
+  /** What the policies would decide now (or for `event`), without doing it. */
+  dryRun(event?: string): Promise<Decision[]>;
+  audit(): Promise<AuditEntry[]>;
+  /** Volume `volume` as a raw image: to `onChunk` in chunks, or returned whole. */
+  exportImage(
+    volume: number,
+    options: Cancellable & { onChunk: (chunk: Uint8Array) => void },
+  ): Promise<undefined>;
+  exportImage(volume: number, options?: Cancellable): Promise<Uint8Array>;
+  /** Syncs, closes the store, releases its lock and ends the worker. */
+  close(): Promise<void>;
+}
+
+/** Opens (or creates) a store; code `LOCKED` if another tab or worker has it open. */
+export declare function open(options: OpenOptions): Promise<StrataClient>;
+
+/** Creates a store from a raw image (its baseline) and opens it; the store must not exist. */
+export declare function importImage(
+  options: ImportOptions,
+  source: ImageSource,
+  callbacks?: { onProgress?: (doneBytes: number, totalBytes: number | undefined) => void },
+): Promise<StrataClient>;
+
+/** Deletes a store's data; code `LOCKED` if it is open anywhere. */
+export declare function destroy(options: { name: string; backend?: Backend }): Promise<void>;

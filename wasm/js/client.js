@@ -1,0 +1,406 @@
+// The Promise client for pages: every store runs in a module worker of its own (worker.js), and
+// this file talks to it by messages. See README.md for the API and which backend to use.
+
+/** An error from Strata: `code` is stable and machine-readable, `message` is for people. */
+export class StrataError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'StrataError';
+    this.code = code;
+  }
+}
+
+/** Chunks of images and streams handed to the worker are at most this long. */
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * The buffer to transfer for `data`, copying only when a transfer would take more than `data`
+ * (a view into a larger buffer) or is impossible (a SharedArrayBuffer) or unwanted.
+ */
+function transferable(data, transfer) {
+  if (!(data instanceof Uint8Array)) {
+    throw new StrataError('INVALID_ARGUMENT', 'data must be a Uint8Array');
+  }
+  const whole =
+    data.buffer instanceof ArrayBuffer &&
+    data.byteOffset === 0 &&
+    data.byteLength === data.buffer.byteLength;
+  const owned = transfer && whole ? data : data.slice();
+  return { data: owned, buffers: [owned.buffer] };
+}
+
+/** One worker and the requests in flight to it. */
+class Connection {
+  #worker;
+  #nextId = 1;
+  #pending = new Map();
+  #failure = null;
+
+  constructor(worker) {
+    this.#worker = worker;
+    worker.onmessage = (event) => this.#receive(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      this.#fail(
+        new StrataError('WORKER_ERROR', `the Strata worker failed: ${event.message ?? 'could not load'}`),
+      );
+    };
+    worker.onmessageerror = () => {
+      this.#fail(new StrataError('WORKER_ERROR', 'a message from the Strata worker could not be read'));
+    };
+  }
+
+  #receive(message) {
+    const request = this.#pending.get(message.id);
+    if (!request) return;
+    if (message.event !== undefined) {
+      request.onEvent?.(message);
+      return;
+    }
+    this.#pending.delete(message.id);
+    if (message.ok) {
+      request.resolve(message.result);
+    } else {
+      const { code, message: text } = message.error;
+      request.reject(new StrataError(code, text));
+    }
+  }
+
+  #fail(error) {
+    this.#failure = error;
+    for (const request of this.#pending.values()) request.reject(error);
+    this.#pending.clear();
+  }
+
+  /** Sends request `op`; resolves with its result. `onEvent` receives events on the way. */
+  call(op, args = {}, { buffers = [], onEvent, signal } = {}) {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, onEvent });
+      if (signal) {
+        const cancel = () => this.#worker.postMessage({ op: 'cancel', target: id });
+        if (signal.aborted) cancel();
+        else signal.addEventListener('abort', cancel, { once: true });
+      }
+      this.#worker.postMessage({ id, op, args }, buffers);
+    });
+  }
+
+  fail(error) {
+    this.#fail(error);
+  }
+
+  terminate() {
+    this.#worker.terminate();
+  }
+}
+
+function startWorker() {
+  // Kept literally so that bundlers (Vite, webpack, esbuild, Parcel) find and ship the worker.
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  return new Connection(worker);
+}
+
+function concat(chunks) {
+  const total = chunks.reduce((n, c) => n + c.byteLength, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+/** A store open in its worker. Created by `open()` or `importImage()`. */
+export class StrataClient {
+  #connection;
+  #transfer;
+  #closed = false;
+
+  /** The store's name. */
+  name;
+  /** The backend chosen: 'memory', 'opfs' or 'indexeddb'. */
+  backend;
+  /** True if opened with `readOnly: true`. */
+  readOnly;
+
+  constructor(connection, opened, transfer) {
+    this.#connection = connection;
+    this.#transfer = transfer;
+    this.name = opened.name;
+    this.backend = opened.backend;
+    this.readOnly = opened.readOnly;
+  }
+
+  #call(op, args, extra) {
+    if (this.#closed) {
+      return Promise.reject(new StrataError('CLOSED', `store ${JSON.stringify(this.name)} is closed`));
+    }
+    return this.#connection.call(op, args, extra);
+  }
+
+  write(addr, data) {
+    const { data: owned, buffers } = transferable(data, this.#transfer);
+    return this.#call('write', { addr, data: owned }, { buffers });
+  }
+
+  writeBatch(writes) {
+    const buffers = [];
+    const owned = writes.map(([addr, data]) => {
+      const t = transferable(data, this.#transfer);
+      buffers.push(...t.buffers);
+      return [addr, t.data];
+    });
+    return this.#call('writeBatch', { writes: owned }, { buffers });
+  }
+
+  sync() {
+    return this.#call('sync');
+  }
+
+  snapshot(label) {
+    return this.#call('snapshot', { label });
+  }
+
+  read(addr, blocks) {
+    return this.#call('read', { addr, blocks });
+  }
+
+  readAt(volume, addr, blocks) {
+    return this.#call('readAt', { volume, addr, blocks });
+  }
+
+  volumes() {
+    return this.#call('volumes');
+  }
+
+  info() {
+    return this.#call('info');
+  }
+
+  space() {
+    return this.#call('space');
+  }
+
+  stats() {
+    return this.#call('stats');
+  }
+
+  async *log({ from = 'beginning', withData = false, batch = 64 } = {}) {
+    const cursor = await this.#call('cursorOpen', { start: from });
+    try {
+      for (;;) {
+        const entries = await this.#call('cursorNext', { cursor, max: batch, withData });
+        yield* entries;
+        if (entries.length < batch) return;
+      }
+    } finally {
+      if (!this.#closed) await this.#call('cursorClose', { cursor }).catch(() => {});
+    }
+  }
+
+  compact(volume, { onProgress, signal } = {}) {
+    return this.#call('compact', { volume }, { onEvent: progressEvents(onProgress), signal });
+  }
+
+  merge(volume, { onProgress, signal } = {}) {
+    return this.#call('merge', { volume }, { onEvent: progressEvents(onProgress), signal });
+  }
+
+  delete(volume) {
+    return this.#call('deleteVolume', { volume });
+  }
+
+  rollback(volume, label) {
+    return this.#call('rollback', { volume, label });
+  }
+
+  diff(a, b) {
+    return this.#call('diff', { a, b });
+  }
+
+  async send(options = {}, { onChunk } = {}) {
+    if (!onChunk) return this.#call('send', { options });
+    const onEvent = (m) => m.event === 'chunk' && onChunk(m.chunk);
+    return this.#call('send', { options, stream: true }, { onEvent });
+  }
+
+  receive(stream) {
+    const chunks = Array.isArray(stream) ? stream : [stream];
+    const buffers = [];
+    const owned = chunks.map((chunk) => {
+      const t = transferable(chunk, this.#transfer);
+      buffers.push(...t.buffers);
+      return t.data;
+    });
+    return this.#call('receive', { chunks: owned }, { buffers });
+  }
+
+  setPolicy(policy) {
+    return this.#call('setPolicy', { policy: typeof policy === 'string' ? policy : JSON.stringify(policy) });
+  }
+
+  policy() {
+    return this.#call('policy');
+  }
+
+  setAssignments(assignments) {
+    const json = typeof assignments === 'string' ? assignments : JSON.stringify(assignments);
+    return this.#call('setAssignments', { assignments: json });
+  }
+
+  assignments() {
+    return this.#call('assignments');
+  }
+
+  event(name, { onCopy } = {}) {
+    return this.#call('event', { name }, { onEvent: copyEvents(onCopy) });
+  }
+
+  runPolicies({ onCopy } = {}) {
+    return this.#call('runPolicies', {}, { onEvent: copyEvents(onCopy) });
+  }
+
+  dryRun(event) {
+    return this.#call('dryRun', { event });
+  }
+
+  audit() {
+    return this.#call('audit');
+  }
+
+  async exportImage(volume, { onChunk, onProgress, signal } = {}) {
+    const chunks = [];
+    const onEvent = (m) => {
+      if (m.event === 'chunk') {
+        if (onChunk) onChunk(m.chunk);
+        else chunks.push(m.chunk);
+      } else if (m.event === 'progress') {
+        onProgress?.(m.done, m.total);
+      }
+    };
+    await this.#call('exportImage', { volume }, { onEvent, signal });
+    return onChunk ? undefined : concat(chunks);
+  }
+
+  async close() {
+    if (this.#closed) return;
+    try {
+      await this.#connection.call('close');
+    } finally {
+      this.#closed = true;
+      this.#connection.fail(new StrataError('CLOSED', `store ${JSON.stringify(this.name)} is closed`));
+      this.#connection.terminate();
+    }
+  }
+}
+
+function progressEvents(onProgress) {
+  return onProgress ? (m) => m.event === 'progress' && onProgress(m.done, m.total) : undefined;
+}
+
+function copyEvents(onCopy) {
+  return (m) => {
+    if (m.event === 'copy') onCopy?.(m.target, m.chunk);
+  };
+}
+
+/**
+ * Opens (or creates) a store in a new module worker. Fails with code `LOCKED` if another tab or
+ * worker has it open.
+ */
+export async function open(options) {
+  const { transfer = true, ...rest } = options ?? {};
+  const connection = startWorker();
+  try {
+    const opened = await connection.call('open', rest);
+    return new StrataClient(connection, opened, transfer);
+  } catch (error) {
+    connection.terminate();
+    throw error;
+  }
+}
+
+/** Deletes a store's data (it must not be open anywhere: code `LOCKED` otherwise). */
+export async function destroy({ name, backend = 'auto' }) {
+  const connection = startWorker();
+  try {
+    await connection.call('destroy', { name, backend });
+  } finally {
+    connection.terminate();
+  }
+}
+
+/** Splits a Uint8Array, ArrayBuffer, Blob, ReadableStream or (async) iterable into chunks. */
+async function* chunksOf(source) {
+  if (source instanceof ArrayBuffer) source = new Uint8Array(source);
+  if (source instanceof Uint8Array) {
+    for (let at = 0; at < source.byteLength; at += CHUNK_BYTES) {
+      yield source.subarray(at, at + CHUNK_BYTES);
+    }
+    return;
+  }
+  if (typeof Blob !== 'undefined' && source instanceof Blob) {
+    for (let at = 0; at < source.size; at += CHUNK_BYTES) {
+      yield new Uint8Array(await source.slice(at, at + CHUNK_BYTES).arrayBuffer());
+    }
+    return;
+  }
+  if (source && typeof source.getReader === 'function') {
+    const reader = source.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  if (source && (Symbol.asyncIterator in source || Symbol.iterator in source)) {
+    yield* source;
+    return;
+  }
+  throw new StrataError(
+    'INVALID_ARGUMENT',
+    'an image is a Uint8Array, an ArrayBuffer, a Blob, a ReadableStream or an iterable of Uint8Arrays',
+  );
+}
+
+/**
+ * Creates the store `options.name` from a raw image (its baseline) and opens it. The store must
+ * not exist. `onProgress(doneBytes, totalBytes)` follows the upload (total may be undefined).
+ */
+export async function importImage(options, source, { onProgress } = {}) {
+  const { transfer = true, ...rest } = options ?? {};
+  const total =
+    rest.expectedBytes ??
+    (source instanceof Uint8Array || source instanceof ArrayBuffer
+      ? source.byteLength
+      : typeof Blob !== 'undefined' && source instanceof Blob
+        ? source.size
+        : undefined);
+  const connection = startWorker();
+  try {
+    await connection.call('importBegin', rest);
+    try {
+      for await (const chunk of chunksOf(source)) {
+        // A subarray of the caller's image is copied (transferring would detach all of it).
+        const { data, buffers } = transferable(chunk, transfer && !(source instanceof Uint8Array || source instanceof ArrayBuffer));
+        const done = await connection.call('importPush', { chunk: data }, { buffers });
+        onProgress?.(done, total);
+      }
+      const opened = await connection.call('importFinish');
+      return new StrataClient(connection, opened, transfer);
+    } catch (error) {
+      await connection.call('importAbort').catch(() => {});
+      throw error;
+    }
+  } catch (error) {
+    connection.terminate();
+    throw error;
+  }
+}

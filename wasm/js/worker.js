@@ -1,0 +1,232 @@
+// The module worker that hosts one Strata store for client.js.
+//
+// The engine runs here, in a dedicated worker, because OPFS sync access handles exist nowhere
+// else and because storage I/O must not block a page. client.js starts this file with
+//   new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })
+// and talks to it by messages:
+//
+//   page -> worker  { id, op, args }                  one request; ops are the keys of `handlers`
+//   page -> worker  { op: 'cancel', target }          cancel request `target` at its next progress point
+//   worker -> page  { id, ok: true, result }          the request's result
+//   worker -> page  { id, ok: false, error }          error = { name, code, message }
+//   worker -> page  { id, event, ... }                during a request: 'chunk', 'progress', 'copy'
+//
+// Requests run one at a time, in the order they arrive. Every Uint8Array in a result or an event
+// owns its buffer (the bindings copy out of wasm memory once), and the buffer is transferred, not
+// copied, to the page.
+
+import init, { StrataStore } from './strata_wasm.js';
+
+const ready = init();
+
+/** The store this worker hosts (one per worker), or null. */
+let store = null;
+/** A store being created from an image (`importBegin` .. `importFinish`), or null. */
+let pendingImport = null;
+/** Open log cursors by id. */
+const cursors = new Map();
+let nextCursorId = 1;
+/** Requests whose cancellation was asked for. */
+const cancelled = new Set();
+
+function codeError(code, message) {
+  const error = new Error(message);
+  error.name = 'StrataError';
+  error.code = code;
+  return error;
+}
+
+function openStore() {
+  if (store === null) {
+    throw codeError('CLOSED', 'no store is open in this worker');
+  }
+  return store;
+}
+
+/** The buffers of the Uint8Arrays in `value` (an array, an object or a Uint8Array). */
+function buffersOf(value, out = []) {
+  if (value instanceof Uint8Array) {
+    if (value.buffer instanceof ArrayBuffer && !out.includes(value.buffer)) out.push(value.buffer);
+  } else if (Array.isArray(value)) {
+    for (const item of value) buffersOf(item, out);
+  } else if (value !== null && typeof value === 'object') {
+    for (const item of Object.values(value)) buffersOf(item, out);
+  }
+  return out;
+}
+
+function post(message) {
+  self.postMessage(message, buffersOf(message));
+}
+
+/** `onProgress` for the bindings: reports to the page; false (cancel) once cancelled. */
+function progressReporter(id) {
+  return (done, total) => {
+    self.postMessage({ id, event: 'progress', done, total });
+    return !cancelled.has(id);
+  };
+}
+
+function chunkSender(id) {
+  return (chunk) => {
+    self.postMessage({ id, event: 'chunk', chunk }, [chunk.buffer]);
+    return !cancelled.has(id);
+  };
+}
+
+function copySender(id) {
+  return (target, chunk) => {
+    self.postMessage({ id, event: 'copy', target, chunk }, [chunk.buffer]);
+  };
+}
+
+async function storageEstimate() {
+  const storage = self.navigator?.storage;
+  if (!storage?.estimate) return null;
+  const { usage, quota } = await storage.estimate();
+  return { usage, quota };
+}
+
+function describeStore(s) {
+  return { name: s.name, backend: s.backend, readOnly: s.readOnly };
+}
+
+const handlers = {
+  async open(args) {
+    if (store !== null || pendingImport !== null) {
+      throw codeError('INVALID_STATE', 'this worker already hosts a store');
+    }
+    store = await StrataStore.open(args);
+    return describeStore(store);
+  },
+  async destroy(args) {
+    await StrataStore.destroy(args);
+    return null;
+  },
+  write: ({ addr, data }) => openStore().write(addr, data),
+  writeBatch: ({ writes }) => openStore().writeBatch(writes),
+  sync: () => openStore().sync(),
+  snapshot: ({ label }) => openStore().snapshot(label ?? undefined),
+  read: ({ addr, blocks }) => openStore().read(addr, blocks),
+  readAt: ({ volume, addr, blocks }) => openStore().readAt(volume, addr, blocks),
+  volumes: () => openStore().volumes(),
+  info: () => openStore().info(),
+  space: () => openStore().space(),
+  async stats() {
+    const s = openStore();
+    return { info: await s.info(), space: await s.space(), estimate: await storageEstimate() };
+  },
+  async cursorOpen({ start }) {
+    const cursor = await openStore().cursor(start ?? undefined);
+    const id = nextCursorId++;
+    cursors.set(id, cursor);
+    return id;
+  },
+  cursorNext({ cursor, max, withData }) {
+    const c = cursors.get(cursor);
+    if (!c) throw codeError('INVALID_STATE', `no open cursor ${cursor}`);
+    return openStore().nextEntries(c, max, withData);
+  },
+  cursorClose({ cursor }) {
+    cursors.get(cursor)?.free();
+    cursors.delete(cursor);
+    return null;
+  },
+  compact: ({ volume }, id) => openStore().compact(volume, progressReporter(id)),
+  merge: ({ volume }, id) => openStore().merge(volume, progressReporter(id)),
+  deleteVolume: ({ volume }) => openStore().deleteVolume(volume),
+  rollback: ({ volume, label }) => openStore().rollback(volume, label ?? undefined),
+  diff: ({ a, b }) => openStore().diff(a, b),
+  send: ({ options, stream }, id) =>
+    openStore().send(options ?? undefined, stream ? chunkSender(id) : undefined),
+  receive: ({ chunks }) => openStore().receive(chunks),
+  setPolicy: ({ policy }) => openStore().setPolicy(policy ?? null),
+  policy: () => openStore().policy(),
+  setAssignments: ({ assignments }) => openStore().setAssignments(assignments),
+  assignments: () => openStore().assignments(),
+  event: ({ name }, id) => openStore().event(name, copySender(id)),
+  runPolicies: (_args, id) => openStore().runPolicies(copySender(id)),
+  dryRun: ({ event }) => openStore().dryRun(event ?? undefined),
+  audit: () => openStore().audit(),
+  async exportImage({ volume }, id) {
+    await openStore().exportImage(volume, chunkSender(id), progressReporter(id));
+    return null;
+  },
+  async importBegin(args) {
+    if (store !== null || pendingImport !== null) {
+      throw codeError('INVALID_STATE', 'this worker already hosts a store');
+    }
+    pendingImport = await StrataStore.beginImport(args);
+    return null;
+  },
+  importPush({ chunk }) {
+    if (pendingImport === null) throw codeError('INVALID_STATE', 'no import in progress');
+    return pendingImport.push(chunk);
+  },
+  async importFinish() {
+    if (pendingImport === null) throw codeError('INVALID_STATE', 'no import in progress');
+    const importing = pendingImport;
+    pendingImport = null;
+    try {
+      store = await importing.finish();
+    } finally {
+      importing.free();
+    }
+    return describeStore(store);
+  },
+  async importAbort() {
+    if (pendingImport !== null) {
+      await pendingImport.abort();
+      pendingImport.free();
+      pendingImport = null;
+    }
+    return null;
+  },
+  async close() {
+    for (const cursor of cursors.values()) cursor.free();
+    cursors.clear();
+    if (store !== null) {
+      const closing = store;
+      store = null;
+      try {
+        await closing.close();
+      } finally {
+        closing.free();
+      }
+    }
+    return null;
+  },
+};
+
+function serializeError(error) {
+  if (error instanceof Error) {
+    return { name: error.name, code: error.code ?? 'INTERNAL', message: error.message };
+  }
+  return { name: 'Error', code: 'INTERNAL', message: String(error) };
+}
+
+async function handle({ id, op, args }) {
+  try {
+    await ready;
+    const handler = Object.hasOwn(handlers, op) ? handlers[op] : null;
+    if (handler === null) throw codeError('INVALID_ARGUMENT', `unknown operation ${op}`);
+    const result = await handler(args ?? {}, id);
+    post({ id, ok: true, result: result === undefined ? null : result });
+  } catch (error) {
+    self.postMessage({ id, ok: false, error: serializeError(error) });
+  } finally {
+    cancelled.delete(id);
+  }
+}
+
+let queue = Promise.resolve();
+
+self.onmessage = (event) => {
+  const message = event.data;
+  if (message?.op === 'cancel') {
+    // Handled at once, not queued: the request it cancels is running.
+    cancelled.add(message.target);
+    return;
+  }
+  queue = queue.then(() => handle(message));
+};
