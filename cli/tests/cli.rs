@@ -1,130 +1,14 @@
 //! End-to-end tests of the `strata` binary against temporary directories.
 
-use std::ffi::OsStr;
-use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::io::Read;
+
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use strata_engine::storage::dir::DirStorage;
 
-const BIN: &str = env!("CARGO_BIN_EXE_strata");
-
-/// Runs `strata` with `args` and `stdin` (empty when `None`), capturing its output.
-fn run<I, S>(args: I, stdin: Option<&[u8]>) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn strata");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.unwrap_or_default().to_vec();
-    let feeder = std::thread::spawn(move || {
-        // The CLI may exit before reading everything (on an error): ignore EPIPE.
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("wait for strata");
-    feeder.join().expect("stdin feeder");
-    out
-}
-
-/// Runs `strata` and asserts it succeeded; returns stdout.
-fn ok<I, S>(args: I) -> Vec<u8>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    ok_in(args, None)
-}
-
-fn ok_in<I, S>(args: I, stdin: Option<&[u8]>) -> Vec<u8>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let out = run(&args, stdin);
-    assert!(
-        out.status.success(),
-        "strata {args:?} failed with {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn ok_text<I, S>(args: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    String::from_utf8(ok(args)).expect("utf-8 output")
-}
-
-/// Runs `strata`, asserts exit code 1 with `error[code]: ...` on stderr; returns stderr.
-fn fails_with<I, S>(args: I, stdin: Option<&[u8]>, code: &str) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let out = run(&args, stdin);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "strata {args:?}: expected exit 1, stderr: {stderr}"
-    );
-    assert!(
-        stderr.starts_with(&format!("error[{code}]: ")),
-        "strata {args:?}: expected error[{code}], got: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
-
-fn usage_error<I, S>(args: I)
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let out = run(&args, None);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "strata {args:?}: expected a usage error, stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with("error: ") || stderr.contains("Usage:"),
-        "{stderr}"
-    );
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-/// Deterministic bytes that differ from block to block (xorshift).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+mod common;
+use common::*;
 
 /// The `(seq, volume, addr, blocks)` of `strata log` table output.
 fn log_rows(text: &str) -> Vec<(u64, u64, u64, u64)> {
@@ -145,10 +29,6 @@ fn log_rows(text: &str) -> Vec<(u64, u64, u64, u64)> {
             (n(0), n(1), n(2), n(3))
         })
         .collect()
-}
-
-fn json(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).expect("valid JSON")
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Helpers shared by the end-to-end tests that run the `strata` binary (`ops.rs`, `ext4.rs`).
+//! Helpers shared by the end-to-end tests that run the `strata` binary.
 
 #![allow(dead_code)] // each test crate uses a different part
 
