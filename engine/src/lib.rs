@@ -46,6 +46,7 @@ pub use store::{
     LogCursor, LogEntry, Progress, RecoveryReport, SendOptions, SpaceInfo, Store, StoreInfo,
     StreamReceiver, VolumeInfo, VolumeKind, DEFAULT_WRITE_BUFFER_BYTES, IMAGE_CHUNK_BYTES,
 };
+pub use store::{BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX};
 
 /// The engine's version, as published in its Cargo manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

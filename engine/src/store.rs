@@ -35,10 +35,14 @@ use crate::index::{BlockIndex, SlotSet, Version};
 mod automation;
 mod copy;
 mod ops;
+mod provenance;
 use crate::storage::{Commit, ReadRequest, Storage};
 use crate::VolumeId;
 pub use copy::{CopyReport, SendOptions, StreamReceiver};
 pub use ops::{CompactReport, Extent, Progress, SpaceInfo};
+pub use provenance::{
+    BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX,
+};
 
 /// Default for [`Store::set_write_buffer_bytes`].
 pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 4 << 20;
