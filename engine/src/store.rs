@@ -31,6 +31,7 @@ use crate::format::{
     self, block_crc, meta_object, parse_meta_object, segment_object, FORMAT_VERSION,
 };
 use crate::index::{BlockIndex, SlotSet, Version};
+use crate::policy::Operation;
 
 mod automation;
 mod copy;
@@ -793,6 +794,7 @@ impl<S: Storage> Store<S> {
         if self.head_state.pending.len() >= self.write_buffer_bytes {
             self.flush(false).await?;
         }
+        self.after_operation(Operation::Write).await?;
         Ok(header.first_seq)
     }
 
@@ -836,7 +838,8 @@ impl<S: Storage> Store<S> {
 
     /// The durability point: when this returns `Ok`, every write so far survives a crash.
     pub async fn sync(&mut self) -> Result<()> {
-        self.flush(true).await
+        self.flush(true).await?;
+        self.after_operation(Operation::Sync).await
     }
 
     async fn append_journal(&mut self, records: &[MetaRecord]) -> Result<()> {
@@ -863,6 +866,7 @@ impl<S: Storage> Store<S> {
     pub async fn snapshot(&mut self, label: Option<&str>) -> Result<VolumeId> {
         let sealed = self.head();
         self.seal_head_and_open(label.unwrap_or(""), None).await?;
+        self.after_operation(Operation::Snapshot).await?;
         Ok(sealed)
     }
 

@@ -7,7 +7,8 @@ use std::rc::Rc;
 use pollster::block_on;
 use strata_engine::clock::ManualClock;
 use strata_engine::policy::{
-    apply_to_model, simulate, Assignment, Decision, Outcome, Policy, Trigger, VolumeAssignments,
+    apply_to_model, simulate, Assignment, AuditEntry, Decision, Operation, Outcome, Policy,
+    Trigger, VolumeAssignments,
 };
 use strata_engine::storage::memory::MemoryStorage;
 use strata_engine::{CreateOptions, Store, StreamReceiver, VolumeId, VolumeKind};
@@ -245,4 +246,255 @@ fn invalid_policy_is_refused_with_the_field_named() {
     let err = block_on(store.set_policy(Some(policy))).unwrap_err();
     assert!(err.to_string().contains("rules[2]"), "{err}");
     assert!(store.policy().is_none());
+}
+
+// ----- automatic evaluation after operations -----------------------------------------------------
+
+fn snapshot_ids(store: &Store<MemoryStorage>) -> Vec<VolumeId> {
+    store
+        .volumes()
+        .iter()
+        .filter(|v| v.kind == VolumeKind::Snapshot)
+        .map(|v| v.id)
+        .collect()
+}
+
+fn busy_policy() -> Policy {
+    Policy::from_json(
+        r#"{ "rules": [
+            { "name": "busy", "kind": "threshold", "status": "writes_since_snapshot", "above": 3,
+              "action": "snapshot", "label": "busy-{n}" }
+        ] }"#,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_threshold_rule_fires_by_itself_after_the_write_that_crosses_it() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (_, mut store) = store(&clock);
+    block_on(store.set_policy(Some(busy_policy()))).unwrap();
+    for i in 0..3u8 {
+        block_on(store.write(u64::from(i), &vec![i; BS])).unwrap();
+    }
+    assert!(snapshot_ids(&store).is_empty(), "3 writes are not above 3");
+    let head_before = store.head();
+    block_on(store.write(3, &vec![3u8; BS])).unwrap();
+    // The fourth write crossed the threshold: the store took the snapshot without being asked.
+    assert_eq!(snapshot_ids(&store), [head_before]);
+    assert_eq!(store.volume(head_before).unwrap().label, "busy-1");
+    assert_eq!(store.audit().len(), 1);
+    let entry = &store.audit()[0];
+    assert_eq!(entry.trigger, Some(Trigger::AfterOperation));
+    assert_eq!(entry.after, Some(Operation::Write));
+    assert!(
+        matches!(entry.outcome, Outcome::Applied { volume: Some(v) } if v == head_before),
+        "{entry:?}"
+    );
+    assert!(
+        entry
+            .decision
+            .reason()
+            .text
+            .contains("writes_since_snapshot 4 > 3"),
+        "{}",
+        entry.decision
+    );
+    // The counter restarted with the new head: three more writes do nothing, the fourth fires.
+    for i in 0..3u8 {
+        block_on(store.write(u64::from(i), &vec![9; BS])).unwrap();
+    }
+    assert_eq!(snapshot_ids(&store).len(), 1);
+    block_on(store.write(4, &vec![9; BS])).unwrap();
+    assert_eq!(snapshot_ids(&store).len(), 2);
+    assert_eq!(store.audit().len(), 2);
+    // Every volume reads what was written before it was taken.
+    assert_eq!(
+        block_on(store.read_at(head_before, 0, 4)).unwrap(),
+        [vec![0u8; BS], vec![1u8; BS], vec![2u8; BS], vec![3u8; BS]].concat()
+    );
+}
+
+#[test]
+fn a_partition_count_rule_merges_after_each_snapshot() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (_, mut store) = store(&clock);
+    let policy = Policy::from_json(
+        r#"{ "rules": [
+            { "name": "few", "kind": "threshold", "status": "partition_count", "above": 3,
+              "action": "merge_oldest" }
+        ] }"#,
+    )
+    .unwrap();
+    block_on(store.set_policy(Some(policy))).unwrap();
+    let mut image = vec![0u8; BLOCKS as usize * BS];
+    let mut images: BTreeMap<VolumeId, Vec<u8>> = BTreeMap::new();
+    for round in 0..8u8 {
+        let addr = usize::from(round) % BLOCKS as usize;
+        image[addr * BS..(addr + 1) * BS].fill(round + 1);
+        block_on(store.write(addr as u64, &vec![round + 1; BS])).unwrap();
+        let sealed = block_on(store.snapshot(None)).unwrap();
+        images.insert(sealed, image.clone());
+        assert!(
+            store.info().partitions <= 3,
+            "round {round}: {} partitions",
+            store.info().partitions
+        );
+    }
+    let merges: Vec<&AuditEntry> = store
+        .audit()
+        .iter()
+        .filter(|e| matches!(e.decision, Decision::Merge { .. }))
+        .collect();
+    assert_eq!(
+        merges.len(),
+        6,
+        "one merge after each snapshot past the third"
+    );
+    assert!(merges.iter().all(
+        |e| e.after == Some(Operation::Snapshot) && e.trigger == Some(Trigger::AfterOperation)
+    ));
+    // Policy-driven merging never changes what a remaining volume reads.
+    for id in snapshot_ids(&store) {
+        assert_eq!(block_on(store.read_at(id, 0, BLOCKS)).unwrap(), images[&id]);
+    }
+    assert_eq!(block_on(store.read(0, BLOCKS)).unwrap(), image);
+}
+
+#[test]
+fn an_action_that_is_itself_an_operation_does_not_trigger_again() {
+    // Every snapshot the rule takes raises the partition count further; if the executor's own
+    // snapshot started another evaluation, one user snapshot would cascade without end.
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (_, mut store) = store(&clock);
+    let policy = Policy::from_json(
+        r#"{ "rules": [
+            { "name": "more", "kind": "threshold", "status": "partition_count", "above": 1,
+              "action": "snapshot" }
+        ] }"#,
+    )
+    .unwrap();
+    block_on(store.set_policy(Some(policy))).unwrap();
+    block_on(store.snapshot(Some("mine"))).unwrap();
+    assert_eq!(
+        snapshot_ids(&store).len(),
+        2,
+        "the user's and exactly one more"
+    );
+    assert_eq!(store.audit().len(), 1);
+    assert_eq!(store.audit()[0].after, Some(Operation::Snapshot));
+    // Each later user operation causes at most one more.
+    block_on(store.snapshot(None)).unwrap();
+    assert_eq!(snapshot_ids(&store).len(), 4);
+    assert_eq!(store.audit().len(), 2);
+}
+
+#[test]
+fn a_rule_with_nothing_to_do_records_nothing_write_after_write() {
+    // "log_bytes > 0: merge the oldest partition" is past its threshold after every write, but
+    // there is nothing to merge: the store takes no action and the audit stays empty (the rule
+    // is disarmed until the partitions change, so it does not cost an evaluation per write).
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (_, mut store) = store(&clock);
+    let policy = Policy::from_json(
+        r#"{ "rules": [
+            { "kind": "threshold", "status": "log_bytes", "above": 0, "action": "merge_oldest" }
+        ] }"#,
+    )
+    .unwrap();
+    block_on(store.set_policy(Some(policy))).unwrap();
+    for i in 0..50u64 {
+        block_on(store.write(i % BLOCKS, &vec![7u8; BS])).unwrap();
+    }
+    assert!(store.audit().is_empty());
+    assert_eq!(store.info().partitions, 1);
+}
+
+#[test]
+fn automatic_evaluation_can_be_turned_off() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (_, mut store) = store(&clock);
+    block_on(store.set_policy(Some(busy_policy()))).unwrap();
+    assert!(store.automatic_policies());
+    store.set_automatic_policies(false);
+    for i in 0..10u64 {
+        block_on(store.write(i, &vec![1u8; BS])).unwrap();
+    }
+    block_on(store.sync()).unwrap();
+    assert!(snapshot_ids(&store).is_empty());
+    assert!(store.audit().is_empty());
+    // The host still decides when: an explicit evaluation fires the rule.
+    let entries =
+        block_on(store.run_policies(Trigger::AfterOperation, None, &mut no_copy)).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].trigger, Some(Trigger::AfterOperation));
+    assert_eq!(entries[0].after, None, "not after any particular operation");
+    assert_eq!(snapshot_ids(&store).len(), 1);
+}
+
+#[test]
+fn automatic_entries_and_the_rule_survive_reopen() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (storage, mut store) = store(&clock);
+    block_on(store.set_policy(Some(busy_policy()))).unwrap();
+    for i in 0..4u64 {
+        block_on(store.write(i, &vec![2u8; BS])).unwrap();
+    }
+    let audit = store.audit().to_vec();
+    assert_eq!(audit.len(), 1);
+    block_on(store.close()).unwrap();
+    let mut store = block_on(Store::open(storage, clock.clone())).unwrap();
+    assert_eq!(
+        store.audit(),
+        &audit[..],
+        "trigger and operation are persisted"
+    );
+    assert!(store.automatic_policies(), "on again after open");
+    for i in 0..4u64 {
+        block_on(store.write(i, &vec![3u8; BS])).unwrap();
+    }
+    assert_eq!(
+        snapshot_ids(&store).len(),
+        2,
+        "the rule still fires by itself"
+    );
+}
+
+#[test]
+fn automatic_evaluation_is_deterministic() {
+    fn run() -> Vec<AuditEntry> {
+        let clock = Rc::new(ManualClock::new(START_MS));
+        let (_, mut store) = store(&clock);
+        let policy = Policy::from_json(
+            r#"{ "rules": [
+                { "kind": "threshold", "status": "bytes_since_snapshot", "above": 2048,
+                  "action": "snapshot", "label": "auto-{n}" },
+                { "kind": "threshold", "status": "partition_count", "above": 4,
+                  "action": "merge_oldest", "cooldown_ms": 60000 },
+                { "kind": "threshold", "status": "reclaimable_bytes", "above": 0,
+                  "action": "compact" }
+            ] }"#,
+        )
+        .unwrap();
+        block_on(store.set_policy(Some(policy))).unwrap();
+        for i in 0..200u64 {
+            clock.advance(10_000);
+            block_on(store.write((i * 7) % BLOCKS, &vec![i as u8; BS])).unwrap();
+            if i % 3 == 0 {
+                block_on(store.write((i * 7) % BLOCKS, &vec![!(i as u8); BS])).unwrap();
+            }
+        }
+        store.audit().to_vec()
+    }
+    let first = run();
+    assert!(
+        first
+            .iter()
+            .any(|e| matches!(e.decision, Decision::Merge { .. })),
+        "{first:#?}"
+    );
+    assert!(first
+        .iter()
+        .any(|e| matches!(e.decision, Decision::Snapshot { .. })));
+    assert_eq!(first, run());
 }

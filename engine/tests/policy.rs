@@ -958,6 +958,9 @@ fn audit_entries_serialise_to_json_and_back() {
         outcome: Outcome::Applied {
             volume: Some(VolumeId(9)),
         },
+        // Entries recorded before triggers were recorded have neither field.
+        trigger: None,
+        after: None,
     };
     let json = serde_json::to_string(&entry).unwrap_or_default();
     assert_eq!(

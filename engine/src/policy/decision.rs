@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::view::{Operation, Trigger};
 use crate::VolumeId;
 
 /// One thing the policy wants done. The executor carries decisions out in the order
@@ -151,6 +152,13 @@ pub struct AuditEntry {
     pub decision: Decision,
     /// What became of it.
     pub outcome: Outcome,
+    /// The evaluation that produced the decision: a tick, an event, or an automatic evaluation
+    /// after an operation. `None` in entries recorded before triggers were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    /// For [`Trigger::AfterOperation`], the operation the evaluation followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Operation>,
 }
 
 /// What became of a decision.

@@ -83,7 +83,12 @@
 //!
 //! Which rules an evaluation considers depends on its [`Trigger`]: `Tick` (the executor's
 //! timer) evaluates temporal rules, thresholds and TTLs; `AfterOperation` only thresholds;
-//! `Event(name)` only the event rules for `name`.
+//! `Event(name)` only the event rules for `name`. A store evaluates `AfterOperation` by itself
+//! after the operations that change the statuses its threshold rules watch (writes, syncs,
+//! snapshots, compactions, merges, deletions, rollbacks, received streams; see
+//! [`Operation`]), records the trigger and the operation in each [`AuditEntry`], and never lets
+//! the actions it takes start another evaluation; `Store::set_automatic_policies(false)` turns
+//! this off.
 //!
 //! ## Events, and pre/post pairs
 //!
@@ -174,4 +179,6 @@ pub use rules::{
 };
 pub use simulate::{apply_to_model, simulate, Simulation, TimelineEntry, SIMULATION_STEPS_MAX};
 pub use validate::{PolicyError, NAME_BYTES_MAX};
-pub use view::{Assignment, AssignmentEntry, StoreView, Trigger, VolumeAssignments, VolumeView};
+pub use view::{
+    Assignment, AssignmentEntry, Operation, StoreView, Trigger, VolumeAssignments, VolumeView,
+};

@@ -534,11 +534,14 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     /// baseline image). Legs that hold this store's primary are reconciled, blank ones are filled;
     /// a device holding another store's primary is refused.
     pub async fn attach(
-        secondary: Store<S>,
+        mut secondary: Store<S>,
         legs: Vec<P>,
         options: RedundantOptions,
     ) -> Result<Self> {
         Self::check_leg_count(legs.len())?;
+        // The controller must see every change of the secondary's head to keep the primary in
+        // step, so the secondary's policies never act behind its back.
+        secondary.set_automatic_policies(false);
         let zero_crc = crc(&vec![0u8; secondary.block_size() as usize]);
         let store_id = secondary.info().store_id;
         let mut this = RedundantStore {

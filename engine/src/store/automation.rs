@@ -6,6 +6,35 @@
 //! per-volume assignments (holds, time to live), the executor's state (when each rule last ran,
 //! when each tertiary target was last copied to) and the audit trail are journal records, so
 //! they survive reopen and crashes.
+//!
+//! # Automatic evaluation after operations
+//!
+//! The store evaluates the policy's threshold rules by itself ([`Trigger::AfterOperation`])
+//! after the operations that change the statuses those rules watch: writes, syncs, snapshots,
+//! compactions, merges, deletions, rollbacks and received copy streams. It is on by default
+//! and [`Store::set_automatic_policies`] turns it off for callers who drive every evaluation
+//! themselves. The audit entries it records say [`Trigger::AfterOperation`] and which
+//! [`Operation`] it followed.
+//!
+//! Invariants:
+//! * **Cheap**: the write path pays only a comparison per threshold rule on a head counter
+//!   (`writes_since_snapshot`, `bytes_since_snapshot`, `log_bytes`); the store's view is built
+//!   and the policy evaluated only when such a comparison says a rule is past its threshold and
+//!   out of its cooldown. Rules on `partition_count` and the reclaimable bytes (which need the
+//!   space accounting) are considered only after operations that change partitions; rules on
+//!   `quota_free_bytes` only when the host evaluates with a quota.
+//! * **No recursion**: the decisions an automatic evaluation carries out are operations
+//!   themselves, but while the executor runs (automatically or through
+//!   [`Store::run_policies`]) operations never start another evaluation. One user operation
+//!   therefore causes at most one automatic evaluation, which carries out the bounded list of
+//!   decisions [`evaluate`] returns.
+//! * **No busy loop**: a rule that was due but whose decision was not carried out (nothing to
+//!   merge, a failure) is *disarmed* until the partitions next change, so a rule stuck past its
+//!   threshold does not cost an evaluation per write.
+//! * **Deferred copies**: an automatic evaluation has no copy sink, so copy decisions are left
+//!   for the host's next [`Store::run_policies`] or [`Store::event`].
+//! * **Deterministic**: what fires depends only on the store, the policy, its persisted state and
+//!   the clock.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +45,8 @@ use crate::format::meta::{
     META_KIND_ASSIGNMENTS, META_KIND_AUDIT, META_KIND_POLICY, META_KIND_POLICY_STATE,
 };
 use crate::policy::{
-    evaluate, AuditEntry, Decision, Outcome, Policy, StoreView, Trigger, VolumeAssignments,
+    evaluate, AuditEntry, Decision, Operation, Origin, Outcome, Policy, Rule, Status, StoreView,
+    Trigger, VolumeAssignments,
 };
 
 /// Most audit entries kept in memory (the journal keeps all of them until it is rewritten).
@@ -41,6 +71,44 @@ pub(crate) struct Automation {
     assignments: VolumeAssignments,
     state: PolicyState,
     audit: Vec<AuditEntry>,
+    /// Automatic evaluation after operations is turned off (see `set_automatic_policies`).
+    manual_only: bool,
+    /// The executor is carrying out decisions: operations must not start another evaluation.
+    running: bool,
+    /// Bumped by every operation that may change the partitions.
+    generation: u64,
+    /// Rules that were due but not carried out, with the generation they were disarmed at.
+    disarmed: BTreeMap<usize, u64>,
+    /// Bytes of the log outside the head, with the generation it was measured at.
+    sealed_log_bytes: Option<(u64, u64)>,
+    /// The policy has a threshold rule on a status that writes change.
+    watches_writes: bool,
+}
+
+/// Whether `policy` has a threshold rule on a status that a write changes.
+fn watches_writes(policy: Option<&Policy>) -> bool {
+    policy.is_some_and(|p| {
+        p.rules.iter().any(|r| {
+            matches!(
+                r,
+                Rule::Threshold {
+                    status: Status::WritesSinceSnapshot
+                        | Status::BytesSinceSnapshot
+                        | Status::LogBytes,
+                    ..
+                }
+            )
+        })
+    })
+}
+
+/// The same comparison as the policy's: strict, and `below` only without `above`.
+fn past_threshold(value: f64, above: Option<f64>, below: Option<f64>) -> bool {
+    match (above, below) {
+        (Some(above), _) => value > above,
+        (None, Some(below)) => value < below,
+        (None, None) => false,
+    }
 }
 
 fn document_error(what: &str, e: impl std::fmt::Display) -> Error {
@@ -72,6 +140,7 @@ impl<S: Storage> Store<S> {
                 _ => {}
             }
         }
+        self.automation.watches_writes = watches_writes(self.automation.policy.as_ref());
         Ok(())
     }
 
@@ -119,8 +188,10 @@ impl<S: Storage> Store<S> {
             Self::document(META_KIND_POLICY_STATE, &state),
         ])
         .await?;
+        self.automation.watches_writes = watches_writes(policy.as_ref());
         self.automation.policy = policy;
         self.automation.state = state;
+        self.automation.disarmed.clear();
         Ok(())
     }
 
@@ -208,7 +279,8 @@ impl<S: Storage> Store<S> {
     /// each in the audit trail. Copies to a tertiary target stream an incremental copy (from the
     /// newest volume that target received) to `copy(target, chunk)`. Returns the new audit
     /// entries. A decision that fails is recorded as failed and the rest still run, unless the
-    /// store is poisoned (then the error is returned).
+    /// store is poisoned (then the error is returned). The operations it carries out do not
+    /// start automatic evaluations of their own.
     pub async fn run_policies(
         &mut self,
         trigger: Trigger,
@@ -216,7 +288,186 @@ impl<S: Storage> Store<S> {
         copy: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
     ) -> Result<Vec<AuditEntry>> {
         self.check_writable()?;
-        let decisions = self.policy_dry_run(trigger, quota_free_bytes);
+        let decisions = self.policy_dry_run(trigger.clone(), quota_free_bytes);
+        self.execute(decisions, trigger, None, quota_free_bytes, copy)
+            .await
+    }
+
+    /// Turns the automatic evaluation of threshold rules after operations on (the default) or
+    /// off. Not persisted: it is the calling program's choice, made again after each open.
+    /// With it off, nothing happens unless the host calls [`Store::run_policies`] or
+    /// [`Store::event`].
+    pub fn set_automatic_policies(&mut self, enabled: bool) {
+        self.automation.manual_only = !enabled;
+    }
+
+    /// Whether threshold rules are evaluated automatically after operations.
+    pub fn automatic_policies(&self) -> bool {
+        !self.automation.manual_only
+    }
+
+    /// The hook every status-changing operation calls when it has finished: evaluates the
+    /// threshold rules that may now be due ([`Trigger::AfterOperation`]) and carries out their
+    /// decisions. See the module documentation for what keeps this cheap and bounded.
+    pub(crate) async fn after_operation(&mut self, operation: Operation) -> Result<()> {
+        if operation.is_structural() {
+            self.automation.generation += 1;
+        }
+        if self.automation.running
+            || self.automation.manual_only
+            || self.poisoned
+            || self.automation.policy.is_none()
+            || (operation == Operation::Write && !self.automation.watches_writes)
+        {
+            return Ok(());
+        }
+        let due = self.due_threshold_rules(operation);
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut decisions = self.policy_dry_run(Trigger::AfterOperation, None);
+        // No copy sink here: copies wait for the host's next evaluation.
+        decisions.retain(|d| !matches!(d, Decision::Copy { .. }));
+        // Boxed: the decisions are operations whose futures contain this one (they return here
+        // at once, as the executor is running), and a future cannot contain itself unboxed.
+        // Only reached when a rule is due, so the write path allocates nothing.
+        let entries = Box::pin(self.execute(
+            decisions,
+            Trigger::AfterOperation,
+            Some(operation),
+            None,
+            &mut |_, _| Ok(()),
+        ))
+        .await?;
+        let generation = self.automation.generation;
+        for index in due {
+            let carried_out = entries.iter().any(|e| {
+                matches!(e.outcome, Outcome::Applied { .. })
+                    && matches!(e.decision.reason().origin, Origin::Rule { index: i, .. } if i == index)
+            });
+            if !carried_out {
+                self.automation.disarmed.insert(index, generation);
+            }
+        }
+        Ok(())
+    }
+
+    /// The threshold rules that may fire after `operation`: past their threshold by the cheap
+    /// measures, out of their cooldown, not disarmed. Rules on statuses that need the space
+    /// accounting count as possibly due after operations that change partitions.
+    fn due_threshold_rules(&mut self, operation: Operation) -> Vec<usize> {
+        let generation = self.automation.generation;
+        let structural = operation.is_structural();
+        let needs_log_bytes = self.automation.policy.as_ref().is_some_and(|p| {
+            p.rules.iter().any(|r| {
+                matches!(
+                    r,
+                    Rule::Threshold {
+                        status: Status::LogBytes,
+                        ..
+                    }
+                )
+            })
+        });
+        let log_bytes = if needs_log_bytes {
+            self.log_bytes_cached()
+        } else {
+            0
+        };
+        let now = self.clock.now_ms();
+        let head = &self.partitions[self.head as usize];
+        let writes = head.entries as f64;
+        let bytes = (head.blocks_written * u64::from(self.block_size)) as f64;
+        let partition_count = self.partitions.iter().filter(|p| !p.dropped).count() as f64;
+        let Some(policy) = &self.automation.policy else {
+            return Vec::new();
+        };
+        let mut due = Vec::new();
+        for (index, rule) in policy.rules.iter().enumerate() {
+            let Rule::Threshold {
+                status,
+                above,
+                below,
+                cooldown_ms,
+                ..
+            } = rule
+            else {
+                continue;
+            };
+            if self.automation.disarmed.get(&index) == Some(&generation) {
+                continue;
+            }
+            let last = self.automation.state.rule_last_run_ms.get(&index);
+            if let (Some(cooldown_ms), Some(last)) = (cooldown_ms, last) {
+                if now.saturating_sub(*last) < *cooldown_ms {
+                    continue;
+                }
+            }
+            let value = match status {
+                Status::WritesSinceSnapshot => writes,
+                Status::BytesSinceSnapshot => bytes,
+                Status::LogBytes => log_bytes as f64,
+                Status::PartitionCount if structural => partition_count,
+                Status::ReclaimableBytes | Status::ReclaimableRatio if structural => {
+                    due.push(index);
+                    continue;
+                }
+                _ => continue,
+            };
+            if past_threshold(value, *above, *below) {
+                due.push(index);
+            }
+        }
+        due
+    }
+
+    /// Bytes of log segments, as [`Store::info`] counts them, without summing every partition
+    /// on each write: the sealed partitions' share is remembered until the partitions change.
+    fn log_bytes_cached(&mut self) -> u64 {
+        let generation = self.automation.generation;
+        let sealed = match self.automation.sealed_log_bytes {
+            Some((at, bytes)) if at == generation => bytes,
+            _ => {
+                let head = self.head as usize;
+                let bytes = self
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(slot, _)| *slot != head)
+                    .map(|(_, p)| p.segment_len)
+                    .sum();
+                self.automation.sealed_log_bytes = Some((generation, bytes));
+                bytes
+            }
+        };
+        sealed + self.partitions[self.head as usize].segment_len
+    }
+
+    /// Carries `decisions` out in order and records each, with the trigger, in the audit trail.
+    async fn execute(
+        &mut self,
+        decisions: Vec<Decision>,
+        trigger: Trigger,
+        after: Option<Operation>,
+        quota_free_bytes: Option<u64>,
+        copy: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+    ) -> Result<Vec<AuditEntry>> {
+        let was_running = std::mem::replace(&mut self.automation.running, true);
+        let result = self
+            .execute_inner(decisions, trigger, after, quota_free_bytes, copy)
+            .await;
+        self.automation.running = was_running;
+        result
+    }
+
+    async fn execute_inner(
+        &mut self,
+        decisions: Vec<Decision>,
+        trigger: Trigger,
+        after: Option<Operation>,
+        quota_free_bytes: Option<u64>,
+        copy: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+    ) -> Result<Vec<AuditEntry>> {
         let mut entries = Vec::new();
         for decision in decisions {
             let now = self.clock.now_ms();
@@ -241,6 +492,8 @@ impl<S: Storage> Store<S> {
                 at_ms: now,
                 decision,
                 outcome,
+                trigger: Some(trigger.clone()),
+                after,
             };
             let state = self.automation.state.clone();
             let mut assignments = self.automation.assignments.clone();

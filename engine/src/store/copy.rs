@@ -714,7 +714,10 @@ impl<S: Storage> StreamReceiver<S> {
             }));
         }
         match self.target {
-            Target::Open(store) => Ok((*store, self.report)),
+            Target::Open(mut store) => {
+                store.after_operation(Operation::Receive).await?;
+                Ok((*store, self.report))
+            }
             Target::New { .. } => Err(stream_error("the stream carried no volumes and no end")),
         }
     }

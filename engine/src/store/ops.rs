@@ -135,7 +135,9 @@ impl<S: Storage> Store<S> {
     ) -> Result<CompactReport> {
         self.check_writable()?;
         let slot = self.sealed_slot(volume)?;
-        self.compact_slot(slot, progress).await
+        let report = self.compact_slot(slot, progress).await?;
+        self.after_operation(Operation::Compact).await?;
+        Ok(report)
     }
 
     pub(super) async fn compact_slot(
@@ -404,7 +406,9 @@ impl<S: Storage> Store<S> {
             .await?;
         self.partitions[slot as usize].hidden = true;
         self.epoch += 1;
-        self.compact_slot(slot, &mut |_| true).await
+        let report = self.compact_slot(slot, &mut |_| true).await?;
+        self.after_operation(Operation::Delete).await?;
+        Ok(report)
     }
 
     /// Rolls the live volume back to snapshot `to` (or the baseline) without destroying anything:
@@ -418,8 +422,11 @@ impl<S: Storage> Store<S> {
                 "volume {to} is the live head already"
             )));
         }
-        self.seal_head_and_open_with(label.unwrap_or("before-rollback"), Some(target), true)
-            .await
+        let head = self
+            .seal_head_and_open_with(label.unwrap_or("before-rollback"), Some(target), true)
+            .await?;
+        self.after_operation(Operation::Rollback).await?;
+        Ok(head)
     }
 
     /// Folds the oldest partitions into the baseline image, up to and including snapshot
@@ -463,6 +470,7 @@ impl<S: Storage> Store<S> {
         self.append_journal(&[MetaRecord::MergeStarted { volume: volume.0 }])
             .await?;
         self.finish_merge(volume, progress).await?;
+        self.after_operation(Operation::Merge).await?;
         Ok(chain.len() as u32)
     }
 
