@@ -16,7 +16,8 @@ pub type DirStore = Store<DirStorage>;
 /// Bytes per block in every store the bench makes (the engine's default).
 pub const BLOCK: u64 = 4096;
 
-fn clock() -> Rc<dyn Clock> {
+/// The wall clock every bench store uses.
+pub fn clock() -> Rc<dyn Clock> {
     Rc::new(SystemClock)
 }
 

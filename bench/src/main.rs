@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p strata-bench -- [--seed N] [--volume-gib 1] [--quick] [--scale] [--dir D]
+//! cargo run --release -p strata-bench -- --ops [--ops-mib 256]   # figures 9-11 only
 //! ```
 //!
 //! See BENCHMARKS.md at the top of the repository for what each figure measures and the latest
@@ -12,6 +13,7 @@ mod disk;
 mod engine;
 mod figures;
 mod history;
+mod maintenance;
 mod qemu;
 mod report;
 mod stats;
@@ -49,9 +51,18 @@ struct Args {
     /// Scratch directory (emptied of the bench's own files after each figure).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Run only these figures (comma separated, 1-8).
+    /// Run only these figures (comma separated, 1-11).
     #[arg(long, value_delimiter = ',')]
     only: Vec<u32>,
+    /// Run the figures of the log-reshaping operations (9: merge into the baseline vs
+    /// `qemu-img commit`, 10: in-place compaction vs a raw copy, 11: incremental stream size)
+    /// instead of the default ones. `--only 9,10,11` picks among them.
+    #[arg(long)]
+    ops: bool,
+    /// Size of the volume (9, 11) or partition (10) those figures work on, in MiB (default 256;
+    /// 64 with --quick).
+    #[arg(long)]
+    ops_mib: Option<u64>,
     /// Internal: open the store in DIR, print what it cost, exit.
     #[arg(long, hide = true)]
     probe_open: Option<PathBuf>,
@@ -73,6 +84,8 @@ pub struct Params {
     pub history_bytes: u64,
     pub scale_snapshots: Vec<usize>,
     pub scale_bytes: Vec<u64>,
+    /// Figures 9-11: the volume (9, 11) or partition (10) size.
+    pub ops_bytes: u64,
 }
 
 impl Params {
@@ -108,6 +121,7 @@ impl Params {
                 vec![10, 100, 1000, 10000]
             },
             scale_bytes: vec![volume_bytes / 4, volume_bytes, volume_bytes * 4],
+            ops_bytes: args.ops_mib.unwrap_or(if quick { 64 } else { 256 }).max(1) * MIB,
         }
     }
 }
@@ -246,8 +260,15 @@ fn main() -> Res<()> {
             .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
     });
     let p = Params::new(&args, seed);
-    let want = |f: u32| args.only.is_empty() || args.only.contains(&f);
-    let want_scale = args.scale || args.only.contains(&8);
+    // Figures 1-8 run by default; 9-11 with --ops (or when named in --only).
+    let want = |f: u32| {
+        if args.only.is_empty() {
+            (f <= 8) != args.ops
+        } else {
+            args.only.contains(&f)
+        }
+    };
+    let want_scale = (args.scale && !args.ops) || args.only.contains(&8);
     std::fs::create_dir_all(&p.dir)?;
 
     println!("strata-bench seed {seed} (rerun the same trace with --seed {seed})");
@@ -274,6 +295,12 @@ fn main() -> Res<()> {
         qemu::QEMU_IO_FLAGS.join(" ")
     );
     figures::fsync_context(&p, if args.quick { 50 } else { 200 })?;
+    if (9..=11).any(&want) {
+        println!(
+            "figures 9-11 work on {} (--ops-mib)",
+            fmt_bytes(p.ops_bytes)
+        );
+    }
 
     let mut rep = Report::default();
     let run = |rep: &mut Report, name: &str, f: &mut dyn FnMut(&mut Report) -> Res<()>| {
@@ -317,6 +344,22 @@ fn main() -> Res<()> {
             history_rows(rep, &h);
             main_history = Some(h);
             Ok(())
+        });
+    }
+
+    if want(9) {
+        run(&mut rep, "9", &mut |rep| {
+            maintenance::merge_vs_commit(&p, rep, &mut rng_for(seed, 9))
+        });
+    }
+    if want(10) {
+        run(&mut rep, "10", &mut |rep| {
+            maintenance::compaction_throughput(&p, rep, &mut rng_for(seed, 10))
+        });
+    }
+    if want(11) {
+        run(&mut rep, "11", &mut |rep| {
+            maintenance::incremental_stream(&p, rep, &mut rng_for(seed, 11))
         });
     }
 

@@ -1,5 +1,6 @@
 //! The peer: a qcow2 overlay on a qcow2 backing file, driven by `qemu-io` command scripts.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -118,6 +119,66 @@ impl Qcow2 {
         fs::remove_file(&path)?;
         Ok((wall, startup))
     }
+}
+
+/// Runs `qemu-img ARGS`; an error carries its output.
+pub fn img(args: &[&OsStr]) -> Res<()> {
+    run(Command::new("qemu-img").args(args))
+}
+
+/// `qemu-img create -f qcow2 -o cluster_size=CLUSTER -b BASE -F qcow2 OVERLAY`.
+pub fn create_overlay(base: &Path, overlay: &Path, cluster: u64) -> Res<()> {
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-o"])
+        .arg(format!("cluster_size={cluster}"))
+        .arg("-b")
+        .arg(base)
+        .args(["-F", "qcow2"])
+        .arg(overlay))
+}
+
+/// `qemu-img commit -q -f qcow2 OVERLAY` (default cache mode `writeback`, which flushes the base
+/// before exiting, and empties the overlay afterwards); returns its wall time.
+pub fn commit(overlay: &Path) -> Res<Duration> {
+    let t = Instant::now();
+    run(Command::new("qemu-img")
+        .args(["commit", "-q", "-f", "qcow2"])
+        .arg(overlay))?;
+    Ok(t.elapsed())
+}
+
+/// Runs `qemu-io FLAGS IMAGE` with `script` on standard input (written to a file in `dir`);
+/// returns its wall time. Any output (a failed pattern check, an error) is an error.
+pub fn io_script(image: &Path, dir: &Path, script: &str, flags: &[&str]) -> Res<Duration> {
+    let path = dir.join("script.qio");
+    fs::write(&path, script)?;
+    let stdin = Stdio::from(File::open(&path)?);
+    let t = Instant::now();
+    let out = Command::new("qemu-io")
+        .args(flags)
+        .arg(image)
+        .stdin(stdin)
+        .output()?;
+    let elapsed = t.elapsed();
+    fs::remove_file(&path)?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let bad: Vec<&str> = text
+        .split("qemu-io> ")
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(3)
+        .collect();
+    if !out.status.success() || !bad.is_empty() {
+        return Err(format!(
+            "qemu-io on {} reported: {}: {}",
+            image.display(),
+            out.status,
+            bad.join(" | ")
+        )
+        .into());
+    }
+    Ok(elapsed)
 }
 
 /// `write -q -P 0xNN OFFSET 4k` per write, optionally `flush` after each, and a final `flush`.
