@@ -2,13 +2,23 @@
 //! the recovery that follows:
 //! * of a seeded random workload of every operation;
 //! * of every sequence of up to three operations from {write, sync, snapshot, compact, merge,
-//!   delete, rollback}, after a fixed setup (most real crash bugs need three operations or fewer).
+//!   delete, rollback, copy}, after a fixed setup (most real crash bugs need three operations or
+//!   fewer).
 //!
 //! After recovery every volume must read as the model says: acknowledged writes and operations
 //! intact, unacknowledged ones either complete or absent, never a mix. Seeds are printed; set
 //! `STRATA_SEED` to replay one. The tests print how many sequences, crash points and runs they
 //! tried.
+//!
+//! A *copy* sends the source's newest snapshot chain as a stream (incremental from what the
+//! target already has, else a full stream into a fresh target disk) and receives it into a second
+//! store on its own simulated disk. The crash is a power cut of the machine: the I/O points are
+//! counted over both disks together, and both disks crash. After it, the source must read as the
+//! model says, and the target must either be absent or refused (only if no copy into it was ever
+//! acknowledged) or open with every volume an acknowledged copy landed, every volume it has
+//! reading byte-identical to what was sent, and nothing else.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use pollster::block_on;
@@ -16,7 +26,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_engine::clock::ManualClock;
 use strata_engine::storage::sim::{CrashMode, SimDisk};
-use strata_engine::{CreateOptions, Store, VolumeId, VolumeKind};
+use strata_engine::{
+    CreateOptions, Error, SendOptions, Store, StreamReceiver, VolumeId, VolumeKind,
+};
 
 mod common;
 use common::Model;
@@ -38,9 +50,11 @@ enum Op {
     Delete,
     /// Roll back to the newest snapshot.
     Rollback,
+    /// Copy the newest snapshot chain to the second store.
+    Copy,
 }
 
-const KINDS: [Op; 7] = [
+const KINDS: [Op; 8] = [
     Op::Write(3, 2, 0xA1),
     Op::Sync,
     Op::Snapshot,
@@ -48,11 +62,12 @@ const KINDS: [Op; 7] = [
     Op::Merge,
     Op::Delete,
     Op::Rollback,
+    Op::Copy,
 ];
 
 fn workload(rng: &mut StdRng, len: usize) -> Vec<Op> {
     (0..len)
-        .map(|_| match rng.random_range(0..16) {
+        .map(|_| match rng.random_range(0..17) {
             0..=6 => {
                 let blocks = rng.random_range(1..4);
                 Op::Write(rng.random_range(0..=BLOCKS - blocks), blocks, rng.random())
@@ -63,7 +78,8 @@ fn workload(rng: &mut StdRng, len: usize) -> Vec<Op> {
             12 => Op::Compact,
             13 => Op::Merge,
             14 => Op::Delete,
-            _ => Op::Rollback,
+            15 => Op::Rollback,
+            _ => Op::Copy,
         })
         .collect()
 }
@@ -83,11 +99,254 @@ enum InFlight {
     Merge(Vec<VolumeId>),
 }
 
+/// What the copies of one test did, over all its runs (each test runs on its own thread).
+#[derive(Debug, Default, Clone, Copy)]
+struct CopyStats {
+    incremental: u64,
+    full: u64,
+    /// After a crash: the target opened and was checked volume by volume.
+    target_checked: u64,
+    /// After a crash: the target was absent or refused (no copy into it was acknowledged).
+    target_absent: u64,
+}
+
+thread_local! {
+    static COPY_STATS: std::cell::Cell<CopyStats> = std::cell::Cell::new(CopyStats::default());
+}
+
+fn count(f: impl FnOnce(&mut CopyStats)) {
+    COPY_STATS.with(|c| {
+        let mut stats = c.get();
+        f(&mut stats);
+        c.set(stats);
+    });
+}
+
+/// The second store that copies land in, and what it may hold after a crash.
+struct Target {
+    disk: SimDisk,
+    store: Option<Store<SimDisk>>,
+    /// A copy into this disk was acknowledged (its `finish` returned `Ok`): the store must open.
+    acknowledged: bool,
+    /// Every snapshot a stream into this disk may have carried: (parent, image when sent).
+    sent: BTreeMap<VolumeId, (Option<VolumeId>, Vec<u8>)>,
+    /// Snapshots an acknowledged copy landed: they must survive the crash.
+    landed: Vec<VolumeId>,
+    /// What the target's baseline reads (the source's baseline when the full stream was sent).
+    baseline: Vec<u8>,
+}
+
+impl Target {
+    fn fresh(model: &Model) -> Self {
+        Target {
+            disk: SimDisk::new(),
+            store: None,
+            acknowledged: false,
+            sent: BTreeMap::new(),
+            landed: Vec::new(),
+            baseline: model.baseline.clone(),
+        }
+    }
+
+    /// After the crash: absent or refused only if nothing was acknowledged; otherwise every
+    /// landed volume present, and everything present exactly as sent.
+    fn check(&self, store: Result<Store<SimDisk>, Error>) -> Result<(), String> {
+        let store = match store {
+            Err(_) if !self.acknowledged => {
+                count(|c| c.target_absent += 1);
+                return Ok(());
+            }
+            Err(e) => return Err(format!("target refused after an acknowledged copy: {e}")),
+            Ok(store) => store,
+        };
+        let blocks = store.info().block_count;
+        let snapshots: Vec<_> = store
+            .volumes()
+            .into_iter()
+            .filter(|v| v.kind == VolumeKind::Snapshot)
+            .collect();
+        for id in &self.landed {
+            if !snapshots.iter().any(|v| v.id == *id) {
+                return Err(format!(
+                    "target lost volume {id}, which an acknowledged copy landed"
+                ));
+            }
+        }
+        for v in &snapshots {
+            let (parent, image) = self
+                .sent
+                .get(&v.id)
+                .ok_or_else(|| format!("target holds volume {}, which no stream carried", v.id))?;
+            if v.parent != *parent {
+                return Err(format!(
+                    "target volume {} grows from {:?}, the source's from {parent:?}",
+                    v.id, v.parent
+                ));
+            }
+            let got = block_on(store.read_at(v.id, 0, blocks))
+                .map_err(|e| format!("read target volume {}: {e}", v.id))?;
+            if &got != image {
+                return Err(format!("target volume {} differs from the source's", v.id));
+            }
+        }
+        let baseline = block_on(store.read_at(VolumeId::BASELINE, 0, blocks))
+            .map_err(|e| format!("read target baseline: {e}"))?;
+        if baseline != self.baseline {
+            return Err("target baseline differs from the source's".into());
+        }
+        count(|c| c.target_checked += 1);
+        Ok(())
+    }
+}
+
+/// Where the device dies: at I/O number `point` counted over the source and target disks
+/// together, as a machine losing power would (`None`: never). The disk in use is armed with the
+/// I/Os it may still do; the other is disarmed.
+struct Faults {
+    point: Option<u64>,
+    /// I/Os done on disks armed before the current one.
+    used: u64,
+    armed: SimDisk,
+    mark: u64,
+}
+
+impl Faults {
+    fn new(point: Option<u64>, source: &SimDisk) -> Self {
+        let mut faults = Faults {
+            point,
+            used: 0,
+            armed: source.clone(),
+            mark: source.io_count(),
+        };
+        faults.arm(source);
+        faults
+    }
+
+    /// I/Os done since the faults were set up.
+    fn used(&self) -> u64 {
+        self.used + self.armed.io_count() - self.mark
+    }
+
+    fn arm(&mut self, disk: &SimDisk) {
+        self.used = self.used();
+        self.armed.fail_from(u64::MAX);
+        self.armed = disk.clone();
+        self.mark = disk.io_count();
+        if let Some(point) = self.point {
+            // I/O number `point` is the first to fail, so `point - 1` succeed in all.
+            let left = (point - 1).saturating_sub(self.used);
+            disk.fail_from(disk.io_count() + left + 1);
+        }
+    }
+}
+
+/// Everything one case works on.
+struct Case {
+    disk: SimDisk,
+    clock: Rc<ManualClock>,
+    store: Store<SimDisk>,
+    model: Model,
+    target: Option<Target>,
+    faults: Faults,
+    /// Running the setup: copies are not counted in [`CopyStats`].
+    in_setup: bool,
+}
+
+fn step(case: &mut Case, op: Op) -> Result<bool, Option<InFlight>> {
+    match op {
+        Op::Copy => copy(case),
+        _ => apply(&mut case.store, &mut case.model, op),
+    }
+}
+
+/// Sends the source's newest snapshot chain and receives it into the target: incrementally
+/// from the newest volume the target has when the source still has it, else as a full stream
+/// into a fresh target disk. Never changes the source.
+fn copy(case: &mut Case) -> Result<bool, Option<InFlight>> {
+    let head = case.store.volume(case.store.head()).map_err(|_| None)?;
+    let Some(upto) = head.parent.filter(|p| *p != VolumeId::BASELINE) else {
+        return Ok(false);
+    };
+    let have = case
+        .target
+        .as_ref()
+        .and_then(|t| t.store.as_ref())
+        .and_then(|s| s.volume(s.head()).ok())
+        .and_then(|h| h.parent)
+        .filter(|p| *p != VolumeId::BASELINE);
+    if have == Some(upto) {
+        return Ok(false);
+    }
+    let send = |base: Option<VolumeId>| {
+        let mut stream = Vec::new();
+        block_on(case.store.send(
+            &SendOptions {
+                base,
+                ..SendOptions::default()
+            },
+            &mut |chunk| {
+                stream.extend_from_slice(chunk);
+                Ok(())
+            },
+        ))
+        .map(|_| stream)
+    };
+    let incremental = match have {
+        Some(base) => match send(Some(base)) {
+            Ok(stream) => Some(stream),
+            // The source merged or deleted the target's newest volume: send everything.
+            Err(Error::InvalidArgument(_) | Error::UnknownVolume(_)) => None,
+            Err(_) => return Err(None),
+        },
+        None => None,
+    };
+    let stream = match incremental {
+        Some(stream) => {
+            if !case.in_setup {
+                count(|c| c.incremental += 1);
+            }
+            stream
+        }
+        None => {
+            if !case.in_setup {
+                count(|c| c.full += 1);
+            }
+            let stream = send(None).map_err(|_| None)?;
+            case.target = Some(Target::fresh(&case.model));
+            stream
+        }
+    };
+    let target = case.target.as_mut().ok_or(None)?;
+    for v in case.store.volumes() {
+        if let (VolumeKind::Snapshot, Some(image)) = (v.kind, case.model.image_of(v.id)) {
+            target.sent.entry(v.id).or_insert((v.parent, image));
+        }
+    }
+    let mut receiver = match target.store.take() {
+        Some(store) => StreamReceiver::into_store(store),
+        None => StreamReceiver::new_store(target.disk.clone(), case.clock.clone()),
+    };
+    case.faults.arm(&target.disk);
+    let received = block_on(receiver.push(&stream)).and_then(|()| block_on(receiver.finish()));
+    case.faults.arm(&case.disk);
+    let (store, _) = received.map_err(|_| None)?;
+    target.landed = store
+        .volumes()
+        .into_iter()
+        .filter(|v| v.kind == VolumeKind::Snapshot)
+        .map(|v| v.id)
+        .collect();
+    target.acknowledged = true;
+    target.store = Some(store);
+    Ok(true)
+}
+
 /// Runs one operation against store and model. `Err` carries what a failed operation may have
 /// done; `Ok(false)` means the operation did not apply (no target).
 fn apply(store: &mut Store<SimDisk>, model: &mut Model, op: Op) -> Result<bool, Option<InFlight>> {
     let snapshots: Vec<VolumeId> = model.snapshots.iter().map(|(v, _)| *v).collect();
     match op {
+        Op::Copy => Ok(false),
         Op::Write(addr, blocks, fill) => {
             let data = vec![fill; blocks as usize * BS];
             let r = block_on(store.write(addr, &data));
@@ -218,9 +477,25 @@ fn create(disk: &SimDisk, clock: &Rc<ManualClock>) -> Store<SimDisk> {
     s
 }
 
-/// Runs `setup` (without faults) then `ops` with the device dying at I/O `point` of `ops`;
-/// crashes, crashes again during recovery, reopens and checks. Returns the I/Os `ops` used when
-/// `point` is `None`.
+/// Crashes `disk` with `mode`, crashes it again at a random I/O of the recovery that follows,
+/// and reopens it.
+fn crash_and_reopen(
+    disk: &SimDisk,
+    clock: &Rc<ManualClock>,
+    mode: CrashMode,
+    crash_seed: u64,
+) -> Result<Store<SimDisk>, Error> {
+    disk.crash(mode, &mut StdRng::seed_from_u64(crash_seed));
+    let mut recovery_rng = StdRng::seed_from_u64(crash_seed);
+    disk.fail_from(disk.io_count() + recovery_rng.random_range(1..16));
+    let _ = block_on(Store::open(disk.clone(), clock.clone()));
+    disk.crash(CrashMode::Random, &mut recovery_rng);
+    block_on(Store::open(disk.clone(), clock.clone()))
+}
+
+/// Runs `setup` (without faults) then `ops` with the device dying at I/O `point` of `ops`
+/// (counted over the source and target disks); crashes, crashes again during recovery, reopens
+/// and checks. Returns the I/Os `ops` used when `point` is `None`.
 fn run_case(
     setup: &[Op],
     ops: &[Op],
@@ -230,38 +505,54 @@ fn run_case(
 ) -> Result<u64, String> {
     let clock = Rc::new(ManualClock::new(5_000));
     let disk = SimDisk::new();
-    let mut store = create(&disk, &clock);
-    let mut model = Model::new(BS, BLOCKS);
+    let store = create(&disk, &clock);
+    let mut case = Case {
+        faults: Faults::new(None, &disk),
+        disk,
+        clock,
+        store,
+        model: Model::new(BS, BLOCKS),
+        target: None,
+        in_setup: true,
+    };
     for op in setup {
-        apply(&mut store, &mut model, *op).map_err(|_| "setup failed".to_string())?;
+        step(&mut case, *op).map_err(|_| format!("setup operation {op:?} failed"))?;
     }
-    let start = disk.io_count();
-    if let Some(point) = point {
-        disk.fail_from(start + point);
-    }
+    case.in_setup = false;
+    case.faults = Faults::new(point, &case.disk);
     let mut in_flight = None;
     for op in ops {
-        match apply(&mut store, &mut model, *op) {
+        match step(&mut case, *op) {
             Ok(_) => {}
+            Err(_) if point.is_none() => {
+                return Err(format!("{op:?} failed with no fault injected"));
+            }
             Err(flight) => {
                 in_flight = flight;
                 break;
             }
         }
     }
-    let used = disk.io_count() - start;
+    let used = case.faults.used();
+    let Case {
+        disk,
+        clock,
+        store,
+        mut model,
+        target,
+        ..
+    } = case;
     drop(store);
-    disk.crash(mode, &mut StdRng::seed_from_u64(crash_seed));
-    // Crash again in the middle of recovery, at a random I/O of the open.
-    let mut recovery_rng = StdRng::seed_from_u64(crash_seed);
-    disk.fail_from(disk.io_count() + recovery_rng.random_range(1..16));
-    let _ = block_on(Store::open(disk.clone(), clock.clone()));
-    disk.crash(CrashMode::Random, &mut recovery_rng);
-    let store = block_on(Store::open(disk.clone(), clock.clone()))
+    let store = crash_and_reopen(&disk, &clock, mode, crash_seed)
         .map_err(|e| format!("reopen failed: {e}"))?;
     resolve(&store, &mut model, in_flight);
     model.recovered(&store)?;
     model.check(&store)?;
+    if let Some(mut target) = target {
+        drop(target.store.take());
+        let reopened = crash_and_reopen(&target.disk, &clock, mode, !crash_seed);
+        target.check(reopened)?;
+    }
     Ok(used)
 }
 
@@ -289,6 +580,7 @@ fn crash_at_every_io_point_of_a_random_workload() {
     let (points, runs) =
         crash_everywhere(&[], &ops, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     println!("random workload: {} operations, {points} I/O crash points, {runs} crash runs, 0 violations", ops.len());
+    println!("random workload copies: {:?}", COPY_STATS.with(|c| c.get()));
     assert!(
         points > 100,
         "the workload should perform many I/Os, did {points}"
@@ -299,11 +591,13 @@ fn crash_at_every_io_point_of_a_random_workload() {
 fn crash_at_every_io_point_of_every_sequence_of_up_to_three_operations() {
     let seed = seed();
     println!("sequence test seed: {seed} (replay with STRATA_SEED={seed})");
-    // Two snapshots with overwritten blocks, and unsynced writes in the head.
+    // Two snapshots with overwritten blocks (the first already copied to the second store), and
+    // unsynced writes in the head.
     let setup = [
         Op::Write(0, 3, 1),
         Op::Write(1, 1, 2),
         Op::Snapshot,
+        Op::Copy,
         Op::Write(1, 2, 3),
         Op::Write(8, 1, 4),
         Op::Snapshot,
@@ -332,5 +626,8 @@ fn crash_at_every_io_point_of_every_sequence_of_up_to_three_operations() {
         "sequences: {} sequences of up to 3 operations, {points} I/O crash points, {runs} crash runs, 0 violations",
         sequences.len()
     );
-    assert_eq!(sequences.len(), 7 + 49 + 343);
+    assert_eq!(sequences.len(), 8 + 64 + 512);
+    let stats = COPY_STATS.with(|c| c.get());
+    println!("sequence copies: {stats:?}");
+    assert!(stats.incremental > 0 && stats.full > 0 && stats.target_checked > 0);
 }
