@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+pub mod mirror;
+
 const ABOUT_LONG: &str = "\
 Incremental block storage on a directory.
 
@@ -20,7 +22,8 @@ Snapshots can be compacted in place (`compact`), folded into the baseline (`merg
 and copied to another store (`send` and `receive`). A storage management policy (`policy`) \
 automates all of this: snapshots on a schedule, on events or past thresholds, retention, merges, \
 compaction and copies to backup directories, with holds and per-volume TTLs (`hold`, `ttl`) and \
-an audit trail of everything it did (`audit`).
+an audit trail of everything it did (`audit`). `mirror` keeps the live volume on mirrored leg \
+directories beside the store, with scrub, replace and rebuild.
 
 Exit codes: 0 success, 1 an engine error (printed as `error[CODE]: message`), 2 a usage error.";
 
@@ -110,6 +113,7 @@ pub enum Command {
     Hold(HoldArgs),
     Ttl(TtlArgs),
     Audit(AuditArgs),
+    Mirror(mirror::MirrorArgs),
 }
 
 /// Create a store: an empty baseline of zeros, or a baseline imported from a raw image
@@ -724,7 +728,11 @@ keeps), `merge_older_than` (fold the oldest snapshots into the baseline once the
   status    `threshold`: act while a measurement is past a limit (`above` or `below`, strict) - \
 log_bytes, partition_count, reclaimable_bytes, reclaimable_ratio, writes_since_snapshot, \
 bytes_since_snapshot - at most once per `cooldown_ms`; the action is snapshot, compact (the \
-snapshot with the most reclaimable bytes, in place), merge_oldest or copy;
+snapshot with the most reclaimable bytes, in place), merge_oldest or copy. Besides `strata policy \
+run`, the store checks these rules by itself after every command that changes what they measure \
+(write, snapshot, compact, merge, delete, rollback, receive) and acts at once; the audit trail \
+says `after write` (and so on) for what it did that way. A copy found due then waits for the next \
+`strata policy run`, which names the targets;
   event     `event`: act when the application signals an event (`strata event DIR deploy`). With \
 `pair = true` the rule fires on `deploy:pre` and on `deploy:post`, for a snapshot before and one \
 after an operation (as snapper's pre/post pairs).

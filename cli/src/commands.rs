@@ -1,10 +1,12 @@
 //! The subcommands.
 
 mod copy;
+mod mirror;
 mod ops;
 mod policy;
 
 pub use copy::{receive, send};
+pub use mirror::mirror;
 pub use ops::{compact, delete, diff, du, merge, rollback};
 pub use policy::{audit, event, hold, policy, ttl};
 

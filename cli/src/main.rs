@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Command::Hold(a) => commands::hold(a),
         Command::Ttl(a) => commands::ttl(a),
         Command::Audit(a) => commands::audit(a),
+        Command::Mirror(a) => commands::mirror(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -617,7 +617,11 @@ fn audit_row(entry: &AuditEntry, labels: &BTreeMap<VolumeId, String>) -> Row {
         volume,
         detail: detail(&entry.decision, labels),
         outcome: Some(outcome_text(&entry.outcome)),
-        reason: entry.decision.reason().to_string(),
+        reason: match entry.after {
+            // Done by the store itself after an operation, not by a run or an event.
+            Some(operation) => format!("after {}: {}", operation.as_str(), entry.decision.reason()),
+            None => entry.decision.reason().to_string(),
+        },
     }
 }
 

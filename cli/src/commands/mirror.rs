@@ -1,0 +1,731 @@
+//! `strata mirror`: the redundant system ([`RedundantStore`]) over directories.
+//!
+//! The store directory is the secondary; each leg is a [`DirStorage`] directory. The leg list
+//! lives in `DIR/mirror.json` (written to a temporary file and renamed, so it is the old list or
+//! the new one). A leg directory that is missing or cannot be opened is given to the controller
+//! as a [`LegDevice::Unavailable`] device that fails every I/O, so the controller marks the leg
+//! degraded and keeps serving from the others, as it would for a disk that died.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use pollster::block_on;
+use serde::{Deserialize, Serialize};
+use strata_engine::redundant::{
+    LegOpenOutcome, LegState, RedundantOptions, RedundantStore, ResilverReport, ScrubReport,
+};
+use strata_engine::storage::dir::DirStorage;
+use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
+use strata_engine::{CreateOptions, Error, Store};
+
+use super::ops::print_line;
+use super::{clock, open_store, plural, stdout_err, to_json, CliResult, LOCK_FILE};
+use crate::args::mirror::{
+    MirrorArgs, MirrorCommand, MirrorCreateArgs, MirrorRebuildArgs, MirrorReplaceArgs,
+    MirrorScrubArgs, MirrorStatusArgs,
+};
+use crate::error::CliError;
+use crate::format::table;
+
+/// The file in the store directory that lists the legs.
+const CONFIG_FILE: &str = "mirror.json";
+/// Version of [`MirrorConfig`]'s layout.
+const CONFIG_VERSION: u32 = 1;
+
+/// `DIR/mirror.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MirrorConfig {
+    version: u32,
+    /// The leg directories, absolute, in leg order.
+    legs: Vec<PathBuf>,
+}
+
+/// A leg's device: its directory, or the reason it could not be opened.
+#[derive(Debug)]
+enum LegDevice {
+    Dir(DirStorage),
+    Unavailable { path: String, why: String },
+}
+
+impl LegDevice {
+    /// Opens the leg directory `path`; with `create`, makes it if missing.
+    fn open(path: &Path, create: bool) -> LegDevice {
+        if !create && !path.is_dir() {
+            return LegDevice::Unavailable {
+                path: path.display().to_string(),
+                why: "the leg directory is missing".into(),
+            };
+        }
+        match DirStorage::open(path) {
+            Ok(storage) => LegDevice::Dir(storage),
+            Err(e) => LegDevice::Unavailable {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            },
+        }
+    }
+
+    fn unavailable(&self) -> StorageError {
+        match self {
+            LegDevice::Unavailable { path, why } => StorageError::Io {
+                object: path.clone(),
+                message: why.clone(),
+            },
+            LegDevice::Dir(_) => StorageError::Io {
+                object: String::new(),
+                message: "available".into(),
+            },
+        }
+    }
+}
+
+impl Storage for LegDevice {
+    fn kind(&self) -> &'static str {
+        "dir"
+    }
+
+    async fn list(&self) -> Result<Vec<String>, StorageError> {
+        match self {
+            LegDevice::Dir(d) => d.list().await,
+            LegDevice::Unavailable { .. } => Err(self.unavailable()),
+        }
+    }
+
+    async fn len(&self, object: &str) -> Result<Option<u64>, StorageError> {
+        match self {
+            LegDevice::Dir(d) => d.len(object).await,
+            LegDevice::Unavailable { .. } => Err(self.unavailable()),
+        }
+    }
+
+    async fn read_at(
+        &self,
+        object: &str,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, StorageError> {
+        match self {
+            LegDevice::Dir(d) => d.read_at(object, offset, buf).await,
+            LegDevice::Unavailable { .. } => Err(self.unavailable()),
+        }
+    }
+
+    async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {
+        match self {
+            LegDevice::Dir(d) => d.read_many(requests).await,
+            LegDevice::Unavailable { .. } => Err(self.unavailable()),
+        }
+    }
+
+    async fn commit(&mut self, commit: Commit) -> Result<(), StorageError> {
+        match self {
+            LegDevice::Dir(d) => d.commit(commit).await,
+            LegDevice::Unavailable { .. } => Err(self.unavailable()),
+        }
+    }
+}
+
+type Mirror = RedundantStore<LegDevice, DirStorage>;
+
+/// Runs a `strata mirror` subcommand.
+pub fn mirror(args: MirrorArgs) -> CliResult {
+    match args.command {
+        MirrorCommand::Create(a) => create(a),
+        MirrorCommand::Status(a) => status(a),
+        MirrorCommand::Scrub(a) => scrub(a),
+        MirrorCommand::Replace(a) => replace(a),
+        MirrorCommand::Rebuild(a) => rebuild(a),
+    }
+}
+
+fn config_error(dir: &Path, what: impl std::fmt::Display) -> CliError {
+    CliError::Message {
+        code: "NOT_A_MIRROR",
+        message: format!(
+            "{}: {what}; `strata mirror create {} --leg DIR ...` puts a primary beside the store",
+            dir.display(),
+            dir.display()
+        ),
+    }
+}
+
+fn read_config(dir: &Path) -> CliResult<MirrorConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Tell "no store" apart from "a store without a mirror".
+            open_store(dir)?;
+            return Err(config_error(dir, "the store has no mirror"));
+        }
+        Err(e) => return Err(CliError::io(path.display().to_string(), e)),
+    };
+    let config: MirrorConfig = serde_json::from_str(&text)
+        .map_err(|e| config_error(dir, format!("{CONFIG_FILE} does not parse: {e}")))?;
+    if config.version != CONFIG_VERSION || config.legs.is_empty() {
+        return Err(config_error(
+            dir,
+            format!(
+                "{CONFIG_FILE} has version {} and {} legs; this strata reads version {CONFIG_VERSION} with at least one leg",
+                config.version,
+                config.legs.len()
+            ),
+        ));
+    }
+    Ok(config)
+}
+
+fn write_config(dir: &Path, config: &MirrorConfig) -> CliResult {
+    let path = dir.join(CONFIG_FILE);
+    let temporary = dir.join(format!("{CONFIG_FILE}.tmp"));
+    let text = to_json(config, true)?;
+    let io_error = |e| CliError::io(path.display().to_string(), e);
+    let mut file = std::fs::File::create(&temporary).map_err(io_error)?;
+    file.write_all(text.as_bytes()).map_err(io_error)?;
+    file.sync_all().map_err(io_error)?;
+    std::fs::rename(&temporary, &path).map_err(io_error)?;
+    // The rename is durable once the directory is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn absolute(path: &Path) -> CliResult<PathBuf> {
+    std::path::absolute(path).map_err(|e| CliError::io(path.display().to_string(), e))
+}
+
+/// Opens the system: the store, then every leg of `DIR/mirror.json` (reconciled with the
+/// store; see the open outcomes).
+fn open_mirror(dir: &Path) -> CliResult<(Mirror, MirrorConfig)> {
+    let config = read_config(dir)?;
+    let store = open_store(dir)?;
+    let legs = config
+        .legs
+        .iter()
+        .map(|p| LegDevice::open(p, false))
+        .collect();
+    let mirror = block_on(RedundantStore::attach(store, legs, RedundantOptions::new()))
+        .map_err(|e| CliError::at(dir, e))?;
+    Ok((mirror, config))
+}
+
+fn close(dir: &Path, mirror: Mirror) -> CliResult {
+    block_on(mirror.close()).map_err(|e| CliError::at(dir, e))?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ResilverJson {
+    leg: usize,
+    path: String,
+    blocks_checked: u64,
+    blocks_written: u64,
+    damaged_found: u64,
+    unrecoverable: Vec<u64>,
+}
+
+fn resilver_json(report: &ResilverReport, config: &MirrorConfig) -> ResilverJson {
+    ResilverJson {
+        leg: report.leg,
+        path: leg_path(config, report.leg),
+        blocks_checked: report.blocks_checked,
+        blocks_written: report.blocks_written,
+        damaged_found: report.damaged_found,
+        unrecoverable: report.unrecoverable.clone(),
+    }
+}
+
+fn leg_path(config: &MirrorConfig, leg: usize) -> String {
+    config
+        .legs
+        .get(leg)
+        .map_or_else(String::new, |p| p.display().to_string())
+}
+
+fn resilver_line(verb: &str, report: &ResilverReport) -> String {
+    let mut line = format!(
+        "leg {} {verb}: {} checked, {} written",
+        report.leg,
+        plural(report.blocks_checked, "block", "blocks"),
+        report.blocks_written
+    );
+    if report.damaged_found > 0 {
+        line += &format!(", {} damaged copies repaired", report.damaged_found);
+    }
+    if !report.unrecoverable.is_empty() {
+        line += &format!(
+            ", {} with no good copy anywhere",
+            plural(report.unrecoverable.len() as u64, "block", "blocks")
+        );
+    }
+    line
+}
+
+/// An error if a resilver left blocks with no good copy.
+fn check_unrecoverable(dir: &Path, blocks: &[u64]) -> CliResult {
+    if blocks.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = blocks.iter().take(16).map(u64::to_string).collect();
+    Err(CliError::Message {
+        code: "CORRUPT",
+        message: format!(
+            "{}: {} no good copy on any leg nor in the store (blocks {}{}); they stay marked bad and reads report them",
+            dir.display(),
+            plural(blocks.len() as u64, "block has", "blocks have"),
+            shown.join(", "),
+            if blocks.len() > shown.len() { ", ..." } else { "" }
+        ),
+    })
+}
+
+// ----- create -----------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct CreateJson {
+    dir: String,
+    head: u64,
+    legs: Vec<ResilverJson>,
+}
+
+fn create(args: MirrorCreateArgs) -> CliResult {
+    let dir = &args.dir;
+    if dir.join(CONFIG_FILE).exists() {
+        return Err(CliError::Message {
+            code: "ALREADY_EXISTS",
+            message: format!(
+                "{}: the store is mirrored already; `strata mirror status` shows its legs, `strata mirror replace` changes one",
+                dir.display()
+            ),
+        });
+    }
+    let mut legs = Vec::with_capacity(args.legs.len());
+    for leg in &args.legs {
+        let leg = absolute(leg)?;
+        if legs.contains(&leg) {
+            return Err(Error::InvalidArgument(format!(
+                "{} is given as a leg twice: each leg needs its own directory",
+                leg.display()
+            ))
+            .into());
+        }
+        legs.push(leg);
+    }
+    let store = match args.blocks {
+        Some(blocks) => {
+            let dir_existed = dir.exists();
+            let lock_existed = dir.join(LOCK_FILE).exists();
+            let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
+            let options = CreateOptions::new(blocks).block_size(args.block_size);
+            match block_on(Store::create(storage, options, clock())) {
+                Ok(store) => store,
+                Err(e) => {
+                    if !dir_existed {
+                        let _ = std::fs::remove_dir_all(dir);
+                    } else if !lock_existed {
+                        let _ = std::fs::remove_file(dir.join(LOCK_FILE));
+                    }
+                    return Err(CliError::at(dir, e));
+                }
+            }
+        }
+        None => open_store(dir)?,
+    };
+    let mut devices = Vec::with_capacity(legs.len());
+    for leg in &legs {
+        match LegDevice::open(leg, true) {
+            LegDevice::Unavailable { path, why } => {
+                return Err(CliError::Message {
+                    code: "IO",
+                    message: format!("leg {path}: {why}"),
+                })
+            }
+            device => devices.push(device),
+        }
+    }
+    let mirror = block_on(RedundantStore::attach(
+        store,
+        devices,
+        RedundantOptions::new(),
+    ))
+    .map_err(|e| CliError::at(dir, e))?;
+    let config = MirrorConfig {
+        version: CONFIG_VERSION,
+        legs,
+    };
+    let reports: Vec<ResilverReport> = mirror
+        .open_report()
+        .iter()
+        .enumerate()
+        .map(|(i, outcome)| match outcome {
+            LegOpenOutcome::Reconciled(r) | LegOpenOutcome::Resilvered(r) => r.clone(),
+            _ => ResilverReport {
+                leg: i,
+                ..ResilverReport::default()
+            },
+        })
+        .collect();
+    let failed: Vec<String> = mirror
+        .open_report()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            LegOpenOutcome::Failed(why) => Some(format!("leg {i}: {why}")),
+            _ => None,
+        })
+        .collect();
+    let head = mirror.head();
+    close(dir, mirror)?;
+    if !failed.is_empty() {
+        return Err(CliError::Message {
+            code: "IO",
+            message: format!(
+                "{}: the primary could not be written: {}",
+                dir.display(),
+                failed.join("; ")
+            ),
+        });
+    }
+    write_config(dir, &config)?;
+    if args.json {
+        let value = CreateJson {
+            dir: dir.display().to_string(),
+            head: head.0,
+            legs: reports.iter().map(|r| resilver_json(r, &config)).collect(),
+        };
+        return print_line(&to_json(&value, true)?);
+    }
+    let mut out = format!(
+        "mirror on {}: {}, head volume {head}",
+        dir.display(),
+        plural(config.legs.len() as u64, "leg", "legs")
+    );
+    for (report, path) in reports.iter().zip(&config.legs) {
+        out += &format!(
+            "\n  leg {} {}: {} written",
+            report.leg,
+            path.display(),
+            plural(report.blocks_written, "block", "blocks")
+        );
+    }
+    print_line(&out)
+}
+
+// ----- status -----------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct LegJson {
+    leg: usize,
+    path: String,
+    state: &'static str,
+    reason: Option<String>,
+    open: String,
+    open_blocks_written: u64,
+    synced_head: Option<u64>,
+    synced_next_seq: Option<u64>,
+    errors_detected: u64,
+    errors_repaired: u64,
+    io_errors: u64,
+}
+
+#[derive(Serialize)]
+struct StatusJson {
+    dir: String,
+    head: u64,
+    healthy_legs: usize,
+    degraded: bool,
+    legs: Vec<LegJson>,
+}
+
+fn state_name(state: LegState) -> &'static str {
+    match state {
+        LegState::Healthy => "healthy",
+        LegState::Degraded => "degraded",
+        LegState::Missing => "missing",
+    }
+}
+
+/// The OPEN column and the blocks the open wrote.
+fn open_text(outcome: Option<&LegOpenOutcome>) -> (String, u64) {
+    match outcome {
+        Some(LegOpenOutcome::InSync) | None => ("in sync".into(), 0),
+        Some(LegOpenOutcome::Reconciled(r)) => {
+            (format!("caught up {}", r.blocks_written), r.blocks_written)
+        }
+        Some(LegOpenOutcome::Resilvered(r)) => {
+            (format!("resilvered {}", r.blocks_written), r.blocks_written)
+        }
+        Some(LegOpenOutcome::Failed(_)) => ("failed".into(), 0),
+    }
+}
+
+fn status(args: MirrorStatusArgs) -> CliResult {
+    let dir = &args.dir;
+    let (mirror, config) = open_mirror(dir)?;
+    let status = mirror.status();
+    let legs: Vec<LegJson> = status
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(i, leg)| {
+            let (open, open_blocks_written) = open_text(mirror.open_report().get(i));
+            LegJson {
+                leg: i,
+                path: leg_path(&config, i),
+                state: state_name(leg.state),
+                reason: leg.reason.clone(),
+                open,
+                open_blocks_written,
+                synced_head: leg.synced.map(|(v, _)| v.0),
+                synced_next_seq: leg.synced.map(|(_, s)| s),
+                errors_detected: leg.errors_detected,
+                errors_repaired: leg.errors_repaired,
+                io_errors: leg.io_errors,
+            }
+        })
+        .collect();
+    let value = StatusJson {
+        dir: dir.display().to_string(),
+        head: status.head.0,
+        healthy_legs: status.healthy_legs,
+        degraded: status.is_degraded(),
+        legs,
+    };
+    close(dir, mirror)?;
+    if args.json {
+        return print_line(&to_json(&value, true)?);
+    }
+    let mut out = io::stdout().lock();
+    let summary = if value.degraded {
+        format!(
+            "{}: DEGRADED, {} of {} legs in service; head volume {} (replace the bad legs with `strata mirror replace`)",
+            value.dir,
+            value.healthy_legs,
+            value.legs.len(),
+            value.head
+        )
+    } else {
+        format!(
+            "{}: all {} in service; head volume {}",
+            value.dir,
+            plural(value.legs.len() as u64, "leg", "legs"),
+            value.head
+        )
+    };
+    writeln!(out, "{summary}").map_err(stdout_err)?;
+    let rows: Vec<Vec<String>> = value
+        .legs
+        .iter()
+        .map(|l| {
+            vec![
+                l.leg.to_string(),
+                l.state.to_string(),
+                l.open.clone(),
+                match (l.synced_head, l.synced_next_seq) {
+                    (Some(v), Some(s)) => format!("volume {v} @ {s}"),
+                    _ => "-".into(),
+                },
+                l.errors_detected.to_string(),
+                l.errors_repaired.to_string(),
+                l.path.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &[
+            "LEG", "STATE", "OPEN", "SYNCED", "DETECTED", "REPAIRED", "PATH",
+        ],
+        &rows,
+        &[4, 5],
+    )
+    .map_err(stdout_err)?;
+    for l in &value.legs {
+        if let Some(reason) = &l.reason {
+            writeln!(out, "leg {}: {reason}", l.leg).map_err(stdout_err)?;
+        }
+    }
+    out.flush().map_err(stdout_err)
+}
+
+// ----- scrub ------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct LegScrubJson {
+    leg: usize,
+    path: String,
+    checked: u64,
+    mismatches: u64,
+    repaired: u64,
+    io_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ScrubJson {
+    blocks_checked: u64,
+    copies_checked: u64,
+    mismatches: u64,
+    repaired: u64,
+    unrecoverable: Vec<u64>,
+    secondary_damaged: Vec<u64>,
+    legs: Vec<LegScrubJson>,
+}
+
+fn scrub_json(report: &ScrubReport, config: &MirrorConfig) -> ScrubJson {
+    ScrubJson {
+        blocks_checked: report.blocks_checked,
+        copies_checked: report.copies_checked,
+        mismatches: report.mismatches,
+        repaired: report.repaired,
+        unrecoverable: report.unrecoverable.clone(),
+        secondary_damaged: report.secondary_damaged.clone(),
+        legs: report
+            .legs
+            .iter()
+            .enumerate()
+            .map(|(i, l)| LegScrubJson {
+                leg: i,
+                path: leg_path(config, i),
+                checked: l.checked,
+                mismatches: l.mismatches,
+                repaired: l.repaired,
+                io_error: l.io_error.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn scrub(args: MirrorScrubArgs) -> CliResult {
+    let dir = &args.dir;
+    let (mut mirror, config) = open_mirror(dir)?;
+    let report = block_on(mirror.scrub()).map_err(|e| CliError::at(dir, e))?;
+    close(dir, mirror)?;
+    let value = scrub_json(&report, &config);
+    if args.json {
+        print_line(&to_json(&value, true)?)?;
+    } else {
+        let mut out = format!(
+            "scrubbed {}, {}: {} bad, {} repaired, {} unrecoverable",
+            plural(value.blocks_checked, "block", "blocks"),
+            plural(value.copies_checked, "copy", "copies"),
+            value.mismatches,
+            value.repaired,
+            value.unrecoverable.len()
+        );
+        for l in &value.legs {
+            out += &format!(
+                "\nleg {}: {} checked, {} bad, {} repaired",
+                l.leg, l.checked, l.mismatches, l.repaired
+            );
+            if let Some(e) = &l.io_error {
+                out += &format!(" (taken out of service: {e})");
+            }
+        }
+        if !value.secondary_damaged.is_empty() {
+            out += &format!(
+                "\nthe store's own copy of {} is damaged (the primary still serves them)",
+                plural(value.secondary_damaged.len() as u64, "block", "blocks")
+            );
+        }
+        print_line(&out)?;
+    }
+    check_unrecoverable(dir, &report.unrecoverable)
+}
+
+// ----- replace and rebuild ----------------------------------------------------------------------
+
+fn replace(args: MirrorReplaceArgs) -> CliResult {
+    let dir = &args.dir;
+    let (mut mirror, mut config) = open_mirror(dir)?;
+    let Some(current) = config.legs.get(args.leg).cloned() else {
+        return Err(Error::InvalidArgument(format!(
+            "there is no leg {}: the mirror has {} (numbered from 0)",
+            args.leg,
+            plural(config.legs.len() as u64, "leg", "legs")
+        ))
+        .into());
+    };
+    let path = match &args.with {
+        Some(p) => absolute(p)?,
+        None => current.clone(),
+    };
+    if path != current && config.legs.contains(&path) {
+        return Err(Error::InvalidArgument(format!(
+            "{} is leg {} already",
+            path.display(),
+            config.legs.iter().position(|p| *p == path).unwrap_or(0)
+        ))
+        .into());
+    }
+    // The old device (if it opened) goes first: a directory reused in place is locked by the
+    // handle that has it open, and would refuse a second one.
+    let _ = mirror.detach(args.leg);
+    let device = match LegDevice::open(&path, true) {
+        LegDevice::Unavailable { path, why } => {
+            return Err(CliError::Message {
+                code: "IO",
+                message: format!("leg {path}: {why}"),
+            })
+        }
+        device => device,
+    };
+    let report = block_on(mirror.replace(args.leg, device)).map_err(|e| CliError::at(dir, e))?;
+    close(dir, mirror)?;
+    config.legs[args.leg] = path;
+    write_config(dir, &config)?;
+    if args.json {
+        print_line(&to_json(&resilver_json(&report, &config), true)?)?;
+    } else {
+        print_line(&format!(
+            "{} ({})",
+            resilver_line("resilvered", &report),
+            leg_path(&config, report.leg)
+        ))?;
+    }
+    check_unrecoverable(dir, &report.unrecoverable)
+}
+
+fn rebuild(args: MirrorRebuildArgs) -> CliResult {
+    let dir = &args.dir;
+    let (mut mirror, config) = open_mirror(dir)?;
+    for i in 0..config.legs.len() {
+        let _ = mirror.detach(i);
+    }
+    let mut devices = Vec::with_capacity(config.legs.len());
+    for path in &config.legs {
+        match LegDevice::open(path, true) {
+            LegDevice::Unavailable { path, why } => {
+                return Err(CliError::Message {
+                    code: "IO",
+                    message: format!("leg {path}: {why}"),
+                })
+            }
+            device => devices.push(device),
+        }
+    }
+    let reports = block_on(mirror.rebuild_primary(devices)).map_err(|e| CliError::at(dir, e))?;
+    close(dir, mirror)?;
+    if args.json {
+        let value: Vec<ResilverJson> = reports.iter().map(|r| resilver_json(r, &config)).collect();
+        print_line(&to_json(&value, true)?)?;
+    } else {
+        let lines: Vec<String> = reports
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    resilver_line("rebuilt", r),
+                    leg_path(&config, r.leg)
+                )
+            })
+            .collect();
+        print_line(&lines.join("\n"))?;
+    }
+    let unrecoverable: Vec<u64> = reports
+        .iter()
+        .flat_map(|r| r.unrecoverable.iter().copied())
+        .collect();
+    check_unrecoverable(dir, &unrecoverable)
+}
