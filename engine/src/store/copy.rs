@@ -23,8 +23,8 @@ pub struct SendOptions {
     /// The volume the target already has: only partitions after it are sent. `None` sends
     /// everything, the baseline included (a full copy).
     pub base: Option<VolumeId>,
-    /// The newest snapshot to send; `None`: the head's parent (the newest snapshot of the live
-    /// chain).
+    /// The newest snapshot to send; `None`: the newest snapshot of the live chain (the head's
+    /// parent, or its nearest ancestor that was not deleted).
     pub upto: Option<VolumeId>,
     /// Send only entries at or after this sequence number.
     pub since_seq: Option<u64>,
@@ -60,7 +60,13 @@ impl<S: Storage> Store<S> {
     ) -> Result<CopyReport> {
         let upto = match options.upto {
             Some(v) => Some(self.sealed_slot(v)?),
-            None => self.partitions[self.head as usize].parent,
+            // The newest snapshot of the live chain. A deleted volume's partition kept for the
+            // head is not one: it holds only the blocks the head does not override, so a target
+            // whose head grew from it would read a mix of it and older data.
+            None => match self.visible_ancestor(self.partitions[self.head as usize].parent) {
+                VolumeId::BASELINE => None,
+                newest => self.slot_of(newest)?,
+            },
         };
         if upto.is_none() && options.base.is_some() {
             return Err(Error::InvalidArgument(
@@ -323,6 +329,43 @@ struct ReceivingVolume {
     written: u64,
     index: Vec<u8>,
     records: u64,
+    /// Entries of one sequence number not yet encoded: (address, data). Compaction splits an
+    /// entry partly overwritten in its partition into runs that keep its sequence number; they
+    /// are written as one record, since records' first sequence numbers increase strictly.
+    group: Vec<(u64, Vec<u8>)>,
+    group_seq: u64,
+    group_timestamp_ms: u64,
+}
+
+impl ReceivingVolume {
+    /// Encodes the pending group of entries as one record.
+    fn flush_group(&mut self, block_size: u32) {
+        if self.group.is_empty() {
+            return;
+        }
+        let group = std::mem::take(&mut self.group);
+        let writes: Vec<(u64, &[u8])> = group.iter().map(|(a, d)| (*a, d.as_slice())).collect();
+        let record = RecordHeader {
+            flags: RECORD_FLAG_SEQ_TABLE,
+            volume: self.volume,
+            first_seq: self.group_seq,
+            timestamp_ms: self.group_timestamp_ms,
+            entry_count: writes.len() as u32,
+            block_count: writes
+                .iter()
+                .map(|(_, d)| (d.len() / block_size as usize) as u32)
+                .sum(),
+            durable_offset: 0,
+            block_size,
+        };
+        let offset = self.written + self.pending.len() as u64;
+        let start = self.pending.len();
+        encode_record(&mut self.pending, &record, &writes, &vec![0; writes.len()]);
+        self.index.extend_from_slice(&offset.to_le_bytes());
+        self.index
+            .extend_from_slice(&self.pending[start..start + record.data_offset() as usize]);
+        self.records += 1;
+    }
 }
 
 enum Target<S: Storage> {
@@ -570,6 +613,9 @@ impl<S: Storage> StreamReceiver<S> {
                     written: 0,
                     index,
                     records: 0,
+                    group: Vec::new(),
+                    group_seq: 0,
+                    group_timestamp_ms: 0,
                 });
             }
             FRAME_ENTRY => {
@@ -584,7 +630,8 @@ impl<S: Storage> StreamReceiver<S> {
                     .volume
                     .as_mut()
                     .ok_or_else(|| stream_error("entry outside a volume"))?;
-                let in_order = v.last_seq.is_none_or(|last| seq > last);
+                // Equal sequence numbers: the runs of one entry split by compaction.
+                let in_order = v.last_seq.is_none_or(|last| seq >= last);
                 if blocks == 0
                     || data.len() as u64 != u64::from(blocks) * block_size
                     || addr >= header.block_count
@@ -602,23 +649,12 @@ impl<S: Storage> StreamReceiver<S> {
                 if v.skip {
                     return Ok(());
                 }
-                let record = RecordHeader {
-                    flags: RECORD_FLAG_SEQ_TABLE,
-                    volume: v.volume,
-                    first_seq: seq,
-                    timestamp_ms,
-                    entry_count: 1,
-                    block_count: blocks,
-                    durable_offset: 0,
-                    block_size: header.block_size,
-                };
-                let offset = v.written + v.pending.len() as u64;
-                let start = v.pending.len();
-                encode_record(&mut v.pending, &record, &[(addr, data)], &[0]);
-                v.index.extend_from_slice(&offset.to_le_bytes());
-                v.index
-                    .extend_from_slice(&v.pending[start..start + record.data_offset() as usize]);
-                v.records += 1;
+                if v.group.is_empty() || v.group_seq != seq {
+                    v.flush_group(header.block_size);
+                    v.group_seq = seq;
+                    v.group_timestamp_ms = timestamp_ms;
+                }
+                v.group.push((addr, data.to_vec()));
                 if v.pending.len() >= DEFAULT_WRITE_BUFFER_BYTES {
                     let bytes = std::mem::take(&mut v.pending);
                     let (segment, at) = (v.segment.clone(), v.written);
@@ -631,7 +667,7 @@ impl<S: Storage> StreamReceiver<S> {
             FRAME_VOLUME_END => {
                 let volume = d.u64("volume").map_err(bad)?;
                 let entries = d.u64("entries").map_err(bad)?;
-                let v = self
+                let mut v = self
                     .volume
                     .take()
                     .ok_or_else(|| stream_error("volume end outside a volume"))?;
@@ -645,6 +681,7 @@ impl<S: Storage> StreamReceiver<S> {
                     self.report.volumes_skipped += 1;
                     return Ok(());
                 }
+                v.flush_group(header.block_size);
                 let records_end = v.written + v.pending.len() as u64;
                 let tail = footer::finish_index_and_footer(
                     v.volume,

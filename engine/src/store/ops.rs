@@ -199,11 +199,13 @@ impl<S: Storage> Store<S> {
                 plan.push((meta.header.timestamp_ms, runs));
             }
         }
-        if report.blocks_dropped == 0 {
+        let partition = &self.partitions[slot as usize];
+        // A deleted volume's partition with nothing left in it goes even when there was nothing
+        // to drop (regression: a deleted empty snapshot stayed, hidden, and blocked merges).
+        if report.blocks_dropped == 0 && !(plan.is_empty() && partition.hidden) {
             report.bytes_after = segment_len;
             return Ok(report);
         }
-        let partition = &self.partitions[slot as usize];
         if plan.is_empty() && partition.hidden {
             // Nothing left that anyone reads: the partition goes.
             let old_segment = partition.segment.clone();
@@ -406,9 +408,29 @@ impl<S: Storage> Store<S> {
             .await?;
         self.partitions[slot as usize].hidden = true;
         self.epoch += 1;
+        let parent = self.partitions[slot as usize].parent;
         let report = self.compact_slot(slot, &mut |_| true).await?;
+        self.reclaim_hidden_ancestors(parent).await?;
         self.after_operation(Operation::Delete).await?;
         Ok(report)
+    }
+
+    /// Compacts the deleted (hidden) ancestors, from `at` up, of a partition that stopped being
+    /// a volume or went away: blocks only it read through them are no longer needed, and an
+    /// ancestor left with nothing goes (regression: such partitions stayed, holding space and
+    /// making merges of other branches refuse).
+    async fn reclaim_hidden_ancestors(&mut self, mut at: Option<u32>) -> Result<()> {
+        // Bounded: each step moves to an older partition.
+        for _ in 0..self.partitions.len() {
+            let Some(slot) = at else { break };
+            let p = &self.partitions[slot as usize];
+            if !p.hidden || p.dropped {
+                break;
+            }
+            at = p.parent;
+            self.compact_slot(slot, &mut |_| true).await?;
+        }
+        Ok(())
     }
 
     /// Rolls the live volume back to snapshot `to` (or the baseline) without destroying anything:
@@ -422,9 +444,15 @@ impl<S: Storage> Store<S> {
                 "volume {to} is the live head already"
             )));
         }
+        let (old_head, old_parent) = (self.head, self.partitions[self.head as usize].parent);
         let head = self
             .seal_head_and_open_with(label.unwrap_or("before-rollback"), Some(target), true)
             .await?;
+        // An empty head is removed rather than sealed; what it read through deleted ancestors
+        // may now be reclaimable.
+        if self.partitions[old_head as usize].dropped {
+            self.reclaim_hidden_ancestors(old_parent).await?;
+        }
         self.after_operation(Operation::Rollback).await?;
         Ok(head)
     }
