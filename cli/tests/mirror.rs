@@ -344,3 +344,23 @@ fn a_block_bad_on_every_leg_and_in_the_store_is_reported_never_returned() {
     // The store reports the damage rather than returning the bad bytes.
     fails_with(["read", &f.dir, "--addr", "6"], None, "CHECKSUM_MISMATCH");
 }
+
+#[test]
+fn writes_the_store_lost_to_a_damaged_last_record_come_back_from_the_legs() {
+    // The store's last log record is damaged: alone, the store would take it for a torn write
+    // and cut it. The legs hold those acknowledged blocks and give them back.
+    let f = Fixture::new();
+    f.status();
+    let segment = std::fs::read_dir(&f.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("seg-"))
+        .unwrap();
+    let bytes = std::fs::read(&segment).unwrap();
+    let at = bytes.windows(BS).position(|w| w == &f.data[..BS]).unwrap();
+    flip_byte(&segment, at + 100);
+    let status = f.status();
+    assert_eq!(status["store_blocks_restored"], 8, "{status}");
+    assert_eq!(&f.head()[3 * BS..11 * BS], &f.data[..]);
+    assert_eq!(leg_image(&f.leg("a")), f.head());
+}

@@ -572,6 +572,52 @@ fn the_secondary_damaged_alone_is_served_by_the_primary_and_reported_by_scrub() 
 }
 
 #[test]
+fn the_secondary_losing_its_last_record_at_open_gets_it_back_from_the_primary() {
+    // Regression: damage to the last record of the secondary's head segment looks, at open,
+    // like a write torn by a crash, and recovery cuts it. The legs, which held the acknowledged
+    // data, were then rewritten to match the shortened secondary: acknowledged writes were lost
+    // although two good copies existed.
+    let mut rng = StdRng::seed_from_u64(10);
+    let (secondary, disks, mut rs) = create(2, RedundantOptions::new());
+    let mut model = vec![0u8; BLOCKS as usize * BS];
+    write_some(&mut rs, &mut model, &mut rng, 20);
+    block_on(rs.sync()).expect("sync");
+    let mut last = Vec::new();
+    for _ in 0..3 {
+        last.extend(random_block(&mut rng));
+    }
+    block_on(rs.write(70, &last)).expect("write");
+    model[70 * BS..][..last.len()].copy_from_slice(&last);
+    block_on(rs.sync()).expect("sync: acknowledged");
+    drop(rs);
+    let (segment, at) = find_in_segments(&secondary, &last[BS..2 * BS]);
+    assert!(secondary.flip_bit(&segment, at + 9, 3));
+
+    let mut rs = reopen(&secondary, &disks);
+    assert!(
+        rs.secondary().recovery().head_bytes_truncated > 0,
+        "recovery cut the damaged record"
+    );
+    let status = rs.status();
+    println!("status after open: {status:?}");
+    assert_eq!(status.secondary_blocks_restored, 3);
+    assert!(!status.is_degraded());
+    check_head(&mut rs, &model, "primary after open");
+    assert_eq!(
+        block_on(rs.read_secondary(0, BLOCKS)).expect("secondary"),
+        model,
+        "the secondary has the writes back"
+    );
+    let report = block_on(rs.scrub()).expect("scrub");
+    assert_eq!(report.mismatches, 0, "{report:?}");
+    // And it stays so: the restored entries are durable in the secondary.
+    drop(rs);
+    let mut rs = reopen(&secondary, &disks);
+    assert_eq!(rs.status().secondary_blocks_restored, 0);
+    check_head(&mut rs, &model, "after a second open");
+}
+
+#[test]
 fn replace_resilvers_a_new_device() {
     let mut rng = StdRng::seed_from_u64(10);
     let (_, disks, mut rs) = create(2, RedundantOptions::new());

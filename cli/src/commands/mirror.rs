@@ -436,6 +436,8 @@ struct StatusJson {
     head: u64,
     healthy_legs: usize,
     degraded: bool,
+    /// Blocks the store had lost (its last record damaged) and got back from the legs.
+    store_blocks_restored: u64,
     legs: Vec<LegJson>,
 }
 
@@ -491,6 +493,7 @@ fn status(args: MirrorStatusArgs) -> CliResult {
         head: status.head.0,
         healthy_legs: status.healthy_legs,
         degraded: status.is_degraded(),
+        store_blocks_restored: status.secondary_blocks_restored,
         legs,
     };
     close(dir, mirror)?;
@@ -515,6 +518,14 @@ fn status(args: MirrorStatusArgs) -> CliResult {
         )
     };
     writeln!(out, "{summary}").map_err(stdout_err)?;
+    if value.store_blocks_restored > 0 {
+        writeln!(
+            out,
+            "the store had lost acknowledged writes (its last log record was damaged): {} restored from the legs",
+            plural(value.store_blocks_restored, "block", "blocks")
+        )
+        .map_err(stdout_err)?;
+    }
     let rows: Vec<Vec<String>> = value
         .legs
         .iter()

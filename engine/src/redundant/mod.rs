@@ -48,6 +48,11 @@
 //! other legs and the secondary, and says so in [`RedundantStore::status`].
 //! [`RedundantStore::scrub`] checks every block of every leg against its checksum, against the
 //! other legs and against the secondary's head, and repairs what it can.
+//! If the secondary comes back from a crash or damage *behind* the primary (recovery cut the
+//! last record of its head, which damage makes look like a torn write, and a consistent leg
+//! header names a later sequence number), the blocks it lost are written back to it from the
+//! legs before anything else ([`RedundantStatus::secondary_blocks_restored`]): the legs then
+//! vouch for writes the secondary alone could not.
 //! [`RedundantStore::replace`] resilvers a new (or returning) device;
 //! [`RedundantStore::rebuild_primary`] rebuilds every leg from the secondary after all were lost.
 //!
@@ -225,6 +230,9 @@ pub struct RedundantStatus {
     pub blocks_served_by_secondary: u64,
     /// Blocks head reads could not get from anywhere (no good copy).
     pub unrecoverable_reads: u64,
+    /// Blocks written back into the secondary at open because it had lost acknowledged writes
+    /// that the primary still held (see [`RedundantStore::open`]).
+    pub secondary_blocks_restored: u64,
     /// The secondary's head volume.
     pub head: VolumeId,
 }
@@ -426,6 +434,7 @@ pub struct RedundantStore<P: Storage, S: Storage> {
     next_leg: usize,
     served_by_secondary: u64,
     unrecoverable_reads: u64,
+    secondary_blocks_restored: u64,
     events: VecDeque<FaultEvent>,
     open_report: Vec<LegOpenOutcome>,
     zero_crc: u32,
@@ -552,14 +561,23 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
             next_leg: 0,
             served_by_secondary: 0,
             unrecoverable_reads: 0,
+            secondary_blocks_restored: 0,
             events: VecDeque::new(),
             open_report: Vec::new(),
             zero_crc,
             store_id,
         };
+        let restored = this.restore_secondary_tail().await?;
         let mut plans = Vec::with_capacity(this.legs.len());
         for i in 0..this.legs.len() {
-            let plan = this.plan(i).await?;
+            let plan = match this.plan(i).await? {
+                // The legs were the source of what the secondary got back; they may differ from
+                // one another and from it in any block, whatever their headers say.
+                Plan::InSync(h) | Plan::Incremental(h, _) if restored => {
+                    Plan::Full(Mode::Verify, h.generation)
+                }
+                plan => plan,
+            };
             plans.push(plan);
         }
         // In-sync legs go into service first, so the others can be rebuilt from them.
@@ -607,6 +625,94 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         }
         this.open_report = report;
         Ok(this)
+    }
+
+    /// Gives the secondary back the acknowledged writes it lost, from the primary. Returns
+    /// whether it wrote anything.
+    ///
+    /// Recovery cannot tell damage to the last record of the head's segment from a write torn
+    /// by a crash (no later record vouches that a sync covered it), so it cuts that record. The
+    /// legs can vouch: the primary only ever receives blocks the secondary held durably, so a
+    /// consistent leg header naming the secondary's head with a *later* sequence number than
+    /// the secondary now has means the secondary lost entries it had acknowledged. Each block
+    /// where the best such leg (the latest header; a copy failing its checksum is taken from the
+    /// next) differs from the secondary's head is written back to the secondary as a new entry,
+    /// and the secondary is synced, before the legs are reconciled with it.
+    async fn restore_secondary_tail(&mut self) -> Result<bool> {
+        let (head, next_seq) = self.position();
+        let mut sources: Vec<(u64, usize)> = Vec::new();
+        for (i, leg) in self.legs.iter().enumerate() {
+            let Some(device) = leg.device.as_ref() else {
+                continue;
+            };
+            let mut bytes = [0u8; 2 * PRIMARY_HEADER_LEN];
+            if device.read_at(HEADER_OBJECT, 0, &mut bytes).await.is_err() {
+                continue;
+            }
+            if let HeaderState::Valid(h) = current_header(&bytes) {
+                if h.store_id == self.store_id
+                    && h.consistent()
+                    && h.block_size == self.block_size()
+                    && h.block_count == self.block_count()
+                    && h.head == head.0
+                    && h.next_seq > next_seq
+                {
+                    sources.push((h.next_seq, i));
+                }
+            }
+        }
+        if sources.is_empty() {
+            return Ok(false);
+        }
+        // The latest header first; ties by leg order.
+        sources.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let bs = self.block_size() as usize;
+        let block_count = self.block_count();
+        let chunk = self.chunk_blocks();
+        let mut restored = 0u64;
+        let mut at = 0;
+        // Bounded: each round moves `at` forward by at least one block.
+        while at < block_count {
+            let n = chunk.min(block_count - at);
+            let mut copies = Vec::with_capacity(sources.len());
+            for &(_, i) in &sources {
+                if let Some(device) = self.legs[i].device.as_ref() {
+                    if let Ok(copy) = read_leg(device, at, n, self.block_size()).await {
+                        copies.push(copy);
+                    }
+                }
+            }
+            let mut writes: Vec<(u64, Vec<u8>)> = Vec::new();
+            for k in 0..n {
+                let addr = at + k;
+                let j = k as usize;
+                let good = copies.iter().find_map(|(image, sums)| {
+                    let block = image.get(j * bs..(j + 1) * bs)?;
+                    (sums.get(j) == Some(&block_crc(addr, block))).then_some(block)
+                });
+                let Some(good) = good else { continue };
+                let mut current = vec![0u8; bs];
+                let same = self
+                    .secondary
+                    .read_into(head, addr, &mut current)
+                    .await
+                    .is_ok_and(|()| current == good);
+                if !same {
+                    writes.push((addr, good.to_vec()));
+                }
+            }
+            for (addr, data) in &writes {
+                self.secondary.write(*addr, data).await?;
+                restored += 1;
+            }
+            at += n;
+        }
+        if restored == 0 {
+            return Ok(false);
+        }
+        self.secondary.sync().await?;
+        self.secondary_blocks_restored += restored;
+        Ok(true)
     }
 
     fn check_leg_count(n: usize) -> Result<()> {
@@ -806,6 +912,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
             pending_blocks: self.pending.len(),
             blocks_served_by_secondary: self.served_by_secondary,
             unrecoverable_reads: self.unrecoverable_reads,
+            secondary_blocks_restored: self.secondary_blocks_restored,
             head: self.secondary.head(),
         }
     }
