@@ -1,5 +1,6 @@
 //! Policy persistence under crashes: with the simulated disk, crash at every I/O point of
-//! `set_policy`, `set_assignments` and a `run_policies` that snapshots and expires, in every crash
+//! `set_policy`, `set_assignments`, a `run_policies` that snapshots and expires, and a write after
+//! which the store snapshots by itself (a threshold rule, [`Trigger::AfterOperation`]), in every crash
 //! mode, with a second crash during the recovery that follows; then reopen and check that
 //! * the policy (with the executor's state) and the assignments are either the old or the new
 //!   ones, never a mix;
@@ -18,7 +19,9 @@ use pollster::block_on;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_engine::clock::ManualClock;
-use strata_engine::policy::{AuditEntry, Decision, Outcome, Policy, Trigger, VolumeAssignments};
+use strata_engine::policy::{
+    AuditEntry, Decision, Operation, Outcome, Policy, Trigger, VolumeAssignments,
+};
 use strata_engine::storage::sim::{CrashMode, SimDisk};
 use strata_engine::{CreateOptions, Store, VolumeId, VolumeKind};
 
@@ -43,7 +46,9 @@ fn run_policy() -> Policy {
     Policy::from_json(
         r#"{ "rules": [
             { "name": "hourly", "kind": "snapshot_every", "snapshot_every_ms": 3600000, "label": "auto-{n}" },
-            { "name": "expire", "kind": "retain", "label_prefix": "old-", "max_age_ms": 14400000 }
+            { "name": "expire", "kind": "retain", "label_prefix": "old-", "max_age_ms": 14400000 },
+            { "name": "busy", "kind": "threshold", "status": "writes_since_snapshot", "above": 1,
+              "action": "snapshot", "label": "busy-{n}" }
         ] }"#,
     )
     .unwrap()
@@ -64,7 +69,12 @@ enum Case {
     SetAssignments,
     /// A tick that takes a snapshot and deletes two expired ones (one by TTL, one by age).
     RunSnapshotAndExpire,
+    /// A write that takes the head past the `busy` threshold: the store snapshots by itself.
+    AutomaticSnapshotAfterWrite,
 }
+
+/// The block the automatic case writes, and its fill.
+const AUTO_WRITE: (u64, u8) = (5, 0xAB);
 
 /// The store after the fixed setup, with what its volumes must read.
 struct Setup {
@@ -152,6 +162,11 @@ fn operate(
         Case::RunSnapshotAndExpire => {
             block_on(store.run_policies(Trigger::Tick, None, &mut |_, _| Ok(()))).map_err(|_| ())
         }
+        Case::AutomaticSnapshotAfterWrite => {
+            let before = store.audit().len();
+            block_on(store.write(AUTO_WRITE.0, &vec![AUTO_WRITE.1; BS])).map_err(|_| ())?;
+            Ok(store.audit()[before..].to_vec())
+        }
     }
 }
 
@@ -209,6 +224,20 @@ fn reference(case: Case) -> Reference {
         volumes_after.push(volumes);
         assignments_after.push(pruned.clone());
     }
+    if case == Case::AutomaticSnapshotAfterWrite {
+        assert!(
+            matches!(
+                &entries[..],
+                [AuditEntry {
+                    decision: Decision::Snapshot { .. },
+                    trigger: Some(Trigger::AfterOperation),
+                    after: Some(Operation::Write),
+                    ..
+                }]
+            ),
+            "{entries:#?}"
+        );
+    }
     if case == Case::RunSnapshotAndExpire {
         let deletes = entries
             .iter()
@@ -246,7 +275,16 @@ fn run_case(
     let old_assignments = store.assignments().clone();
     let old_audit = store.audit().to_vec();
     let head = store.head();
-    images.insert(head, head_image.clone());
+    // What the head reads after the operation, if its write survived.
+    let mut written_image = head_image.clone();
+    if case == Case::AutomaticSnapshotAfterWrite {
+        let at = AUTO_WRITE.0 as usize * BS;
+        written_image[at..at + BS].fill(AUTO_WRITE.1);
+        // The automatic snapshot seals the head with the write in it.
+        images.insert(head, written_image.clone());
+    } else {
+        images.insert(head, head_image.clone());
+    }
     disk.fail_from(disk.io_count() + point);
     let _ = operate(&mut store, case, &old);
     drop(store);
@@ -322,8 +360,10 @@ fn run_case(
         }
     }
     let read = block_on(store.read(0, BLOCKS)).map_err(|e| format!("read head: {e}"))?;
-    if read != head_image {
-        return Err("the head does not read the synced image".into());
+    // An unsynced write may or may not survive; once snapshotted, it must.
+    let snapshotted = volumes.contains(&head);
+    if read != head_image && read != written_image || snapshotted && read != written_image {
+        return Err("the head reads neither the synced image nor the written one".into());
     }
     Ok(())
 }
@@ -374,4 +414,9 @@ fn set_assignments_is_old_or_new_after_a_crash_at_every_io_point() {
 #[test]
 fn a_snapshot_and_expire_run_is_never_torn_by_a_crash_at_any_io_point() {
     crash_everywhere(Case::RunSnapshotAndExpire);
+}
+
+#[test]
+fn an_automatic_snapshot_after_a_write_is_never_torn_by_a_crash_at_any_io_point() {
+    crash_everywhere(Case::AutomaticSnapshotAfterWrite);
 }
