@@ -86,6 +86,11 @@ pub struct Cli {
     #[arg(short, long, global = true, display_order = 900)]
     pub quiet: bool,
 
+    /// Do not let the store act on its threshold rules by itself after this command's
+    /// operations; only `strata policy run` and `strata event` carry policy decisions out
+    #[arg(long, global = true, display_order = 901)]
+    pub manual_policies: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -731,8 +736,8 @@ bytes_since_snapshot - at most once per `cooldown_ms`; the action is snapshot, c
 snapshot with the most reclaimable bytes, in place), merge_oldest or copy. Besides `strata policy \
 run`, the store checks these rules by itself after every command that changes what they measure \
 (write, snapshot, compact, merge, delete, rollback, receive) and acts at once; the audit trail \
-says `after write` (and so on) for what it did that way. A copy found due then waits for the next \
-`strata policy run`, which names the targets;
+says `after write` (and so on) for what it did that way (`--manual-policies` on a command stops \
+it). A copy found due then waits for the next `strata policy run`, which names the targets;
   event     `event`: act when the application signals an event (`strata event DIR deploy`). With \
 `pair = true` the rule fires on `deploy:pre` and on `deploy:post`, for a snapshot before and one \
 after an operation (as snapper's pre/post pairs).

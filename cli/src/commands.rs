@@ -59,6 +59,15 @@ fn note(quiet: bool, message: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Whether stores opened by this process evaluate their threshold rules by themselves after
+/// operations (`--manual-policies` turns it off).
+static AUTOMATIC_POLICIES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Sets what [`open_store`] gives every store it opens (see `--manual-policies`).
+pub fn set_automatic_policies(enabled: bool) {
+    AUTOMATIC_POLICIES.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Opens an existing store. A missing path is reported as `NOT_A_STORE` without creating it,
 /// and the lock file is not left behind in a directory that turns out to hold no store.
 fn open_store(dir: &Path) -> CliResult<Store<DirStorage>> {
@@ -73,7 +82,12 @@ fn open_store(dir: &Path) -> CliResult<Store<DirStorage>> {
     let lock_existed = dir.join(LOCK_FILE).exists();
     let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
     match block_on(Store::open(storage, clock())) {
-        Ok(store) => Ok(store),
+        Ok(mut store) => {
+            store.set_automatic_policies(
+                AUTOMATIC_POLICIES.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            Ok(store)
+        }
         Err(e) => {
             // The storage (and its lock) is dropped by now.
             if matches!(e, Error::NotAStore) && !lock_existed {

@@ -23,6 +23,7 @@ use crate::error::CliError;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = cli.quiet;
+    commands::set_automatic_policies(!cli.manual_policies);
     let result = match cli.command {
         Command::Create(a) => commands::create(a, quiet),
         Command::Write(a) => commands::write(a, quiet),

@@ -817,3 +817,49 @@ fn policy_help_teaches_rules_labels_retention_and_precedence() {
         );
     }
 }
+
+#[test]
+fn a_threshold_rule_acts_by_itself_after_a_write_unless_policies_are_manual() {
+    let f = Fixture::new();
+    let policy = f.file(
+        "busy.json",
+        r#"{ "rules": [ { "name": "busy", "kind": "threshold", "status": "writes_since_snapshot",
+              "above": 1, "action": "snapshot", "label": "busy-{n}" } ] }"#,
+    );
+    ok(["policy", "set", &f.dir, &policy]);
+    let write = |extra: &[&str]| {
+        let mut args = vec![
+            "write",
+            f.dir.as_str(),
+            "--addr",
+            "0",
+            "--pattern",
+            "7",
+            "--blocks",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        ok(args);
+    };
+    // With --manual-policies the store leaves the rule alone, however far past it is.
+    write(&["--manual-policies"]);
+    write(&["--manual-policies"]);
+    write(&["--manual-policies"]);
+    assert!(json(&ok(["audit", &f.dir, "--json"]))
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // The next write lets the store act: it takes the snapshot by itself.
+    write(&[]);
+    let audit = json(&ok(["audit", &f.dir, "--json"]));
+    let entries = audit.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["trigger"], "after_operation");
+    assert_eq!(entries[0]["after"], "write");
+    assert_eq!(entries[0]["decision"]["label"], "busy-1");
+    let text = ok_text(["audit", &f.dir]);
+    assert!(
+        text.contains("after write: rules[0] \"busy\": writes_since_snapshot 4 > 1"),
+        "{text}"
+    );
+}
