@@ -17,6 +17,15 @@ out_dir=$(realpath -m "${1:-wasm/pkg}")
 target_bytes=$((250 * 1024))
 limit_bytes=${STRATA_WASM_GZ_LIMIT_BYTES:-$((300 * 1024))}
 
+# Skip the build when the package is newer than everything it is made from (scripts/build-web.sh
+# builds it just before scripts/test.sh's test-npm stage asks again). STRATA_NPM_REBUILD=1 forces.
+if [ -z "${STRATA_NPM_REBUILD:-}" ] && [ -f "$out_dir/package.json" ] &&
+  [ -z "$(find wasm/src wasm/js wasm/README.md wasm/Cargo.toml engine/src engine/Cargo.toml \
+    Cargo.toml Cargo.lock scripts/build-npm.sh -newer "$out_dir/package.json" -print -quit)" ]; then
+  log "build-npm: $out_dir is newer than its inputs: not rebuilt (STRATA_NPM_REBUILD=1 forces)"
+  exit 0
+fi
+
 version=$(locked_wasm_bindgen_version)
 command -v wasm-bindgen >/dev/null && [ "$(wasm-bindgen --version)" = "wasm-bindgen $version" ] ||
   die "wasm-bindgen $version is not installed (Cargo.lock pins it): run scripts/setup.sh"

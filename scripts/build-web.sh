@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Builds the dashboard into www/pkg: the Yew app compiled to wasm (release), then wasm-bindgen's
 # JS glue for `--target web`, which www/main.js imports. No bundler.
+#
+# The dashboard talks to the engine through the npm package's worker client, exactly as an
+# embedding app does: scripts/build-npm.sh builds the package (into wasm/pkg, skipped when it is
+# up to date) and it is copied to www/pkg/strata/, which www/main.js imports.
 # Needs the tools from `scripts/setup.sh --serve`.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
@@ -10,6 +14,8 @@ cd "$REPO_ROOT"
 version=$(locked_wasm_bindgen_version)
 command -v wasm-bindgen >/dev/null && [ "$(wasm-bindgen --version)" = "wasm-bindgen $version" ] ||
   die "wasm-bindgen $version is not installed (Cargo.lock pins it): run scripts/setup.sh --serve"
+
+./scripts/build-npm.sh
 
 log "build-web: cargo build --release --target wasm32-unknown-unknown -p strata-dashboard"
 cargo build --release --target wasm32-unknown-unknown -p strata-dashboard
@@ -21,4 +27,8 @@ rm -rf www/pkg
 wasm-bindgen --target web --no-typescript --out-dir www/pkg --out-name strata_dashboard \
   target/wasm32-unknown-unknown/release/strata-dashboard.wasm
 
-log "build-web: done: $(du -h www/pkg/strata_dashboard_bg.wasm | cut -f1) of wasm in www/pkg"
+mkdir -p www/pkg/strata
+cp wasm/pkg/*.js wasm/pkg/*.wasm www/pkg/strata/
+
+log "build-web: done: $(du -h www/pkg/strata_dashboard_bg.wasm | cut -f1) of dashboard wasm," \
+  "$(du -h www/pkg/strata/strata_wasm_bg.wasm | cut -f1) of engine wasm in www/pkg"

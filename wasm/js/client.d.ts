@@ -2,12 +2,14 @@
 
 import type {
   AuditEntry,
+  BlockMapBucket,
   CompactReport,
   CopyReport,
   CursorStart,
   Decision,
   Extent,
   LogEntry,
+  Provenance,
   SendOptions,
   SendResult,
   SpaceInfo,
@@ -17,12 +19,14 @@ import type {
 
 export type {
   AuditEntry,
+  BlockMapBucket,
   CompactReport,
   CopyReport,
   CursorStart,
   Decision,
   Extent,
   LogEntry,
+  Provenance,
   SendOptions,
   SendResult,
   SpaceInfo,
@@ -163,6 +167,10 @@ export declare class StrataClient {
   /** Makes `volume` the parent of a new head; resolves to the new head's id. */
   rollback(volume: number, label?: string): Promise<number>;
   diff(a: number, b: number): Promise<Extent[]>;
+  /** Which partition serves each of `blocks` blocks from `addr` of `volume` (at most 65536). */
+  locate(volume: number, addr: number, blocks: number): Promise<Provenance[]>;
+  /** `volume` summarised as `buckets` regions, each with the origin serving most of its blocks. */
+  blockMap(volume: number, buckets: number): Promise<BlockMapBucket[]>;
   /** A copy stream of sealed snapshots; chunks in the result, or to `onChunk`. */
   send(options?: SendOptions, callbacks?: { onChunk?: (chunk: Uint8Array) => void }): Promise<SendResult>;
   receive(stream: Uint8Array | Uint8Array[]): Promise<CopyReport>;

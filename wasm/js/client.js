@@ -223,6 +223,14 @@ export class StrataClient {
 
   async send(options = {}, { onChunk } = {}) {
     if (!onChunk) return this.#call('send', { options });
+  locate(volume, addr, blocks) {
+    return this.#call('locate', { volume, addr, blocks });
+  }
+
+  blockMap(volume, buckets) {
+    return this.#call('blockMap', { volume, buckets });
+  }
+
     const onEvent = (m) => m.event === 'chunk' && onChunk(m.chunk);
     return this.#call('send', { options, stream: true }, { onEvent });
   }

@@ -137,6 +137,8 @@ const handlers = {
   deleteVolume: ({ volume }) => openStore().deleteVolume(volume),
   rollback: ({ volume, label }) => openStore().rollback(volume, label ?? undefined),
   diff: ({ a, b }) => openStore().diff(a, b),
+  locate: ({ volume, addr, blocks }) => openStore().locate(volume, addr, blocks),
+  blockMap: ({ volume, buckets }) => openStore().blockMap(volume, buckets),
   send: ({ options, stream }, id) =>
     openStore().send(options ?? undefined, stream ? chunkSender(id) : undefined),
   receive: ({ chunks }) => openStore().receive(chunks),

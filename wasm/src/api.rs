@@ -21,6 +21,10 @@ use crate::error::{callback_error, StrataError, CODE_CLOSED, CODE_INVALID_STATE,
 use crate::exclusive::Exclusive;
 use crate::place::{self, Backend, BackendStorage, StoreLock};
 
+// `locate` and `blockMap`: a child module, so that it shares the session's turn-taking.
+#[path = "api_view.rs"]
+mod view;
+
 type Result<T, E = StrataError> = std::result::Result<T, E>;
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -1,17 +1,24 @@
-//! The browser storage panel: how much of this origin's quota is in use.
+//! The open store and the browser storage behind it: backend, block size and count, bytes used,
+//! this origin's quota and whether its storage is persisted.
 
 use yew::prelude::*;
 
+use crate::client::StoreInfo;
+use crate::format::format_bytes;
 use crate::state::StorageUsage;
 
 #[derive(Properties, PartialEq)]
 pub struct StoragePanelProps {
     pub estimate: StorageUsage,
+    pub persisted: Option<bool>,
+    pub info: Option<StoreInfo>,
+    /// Asks the browser to persist this origin's storage.
+    pub on_persist: Callback<()>,
 }
 
 #[component]
 pub fn StoragePanel(props: &StoragePanelProps) -> Html {
-    let body = match &props.estimate {
+    let usage = match &props.estimate {
         StorageUsage::Measuring => html! { <p>{ "Measuring…" }</p> },
         StorageUsage::Measured {
             usage_bytes,
@@ -25,46 +32,38 @@ pub fn StoragePanel(props: &StoragePanelProps) -> Html {
             <p class="unavailable">{ format!("Storage estimate unavailable: {reason}") }</p>
         },
     };
-    html! {
-        <section class="panel">
-            <h2>{ "Browser storage" }</h2>
-            { body }
-        </section>
-    }
-}
-
-/// Formats a byte count with binary units and one decimal, e.g. `1.5 MiB`.
-fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = UNITS[0];
-    for next_unit in &UNITS[1..] {
-        if value < 1024.0 {
-            break;
+    let persisted = match props.persisted {
+        None => "unknown",
+        Some(true) => "yes",
+        Some(false) => "no (the browser may evict it)",
+    };
+    let store = props.info.as_ref().map(|info| {
+        html! {
+            <dl class="facts" id="store-info">
+                <dt>{ "Store" }</dt><dd id="info-name">{ &info.name }</dd>
+                <dt>{ "Backend" }</dt><dd id="info-backend">{ &info.backend }</dd>
+                <dt>{ "Block size" }</dt><dd id="info-block-size">{ info.block_size }</dd>
+                <dt>{ "Blocks" }</dt><dd id="info-blocks">{ info.block_count }</dd>
+                <dt>{ "Baseline" }</dt><dd>{ &info.baseline }</dd>
+                <dt>{ "Log bytes" }</dt><dd id="info-log-bytes">{ format_bytes(info.log_bytes) }</dd>
+                <dt>{ "Blocks written in the log" }</dt><dd>{ info.mapped_blocks }</dd>
+                <dt>{ "Head volume" }</dt><dd id="info-head">{ info.head }</dd>
+                <dt>{ "Next sequence" }</dt><dd>{ info.next_seq }</dd>
+            </dl>
         }
-        value /= 1024.0;
-        unit = next_unit;
-    }
-    format!("{value:.1} {unit}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_bytes;
-
-    #[test]
-    fn small_counts_stay_in_bytes() {
-        assert_eq!(format_bytes(0), "0 B");
-        assert_eq!(format_bytes(1023), "1023 B");
-    }
-
-    #[test]
-    fn larger_counts_use_binary_units() {
-        assert_eq!(format_bytes(1024), "1.0 KiB");
-        assert_eq!(format_bytes(1536 * 1024), "1.5 MiB");
-        assert_eq!(format_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    });
+    html! {
+        <section class="panel" aria-labelledby="storage-title">
+            <h2 id="storage-title">{ "Storage" }</h2>
+            { for store }
+            { usage }
+            <p>
+                { "Persisted: " }<span id="persisted">{ persisted }</span>
+                if props.persisted != Some(true) {
+                    { " " }
+                    <button type="button" onclick={props.on_persist.reform(|_| ())}>{ "Ask to persist" }</button>
+                }
+            </p>
+        </section>
     }
 }

@@ -1,4 +1,5 @@
-//! Asks the browser once, on mount, how much storage this origin uses and may use.
+//! Asks the browser once, on mount, how much storage this origin uses and may use, and whether
+//! it is persisted.
 
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -18,6 +19,9 @@ pub fn use_storage_estimate(dispatcher: UseReducerDispatcher<DashboardState>) {
                 Err(reason) => Action::StorageUnavailable { reason },
             };
             dispatcher.dispatch(action);
+            if let Some(persisted) = persisted().await {
+                dispatcher.dispatch(Action::Persisted(persisted));
+            }
         });
     });
 }
@@ -38,6 +42,12 @@ async fn estimate() -> Result<(u64, u64), String> {
     let usage_bytes = estimate.get_usage().unwrap_or(0.0) as u64;
     let quota_bytes = estimate.get_quota().unwrap_or(0.0) as u64;
     Ok((usage_bytes, quota_bytes))
+}
+
+/// Whether this origin's storage is persisted (`navigator.storage.persisted()`).
+async fn persisted() -> Option<bool> {
+    let promise = web_sys::window()?.navigator().storage().persisted().ok()?;
+    JsFuture::from(promise).await.ok()?.as_bool()
 }
 
 fn describe(error: &JsValue) -> String {

@@ -1,0 +1,115 @@
+//! The policies: the rules (raw JSON, validated by the engine), the volume assignments, what they
+//! would do next (dry run), firing an event, running them, and the audit trail.
+
+use web_sys::{HtmlInputElement, HtmlTextAreaElement};
+use yew::prelude::*;
+
+use crate::state::PolicyData;
+
+pub const EXAMPLE_POLICY: &str = r#"{
+  "rules": [
+    { "name": "on-deploy", "kind": "event", "event": "deploy", "action": "snapshot", "label": "deploy-{n}" },
+    { "name": "keep-3", "kind": "retain", "label_prefix": "deploy-", "keep": { "last": 3 } }
+  ]
+}"#;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PolicyAction {
+    Load,
+    SetPolicy(String),
+    SetAssignments(String),
+    DryRun(Option<String>),
+    Event(String),
+    Run,
+}
+
+#[derive(Properties, PartialEq)]
+pub struct PolicyPanelProps {
+    pub data: PolicyData,
+    pub busy: bool,
+    pub on_action: Callback<PolicyAction>,
+}
+
+fn json_lines(values: &[serde_json::Value]) -> String {
+    values
+        .iter()
+        .map(|v| serde_json::to_string(v).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[component]
+pub fn PolicyPanel(props: &PolicyPanelProps) -> Html {
+    let policy_text = use_state(|| None::<String>);
+    let assignments_text = use_state(|| None::<String>);
+    let event = use_state(|| "deploy".to_string());
+
+    let shown_policy = (*policy_text)
+        .clone()
+        .or_else(|| props.data.policy_json.clone())
+        .unwrap_or_default();
+    let shown_assignments = (*assignments_text).clone().unwrap_or_else(|| {
+        serde_json::to_string(
+            &props
+                .data
+                .assignments
+                .iter()
+                .map(|a| serde_json::json!({ "volume": a.volume, "hold": a.hold, "ttl_ms": a.ttl_ms }))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|_| "[]".into())
+    });
+    let text_setter = |state: &UseStateHandle<Option<String>>| {
+        let state = state.clone();
+        Callback::from(move |e: InputEvent| {
+            state.set(Some(
+                e.target_unchecked_into::<HtmlTextAreaElement>().value(),
+            ))
+        })
+    };
+    let on_event_name = {
+        let event = event.clone();
+        Callback::from(move |e: InputEvent| {
+            event.set(e.target_unchecked_into::<HtmlInputElement>().value())
+        })
+    };
+    let act = |action: PolicyAction| props.on_action.reform(move |_: MouseEvent| action.clone());
+    let example = {
+        let policy_text = policy_text.clone();
+        Callback::from(move |_: MouseEvent| policy_text.set(Some(EXAMPLE_POLICY.to_string())))
+    };
+    let busy = props.busy;
+    html! {
+        <section class="panel wide" aria-labelledby="policy-title">
+            <h2 id="policy-title">{ "Policies" }</h2>
+            <div class="buttons">
+                <button type="button" id="policy-load" onclick={act(PolicyAction::Load)} disabled={busy}>{ "Reload" }</button>
+                <button type="button" id="policy-example" onclick={example}>{ "Example policy" }</button>
+            </div>
+            <label for="policy-json">{ "Policy (JSON; empty removes it)" }</label>
+            <textarea id="policy-json" rows="10" spellcheck="false" value={shown_policy.clone()} oninput={text_setter(&policy_text)} />
+            <div class="buttons">
+                <button type="button" id="policy-save" onclick={act(PolicyAction::SetPolicy(shown_policy))} disabled={busy}>{ "Validate and save" }</button>
+            </div>
+            <label for="assignments-json">{ "Assignments (JSON: [{\"volume\": 1, \"hold\": true}])" }</label>
+            <textarea id="assignments-json" rows="3" spellcheck="false" value={shown_assignments.clone()} oninput={text_setter(&assignments_text)} />
+            <div class="buttons">
+                <button type="button" id="assignments-save" onclick={act(PolicyAction::SetAssignments(shown_assignments))} disabled={busy}>{ "Save assignments" }</button>
+            </div>
+            <div class="inline-form">
+                <label for="event-name">{ "Event" }</label>
+                <input id="event-name" value={(*event).clone()} oninput={on_event_name} />
+                <button type="button" id="dry-run-event" onclick={act(PolicyAction::DryRun(Some((*event).clone())))} disabled={busy}>{ "Dry run for event" }</button>
+                <button type="button" id="fire-event" onclick={act(PolicyAction::Event((*event).clone()))} disabled={busy}>{ "Fire event" }</button>
+            </div>
+            <div class="buttons">
+                <button type="button" id="dry-run" onclick={act(PolicyAction::DryRun(None))} disabled={busy}>{ "Dry run now" }</button>
+                <button type="button" id="run-policies" onclick={act(PolicyAction::Run)} disabled={busy}>{ "Run policies now" }</button>
+            </div>
+            <h3>{ "Next actions (dry run)" }</h3>
+            <pre id="dry-run-result" class="json">{ if props.data.decisions.is_empty() { "nothing to do".to_string() } else { json_lines(&props.data.decisions) } }</pre>
+            <h3>{ "Audit trail" }</h3>
+            <pre id="audit" class="json">{ if props.data.audit.is_empty() { "no decisions carried out yet".to_string() } else { json_lines(&props.data.audit) } }</pre>
+        </section>
+    }
+}
