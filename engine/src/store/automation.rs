@@ -378,7 +378,12 @@ impl<S: Storage> Store<S> {
         let head = &self.partitions[self.head as usize];
         let writes = head.entries as f64;
         let bytes = (head.blocks_written * u64::from(self.block_size)) as f64;
-        let partition_count = self.partitions.iter().filter(|p| !p.dropped).count() as f64;
+        // Partitions change only in structural operations: not counted on the write path.
+        let partition_count = if structural {
+            self.partitions.iter().filter(|p| !p.dropped).count() as f64
+        } else {
+            0.0
+        };
         let Some(policy) = &self.automation.policy else {
             return Vec::new();
         };
