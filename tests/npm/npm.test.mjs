@@ -1,108 +1,28 @@
 // The npm package tried as a new user would: `npm pack` the built package (wasm/pkg, from
 // scripts/build-npm.sh), install the tarball into a scratch app, serve the app and drive it in the
-// system's headless Chromium through playwright-core. The app (tests/npm/app/) imports
-// `strata-engine` by its bare name through an import map, as an app without a bundler would.
+// system's headless Chromium through playwright-core (harness.mjs). The app (tests/npm/app/)
+// imports `strata-engine` by its bare name through an import map, as an app without a bundler
+// would. Crash, quota, read-only and streaming scenarios are in e2e.test.mjs.
 //
 // Run: scripts/build-npm.sh && node --test tests/npm/   (scripts/test.sh does)
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { chromium } from 'playwright-core';
+import { startApp } from './harness.mjs';
 
-const run = promisify(execFile);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '../..');
-const packageDir = path.join(repoRoot, 'wasm/pkg');
-// The flags that work as root in a closed network (see tests/e2e/dashboard.test.mjs).
-const chromiumArgs = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-let workDir;
-let server;
-let baseUrl;
-let browser;
+let app;
 let context;
 
-async function startServer(directory) {
-  const child = spawn(
-    'python3',
-    [path.join(repoRoot, 'scripts/serve.py'), '--port', '0', '--quiet', '--directory', directory],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const lines = createInterface({ input: child.stdout });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`serve.py exited with code ${code} before listening`);
-  });
-  const listening = (async () => {
-    for await (const line of lines) {
-      const match = line.match(/ at (http:\/\/\S+)$/);
-      if (match) return match[1];
-    }
-    throw new Error('serve.py closed its output without printing its URL');
-  })();
-  const url = await Promise.race([listening, exited]);
-  exited.catch(() => {});
-  return { child, url };
-}
-
 /** A page of the scratch app, loaded and ready. */
-async function appPage() {
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(error.message));
-  await page.goto(`${baseUrl}index.html`);
-  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', null, {
-    timeout: 30_000,
-  });
-  assert.deepEqual(problems, [], 'the app page threw');
-  return page;
-}
+const appPage = () => app.appPage(context);
 
 before(async () => {
-  assert.ok(
-    existsSync(path.join(packageDir, 'package.json')),
-    'wasm/pkg is missing: run scripts/build-npm.sh first',
-  );
-  workDir = await mkdtemp(path.join(os.tmpdir(), 'strata-npm-'));
-  // npm pack, then install the tarball into an empty app: what a user of the package gets.
-  const { stdout } = await run('npm', ['pack', packageDir, '--pack-destination', workDir, '--json']);
-  const tarball = path.join(workDir, JSON.parse(stdout)[0].filename);
-  const appDir = path.join(workDir, 'app');
-  await cp(path.join(here, 'app'), appDir, { recursive: true });
-  await writeFile(
-    path.join(appDir, 'package.json'),
-    JSON.stringify({ name: 'strata-npm-scratch-app', private: true, type: 'module' }, null, 2),
-  );
-  await run('npm', ['install', tarball, '--offline', '--no-audit', '--no-fund'], { cwd: appDir });
-  assert.ok(existsSync(path.join(appDir, 'node_modules/strata-engine/worker.js')));
-
-  ({ child: server, url: baseUrl } = await startServer(appDir));
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
-  context = await browser.newContext();
+  app = await startApp();
+  context = await app.newContext();
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
+  await app?.stop();
 });
 
 for (const backend of ['memory', 'indexeddb', 'opfs']) {

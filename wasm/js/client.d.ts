@@ -173,7 +173,16 @@ export declare class StrataClient {
   blockMap(volume: number, buckets: number): Promise<BlockMapBucket[]>;
   /** A copy stream of sealed snapshots; chunks in the result, or to `onChunk`. */
   send(options?: SendOptions, callbacks?: { onChunk?: (chunk: Uint8Array) => void }): Promise<SendResult>;
-  receive(stream: Uint8Array | Uint8Array[]): Promise<CopyReport>;
+  /**
+   * Applies a copy stream (from `send`). Chunks are pushed to the worker as they are read, a few
+   * at a time, so a `ReadableStream`, `Blob` or async iterable of any size needs bounded memory.
+   * `onProgress(streamBytes)` follows the bytes applied. Volumes that arrived whole stay if a
+   * later part is refused (code `BAD_STREAM`), so receiving the stream again resumes the copy.
+   */
+  receive(
+    stream: ImageSource | Uint8Array[],
+    options?: { onProgress?: (streamBytes: number) => void },
+  ): Promise<CopyReport>;
   /** A policy as an object or JSON text; `null` removes it. */
   setPolicy(policy: object | string | null): Promise<void>;
   policy(): Promise<object | null>;
@@ -204,6 +213,17 @@ export declare function importImage(
   options: ImportOptions,
   source: ImageSource,
   callbacks?: { onProgress?: (doneBytes: number, totalBytes: number | undefined) => void },
+): Promise<StrataClient>;
+
+/**
+ * Creates a store as a copy of another, from a full copy stream (`send()` without `base`), pushed
+ * to the worker chunk by chunk as it is read; the store must not exist (`ALREADY_EXISTS`).
+ * Later incremental streams of the same source go to `StrataClient.receive`.
+ */
+export declare function importStream(
+  options: { name: string; backend?: Backend; transfer?: boolean },
+  source: ImageSource,
+  callbacks?: { onProgress?: (streamBytes: number, totalBytes: number | undefined) => void },
 ): Promise<StrataClient>;
 
 /** Deletes a store's data; code `LOCKED` if it is open anywhere. */

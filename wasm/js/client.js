@@ -12,6 +12,8 @@ export class StrataError extends Error {
 
 /** Chunks of images and streams handed to the worker are at most this long. */
 const CHUNK_BYTES = 1 << 20;
+/** Copy-stream chunks sent to the worker and not yet applied, at most. */
+const RECEIVE_IN_FLIGHT = 4;
 
 /**
  * The buffer to transfer for `data`, copying only when a transfer would take more than `data`
@@ -221,8 +223,6 @@ export class StrataClient {
     return this.#call('diff', { a, b });
   }
 
-  async send(options = {}, { onChunk } = {}) {
-    if (!onChunk) return this.#call('send', { options });
   locate(volume, addr, blocks) {
     return this.#call('locate', { volume, addr, blocks });
   }
@@ -231,19 +231,48 @@ export class StrataClient {
     return this.#call('blockMap', { volume, buckets });
   }
 
+  async send(options = {}, { onChunk } = {}) {
+    if (!onChunk) return this.#call('send', { options });
     const onEvent = (m) => m.event === 'chunk' && onChunk(m.chunk);
     return this.#call('send', { options, stream: true }, { onEvent });
   }
 
-  receive(stream) {
-    const chunks = Array.isArray(stream) ? stream : [stream];
-    const buffers = [];
-    const owned = chunks.map((chunk) => {
-      const t = transferable(chunk, this.#transfer);
-      buffers.push(...t.buffers);
-      return t.data;
-    });
-    return this.#call('receive', { chunks: owned }, { buffers });
+  /**
+   * Applies a copy stream: a Uint8Array, an array or (async) iterable of chunks, a
+   * ReadableStream or a Blob. The chunks go to the worker one at a time as they are read (at
+   * most RECEIVE_IN_FLIGHT of them on their way), so a stream of any size needs bounded memory.
+   */
+  async receive(stream, { onProgress } = {}) {
+    if (Array.isArray(stream) && stream.length === 0) stream = new Uint8Array(0);
+    // Chunks of the caller's own Uint8Array or ArrayBuffer are copied (transferring would
+    // detach all of it); chunks read from a stream or an iterable are the client's to transfer.
+    const whole = stream instanceof Uint8Array || stream instanceof ArrayBuffer;
+    const source = chunksOf(stream);
+    await this.#call('receiveBegin');
+    const inFlight = [];
+    try {
+      for await (const chunk of source) {
+        const { data, buffers } = transferable(chunk, this.#transfer && !whole);
+        const pushed = this.#call('receivePush', { chunk: data }, { buffers });
+        pushed.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
+        inFlight.push(pushed);
+        // Not `onProgress?.(await ...)`: without a callback that would skip the await.
+        if (inFlight.length >= RECEIVE_IN_FLIGHT) {
+          const applied = await inFlight.shift();
+          onProgress?.(applied);
+        }
+      }
+      while (inFlight.length > 0) {
+        const applied = await inFlight.shift();
+        onProgress?.(applied);
+      }
+      return await this.#call('receiveFinish');
+    } catch (error) {
+      // Settle the pushes already sent before abandoning the receive.
+      await Promise.allSettled(inFlight);
+      await this.#call('receiveAbort').catch(() => {});
+      throw error;
+    }
   }
 
   setPolicy(policy) {
@@ -383,7 +412,21 @@ async function* chunksOf(source) {
  * not exist. `onProgress(doneBytes, totalBytes)` follows the upload (total may be undefined).
  */
 export async function importImage(options, source, { onProgress } = {}) {
+  return importInto(options, source, onProgress, undefined);
+}
+
+/**
+ * Creates the store `options.name` as a copy of another store, from a full copy stream (what
+ * `send()` without `base` produces), pushed to the worker chunk by chunk as it is read. The
+ * store must not exist. Later incremental streams of the same source go to `receive`.
+ */
+export async function importStream(options, source, { onProgress } = {}) {
+  return importInto(options, source, onProgress, 'stream');
+}
+
+async function importInto(options, source, onProgress, format) {
   const { transfer = true, ...rest } = options ?? {};
+  if (format !== undefined) rest.format = format;
   const total =
     rest.expectedBytes ??
     (source instanceof Uint8Array || source instanceof ArrayBuffer

@@ -142,6 +142,10 @@ const handlers = {
   send: ({ options, stream }, id) =>
     openStore().send(options ?? undefined, stream ? chunkSender(id) : undefined),
   receive: ({ chunks }) => openStore().receive(chunks),
+  receiveBegin: () => openStore().receiveBegin(),
+  receivePush: ({ chunk }) => openStore().receivePush(chunk),
+  receiveFinish: () => openStore().receiveFinish(),
+  receiveAbort: () => openStore().receiveAbort(),
   setPolicy: ({ policy }) => openStore().setPolicy(policy ?? null),
   policy: () => openStore().policy(),
   setAssignments: ({ assignments }) => openStore().setAssignments(assignments),
@@ -158,7 +162,10 @@ const handlers = {
     if (store !== null || pendingImport !== null) {
       throw codeError('INVALID_STATE', 'this worker already hosts a store');
     }
-    pendingImport = await StrataStore.beginImport(args);
+    // `format: 'stream'`: a copy stream from `send` (a StreamImport), else a raw image.
+    const { format, ...options } = args;
+    pendingImport =
+      format === 'stream' ? await StrataStore.beginStreamImport(options) : await StrataStore.beginImport(options);
     return null;
   },
   importPush({ chunk }) {

@@ -172,19 +172,56 @@ export type CopyCallback = (target: string, chunk: Uint8Array) => void;
 
 /// What a [`StrataStore`] holds while it is open.
 struct Session {
+    /// The store; `None` once closed, and while `receiving` holds it.
     store: Option<Store<BackendStorage>>,
-    /// The cross-tab lock; released when the session closes.
+    /// A copy stream being received (`receiveBegin` .. `receiveFinish`): it owns the store.
+    receiving: Option<StreamReceiver<BackendStorage>>,
+    /// The cross-tab lock; released when the session closes. Read-only views take none.
     lock: Option<StoreLock>,
 }
 
 impl Session {
+    fn new(store: Store<BackendStorage>, lock: Option<StoreLock>) -> Self {
+        Session {
+            store: Some(store),
+            receiving: None,
+            lock,
+        }
+    }
+
+    fn unavailable(&self) -> StrataError {
+        if self.receiving.is_some() {
+            StrataError::new(
+                CODE_INVALID_STATE,
+                "a copy stream is being received: finish or abort it first",
+            )
+        } else {
+            closed()
+        }
+    }
+
     fn store(&self) -> Result<&Store<BackendStorage>> {
-        self.store.as_ref().ok_or_else(closed)
+        match &self.store {
+            Some(store) => Ok(store),
+            None => Err(self.unavailable()),
+        }
     }
 
     fn store_mut(&mut self) -> Result<&mut Store<BackendStorage>> {
+        if self.store.is_none() {
+            return Err(self.unavailable());
+        }
         self.store.as_mut().ok_or_else(closed)
     }
+}
+
+/// True for the failures after which the engine's handle refuses further changes (a failed
+/// storage commit poisons it): the handle is then replaced by a fresh open of the storage.
+fn poisons(error: &strata_engine::Error) -> bool {
+    matches!(
+        error,
+        strata_engine::Error::Storage(_) | strata_engine::Error::Poisoned
+    )
 }
 
 fn closed() -> StrataError {
@@ -312,12 +349,23 @@ impl StrataStore {
     /// Opens the store `options.name`, creating it (with `options.blocks` blocks of
     /// `options.blockSize` bytes) if it does not exist. Takes the store's cross-tab lock first:
     /// if another tab or worker has the store open, fails with code `LOCKED`.
+    ///
+    /// With `readOnly: true` no lock is taken: the store opens as a point-in-time view beside a
+    /// writer in another tab (OPFS through `getFile()`, IndexedDB through a second connection),
+    /// and every change fails with code `READ_ONLY`. The view shows the store as it was when it
+    /// opened; a writer's later compaction or deletion may make some of its reads fail
+    /// verification (`CHECKSUM_MISMATCH`), never return wrong bytes. Reopen to see newer data.
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Result<StrataStore> {
         let options = OpenOptions::parse(&options)?;
-        let lock = place::lock(&options.name).await?;
-        let (storage, backend) = place::open_storage(options.backend, &options.name).await?;
+        let lock = if options.read_only {
+            None
+        } else {
+            Some(place::lock(&options.name).await?)
+        };
+        let (storage, backend) =
+            place::open_storage(options.backend, &options.name, options.read_only).await?;
         let clock = place::clock();
         let store = if has_store(&storage).await? {
             let store = Store::open(storage, clock).await?;
@@ -340,10 +388,7 @@ impl StrataStore {
             Store::create(storage, create, clock).await?
         };
         Ok(StrataStore {
-            session: Exclusive::new(Session {
-                store: Some(store),
-                lock: Some(lock),
-            }),
+            session: Exclusive::new(Session::new(store, lock)),
             name: options.name,
             backend,
             read_only: options.read_only,
@@ -361,7 +406,7 @@ impl StrataStore {
         let block_size = block_size_option(&options)?.unwrap_or(4096);
         let expected_bytes = convert::optional_u64_field(&options, "expectedBytes")?;
         let lock = place::lock(&name).await?;
-        let (storage, backend) = place::open_storage(backend, &name).await?;
+        let (storage, backend) = place::open_storage(backend, &name, false).await?;
         let import = Store::import_baseline(
             storage,
             block_size,
@@ -431,8 +476,8 @@ impl StrataStore {
         self.check_writable()?;
         let addr = convert::to_u64(addr, "addr")?;
         let mut session = self.session.lock().await;
-        let seq = session.store_mut()?.write(addr, &data).await?;
-        Ok(seq as f64)
+        let outcome = session.store_mut()?.write(addr, &data).await;
+        Ok(self.settle(&mut session, outcome).await? as f64)
     }
 
     /// Writes several entries as one atomic record (`[[addr, Uint8Array], ...]`): after a crash
@@ -459,8 +504,8 @@ impl StrataStore {
         }
         let writes: Vec<(u64, &[u8])> = owned.iter().map(|(a, d)| (*a, d.as_slice())).collect();
         let mut session = self.session.lock().await;
-        let seq = session.store_mut()?.write_batch(&writes).await?;
-        Ok(seq as f64)
+        let outcome = session.store_mut()?.write_batch(&writes).await;
+        Ok(self.settle(&mut session, outcome).await? as f64)
     }
 
     /// The durability point: when the promise resolves, every write so far survives a crash
@@ -470,16 +515,16 @@ impl StrataStore {
         if self.read_only {
             return Ok(());
         }
-        session.store_mut()?.sync().await?;
-        Ok(())
+        let outcome = session.store_mut()?.sync().await;
+        self.settle(&mut session, outcome).await
     }
 
     /// Takes a snapshot labelled `label`; returns the snapshot's volume identifier.
     pub async fn snapshot(&self, label: Option<String>) -> Result<f64> {
         self.check_writable()?;
         let mut session = self.session.lock().await;
-        let volume = session.store_mut()?.snapshot(label.as_deref()).await?;
-        Ok(volume.0 as f64)
+        let outcome = session.store_mut()?.snapshot(label.as_deref()).await;
+        Ok(self.settle(&mut session, outcome).await?.0 as f64)
     }
 
     /// Reads `blocks` blocks from block `addr` of the live volume.
@@ -593,7 +638,8 @@ impl StrataStore {
         let volume = convert::to_volume(volume, "volume")?;
         let mut session = self.session.lock().await;
         let mut progress = progress_callback(&on_progress);
-        let report = session.store_mut()?.compact(volume, &mut progress).await?;
+        let outcome = session.store_mut()?.compact(volume, &mut progress).await;
+        let report = self.settle(&mut session, outcome).await?;
         Ok(convert::compact_report(&report))
     }
 
@@ -610,8 +656,8 @@ impl StrataStore {
         let volume = convert::to_volume(volume, "volume")?;
         let mut session = self.session.lock().await;
         let mut progress = progress_callback(&on_progress);
-        let merged = session.store_mut()?.merge(volume, &mut progress).await?;
-        Ok(f64::from(merged))
+        let outcome = session.store_mut()?.merge(volume, &mut progress).await;
+        Ok(f64::from(self.settle(&mut session, outcome).await?))
     }
 
     /// Deletes snapshot `volume` (its identifier disappears; what descendants need stays).
@@ -620,7 +666,8 @@ impl StrataStore {
         self.check_writable()?;
         let volume = convert::to_volume(volume, "volume")?;
         let mut session = self.session.lock().await;
-        let report = session.store_mut()?.delete_volume(volume).await?;
+        let outcome = session.store_mut()?.delete_volume(volume).await;
+        let report = self.settle(&mut session, outcome).await?;
         Ok(convert::compact_report(&report))
     }
 
@@ -630,11 +677,11 @@ impl StrataStore {
         self.check_writable()?;
         let volume = convert::to_volume(volume, "volume")?;
         let mut session = self.session.lock().await;
-        let head = session
+        let outcome = session
             .store_mut()?
             .rollback(volume, label.as_deref())
-            .await?;
-        Ok(head.0 as f64)
+            .await;
+        Ok(self.settle(&mut session, outcome).await?.0 as f64)
     }
 
     /// The block extents whose contents differ between volumes `a` and `b`.
@@ -686,7 +733,8 @@ impl StrataStore {
 
     /// Applies a copy stream (one `Uint8Array` or an array of chunks, in order) to this store.
     /// Volumes that arrived whole stay even if a later part of the stream is refused, so an
-    /// interrupted copy can be resumed by receiving the stream again.
+    /// interrupted copy can be resumed by receiving the stream again. For a stream that does
+    /// not fit in memory, push it chunk by chunk: `receiveBegin`, `receivePush`, `receiveFinish`.
     #[wasm_bindgen(unchecked_return_type = "CopyReport")]
     pub async fn receive(
         &self,
@@ -705,32 +753,51 @@ impl StrataStore {
             StrataError::invalid_argument("receive takes a Uint8Array or an array of them")
         })?;
         let mut session = self.session.lock().await;
-        let store = session.store.take().ok_or_else(closed)?;
-        let mut receiver = StreamReceiver::into_store(store);
-        let mut failure = None;
+        self.begin_receiving(&mut session)?;
         for chunk in &chunks {
-            if let Err(e) = receiver.push(&chunk.to_vec()).await {
-                failure = Some(e);
-                break;
-            }
+            self.push_received(&mut session, &chunk.to_vec()).await?;
         }
-        let outcome = match failure {
-            Some(e) => Err(e),
-            None => receiver.finish().await,
+        self.finish_receiving(&mut session).await
+    }
+
+    /// Starts receiving a copy stream pushed chunk by chunk (`receivePush`), so that a stream
+    /// of any size goes through bounded memory. Until `receiveFinish` or `receiveAbort`, other
+    /// calls on the store fail with code `INVALID_STATE`.
+    #[wasm_bindgen(js_name = receiveBegin)]
+    pub async fn receive_begin(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut session = self.session.lock().await;
+        self.begin_receiving(&mut session)
+    }
+
+    /// Feeds the next bytes of the stream being received; returns the stream bytes so far. A
+    /// refused stream ends the receive (the store reopens as storage holds it) and fails.
+    #[wasm_bindgen(js_name = receivePush)]
+    pub async fn receive_push(&self, chunk: Vec<u8>) -> Result<f64> {
+        let mut session = self.session.lock().await;
+        self.push_received(&mut session, &chunk).await
+    }
+
+    /// Completes the receive; fails with `BAD_STREAM` if the stream stopped before its end.
+    #[wasm_bindgen(js_name = receiveFinish, unchecked_return_type = "CopyReport")]
+    pub async fn receive_finish(&self) -> Result<JsValue> {
+        let mut session = self.session.lock().await;
+        self.finish_receiving(&mut session).await
+    }
+
+    /// Abandons the receive: volumes that arrived whole stay, a partial one is dropped.
+    #[wasm_bindgen(js_name = receiveAbort)]
+    pub async fn receive_abort(&self) -> Result<()> {
+        let mut session = self.session.lock().await;
+        let Some(receiver) = session.receiving.take() else {
+            return Ok(());
         };
-        match outcome {
-            Ok((store, report)) => {
-                session.store = Some(store);
-                Ok(convert::copy_report(&report).build())
-            }
-            Err(e) => {
-                // A refused stream takes the store down with it: open it again from storage, as
-                // after a crash, so the handle stays usable.
-                let (storage, _) = place::open_storage(self.backend, &self.name).await?;
-                session.store = Some(Store::open(storage, place::clock()).await?);
-                Err(e.into())
-            }
+        match receiver.finish().await {
+            Ok((store, _)) => session.store = Some(store),
+            // An unfinished stream is refused and takes the store with it: reopen it.
+            Err(_) => session.store = Some(self.open_again().await?),
         }
+        Ok(())
     }
 
     /// Assigns a storage-management policy (a JSON string or a plain object; `null` removes
@@ -751,8 +818,8 @@ impl StrataStore {
             )
         };
         let mut session = self.session.lock().await;
-        session.store_mut()?.set_policy(policy).await?;
-        Ok(())
+        let outcome = session.store_mut()?.set_policy(policy).await;
+        self.settle(&mut session, outcome).await
     }
 
     /// The policy assigned to the store, as a plain object, or `null`.
@@ -777,8 +844,8 @@ impl StrataStore {
         let assignments: VolumeAssignments = serde_json::from_str(&json)
             .map_err(|e| StrataError::invalid_argument(format!("assignments: {e}")))?;
         let mut session = self.session.lock().await;
-        session.store_mut()?.set_assignments(assignments).await?;
-        Ok(())
+        let outcome = session.store_mut()?.set_assignments(assignments).await;
+        self.settle(&mut session, outcome).await
     }
 
     /// The per-volume holds and times to live.
@@ -799,7 +866,8 @@ impl StrataStore {
         self.check_writable()?;
         let mut session = self.session.lock().await;
         let mut copy = copy_sink(&on_copy);
-        let entries = session.store_mut()?.event(&name, &mut copy).await?;
+        let outcome = session.store_mut()?.event(&name, &mut copy).await;
+        let entries = self.settle(&mut session, outcome).await?;
         convert::audit_entries(&entries)
     }
 
@@ -814,10 +882,11 @@ impl StrataStore {
         let quota = self.quota_free_bytes().await;
         let mut session = self.session.lock().await;
         let mut copy = copy_sink(&on_copy);
-        let entries = session
+        let outcome = session
             .store_mut()?
             .run_policies(Trigger::Tick, quota, &mut copy)
-            .await?;
+            .await;
+        let entries = self.settle(&mut session, outcome).await?;
         convert::audit_entries(&entries)
     }
 
@@ -875,6 +944,8 @@ impl StrataStore {
         let mut session = self.session.lock().await;
         // Declared first, dropped last: the lock is released after the storage.
         let _lock = session.lock.take();
+        // A receive in progress is abandoned with its partial volume (recovery drops it).
+        session.receiving = None;
         match session.store.take() {
             // Nothing to sync: release the storage (OPFS handles, the IndexedDB connection).
             Some(store) if self.read_only => store.storage().close(),
@@ -882,6 +953,91 @@ impl StrataStore {
             None => {}
         }
         Ok(())
+    }
+
+    fn begin_receiving(&self, session: &mut Session) -> Result<()> {
+        if session.receiving.is_some() {
+            return Err(session.unavailable());
+        }
+        let store = session.store.take().ok_or_else(closed)?;
+        session.receiving = Some(StreamReceiver::into_store(store));
+        Ok(())
+    }
+
+    async fn push_received(&self, session: &mut Session, chunk: &[u8]) -> Result<f64> {
+        let receiver = session.receiving.as_mut().ok_or_else(|| {
+            StrataError::new(CODE_INVALID_STATE, "no copy stream is being received")
+        })?;
+        match receiver.push(chunk).await {
+            Ok(()) => Ok(receiver.report().stream_bytes as f64),
+            Err(e) => {
+                // The receiver owns the store: drop both (releasing OPFS handles) before the
+                // store is opened again from storage, as after a crash.
+                session.receiving = None;
+                session.store = Some(self.open_again().await?);
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn finish_receiving(&self, session: &mut Session) -> Result<JsValue> {
+        let receiver = session.receiving.take().ok_or_else(|| {
+            StrataError::new(CODE_INVALID_STATE, "no copy stream is being received")
+        })?;
+        match receiver.finish().await {
+            Ok((store, report)) => {
+                session.store = Some(store);
+                Ok(convert::copy_report(&report).build())
+            }
+            Err(e) => {
+                session.store = Some(self.open_again().await?);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Opens the store again from storage (recovery runs, as after a crash).
+    async fn open_again(&self) -> Result<Store<BackendStorage>> {
+        let (storage, _) = place::open_storage(self.backend, &self.name, self.read_only).await?;
+        Ok(Store::open(storage, place::clock()).await?)
+    }
+
+    /// Passes a change's outcome on. A storage failure (a `QuotaExceededError`, say) poisons
+    /// the engine's handle, so the store is first opened again from storage: it then holds
+    /// every synced write (and perhaps some later ones), reads work, and writes are accepted
+    /// again as soon as the storage takes them (space freed, quota raised). Writes that were
+    /// not synced when the failure struck may be lost, as in a crash.
+    async fn settle<T>(
+        &self,
+        session: &mut Session,
+        outcome: strata_engine::Result<T>,
+    ) -> Result<T> {
+        match outcome {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                if poisons(&error) {
+                    self.replace_poisoned(session).await;
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Replaces the session's store by a fresh open of its storage; keeps the old (readable,
+    /// poisoned) handle if that fails, so that the next change tries again.
+    async fn replace_poisoned(&self, session: &mut Session) {
+        let Some(old) = session.store.as_ref() else {
+            return;
+        };
+        // The new OPFS storage needs the sync access handles the old one holds. Closing them
+        // leaves the old one usable (handles reopen on demand) should the new open fail.
+        // IndexedDB allows a second connection; closing the old one would end it.
+        if self.backend == Backend::Opfs {
+            old.storage().close();
+        }
+        if let Ok(store) = self.open_again().await {
+            session.store = Some(store);
+        }
     }
 
     async fn quota_free_bytes(&self) -> Option<u64> {
@@ -961,10 +1117,7 @@ impl ImageImport {
         let ImportState { import, lock } = state.take().ok_or_else(import_finished)?;
         let store = import.finish().await?;
         Ok(StrataStore {
-            session: Exclusive::new(Session {
-                store: Some(store),
-                lock: Some(lock),
-            }),
+            session: Exclusive::new(Session::new(store, Some(lock))),
             name: self.name.clone(),
             backend: self.backend,
             read_only: false,
@@ -973,6 +1126,87 @@ impl ImageImport {
 
     /// Abandons the import and releases the store's lock. What was written stays on storage
     /// without a journal (it is not a store); importing again under the name replaces it.
+    pub async fn abort(&self) {
+        let mut state = self.state.lock().await;
+        state.take();
+    }
+}
+
+struct StreamImportState {
+    receiver: StreamReceiver<BackendStorage>,
+    lock: StoreLock,
+}
+
+/// A new store being created from a copy stream (a full `send`); see
+/// [`StrataStore::begin_stream_import`].
+#[wasm_bindgen]
+pub struct StreamImport {
+    state: Exclusive<Option<StreamImportState>>,
+    name: String,
+    backend: Backend,
+}
+
+#[wasm_bindgen]
+impl StrataStore {
+    /// Starts creating the store `options.name` as a copy of another, from a full copy stream
+    /// (`send()` without `base`) pushed in chunks; the store must not exist. Takes the store's
+    /// lock like `open`. Later copy streams of the same source go to `receive`.
+    #[wasm_bindgen(js_name = beginStreamImport)]
+    pub async fn begin_stream_import(
+        #[wasm_bindgen(
+            unchecked_param_type = "{ name: string; backend?: OpenOptions[\"backend\"] }"
+        )]
+        options: JsValue,
+    ) -> Result<StreamImport> {
+        let name = required_name(&options)?;
+        let backend = backend_option(&options)?;
+        let lock = place::lock(&name).await?;
+        let (storage, backend) = place::open_storage(backend, &name, false).await?;
+        if has_store(&storage).await? {
+            return Err(strata_engine::Error::AlreadyExists.into());
+        }
+        Ok(StreamImport {
+            state: Exclusive::new(Some(StreamImportState {
+                receiver: StreamReceiver::new_store(storage, place::clock()),
+                lock,
+            })),
+            name,
+            backend,
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl StreamImport {
+    /// Adds the next bytes of the stream; returns the stream bytes so far. A refused stream
+    /// ends the import.
+    pub async fn push(&self, chunk: Vec<u8>) -> Result<f64> {
+        let mut state = self.state.lock().await;
+        let import = state.as_mut().ok_or_else(import_finished)?;
+        match import.receiver.push(&chunk).await {
+            Ok(()) => Ok(import.receiver.report().stream_bytes as f64),
+            Err(e) => {
+                state.take();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Completes the import (the stream must have reached its end) and opens the new store.
+    pub async fn finish(&self) -> Result<StrataStore> {
+        let mut state = self.state.lock().await;
+        let StreamImportState { receiver, lock } = state.take().ok_or_else(import_finished)?;
+        let (store, _) = receiver.finish().await?;
+        Ok(StrataStore {
+            session: Exclusive::new(Session::new(store, Some(lock))),
+            name: self.name.clone(),
+            backend: self.backend,
+            read_only: false,
+        })
+    }
+
+    /// Abandons the import and releases the store's lock; what was written stays on storage
+    /// (destroy the store, or import again after destroying it).
     pub async fn abort(&self) {
         let mut state = self.state.lock().await;
         state.take();

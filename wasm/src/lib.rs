@@ -34,6 +34,9 @@
 //! | `exportImage(volume, onChunk, onProgress?)` | a volume as a raw image, in chunks |
 //! | `close()` | sync, release the storage and the lock |
 //! | `ImageImport.push(bytes)`, `.finish()`, `.abort()` | feed the image; `finish` resolves to a `StrataStore` |
+//! | `StrataStore.beginStreamImport({name, backend?})` | a [`StreamImport`]: create a store as a copy, from a full copy stream |
+//! | `receiveBegin()`, `receivePush(bytes)`, `receiveFinish()`, `receiveAbort()` | apply a copy stream chunk by chunk (bounded memory) |
+//! | `StreamImport.push(bytes)`, `.finish()`, `.abort()` | feed the stream; `finish` resolves to a `StrataStore` |
 //! | `StrataCursor.nextSeq` | where the cursor is |
 //!
 //! The TypeScript declarations of the objects are in `api.rs` (`TS_TYPES`) and end up in the
@@ -48,7 +51,7 @@ mod error;
 mod exclusive;
 mod place;
 
-pub use api::{ImageImport, StrataCursor, StrataStore};
+pub use api::{ImageImport, StrataCursor, StrataStore, StreamImport};
 pub use error::StrataError;
 
 /// The engine's version.

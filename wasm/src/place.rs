@@ -9,7 +9,7 @@ use strata_engine::clock::Clock;
 
 pub(crate) use crate::backend::AnyStorage as BackendStorage;
 pub(crate) use crate::backend::BackendKind as Backend;
-use crate::backend::{open_backend, JsClock};
+use crate::backend::{open_backend_mode, JsClock};
 use crate::error::StrataError;
 
 /// Parses the JS `backend` option.
@@ -43,12 +43,14 @@ pub(crate) async fn lock(name: &str) -> Result<StoreLock, StrataError> {
     }
 }
 
-/// Opens the named store's storage on `backend`; returns it and the backend chosen.
+/// Opens the named store's storage on `backend` (a view that changes nothing if `read_only`);
+/// returns it and the backend chosen.
 pub(crate) async fn open_storage(
     backend: Backend,
     name: &str,
+    read_only: bool,
 ) -> Result<(BackendStorage, Backend), StrataError> {
-    Ok(open_backend(backend, name).await?)
+    Ok(open_backend_mode(backend, name, read_only).await?)
 }
 
 pub(crate) fn clock() -> Rc<dyn Clock> {

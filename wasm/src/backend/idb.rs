@@ -14,6 +14,10 @@
 //! Only that transaction's `complete` updates the in-memory caches, so a failed or aborted commit
 //! (a `QuotaExceededError`, say) leaves the store exactly as it was, readable and consistent.
 //! On this backend a commit is atomic.
+//!
+//! Read-only ([`IdbStorage::open_read_only`]): a second connection for a view from another tab;
+//! the lengths are those of the moment it opened (a point-in-time view), it ignores the
+//! truncations recovery asks for and refuses every other change.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -87,6 +91,8 @@ pub struct IdbStorage {
     cache: RefCell<ChunkCache>,
     /// Test hook: abort the next commit's transaction after issuing its requests.
     abort_next_commit: Cell<bool>,
+    /// A read-only view (see the module documentation).
+    read_only: bool,
     _on_version_change: Closure<dyn FnMut(JsValue)>,
 }
 
@@ -152,6 +158,15 @@ impl IdbStorage {
     /// Opens (creating it if needed) the database `strata-<store_name>` and loads the object
     /// lengths.
     pub async fn open(store_name: &str) -> Result<Self, StorageError> {
+        Self::open_mode(store_name, false).await
+    }
+
+    /// Opens the database `strata-<store_name>` as a read-only, point-in-time view.
+    pub async fn open_read_only(store_name: &str) -> Result<Self, StorageError> {
+        Self::open_mode(store_name, true).await
+    }
+
+    async fn open_mode(store_name: &str, read_only: bool) -> Result<Self, StorageError> {
         let db_name = store_dir_name(store_name);
         let factory = indexed_db().ok_or_else(|| {
             io(
@@ -197,6 +212,7 @@ impl IdbStorage {
             lengths: RefCell::default(),
             cache: RefCell::default(),
             abort_next_commit: Cell::new(false),
+            read_only,
             _on_version_change: on_version_change,
         };
         let lengths = storage.load_lengths().await?;
@@ -449,6 +465,9 @@ impl Storage for IdbStorage {
     }
 
     async fn commit(&mut self, commit: Commit) -> Result<(), StorageError> {
+        if self.read_only {
+            return super::opfs::read_only_commit(&self.name, &commit);
+        }
         if commit.changes.is_empty() {
             return Ok(());
         }

@@ -209,31 +209,51 @@ pub async fn open_backend(
     kind: BackendKind,
     name: &str,
 ) -> Result<(AnyStorage, BackendKind), StorageError> {
+    open_backend_mode(kind, name, false).await
+}
+
+/// [`open_backend`], or with `read_only` a view that changes nothing and holds nothing another
+/// tab's writer needs: OPFS reads through `getFile()` instead of sync access handles, IndexedDB
+/// opens a second connection. Memory stores have no read-only mode (they live in one worker).
+pub async fn open_backend_mode(
+    kind: BackendKind,
+    name: &str,
+    read_only: bool,
+) -> Result<(AnyStorage, BackendKind), StorageError> {
     match kind {
         BackendKind::Memory => Ok((AnyStorage::Memory(memory_store(name)), BackendKind::Memory)),
         #[cfg(target_arch = "wasm32")]
-        BackendKind::Opfs => Ok((
-            AnyStorage::Opfs(OpfsStorage::open(name).await?),
-            BackendKind::Opfs,
-        )),
+        BackendKind::Opfs => {
+            let storage = if read_only {
+                OpfsStorage::open_read_only(name).await?
+            } else {
+                OpfsStorage::open(name).await?
+            };
+            Ok((AnyStorage::Opfs(storage), BackendKind::Opfs))
+        }
         #[cfg(target_arch = "wasm32")]
-        BackendKind::IndexedDb => Ok((
-            AnyStorage::IndexedDb(IdbStorage::open(name).await?),
-            BackendKind::IndexedDb,
-        )),
+        BackendKind::IndexedDb => {
+            let storage = if read_only {
+                IdbStorage::open_read_only(name).await?
+            } else {
+                IdbStorage::open(name).await?
+            };
+            Ok((AnyStorage::IndexedDb(storage), BackendKind::IndexedDb))
+        }
         #[cfg(not(target_arch = "wasm32"))]
         BackendKind::Opfs | BackendKind::IndexedDb => Err(StorageError::Io {
             object: name.to_string(),
             message: format!("the {kind} backend exists only in the browser"),
         }),
         BackendKind::Auto => {
-            if opfs_available() {
-                return Box::pin(open_backend(BackendKind::Opfs, name)).await;
-            }
-            if indexed_db_available() {
-                return Box::pin(open_backend(BackendKind::IndexedDb, name)).await;
-            }
-            Box::pin(open_backend(BackendKind::Memory, name)).await
+            let chosen = if opfs_available() {
+                BackendKind::Opfs
+            } else if indexed_db_available() {
+                BackendKind::IndexedDb
+            } else {
+                BackendKind::Memory
+            };
+            Box::pin(open_backend_mode(chosen, name, read_only)).await
         }
     }
 }

@@ -9,6 +9,16 @@
 //!
 //! Durability: a durable commit `flush()`es every file written or truncated since the previous
 //! durable commit. OPFS has no directory flush; the browser persists entries itself.
+//!
+//! Quota: Chromium answers a write past the origin's quota not with the `QuotaExceededError` the
+//! specification asks for but with a short write (part of the bytes, and a byte count that is
+//! not a number of bytes at all: 2^32 - 8 in Chromium 156). Every write's count is therefore
+//! checked, and a write that did not take all its bytes is [`StorageError::QuotaExceeded`].
+//!
+//! Read-only ([`OpfsStorage::open_read_only`]): a view for a second tab while the writer holds
+//! the sync access handles. It reads through `getFile()` snapshots, which need no handle, and
+//! takes no lock, so the writer is never disturbed. It ignores the truncations recovery asks
+//! for (the writer owns the files' tails) and refuses every other change.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -46,6 +56,8 @@ pub struct OpfsStorage {
     opening: RefCell<HashMap<String, Promise>>,
     /// Files written or truncated since the last durable commit.
     unflushed: RefCell<BTreeSet<String>>,
+    /// Reads through `getFile()` and changes nothing (see the module documentation).
+    read_only: bool,
 }
 
 async fn opfs_root(object: &str) -> Result<FileSystemDirectoryHandle, StorageError> {
@@ -71,6 +83,16 @@ impl OpfsStorage {
     /// Opens (creating it if needed) the store directory `strata-<store_name>`. Fails with a
     /// clear [`StorageError::Io`] outside a dedicated worker.
     pub async fn open(store_name: &str) -> Result<Self, StorageError> {
+        Self::open_mode(store_name, false).await
+    }
+
+    /// Opens the store directory `strata-<store_name>` as a read-only view that holds no sync
+    /// access handle (see the module documentation).
+    pub async fn open_read_only(store_name: &str) -> Result<Self, StorageError> {
+        Self::open_mode(store_name, true).await
+    }
+
+    async fn open_mode(store_name: &str, read_only: bool) -> Result<Self, StorageError> {
         let dir_name = store_dir_name(store_name);
         let root = opfs_root(&dir_name).await?;
         let options = FileSystemGetDirectoryOptions::new();
@@ -86,7 +108,61 @@ impl OpfsStorage {
             handles: RefCell::default(),
             opening: RefCell::default(),
             unflushed: RefCell::default(),
+            read_only,
         })
+    }
+
+    /// True for a read-only view.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// A fresh `File` snapshot of `object` (read-only views), or `None` if it does not exist.
+    async fn snapshot_file(&self, object: &str) -> Result<Option<web_sys::File>, StorageError> {
+        validate(object)?;
+        let file = match JsFuture::from(self.dir.get_file_handle(object)).await {
+            Ok(file) => file,
+            Err(e) if super::js::error_name(&e) == "NotFoundError" => return Ok(None),
+            Err(e) => return Err(map_error(object, &e)),
+        };
+        let file: FileSystemFileHandle = file
+            .dyn_into()
+            .map_err(|_| io(object, "getFileHandle gave no file"))?;
+        match JsFuture::from(file.get_file()).await {
+            Ok(snapshot) => snapshot
+                .dyn_into()
+                .map(Some)
+                .map_err(|_| io(object, "getFile gave no file")),
+            Err(e) if super::js::error_name(&e) == "NotFoundError" => Ok(None),
+            Err(e) => Err(map_error(object, &e)),
+        }
+    }
+
+    /// `read_at` of a read-only view: bytes from a `getFile()` snapshot.
+    async fn read_snapshot(
+        &self,
+        object: &str,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, StorageError> {
+        let Some(file) = self.snapshot_file(object).await? else {
+            return Ok(0);
+        };
+        let size = file.size() as u64;
+        if offset >= size || buf.is_empty() {
+            return Ok(0);
+        }
+        let wanted = (size - offset).min(buf.len() as u64) as usize;
+        let slice = file
+            .slice_with_f64_and_f64(offset as f64, (offset + wanted as u64) as f64)
+            .map_err(|e| map_error(object, &e))?;
+        let bytes = JsFuture::from(slice.array_buffer())
+            .await
+            .map_err(|e| map_error(object, &e))?;
+        let bytes = js_sys::Uint8Array::new(&bytes);
+        let got = (bytes.length() as usize).min(wanted);
+        bytes.subarray(0, got as u32).copy_to(&mut buf[..got]);
+        Ok(got)
     }
 
     /// The store name this storage was opened with.
@@ -227,6 +303,22 @@ impl Drop for OpfsStorage {
     }
 }
 
+/// What a read-only view does with a commit: the truncations recovery asks for are left to the
+/// writer (nothing happens, as if the tail were already gone); anything else is refused.
+pub(crate) fn read_only_commit(store: &str, commit: &Commit) -> Result<(), StorageError> {
+    match commit
+        .changes
+        .iter()
+        .find(|c| !matches!(c, Change::Truncate { .. }))
+    {
+        None => Ok(()),
+        Some(change) => Err(io(
+            change.object(),
+            format!("store {store:?} is open read-only here; changes are refused"),
+        )),
+    }
+}
+
 fn at(offset: u64) -> FileSystemReadWriteOptions {
     let options = FileSystemReadWriteOptions::new();
     options.set_at(offset as f64);
@@ -269,6 +361,9 @@ impl Storage for OpfsStorage {
     }
 
     async fn len(&self, object: &str) -> Result<Option<u64>, StorageError> {
+        if self.read_only {
+            return Ok(self.snapshot_file(object).await?.map(|f| f.size() as u64));
+        }
         match self.handle(object, false).await? {
             None => Ok(None),
             Some(handle) => {
@@ -285,6 +380,9 @@ impl Storage for OpfsStorage {
         buf: &mut [u8],
     ) -> Result<usize, StorageError> {
         buf.fill(0);
+        if self.read_only {
+            return self.read_snapshot(object, offset, buf).await;
+        }
         let Some(handle) = self.handle(object, false).await? else {
             return Ok(0);
         };
@@ -315,6 +413,9 @@ impl Storage for OpfsStorage {
     }
 
     async fn commit(&mut self, commit: Commit) -> Result<(), StorageError> {
+        if self.read_only {
+            return read_only_commit(&self.name, &commit);
+        }
         for change in &commit.changes {
             match change {
                 Change::Write {
@@ -336,11 +437,14 @@ impl Storage for OpfsStorage {
                             )
                             .map_err(|e| map_error(object, &e))?
                             as usize;
-                        if n == 0 {
-                            return Err(io(
-                                object,
-                                format!("short write: {written} of {} bytes", data.len()),
-                            ));
+                        // A count of 0, or one larger than what was asked (Chromium's answer
+                        // to a write past the quota), is a write that did not happen in full.
+                        if n == 0 || n > data.len() - written {
+                            return Err(StorageError::QuotaExceeded(format!(
+                                "{object}: OPFS wrote {} of {} bytes at {offset} (out of quota?)",
+                                written + n.min(data.len() - written),
+                                data.len()
+                            )));
                         }
                         written += n;
                     }

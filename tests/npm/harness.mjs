@@ -1,0 +1,114 @@
+// Shared by the tests in this folder: `npm pack` the built package (wasm/pkg, from
+// scripts/build-npm.sh), install the tarball into a scratch app (app/), serve it and drive it in
+// the system's headless Chromium through playwright-core. Each test file calls `startApp()`
+// once (in `before`) and `stopApp()` once (in `after`).
+
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const run = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '../..');
+const packageDir = path.join(repoRoot, 'wasm/pkg');
+// The flags that work as root in a closed network (see tests/e2e/dashboard.test.mjs).
+export const chromiumArgs = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Serves `directory` with scripts/serve.py on a free port; resolves to { child, url }. */
+export async function startServer(directory) {
+  const child = spawn(
+    'python3',
+    [path.join(repoRoot, 'scripts/serve.py'), '--port', '0', '--quiet', '--directory', directory],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout });
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`serve.py exited with code ${code} before listening`);
+  });
+  const listening = (async () => {
+    for await (const line of lines) {
+      const match = line.match(/ at (http:\/\/\S+)$/);
+      if (match) return match[1];
+    }
+    throw new Error('serve.py closed its output without printing its URL');
+  })();
+  const url = await Promise.race([listening, exited]);
+  exited.catch(() => {});
+  return { child, url };
+}
+
+/**
+ * The scratch app with the packed package installed, served, and a browser to drive it:
+ * { baseUrl, browser, newContext(), appPage(context), stop() }.
+ */
+export async function startApp() {
+  assert.ok(
+    existsSync(path.join(packageDir, 'package.json')),
+    'wasm/pkg is missing: run scripts/build-npm.sh first',
+  );
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'strata-npm-'));
+  let server;
+  let browser;
+  try {
+    // npm pack, then install the tarball into an empty app: what a user of the package gets.
+    const { stdout } = await run('npm', ['pack', packageDir, '--pack-destination', workDir, '--json']);
+    const tarball = path.join(workDir, JSON.parse(stdout)[0].filename);
+    const appDir = path.join(workDir, 'app');
+    await cp(path.join(here, 'app'), appDir, { recursive: true });
+    await writeFile(
+      path.join(appDir, 'package.json'),
+      JSON.stringify({ name: 'strata-npm-scratch-app', private: true, type: 'module' }, null, 2),
+    );
+    await run('npm', ['install', tarball, '--offline', '--no-audit', '--no-fund'], { cwd: appDir });
+    assert.ok(existsSync(path.join(appDir, 'node_modules/strata-engine/worker.js')));
+    let baseUrl;
+    ({ child: server, url: baseUrl } = await startServer(appDir));
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
+    return {
+      baseUrl,
+      origin: new URL(baseUrl).origin,
+      browser,
+      newContext: () => browser.newContext(),
+      /** A page of the scratch app in `context`, loaded and ready. */
+      async appPage(context) {
+        const page = await context.newPage();
+        const problems = [];
+        page.on('pageerror', (error) => problems.push(error.message));
+        await page.goto(`${baseUrl}index.html`);
+        await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', null, {
+          timeout: 30_000,
+        });
+        assert.deepEqual(problems, [], 'the app page threw');
+        return page;
+      },
+      async stop() {
+        await browser?.close();
+        server?.kill();
+        await rm(workDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await browser?.close();
+    server?.kill();
+    await rm(workDir, { recursive: true, force: true });
+    throw error;
+  }
+}
