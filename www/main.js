@@ -3,9 +3,9 @@
 // each store in its own module worker, exactly as an embedding page would. The client is handed
 // to the Yew app as the global `strataBridge` (read by dashboard/src/client.rs); the app renders
 // into <body> from its `main`, which wasm-bindgen runs once init() has instantiated it.
-import { destroy, importImage, open, StrataError } from './pkg/strata/client.js';
+import { destroy, importImage, importStream, open, StrataError } from './pkg/strata/client.js';
 import init from './pkg/strata_dashboard.js';
 
-globalThis.strataBridge = Object.freeze({ open, destroy, importImage, StrataError });
+globalThis.strataBridge = Object.freeze({ open, destroy, importImage, importStream, StrataError });
 
 await init();

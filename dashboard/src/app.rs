@@ -88,6 +88,12 @@ pub fn App() -> Html {
             )
         })
     };
+    let on_import_stream = {
+        let (dispatch, client) = (dispatch.clone(), client.clone());
+        Callback::from(move |(name, backend, file)| {
+            commands::import_stream_store(dispatch.clone(), client.clone(), name, backend, file)
+        })
+    };
     let on_persist = {
         let dispatch = dispatch.clone();
         Callback::from(move |()| commands::persist(dispatch.clone()))
@@ -184,7 +190,8 @@ pub fn App() -> Html {
                 }
                 <StorePicker known={state.known.clone()}
                     open={state.store.as_ref().map(|s| (s.client.name.clone(), s.client.backend))}
-                    busy={busy} on_open={on_open} on_close={on_close} on_delete={on_delete_store} on_import={on_import} />
+                    busy={busy} on_open={on_open} on_close={on_close} on_delete={on_delete_store} on_import={on_import}
+                    on_import_stream={on_import_stream} />
                 <StoragePanel estimate={state.storage.clone()} persisted={state.persisted}
                     info={state.store.as_ref().map(|s| s.info.clone())} on_persist={on_persist} />
                 { for store_view }

@@ -1,6 +1,6 @@
 //! A typed Rust wrapper over the npm package's Promise client (`wasm/js/client.js`), which
 //! `www/main.js` imports and hands over as the global `strataBridge` = `{ open, destroy,
-//! importImage }`. The dashboard therefore drives the engine exactly as an embedding page does:
+//! importImage, importStream }`. The dashboard therefore drives the engine exactly as an embedding page does:
 //! in the package's module worker, through messages.
 //!
 //! Results are plain JS objects; they are decoded through JSON into the serde types below. Every
@@ -383,6 +383,21 @@ pub async fn import_image(
     let options = options_object(name, backend);
     set(&options, "blockSize", &num(block_size));
     let inner = call_on(&bridge()?, "importImage", &[options.into(), image.into()]).await?;
+    Ok(Client {
+        inner,
+        name: name.to_string(),
+        backend,
+    })
+}
+
+/// Creates the store `name` as a copy of another store, from a full copy stream file.
+pub async fn import_stream(
+    name: &str,
+    backend: Backend,
+    stream: &web_sys::Blob,
+) -> ClientResult<Client> {
+    let options = options_object(name, backend);
+    let inner = call_on(&bridge()?, "importStream", &[options.into(), stream.into()]).await?;
     Ok(Client {
         inner,
         name: name.to_string(),

@@ -69,6 +69,37 @@ fn info(dispatch: &Dispatch, text: impl Into<String>) {
     dispatch.dispatch(Action::Notice(Some(Notice::Info(text.into()))));
 }
 
+/// Reports an outcome. A success is reported after the views are refreshed, so that what the
+/// message says is already on screen; a failure at once (after a cancellation the worker may
+/// still be busy finishing the operation, and the refresh waits for it).
+async fn report(
+    dispatch: &Dispatch,
+    client: &Client,
+    selected: Option<u64>,
+    outcome: ClientResult<String>,
+) {
+    match outcome {
+        Ok(text) => {
+            let refreshed = refresh(dispatch, client, selected, None).await;
+            dispatch.dispatch(Action::Busy(None));
+            match refreshed {
+                Ok(()) => info(dispatch, text),
+                Err(error) => fail(dispatch, error),
+            }
+        }
+        Err(error) => {
+            dispatch.dispatch(Action::Busy(None));
+            fail(dispatch, error.clone());
+            // Keep the failure on screen: a failed refresh after it only matters if it is new.
+            if let Err(refresh_error) = refresh(dispatch, client, selected, None).await {
+                if refresh_error != error {
+                    fail(dispatch, refresh_error);
+                }
+            }
+        }
+    }
+}
+
 /// Runs `work` with a busy indicator labelled `label`; reports its outcome (the success text, or
 /// the error with its code) and refreshes the views.
 pub fn run<F>(dispatch: Dispatch, client: Client, selected: Option<u64>, label: &str, work: F)
@@ -87,14 +118,7 @@ where
             Ok(text) => client.sync().await.map(|()| text),
             Err(error) => Err(error),
         };
-        // The views are refreshed before the outcome is reported, so that what the message
-        // says is already on screen.
-        let refreshed = refresh(&dispatch, &client, selected, None).await;
-        dispatch.dispatch(Action::Busy(None));
-        match outcome.and_then(|text| refreshed.map(|()| text)) {
-            Ok(text) => info(&dispatch, text),
-            Err(error) => fail(&dispatch, error),
-        }
+        report(&dispatch, &client, selected, outcome).await;
     });
 }
 
@@ -135,14 +159,7 @@ pub fn run_long<F, Fut>(
             Ok(text) => client.sync().await.map(|()| text),
             Err(error) => Err(error),
         };
-        // The views are refreshed before the outcome is reported, so that what the message
-        // says is already on screen.
-        let refreshed = refresh(&dispatch, &client, selected, None).await;
-        dispatch.dispatch(Action::Busy(None));
-        match outcome.and_then(|text| refreshed.map(|()| text)) {
-            Ok(text) => info(&dispatch, text),
-            Err(error) => fail(&dispatch, error),
-        }
+        report(&dispatch, &client, selected, outcome).await;
     });
 }
 
@@ -320,6 +337,44 @@ pub fn import_store(
                 info(
                     &dispatch,
                     format!("Imported {} as the baseline of store {name}", file.name()),
+                );
+            }
+            Err(error) => fail(&dispatch, error),
+        }
+    });
+}
+
+/// Creates a store as a copy of another, from a full copy stream file, and opens it.
+pub fn import_stream_store(
+    dispatch: Dispatch,
+    previous: Option<Client>,
+    name: String,
+    backend: Backend,
+    file: web_sys::File,
+) {
+    dispatch.dispatch(Action::Busy(Some(Busy {
+        label: format!("Copying from {}", file.name()),
+        done_bytes: 0.0,
+        total_bytes: file.size(),
+        canceller: None,
+    })));
+    yew::platform::spawn_local(async move {
+        let outcome = async {
+            if let Some(previous) = previous {
+                previous.close().await?;
+                dispatch.dispatch(Action::Closed);
+            }
+            let client = client::import_stream(&name, backend, &file).await?;
+            adopt(&dispatch, client).await
+        }
+        .await;
+        dispatch.dispatch(Action::Busy(None));
+        match outcome {
+            Ok(()) => {
+                remember(&dispatch, &name, backend);
+                info(
+                    &dispatch,
+                    format!("Created store {name} as a copy from {}", file.name()),
                 );
             }
             Err(error) => fail(&dispatch, error),

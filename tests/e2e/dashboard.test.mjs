@@ -115,6 +115,7 @@ test('memory store: every action through the UI, checked against what the engine
 
   // Hovering a cell of the map says where its data comes from; clicking it opens the block.
   const canvas = page.locator('#block-map');
+  await canvas.scrollIntoViewIfNeeded();
   const box = await canvas.boundingBox();
   const cellPx = box.width / 64; // 64 cells per row, one per block here
   await page.mouse.move(box.x + cellPx * 3.5, box.y + cellPx * 0.5);
@@ -220,16 +221,55 @@ test('memory store: every action through the UI, checked against what the engine
   await page.locator('#tab-blocks').click();
   assert.ok((await volumeRows(page)).some((v) => /^deploy-/.test(v.label)), 'the event took a snapshot');
 
-  // Receive the stream sent earlier into a new store: the snapshot comes back.
-  await openStore(page, { name: 'e2e-copy', backend: 'memory', blocks: 64 });
-  await page.locator('#receive-file').setInputFiles(streamPath);
-  await act(page, () => page.locator('#receive').click(), /^Received 1 volume/);
+  // The stream sent earlier makes a new store, a copy: the snapshot comes back.
+  await page.locator('#store-name').fill('e2e-copy');
+  await page.locator('#import-stream-file').setInputFiles(streamPath);
+  await act(page, () => page.locator('#import-stream').click(), /^Created store e2e-copy as a copy from e2e.stream/);
   volumes = await volumeRows(page);
   assert.equal(volumes.find((v) => v.kind === 'snapshot')?.label, label);
   await page.locator(`#volumes tr[data-volume="${volumes.find((v) => v.kind === 'snapshot').id}"] button`).click();
   assert.equal((await openBlock(page, 3)).text, markup);
 
   assert.deepEqual(page.problems, [], 'no console errors or failed requests');
+  await context.close();
+});
+
+test('copy streams: a full stream makes a copy, a later stream of the source is received into it', async () => {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await openDashboard(context, baseUrl);
+  const send = async (file) => {
+    const sent = page.waitForEvent('download');
+    await act(page, () => page.locator('#send').click(), /^Sent \d+ volume/);
+    await (await sent).saveAs(path.join(artifactsDir, file));
+    return path.join(artifactsDir, file);
+  };
+  await openStore(page, { name: 'source', backend: 'indexeddb', blocks: 32 });
+  await write(page, { mode: 'text', addr: 0, content: 'first' });
+  await page.locator('#snapshot-label').fill('one');
+  await act(page, () => page.locator('#snapshot').click(), /^Sealed/);
+  const first = await send('source-1.stream');
+
+  await page.locator('#backend').selectOption('indexeddb');
+  await page.locator('#store-name').fill('copy');
+  await page.locator('#import-stream-file').setInputFiles(first);
+  await act(page, () => page.locator('#import-stream').click(), /^Created store copy as a copy/);
+  assert.deepEqual((await volumeRows(page)).filter((v) => v.kind === 'snapshot').map((v) => v.label), ['one']);
+
+  await act(page, () => page.locator('#known-stores button[aria-label="Open store source (indexeddb)"]').click(), /^Opened store source/);
+  await write(page, { mode: 'text', addr: 1, content: 'second' });
+  await page.locator('#snapshot-label').fill('two');
+  await act(page, () => page.locator('#snapshot').click(), /^Sealed/);
+  const second = await send('source-2.stream');
+
+  await act(page, () => page.locator('#known-stores button[aria-label="Open store copy (indexeddb)"]').click(), /^Opened store copy/);
+  await page.locator('#receive-file').setInputFiles(second);
+  await act(page, () => page.locator('#receive').click(), /^Received \d+ volume/);
+  const volumes = await volumeRows(page);
+  assert.deepEqual(volumes.filter((v) => v.kind === 'snapshot').map((v) => v.label), ['one', 'two']);
+  const two = volumes.find((v) => v.label === 'two');
+  await page.locator(`#volumes tr[data-volume="${two.id}"] button`).click();
+  assert.equal((await openBlock(page, 1)).text, 'second');
+  assert.deepEqual(page.problems, []);
   await context.close();
 });
 
@@ -256,11 +296,13 @@ test('a raw image imported from a file becomes the baseline', async () => {
 test('a million-block volume maps into bounded regions that zoom in; a long export can be cancelled', async () => {
   const context = await browser.newContext();
   const page = await openDashboard(context, baseUrl);
-  await openStore(page, { name: 'big', backend: 'memory', blockSize: 512, blocks: 1_000_000 });
+  // 4 GB: long enough an export to cancel (a memory store exports about 250 MB/s here).
+  await openStore(page, { name: 'big', backend: 'memory', blockSize: 4096, blocks: 1_000_000 });
   await write(page, { mode: 'text', addr: 999_999, content: 'last block' });
   assert.match(await page.locator('#map-scope').textContent(), /all 1000000 blocks, about 24\d per cell/);
   // The last cell of the map holds the write: hover says so, clicking zooms into its region.
   const canvas = page.locator('#block-map');
+  await canvas.scrollIntoViewIfNeeded();
   const box = await canvas.boundingBox();
   const cellPx = box.width / 64;
   const rows = Math.ceil(4096 / 64);
@@ -272,7 +314,8 @@ test('a million-block volume maps into bounded regions that zoom in; a long expo
   assert.equal((await openBlock(page, 999_999)).text, 'last block');
   await page.locator('#zoom-out').click();
 
-  // Exporting 512 MB: cancel it at the first progress report.
+  // Exporting 4 GB: cancel it. The page stops waiting at once (code CANCELLED); the worker stops
+  // at its next progress point.
   await page.locator('#action-volume').selectOption('1');
   const dismiss = page.locator('#notice button');
   if (await dismiss.count()) await dismiss.click();

@@ -21,6 +21,8 @@ pub struct StorePickerProps {
     pub on_delete: Callback<(String, Backend)>,
     /// `(name, backend, block size, image file)`.
     pub on_import: Callback<(String, Backend, u64, web_sys::File)>,
+    /// `(name, backend, copy stream file)`: a new store as a copy of another.
+    pub on_import_stream: Callback<(String, Backend, web_sys::File)>,
 }
 
 fn input_value(event: &Event) -> String {
@@ -34,6 +36,7 @@ pub fn StorePicker(props: &StorePickerProps) -> Html {
     let block_size = use_state(|| "4096".to_string());
     let blocks = use_state(|| "1024".to_string());
     let file_input = use_node_ref();
+    let stream_input = use_node_ref();
 
     let on_backend = {
         let backend = backend.clone();
@@ -75,6 +78,23 @@ pub fn StorePicker(props: &StorePickerProps) -> Html {
                 .and_then(|files| files.get(0));
             if let Some(file) = file {
                 on_import.emit(((*name).clone(), backend, block_size, file));
+            }
+        })
+    };
+    let on_import_stream = {
+        let (on_import_stream, name, backend, stream_input) = (
+            props.on_import_stream.clone(),
+            name.clone(),
+            *backend,
+            stream_input.clone(),
+        );
+        Callback::from(move |_| {
+            let file = stream_input
+                .cast::<HtmlInputElement>()
+                .and_then(|input| input.files())
+                .and_then(|files| files.get(0));
+            if let Some(file) = file {
+                on_import_stream.emit(((*name).clone(), backend, file));
             }
         })
     };
@@ -134,6 +154,13 @@ pub fn StorePicker(props: &StorePickerProps) -> Html {
                 <div class="buttons">
                     <button type="button" id="import-image" onclick={on_import} disabled={props.busy}>
                         { "Create store from image" }
+                    </button>
+                </div>
+                <label for="import-stream-file">{ "Copy stream (from Send)" }</label>
+                <input id="import-stream-file" type="file" ref={stream_input} />
+                <div class="buttons">
+                    <button type="button" id="import-stream" onclick={on_import_stream} disabled={props.busy}>
+                        { "Create store as a copy" }
                     </button>
                 </div>
             </div>

@@ -177,7 +177,7 @@ pub fn VolumeActions(props: &VolumeActionsProps) -> Html {
                 <div class="buttons">
                     <button type="button" id="send" onclick={send} disabled={busy}>{ "Send all snapshots to a file" }</button>
                 </div>
-                <label for="receive-file">{ "Receive" }</label>
+                <label for="receive-file">{ "Receive (a later stream of this copy's source)" }</label>
                 <input id="receive-file" type="file" ref={stream_input} />
                 <div class="buttons">
                     <button type="button" id="receive" onclick={receive} disabled={busy}>{ "Receive stream" }</button>
