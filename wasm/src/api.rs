@@ -433,9 +433,10 @@ impl StrataStore {
     ) -> Result<()> {
         let name = required_name(&options)?;
         let backend = backend_option(&options)?;
-        let _lock = place::lock(&name).await?;
-        crate::backend::destroy_backend(backend, &name).await?;
-        Ok(())
+        let lock = place::lock(&name).await?;
+        let destroyed = crate::backend::destroy_backend(backend, &name).await;
+        place::release(lock).await;
+        Ok(destroyed?)
     }
 
     /// The backend the store is on: `"memory"`, `"opfs"` or `"indexeddb"` (never `"auto"`).
@@ -942,16 +943,24 @@ impl StrataStore {
     /// closing twice is allowed.
     pub async fn close(&self) -> Result<()> {
         let mut session = self.session.lock().await;
-        // Declared first, dropped last: the lock is released after the storage.
-        let _lock = session.lock.take();
+        let lock = session.lock.take();
         // A receive in progress is abandoned with its partial volume (recovery drops it).
         session.receiving = None;
-        match session.store.take() {
+        let closed = match session.store.take() {
             // Nothing to sync: release the storage (OPFS handles, the IndexedDB connection).
-            Some(store) if self.read_only => store.storage().close(),
-            Some(store) => store.close().await?.close(),
-            None => {}
+            Some(store) if self.read_only => {
+                store.storage().close();
+                Ok(())
+            }
+            Some(store) => store.close().await.map(|storage| storage.close()),
+            None => Ok(()),
+        };
+        // The lock goes after the storage, and only once the browser has freed it may the
+        // caller open the store again.
+        if let Some(lock) = lock {
+            place::release(lock).await;
         }
+        closed?;
         Ok(())
     }
 
@@ -1014,13 +1023,21 @@ impl StrataStore {
     ) -> Result<T> {
         match outcome {
             Ok(value) => Ok(value),
-            Err(error) => {
-                if poisons(&error) {
-                    self.replace_poisoned(session).await;
-                }
-                Err(error.into())
-            }
+            Err(error) => Err(self.after_failure(session, error).await),
         }
+    }
+
+    /// The failure half of [`StrataStore::settle`], apart so that it is compiled once rather
+    /// than once per result type.
+    async fn after_failure(
+        &self,
+        session: &mut Session,
+        error: strata_engine::Error,
+    ) -> StrataError {
+        if poisons(&error) {
+            self.replace_poisoned(session).await;
+        }
+        error.into()
     }
 
     /// Replaces the session's store by a fresh open of its storage; keeps the old (readable,

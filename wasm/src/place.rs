@@ -43,6 +43,15 @@ pub(crate) async fn lock(name: &str) -> Result<StoreLock, StrataError> {
     }
 }
 
+/// Releases the store's lock and waits until another `lock` call can take it (reopening a
+/// store right after closing it must not fail with `LOCKED`).
+pub(crate) async fn release(lock: StoreLock) {
+    #[cfg(target_arch = "wasm32")]
+    lock.release_and_wait().await;
+    #[cfg(not(target_arch = "wasm32"))]
+    drop(lock);
+}
+
 /// Opens the named store's storage on `backend` (a view that changes nothing if `read_only`);
 /// returns it and the backend chosen.
 pub(crate) async fn open_storage(

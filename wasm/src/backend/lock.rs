@@ -25,6 +25,8 @@ pub fn lock_name(store_name: &str) -> String {
 pub struct LockGuard {
     name: String,
     release: Option<Function>,
+    /// The promise `navigator.locks.request` returned: it settles once the lock is released.
+    released: Promise,
     _callback: Closure<dyn FnMut(JsValue) -> Promise>,
 }
 
@@ -43,9 +45,18 @@ impl LockGuard {
         &self.name
     }
 
-    /// Releases the lock now.
+    /// Releases the lock now. The browser frees it a moment later: to open the store again at
+    /// once, use [`LockGuard::release_and_wait`].
     pub fn release(mut self) {
         self.release_now();
+    }
+
+    /// Releases the lock and waits until the browser has freed it, so that an `ifAvailable`
+    /// request made next (reopening the store right after closing it) is granted.
+    pub async fn release_and_wait(mut self) {
+        self.release_now();
+        // Settles (fulfilled, or rejected if the request failed) once the lock is gone.
+        let _ = JsFuture::from(self.released.clone()).await;
     }
 
     fn release_now(&mut self) {
@@ -139,6 +150,7 @@ pub async fn acquire_store_lock(store_name: &str) -> Result<LockGuard, StorageEr
             Ok(LockGuard {
                 name,
                 release,
+                released: requested,
                 _callback: callback,
             })
         }

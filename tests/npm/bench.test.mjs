@@ -1,0 +1,26 @@
+// A smoke run of the browser benchmark (wasm/bench/) at tiny sizes, so that the page, its
+// worker and the runner cannot rot. Timings are not checked here: run `node wasm/bench/run.mjs`
+// for the figures.
+//
+// Run: scripts/build-npm.sh && node --test tests/npm/   (scripts/test.sh does)
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runBench } from '../../wasm/bench/run.mjs';
+
+test('the bench page runs every measurement and reports its ratios', async () => {
+  const lines = [];
+  const { results, wasmGzipBytes } = await runBench({ quick: true, print: (line) => lines.push(line) });
+  for (const part of ['opfsEngine', 'idbEngine', 'memoryEngine']) {
+    for (const field of ['writeUs', 'headReadUs', 'snapshotReadUs']) {
+      assert.ok(Number.isFinite(results[part][field]) && results[part][field] > 0, `${part}.${field}`);
+    }
+  }
+  for (const part of ['opfsRaw', 'opfsRawPreallocated', 'idbNaive', 'idbBatched']) {
+    assert.ok(Number.isFinite(results[part].writeUs) && results[part].writeUs > 0, `${part}.writeUs`);
+  }
+  assert.equal(results.ratios.length, 4);
+  for (const ratio of results.ratios) assert.ok(Number.isFinite(ratio.value) && ratio.value > 0, ratio.what);
+  assert.ok(wasmGzipBytes > 0);
+  assert.ok(lines.some((line) => /PASS|MISS/.test(line)), 'the ratios are printed');
+});
