@@ -74,7 +74,7 @@ pub fn Tour(props: &TourProps) -> Html {
         let run = props.on_step.reform(move |_| i);
         html! {
             <li class={classes!("tour-step", state)} data-step={i.to_string()}>
-                <h3>{ format!("{}. {}", i + 1, step.title) }</h3>
+                <h3>{ step.title }</h3>
                 if i < done {
                     <p class="explanation">{ step.explanation }</p>
                 }
