@@ -49,7 +49,7 @@ pub(crate) async fn release(lock: StoreLock) {
     #[cfg(target_arch = "wasm32")]
     lock.release_and_wait().await;
     #[cfg(not(target_arch = "wasm32"))]
-    drop(lock);
+    let StoreLock = lock;
 }
 
 /// Opens the named store's storage on `backend` (a view that changes nothing if `read_only`);
