@@ -28,6 +28,7 @@
 //! | `cursor(start?)`, `nextEntry(cursor, withData)`, `nextEntries(cursor, max, withData)` | walk the log |
 //! | `compact(volume, onProgress?)`, `merge(volume, onProgress?)`, `deleteVolume(volume)` | reshape the log |
 //! | `rollback(volume, label?)`, `diff(a, b)` | new head id; changed extents |
+//! | `locate(volume, addr, blocks)`, `blockMap(volume, buckets)` | which partition serves each block; the volume as regions (`api_view.rs`) |
 //! | `send(options?, onChunk?)`, `receive(chunks)` | copy streams |
 //! | `setPolicy(json)`, `policy()`, `setAssignments(json)`, `assignments()` | storage-management policy |
 //! | `event(name, onCopy?)`, `runPolicies(onCopy?)`, `dryRun(event?)`, `audit()` | run policies, see their decisions |
