@@ -182,3 +182,17 @@ for (const backend of ['memory', 'opfs']) {
   });
 }
 
+
+test('memory: the policy timer (policyTickMs) runs the policies in the worker and reports each run', async () => {
+  await inContext(async (context) => {
+    const page = await app.appPage(context);
+    const result = await page.evaluate(() => window.scenarios.policyTimer('memory', 'policy-timer'));
+    assert.deepEqual(result.errors, []);
+    assert.ok(result.snapshots.length >= 2, `the timer took snapshots: ${JSON.stringify(result.snapshots)}`);
+    assert.ok(result.snapshots.every((label) => label.startsWith('tick-')));
+    assert.ok(result.runs >= 2 && result.entries >= result.snapshots.length, 'onPolicyRun saw the runs');
+    assert.equal(result.audit, result.entries, 'every reported entry is in the audit trail');
+    assert.equal(result.invalid?.code, 'INVALID_ARGUMENT');
+    await page.close();
+  });
+});

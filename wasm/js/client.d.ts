@@ -14,6 +14,7 @@ import type {
   SendResult,
   SpaceInfo,
   StoreInfo,
+  TimelineEntry,
   VolumeInfo,
 } from './strata_wasm.js';
 
@@ -31,6 +32,7 @@ export type {
   SendResult,
   SpaceInfo,
   StoreInfo,
+  TimelineEntry,
   VolumeInfo,
 };
 
@@ -90,8 +92,23 @@ export interface OpenOptions extends ClientOptions {
   blockSize?: number;
   /** Number of blocks when creating; not needed to open an existing store. */
   blocks?: number;
-  /** Refuse every change (code `READ_ONLY`); the store must exist. */
+  /**
+   * Open a lock-free, point-in-time view beside a writer elsewhere: reads work, every change
+   * fails with code `READ_ONLY`; the store must exist.
+   */
   readOnly?: boolean;
+  /**
+   * Run the store's policies on a timer in the worker, every `policyTickMs` milliseconds (at
+   * least 10), as `runPolicies()` would: scheduled snapshots, retention, thresholds. Each run
+   * takes its turn with your calls. Not for read-only stores.
+   */
+  policyTickMs?: number;
+  /** The audit entries of each timer run that decided something. */
+  onPolicyRun?: (entries: AuditEntry[]) => void;
+  /** Chunks of policy copies of timer runs (without it, copy decisions are recorded as failed). */
+  onPolicyCopy?: (target: string, chunk: Uint8Array) => void;
+  /** A timer run that failed (e.g. `QUOTA_EXCEEDED`); the timer keeps running. */
+  onPolicyError?: (error: StrataError) => void;
 }
 
 export interface ImportOptions extends ClientOptions {
@@ -171,6 +188,8 @@ export declare class StrataClient {
   locate(volume: number, addr: number, blocks: number): Promise<Provenance[]>;
   /** `volume` summarised as `buckets` regions, each with the origin serving most of its blocks. */
   blockMap(volume: number, buckets: number): Promise<BlockMapBucket[]>;
+  /** The policies' decisions if the clock ran for `durationMs` from now (a model; nothing changes). */
+  simulatePolicies(durationMs: number, stepMs: number): Promise<TimelineEntry[]>;
   /** A copy stream of sealed snapshots; chunks in the result, or to `onChunk`. */
   send(options?: SendOptions, callbacks?: { onChunk?: (chunk: Uint8Array) => void }): Promise<SendResult>;
   /**

@@ -52,7 +52,14 @@ class Connection {
     };
   }
 
+  /** Receives the worker's own events (`id` 0: the policy timer's). */
+  onWorkerEvent = null;
+
   #receive(message) {
+    if (message.id === 0) {
+      this.onWorkerEvent?.(message);
+      return;
+    }
     const request = this.#pending.get(message.id);
     if (!request) return;
     if (message.event !== undefined) {
@@ -231,6 +238,10 @@ export class StrataClient {
     return this.#call('blockMap', { volume, buckets });
   }
 
+  simulatePolicies(durationMs, stepMs) {
+    return this.#call('simulatePolicies', { durationMs, stepMs });
+  }
+
   async send(options = {}, { onChunk } = {}) {
     if (!onChunk) return this.#call('send', { options });
     const onEvent = (m) => m.event === 'chunk' && onChunk(m.chunk);
@@ -349,8 +360,14 @@ function copyEvents(onCopy) {
  * worker has it open.
  */
 export async function open(options) {
-  const { transfer = true, ...rest } = options ?? {};
+  const { transfer = true, onPolicyRun, onPolicyCopy, onPolicyError, ...rest } = options ?? {};
   const connection = startWorker();
+  connection.onWorkerEvent = (m) => {
+    if (m.event === 'policy') onPolicyRun?.(m.entries);
+    else if (m.event === 'copy') onPolicyCopy?.(m.target, m.chunk);
+    else if (m.event === 'policyError') onPolicyError?.(new StrataError(m.error.code, m.error.message));
+  };
+  if (onPolicyCopy) rest.policyCopies = true;
   try {
     const opened = await connection.call('open', rest);
     return new StrataClient(connection, opened, transfer);

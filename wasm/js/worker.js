@@ -28,6 +28,8 @@ const cursors = new Map();
 let nextCursorId = 1;
 /** Requests whose cancellation was asked for. */
 const cancelled = new Set();
+/** The policy timer (open option `policyTickMs`), or null. */
+let policyTimer = null;
 
 function codeError(code, message) {
   const error = new Error(message);
@@ -96,7 +98,13 @@ const handlers = {
     if (store !== null || pendingImport !== null) {
       throw codeError('INVALID_STATE', 'this worker already hosts a store');
     }
-    store = await StrataStore.open(args);
+    const { policyTickMs, policyCopies, ...options } = args;
+    const ticking = policyTickMs !== undefined && policyTickMs !== null;
+    if (ticking && !(Number.isFinite(policyTickMs) && policyTickMs >= 10)) {
+      throw codeError('INVALID_ARGUMENT', `policyTickMs must be a number of at least 10, not ${policyTickMs}`);
+    }
+    store = await StrataStore.open(options);
+    if (ticking && !store.readOnly) startPolicyTimer(policyTickMs, policyCopies === true);
     return describeStore(store);
   },
   async destroy(args) {
@@ -139,6 +147,7 @@ const handlers = {
   diff: ({ a, b }) => openStore().diff(a, b),
   locate: ({ volume, addr, blocks }) => openStore().locate(volume, addr, blocks),
   blockMap: ({ volume, buckets }) => openStore().blockMap(volume, buckets),
+  simulatePolicies: ({ durationMs, stepMs }) => openStore().simulatePolicies(durationMs, stepMs),
   send: ({ options, stream }, id) =>
     openStore().send(options ?? undefined, stream ? chunkSender(id) : undefined),
   receive: ({ chunks }) => openStore().receive(chunks),
@@ -192,6 +201,8 @@ const handlers = {
     return null;
   },
   async close() {
+    clearInterval(policyTimer);
+    policyTimer = null;
     for (const cursor of cursors.values()) cursor.free();
     cursors.clear();
     if (store !== null) {
@@ -229,6 +240,34 @@ async function handle({ id, op, args }) {
 }
 
 let queue = Promise.resolve();
+
+/**
+ * Every `tickMs`, evaluates the store's policies for a clock tick and carries out their
+ * decisions, taking its turn in the request queue like a request. Posts the new audit entries
+ * as `{ id: 0, event: 'policy', entries }` (when there are any), failures as
+ * `{ id: 0, event: 'policyError', error }`, and policy copies, when the page handles them
+ * (`copies`), as `{ id: 0, event: 'copy', target, chunk }`. Without a copy handler the engine
+ * records copy decisions as failed.
+ */
+function startPolicyTimer(tickMs, copies) {
+  let running = false;
+  policyTimer = setInterval(() => {
+    // A tick still waiting for its turn is enough; do not pile them up behind a long request.
+    if (running) return;
+    running = true;
+    queue = queue.then(async () => {
+      try {
+        if (store === null) return;
+        const entries = await store.runPolicies(copies ? copySender(0) : undefined);
+        if (entries.length > 0) post({ id: 0, event: 'policy', entries });
+      } catch (error) {
+        self.postMessage({ id: 0, event: 'policyError', error: serializeError(error) });
+      } finally {
+        running = false;
+      }
+    });
+  }, tickMs);
+}
 
 self.onmessage = (event) => {
   const message = event.data;

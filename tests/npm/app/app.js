@@ -367,3 +367,36 @@ Object.assign(window.scenarios, {
     }
   },
 });
+
+Object.assign(window.scenarios, {
+  /** Opens a store with a policy timer and a 100 ms snapshot rule; reports what the timer did. */
+  async policyTimer(backend, name) {
+    await destroy({ name, backend });
+    const runs = [];
+    const errors = [];
+    const store = await open({
+      name,
+      backend,
+      blockSize: BLOCK_BYTES,
+      blocks: 16,
+      policyTickMs: 25,
+      onPolicyRun: (entries) => runs.push(entries),
+      onPolicyError: (error) => errors.push(describeError(error)),
+    });
+    try {
+      await store.setPolicy({
+        rules: [{ name: 'often', kind: 'snapshot_every', snapshot_every_ms: 100, label: 'tick-{n}' }],
+      });
+      for (let i = 0; i < 6; i++) {
+        await store.write(i, block(i));
+        await new Promise((resolve) => setTimeout(resolve, 120));
+      }
+      const snapshots = (await store.volumes()).filter((v) => v.kind === 'snapshot').map((v) => v.label);
+      let invalid = null;
+      await open({ name: `${name}-bad`, backend, blocks: 16, policyTickMs: 1 }).catch((e) => (invalid = describeError(e)));
+      return { runs: runs.length, entries: runs.flat().length, errors, snapshots, invalid, audit: (await store.audit()).length };
+    } finally {
+      await store.close();
+    }
+  },
+});
