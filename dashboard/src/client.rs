@@ -668,6 +668,17 @@ impl Client {
         self.call_decoded("runPolicies", &[]).await
     }
 
+    /// The policies' decisions if the clock ran for `duration_ms` from now, evaluated every
+    /// `step_ms` (a model of the store: nothing changes).
+    pub async fn simulate_policies(
+        &self,
+        duration_ms: u64,
+        step_ms: u64,
+    ) -> ClientResult<Vec<serde_json::Value>> {
+        self.call_decoded("simulatePolicies", &[num(duration_ms), num(step_ms)])
+            .await
+    }
+
     pub async fn audit(&self) -> ClientResult<Vec<serde_json::Value>> {
         self.call_decoded("audit", &[]).await
     }

@@ -448,6 +448,7 @@ pub async fn load_policy(dispatch: &Dispatch, client: &Client) -> ClientResult<(
         assignments,
         decisions,
         audit,
+        simulation: Vec::new(),
     }));
     Ok(())
 }
@@ -662,6 +663,19 @@ pub fn policy_action(
                 d.dispatch(Action::Policy(data));
                 return Ok(format!("Dry run: {n} decision(s)"));
             }
+            PolicyAction::Simulate {
+                hours,
+                step_minutes,
+            } => {
+                let timeline = c
+                    .simulate_policies(hours * 3_600_000, step_minutes.max(1) * 60_000)
+                    .await?;
+                let mut data = policy_snapshot(&c).await?;
+                let n = timeline.len();
+                data.simulation = timeline;
+                d.dispatch(Action::Policy(data));
+                return Ok(format!("Simulated {hours} h: {n} decision(s)"));
+            }
             PolicyAction::Event(name) => {
                 let done = c.event(&name).await?;
                 format!("Event {name}: {} decision(s) carried out", done.len())
@@ -682,6 +696,7 @@ async fn policy_snapshot(client: &Client) -> ClientResult<PolicyData> {
         assignments: client.assignments().await?,
         decisions: Vec::new(),
         audit: client.audit().await?,
+        simulation: Vec::new(),
     })
 }
 

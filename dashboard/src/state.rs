@@ -158,6 +158,8 @@ pub struct PolicyData {
     pub assignments: Vec<Assignment>,
     pub decisions: Vec<serde_json::Value>,
     pub audit: Vec<serde_json::Value>,
+    /// A simulated run of the clock: decisions with their simulated times.
+    pub simulation: Vec<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

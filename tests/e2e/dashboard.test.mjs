@@ -217,6 +217,15 @@ test('memory store: every action through the UI, checked against what the engine
   await page.locator('#assignments-json').fill('[{"volume": 0, "hold": true}]');
   await act(page, () => page.locator('#assignments-save').click(), /^Assignments saved/);
   await act(page, () => page.locator('#run-policies').click(), /^Policies ran/);
+  // A temporal policy, seen acting on a simulated clock (the store itself does not change).
+  await page.locator('#policy-json').fill(
+    '{ "rules": [ { "name": "hourly", "kind": "snapshot_every", "snapshot_every_ms": 3600000, "label": "hourly-{n}" } ] }');
+  await act(page, () => page.locator('#policy-save').click(), /^Policy valid and saved/);
+  await page.locator('#simulate-hours').fill('5');
+  await page.locator('#simulate-step').fill('15');
+  const simulated = await act(page, () => page.locator('#simulate').click(), /^Simulated 5 h: \d+ decision/);
+  assert.ok(Number(simulated.match(/: (\d+) decision/)[1]) >= 5, simulated);
+  assert.match(await page.locator('#simulation').textContent(), /"snapshot"/);
   await screenshot(page, browser, 'policies');
   await page.locator('#tab-blocks').click();
   assert.ok((await volumeRows(page)).some((v) => /^deploy-/.test(v.label)), 'the event took a snapshot');

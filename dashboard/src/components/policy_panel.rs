@@ -19,6 +19,11 @@ pub enum PolicyAction {
     SetPolicy(String),
     SetAssignments(String),
     DryRun(Option<String>),
+    /// Run a simulated clock forward (nothing changes in the store).
+    Simulate {
+        hours: u64,
+        step_minutes: u64,
+    },
     Event(String),
     Run,
 }
@@ -43,6 +48,8 @@ pub fn PolicyPanel(props: &PolicyPanelProps) -> Html {
     let policy_text = use_state(|| None::<String>);
     let assignments_text = use_state(|| None::<String>);
     let event = use_state(|| "deploy".to_string());
+    let hours = use_state(|| "24".to_string());
+    let step = use_state(|| "15".to_string());
 
     let shown_policy = (*policy_text)
         .clone()
@@ -72,6 +79,16 @@ pub fn PolicyPanel(props: &PolicyPanelProps) -> Html {
         Callback::from(move |e: InputEvent| {
             event.set(e.target_unchecked_into::<HtmlInputElement>().value())
         })
+    };
+    let number_setter = |state: &UseStateHandle<String>| {
+        let state = state.clone();
+        Callback::from(move |e: InputEvent| {
+            state.set(e.target_unchecked_into::<HtmlInputElement>().value())
+        })
+    };
+    let simulate = PolicyAction::Simulate {
+        hours: hours.trim().parse().unwrap_or(24),
+        step_minutes: step.trim().parse().unwrap_or(15),
     };
     let act = |action: PolicyAction| props.on_action.reform(move |_: MouseEvent| action.clone());
     let example = {
@@ -106,6 +123,17 @@ pub fn PolicyPanel(props: &PolicyPanelProps) -> Html {
                 <button type="button" id="dry-run" onclick={act(PolicyAction::DryRun(None))} disabled={busy}>{ "Dry run now" }</button>
                 <button type="button" id="run-policies" onclick={act(PolicyAction::Run)} disabled={busy}>{ "Run policies now" }</button>
             </div>
+            <div class="inline-form">
+                <label for="simulate-hours">{ "Simulate the clock for (hours)" }</label>
+                <input id="simulate-hours" type="number" min="1" value={(*hours).clone()} oninput={number_setter(&hours)} />
+                <label for="simulate-step">{ "every (minutes)" }</label>
+                <input id="simulate-step" type="number" min="1" value={(*step).clone()} oninput={number_setter(&step)} />
+                <button type="button" id="simulate" onclick={act(simulate)} disabled={busy}>{ "Simulate" }</button>
+            </div>
+            if !props.data.simulation.is_empty() {
+                <h3>{ "Simulated decisions (the store is not changed)" }</h3>
+                <pre id="simulation" class="json">{ json_lines(&props.data.simulation) }</pre>
+            }
             <h3>{ "Next actions (dry run)" }</h3>
             <pre id="dry-run-result" class="json">{ if props.data.decisions.is_empty() { "nothing to do".to_string() } else { json_lines(&props.data.decisions) } }</pre>
             <h3>{ "Audit trail" }</h3>
