@@ -15,8 +15,8 @@ use strata_engine::storage::memory::MemoryStorage;
 use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::{CreateOptions, CursorStart, Error, Store, VolumeId, VolumeInfo};
 use strata_wasm::backend::{
-    acquire_store_lock, destroy_backend, open_backend, AnyStorage, BackendKind, IdbStorage,
-    JsClock, OpfsStorage,
+    acquire_store_lock, destroy_backend, open_backend, open_backend_mode, AnyStorage, BackendKind,
+    IdbStorage, JsClock, OpfsStorage,
 };
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -702,4 +702,63 @@ async fn second_store_lock_is_refused_until_released() {
         .await
         .expect("other lock");
     drop((again, other));
+}
+
+#[wasm_bindgen_test]
+async fn released_and_waited_lock_is_granted_at_once() {
+    // Regression: closing a store and opening it again at once got LOCKED, because the Web
+    // Lock's release reaches the lock manager a moment later.
+    let name = unique("lock-wait");
+    for _ in 0..3 {
+        let guard = acquire_store_lock(&name).await.expect("lock");
+        guard.release_and_wait().await;
+    }
+}
+
+/// A read-only view on `kind` of a store whose writer keeps its storage open.
+async fn check_read_only_view(kind: BackendKind) {
+    let name = unique(&format!("view-{kind}"));
+    let (mut writer, _) = open_backend(kind, &name).await.unwrap();
+    let mut c = Commit::new(true);
+    c.write("seg", 0, block(1));
+    writer.commit(c).await.unwrap();
+
+    let (mut view, chosen) = open_backend_mode(kind, &name, true).await.unwrap();
+    assert_eq!(chosen, kind);
+    let mut buf = vec![0u8; BLOCK];
+    assert_eq!(view.len("seg").await.unwrap(), Some(BLOCK as u64));
+    assert_eq!(view.read_at("seg", 0, &mut buf).await.unwrap(), BLOCK);
+    assert_eq!(buf, block(1), "{kind}: the view reads the writer's bytes");
+    assert_eq!(view.len("missing").await.unwrap(), None);
+
+    // Recovery's truncations are left to the writer; anything else is refused.
+    let mut cut = Commit::new(true);
+    cut.truncate("seg", 10);
+    view.commit(cut).await.unwrap();
+    let mut write = Commit::new(true);
+    write.write("seg", 0, vec![9; 8]);
+    assert!(
+        matches!(view.commit(write).await, Err(StorageError::Io { .. })),
+        "{kind}: a read-only view refuses writes"
+    );
+    // The writer is not disturbed (OPFS: no sync access handle was taken from it).
+    let mut more = Commit::new(true);
+    more.write("seg", BLOCK as u64, block(2));
+    writer.commit(more).await.unwrap();
+    assert_eq!(writer.len("seg").await.unwrap(), Some(2 * BLOCK as u64));
+    assert_eq!(view.read_at("seg", 0, &mut buf).await.unwrap(), BLOCK);
+    assert_eq!(buf, block(1), "{kind}: the view's truncation did nothing");
+    drop(view);
+    drop(writer);
+    destroy_backend(kind, &name).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn opfs_read_only_view_beside_a_writer() {
+    check_read_only_view(BackendKind::Opfs).await;
+}
+
+#[wasm_bindgen_test]
+async fn indexeddb_read_only_view_beside_a_writer() {
+    check_read_only_view(BackendKind::IndexedDb).await;
 }
