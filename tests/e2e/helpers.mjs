@@ -131,6 +131,12 @@ export async function write(page, { mode = 'text', addr = 0, content, pattern, c
 
 /** Opens block `addr` of the volume the map shows; resolves with its text and hex. */
 export async function openBlock(page, addr) {
+  // Close a block already open, so that what is read below is the new one, not a stale view.
+  const close = page.locator('#block-view button');
+  if (await close.count()) {
+    await close.click();
+    await page.locator('#block-view').waitFor({ state: 'detached' });
+  }
   await page.locator('#open-block-addr').fill(String(addr));
   await page.locator('#open-block').click();
   await page.waitForFunction(

@@ -6,6 +6,7 @@ pub mod header;
 pub mod log_view;
 pub mod notice_bar;
 pub mod policy_panel;
+pub mod rule_form;
 pub mod storage_panel;
 pub mod store_picker;
 pub mod tabs;

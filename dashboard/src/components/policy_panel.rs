@@ -4,6 +4,7 @@
 use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
+use crate::components::rule_form::{add_rule, RuleForm};
 use crate::state::PolicyData;
 
 pub const EXAMPLE_POLICY: &str = r#"{
@@ -86,6 +87,21 @@ pub fn PolicyPanel(props: &PolicyPanelProps) -> Html {
             state.set(e.target_unchecked_into::<HtmlInputElement>().value())
         })
     };
+    let rule_error = use_state(|| None::<String>);
+    let on_add_rule = {
+        let (policy_text, rule_error, current) = (
+            policy_text.clone(),
+            rule_error.clone(),
+            shown_policy.clone(),
+        );
+        Callback::from(move |rule| match add_rule(&current, rule) {
+            Ok(text) => {
+                rule_error.set(None);
+                policy_text.set(Some(text));
+            }
+            Err(message) => rule_error.set(Some(message)),
+        })
+    };
     let simulate = PolicyAction::Simulate {
         hours: hours.trim().parse().unwrap_or(24),
         step_minutes: step.trim().parse().unwrap_or(15),
@@ -103,6 +119,10 @@ pub fn PolicyPanel(props: &PolicyPanelProps) -> Html {
                 <button type="button" id="policy-load" onclick={act(PolicyAction::Load)} disabled={busy}>{ "Reload" }</button>
                 <button type="button" id="policy-example" onclick={example}>{ "Example policy" }</button>
             </div>
+            <RuleForm on_add={on_add_rule} />
+            if let Some(message) = &*rule_error {
+                <p class="error" role="alert">{ message }</p>
+            }
             <label for="policy-json">{ "Policy (JSON; empty removes it)" }</label>
             <textarea id="policy-json" rows="10" spellcheck="false" value={shown_policy.clone()} oninput={text_setter(&policy_text)} />
             <div class="buttons">
