@@ -5,13 +5,14 @@
 const params = new URLSearchParams(location.search);
 const quick = params.has('quick');
 const config = quick
-  ? { writes: 512, naiveWrites: 256, reads: 128, blocks: 4096, syncEvery: 256 }
+  ? { writes: 512, naiveWrites: 256, reads: 128, blocks: 4096, syncEvery: 256, rounds: 1 }
   : {
       writes: Number(params.get('writes') ?? 8192),
       naiveWrites: Number(params.get('naiveWrites') ?? 1024),
       reads: Number(params.get('reads') ?? 2048),
       blocks: Number(params.get('blocks') ?? 65536),
       syncEvery: Number(params.get('syncEvery') ?? 256),
+      rounds: Number(params.get('rounds') ?? 3),
     };
 
 const log = document.getElementById('log');

@@ -3,9 +3,10 @@
 // ratios, with the gzipped size of the package's .wasm. Needs scripts/build-npm.sh first (it
 // serves wasm/ itself, whose pkg/ is the built package) and tests/node_modules (scripts/setup.sh).
 //
-//   node wasm/bench/run.mjs                 the full run (about a minute)
+//   node wasm/bench/run.mjs                 the full run (a minute or two)
 //   node wasm/bench/run.mjs --quick         tiny sizes, to check that the page works
-//   node wasm/bench/run.mjs --writes 16384  other sizes: --writes, --naiveWrites, --reads, --blocks
+//   node wasm/bench/run.mjs --writes 16384  other sizes: --writes, --naiveWrites, --reads, --blocks,
+//                                           --syncEvery, --rounds (each figure is the best of 3)
 //
 // Not part of scripts/test.sh (timings are noisy on shared machines); the smoke test
 // tests/npm/bench.test.mjs runs the quick mode so that the page cannot rot.
@@ -107,7 +108,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   let quick = false;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--quick') quick = true;
-    else if (/^--(writes|naiveWrites|reads|blocks|syncEvery)$/.test(args[i]) && args[i + 1]) sizes[args[i].slice(2)] = args[++i];
+    else if (/^--(writes|naiveWrites|reads|blocks|syncEvery|rounds)$/.test(args[i]) && args[i + 1]) sizes[args[i].slice(2)] = args[++i];
     else {
       console.error(`unknown argument ${args[i]}; see the comment at the top of ${path.relative(process.cwd(), fileURLToPath(import.meta.url))}`);
       process.exit(2);
