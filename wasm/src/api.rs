@@ -39,7 +39,10 @@ export interface OpenOptions {
   blockSize?: number;
   /** Number of blocks when creating; needed only if the store does not exist yet. */
   blocks?: number;
-  /** Refuse every change; the store must exist. */
+  /**
+   * A point-in-time view that takes no lock, beside a writer in another tab: reads work, every
+   * change fails with code `READ_ONLY`; the store must exist.
+   */
   readOnly?: boolean;
 }
 

@@ -17,7 +17,7 @@
 //! | Export | What |
 //! |---|---|
 //! | `version()` | the engine's version |
-//! | `StrataStore.open({name, backend?, blockSize?, blocks?, readOnly?})` | open or create; takes the store's Web Lock (`LOCKED` if held) |
+//! | `StrataStore.open({name, backend?, blockSize?, blocks?, readOnly?})` | open or create; takes the store's Web Lock (`LOCKED` if held); `readOnly`: a lock-free point-in-time view beside a writer |
 //! | `StrataStore.beginImport({name, backend?, blockSize?, expectedBytes?})` | an [`ImageImport`]: create a store from a raw image |
 //! | `store.backend`, `.name`, `.readOnly` | which backend was chosen (`"auto"` resolves), the name, the mode |
 //! | `write(addr, bytes)`, `writeBatch([[addr, bytes], ...])` | append entries (a batch is atomic); resolve to a sequence number |
