@@ -395,6 +395,22 @@ for (const backend of ['indexeddb', 'opfs']) {
   });
 }
 
+test('a store open in one page is refused to a second page with code LOCKED', async () => {
+  const context = await browser.newContext();
+  const first = await openDashboard(context, baseUrl);
+  await openStore(first, { name: 'locked', backend: 'indexeddb', blocks: 16 });
+  const second = await openDashboard(context, baseUrl);
+  await second.locator('#backend').selectOption('indexeddb');
+  await second.locator('#store-name').fill('locked');
+  await second.locator('#block-count').fill('16');
+  assert.equal(await actFails(second, () => second.locator('#open-store').click()), 'LOCKED');
+  assert.match(await second.locator('#notice-text').textContent(), /^LOCKED: /);
+  // Once the first page closes it, the second may open it.
+  await act(first, () => first.locator('#close-store').click(), /^Closed store locked/);
+  await act(second, () => second.locator('#open-store').click(), /^Opened store locked/);
+  await context.close();
+});
+
 test('the guided tour runs its seven steps and explains each', async () => {
   const context = await browser.newContext();
   const page = await openDashboard(context, baseUrl);
