@@ -328,6 +328,13 @@ test('a million-block volume maps into bounded regions that zoom in; a long expo
   assert.equal(await page.locator('canvas').count(), 1, 'one canvas, no per-block DOM nodes');
   assert.equal((await openBlock(page, 999_999)).text, 'last block');
   await page.locator('#zoom-out').click();
+  await page.waitForFunction(() => /^all 1000000 blocks/.test(document.getElementById('map-scope')?.textContent));
+  // The same zoom from the keyboard: a block number and a button.
+  await page.locator('#open-block-addr').fill('500000');
+  await page.locator('#zoom-to-block').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /^blocks 499712–503807 of 1000000/.test(document.getElementById('map-scope')?.textContent));
+  await page.locator('#zoom-out').click();
 
   // Exporting 4 GB: cancel it. The page stops waiting at once (code CANCELLED); the worker stops
   // at its next progress point.

@@ -9,6 +9,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement};
 use yew::prelude::*;
 
 use crate::client::VolumeInfo;
+use crate::commands::MAP_CELLS_MAX;
 use crate::format::format_time;
 use crate::state::{BlockMap as MapData, Cell};
 
@@ -215,6 +216,22 @@ pub fn BlockMap(props: &BlockMapProps) -> Html {
         })
     };
 
+    // From the keyboard: zoom into the region (of at most `MAP_CELLS_MAX` blocks) holding a block.
+    let on_zoom_to = {
+        let (block_input, on_zoom, count) = (
+            block_input.clone(),
+            props.on_zoom.clone(),
+            props.block_count,
+        );
+        Callback::from(move |_: MouseEvent| {
+            if let Ok(addr) = block_input.trim().parse::<u64>() {
+                if addr < count {
+                    let first = addr - addr % MAP_CELLS_MAX;
+                    on_zoom.emit(Some((first, MAP_CELLS_MAX.min(count - first))));
+                }
+            }
+        })
+    };
     let hovered = hover
         .and_then(|i| props.map.cells.get(i))
         .map(|cell| describe(cell, &props.volumes))
@@ -272,6 +289,9 @@ pub fn BlockMap(props: &BlockMapProps) -> Html {
                 <input id="open-block-addr" type="number" min="0" max={(props.block_count.saturating_sub(1)).to_string()}
                     value={(*block_input).clone()} oninput={on_block_input} />
                 <button type="submit" id="open-block">{ "Open" }</button>
+                if props.block_count > MAP_CELLS_MAX {
+                    <button type="button" id="zoom-to-block" onclick={on_zoom_to}>{ "Zoom to its region" }</button>
+                }
             </form>
         </section>
     }
