@@ -212,7 +212,7 @@ test('memory store: every action through the UI, checked against what the engine
   await act(page, () => page.locator('#policy-save').click(), /^Policy valid and saved/);
   await page.locator('#event-name').fill('deploy');
   await act(page, () => page.locator('#dry-run-event').click(), /^Dry run: 1 decision/);
-  assert.match(await page.locator('#dry-run-result').textContent(), /"snapshot"/);
+  assert.match(await page.locator('#dry-run-result').textContent(), /^snapshot "deploy-\d+"/);
   await act(page, () => page.locator('#fire-event').click(), /^Event deploy: 1 decision/);
   assert.match(await page.locator('#audit').textContent(), /deploy/);
   await page.locator('#assignments-json').fill('[{"volume": 0, "hold": true}]');
@@ -231,7 +231,7 @@ test('memory store: every action through the UI, checked against what the engine
   await page.locator('#simulate-step').fill('15');
   const simulated = await act(page, () => page.locator('#simulate').click(), /^Simulated 5 h: \d+ decision/);
   assert.ok(Number(simulated.match(/: (\d+) decision/)[1]) >= 5, simulated);
-  assert.match(await page.locator('#simulation').textContent(), /"snapshot"/);
+  assert.match(await page.locator('#simulation').textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  snapshot "hourly-\d+"/);
   await screenshot(page, browser, 'policies');
   await page.locator('#tab-blocks').click();
   assert.ok((await volumeRows(page)).some((v) => /^deploy-/.test(v.label)), 'the event took a snapshot');

@@ -5,6 +5,7 @@ use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
 use crate::components::rule_form::{add_rule, RuleForm};
+use crate::format::format_time;
 use crate::state::PolicyData;
 
 pub const EXAMPLE_POLICY: &str = r#"{
@@ -36,10 +37,49 @@ pub struct PolicyPanelProps {
     pub on_action: Callback<PolicyAction>,
 }
 
-fn json_lines(values: &[serde_json::Value]) -> String {
+/// A decision in a sentence: its kind, what it acts on, and why (the engine's `reason.text`).
+pub fn describe_decision(decision: &serde_json::Value) -> String {
+    let kind = decision["decision"].as_str().unwrap_or("decision");
+    let mut what = String::from(kind);
+    if let Some(label) = decision["label"].as_str() {
+        what.push_str(&format!(" \"{label}\""));
+    }
+    if let Some(volume) = decision["volume"].as_u64() {
+        what.push_str(&format!(" volume {volume}"));
+    }
+    if let Some(target) = decision["target"].as_str() {
+        what.push_str(&format!(" to {target}"));
+    }
+    match decision["reason"]["text"].as_str() {
+        Some(why) => format!("{what}: {why}"),
+        None => what,
+    }
+}
+
+/// One line per entry: `[time] decision: why [→ outcome]`; entries without a time (a dry run's
+/// decisions) have none.
+fn lines(values: &[serde_json::Value]) -> String {
     values
         .iter()
-        .map(|v| serde_json::to_string(v).unwrap_or_default())
+        .map(|v| {
+            let (decision, at) = if v.get("decision").is_some_and(|d| d.is_object()) {
+                (&v["decision"], v["at_ms"].as_u64())
+            } else {
+                (v, None)
+            };
+            let mut line = at
+                .map(|ms| format!("{}  ", format_time(ms)))
+                .unwrap_or_default();
+            line.push_str(&describe_decision(decision));
+            if let Some(outcome) = v.get("outcome") {
+                let outcome = outcome
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| serde_json::to_string(outcome).unwrap_or_default());
+                line.push_str(&format!("  → {outcome}"));
+            }
+            line
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -152,12 +192,33 @@ pub fn PolicyPanel(props: &PolicyPanelProps) -> Html {
             </div>
             if !props.data.simulation.is_empty() {
                 <h3>{ "Simulated decisions (the store is not changed)" }</h3>
-                <pre id="simulation" class="json">{ json_lines(&props.data.simulation) }</pre>
+                <pre id="simulation" class="json">{ lines(&props.data.simulation) }</pre>
             }
             <h3>{ "Next actions (dry run)" }</h3>
-            <pre id="dry-run-result" class="json">{ if props.data.decisions.is_empty() { "nothing to do".to_string() } else { json_lines(&props.data.decisions) } }</pre>
+            <pre id="dry-run-result" class="json">{ if props.data.decisions.is_empty() { "nothing to do".to_string() } else { lines(&props.data.decisions) } }</pre>
             <h3>{ "Audit trail" }</h3>
-            <pre id="audit" class="json">{ if props.data.audit.is_empty() { "no decisions carried out yet".to_string() } else { json_lines(&props.data.audit) } }</pre>
+            <pre id="audit" class="json">{ if props.data.audit.is_empty() { "no decisions carried out yet".to_string() } else { lines(&props.data.audit) } }</pre>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_read_as_sentences_with_their_reason_and_outcome() {
+        let entry = serde_json::json!({
+            "at_ms": 0,
+            "decision": { "decision": "snapshot", "label": "deploy-3",
+                          "reason": { "text": "event deploy" } },
+            "outcome": "done"
+        });
+        assert_eq!(
+            lines(&[entry]),
+            "1970-01-01 00:00:00  snapshot \"deploy-3\": event deploy  → done"
+        );
+        let dry = serde_json::json!({ "decision": "delete", "volume": 4 });
+        assert_eq!(lines(&[dry]), "delete volume 4");
     }
 }
