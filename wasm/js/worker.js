@@ -30,6 +30,8 @@ let nextCursorId = 1;
 const cancelled = new Set();
 /** The policy timer (open option `policyTickMs`), or null. */
 let policyTimer = null;
+/** True between receiveBegin and receiveFinish/receiveAbort: the receiver owns the store. */
+let receiving = false;
 
 function codeError(code, message) {
   const error = new Error(message);
@@ -151,10 +153,26 @@ const handlers = {
   send: ({ options, stream }, id) =>
     openStore().send(options ?? undefined, stream ? chunkSender(id) : undefined),
   receive: ({ chunks }) => openStore().receive(chunks),
-  receiveBegin: () => openStore().receiveBegin(),
+  async receiveBegin() {
+    const result = await openStore().receiveBegin();
+    receiving = true;
+    return result;
+  },
   receivePush: ({ chunk }) => openStore().receivePush(chunk),
-  receiveFinish: () => openStore().receiveFinish(),
-  receiveAbort: () => openStore().receiveAbort(),
+  async receiveFinish() {
+    try {
+      return await openStore().receiveFinish();
+    } finally {
+      receiving = false;
+    }
+  },
+  async receiveAbort() {
+    try {
+      return await openStore().receiveAbort();
+    } finally {
+      receiving = false;
+    }
+  },
   setPolicy: ({ policy }) => openStore().setPolicy(policy ?? null),
   policy: () => openStore().policy(),
   setAssignments: ({ assignments }) => openStore().setAssignments(assignments),
@@ -203,6 +221,7 @@ const handlers = {
   async close() {
     clearInterval(policyTimer);
     policyTimer = null;
+    receiving = false;
     for (const cursor of cursors.values()) cursor.free();
     cursors.clear();
     if (store !== null) {
@@ -257,7 +276,8 @@ function startPolicyTimer(tickMs, copies) {
     running = true;
     queue = queue.then(async () => {
       try {
-        if (store === null) return;
+        // A receive in progress owns the store: the tick waits for the next interval.
+        if (store === null || receiving) return;
         const entries = await store.runPolicies(copies ? copySender(0) : undefined);
         if (entries.length > 0) post({ id: 0, event: 'policy', entries });
       } catch (error) {
