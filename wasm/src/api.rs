@@ -163,6 +163,10 @@ export interface AuditEntry {
   at_ms: number;
   decision: Decision;
   outcome: unknown;
+  /** What started the evaluation; absent in entries written before it was recorded. */
+  trigger?: 'after_operation' | 'tick' | { event: string };
+  /** For automatic evaluations: the operation they followed, e.g. `'write'`, `'snapshot'`. */
+  after?: 'write' | 'sync' | 'snapshot' | 'compact' | 'merge' | 'delete' | 'rollback' | 'receive';
 }
 
 /** Called with bytes done and bytes in all; return `false` to cancel (code `CANCELLED`). */
