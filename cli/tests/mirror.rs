@@ -361,6 +361,7 @@ fn writes_the_store_lost_to_a_damaged_last_record_come_back_from_the_legs() {
     flip_byte(&segment, at + 100);
     let status = f.status();
     assert_eq!(status["store_blocks_restored"], 8, "{status}");
+    assert_eq!(status["store_blocks_lost"], 0, "{status}");
     assert_eq!(&f.head()[3 * BS..11 * BS], &f.data[..]);
     assert_eq!(leg_image(&f.leg("a")), f.head());
 }

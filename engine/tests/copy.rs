@@ -291,3 +291,136 @@ fn block_range_filter_sends_only_those_blocks() {
         assert_eq!(got, image[..2 * BS]);
     }
 }
+
+/// A stream `source` sends of its newest snapshot (`later`) on top of `base`, with the entries
+/// of that snapshot replaced by `runs` (address, blocks) all carrying the sequence number of
+/// its first entry: a crafted stream, framed correctly.
+fn with_entries_of_one_seq(stream: &[u8], runs: &[(u64, u32)], bs: usize) -> Vec<u8> {
+    use strata_engine::format::stream::*;
+    let mut out = stream[..STREAM_HEADER_LEN].to_vec();
+    let mut rest = &stream[STREAM_HEADER_LEN..];
+    let mut crafted = false;
+    while !rest.is_empty() {
+        let (kind, payload, len) = decode_frame(rest).unwrap().unwrap();
+        let payload = &rest[payload];
+        match kind {
+            FRAME_ENTRY if !crafted => {
+                crafted = true;
+                let (seq, timestamp) = (&payload[..8], &payload[8..16]);
+                for (i, &(addr, blocks)) in runs.iter().enumerate() {
+                    let mut entry = Vec::new();
+                    entry.extend_from_slice(seq);
+                    entry.extend_from_slice(timestamp);
+                    entry.extend_from_slice(&addr.to_le_bytes());
+                    entry.extend_from_slice(&blocks.to_le_bytes());
+                    entry.extend_from_slice(&0u32.to_le_bytes());
+                    entry.resize(32 + blocks as usize * bs, 0xA0 + i as u8);
+                    encode_frame(&mut out, FRAME_ENTRY, &entry);
+                }
+            }
+            FRAME_ENTRY => {}
+            FRAME_VOLUME_END => {
+                let mut end = payload.to_vec();
+                end[8..16].copy_from_slice(&(runs.len() as u64).to_le_bytes());
+                encode_frame(&mut out, kind, &end);
+            }
+            _ => encode_frame(&mut out, kind, payload),
+        }
+        rest = &rest[len..];
+    }
+    assert!(crafted, "the stream has an entry to replace");
+    out
+}
+
+#[test]
+fn runs_of_one_sequence_number_must_fit_a_record_and_not_overlap() {
+    // Regression: a crafted stream repeating one sequence number gathered its entries into one
+    // record with no limit: unbounded memory, and a record above the format's limits (or with
+    // overlapping runs) that the store would refuse when reading it back.
+    const BIG: u64 = 40_000;
+    let mut source = block_on(Store::create(
+        MemoryStorage::new(),
+        CreateOptions::new(BIG).block_size(BS as u32),
+        clock(),
+    ))
+    .unwrap();
+    block_on(source.write(0, &block(1))).unwrap();
+    let base = block_on(source.snapshot(Some("base"))).unwrap();
+    block_on(source.write(1, &block(2))).unwrap();
+    block_on(source.write(2, &block(3))).unwrap();
+    block_on(source.snapshot(Some("later"))).unwrap();
+    let full = send(
+        &source,
+        &SendOptions {
+            upto: Some(base),
+            ..SendOptions::default()
+        },
+    );
+    let stream = send(
+        &source,
+        &SendOptions {
+            base: Some(base),
+            ..SendOptions::default()
+        },
+    );
+    let storage = MemoryStorage::new();
+    let mut receiver = StreamReceiver::new_store(storage.clone(), clock());
+    block_on(receiver.push(&full)).unwrap();
+    let (target, _) = block_on(receiver.finish()).unwrap();
+    let before = snapshots_of(&target, 64);
+    assert_eq!(before.len(), 1);
+    drop(target);
+
+    let refused = |runs: &[(u64, u32)], what: &str| {
+        let crafted = with_entries_of_one_seq(&stream, runs, BS);
+        let target = block_on(Store::open(storage.clone(), clock())).unwrap();
+        let mut receiver = StreamReceiver::into_store(target);
+        let err = block_on(async {
+            receiver.push(&crafted).await?;
+            receiver.finish().await.map(|_| ())
+        })
+        .expect_err(what);
+        assert!(matches!(err, Error::BadStream(_)), "{what}: {err}");
+        let target = block_on(Store::open(storage.clone(), clock())).unwrap();
+        assert_eq!(snapshots_of(&target, 64), before, "{what}: nothing landed");
+    };
+    // One sequence number repeated past a record's data limit (16 MiB: 32768 blocks of 512).
+    let runs: Vec<(u64, u32)> = (0..33).map(|i| (i * 1024, 1024)).collect();
+    refused(&runs, "runs past the record limit");
+    refused(&[(0, 2), (1, 2)], "overlapping runs");
+    refused(&[(5, 1), (0, 1)], "runs out of address order");
+
+    // The legitimate case, runs of a split entry in address order, is received.
+    let crafted = with_entries_of_one_seq(&stream, &[(0, 2), (5, 3)], BS);
+    let target = block_on(Store::open(storage.clone(), clock())).unwrap();
+    let mut receiver = StreamReceiver::into_store(target);
+    block_on(receiver.push(&crafted)).unwrap();
+    let (target, _) = block_on(receiver.finish()).unwrap();
+    drop(target);
+    let target = block_on(Store::open(storage.clone(), clock())).unwrap();
+    let after = snapshots_of(&target, 8);
+    assert_eq!(after.len(), 2);
+    let data = &after[1].3;
+    assert_eq!(data[..2 * BS], vec![0xA0; 2 * BS][..]);
+    assert_eq!(data[2 * BS..5 * BS], before[0].3[2 * BS..5 * BS]);
+    assert_eq!(data[5 * BS..], vec![0xA1; 3 * BS][..]);
+}
+
+fn snapshots_of(
+    store: &Store<MemoryStorage>,
+    blocks: u64,
+) -> Vec<(VolumeId, String, Option<VolumeId>, Vec<u8>)> {
+    store
+        .volumes()
+        .into_iter()
+        .filter(|v| v.kind == VolumeKind::Snapshot)
+        .map(|v| {
+            (
+                v.id,
+                v.label.clone(),
+                v.parent,
+                block_on(store.read_at(v.id, 0, blocks)).unwrap(),
+            )
+        })
+        .collect()
+}

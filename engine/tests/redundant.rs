@@ -618,6 +618,44 @@ fn the_secondary_losing_its_last_record_at_open_gets_it_back_from_the_primary() 
 }
 
 #[test]
+fn a_lost_secondary_block_no_leg_can_vouch_for_is_counted() {
+    // Regression: when the secondary came back behind the primary, a block no leg had a good
+    // copy of was skipped silently; the legs were then reconciled with the secondary, and the
+    // acknowledged write vanished without a word.
+    let mut rng = StdRng::seed_from_u64(11);
+    let (secondary, disks, mut rs) = create(2, RedundantOptions::new());
+    let mut model = vec![0u8; BLOCKS as usize * BS];
+    write_some(&mut rs, &mut model, &mut rng, 20);
+    block_on(rs.sync()).expect("sync");
+    let mut last = Vec::new();
+    for _ in 0..3 {
+        last.extend(random_block(&mut rng));
+    }
+    block_on(rs.write(70, &last)).expect("write");
+    block_on(rs.sync()).expect("sync: acknowledged");
+    drop(rs);
+    let (segment, at) = find_in_segments(&secondary, &last[BS..2 * BS]);
+    assert!(secondary.flip_bit(&segment, at + 9, 3));
+    // Block 71 is damaged on every leg too: nothing can bring it back.
+    disks[0].flip_bit(IMAGE_OBJECT, 71 * BS as u64 + 5, 1);
+    disks[1].flip_bit(IMAGE_OBJECT, 71 * BS as u64 + 17, 2);
+
+    let rs = reopen(&secondary, &disks);
+    assert!(rs.secondary().recovery().head_bytes_truncated > 0);
+    let status = rs.status();
+    println!("status after open: {status:?}");
+    assert_eq!(status.secondary_blocks_restored, 2);
+    assert_eq!(
+        status.secondary_blocks_lost, 1,
+        "the lost block is reported"
+    );
+    let secondary_now = block_on(rs.read_secondary(0, BLOCKS)).expect("secondary");
+    assert_eq!(secondary_now[70 * BS..][..BS], last[..BS]);
+    assert_eq!(secondary_now[72 * BS..][..BS], last[2 * BS..]);
+    assert_ne!(secondary_now[71 * BS..][..BS], last[BS..2 * BS]);
+}
+
+#[test]
 fn replace_resilvers_a_new_device() {
     let mut rng = StdRng::seed_from_u64(10);
     let (_, disks, mut rs) = create(2, RedundantOptions::new());

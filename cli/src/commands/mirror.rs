@@ -438,6 +438,9 @@ struct StatusJson {
     degraded: bool,
     /// Blocks the store had lost (its last record damaged) and got back from the legs.
     store_blocks_restored: u64,
+    /// Blocks the store may have lost (its last record damaged) that no leg held a good copy
+    /// of: their latest writes could not be restored.
+    store_blocks_lost: u64,
     legs: Vec<LegJson>,
 }
 
@@ -494,6 +497,7 @@ fn status(args: MirrorStatusArgs) -> CliResult {
         healthy_legs: status.healthy_legs,
         degraded: status.is_degraded(),
         store_blocks_restored: status.secondary_blocks_restored,
+        store_blocks_lost: status.secondary_blocks_lost,
         legs,
     };
     close(dir, mirror)?;
@@ -523,6 +527,14 @@ fn status(args: MirrorStatusArgs) -> CliResult {
             out,
             "the store had lost acknowledged writes (its last log record was damaged): {} restored from the legs",
             plural(value.store_blocks_restored, "block", "blocks")
+        )
+        .map_err(stdout_err)?;
+    }
+    if value.store_blocks_lost > 0 {
+        writeln!(
+            out,
+            "WARNING: {} the store may have lost could not be restored (no leg had a good copy); their latest writes may be gone",
+            plural(value.store_blocks_lost, "block", "blocks")
         )
         .map_err(stdout_err)?;
     }

@@ -233,6 +233,11 @@ pub struct RedundantStatus {
     /// Blocks written back into the secondary at open because it had lost acknowledged writes
     /// that the primary still held (see [`RedundantStore::open`]).
     pub secondary_blocks_restored: u64,
+    /// Blocks the secondary may have lost that could not be restored at open: while it was
+    /// behind the primary, no leg had a copy of them that passed its checksum. Their lost
+    /// writes (if any) cannot be recovered; the legs are reconciled with the secondary's older
+    /// data.
+    pub secondary_blocks_lost: u64,
     /// The secondary's head volume.
     pub head: VolumeId,
 }
@@ -435,6 +440,7 @@ pub struct RedundantStore<P: Storage, S: Storage> {
     served_by_secondary: u64,
     unrecoverable_reads: u64,
     secondary_blocks_restored: u64,
+    secondary_blocks_lost: u64,
     events: VecDeque<FaultEvent>,
     open_report: Vec<LegOpenOutcome>,
     zero_crc: u32,
@@ -562,6 +568,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
             served_by_secondary: 0,
             unrecoverable_reads: 0,
             secondary_blocks_restored: 0,
+            secondary_blocks_lost: 0,
             events: VecDeque::new(),
             open_report: Vec::new(),
             zero_crc,
@@ -670,6 +677,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         let block_count = self.block_count();
         let chunk = self.chunk_blocks();
         let mut restored = 0u64;
+        let mut lost = 0u64;
         let mut at = 0;
         // Bounded: each round moves `at` forward by at least one block.
         while at < block_count {
@@ -690,7 +698,11 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
                     let block = image.get(j * bs..(j + 1) * bs)?;
                     (sums.get(j) == Some(&block_crc(addr, block))).then_some(block)
                 });
-                let Some(good) = good else { continue };
+                let Some(good) = good else {
+                    // No leg vouches for this block: whatever the secondary lost of it is gone.
+                    lost += 1;
+                    continue;
+                };
                 let mut current = vec![0u8; bs];
                 let same = self
                     .secondary
@@ -707,6 +719,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
             }
             at += n;
         }
+        self.secondary_blocks_lost += lost;
         if restored == 0 {
             return Ok(false);
         }
@@ -913,6 +926,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
             blocks_served_by_secondary: self.served_by_secondary,
             unrecoverable_reads: self.unrecoverable_reads,
             secondary_blocks_restored: self.secondary_blocks_restored,
+            secondary_blocks_lost: self.secondary_blocks_lost,
             head: self.secondary.head(),
         }
     }

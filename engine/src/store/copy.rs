@@ -324,6 +324,11 @@ struct ReceivingVolume {
     skip: bool,
     entries: u64,
     last_seq: Option<u64>,
+    /// Blocks carried so far by the entries of `last_seq`, and the address just past its last
+    /// run: the runs of one sequence number become one record, so together they must fit a
+    /// record and be in increasing address order without overlap.
+    seq_blocks: u64,
+    seq_end: u64,
     segment: String,
     pending: Vec<u8>,
     written: u64,
@@ -608,6 +613,8 @@ impl<S: Storage> StreamReceiver<S> {
                     skip,
                     entries: 0,
                     last_seq: None,
+                    seq_blocks: 0,
+                    seq_end: 0,
                     segment: segment_object(volume, 0),
                     pending: Vec::new(),
                     written: 0,
@@ -642,6 +649,20 @@ impl<S: Storage> StreamReceiver<S> {
                 {
                     return Err(stream_error(format!("entry {seq} is out of place")));
                 }
+                // Runs of one sequence number become one record: they must fit its limits and
+                // come in increasing address order without overlap.
+                let repeat = v.last_seq == Some(seq);
+                let seq_blocks = if repeat { v.seq_blocks } else { 0 } + u64::from(blocks);
+                if (repeat && addr < v.seq_end)
+                    || seq_blocks > u64::from(RECORD_BLOCKS_MAX)
+                    || seq_blocks * block_size > RECORD_DATA_BYTES_MAX
+                {
+                    return Err(stream_error(format!(
+                        "entry {seq} overlaps its other runs or is too large for a record"
+                    )));
+                }
+                v.seq_blocks = seq_blocks;
+                v.seq_end = addr + u64::from(blocks);
                 v.last_seq = Some(seq);
                 v.entries += 1;
                 self.report.entries += 1;
