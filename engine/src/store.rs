@@ -592,9 +592,10 @@ impl<S: Storage> Store<S> {
         &self.storage
     }
 
-    /// Closes the store after a final sync, and gives back the storage.
+    /// Closes the store after a final sync, and gives back the storage. Runs no policy
+    /// action: the automatic evaluation belongs to the operations, not to closing.
     pub async fn close(mut self) -> Result<S> {
-        self.sync().await?;
+        self.flush(true).await?;
         Ok(self.storage)
     }
 
@@ -705,6 +706,11 @@ impl<S: Storage> Store<S> {
 
     /// Appends one entry: `data` (whole blocks) written from block `addr`. Returns its sequence
     /// number. Durable once a later [`Store::sync`] returns.
+    ///
+    /// A threshold rule this write makes due is carried out before it returns (see
+    /// [`Store::set_automatic_policies`]). Such an automatic action never turns the write into an
+    /// error, unless it poisoned the store: then the error is returned (the write itself was
+    /// done, but the handle is unusable and must be reopened).
     pub async fn write(&mut self, addr: u64, data: &[u8]) -> Result<u64> {
         self.write_batch(&[(addr, data)]).await
     }
@@ -837,6 +843,10 @@ impl<S: Storage> Store<S> {
     }
 
     /// The durability point: when this returns `Ok`, every write so far survives a crash.
+    ///
+    /// A threshold rule that is due is then carried out (see
+    /// [`Store::set_automatic_policies`]). Its failure does not fail the sync, unless it poisoned
+    /// the store: then the error is returned, although the writes were made durable first.
     pub async fn sync(&mut self) -> Result<()> {
         self.flush(true).await?;
         self.after_operation(Operation::Sync).await

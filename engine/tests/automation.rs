@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use pollster::block_on;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use strata_engine::clock::ManualClock;
 use strata_engine::policy::{
     apply_to_model, simulate, Assignment, AuditEntry, Decision, Operation, Outcome, Policy,
     Trigger, VolumeAssignments,
 };
 use strata_engine::storage::memory::MemoryStorage;
+use strata_engine::storage::sim::{CrashMode, SimDisk};
 use strata_engine::{CreateOptions, Store, StreamReceiver, VolumeId, VolumeKind};
 
 const BS: usize = 512;
@@ -497,4 +500,210 @@ fn automatic_evaluation_is_deterministic() {
         .iter()
         .any(|e| matches!(e.decision, Decision::Snapshot { .. })));
     assert_eq!(first, run());
+}
+
+#[test]
+fn a_policy_copy_never_names_a_deleted_volume_as_the_newest() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (_, mut store) = store(&clock);
+    let policy = Policy::from_json(
+        r#"{ "rules": [ { "kind": "event", "event": "close", "action": "copy", "target": "backup" } ] }"#,
+    )
+    .unwrap();
+    block_on(store.set_policy(Some(policy))).unwrap();
+    let mut stream = Vec::new();
+    let close = |store: &mut Store<MemoryStorage>, stream: &mut Vec<u8>| {
+        stream.clear();
+        let entries = block_on(store.event("close", &mut |_, chunk| {
+            stream.extend_from_slice(chunk);
+            Ok(())
+        }))
+        .unwrap();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        entries[0].outcome.clone()
+    };
+    block_on(store.write(1, &vec![1u8; BS])).unwrap();
+    let s1 = block_on(store.snapshot(Some("s1"))).unwrap();
+    assert_eq!(
+        close(&mut store, &mut stream),
+        Outcome::Applied { volume: Some(s1) }
+    );
+    let mut receiver = StreamReceiver::new_store(MemoryStorage::new(), clock.clone());
+    block_on(receiver.push(&stream)).unwrap();
+    let (copy, _) = block_on(receiver.finish()).unwrap();
+    // The newest snapshot is deleted; the head still grows from its (hidden) partition.
+    block_on(store.write(2, &vec![2u8; BS])).unwrap();
+    let s2 = block_on(store.snapshot(Some("s2"))).unwrap();
+    block_on(store.write(3, &vec![3u8; BS])).unwrap();
+    block_on(store.delete_volume(s2)).unwrap();
+    // The newest visible snapshot is s1, which the target already has.
+    let outcome = close(&mut store, &mut stream);
+    assert!(
+        matches!(&outcome, Outcome::Skipped { why } if why.contains(&format!("already has volume {s1}"))),
+        "{outcome:?}"
+    );
+    // The next copy is incremental from s1 and lands on the target's store.
+    let s3 = block_on(store.snapshot(Some("s3"))).unwrap();
+    assert_eq!(
+        close(&mut store, &mut stream),
+        Outcome::Applied { volume: Some(s3) }
+    );
+    let mut receiver = StreamReceiver::into_store(copy);
+    block_on(receiver.push(&stream)).unwrap();
+    let (copy, _) = block_on(receiver.finish()).unwrap();
+    assert_eq!(
+        block_on(copy.read_at(s3, 0, BLOCKS)).unwrap(),
+        block_on(store.read_at(s3, 0, BLOCKS)).unwrap()
+    );
+    // Every snapshot gone but the hidden ones: nothing to copy, whatever the target had.
+    block_on(store.delete_volume(s1)).unwrap();
+    block_on(store.delete_volume(s3)).unwrap();
+    let outcome = close(&mut store, &mut stream);
+    assert!(
+        matches!(&outcome, Outcome::Skipped { why } if why.contains("no snapshot")),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn closing_runs_no_policy_action() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (storage, mut store) = store(&clock);
+    block_on(store.set_policy(Some(busy_policy()))).unwrap();
+    store.set_automatic_policies(false);
+    for i in 0..4u64 {
+        block_on(store.write(i, &vec![4u8; BS])).unwrap();
+    }
+    store.set_automatic_policies(true);
+    block_on(store.close()).unwrap();
+    let store = block_on(Store::open(storage, clock.clone())).unwrap();
+    assert!(snapshot_ids(&store).is_empty());
+    assert!(store.audit().is_empty(), "{:?}", store.audit());
+    assert_eq!(
+        block_on(store.read(0, 4)).unwrap(),
+        vec![4u8; 4 * BS],
+        "the writes were made durable"
+    );
+}
+
+/// A store whose next write makes `log_bytes > 0 -> merge_oldest` due, with three snapshots.
+fn merge_setup(disk: &SimDisk, clock: &Rc<ManualClock>) -> Store<SimDisk> {
+    let mut store = block_on(Store::create(
+        disk.clone(),
+        CreateOptions::new(BLOCKS).block_size(BS as u32),
+        clock.clone(),
+    ))
+    .unwrap();
+    let policy = Policy::from_json(
+        r#"{ "rules": [
+            { "name": "shrink", "kind": "threshold", "status": "log_bytes", "above": 0,
+              "action": "merge_oldest" }
+        ] }"#,
+    )
+    .unwrap();
+    block_on(store.set_policy(Some(policy))).unwrap();
+    store.set_automatic_policies(false);
+    for round in 0..3u8 {
+        block_on(store.write(u64::from(round), &vec![round + 1; 4 * BS])).unwrap();
+        block_on(store.snapshot(None)).unwrap();
+    }
+    block_on(store.sync()).unwrap();
+    store.set_automatic_policies(true);
+    store
+}
+
+#[test]
+fn a_failed_automatic_action_fails_no_operation_and_is_not_retried_after_reopen() {
+    // Every I/O of the automatic merge that follows a write fails in turn. Whatever fails, the
+    // write returns Ok unless the store is poisoned, the failure is in the audit trail, and once
+    // the attempt is recorded no later operation (before or after a reopen) retries it at once.
+    let mut failed_cleanly = 0;
+    let mut poisoned_then_held = 0;
+    for k in 1.. {
+        let clock = Rc::new(ManualClock::new(START_MS));
+        let disk = SimDisk::new();
+        let mut store = merge_setup(&disk, &clock);
+        let start = disk.io_count();
+        disk.fail_once_at(start + k);
+        clock.advance(1000);
+        let result = block_on(store.write(20, &vec![9u8; BS]));
+        if disk.io_count() - start < k {
+            // The failure point is past the whole operation: every case was seen.
+            assert!(result.is_ok());
+            assert!(
+                matches!(
+                    store.audit().last().map(|e| &e.outcome),
+                    Some(Outcome::Applied { .. })
+                ),
+                "{:?}",
+                store.audit()
+            );
+            break;
+        }
+        let attempted = |store: &Store<SimDisk>| {
+            store.policy_view(None).rule_last_run_ms.get(&0) == Some(&(START_MS + 1000))
+        };
+        match result {
+            Ok(_) => {
+                let Some(Outcome::Failed { .. }) = store.audit().last().map(|e| &e.outcome) else {
+                    continue; // The failure hit the merge's aftermath (not the merge).
+                };
+                failed_cleanly += 1;
+                assert!(
+                    attempted(&store),
+                    "k {k}: the failed attempt is the rule's run"
+                );
+                let audit = store.audit().len();
+                block_on(store.write(21, &vec![9u8; BS])).unwrap();
+                assert_eq!(store.audit().len(), audit, "k {k}: retried at once");
+                block_on(store.close()).unwrap();
+                let mut store = block_on(Store::open(disk.clone(), clock.clone())).unwrap();
+                block_on(store.write(22, &vec![9u8; BS])).unwrap();
+                block_on(store.sync()).unwrap();
+                // (Recovery may finish a merge that had started: that is not a retry.)
+                assert_eq!(store.audit().len(), audit, "k {k}: retried after reopen");
+            }
+            Err(_) => {
+                drop(store);
+                disk.crash(CrashMode::KeepAll, &mut StdRng::seed_from_u64(k));
+                let mut store = block_on(Store::open(disk.clone(), clock.clone())).unwrap();
+                if !attempted(&store) {
+                    continue; // The failure came before the attempt was recorded.
+                }
+                if store
+                    .audit()
+                    .iter()
+                    .any(|e| matches!(e.outcome, Outcome::Applied { .. }))
+                {
+                    continue; // The merge was carried out; the failure came after it.
+                }
+                poisoned_then_held += 1;
+                let audit = store.audit().len();
+                let partitions = store.info().partitions;
+                for i in 0..5u64 {
+                    block_on(store.write(22 + i, &vec![9u8; BS])).unwrap();
+                }
+                block_on(store.sync()).unwrap();
+                assert_eq!(
+                    store.audit().len(),
+                    audit,
+                    "k {k}: retried after reopen: {:#?}",
+                    store.audit()
+                );
+                assert_eq!(store.info().partitions, partitions, "k {k}");
+                // A change of the partitions re-arms the rule.
+                block_on(store.snapshot(None)).unwrap();
+                assert!(
+                    matches!(
+                        store.audit().last().map(|e| &e.outcome),
+                        Some(Outcome::Applied { .. })
+                    ),
+                    "k {k}: {:?}",
+                    store.audit().last()
+                );
+            }
+        }
+    }
+    assert!(failed_cleanly > 0, "no read of the merge failed");
+    assert!(poisoned_then_held > 0, "no commit of the merge failed");
 }

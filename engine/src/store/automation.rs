@@ -30,13 +30,19 @@
 //!   decisions [`evaluate`] returns.
 //! * **No busy loop**: a rule that was due but whose decision was not carried out (nothing to
 //!   merge, a failure) is *disarmed* until the partitions next change, so a rule stuck past its
-//!   threshold does not cost an evaluation per write.
+//!   threshold does not cost an evaluation per write. An automatic action's attempt is written
+//!   to the executor's state before the action (it counts as the rule's run, and the rule is
+//!   listed as failed until the action applies), so the cooldown and the disarming also hold
+//!   across a reopen, even after an action that poisoned the store.
+//! * **The operation stands**: a failed automatic action is recorded in the audit trail
+//!   ([`Outcome::Failed`]) and never turns the operation it followed into an error, unless it
+//!   poisoned the store. Closing the store runs no action.
 //! * **Deferred copies**: an automatic evaluation has no copy sink, so copy decisions are left
 //!   for the host's next [`Store::run_policies`] or [`Store::event`].
 //! * **Deterministic**: what fires depends only on the store, the policy, its persisted state and
 //!   the clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +68,12 @@ pub(crate) struct PolicyState {
     /// The newest volume each target received, the base of the next incremental copy.
     #[serde(default)]
     last_copy_volume: BTreeMap<String, u64>,
+    /// Rules whose latest automatic action is not known to have been carried out: written
+    /// before the action (with the attempt counted as the rule's run) and cleared when it
+    /// applies. They stay disarmed after a reopen until the partitions next change, so that an
+    /// action that failed (or poisoned the store) is not retried by every operation.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    failed_rules: BTreeSet<usize>,
 }
 
 /// Everything policy-related a store holds.
@@ -141,6 +153,10 @@ impl<S: Storage> Store<S> {
             }
         }
         self.automation.watches_writes = watches_writes(self.automation.policy.as_ref());
+        let generation = self.automation.generation;
+        for &index in &self.automation.state.failed_rules {
+            self.automation.disarmed.insert(index, generation);
+        }
         Ok(())
     }
 
@@ -180,6 +196,7 @@ impl<S: Storage> Store<S> {
         // Rule indices now mean other rules: forget when they last ran.
         let mut state = self.automation.state.clone();
         state.rule_last_run_ms.clear();
+        state.failed_rules.clear();
         self.append_journal(&[
             MetaRecord::Document {
                 kind: META_KIND_POLICY,
@@ -297,6 +314,13 @@ impl<S: Storage> Store<S> {
     /// off. Not persisted: it is the calling program's choice, made again after each open.
     /// With it off, nothing happens unless the host calls [`Store::run_policies`] or
     /// [`Store::event`].
+    ///
+    /// An automatic action that fails never fails the operation it followed: the operation
+    /// returns `Ok` (its own effect is done), the failure is recorded in the audit trail
+    /// ([`Outcome::Failed`]), the attempt counts as the rule's run (its cooldown starts) and the
+    /// rule is disarmed until the partitions next change, also across a reopen. The one
+    /// exception is an action that poisons the store (a storage commit failed): the operation
+    /// then returns that error, as the handle is unusable and must be reopened.
     pub fn set_automatic_policies(&mut self, enabled: bool) {
         self.automation.manual_only = !enabled;
     }
@@ -309,6 +333,9 @@ impl<S: Storage> Store<S> {
     /// The hook every status-changing operation calls when it has finished: evaluates the
     /// threshold rules that may now be due ([`Trigger::AfterOperation`]) and carries out their
     /// decisions. See the module documentation for what keeps this cheap and bounded.
+    ///
+    /// Returns an error only if the store is poisoned: a failed action is recorded in the audit
+    /// trail and its rule disarmed, and the operation that called this still succeeds.
     pub(crate) async fn after_operation(&mut self, operation: Operation) -> Result<()> {
         if operation.is_structural() {
             self.automation.generation += 1;
@@ -331,14 +358,21 @@ impl<S: Storage> Store<S> {
         // Boxed: the decisions are operations whose futures contain this one (they return here
         // at once, as the executor is running), and a future cannot contain itself unboxed.
         // Only reached when a rule is due, so the write path allocates nothing.
-        let entries = Box::pin(self.execute(
+        let entries = match Box::pin(self.execute(
             decisions,
             Trigger::AfterOperation,
             Some(operation),
             None,
             &mut |_, _| Ok(()),
         ))
-        .await?;
+        .await
+        {
+            Ok(entries) => entries,
+            Err(e) if self.poisoned => return Err(e),
+            // Not reached today (the executor records failures and returns errors only when
+            // poisoned), but the caller's operation is done: it must not fail for this.
+            Err(_) => Vec::new(),
+        };
         let generation = self.automation.generation;
         for index in due {
             let carried_out = entries.iter().any(|e| {
@@ -476,6 +510,19 @@ impl<S: Storage> Store<S> {
         let mut entries = Vec::new();
         for decision in decisions {
             let now = self.clock.now_ms();
+            let rule = match decision.reason().origin {
+                Origin::Rule { index, .. } => Some(index),
+                Origin::VolumeTtl { .. } => None,
+            };
+            if let (Some(_), Some(index)) = (after, rule) {
+                // An automatic action: record the attempt before it, so that if it fails (even by
+                // poisoning the store) a reopen neither forgets the cooldown nor retries at once.
+                self.automation.state.failed_rules.insert(index);
+                self.automation.state.rule_last_run_ms.insert(index, now);
+                let state = self.automation.state.clone();
+                self.append_journal(&[Self::document(META_KIND_POLICY_STATE, &state)])
+                    .await?;
+            }
             let outcome = match self.carry_out(&decision, copy).await {
                 Ok(outcome) => outcome,
                 Err(e) if self.poisoned => return Err(e),
@@ -492,6 +539,9 @@ impl<S: Storage> Store<S> {
                 view.record_run(&decision, now);
                 self.automation.state.rule_last_run_ms = view.rule_last_run_ms;
                 self.automation.state.last_copy_ms = view.last_copy_ms;
+                if let Some(index) = rule {
+                    self.automation.state.failed_rules.remove(&index);
+                }
             }
             let entry = AuditEntry {
                 at_ms: now,
@@ -555,12 +605,15 @@ impl<S: Storage> Store<S> {
                 }
             }
             Decision::Copy { target, .. } => {
-                let Some(newest) = self.partitions[self.head as usize].parent else {
+                // The newest snapshot of the live chain, as `send` picks it: a deleted volume's
+                // partition kept for the head is not one (it is not a volume a copy can name).
+                let newest_volume =
+                    self.visible_ancestor(self.partitions[self.head as usize].parent);
+                if newest_volume == VolumeId::BASELINE {
                     return Ok(Outcome::Skipped {
                         why: "no snapshot to copy yet".into(),
                     });
-                };
-                let newest_volume = self.partitions[newest as usize].volume;
+                }
                 let base = self
                     .automation
                     .state
