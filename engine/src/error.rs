@@ -104,6 +104,9 @@ pub enum Error {
     /// The operation was cancelled by the caller.
     #[error("cancelled")]
     Cancelled,
+    /// A change to a store opened with [`crate::Store::open_read_only`].
+    #[error("this store was opened read-only; changes are refused")]
+    ReadOnly,
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -130,6 +133,7 @@ impl Error {
             Error::BadStream(_) => "BAD_STREAM",
             Error::Poisoned => "POISONED",
             Error::Cancelled => "CANCELLED",
+            Error::ReadOnly => "READ_ONLY",
             Error::Storage(e) => e.code(),
         }
     }

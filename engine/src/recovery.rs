@@ -34,7 +34,35 @@ fn valid_record_after(bytes: &[u8], from: usize) -> bool {
         })
 }
 
-pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Result<Store<S>> {
+/// With `read_only`, nothing is written: torn tails are ignored in memory, an unfinished merge
+/// is left unfinished (its partitions are still intact) and orphans are kept.
+/// For a read-only view of an unfinished merge of `volume`: the snapshots older than `volume`
+/// that the merge folds in are hidden, because the baseline blocks they would read may already
+/// hold the merged data. `volume` and everything growing from it read only blocks the merge
+/// leaves alone (or their own partitions, which stay intact until the merge finishes).
+fn hide_merging_ancestors(partitions: &mut [JournalPartition], volume: u64) {
+    let parent_of = |partitions: &[JournalPartition], v: u64| {
+        partitions.iter().find(|p| p.volume == v).map(|p| p.parent)
+    };
+    let mut at = parent_of(partitions, volume).unwrap_or(0);
+    // Bounded: each step moves to an older partition.
+    for _ in 0..partitions.len() {
+        if at == 0 {
+            break;
+        }
+        let next = parent_of(partitions, at).unwrap_or(0);
+        if let Some(p) = partitions.iter_mut().find(|p| p.volume == at) {
+            p.hidden = true;
+        }
+        at = next;
+    }
+}
+
+pub(crate) async fn open<S: Storage>(
+    mut storage: S,
+    clock: Rc<dyn Clock>,
+    read_only: bool,
+) -> Result<Store<S>> {
     let mut generations: Vec<u64> = storage
         .list()
         .await?
@@ -112,7 +140,9 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
             }
         }
     }
-    if at < bytes.len() {
+    if at < bytes.len() && read_only {
+        recovery.journal_bytes_truncated = (bytes.len() - at) as u64;
+    } else if at < bytes.len() {
         recovery.journal_bytes_truncated = (bytes.len() - at) as u64;
         let mut commit = Commit::new(true);
         commit.truncate(&object, at as u64);
@@ -344,6 +374,9 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
         }
     };
 
+    if let (true, Some(volume)) = (read_only, merging) {
+        hide_merging_ancestors(&mut partitions, volume);
+    }
     let parts = Parts {
         storage,
         clock,
@@ -357,9 +390,14 @@ pub(crate) async fn open<S: Storage>(mut storage: S, clock: Rc<dyn Clock>) -> Re
         meta_len: at as u64,
         meta_object: object,
         recovery,
+        read_only,
     };
     let mut store = Store::assemble(parts, partitions, head).await?;
     store.load_policy_documents(documents)?;
+    if read_only {
+        store.set_automatic_policies(false);
+        return Ok(store);
+    }
     if let Some(volume) = merging {
         store
             .finish_merge(crate::VolumeId(volume), &mut |_| true)

@@ -304,6 +304,8 @@ pub struct Store<S: Storage> {
     automation: automation::Automation,
     next_volume: u64,
     poisoned: bool,
+    /// Opened with [`Store::open_read_only`]: nothing is ever written to storage.
+    read_only: bool,
     recovery: RecoveryReport,
 }
 
@@ -554,7 +556,27 @@ impl<S: Storage> Store<S> {
 
     /// Opens the store on `storage`, recovering from a crash if needed (see `format.md`).
     pub async fn open(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
-        crate::recovery::open(storage, clock).await
+        crate::recovery::open(storage, clock, false).await
+    }
+
+    /// Opens the store on `storage` as a read-only view that writes nothing at all, so that it
+    /// may sit beside a writer that is mid-compaction, mid-merge or mid-receive.
+    ///
+    /// Unlike [`Store::open`], recovery changes nothing: a torn journal or head-segment tail is
+    /// ignored in memory only (not truncated), segments no partition refers to are left alone
+    /// (they may be a writer's work in progress), and an unfinished merge is not redone: the
+    /// partitions are read as they are, since the merged partitions stay intact until the merge
+    /// finishes (see `format.md`); the older snapshots that merge folds in are hidden, and the
+    /// baseline itself may show blocks already merged. Every change (writes, sync, snapshots,
+    /// compaction, merges, policies, receiving copies) fails with [`Error::ReadOnly`], automatic
+    /// policies are off, and [`Store::close`] just gives the storage back.
+    pub async fn open_read_only(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
+        crate::recovery::open(storage, clock, true).await
+    }
+
+    /// True if the store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     // ----- accessors -------------------------------------------------------------------------
@@ -595,6 +617,9 @@ impl<S: Storage> Store<S> {
     /// Closes the store after a final sync, and gives back the storage. Runs no policy
     /// action: the automatic evaluation belongs to the operations, not to closing.
     pub async fn close(mut self) -> Result<S> {
+        if self.read_only {
+            return Ok(self.storage);
+        }
         self.flush(true).await?;
         Ok(self.storage)
     }
@@ -698,6 +723,9 @@ impl<S: Storage> Store<S> {
     }
 
     fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
         if self.poisoned {
             return Err(Error::Poisoned);
         }
@@ -833,6 +861,9 @@ impl<S: Storage> Store<S> {
 
     /// Commits to storage; a failure poisons the handle (a failed flush is never retried).
     async fn commit(&mut self, commit: Commit) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
         match self.storage.commit(commit).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -1448,6 +1479,7 @@ pub(crate) struct Parts<S: Storage> {
     pub meta_object: String,
     pub meta_len: u64,
     pub recovery: RecoveryReport,
+    pub read_only: bool,
 }
 
 /// A partition as the journal describes it.
@@ -1494,6 +1526,7 @@ impl<S: Storage> Store<S> {
             automation: automation::Automation::default(),
             next_volume: 1,
             poisoned: false,
+            read_only: parts.read_only,
             recovery: parts.recovery,
         };
         let mut head_slot = None;
@@ -1836,9 +1869,12 @@ impl<S: Storage> Store<S> {
                 ));
             }
             self.recovery.head_bytes_truncated = end - offset;
-            let mut commit = Commit::new(true);
-            commit.truncate(&object, offset);
-            self.commit(commit).await?;
+            // A read-only view leaves the tail to the writer; it reads only up to `offset`.
+            if !self.read_only {
+                let mut commit = Commit::new(true);
+                commit.truncate(&object, offset);
+                self.commit(commit).await?;
+            }
         }
         let p = &mut self.partitions[slot as usize];
         p.segment_len = p.records_end;

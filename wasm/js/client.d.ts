@@ -94,7 +94,9 @@ export interface OpenOptions extends ClientOptions {
   blocks?: number;
   /**
    * Open a lock-free, point-in-time view beside a writer elsewhere: reads work, every change
-   * fails with code `READ_ONLY`; the store must exist.
+   * fails with code `READ_ONLY`; the store must exist. Opening writes nothing, even while the
+   * writer is mid-compaction, mid-merge or mid-receive. OPFS and IndexedDB only: on the memory
+   * backend (also when `"auto"` resolves to it) it fails with `INVALID_ARGUMENT`.
    */
   readOnly?: boolean;
   /**

@@ -41,7 +41,8 @@ export interface OpenOptions {
   blocks?: number;
   /**
    * A point-in-time view that takes no lock, beside a writer in another tab: reads work, every
-   * change fails with code `READ_ONLY`; the store must exist.
+   * change fails with code `READ_ONLY`; the store must exist. Opening writes nothing. Not on the
+   * memory backend (`INVALID_ARGUMENT`).
    */
   readOnly?: boolean;
 }
@@ -294,6 +295,15 @@ impl OpenOptions {
     }
 }
 
+/// `readOnly` on the memory backend: its storage is the writer's own, shared in this worker, so
+/// a view would be no view; refused rather than handing out a second handle to it.
+fn memory_read_only() -> StrataError {
+    StrataError::invalid_argument(
+        "readOnly is not available on the memory backend (a memory store lives in one worker, \
+         beside its writer); open it without readOnly",
+    )
+}
+
 /// 64 bits to tell stores apart in copy streams.
 fn random_store_id() -> u64 {
     let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64 & 0xffff_ffff;
@@ -362,10 +372,16 @@ impl StrataStore {
     /// and every change fails with code `READ_ONLY`. The view shows the store as it was when it
     /// opened; a writer's later compaction or deletion may make some of its reads fail
     /// verification (`CHECKSUM_MISMATCH`), never return wrong bytes. Reopen to see newer data.
+    /// Opening a view writes nothing ([`Store::open_read_only`]): a writer's unfinished
+    /// compaction, merge or receive is read around, never redone or removed. The memory backend
+    /// has no read-only views (`INVALID_ARGUMENT`): its storage is the writer's own.
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Result<StrataStore> {
         let options = OpenOptions::parse(&options)?;
+        if options.read_only && options.backend == Backend::Memory {
+            return Err(memory_read_only());
+        }
         let lock = if options.read_only {
             None
         } else {
@@ -373,8 +389,16 @@ impl StrataStore {
         };
         let (storage, backend) =
             place::open_storage(options.backend, &options.name, options.read_only).await?;
+        if options.read_only && backend == Backend::Memory {
+            return Err(memory_read_only());
+        }
         let clock = place::clock();
-        let store = if has_store(&storage).await? {
+        let store = if options.read_only && has_store(&storage).await? {
+            // Writes nothing: a writer's unfinished work is read around, never redone or removed.
+            let store = Store::open_read_only(storage, clock).await?;
+            check_geometry(&store, options.block_size, options.blocks)?;
+            store
+        } else if has_store(&storage).await? {
             let store = Store::open(storage, clock).await?;
             check_geometry(&store, options.block_size, options.blocks)?;
             store
@@ -1015,6 +1039,9 @@ impl StrataStore {
     /// Opens the store again from storage (recovery runs, as after a crash).
     async fn open_again(&self) -> Result<Store<BackendStorage>> {
         let (storage, _) = place::open_storage(self.backend, &self.name, self.read_only).await?;
+        if self.read_only {
+            return Ok(Store::open_read_only(storage, place::clock()).await?);
+        }
         Ok(Store::open(storage, place::clock()).await?)
     }
 

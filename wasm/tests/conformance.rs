@@ -762,3 +762,117 @@ async fn opfs_read_only_view_beside_a_writer() {
 async fn indexeddb_read_only_view_beside_a_writer() {
     check_read_only_view(BackendKind::IndexedDb).await;
 }
+
+/// Everything `source` sends from `base` (exclusive) to its newest snapshot.
+async fn send_from(source: &Store<MemoryStorage>, base: Option<VolumeId>) -> Vec<u8> {
+    let mut stream = Vec::new();
+    let options = strata_engine::SendOptions {
+        base,
+        ..Default::default()
+    };
+    source
+        .send(&options, &mut |chunk| {
+            stream.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    stream
+}
+
+/// A read-only engine view on `kind` beside a writer that is mid-receive (its partial volume's
+/// segment is on storage, no journal names it yet): it opens, reads what the writer's volumes
+/// read, and writes nothing (the partial segment stays for the writer).
+async fn check_read_only_store_beside_a_receive(kind: BackendKind) {
+    let mut source = Store::create(MemoryStorage::new(), CreateOptions::new(BLOCKS), clock())
+        .await
+        .unwrap();
+    source.write(0, &blocks(5, 8)).await.unwrap();
+    let first = source.snapshot(None).await.unwrap();
+    let full = send_from(&source, None).await;
+    // More than the receiver's write buffer, so that part of the volume reaches storage
+    // before the volume is complete.
+    for round in 0..24 {
+        source.write(8, &blocks(100 + round, 64)).await.unwrap();
+    }
+    source.write(8, &blocks(6, 64)).await.unwrap();
+    source.snapshot(None).await.unwrap();
+    let incremental = send_from(&source, Some(first)).await;
+
+    let name = unique(&format!("view-receive-{kind}"));
+    let mut receiver = strata_engine::StreamReceiver::new_store(open(kind, &name).await, clock());
+    receiver.push(&full).await.unwrap();
+    let (writer, _) = receiver.finish().await.unwrap();
+    let before = writer.read(0, BLOCKS).await.unwrap();
+    assert_eq!(before[..8 * BLOCK], blocks(5, 8)[..], "{kind}");
+    let mut receiver = strata_engine::StreamReceiver::into_store(writer);
+    // Push until the new volume's segment is on storage, before any journal names it: the
+    // state a writer's open would take for a crash and clean up.
+    let mut pushed = 0;
+    let (view, listed) = loop {
+        assert!(
+            pushed + 1 < incremental.len(),
+            "{kind}: no partial segment appeared"
+        );
+        let end = (pushed + 4096).min(incremental.len() - 1);
+        receiver.push(&incremental[pushed..end]).await.unwrap();
+        pushed = end;
+        let (storage, _) = open_backend_mode(kind, &name, true).await.unwrap();
+        let listed = storage.list().await.unwrap();
+        let view = Store::open_read_only(storage, clock()).await.expect("view");
+        let partial = listed.iter().any(|n| {
+            strata_engine::format::parse_segment_object(n)
+                .is_some_and(|(volume, _)| view.volume(VolumeId(volume)).is_err())
+        });
+        if partial {
+            break (view, listed);
+        }
+    };
+    let mut view = view;
+    assert_eq!(view.read(0, BLOCKS).await.unwrap(), before, "{kind}");
+    assert_eq!(view.storage().list().await.unwrap(), listed, "{kind}");
+    assert!(matches!(
+        view.write(0, &block(1)).await,
+        Err(Error::ReadOnly)
+    ));
+    drop(view);
+    // A writer's open would take the partial segment for a crash's leftover and delete it,
+    // which a read-only backend refuses.
+    let (storage, _) = open_backend_mode(kind, &name, true).await.unwrap();
+    assert!(Store::open(storage, clock()).await.is_err(), "{kind}");
+
+    receiver.push(&incremental[pushed..]).await.unwrap();
+    let (store, _) = receiver.finish().await.expect("the receive completes");
+    let volumes = store.volumes();
+    let newest = volumes.iter().rev().find(|v| v.id != store.head()).unwrap();
+    assert_eq!(
+        store.read_at(newest.id, 8, 64).await.unwrap(),
+        blocks(6, 64),
+        "{kind}"
+    );
+    drop(store);
+    destroy_backend(kind, &name).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn opfs_read_only_store_beside_a_receive() {
+    check_read_only_store_beside_a_receive(BackendKind::Opfs).await;
+}
+
+#[wasm_bindgen_test]
+async fn indexeddb_read_only_store_beside_a_receive() {
+    check_read_only_store_beside_a_receive(BackendKind::IndexedDb).await;
+}
+
+#[wasm_bindgen_test]
+async fn read_only_open_on_the_memory_backend_is_refused() {
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &"name".into(), &unique("view-memory").into()).unwrap();
+    Reflect::set(&options, &"backend".into(), &"memory".into()).unwrap();
+    Reflect::set(&options, &"readOnly".into(), &true.into()).unwrap();
+    let error = strata_wasm::StrataStore::open(options.into())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.code(), "INVALID_ARGUMENT");
+}

@@ -214,7 +214,8 @@ pub async fn open_backend(
 
 /// [`open_backend`], or with `read_only` a view that changes nothing and holds nothing another
 /// tab's writer needs: OPFS reads through `getFile()` instead of sync access handles, IndexedDB
-/// opens a second connection. Memory stores have no read-only mode (they live in one worker).
+/// opens a second connection. Memory stores have no read-only mode (they live in one worker):
+/// `read_only` hands back the shared, writable storage, so the bindings refuse it first.
 pub async fn open_backend_mode(
     kind: BackendKind,
     name: &str,
