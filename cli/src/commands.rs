@@ -81,13 +81,12 @@ fn open_store(dir: &Path) -> CliResult<Store<DirStorage>> {
     }
     let lock_existed = dir.join(LOCK_FILE).exists();
     let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
-    match block_on(Store::open(storage, clock())) {
-        Ok(mut store) => {
-            store.set_automatic_policies(
-                AUTOMATIC_POLICIES.load(std::sync::atomic::Ordering::Relaxed),
-            );
-            Ok(store)
-        }
+    match block_on(Store::open_with_automatic_policies(
+        storage,
+        clock(),
+        AUTOMATIC_POLICIES.load(std::sync::atomic::Ordering::Relaxed),
+    )) {
+        Ok(store) => Ok(store),
         Err(e) => {
             // The storage (and its lock) is dropped by now.
             if matches!(e, Error::NotAStore) && !lock_existed {

@@ -31,7 +31,7 @@ use crate::format::{
     self, block_crc, meta_object, parse_meta_object, segment_object, FORMAT_VERSION,
 };
 use crate::index::{BlockIndex, SlotSet, Version};
-use crate::policy::Operation;
+use crate::policy::{BuiltinEvent, Operation};
 
 mod automation;
 mod copy;
@@ -554,9 +554,26 @@ impl<S: Storage> Store<S> {
         })
     }
 
-    /// Opens the store on `storage`, recovering from a crash if needed (see `format.md`).
+    /// Opens the store on `storage`, recovering from a crash if needed (see `format.md`), and
+    /// signals the built-in `open` event to its policy (automatic policies are on): the event
+    /// rules for `open` are carried out before it returns. Their failure does not fail the
+    /// open, unless it poisoned the store. Creating a store or importing a baseline signals
+    /// nothing (a new store has no policy yet).
     pub async fn open(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
-        crate::recovery::open(storage, clock, false).await
+        Self::open_with_automatic_policies(storage, clock, true).await
+    }
+
+    /// [`Store::open`], with automatic policies on or off from the start (see
+    /// [`Store::set_automatic_policies`]): with them off, `open` is not signalled either.
+    pub async fn open_with_automatic_policies(
+        storage: S,
+        clock: Rc<dyn Clock>,
+        automatic_policies: bool,
+    ) -> Result<Self> {
+        let mut store = crate::recovery::open(storage, clock, false).await?;
+        store.set_automatic_policies(automatic_policies);
+        store.signal_event(BuiltinEvent::Open).await?;
+        Ok(store)
     }
 
     /// Opens the store on `storage` as a read-only view that writes nothing at all, so that it
@@ -614,13 +631,17 @@ impl<S: Storage> Store<S> {
         &self.storage
     }
 
-    /// Closes the store after a final sync, and gives back the storage. Runs no policy
-    /// action: the automatic evaluation belongs to the operations, not to closing.
+    /// Closes the store after a final sync, and gives back the storage. First signals the
+    /// built-in `close` event (with automatic policies on): the event rules for `close` are
+    /// carried out before the final sync, and their failure does not fail the close, unless it
+    /// poisoned the store. No threshold rule is evaluated.
     pub async fn close(mut self) -> Result<S> {
         if self.read_only {
             return Ok(self.storage);
         }
+        let signalled = self.signal_event(BuiltinEvent::Close).await;
         self.flush(true).await?;
+        signalled?;
         Ok(self.storage)
     }
 

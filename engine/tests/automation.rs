@@ -566,7 +566,7 @@ fn a_policy_copy_never_names_a_deleted_volume_as_the_newest() {
 }
 
 #[test]
-fn closing_runs_no_policy_action() {
+fn closing_runs_no_threshold_rule() {
     let clock = Rc::new(ManualClock::new(START_MS));
     let (storage, mut store) = store(&clock);
     block_on(store.set_policy(Some(busy_policy()))).unwrap();
@@ -706,4 +706,193 @@ fn a_failed_automatic_action_fails_no_operation_and_is_not_retried_after_reopen(
     }
     assert!(failed_cleanly > 0, "no read of the merge failed");
     assert!(poisoned_then_held > 0, "no commit of the merge failed");
+}
+
+fn snapshot_labels(store: &Store<MemoryStorage>, prefix: &str) -> Vec<VolumeId> {
+    store
+        .volumes()
+        .iter()
+        .filter(|v| v.kind == VolumeKind::Snapshot && v.label.starts_with(prefix))
+        .map(|v| v.id)
+        .collect()
+}
+
+fn event_entries<'a>(store: &'a Store<MemoryStorage>, name: &str) -> Vec<&'a AuditEntry> {
+    store
+        .audit()
+        .iter()
+        .filter(|e| e.trigger == Some(Trigger::Event(name.into())))
+        .collect()
+}
+
+#[test]
+fn the_open_event_fires_on_a_writable_reopen_with_automatic_policies_on() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (storage, mut store) = store(&clock);
+    let policy = Policy::from_json(
+        r#"{ "rules": [ { "kind": "event", "event": "open", "action": "snapshot", "label": "at-open" } ] }"#,
+    )
+    .unwrap();
+    block_on(store.set_policy(Some(policy))).unwrap();
+    block_on(store.write(1, &vec![7u8; BS])).unwrap();
+    assert!(
+        snapshot_labels(&store, "at-open").is_empty(),
+        "not on set_policy"
+    );
+    block_on(store.close()).unwrap();
+
+    let store = block_on(Store::open(storage.clone(), clock.clone())).unwrap();
+    let snaps = snapshot_labels(&store, "at-open");
+    assert_eq!(snaps.len(), 1, "{:?}", store.volumes());
+    assert_eq!(
+        block_on(store.read_at(snaps[0], 1, 1)).unwrap(),
+        vec![7u8; BS]
+    );
+    let entries = event_entries(&store, "open");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(matches!(entries[0].outcome, Outcome::Applied { .. }));
+    assert_eq!(entries[0].after, None);
+    block_on(store.close()).unwrap();
+
+    // A read-only view never fires.
+    let view = block_on(Store::open_read_only(storage.clone(), clock.clone())).unwrap();
+    assert_eq!(snapshot_labels(&view, "at-open").len(), 1);
+    block_on(view.close()).unwrap();
+    let store = block_on(Store::open(storage.clone(), clock.clone())).unwrap();
+    assert_eq!(
+        snapshot_labels(&store, "at-open").len(),
+        2,
+        "read-only open fired"
+    );
+    block_on(store.close()).unwrap();
+
+    // Automatic policies off from the start: nothing fires.
+    let store = block_on(Store::open_with_automatic_policies(
+        storage.clone(),
+        clock.clone(),
+        false,
+    ))
+    .unwrap();
+    assert!(!store.automatic_policies());
+    assert_eq!(snapshot_labels(&store, "at-open").len(), 2);
+    block_on(store.close()).unwrap();
+    let store = block_on(Store::open(storage, clock.clone())).unwrap();
+    assert_eq!(snapshot_labels(&store, "at-open").len(), 3);
+}
+
+#[test]
+fn the_close_event_leaves_a_snapshot_visible_after_reopen() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (storage, mut store) = store(&clock);
+    let policy = Policy::from_json(
+        r#"{ "rules": [ { "kind": "event", "event": "close", "action": "snapshot", "label": "at-close" } ] }"#,
+    )
+    .unwrap();
+    block_on(store.set_policy(Some(policy))).unwrap();
+    block_on(store.write(2, &vec![9u8; BS])).unwrap();
+    block_on(store.close()).unwrap();
+    let mut store = block_on(Store::open(storage.clone(), clock.clone())).unwrap();
+    let snaps = snapshot_labels(&store, "at-close");
+    assert_eq!(snaps.len(), 1, "{:?}", store.volumes());
+    assert_eq!(
+        block_on(store.read_at(snaps[0], 2, 1)).unwrap(),
+        vec![9u8; BS]
+    );
+    assert_eq!(event_entries(&store, "close").len(), 1);
+    // Off: closing fires nothing.
+    store.set_automatic_policies(false);
+    block_on(store.close()).unwrap();
+    let store = block_on(Store::open_with_automatic_policies(
+        storage,
+        clock.clone(),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(snapshot_labels(&store, "at-close").len(), 1);
+}
+
+#[test]
+fn compaction_events_fire_around_user_compactions_and_merges_only() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (_, mut store) = store(&clock);
+    let policy = Policy::from_json(
+        r#"{ "rules": [
+            { "kind": "event", "event": "before_compaction", "action": "snapshot", "label": "pre-compact" },
+            { "kind": "event", "event": "after_compaction", "action": "copy", "target": "backup" },
+            { "kind": "event", "event": "tidy", "action": "compact" }
+        ] }"#,
+    )
+    .unwrap();
+    block_on(store.set_policy(Some(policy))).unwrap();
+    // Overwrites within one partition leave reclaimable bytes.
+    block_on(store.write(1, &vec![1u8; BS])).unwrap();
+    block_on(store.write(1, &vec![2u8; BS])).unwrap();
+    let s1 = block_on(store.snapshot(Some("s1"))).unwrap();
+    block_on(store.write(3, &vec![3u8; BS])).unwrap();
+    block_on(store.write(3, &vec![4u8; BS])).unwrap();
+    let s2 = block_on(store.snapshot(Some("s2"))).unwrap();
+
+    // A compaction the executor carries out signals nothing.
+    let entries = block_on(store.event("tidy", &mut no_copy)).unwrap();
+    assert!(
+        matches!(
+            entries[..],
+            [AuditEntry {
+                decision: Decision::Compact { .. },
+                outcome: Outcome::Applied { .. },
+                ..
+            }]
+        ),
+        "{entries:?}"
+    );
+    assert!(snapshot_labels(&store, "pre-compact").is_empty());
+    assert!(event_entries(&store, "before_compaction").is_empty());
+    assert!(event_entries(&store, "after_compaction").is_empty());
+
+    // A user compaction: a snapshot before it, the copy recorded (deferred) after it.
+    let audit_before = store.audit().len();
+    block_on(store.compact(s2, &mut |_| true)).unwrap();
+    let pre = snapshot_labels(&store, "pre-compact");
+    assert_eq!(pre.len(), 1, "{:?}", store.volumes());
+    assert!(pre[0] > s2);
+    let new: Vec<&AuditEntry> = store.audit()[audit_before..].iter().collect();
+    assert_eq!(new.len(), 2, "{new:?}");
+    assert_eq!(
+        new[0].trigger,
+        Some(Trigger::Event("before_compaction".into()))
+    );
+    assert!(matches!(new[0].decision, Decision::Snapshot { .. }));
+    assert!(matches!(new[0].outcome, Outcome::Applied { .. }));
+    assert_eq!(
+        new[1].trigger,
+        Some(Trigger::Event("after_compaction".into()))
+    );
+    assert!(matches!(&new[1].decision, Decision::Copy { target, .. } if target == "backup"));
+    assert!(
+        matches!(&new[1].outcome, Outcome::Skipped { why } if why.contains("no copy sink")),
+        "{:?}",
+        new[1].outcome
+    );
+
+    // A user merge: the same pair, once each (the snapshot does not signal again).
+    let audit_before = store.audit().len();
+    block_on(store.merge(s1, &mut |_| true)).unwrap();
+    assert_eq!(snapshot_labels(&store, "pre-compact").len(), 2);
+    let new: Vec<&AuditEntry> = store.audit()[audit_before..].iter().collect();
+    assert_eq!(new.len(), 2, "{new:?}");
+    assert_eq!(
+        new[0].trigger,
+        Some(Trigger::Event("before_compaction".into()))
+    );
+    assert_eq!(
+        new[1].trigger,
+        Some(Trigger::Event("after_compaction".into()))
+    );
+
+    // Automatic policies off: a user compaction signals nothing.
+    store.set_automatic_policies(false);
+    let audit_before = store.audit().len();
+    block_on(store.compact(s2, &mut |_| true)).unwrap();
+    assert_eq!(store.audit().len(), audit_before);
+    assert_eq!(snapshot_labels(&store, "pre-compact").len(), 2);
 }

@@ -266,10 +266,13 @@ let queue = Promise.resolve();
  * as `{ id: 0, event: 'policy', entries }` (when there are any), failures as
  * `{ id: 0, event: 'policyError', error }`, and policy copies, when the page handles them
  * (`copies`), as `{ id: 0, event: 'copy', target, chunk }`. Without a copy handler the engine
- * records copy decisions as failed.
+ * records copy decisions as failed. When `navigator.storage.estimate()` shows the origin's usage
+ * above 90% of its quota, the tick also signals the built-in `quota_warning` event, once per
+ * crossing (again only after usage has dropped back below).
  */
 function startPolicyTimer(tickMs, copies) {
   let running = false;
+  let quotaWarned = false;
   policyTimer = setInterval(() => {
     // A tick still waiting for its turn is enough; do not pile them up behind a long request.
     if (running) return;
@@ -279,6 +282,15 @@ function startPolicyTimer(tickMs, copies) {
         // A receive in progress owns the store: the tick waits for the next interval.
         if (store === null || receiving) return;
         const entries = await store.runPolicies(copies ? copySender(0) : undefined);
+        // quota_warning: once each time the origin's usage crosses 90% of its quota, re-armed
+        // when it drops back below.
+        const estimate = await storageEstimate();
+        const over = estimate !== null && estimate.quota > 0 && estimate.usage > 0.9 * estimate.quota;
+        const warn = over && !quotaWarned;
+        quotaWarned = over;
+        if (warn) {
+          entries.push(...(await store.event('quota_warning', copies ? copySender(0) : undefined)));
+        }
         if (entries.length > 0) post({ id: 0, event: 'policy', entries });
       } catch (error) {
         self.postMessage({ id: 0, event: 'policyError', error: serializeError(error) });

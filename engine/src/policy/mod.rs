@@ -94,7 +94,11 @@
 //!
 //! Application events have any name the application chooses (`deploy`); the built-in events
 //! ([`BuiltinEvent`]) are `open`, `close`, `before_compaction`, `after_compaction` and
-//! `quota_warning`, signalled by the executor. A rule with `"pair": true` for event `upgrade`
+//! `quota_warning`. The store signals the first four itself and carries out their rules: `open`
+//! when a writable store is opened, `close` before closing, `before_compaction` and
+//! `after_compaction` around a compaction or merge the caller asked for (never one the executor
+//! carries out), unless automatic policies are off (see `Store::set_automatic_policies`); the
+//! host signals `quota_warning` with `Store::event`. A rule with `"pair": true` for event `upgrade`
 //! fires on `upgrade:pre` and on `upgrade:post`: the application signals `upgrade:pre` before
 //! an operation and `upgrade:post` after it, and gets a snapshot of the state before and one of
 //! the state after, as snapper's pre/post snapshots (`{event}` in the label is the full name,

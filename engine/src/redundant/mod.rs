@@ -541,7 +541,8 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         clock: Rc<dyn Clock>,
     ) -> Result<Self> {
         Self::check_leg_count(legs.len())?;
-        let store = Store::open(secondary, clock).await?;
+        // The secondary's policies never act behind the controller's back (see `attach`).
+        let store = Store::open_with_automatic_policies(secondary, clock, false).await?;
         Self::attach(store, legs, options).await
     }
 

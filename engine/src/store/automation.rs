@@ -36,9 +36,25 @@
 //!   across a reopen, even after an action that poisoned the store.
 //! * **The operation stands**: a failed automatic action is recorded in the audit trail
 //!   ([`Outcome::Failed`]) and never turns the operation it followed into an error, unless it
-//!   poisoned the store. Closing the store runs no action.
+//!   poisoned the store. Closing the store evaluates no threshold rule.
 //! * **Deferred copies**: an automatic evaluation has no copy sink, so copy decisions are left
-//!   for the host's next [`Store::run_policies`] or [`Store::event`].
+//!   for the host's next [`Store::run_policies`] or [`Store::event`] (an event the store
+//!   signals itself records its copy decisions as [`Outcome::Skipped`], "no copy sink").
+//!
+//! # Built-in events
+//!
+//! The store also signals the built-in events ([`crate::policy::BuiltinEvent`]) itself and
+//! carries out the event rules for them, recorded with the trigger `Event(name)`: `open` at the
+//! end of a writable [`Store::open`] (not on a read-only view, and not when
+//! [`Store::open_with_automatic_policies`] turns automatic policies off; creating a store
+//! signals nothing, as it has no policy yet), `close` at the start of [`Store::close`] before
+//! its final sync, `before_compaction` and `after_compaction` around the compactions and merges
+//! the caller asks for ([`Store::compact`], [`Store::merge`]), never around the ones the
+//! executor carries out. `quota_warning` is the host's to signal, with [`Store::event`] (the
+//! browser worker does it when the origin's storage is over 90% of its quota). The invariants
+//! above hold for them too: nothing is signalled while the executor runs, with automatic
+//! policies off, or on a read-only or poisoned store, and a failed action fails neither the
+//! operation nor the open or close (which still syncs), unless it poisoned the store.
 //! * **Deterministic**: what fires depends only on the store, the policy, its persisted state and
 //!   the clock.
 
@@ -51,9 +67,12 @@ use crate::format::meta::{
     META_KIND_ASSIGNMENTS, META_KIND_AUDIT, META_KIND_POLICY, META_KIND_POLICY_STATE,
 };
 use crate::policy::{
-    evaluate, AuditEntry, Decision, Operation, Origin, Outcome, Policy, Rule, Status, StoreView,
-    Trigger, VolumeAssignments,
+    evaluate, AuditEntry, BuiltinEvent, Decision, Operation, Origin, Outcome, Policy, Rule, Status,
+    StoreView, Trigger, VolumeAssignments,
 };
+
+/// Where a policy copy streams its chunks (`copy(target, chunk)`).
+type CopySink<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<()>;
 
 /// Most audit entries kept in memory (the journal keeps all of them until it is rewritten).
 const AUDIT_ENTRIES_MAX: usize = 10_000;
@@ -306,7 +325,7 @@ impl<S: Storage> Store<S> {
     ) -> Result<Vec<AuditEntry>> {
         self.check_writable()?;
         let decisions = self.policy_dry_run(trigger.clone(), quota_free_bytes);
-        self.execute(decisions, trigger, None, quota_free_bytes, copy)
+        self.execute(decisions, trigger, None, quota_free_bytes, Some(copy))
             .await
     }
 
@@ -363,7 +382,7 @@ impl<S: Storage> Store<S> {
             Trigger::AfterOperation,
             Some(operation),
             None,
-            &mut |_, _| Ok(()),
+            None,
         ))
         .await
         {
@@ -384,6 +403,38 @@ impl<S: Storage> Store<S> {
             }
         }
         Ok(())
+    }
+
+    /// Signals a built-in event (`open`, `close`, `before_compaction`, `after_compaction`) from
+    /// inside the store: evaluates the event rules for it ([`Trigger::Event`]) and carries out
+    /// their decisions, with the guarantees of the automatic evaluation after operations:
+    /// nothing happens while the executor runs (an action never signals events: no recursion),
+    /// with automatic policies off, on a read-only or poisoned store, or without a policy; a
+    /// copy decision has no sink here and is recorded as skipped, left to the host; a failed
+    /// action is recorded in the audit trail and never fails the caller's operation.
+    ///
+    /// Returns an error only if the store is poisoned.
+    pub(crate) async fn signal_event(&mut self, event: BuiltinEvent) -> Result<()> {
+        if self.automation.running
+            || self.automation.manual_only
+            || self.read_only
+            || self.poisoned
+            || self.automation.policy.is_none()
+        {
+            return Ok(());
+        }
+        let trigger = Trigger::builtin(event);
+        let decisions = self.policy_dry_run(trigger.clone(), None);
+        if decisions.is_empty() {
+            return Ok(());
+        }
+        // Boxed, as in `after_operation`: the decisions are operations whose futures contain
+        // this one.
+        match Box::pin(self.execute(decisions, trigger, None, None, None)).await {
+            Ok(_) => Ok(()),
+            Err(e) if self.poisoned => Err(e),
+            Err(_) => Ok(()),
+        }
     }
 
     /// The threshold rules that may fire after `operation`: past their threshold by the cheap
@@ -489,7 +540,7 @@ impl<S: Storage> Store<S> {
         trigger: Trigger,
         after: Option<Operation>,
         quota_free_bytes: Option<u64>,
-        copy: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+        copy: Option<CopySink<'_>>,
     ) -> Result<Vec<AuditEntry>> {
         let was_running = std::mem::replace(&mut self.automation.running, true);
         let result = self
@@ -505,8 +556,14 @@ impl<S: Storage> Store<S> {
         trigger: Trigger,
         after: Option<Operation>,
         quota_free_bytes: Option<u64>,
-        copy: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+        copy: Option<CopySink<'_>>,
     ) -> Result<Vec<AuditEntry>> {
+        let has_sink = copy.is_some();
+        let mut no_sink = |_: &str, _: &[u8]| Ok(());
+        let copy: &mut dyn FnMut(&str, &[u8]) -> Result<()> = match copy {
+            Some(copy) => copy,
+            None => &mut no_sink,
+        };
         let mut entries = Vec::new();
         for decision in decisions {
             let now = self.clock.now_ms();
@@ -523,7 +580,7 @@ impl<S: Storage> Store<S> {
                 self.append_journal(&[Self::document(META_KIND_POLICY_STATE, &state)])
                     .await?;
             }
-            let outcome = match self.carry_out(&decision, copy).await {
+            let outcome = match self.carry_out(&decision, has_sink, copy).await {
                 Ok(outcome) => outcome,
                 Err(e) if self.poisoned => return Err(e),
                 Err(e) => Outcome::Failed {
@@ -569,6 +626,7 @@ impl<S: Storage> Store<S> {
     async fn carry_out(
         &mut self,
         decision: &Decision,
+        has_sink: bool,
         copy: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
     ) -> Result<Outcome> {
         Ok(match decision {
@@ -605,6 +663,14 @@ impl<S: Storage> Store<S> {
                 }
             }
             Decision::Copy { target, .. } => {
+                if !has_sink {
+                    // A built-in event the store signals itself: no copy sink to stream to.
+                    return Ok(Outcome::Skipped {
+                        why: format!(
+                            "no copy sink: the copy to {target} is left to the host (run_policies or event)"
+                        ),
+                    });
+                }
                 // The newest snapshot of the live chain, as `send` picks it: a deleted volume's
                 // partition kept for the head is not one (it is not a volume a copy can name).
                 let newest_volume =

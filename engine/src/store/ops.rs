@@ -138,16 +138,22 @@ impl<S: Storage> Store<S> {
 
     /// In-place compaction of snapshot `volume`: rewrites its partition keeping only the blocks
     /// some volume can still read (the last write of each block), under the same volume
-    /// identifier. Crash-safe and cancellable through `progress`.
+    /// identifier. Crash-safe and cancellable through `progress`. Signals the built-in
+    /// `before_compaction` and `after_compaction` events around it (see the policy executor).
     pub async fn compact(
         &mut self,
         volume: VolumeId,
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<CompactReport> {
         self.check_writable()?;
+        self.sealed_slot(volume)?;
+        // Built-in events around a compaction the caller asked for (never around one the
+        // executor carries out: it signals no events).
+        self.signal_event(BuiltinEvent::BeforeCompaction).await?;
         let slot = self.sealed_slot(volume)?;
         let report = self.compact_slot(slot, progress).await?;
         self.after_operation(Operation::Compact).await?;
+        self.signal_event(BuiltinEvent::AfterCompaction).await?;
         Ok(report)
     }
 
@@ -472,13 +478,16 @@ impl<S: Storage> Store<S> {
     /// `volume`, as one atomic step: those partitions' identifiers then name nothing (their data
     /// *is* the baseline), while every other volume reads the same. Refused if another branch of
     /// the partition tree still reads the old baseline or one of the merged partitions.
-    /// Returns the number of partitions merged.
+    /// Returns the number of partitions merged. Signals `before_compaction` (once the volume is
+    /// known to be a snapshot, before the other checks) and `after_compaction` around it.
     pub async fn merge(
         &mut self,
         volume: VolumeId,
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<u32> {
         self.check_writable()?;
+        self.sealed_slot(volume)?;
+        self.signal_event(BuiltinEvent::BeforeCompaction).await?;
         let target = self.sealed_slot(volume)?;
         let chain = self.chain_to_root(target)?;
         if let Some(held) = chain
@@ -510,6 +519,7 @@ impl<S: Storage> Store<S> {
             .await?;
         self.finish_merge(volume, progress).await?;
         self.after_operation(Operation::Merge).await?;
+        self.signal_event(BuiltinEvent::AfterCompaction).await?;
         Ok(chain.len() as u32)
     }
 
