@@ -305,7 +305,7 @@ pub fn delete_store(dispatch: Dispatch, open: Option<Client>, name: String, back
     });
 }
 
-/// Creates a store from a raw image file and opens it.
+/// Creates a store from a raw image file (its baseline) and opens it.
 pub fn import_store(
     dispatch: Dispatch,
     previous: Option<Client>,
@@ -314,33 +314,12 @@ pub fn import_store(
     block_size: u64,
     file: web_sys::File,
 ) {
-    dispatch.dispatch(Action::Busy(Some(Busy {
-        label: format!("Importing {}", file.name()),
-        done_bytes: 0.0,
-        total_bytes: file.size(),
-        canceller: None,
-    })));
-    yew::platform::spawn_local(async move {
-        let outcome = async {
-            if let Some(previous) = previous {
-                previous.close().await?;
-                dispatch.dispatch(Action::Closed);
-            }
-            let client = client::import_image(&name, backend, block_size, &file).await?;
-            adopt(&dispatch, client).await
-        }
-        .await;
-        dispatch.dispatch(Action::Busy(None));
-        match outcome {
-            Ok(()) => {
-                remember(&dispatch, &name, backend);
-                info(
-                    &dispatch,
-                    format!("Imported {} as the baseline of store {name}", file.name()),
-                );
-            }
-            Err(error) => fail(&dispatch, error),
-        }
+    let busy = format!("Importing {}", file.name());
+    let done = format!("Imported {} as the baseline of store {name}", file.name());
+    let store_name = name.clone();
+    replace_store_from_file(dispatch, previous, name, backend, &file, busy, done, {
+        let file = file.clone();
+        async move { client::import_image(&store_name, backend, block_size, &file).await }
     });
 }
 
@@ -352,8 +331,30 @@ pub fn import_stream_store(
     backend: Backend,
     file: web_sys::File,
 ) {
+    let busy = format!("Copying from {}", file.name());
+    let done = format!("Created store {name} as a copy from {}", file.name());
+    let store_name = name.clone();
+    replace_store_from_file(dispatch, previous, name, backend, &file, busy, done, {
+        let file = file.clone();
+        async move { client::import_stream(&store_name, backend, &file).await }
+    });
+}
+
+/// Closes `previous`, then creates and opens a store with `create` (reading `file`), showing
+/// progress as `busy` and `done` once it is open.
+#[allow(clippy::too_many_arguments)]
+fn replace_store_from_file(
+    dispatch: Dispatch,
+    previous: Option<Client>,
+    name: String,
+    backend: Backend,
+    file: &web_sys::File,
+    busy: String,
+    done: String,
+    create: impl Future<Output = ClientResult<Client>> + 'static,
+) {
     dispatch.dispatch(Action::Busy(Some(Busy {
-        label: format!("Copying from {}", file.name()),
+        label: busy,
         done_bytes: 0.0,
         total_bytes: file.size(),
         canceller: None,
@@ -364,18 +365,14 @@ pub fn import_stream_store(
                 previous.close().await?;
                 dispatch.dispatch(Action::Closed);
             }
-            let client = client::import_stream(&name, backend, &file).await?;
-            adopt(&dispatch, client).await
+            adopt(&dispatch, create.await?).await
         }
         .await;
         dispatch.dispatch(Action::Busy(None));
         match outcome {
             Ok(()) => {
                 remember(&dispatch, &name, backend);
-                info(
-                    &dispatch,
-                    format!("Created store {name} as a copy from {}", file.name()),
-                );
+                info(&dispatch, done);
             }
             Err(error) => fail(&dispatch, error),
         }
