@@ -196,3 +196,26 @@ test('memory: the policy timer (policyTickMs) runs the policies in the worker an
     await page.close();
   });
 });
+
+for (const backend of ['memory', 'opfs']) {
+  test(`${backend}: a cancelled compaction stops in the worker, not only in the page`, async () => {
+    await inContext(async (context) => {
+      const page = await app.appPage(context);
+      // 8,192 blocks written twice: 64 MiB through a backend that never waits, so only the
+      // worker's periodic yield lets the cancel message in before the compaction ends.
+      const r = await page.evaluate(([b, n]) => window.scenarios.cancelCompaction(b, n, 8192), [
+        backend,
+        `cancel-compaction-${backend}`,
+      ]);
+      assert.equal(r.cancelled?.code, 'CANCELLED', JSON.stringify(r.cancelled));
+      assert.ok(r.progressReports >= 1);
+      assert.equal(r.afterCancel, r.before, 'the cancelled compaction changed nothing in the worker');
+      assert.ok(
+        r.afterCompaction < r.before,
+        `a compaction left to run reclaims space (${r.before} -> ${r.afterCompaction} bytes)`,
+      );
+      assert.ok(r.lastIntact, 'the partition reads its newest data after both');
+      await page.close();
+    });
+  });
+}

@@ -399,4 +399,52 @@ Object.assign(window.scenarios, {
       await store.close();
     }
   },
+
+  /**
+   * Fills a partition with `blocks` blocks written twice, seals it, starts compacting it and
+   * cancels at the first progress report; then asks the worker (behind the compaction, in its
+   * queue) what the partition holds, and finally compacts it for real.
+   */
+  async cancelCompaction(backend, name, blocks) {
+    await destroy({ name, backend });
+    const store = await open({ name, backend, blockSize: BLOCK_BYTES, blocks });
+    try {
+      for (const round of [0, 1]) {
+        for (let at = 0; at < blocks; at += 256) {
+          const writes = [];
+          for (let a = at; a < Math.min(at + 256, blocks); a++) writes.push([a, block(a + round)]);
+          await store.writeBatch(writes);
+        }
+      }
+      const volume = await store.snapshot('full');
+      const sizeOf = async () => (await store.space()).find((s) => s.volume === volume).totalBytes;
+      const before = await sizeOf();
+      const controller = new AbortController();
+      let progressReports = 0;
+      let cancelled = null;
+      await store
+        .compact(volume, {
+          signal: controller.signal,
+          onProgress: () => {
+            progressReports += 1;
+            controller.abort();
+          },
+        })
+        .catch((e) => (cancelled = describeError(e)));
+      const afterCancel = await sizeOf();
+      await store.compact(volume);
+      const afterCompaction = await sizeOf();
+      const last = await store.readAt(volume, blocks - 1, 1);
+      return {
+        before,
+        afterCancel,
+        afterCompaction,
+        progressReports,
+        cancelled,
+        lastIntact: same(last, block(blocks - 1 + 1)),
+      };
+    } finally {
+      await store.close();
+    }
+  },
 });

@@ -155,3 +155,37 @@ pub(crate) async fn await_transaction(
         map_error(object, request_error.as_ref().unwrap_or(&event))
     })
 }
+
+/// How long a backend that never waits (memory, OPFS sync handles) may run before it lets the
+/// event loop turn: 50 ms keeps a cancel message or a page's request waiting no longer than
+/// that, at the cost of one `setTimeout(0)` (about 1-4 ms) per 50 ms of work.
+const YIELD_EVERY_MS: f64 = 50.0;
+
+thread_local! {
+    /// When the event loop last turned under a synchronous backend (`Date.now()`, ms).
+    static LAST_YIELD_MS: std::cell::Cell<f64> = std::cell::Cell::new(js_sys::Date::now());
+}
+
+/// Lets the event loop run a macrotask if the synchronous backends have held it for
+/// [`YIELD_EVERY_MS`]: without this, a long compaction, merge or export over memory or OPFS
+/// never gives the worker a chance to see the `cancel` message for it.
+pub(crate) async fn yield_if_due() {
+    let now = js_sys::Date::now();
+    if now - LAST_YIELD_MS.with(|t| t.get()) < YIELD_EVERY_MS {
+        return;
+    }
+    // A macrotask, not a resolved promise: microtasks run before any message event.
+    let timer = Promise::new(&mut |resolve, _reject| {
+        let global = js_sys::global();
+        if let Ok(set_timeout) = Reflect::get(&global, &JsValue::from_str("setTimeout")) {
+            if let Some(set_timeout) = set_timeout.dyn_ref::<Function>() {
+                let _ = set_timeout.call2(&global, &resolve, &JsValue::from(0));
+                return;
+            }
+        }
+        // No timers (not a browser): nothing to yield to.
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    });
+    let _ = JsFuture::from(timer).await;
+    LAST_YIELD_MS.with(|t| t.set(js_sys::Date::now()));
+}

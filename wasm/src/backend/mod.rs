@@ -150,15 +150,30 @@ impl Storage for AnyStorage {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize, StorageError> {
+        self.yield_if_due().await;
         delegate!(self, s => s.read_at(object, offset, buf).await)
     }
 
     async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {
+        self.yield_if_due().await;
         delegate!(self, s => s.read_many(requests).await)
     }
 
     async fn commit(&mut self, commit: Commit) -> Result<(), StorageError> {
+        self.yield_if_due().await;
         delegate!(self, s => s.commit(commit).await)
+    }
+}
+
+impl AnyStorage {
+    /// Memory and OPFS (sync access handles) complete every call without waiting, so a long
+    /// operation would hold the worker's event loop to its end; they let it turn now and then
+    /// (see `js::yield_if_due`). IndexedDB waits on the browser at every call already.
+    async fn yield_if_due(&self) {
+        #[cfg(target_arch = "wasm32")]
+        if !matches!(self, AnyStorage::IndexedDb(_)) {
+            js::yield_if_due().await;
+        }
     }
 }
 
