@@ -395,8 +395,9 @@ fn an_action_that_is_itself_an_operation_does_not_trigger_again() {
 #[test]
 fn a_rule_with_nothing_to_do_records_nothing_write_after_write() {
     // "log_bytes > 0: merge the oldest partition" is past its threshold after every write, but
-    // there is nothing to merge: the store takes no action and the audit stays empty (the rule
-    // is disarmed until the partitions change, so it does not cost an evaluation per write).
+    // there is nothing to merge: the store takes no action and records nothing, write after
+    // write. (It also disarms the rule until the partitions change, so later writes skip the
+    // evaluation; that saving is not observable from outside and is not asserted here.)
     let clock = Rc::new(ManualClock::new(START_MS));
     let (_, mut store) = store(&clock);
     let policy = Policy::from_json(
