@@ -100,6 +100,13 @@ export interface OpenOptions extends ClientOptions {
    */
   readOnly?: boolean;
   /**
+   * Whether the store acts on its policy by itself (default true): threshold rules right after
+   * the operation that crossed them (a `write()` may then snapshot or merge), and the built-in
+   * events `open`, `close` and compactions. With `false`, only `runPolicies()`, `event()` and
+   * the `policyTickMs` timer carry policy decisions out.
+   */
+  automaticPolicies?: boolean;
+  /**
    * Run the store's policies on a timer in the worker, every `policyTickMs` milliseconds (at
    * least 10), as `runPolicies()` would: scheduled snapshots, retention, thresholds. Each run
    * takes its turn with your calls. Not for read-only stores.

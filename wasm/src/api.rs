@@ -45,6 +45,13 @@ export interface OpenOptions {
    * memory backend (`INVALID_ARGUMENT`).
    */
   readOnly?: boolean;
+  /**
+   * Whether the store acts on its policy by itself (default true): threshold rules right after
+   * the operation that crossed them, built-in events (`open`, `close`, compactions). With
+   * `false`, only `runPolicies`, `event` and the worker's `policyTickMs` timer carry policy
+   * decisions out, and opening signals no `open` event.
+   */
+  automaticPolicies?: boolean;
 }
 
 /** Options of `StrataStore.beginImport`. */
@@ -247,6 +254,8 @@ pub struct StrataStore {
     name: String,
     backend: Backend,
     read_only: bool,
+    /// `automaticPolicies`, kept to open the store again the same way after a storage failure.
+    automatic_policies: bool,
 }
 
 /// Parsed `OpenOptions`.
@@ -256,6 +265,7 @@ struct OpenOptions {
     block_size: Option<u32>,
     blocks: Option<u64>,
     read_only: bool,
+    automatic_policies: bool,
 }
 
 fn required_name(options: &JsValue) -> Result<String> {
@@ -291,6 +301,8 @@ impl OpenOptions {
             block_size: block_size_option(options)?,
             blocks: convert::optional_u64_field(options, "blocks")?,
             read_only: convert::optional_bool_field(options, "readOnly")?.unwrap_or(false),
+            automatic_policies: convert::optional_bool_field(options, "automaticPolicies")?
+                .unwrap_or(true),
         })
     }
 }
@@ -399,7 +411,9 @@ impl StrataStore {
             check_geometry(&store, options.block_size, options.blocks)?;
             store
         } else if has_store(&storage).await? {
-            let store = Store::open(storage, clock).await?;
+            let store =
+                Store::open_with_automatic_policies(storage, clock, options.automatic_policies)
+                    .await?;
             check_geometry(&store, options.block_size, options.blocks)?;
             store
         } else if options.read_only {
@@ -416,13 +430,16 @@ impl StrataStore {
                 block_count,
                 store_id: Some(random_store_id()),
             };
-            Store::create(storage, create, clock).await?
+            let mut store = Store::create(storage, create, clock).await?;
+            store.set_automatic_policies(options.automatic_policies);
+            store
         };
         Ok(StrataStore {
             session: Exclusive::new(Session::new(store, lock)),
             name: options.name,
             backend,
             read_only: options.read_only,
+            automatic_policies: options.automatic_policies,
         })
     }
 
@@ -1042,7 +1059,10 @@ impl StrataStore {
         if self.read_only {
             return Ok(Store::open_read_only(storage, place::clock()).await?);
         }
-        Ok(Store::open(storage, place::clock()).await?)
+        Ok(
+            Store::open_with_automatic_policies(storage, place::clock(), self.automatic_policies)
+                .await?,
+        )
     }
 
     /// Passes a change's outcome on. A storage failure (a `QuotaExceededError`, say) poisons
@@ -1172,6 +1192,7 @@ impl ImageImport {
             name: self.name.clone(),
             backend: self.backend,
             read_only: false,
+            automatic_policies: true,
         })
     }
 
@@ -1253,6 +1274,7 @@ impl StreamImport {
             name: self.name.clone(),
             backend: self.backend,
             read_only: false,
+            automatic_policies: true,
         })
     }
 

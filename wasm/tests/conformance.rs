@@ -876,3 +876,44 @@ async fn read_only_open_on_the_memory_backend_is_refused() {
         .expect("refused");
     assert_eq!(error.code(), "INVALID_ARGUMENT");
 }
+
+/// Opens a new memory store of 16 blocks with `automaticPolicies` as given (absent: default),
+/// assigns "more than 1 write since the last snapshot: snapshot", writes 3 blocks and returns
+/// how many snapshots the store then has.
+async fn snapshots_after_writes(automatic: Option<bool>) -> u32 {
+    let name = unique("automatic-policies");
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &"name".into(), &name.clone().into()).unwrap();
+    Reflect::set(&options, &"backend".into(), &"memory".into()).unwrap();
+    Reflect::set(&options, &"blocks".into(), &16.into()).unwrap();
+    if let Some(automatic) = automatic {
+        Reflect::set(&options, &"automaticPolicies".into(), &automatic.into()).unwrap();
+    }
+    let store = strata_wasm::StrataStore::open(options.into())
+        .await
+        .unwrap();
+    let policy = r#"{ "rules": [ { "kind": "threshold", "status": "writes_since_snapshot",
+        "above": 1, "action": "snapshot" } ] }"#;
+    store.set_policy(policy.into()).await.unwrap();
+    for addr in 0..3 {
+        store.write(addr as f64, block(addr)).await.unwrap();
+    }
+    let snapshots = store
+        .volumes()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|v| Reflect::get(v, &"kind".into()).unwrap() == JsValue::from_str("snapshot"))
+        .count() as u32;
+    store.close().await.unwrap();
+    destroy_backend(BackendKind::Memory, &name).await.unwrap();
+    snapshots
+}
+
+#[wasm_bindgen_test]
+async fn automatic_policies_open_option() {
+    // By default the store acts on a crossed threshold by itself; with automaticPolicies: false
+    // it leaves every decision to runPolicies / event / the worker's timer.
+    assert!(snapshots_after_writes(None).await >= 1);
+    assert_eq!(snapshots_after_writes(Some(false)).await, 0);
+}
