@@ -2,53 +2,18 @@
 // driving the dashboard (every action waits for its outcome message) and checking screenshots.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { chromiumArgs, chromiumPath, startServer as startStaticServer } from '../browser.mjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const artifactsDir = path.join(repoRoot, 'tests/e2e/artifacts');
-const chromiumPath = '/usr/bin/chromium';
-// The flags that work as root in a closed network (docs: /work/shared/guide/toolchain.md);
-// without the background-networking ones Chromium keeps trying to reach Google's services.
-const chromiumArgs = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
-/** Starts scripts/serve.py on a free port and resolves with its base URL. */
-export async function startServer() {
-  const child = spawn(
-    'python3',
-    [path.join(repoRoot, 'scripts/serve.py'), '--port', '0', '--quiet',
-      '--directory', path.join(repoRoot, 'www')],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const lines = createInterface({ input: child.stdout });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`serve.py exited with code ${code} before listening`);
-  });
-  const listening = (async () => {
-    for await (const line of lines) {
-      const match = line.match(/ at (http:\/\/\S+)$/);
-      if (match) return match[1];
-    }
-    throw new Error('serve.py closed its output without printing its URL');
-  })();
-  const url = await Promise.race([listening, exited]);
-  exited.catch(() => {}); // The server is killed at the end; that exit is expected.
-  return { child, url };
+/** Serves www/ on a free port of 127.0.0.1; resolves to { child, url }. */
+export function startServer() {
+  return startStaticServer(path.join(repoRoot, 'www'));
 }
 
 export function launchBrowser() {

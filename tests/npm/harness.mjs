@@ -4,56 +4,20 @@
 // once (in `before`) and `stopApp()` once (in `after`).
 
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
+import { chromiumArgs, chromiumPath, startServer } from '../browser.mjs';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../..');
 const packageDir = path.join(repoRoot, 'wasm/pkg');
-// The flags that work as root in a closed network (see tests/e2e/dashboard.test.mjs).
-export const chromiumArgs = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-/** Serves `directory` with scripts/serve.py on a free port; resolves to { child, url }. */
-export async function startServer(directory) {
-  const child = spawn(
-    'python3',
-    [path.join(repoRoot, 'scripts/serve.py'), '--port', '0', '--quiet', '--directory', directory],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const lines = createInterface({ input: child.stdout });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`serve.py exited with code ${code} before listening`);
-  });
-  const listening = (async () => {
-    for await (const line of lines) {
-      const match = line.match(/ at (http:\/\/\S+)$/);
-      if (match) return match[1];
-    }
-    throw new Error('serve.py closed its output without printing its URL');
-  })();
-  const url = await Promise.race([listening, exited]);
-  exited.catch(() => {});
-  return { child, url };
-}
 
 /**
  * The scratch app with the packed package installed, served, and a browser to drive it:
@@ -81,7 +45,7 @@ export async function startApp() {
     assert.ok(existsSync(path.join(appDir, 'node_modules/strata-engine/worker.js')));
     let baseUrl;
     ({ child: server, url: baseUrl } = await startServer(appDir));
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
+    browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
     return {
       baseUrl,
       origin: new URL(baseUrl).origin,

@@ -23,17 +23,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
 const { chromium } = await import(pathToFileURL(path.join(repoRoot, 'tests/node_modules/playwright-core/index.mjs')));
 
-const chromiumArgs = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const { chromiumArgs, chromiumPath } = await import(pathToFileURL(path.join(repoRoot, 'tests/browser.mjs')));
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
@@ -69,7 +59,7 @@ export async function runBench({ quick = false, sizes = {}, print = console.log 
   // sync-access-handle call is an IPC, which is not what a user's browser does.
   const profile = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-'));
   const browser = await chromium.launchPersistentContext(path.join(profile, 'user-data'), {
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath,
     args: chromiumArgs,
     env: { ...process.env, TMPDIR: profile },
   });
