@@ -1168,6 +1168,24 @@ pub struct ImageImport {
     backend: Backend,
 }
 
+impl StrataStore {
+    /// The writable store an import (of an image or a stream) has just created, with its lock.
+    fn created(
+        store: Store<BackendStorage>,
+        lock: StoreLock,
+        name: &str,
+        backend: Backend,
+    ) -> StrataStore {
+        StrataStore {
+            session: Exclusive::new(Session::new(store, Some(lock))),
+            name: name.to_string(),
+            backend,
+            read_only: false,
+            automatic_policies: true,
+        }
+    }
+}
+
 fn import_finished() -> StrataError {
     StrataError::new(CODE_INVALID_STATE, "the import has finished or failed")
 }
@@ -1187,13 +1205,7 @@ impl ImageImport {
         let mut state = self.state.lock().await;
         let ImportState { import, lock } = state.take().ok_or_else(import_finished)?;
         let store = import.finish().await?;
-        Ok(StrataStore {
-            session: Exclusive::new(Session::new(store, Some(lock))),
-            name: self.name.clone(),
-            backend: self.backend,
-            read_only: false,
-            automatic_policies: true,
-        })
+        Ok(StrataStore::created(store, lock, &self.name, self.backend))
     }
 
     /// Abandons the import and releases the store's lock. What was written stays on storage
@@ -1269,13 +1281,7 @@ impl StreamImport {
         let mut state = self.state.lock().await;
         let StreamImportState { receiver, lock } = state.take().ok_or_else(import_finished)?;
         let (store, _) = receiver.finish().await?;
-        Ok(StrataStore {
-            session: Exclusive::new(Session::new(store, Some(lock))),
-            name: self.name.clone(),
-            backend: self.backend,
-            read_only: false,
-            automatic_policies: true,
-        })
+        Ok(StrataStore::created(store, lock, &self.name, self.backend))
     }
 
     /// Abandons the import and releases the store's lock; what was written stays on storage
