@@ -394,7 +394,10 @@ Object.assign(window.scenarios, {
       const snapshots = (await store.volumes()).filter((v) => v.kind === 'snapshot').map((v) => v.label);
       let invalid = null;
       await open({ name: `${name}-bad`, backend, blocks: 16, policyTickMs: 1 }).catch((e) => (invalid = describeError(e)));
-      return { runs: runs.length, entries: runs.flat().length, errors, snapshots, invalid, audit: (await store.audit()).length };
+      // The audit trail first, then the count: a tick queued in the worker ahead of the audit
+      // request posts its entries before the audit's reply, so both see the same runs.
+      const audit = (await store.audit()).length;
+      return { runs: runs.length, entries: runs.flat().length, errors, snapshots, invalid, audit };
     } finally {
       await store.close();
     }
