@@ -8,8 +8,8 @@ use crate::VolumeId;
 
 /// One thing the policy wants done. The executor carries decisions out in the order
 /// [`evaluate`](super::evaluate) returns them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     /// Take a snapshot labelled `label` (empty: no label).
     Snapshot {
@@ -111,8 +111,8 @@ impl std::fmt::Display for Reason {
 }
 
 /// Where a decision comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "from", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
 pub enum Origin {
     /// A rule of the policy.
     Rule {
@@ -162,8 +162,8 @@ pub struct AuditEntry {
 }
 
 /// What became of a decision.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// Carried out.
     Applied {

@@ -188,7 +188,7 @@ fn threshold_crossed(
     let value = status_value(view, status)?;
     let shown = match value {
         StatusValue::Count(n) => n.to_string(),
-        StatusValue::Ratio(r) => format!("{r:.4}"),
+        StatusValue::Ratio(r) => ratio_text(r),
     };
     let value = match value {
         StatusValue::Count(n) => n as f64,
@@ -196,9 +196,30 @@ fn threshold_crossed(
     };
     let name = status.as_str();
     match (above, below) {
-        (Some(above), _) if value > above => Some(format!("{name} {shown} > {above}")),
-        (None, Some(below)) if value < below => Some(format!("{name} {shown} < {below}")),
+        (Some(above), _) if value > above => {
+            Some(format!("{name} {shown} > {}", threshold_text(above)))
+        }
+        (None, Some(below)) if value < below => {
+            Some(format!("{name} {shown} < {}", threshold_text(below)))
+        }
         _ => None,
+    }
+}
+
+/// A ratio in `0..=1` with four decimals (`0.3125`), in integer arithmetic: core's float
+/// formatting (`{:.4}`, `{}`) is some 16 KiB of WebAssembly, and these reasons were its only use.
+fn ratio_text(ratio: f64) -> String {
+    let scaled = (ratio.clamp(0.0, 1.0) * 10_000.0).round() as u64;
+    format!("{}.{:04}", scaled / 10_000, scaled % 10_000)
+}
+
+/// A threshold as written in the policy: whole numbers without a fraction (`1000`), others in
+/// the shortest form that reads back as the same number (`0.3`), as JSON writes them.
+fn threshold_text(threshold: f64) -> String {
+    let text = serde_json::to_string(&threshold).unwrap_or_default();
+    match text.strip_suffix(".0") {
+        Some(whole) => whole.to_string(),
+        None => text,
     }
 }
 
@@ -564,4 +585,19 @@ fn deletions(context: &Context<'_>, merged: &BTreeSet<VolumeId>) -> Vec<(VolumeI
 fn in_scope(v: &VolumeView, label_prefix: Option<&str>, assignments: &VolumeAssignments) -> bool {
     assignments.get(v.id).ttl_ms.is_none()
         && label_prefix.is_none_or(|prefix| v.label.starts_with(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ratio_text, threshold_text};
+
+    #[test]
+    fn reasons_show_numbers_as_core_formatting_did() {
+        for ratio in [0.0, 0.3125, 0.5, 0.99995, 1.0, 1.0 / 3.0, 0.00004] {
+            assert_eq!(ratio_text(ratio), format!("{ratio:.4}"), "{ratio}");
+        }
+        for threshold in [0.0, 0.3, 1000.0, 52_428_800.0, 0.25, 1.5e9, 12.125] {
+            assert_eq!(threshold_text(threshold), format!("{threshold}"));
+        }
+    }
 }

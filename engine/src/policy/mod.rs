@@ -174,6 +174,7 @@ mod rules;
 mod simulate;
 mod validate;
 mod view;
+mod wire;
 
 pub use decision::{AuditEntry, Decision, Origin, Outcome, Reason};
 pub use evaluate::evaluate;

@@ -47,8 +47,10 @@ impl LabelScheme {
 /// One rule. JSON objects carry their kind in `"kind"`: `snapshot_every`, `retain`,
 /// `merge_older_than`, `copy_every` (temporal), `threshold` (status-based), `event`
 /// (event-based). Every rule may have a unique `name`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+///
+/// Deserialised through a flat struct (see `wire.rs`), with the derive's JSON and messages.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Rule {
     /// Temporal: take a snapshot once in every interval of `snapshot_every_ms`. Intervals are
     /// aligned to the Unix epoch (an hourly rule fires at the first evaluation in each UTC
