@@ -40,8 +40,14 @@
 //! | `StreamImport.push(bytes)`, `.finish()`, `.abort()` | feed the stream; `finish` resolves to a `StrataStore` |
 //! | `StrataCursor.nextSeq` | where the cursor is |
 //!
-//! The TypeScript declarations of the objects are in `api.rs` (`TS_TYPES`) and end up in the
-//! generated `strata_wasm.d.ts`.
+//! [`StrataMirror`] (`mirror.rs`) is the redundant system: a secondary store beside a primary
+//! mirrored on several legs, each on a backend of its own (`StrataMirror.open({name, backend,
+//! legs: ["opfs", "indexeddb"], blocks?})`, `write`, `writeBatch`, `read`, `readAt`, `sync`,
+//! `snapshot`, `volumes`, `info`, `status`, `scrub`, `replace(leg)`, `rebuild()`, `events()`,
+//! `close()`, `StrataMirror.destroy({name, backend, legs})`).
+//!
+//! The TypeScript declarations of the objects are in `api.rs` (`TS_TYPES`) and `mirror.rs`
+//! (`TS_MIRROR_TYPES`) and end up in the generated `strata_wasm.d.ts`.
 
 use wasm_bindgen::prelude::*;
 
@@ -50,10 +56,12 @@ pub mod backend;
 mod convert;
 mod error;
 mod exclusive;
+mod mirror;
 mod place;
 
 pub use api::{ImageImport, StrataCursor, StrataStore, StreamImport};
 pub use error::StrataError;
+pub use mirror::{leg_store_name, StrataMirror};
 
 /// The engine's version.
 #[wasm_bindgen]

@@ -1,0 +1,856 @@
+//! [`StrataMirror`]: the redundant system ([`RedundantStore`]) in the browser. A *secondary*
+//! store (baseline + incremental log, the source of truth) on one backend, and a *primary* copy
+//! of the live volume (a plain image plus a checksum per block) mirrored on several *legs*, each
+//! on a backend of its own: a mirror across OPFS and IndexedDB, say.
+//!
+//! # Where things live
+//!
+//! For a mirror named `NAME`:
+//!
+//! | what | store name | OPFS directory / IndexedDB database | Web Lock |
+//! |---|---|---|---|
+//! | the secondary, on `backend` | `NAME` | `strata-NAME` | `strata-NAME` |
+//! | leg `i`, on `legs[i]` | `NAME.leg<i>` (`NAME.leg0`, `NAME.leg1`, ...) | `strata-NAME.leg<i>` | `strata-NAME.leg<i>` |
+//!
+//! A leg is known by its position: opening with the same `legs` list finds the same storage.
+//! Opening takes every one of these locks first (`LOCKED` if any is held), so neither the
+//! secondary nor a leg can be opened twice. The secondary is an ordinary store: while the mirror
+//! is closed, `StrataStore.open({ name: NAME })` works on it, and the legs catch up from its log
+//! at the next `StrataMirror.open`.
+//!
+//! # Lost legs
+//!
+//! When an existing mirror opens and a leg's storage holds no primary (it was destroyed, the
+//! site's data for it was cleared, or it is a new position), the leg is *not* filled behind the
+//! caller's back: it is out of service (`degraded`, its open outcome `failed`), and reads are
+//! served by the other legs and the secondary. `replace(i)` wipes the leg's storage and
+//! resilvers it; `rebuild()` does so for every leg from the secondary's head (after all were
+//! lost, or to put a mirror beside a store first made with `StrataStore`). A leg whose storage
+//! fails while open (an IndexedDB database deleted from elsewhere) is taken out of service the
+//! same way.
+//!
+//! Memory legs live as long as the worker: after a page reload they are lost (call `rebuild()`),
+//! and a memory secondary is gone with them.
+
+use js_sys::{Array, Uint8Array};
+use strata_engine::redundant::layout::HEADER_OBJECT;
+use strata_engine::redundant::{
+    FaultEvent, FaultKind, FoundBy, LegOpenOutcome, LegState, RedundantOptions, RedundantStatus,
+    RedundantStore, ResilverReport, ScrubReport, SnapshotCompaction, SnapshotReport,
+};
+use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
+use strata_engine::{CreateOptions, Store};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{self, ObjectBuilder};
+use crate::error::{StrataError, CODE_CLOSED};
+use crate::exclusive::Exclusive;
+use crate::place::{self, Backend, BackendStorage, StoreLock};
+
+type Result<T, E = StrataError> = std::result::Result<T, E>;
+
+/// The one instantiation of the controller in the bindings.
+type Mirror = RedundantStore<LegDevice, BackendStorage>;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_MIRROR_TYPES: &str = r#"
+/** A backend as the bindings report it (`"auto"` resolved). */
+export type ResolvedBackend = "memory" | "opfs" | "indexeddb";
+
+/** Options of `StrataMirror.open`. */
+export interface MirrorOptions {
+  /** The mirror's name: the secondary is the store `name`, leg `i` the store `name.leg<i>`. */
+  name: string;
+  /** Where the secondary (baseline + log) lives; default `"auto"`. */
+  backend?: "auto" | "memory" | "opfs" | "indexeddb";
+  /** One backend per leg of the primary, e.g. `["opfs", "indexeddb"]`; at least one. */
+  legs: Array<"auto" | "memory" | "opfs" | "indexeddb">;
+  /** Block size in bytes when creating (a power of two, 512..65536); default 4096. */
+  blockSize?: number;
+  /** Number of blocks when creating; needed only if the mirror does not exist yet. */
+  blocks?: number;
+  /**
+   * What every `snapshot()` does to the secondary after sealing the snapshot: `"inPlace"`
+   * compacts it in place, `{ keepSnapshots: n }` merges the oldest snapshots into the baseline
+   * so that at most `n` remain; absent or `"none"`: nothing. Not stored: give it at every open.
+   */
+  compactOnSnapshot?: "none" | "inPlace" | { keepSnapshots: number };
+}
+
+/** What `StrataMirror.info()` returns: the secondary's facts, and the legs' backends. */
+export interface MirrorInfo extends Omit<StoreInfo, "readOnly" | "recovery"> {
+  legs: ResolvedBackend[];
+}
+
+/** One leg in `MirrorStatus`. */
+export interface MirrorLegStatus {
+  leg: number;
+  backend: ResolvedBackend;
+  /** The leg's store name (`name.leg<i>`): its OPFS directory / database is `strata-` + this. */
+  store: string;
+  /** `healthy`: in service; `degraded`: out of service, replace it; `missing`: no device. */
+  state: "healthy" | "degraded" | "missing";
+  /** Why it is out of service. */
+  reason: string | null;
+  /**
+   * How opening brought it in line: nothing to do, the blocks written since it was last
+   * updated, a full compare, or it could not be used (its storage is missing or failed).
+   */
+  open: "inSync" | "caughtUp" | "resilvered" | "failed";
+  /** Blocks that opening wrote to it. */
+  openBlocksWritten: number;
+  /** The head volume and log position its image reflects, when known to be consistent. */
+  synced: { head: number; nextSeq: number } | null;
+  /** Bad copies found on it (reads, scrubs, resilvers) since the mirror was opened. */
+  errorsDetected: number;
+  /** Of those, rewritten from a good copy. */
+  errorsRepaired: number;
+  ioErrors: number;
+  blocksResilvered: number;
+  /** Times `replace` or `rebuild` put a new device in its place since the mirror was opened. */
+  replacements: number;
+  generation: number;
+}
+
+/** What `StrataMirror.status()` returns. */
+export interface MirrorStatus {
+  /** The secondary's head volume. */
+  head: number;
+  healthyLegs: number;
+  /** True if some leg is out of service. */
+  degraded: boolean;
+  /** Written blocks not on the primary yet (they reach it at the next sync). */
+  pendingBlocks: number;
+  /** Blocks head reads took from the secondary because no leg had a good copy. */
+  blocksServedBySecondary: number;
+  /** Blocks head reads could not get from anywhere (they failed with `CORRUPT`). */
+  unrecoverableReads: number;
+  /** Blocks the secondary had lost (its last record damaged) and got back from the legs at open. */
+  secondaryBlocksRestored: number;
+  /** Blocks the secondary may have lost at open that no leg could give back. */
+  secondaryBlocksLost: number;
+  legs: MirrorLegStatus[];
+}
+
+/** One leg in `MirrorScrubReport`. */
+export interface MirrorLegScrub {
+  leg: number;
+  backend: ResolvedBackend;
+  /** Copies checked on this leg. */
+  checked: number;
+  /** Copies that failed their checksum or differed from the secondary. */
+  detected: number;
+  /** Of those, rewritten from a good copy. */
+  repaired: number;
+  /** The I/O failure that took the leg out of service during the scrub. */
+  ioError: string | null;
+}
+
+/** What `StrataMirror.scrub()` returns. */
+export interface MirrorScrubReport {
+  blocksChecked: number;
+  /** Leg copies checked (blocks times legs in service). */
+  copiesChecked: number;
+  /** Copies found damaged or stale. */
+  detected: number;
+  /** Copies rewritten from a good copy. */
+  repaired: number;
+  /** Blocks with no good copy anywhere: left marked bad, reads of them fail with `CORRUPT`. */
+  unrecoverable: number[];
+  /** Blocks whose copy in the secondary is damaged (the primary still serves them). */
+  secondaryDamaged: number[];
+  legs: MirrorLegScrub[];
+}
+
+/** What `replace` (and each leg of `rebuild`) did. */
+export interface ResilverReport {
+  leg: number;
+  backend: ResolvedBackend;
+  blocksChecked: number;
+  blocksWritten: number;
+  /** Damaged copies found on a device that held a trusted copy. */
+  damagedFound: number;
+  /** Blocks with no good copy anywhere (marked bad on the leg). */
+  unrecoverable: number[];
+}
+
+/** One fault found on a leg (`StrataMirror.events()`). */
+export interface FaultEvent {
+  leg: number;
+  /** The block, for checksum and stale faults. */
+  addr: number | null;
+  /** A copy failing its checksum, a copy passing it but out of date, a failed device. */
+  kind: "checksum" | "stale" | "io";
+  foundBy: "read" | "scrub" | "resilver" | "write";
+  repaired: boolean;
+}
+
+/** What `StrataMirror.snapshot()` returns. */
+export interface MirrorSnapshot {
+  /** The snapshot's volume id. */
+  volume: number;
+  /** The in-place compaction of the snapshot (`compactOnSnapshot: "inPlace"`). */
+  compacted: CompactReport | null;
+  /** Partitions merged into the baseline (`compactOnSnapshot: { keepSnapshots }`). */
+  mergedPartitions: number;
+  /** Why the configured compaction was not done, if it was not. */
+  compactionSkipped: string | null;
+}
+"#;
+
+/// The store name of leg `i` of mirror `name` (see the module documentation).
+pub fn leg_store_name(name: &str, i: usize) -> String {
+    format!("{name}.leg{i}")
+}
+
+/// A leg's device: its storage, or why there is none to use (the controller then sees a device
+/// that fails every I/O and takes the leg out of service).
+#[derive(Debug)]
+enum LegDevice {
+    Ready(BackendStorage),
+    Lost(StorageError),
+}
+
+impl LegDevice {
+    fn ready(&self) -> Result<&BackendStorage, StorageError> {
+        match self {
+            LegDevice::Ready(storage) => Ok(storage),
+            LegDevice::Lost(why) => Err(why.clone()),
+        }
+    }
+}
+
+impl Storage for LegDevice {
+    fn kind(&self) -> &'static str {
+        match self {
+            LegDevice::Ready(storage) => storage.kind(),
+            LegDevice::Lost(_) => "missing",
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<String>, StorageError> {
+        self.ready()?.list().await
+    }
+
+    async fn len(&self, object: &str) -> Result<Option<u64>, StorageError> {
+        self.ready()?.len(object).await
+    }
+
+    async fn read_at(
+        &self,
+        object: &str,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, StorageError> {
+        self.ready()?.read_at(object, offset, buf).await
+    }
+
+    async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {
+        self.ready()?.read_many(requests).await
+    }
+
+    async fn commit(&mut self, commit: Commit) -> Result<(), StorageError> {
+        match self {
+            LegDevice::Ready(storage) => storage.commit(commit).await,
+            LegDevice::Lost(why) => Err(why.clone()),
+        }
+    }
+}
+
+/// What a [`StrataMirror`] holds while it is open.
+struct Session {
+    /// The controller; `None` once closed.
+    mirror: Option<Mirror>,
+    /// Each leg's backend (resolved when its storage opened).
+    legs: Vec<Backend>,
+    /// The secondary's lock, then each leg's; released when the session closes.
+    locks: Vec<StoreLock>,
+}
+
+impl Session {
+    fn mirror(&mut self) -> Result<&mut Mirror> {
+        self.mirror.as_mut().ok_or_else(|| {
+            StrataError::new(
+                CODE_CLOSED,
+                "the mirror is closed; open it again with StrataMirror.open",
+            )
+        })
+    }
+}
+
+/// Parsed `MirrorOptions` (and the `{ name, backend, legs }` of `destroy`).
+struct Options {
+    name: String,
+    backend: Backend,
+    legs: Vec<Backend>,
+}
+
+impl Options {
+    fn parse(options: &JsValue) -> Result<Self> {
+        let name = match convert::optional_string_field(options, "name")? {
+            Some(name) if !name.is_empty() => name,
+            _ => {
+                return Err(StrataError::invalid_argument(
+                    "options.name (a non-empty string) is required",
+                ))
+            }
+        };
+        let backend = match convert::optional_string_field(options, "backend")? {
+            Some(text) => place::parse_backend(&text)?,
+            None => Backend::Auto,
+        };
+        let legs = convert::field(options, "legs");
+        let bad = || {
+            StrataError::invalid_argument(
+                "options.legs must be a non-empty array of backends, one per leg, e.g. \
+                 [\"opfs\", \"indexeddb\"]",
+            )
+        };
+        if !Array::is_array(&legs) {
+            return Err(bad());
+        }
+        let legs = Array::from(&legs)
+            .iter()
+            .map(|leg| place::parse_backend(&leg.as_string().ok_or_else(bad)?))
+            .collect::<Result<Vec<_>>>()?;
+        // The engine's own bound on legs is far above any sensible mirror.
+        if legs.is_empty() || legs.len() > 16 {
+            return Err(bad());
+        }
+        Ok(Options {
+            name,
+            backend,
+            legs,
+        })
+    }
+
+    /// Takes the secondary's lock, then every leg's (`LOCKED` if any is held; those taken so
+    /// far are released).
+    async fn lock(&self) -> Result<Vec<StoreLock>> {
+        let mut locks = vec![place::lock(&self.name).await?];
+        for i in 0..self.legs.len() {
+            locks.push(place::lock(&leg_store_name(&self.name, i)).await?);
+        }
+        Ok(locks)
+    }
+}
+
+/// `compactOnSnapshot`: absent, `"none"`, `"inPlace"` or `{ keepSnapshots: n }`.
+fn snapshot_compaction(options: &JsValue) -> Result<Option<SnapshotCompaction>> {
+    let value = convert::field(options, "compactOnSnapshot");
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    match value.as_string().as_deref() {
+        Some("none") => return Ok(None),
+        Some("inPlace") => return Ok(Some(SnapshotCompaction::InPlace)),
+        _ => {}
+    }
+    if value.is_object() {
+        if let Some(keep) = convert::optional_u64_field(&value, "keepSnapshots")? {
+            let keep = usize::try_from(keep)
+                .map_err(|_| StrataError::invalid_argument("keepSnapshots is too large"))?;
+            return Ok(Some(SnapshotCompaction::MergeOldest { keep }));
+        }
+    }
+    Err(StrataError::invalid_argument(
+        "compactOnSnapshot must be \"none\", \"inPlace\" or { keepSnapshots: n }",
+    ))
+}
+
+/// Opens leg `i`'s storage afresh, empty: whatever it held is deleted first.
+async fn wipe_leg(name: &str, i: usize, backend: Backend) -> Result<(BackendStorage, Backend)> {
+    let store = leg_store_name(name, i);
+    crate::backend::destroy_backend(backend, &store).await?;
+    place::open_storage(backend, &store, false).await
+}
+
+/// The redundant system in this thread (a dedicated worker, for OPFS): a secondary store and a
+/// primary mirrored on several legs. Created by [`StrataMirror::open`]; see the module
+/// documentation for where things live and `MirrorOptions` in the TypeScript declarations.
+#[wasm_bindgen]
+pub struct StrataMirror {
+    session: Exclusive<Session>,
+    name: String,
+    backend: Backend,
+}
+
+#[wasm_bindgen]
+impl StrataMirror {
+    /// Opens the mirror `options.name`, creating it (with `options.blocks` blocks of
+    /// `options.blockSize` bytes) if its secondary does not exist. Takes the locks of the
+    /// secondary and of every leg first: `LOCKED` if any is held. Opening an existing mirror
+    /// brings every leg in line with the secondary (see `status().legs[i].open`); a leg whose
+    /// storage holds no primary is left out of service (see the module documentation).
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "MirrorOptions")] options: JsValue,
+    ) -> Result<StrataMirror> {
+        let parsed = Options::parse(&options)?;
+        let block_size = convert::optional_u64_field(&options, "blockSize")?;
+        let blocks = convert::optional_u64_field(&options, "blocks")?;
+        let mut redundant = RedundantOptions::new();
+        redundant.compact_on_snapshot = snapshot_compaction(&options)?;
+        let locks = parsed.lock().await?;
+        let (secondary, backend) = place::open_storage(parsed.backend, &parsed.name, false).await?;
+        let exists = secondary
+            .list()
+            .await?
+            .iter()
+            .any(|object| strata_engine::format::parse_meta_object(object).is_some());
+        let mut devices = Vec::with_capacity(parsed.legs.len());
+        let mut legs = Vec::with_capacity(parsed.legs.len());
+        for (i, &kind) in parsed.legs.iter().enumerate() {
+            let store = leg_store_name(&parsed.name, i);
+            let (device, chosen) = match crate::backend::open_backend(kind, &store).await {
+                Ok((storage, chosen)) => match storage.len(HEADER_OBJECT).await {
+                    Ok(None) if exists => (
+                        LegDevice::Lost(StorageError::Io {
+                            object: store,
+                            message: "the leg's storage holds no primary (destroyed, or never \
+                                      filled): replace or rebuild it"
+                                .into(),
+                        }),
+                        chosen,
+                    ),
+                    _ => (LegDevice::Ready(storage), chosen),
+                },
+                Err(e) if exists => (LegDevice::Lost(e), kind),
+                Err(e) => return Err(e.into()),
+            };
+            devices.push(device);
+            legs.push(chosen);
+        }
+        let mirror = if exists {
+            let store =
+                Store::open_with_automatic_policies(secondary, place::clock(), false).await?;
+            for (asked, actual, what) in [
+                (block_size, u64::from(store.block_size()), "-byte blocks"),
+                (blocks, store.block_count(), " blocks"),
+            ] {
+                if asked.is_some_and(|asked| asked != actual) {
+                    return Err(StrataError::invalid_argument(format!(
+                        "the mirror exists with {actual}{what}, not {}",
+                        asked.unwrap_or_default()
+                    )));
+                }
+            }
+            Mirror::attach(store, devices, redundant).await?
+        } else {
+            let block_count = blocks.ok_or_else(|| {
+                StrataError::invalid_argument(format!(
+                    "there is no mirror {:?} yet: give options.blocks to create it",
+                    parsed.name
+                ))
+            })?;
+            let block_size = u32::try_from(block_size.unwrap_or(4096)).map_err(|_| {
+                StrataError::invalid_argument("blockSize must be a power of two, 512..65536")
+            })?;
+            // 64 random bits to tell stores apart (in copy streams and leg headers).
+            let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64 & 0xffff_ffff;
+            let create = CreateOptions {
+                block_size,
+                block_count,
+                store_id: Some((half() << 32) | half()),
+            };
+            Mirror::create(secondary, devices, create, redundant, place::clock()).await?
+        };
+        Ok(StrataMirror {
+            session: Exclusive::new(Session {
+                mirror: Some(mirror),
+                legs,
+                locks,
+            }),
+            name: parsed.name,
+            backend,
+        })
+    }
+
+    /// Deletes everything the mirror `options.name` holds: the secondary on `options.backend`
+    /// and leg `i` on `options.legs[i]` (`"auto"`: on every backend). Takes every lock first, so
+    /// an open mirror (or an open leg) fails with `LOCKED`. Missing parts are not an error.
+    pub async fn destroy(
+        #[wasm_bindgen(
+            unchecked_param_type = "{ name: string; backend?: MirrorOptions[\"backend\"]; legs: MirrorOptions[\"legs\"] }"
+        )]
+        options: JsValue,
+    ) -> Result<()> {
+        let parsed = Options::parse(&options)?;
+        let locks = parsed.lock().await?;
+        let mut outcome = crate::backend::destroy_backend(parsed.backend, &parsed.name).await;
+        for (i, &kind) in parsed.legs.iter().enumerate() {
+            let destroyed =
+                crate::backend::destroy_backend(kind, &leg_store_name(&parsed.name, i)).await;
+            outcome = outcome.and(destroyed);
+        }
+        for lock in locks {
+            place::release(lock).await;
+        }
+        Ok(outcome?)
+    }
+
+    /// The mirror's name (the secondary's store name).
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The secondary's backend: `"memory"`, `"opfs"` or `"indexeddb"` (never `"auto"`).
+    #[wasm_bindgen(getter, unchecked_return_type = "ResolvedBackend")]
+    pub fn backend(&self) -> String {
+        self.backend.as_str().to_string()
+    }
+
+    /// Writes whole blocks from block `addr`; returns the entry's sequence number. On the
+    /// secondary at once, on every leg at the next `sync()`.
+    pub async fn write(&self, addr: f64, data: Vec<u8>) -> Result<f64> {
+        let addr = convert::to_u64(addr, "addr")?;
+        let mut session = self.session.lock().await;
+        Ok(session.mirror()?.write(addr, &data).await? as f64)
+    }
+
+    /// Writes several entries as one atomic record (`[[addr, Uint8Array], ...]`). Returns the
+    /// first entry's sequence number.
+    #[wasm_bindgen(js_name = writeBatch)]
+    pub async fn write_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")] writes: JsValue,
+    ) -> Result<f64> {
+        let shape = || StrataError::invalid_argument("writeBatch takes [[addr, Uint8Array], ...]");
+        if !Array::is_array(&writes) {
+            return Err(shape());
+        }
+        let mut owned: Vec<(u64, Vec<u8>)> = Vec::new();
+        for pair in Array::from(&writes).iter() {
+            if !Array::is_array(&pair) {
+                return Err(shape());
+            }
+            let pair = Array::from(&pair);
+            let addr = convert::value_to_u64(&pair.get(0), "addr")?;
+            let data: Uint8Array = pair.get(1).dyn_into().map_err(|_| shape())?;
+            owned.push((addr, data.to_vec()));
+        }
+        let writes: Vec<(u64, &[u8])> = owned.iter().map(|(a, d)| (*a, d.as_slice())).collect();
+        let mut session = self.session.lock().await;
+        Ok(session.mirror()?.write_batch(&writes).await? as f64)
+    }
+
+    /// The durability point: the secondary first (when this resolves, every write so far
+    /// survives a crash), then every leg in service. A leg that fails is taken out of service
+    /// (see `status()`), not reported as an error: the data is safe in the secondary.
+    pub async fn sync(&self) -> Result<()> {
+        let mut session = self.session.lock().await;
+        Ok(session.mirror()?.sync().await?)
+    }
+
+    /// Syncs and takes a snapshot of the secondary labelled `label`, then does the
+    /// `compactOnSnapshot` compaction. Durable when it resolves.
+    #[wasm_bindgen(unchecked_return_type = "MirrorSnapshot")]
+    pub async fn snapshot(&self, label: Option<String>) -> Result<JsValue> {
+        let mut session = self.session.lock().await;
+        let report = session.mirror()?.snapshot(label.as_deref()).await?;
+        Ok(snapshot_report(&report))
+    }
+
+    /// Reads `blocks` blocks from block `addr` of the live volume, from the primary: every block
+    /// is verified, a bad copy is taken from another leg (or the secondary) and rewritten. A
+    /// block with no good copy anywhere fails with `CORRUPT`, never returns wrong bytes.
+    pub async fn read(&self, addr: f64, blocks: f64) -> Result<Vec<u8>> {
+        let addr = convert::to_u64(addr, "addr")?;
+        let blocks = convert::to_u64(blocks, "blocks")?;
+        let mut session = self.session.lock().await;
+        Ok(session.mirror()?.read(addr, blocks).await?)
+    }
+
+    /// Reads `blocks` blocks from block `addr` of volume `volume` (from the secondary).
+    #[wasm_bindgen(js_name = readAt)]
+    pub async fn read_at(&self, volume: f64, addr: f64, blocks: f64) -> Result<Vec<u8>> {
+        let volume = convert::to_volume(volume, "volume")?;
+        let addr = convert::to_u64(addr, "addr")?;
+        let blocks = convert::to_u64(blocks, "blocks")?;
+        let mut session = self.session.lock().await;
+        Ok(session.mirror()?.read_at(volume, addr, blocks).await?)
+    }
+
+    /// Every volume of the secondary: the baseline first, then the partitions.
+    #[wasm_bindgen(unchecked_return_type = "VolumeInfo[]")]
+    pub async fn volumes(&self) -> Result<Array> {
+        let mut session = self.session.lock().await;
+        Ok(convert::array(
+            &session.mirror()?.volumes(),
+            convert::volume_info,
+        ))
+    }
+
+    /// Facts about the secondary, with the mirror's name and the legs' backends.
+    #[wasm_bindgen(unchecked_return_type = "MirrorInfo")]
+    pub async fn info(&self) -> Result<JsValue> {
+        let mut session = self.session.lock().await;
+        let info = session.mirror()?.info();
+        let legs: Array = session
+            .legs
+            .iter()
+            .map(|b| JsValue::from_str(b.as_str()))
+            .collect();
+        Ok(convert::store_info(&info)
+            .set("name", self.name.as_str())
+            .set("backend", self.backend.as_str())
+            .set("legs", legs)
+            .build())
+    }
+
+    /// The state of every leg and what has been found and fixed since the mirror was opened.
+    #[wasm_bindgen(unchecked_return_type = "MirrorStatus")]
+    pub async fn status(&self) -> Result<JsValue> {
+        let mut session = self.session.lock().await;
+        let mirror = session.mirror()?;
+        let status = mirror.status();
+        let open = mirror.open_report().to_vec();
+        Ok(status_object(&status, &open, &session.legs, &self.name))
+    }
+
+    /// Verifies every block of every leg in service against its checksum, the other legs and
+    /// the secondary's head, and rewrites every bad copy it can. Syncs first.
+    #[wasm_bindgen(unchecked_return_type = "MirrorScrubReport")]
+    pub async fn scrub(&self) -> Result<JsValue> {
+        let mut session = self.session.lock().await;
+        let report = session.mirror()?.scrub().await?;
+        Ok(scrub_report(&report, &session.legs))
+    }
+
+    /// Wipes leg `leg`'s storage and resilvers it from the other legs in service, or from the
+    /// secondary; the leg is then in service again. For a leg that is degraded, or whose storage
+    /// is suspect.
+    #[wasm_bindgen(unchecked_return_type = "ResilverReport")]
+    pub async fn replace(&self, leg: f64) -> Result<JsValue> {
+        let mut session = self.session.lock().await;
+        session.mirror()?;
+        let count = session.legs.len();
+        let i = usize::try_from(convert::to_u64(leg, "leg")?)
+            .ok()
+            .filter(|&i| i < count)
+            .ok_or_else(|| {
+                StrataError::invalid_argument(format!(
+                    "there is no leg {leg}: the mirror has {count} legs, numbered from 0"
+                ))
+            })?;
+        // The old device goes first (dropping it closes its handles or connection), so that its
+        // storage can be deleted.
+        let _ = session.mirror()?.detach(i);
+        let (storage, backend) = wipe_leg(&self.name, i, session.legs[i]).await?;
+        session.legs[i] = backend;
+        let report = session
+            .mirror()?
+            .replace(i, LegDevice::Ready(storage))
+            .await?;
+        Ok(resilver_report(&report, &session.legs))
+    }
+
+    /// Rebuilds the whole primary from the secondary's head: every leg's storage is wiped and
+    /// filled again. For when every leg was lost (or to put a mirror beside a store made with
+    /// `StrataStore`). Returns one report per leg.
+    #[wasm_bindgen(unchecked_return_type = "ResilverReport[]")]
+    pub async fn rebuild(&self) -> Result<Array> {
+        let mut session = self.session.lock().await;
+        let count = session.legs.len();
+        for i in 0..count {
+            let _ = session.mirror()?.detach(i);
+        }
+        let mut devices = Vec::with_capacity(count);
+        for i in 0..count {
+            let (storage, backend) = wipe_leg(&self.name, i, session.legs[i]).await?;
+            session.legs[i] = backend;
+            devices.push(LegDevice::Ready(storage));
+        }
+        let reports = session.mirror()?.rebuild_primary(devices).await?;
+        Ok(convert::array(&reports, |r| {
+            resilver_report(r, &session.legs)
+        }))
+    }
+
+    /// The faults found on the legs since the last call (reads, scrubs, resilvers, syncs),
+    /// oldest first; at most 65536 are kept.
+    #[wasm_bindgen(unchecked_return_type = "FaultEvent[]")]
+    pub async fn events(&self) -> Result<Array> {
+        let mut session = self.session.lock().await;
+        Ok(convert::array(
+            &session.mirror()?.take_events(),
+            fault_event,
+        ))
+    }
+
+    /// Syncs, closes the secondary and every leg, and releases the locks. Later calls fail with
+    /// code `CLOSED`; closing twice is allowed.
+    pub async fn close(&self) -> Result<()> {
+        let mut session = self.session.lock().await;
+        // The storages are released (handles, connections) when what `close` returns is
+        // dropped, or with the controller if it fails; the locks go after them.
+        let closed = match session.mirror.take() {
+            Some(mirror) => mirror.close().await.map(drop),
+            None => Ok(()),
+        };
+        for lock in std::mem::take(&mut session.locks) {
+            place::release(lock).await;
+        }
+        Ok(closed?)
+    }
+}
+
+// ----- values going out -------------------------------------------------------------------------
+
+fn numbers(values: &[u64]) -> Array {
+    convert::array(values, |&n| JsValue::from_f64(n as f64))
+}
+
+fn optional_text(text: Option<&str>) -> JsValue {
+    text.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+fn backend_of(legs: &[Backend], i: usize) -> &'static str {
+    legs.get(i).map_or("auto", |b| b.as_str())
+}
+
+fn snapshot_report(r: &SnapshotReport) -> JsValue {
+    ObjectBuilder::new()
+        .number("volume", r.volume.0)
+        .set(
+            "compacted",
+            r.compacted
+                .as_ref()
+                .map_or(JsValue::NULL, convert::compact_report),
+        )
+        .number("mergedPartitions", u64::from(r.merged_partitions))
+        .set(
+            "compactionSkipped",
+            optional_text(r.compaction_skipped.as_deref()),
+        )
+        .build()
+}
+
+fn status_object(
+    status: &RedundantStatus,
+    open: &[LegOpenOutcome],
+    legs: &[Backend],
+    name: &str,
+) -> JsValue {
+    let leg_objects: Array = status
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let (opened, written) = match open.get(i) {
+                Some(LegOpenOutcome::Reconciled(r)) => ("caughtUp", r.blocks_written),
+                Some(LegOpenOutcome::Resilvered(r)) => ("resilvered", r.blocks_written),
+                Some(LegOpenOutcome::Failed(_)) => ("failed", 0),
+                Some(LegOpenOutcome::InSync) | None => ("inSync", 0),
+            };
+            let synced = match l.synced {
+                Some((head, next_seq)) => ObjectBuilder::new()
+                    .number("head", head.0)
+                    .number("nextSeq", next_seq)
+                    .build(),
+                None => JsValue::NULL,
+            };
+            ObjectBuilder::new()
+                .number("leg", i as u64)
+                .set("backend", backend_of(legs, i))
+                .set("store", leg_store_name(name, i))
+                .set(
+                    "state",
+                    match l.state {
+                        LegState::Healthy => "healthy",
+                        LegState::Degraded => "degraded",
+                        LegState::Missing => "missing",
+                    },
+                )
+                .set("reason", optional_text(l.reason.as_deref()))
+                .set("open", opened)
+                .number("openBlocksWritten", written)
+                .set("synced", synced)
+                .number("errorsDetected", l.errors_detected)
+                .number("errorsRepaired", l.errors_repaired)
+                .number("ioErrors", l.io_errors)
+                .number("blocksResilvered", l.blocks_resilvered)
+                .number("replacements", l.replacements)
+                .number("generation", l.generation)
+                .build()
+        })
+        .collect();
+    ObjectBuilder::new()
+        .number("head", status.head.0)
+        .number("healthyLegs", status.healthy_legs as u64)
+        .set("degraded", status.is_degraded())
+        .number("pendingBlocks", status.pending_blocks as u64)
+        .number("blocksServedBySecondary", status.blocks_served_by_secondary)
+        .number("unrecoverableReads", status.unrecoverable_reads)
+        .number("secondaryBlocksRestored", status.secondary_blocks_restored)
+        .number("secondaryBlocksLost", status.secondary_blocks_lost)
+        .set("legs", leg_objects)
+        .build()
+}
+
+fn scrub_report(r: &ScrubReport, legs: &[Backend]) -> JsValue {
+    let leg_objects: Array = r
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            ObjectBuilder::new()
+                .number("leg", i as u64)
+                .set("backend", backend_of(legs, i))
+                .number("checked", l.checked)
+                .number("detected", l.mismatches)
+                .number("repaired", l.repaired)
+                .set("ioError", optional_text(l.io_error.as_deref()))
+                .build()
+        })
+        .collect();
+    ObjectBuilder::new()
+        .number("blocksChecked", r.blocks_checked)
+        .number("copiesChecked", r.copies_checked)
+        .number("detected", r.mismatches)
+        .number("repaired", r.repaired)
+        .set("unrecoverable", numbers(&r.unrecoverable))
+        .set("secondaryDamaged", numbers(&r.secondary_damaged))
+        .set("legs", leg_objects)
+        .build()
+}
+
+fn resilver_report(r: &ResilverReport, legs: &[Backend]) -> JsValue {
+    ObjectBuilder::new()
+        .number("leg", r.leg as u64)
+        .set("backend", backend_of(legs, r.leg))
+        .number("blocksChecked", r.blocks_checked)
+        .number("blocksWritten", r.blocks_written)
+        .number("damagedFound", r.damaged_found)
+        .set("unrecoverable", numbers(&r.unrecoverable))
+        .build()
+}
+
+fn fault_event(e: &FaultEvent) -> JsValue {
+    ObjectBuilder::new()
+        .number("leg", e.leg as u64)
+        .set(
+            "addr",
+            e.addr
+                .map_or(JsValue::NULL, |a| JsValue::from_f64(a as f64)),
+        )
+        .set(
+            "kind",
+            match e.kind {
+                FaultKind::Checksum => "checksum",
+                FaultKind::Stale => "stale",
+                FaultKind::Io => "io",
+            },
+        )
+        .set(
+            "foundBy",
+            match e.found_by {
+                FoundBy::Read => "read",
+                FoundBy::Scrub => "scrub",
+                FoundBy::Resilver => "resilver",
+                FoundBy::Write => "write",
+            },
+        )
+        .set("repaired", e.repaired)
+        .build()
+}
