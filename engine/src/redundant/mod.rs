@@ -6,7 +6,8 @@
 //!   volumes go to it.
 //! * The **primary** holds only the live head volume, as a plain image plus a per-block checksum
 //!   table, on `N >= 1` *legs* (each a [`Storage`]). Reading the head from it costs one image read
-//!   and one checksum-table read, whatever the history looks like.
+//!   and a compare with the checksums the controller keeps in memory (see *Checksums in memory* below), whatever
+//!   the history looks like.
 //!
 //! In the terms of the claims: the legs are the *primary storage device* made of *a plurality of
 //! redundantly arranged storage devices* (claim 25); the secondary's storage holds the *baseline
@@ -21,7 +22,9 @@
 //! serve them from there). [`RedundantStore::sync`] first makes the secondary durable (the
 //! acknowledgement point), then, on every leg, writes the buffered blocks and their checksums as
 //! one durable commit, then the leg's header (naming the head volume and the secondary's next
-//! sequence number the image now reflects) as a second durable commit.
+//! sequence number the image now reflects) as a second durable commit. The legs are written
+//! concurrently (their futures are polled together), each in that order: a leg's header is
+//! written only once its own data is durable.
 //!
 //! A crash between the two steps leaves legs whose header *lags* the secondary. The primary only
 //! ever receives blocks the secondary already holds durably, so a lagging leg holds the head as
@@ -41,13 +44,16 @@
 //! # Reads, faults and repair
 //!
 //! A head read takes the blocks from one leg (legs are used in turn), checks each block against
-//! its checksum, takes any block that fails from the next leg, and failing that from the
+//! its checksum (the leg's checksum table, read from the device once per 4 KiB page and then
+//! kept in memory and updated with every commit to the leg), takes any block that fails from the next leg, and failing that from the
 //! secondary's head (which is checksummed too); every bad copy found is rewritten from the good
 //! one. If no copy verifies, the read returns a corruption error: never wrong data. A leg whose
 //! device fails an I/O is taken out of service (*degraded*); the store keeps serving from the
 //! other legs and the secondary, and says so in [`RedundantStore::status`].
-//! [`RedundantStore::scrub`] checks every block of every leg against its checksum, against the
-//! other legs and against the secondary's head, and repairs what it can.
+//! [`RedundantStore::scrub`] checks every block of every leg against its checksum (both the
+//! device's table and the copy in memory, so damage to a table entry a read no longer looks at
+//! is found there), against the other legs and against the secondary's head, and repairs what
+//! it can.
 //! If the secondary comes back from a crash or damage *behind* the primary (recovery cut the
 //! last record of its head, which damage makes look like a torn write, and a consistent leg
 //! header names a later sequence number), the blocks it lost are written back to it from the
@@ -55,6 +61,25 @@
 //! vouch for writes the secondary alone could not.
 //! [`RedundantStore::replace`] resilvers a new (or returning) device;
 //! [`RedundantStore::rebuild_primary`] rebuilds every leg from the secondary after all were lost.
+//!
+//! # Checksums in memory
+//!
+//! The controller keeps what it knows of each leg's checksum table (`primary.sum`) in memory,
+//! in pages of 1024 entries (4 KiB, covering 1024 blocks): a page is read from the device the
+//! first time a read needs it, then kept, and every commit the controller makes to the leg
+//! (sync, read repair, scrub repair, resilver) patches the pages it touches. A leg that fails an
+//! I/O, or is resilvered, replaced, rebuilt or detached, loses its pages; they are read again
+//! later. A loaded entry is trusted no more than the device was: a block whose data does not
+//! match it is taken from another copy and repaired on the leg, as described above.
+//!
+//! * **Memory**: 4 bytes per block per leg, for the pages read so far — 256 KiB per leg for a
+//!   256 MiB volume in 4 KiB blocks, 256 MiB per leg for 256 GiB; at most 16384 pages (64 MiB)
+//!   per leg are kept, past which a page is dropped and read from the device again when needed.
+//! * **Detection**: damage to an entry of the device's table after its page was loaded is not
+//!   seen by reads (they use the correct copy in memory and keep working); scrub reads the
+//!   device's table and reports and repairs it. Damage to a leg's data is found by the next read
+//!   of the block, as before.
+//! * **No layout change**: the table on the device is the same; only when it is read changes.
 //!
 //! # On-device layout (one leg; layout version 1)
 //!
@@ -91,6 +116,7 @@
 //! alone, so a leg may share a device with other data.
 
 pub mod layout;
+mod sums;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
@@ -108,6 +134,7 @@ use layout::{
     HEADER_OBJECT, IMAGE_OBJECT, PRIMARY_HEADER_LEN, PRIMARY_LAYOUT_VERSION, SUM_ENTRY_LEN,
     SUM_OBJECT,
 };
+use sums::{join_all, SumCache, SUM_PAGE_BYTES};
 
 /// Default for [`RedundantOptions::primary_buffer_bytes`].
 pub const DEFAULT_PRIMARY_BUFFER_BYTES: usize = 4 << 20;
@@ -401,6 +428,8 @@ struct Leg<P> {
     io_errors: u64,
     resilvered: u64,
     replacements: u64,
+    /// What the controller knows of the device's checksum table (see [`sums`]).
+    sums: SumCache,
 }
 
 impl<P> Leg<P> {
@@ -417,6 +446,7 @@ impl<P> Leg<P> {
             io_errors: 0,
             resilvered: 0,
             replacements: 0,
+            sums: SumCache::default(),
         }
     }
 }
@@ -501,6 +531,75 @@ async fn read_leg<P: Storage>(
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
+    Ok((image, sums))
+}
+
+/// The durable commit that writes `header` to its slot.
+fn header_commit(header: &PrimaryHeader) -> Commit {
+    let mut commit = Commit::new(true);
+    commit.write(
+        HEADER_OBJECT,
+        header.slot_offset(),
+        header.encode().to_vec(),
+    );
+    commit
+}
+
+/// Reads blocks `addr..addr + blocks` (at least one) of a leg's image, with their checksum
+/// entries from the leg's in-memory table (see [`sums`]): the table's pages not loaded yet are
+/// read in the same call and kept, so a read of loaded pages is one image read.
+async fn read_leg_cached<P: Storage>(
+    device: &P,
+    cache: &mut SumCache,
+    addr: u64,
+    blocks: u64,
+    block_size: u32,
+) -> Result<(Vec<u8>, Vec<u32>), StorageError> {
+    let bs = u64::from(block_size);
+    let mut image = vec![0u8; (blocks * bs) as usize];
+    let first_page = SumCache::page_of(addr);
+    let last_page = SumCache::page_of(addr + blocks.max(1) - 1);
+    let missing: Vec<u64> = (first_page..=last_page)
+        .filter(|&p| !cache.has_page(p))
+        .collect();
+    let mut pages = vec![0u8; missing.len() * SUM_PAGE_BYTES];
+    {
+        let mut requests = Vec::with_capacity(1 + missing.len());
+        requests.push(ReadRequest {
+            object: IMAGE_OBJECT,
+            offset: addr * bs,
+            buf: &mut image,
+            filled: 0,
+        });
+        for (&page, buf) in missing.iter().zip(pages.chunks_exact_mut(SUM_PAGE_BYTES)) {
+            requests.push(ReadRequest {
+                object: SUM_OBJECT,
+                offset: page * SUM_PAGE_BYTES as u64,
+                buf,
+                filled: 0,
+            });
+        }
+        device.read_many(&mut requests).await?;
+    }
+    // The entries are taken before the new pages go into the cache (which may evict some).
+    let sums = (addr..addr + blocks)
+        .map(|a| {
+            let page = SumCache::page_of(a);
+            match missing.binary_search(&page) {
+                Ok(j) => {
+                    let at = j * SUM_PAGE_BYTES
+                        + ((a - page * sums::SUM_PAGE_ENTRIES) * SUM_ENTRY_LEN) as usize;
+                    u32::from_le_bytes([pages[at], pages[at + 1], pages[at + 2], pages[at + 3]])
+                }
+                // The page was loaded before this call, so the entry is there. (Were it not, 0
+                // is checked like any entry: a mismatch is treated as a damaged copy.)
+                Err(_) => cache.get(a).unwrap_or(0),
+            }
+        })
+        .collect();
+    for (&page, bytes) in missing.iter().zip(pages.chunks_exact(SUM_PAGE_BYTES)) {
+        cache.insert_page(page, bytes);
+    }
     Ok((image, sums))
 }
 
@@ -975,15 +1074,25 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         leg.state = LegState::Degraded;
         leg.resilvering = false;
         leg.synced = None;
+        leg.sums.clear();
         leg.reason = Some(format!("device failed: {error}"));
         self.event(i, None, FaultKind::Io, found_by, false);
     }
 
-    /// Commits to a leg; a failure degrades it. Returns whether it succeeded.
+    /// Commits to a leg; a failure degrades it. Returns whether it succeeded. The leg's
+    /// in-memory checksum table follows every checksum entry the commit writes (it is dropped
+    /// if the commit fails).
     async fn commit_leg(&mut self, i: usize, commit: Commit, found_by: FoundBy) -> bool {
-        let Some(device) = self.legs[i].device.as_mut() else {
+        let Leg {
+            device: Some(device),
+            sums,
+            ..
+        } = &mut self.legs[i]
+        else {
             return false;
         };
+        // Patched before the commit, which takes it: on failure `degrade` drops the table.
+        sums.apply(&commit);
         match device.commit(commit).await {
             Ok(()) => true,
             Err(e) => {
@@ -996,31 +1105,86 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     /// Writes a new header generation to leg `i` (durably). `consistent`: the image reflects
     /// the secondary's current head and next sequence number.
     async fn write_header(&mut self, i: usize, consistent: bool, found_by: FoundBy) -> bool {
+        let header = self.next_header(i, consistent);
+        if !self.commit_leg(i, header_commit(&header), found_by).await {
+            return false;
+        }
+        self.header_written(i, &header);
+        true
+    }
+
+    /// The next header generation of leg `i`, naming the secondary's current head and next
+    /// sequence number. `consistent`: the image reflects them.
+    fn next_header(&self, i: usize, consistent: bool) -> PrimaryHeader {
         let (head, next_seq) = self.position();
-        let header = PrimaryHeader {
+        PrimaryHeader {
             store_id: self.store_id,
             block_size: self.block_size(),
             flags: if consistent { FLAG_CONSISTENT } else { 0 },
             block_count: self.block_count(),
-            generation: self.legs[i].generation + 1,
+            generation: self.legs[i].generation.saturating_add(1),
             head: head.0,
             next_seq,
             leg_index: i as u16,
             leg_count: self.legs.len() as u16,
-        };
-        let mut commit = Commit::new(true);
-        commit.write(
-            HEADER_OBJECT,
-            header.slot_offset(),
-            header.encode().to_vec(),
-        );
-        if !self.commit_leg(i, commit, found_by).await {
-            return false;
         }
+    }
+
+    /// Records that `header` is now leg `i`'s current header.
+    fn header_written(&mut self, i: usize, header: &PrimaryHeader) {
         let leg = &mut self.legs[i];
         leg.generation = header.generation;
-        leg.synced = consistent.then_some((head, next_seq));
-        true
+        leg.synced = header
+            .consistent()
+            .then_some((VolumeId(header.head), header.next_seq));
+    }
+
+    /// Makes `data` (if any) durable on each of `legs` and then, on each leg whose data commit
+    /// succeeded, a new consistent header naming the secondary's current position.
+    ///
+    /// The legs are handled concurrently ([`join_all`]): each leg's future commits its data and
+    /// then its header, in that order (the header vouches for the data, so it is written only
+    /// once the data is durable on that leg), while the other legs' I/O proceeds alongside. A
+    /// leg whose device fails is degraded, as [`RedundantStore::commit_leg`] does.
+    async fn commit_legs(&mut self, legs: &[usize], data: Option<&Commit>, found_by: FoundBy) {
+        let headers: Vec<PrimaryHeader> = legs.iter().map(|&i| self.next_header(i, true)).collect();
+        if let Some(data) = data {
+            // Patched before the commits; a leg whose commit fails is degraded, which drops it.
+            for &i in legs {
+                if let Some(leg) = self.legs.get_mut(i) {
+                    leg.sums.apply(data);
+                }
+            }
+        }
+        let results = {
+            let mut devices: Vec<Option<&mut P>> =
+                self.legs.iter_mut().map(|l| l.device.as_mut()).collect();
+            let futures: Vec<_> = legs
+                .iter()
+                .zip(&headers)
+                .map(|(&i, header)| {
+                    // Each device is lent to one future at most.
+                    let device = devices.get_mut(i).and_then(Option::take);
+                    async move {
+                        let Some(device) = device else {
+                            return Err(None);
+                        };
+                        if let Some(data) = data {
+                            device.commit(data.clone()).await.map_err(Some)?;
+                        }
+                        device.commit(header_commit(header)).await.map_err(Some)
+                    }
+                })
+                .collect();
+            join_all(futures).await
+        };
+        for ((&i, header), result) in legs.iter().zip(&headers).zip(results) {
+            match result {
+                Ok(()) => self.header_written(i, header),
+                Err(Some(e)) => self.degrade(i, &e, found_by),
+                Err(None) => {}
+            }
+        }
     }
 
     fn chunk_blocks(&self) -> u64 {
@@ -1085,17 +1249,13 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
             data.write(IMAGE_OBJECT, first * bs as u64, bytes);
         }
         let position = self.position();
-        for i in 0..self.legs.len() {
-            if !self.in_service(i) {
-                continue;
-            }
-            if !data.changes.is_empty() && !self.commit_leg(i, data.clone(), FoundBy::Write).await {
-                continue;
-            }
-            if !data.changes.is_empty() || self.legs[i].synced != Some(position) {
-                self.write_header(i, true, FoundBy::Write).await;
-            }
-        }
+        let has_data = !data.changes.is_empty();
+        let targets: Vec<usize> = (0..self.legs.len())
+            .filter(|&i| self.in_service(i))
+            .filter(|&i| has_data || self.legs[i].synced != Some(position))
+            .collect();
+        self.commit_legs(&targets, has_data.then_some(&data), FoundBy::Write)
+            .await;
         Ok(())
     }
 
@@ -1186,11 +1346,17 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
             let (Some(&lo), Some(&hi)) = (need.first(), need.last()) else {
                 break;
             };
-            let Some(device) = self.legs[i].device.as_ref() else {
+            let block_size = self.block_size();
+            let Leg {
+                device: Some(device),
+                sums: cache,
+                ..
+            } = &mut self.legs[i]
+            else {
                 continue;
             };
             let (image, sums) =
-                match read_leg(device, addr + lo, hi - lo + 1, self.block_size()).await {
+                match read_leg_cached(device, cache, addr + lo, hi - lo + 1, block_size).await {
                     Ok(r) => r,
                     Err(e) => {
                         self.degrade(i, &e, found_by);
@@ -1287,11 +1453,10 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         let volume = self.secondary.snapshot(label).await?;
         // The head changed name: record it before anything is merged away, so that a later open
         // finds the volume a header names in the head's ancestry.
-        for i in 0..self.legs.len() {
-            if self.in_service(i) {
-                self.write_header(i, true, FoundBy::Write).await;
-            }
-        }
+        let targets: Vec<usize> = (0..self.legs.len())
+            .filter(|&i| self.in_service(i))
+            .collect();
+        self.commit_legs(&targets, None, FoundBy::Write).await;
         let mut report = SnapshotReport {
             volume,
             compacted: None,
@@ -1413,6 +1578,8 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         mode: Mode,
     ) -> Result<ResilverReport> {
         self.legs[i].resilvering = true;
+        // The leg is rewritten from what its device holds: its table is read again afterwards.
+        self.legs[i].sums.clear();
         let mut report = ResilverReport {
             leg: i,
             ..ResilverReport::default()
@@ -1572,6 +1739,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         let mode = self.device_mode(i, &device).await?;
         let leg = &mut self.legs[i];
         leg.device = Some(device);
+        leg.sums.clear();
         leg.state = LegState::Healthy;
         leg.reason = None;
         leg.resilvering = true;
@@ -1642,6 +1810,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         leg.state = LegState::Missing;
         leg.synced = None;
         leg.resilvering = false;
+        leg.sums.clear();
         Ok(device)
     }
 
@@ -1698,11 +1867,14 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
             for k in 0..n as usize {
                 let addr = at + k as u64;
                 report.blocks_checked += 1;
+                // A copy is good if its data matches the device's checksum entry and the one the
+                // controller holds in memory (if loaded): damage to either entry is found here.
                 let crcs: Vec<(u32, bool)> = copies
                     .iter()
-                    .map(|(_, image, sums)| {
+                    .map(|(i, image, sums)| {
                         let c = block_crc(addr, &image[k * bs..][..bs]);
-                        (c, c == sums[k])
+                        let cached = self.legs[*i].sums.get(addr);
+                        (c, c == sums[k] && cached.is_none_or(|s| s == c))
                     })
                     .collect();
                 let valid: BTreeSet<u32> =
