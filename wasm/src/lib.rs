@@ -40,6 +40,8 @@
 //! | `StreamImport.push(bytes)`, `.finish()`, `.abort()` | feed the stream; `finish` resolves to a `StrataStore` |
 //! | `StrataCursor.nextSeq` | where the cursor is |
 //!
+//! With the cargo feature `mirror` (on by default; the npm package builds it as a second module,
+//! `strata_mirror`, so that pages that never open a mirror do not download it),
 //! [`StrataMirror`] (`mirror.rs`) is the redundant system: a secondary store beside a primary
 //! mirrored on several legs, each on a backend of its own (`StrataMirror.open({name, backend,
 //! legs: ["opfs", "indexeddb"], blocks?})`, `write`, `writeBatch`, `read`, `readAt`, `sync`,
@@ -56,11 +58,13 @@ pub mod backend;
 mod convert;
 mod error;
 mod exclusive;
+#[cfg(feature = "mirror")]
 mod mirror;
 mod place;
 
 pub use api::{ImageImport, StrataCursor, StrataStore, StreamImport};
 pub use error::StrataError;
+#[cfg(feature = "mirror")]
 pub use mirror::{leg_store_name, StrataMirror};
 
 /// The engine's version.

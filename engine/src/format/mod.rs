@@ -27,13 +27,60 @@ pub const VOLUME_BYTES_MAX: u64 = 1 << 62;
 pub const SEQ_MAX: u64 = 1 << 62;
 
 /// CRC-32C of `data`.
+///
+/// Natively the `crc32c` crate (the CPU's CRC instructions where there are some); in
+/// WebAssembly, which has none, the `crc` crate's one-table implementation ([`small_crc`]):
+/// `crc32c`'s software fallback slices by eight with 8 KiB of tables, which are 8 KiB of the
+/// npm package's gzipped `.wasm` (tables of random-looking words do not compress).
 pub fn crc(data: &[u8]) -> u32 {
-    crc32c::crc32c(data)
+    #[cfg(not(target_arch = "wasm32"))]
+    return crc32c::crc32c(data);
+    #[cfg(target_arch = "wasm32")]
+    return small_crc::crc(data);
 }
 
-/// CRC-32C continuing from `crc`.
+/// CRC-32C continuing from `crc` (the value [`crc`] returned for the data before `data`).
 pub fn crc_append(crc: u32, data: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc, data)
+    #[cfg(not(target_arch = "wasm32"))]
+    return crc32c::crc32c_append(crc, data);
+    #[cfg(target_arch = "wasm32")]
+    return small_crc::crc_append(crc, data);
+}
+
+/// CRC-32C with a single 1 KiB table (the WebAssembly build's; tested against `crc32c`
+/// natively).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod small_crc {
+    use crc::{Crc, Table, CRC_32_ISCSI};
+
+    const CASTAGNOLI: Crc<u32, Table<1>> = Crc::<u32, Table<1>>::new(&CRC_32_ISCSI);
+
+    pub(super) fn crc(data: &[u8]) -> u32 {
+        CASTAGNOLI.checksum(data)
+    }
+
+    pub(super) fn crc_append(crc: u32, data: &[u8]) -> u32 {
+        // A finished CRC-32C is the register inverted; the crate takes the initial register
+        // bit-reversed for a reflected algorithm such as this one.
+        let mut digest = CASTAGNOLI.digest_with_initial((!crc).reverse_bits());
+        digest.update(data);
+        digest.finalize()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn agrees_with_the_crc32c_crate() {
+            let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+            for cut in [0, 1, 7, 8, 9, 4096, 9_999, 10_000] {
+                let (a, b) = data.split_at(cut);
+                assert_eq!(super::crc(a), crc32c::crc32c(a), "{cut}");
+                let whole = super::crc_append(super::crc(a), b);
+                assert_eq!(whole, crc32c::crc32c(&data), "{cut}");
+                assert_eq!(super::crc_append(crc32c::crc32c(a), b), whole, "{cut}");
+            }
+        }
+    }
 }
 
 /// The checksum of one block: CRC-32C over the block's address (8 bytes, little-endian) followed

@@ -64,7 +64,7 @@ pub(crate) fn kept(
     };
     let newest_first = {
         let mut sorted: Vec<&VolumeView> = candidates.to_vec();
-        sorted.sort_by_key(|v| std::cmp::Reverse((v.snapshot_ms(), v.id)));
+        sorted.sort_unstable_by_key(|v| std::cmp::Reverse((v.snapshot_ms(), v.id)));
         sorted
     };
     if let Some(last) = keep.last {

@@ -356,7 +356,7 @@ impl Storage for OpfsStorage {
                 names.push(name);
             }
         }
-        names.sort();
+        names.sort_unstable();
         Ok(names)
     }
 
