@@ -19,7 +19,10 @@ use crate::VolumeId;
 
 /// Fails with serde's wording if `present` holds a field that is not in `allowed`.
 fn only(present: &[(&'static str, bool)], allowed: &[&'static str]) -> Result<(), String> {
-    match present.iter().find(|(name, set)| *set && !allowed.contains(name)) {
+    match present
+        .iter()
+        .find(|(name, set)| *set && !allowed.contains(name))
+    {
         None => Ok(()),
         Some((name, _)) => {
             let expected: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
@@ -449,8 +452,13 @@ mod tests {
         let error = rule(r#"{"kind": "copy_every", "target": "t"}"#)
             .err()
             .unwrap_or_default();
-        assert!(error.starts_with("missing field `copy_every_ms`"), "{error}");
-        let error = rule(r#"{"snapshot_every_ms": 1}"#).err().unwrap_or_default();
+        assert!(
+            error.starts_with("missing field `copy_every_ms`"),
+            "{error}"
+        );
+        let error = rule(r#"{"snapshot_every_ms": 1}"#)
+            .err()
+            .unwrap_or_default();
         assert!(error.starts_with("missing field `kind`"), "{error}");
         let error = rule(r#"{"kind": "event", "event": "e", "action": "jump"}"#)
             .err()
