@@ -69,7 +69,10 @@ pub(crate) async fn open<S: Storage>(
         .iter()
         .filter_map(|n| parse_meta_object(n))
         .collect();
-    generations.sort_unstable_by(|a, b| b.cmp(a));
+    // Newest first. (Sorted ascending and reversed: the same sort of `u64`s as elsewhere, so
+    // the WebAssembly build carries one copy of it.)
+    generations.sort_unstable();
+    generations.reverse();
     if generations.is_empty() {
         return Err(Error::NotAStore);
     }

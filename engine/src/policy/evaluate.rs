@@ -438,12 +438,12 @@ impl Intents {
                 merge_reason = Some(reason);
             }
         }
-        let merged: BTreeSet<VolumeId> = context
-            .trunk
-            .iter()
-            .take(merged_count)
-            .map(|v| v.id)
-            .collect();
+        // Inserted one by one: collecting into a BTreeSet sorts with the stable sort, which no
+        // other code of the WebAssembly build needs (several KiB of it).
+        let mut merged = BTreeSet::new();
+        for volume in context.trunk.iter().take(merged_count) {
+            merged.insert(volume.id);
+        }
         if let (Some(reason), Some(up_to)) = (merge_reason, merged_count.checked_sub(1)) {
             if let Some(up_to) = context.trunk.get(up_to) {
                 decisions.push(Decision::Merge {
