@@ -327,11 +327,29 @@ impl Options {
     /// Takes the secondary's lock, then every leg's (`LOCKED` if any is held; those taken so
     /// far are released).
     async fn lock(&self) -> Result<Vec<StoreLock>> {
-        let mut locks = vec![place::lock(&self.name).await?];
-        for i in 0..self.legs.len() {
-            locks.push(place::lock(&leg_store_name(&self.name, i)).await?);
+        let mut locks = Vec::with_capacity(1 + self.legs.len());
+        for i in 0..=self.legs.len() {
+            let name = match i {
+                0 => self.name.clone(),
+                _ => leg_store_name(&self.name, i - 1),
+            };
+            match place::lock(&name).await {
+                Ok(lock) => locks.push(lock),
+                Err(e) => {
+                    release_all(locks).await;
+                    return Err(e);
+                }
+            }
         }
         Ok(locks)
+    }
+}
+
+/// Releases locks and waits until they can be taken again (a retry right after a failed open
+/// or a close must not fail with `LOCKED`).
+async fn release_all(locks: Vec<StoreLock>) {
+    for lock in locks {
+        place::release(lock).await;
     }
 }
 
@@ -365,6 +383,79 @@ async fn wipe_leg(name: &str, i: usize, backend: Backend) -> Result<(BackendStor
     place::open_storage(backend, &store, false).await
 }
 
+/// Opens (or creates) the secondary and every leg of an [`Options`] whose locks are held;
+/// returns the controller, the legs' backends and the secondary's.
+async fn open_parts(
+    parsed: &Options,
+    block_size: Option<u64>,
+    blocks: Option<u64>,
+    redundant: RedundantOptions,
+) -> Result<(Mirror, Vec<Backend>, Backend)> {
+    let (secondary, backend) = place::open_storage(parsed.backend, &parsed.name, false).await?;
+    let exists = secondary
+        .list()
+        .await?
+        .iter()
+        .any(|object| strata_engine::format::parse_meta_object(object).is_some());
+    let mut devices = Vec::with_capacity(parsed.legs.len());
+    let mut legs = Vec::with_capacity(parsed.legs.len());
+    for (i, &kind) in parsed.legs.iter().enumerate() {
+        let store = leg_store_name(&parsed.name, i);
+        let (device, chosen) = match crate::backend::open_backend(kind, &store).await {
+            Ok((storage, chosen)) => match storage.len(HEADER_OBJECT).await {
+                Ok(None) if exists => (
+                    LegDevice::Lost(StorageError::Io {
+                        object: store,
+                        message: "the leg's storage holds no primary (destroyed, or never \
+                                  filled): replace or rebuild it"
+                            .into(),
+                    }),
+                    chosen,
+                ),
+                _ => (LegDevice::Ready(storage), chosen),
+            },
+            Err(e) if exists => (LegDevice::Lost(e), kind),
+            Err(e) => return Err(e.into()),
+        };
+        devices.push(device);
+        legs.push(chosen);
+    }
+    let mirror = if exists {
+        let store = Store::open_with_automatic_policies(secondary, place::clock(), false).await?;
+        for (asked, actual, what) in [
+            (block_size, u64::from(store.block_size()), "-byte blocks"),
+            (blocks, store.block_count(), " blocks"),
+        ] {
+            if asked.is_some_and(|asked| asked != actual) {
+                return Err(StrataError::invalid_argument(format!(
+                    "the mirror exists with {actual}{what}, not {}",
+                    asked.unwrap_or_default()
+                )));
+            }
+        }
+        Mirror::attach(store, devices, redundant).await?
+    } else {
+        let block_count = blocks.ok_or_else(|| {
+            StrataError::invalid_argument(format!(
+                "there is no mirror {:?} yet: give options.blocks to create it",
+                parsed.name
+            ))
+        })?;
+        let block_size = u32::try_from(block_size.unwrap_or(4096)).map_err(|_| {
+            StrataError::invalid_argument("blockSize must be a power of two, 512..65536")
+        })?;
+        // 64 random bits to tell stores apart (in copy streams and leg headers).
+        let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64 & 0xffff_ffff;
+        let create = CreateOptions {
+            block_size,
+            block_count,
+            store_id: Some((half() << 32) | half()),
+        };
+        Mirror::create(secondary, devices, create, redundant, place::clock()).await?
+    };
+    Ok((mirror, legs, backend))
+}
+
 /// The redundant system in this thread (a dedicated worker, for OPFS): a secondary store and a
 /// primary mirrored on several legs. Created by [`StrataMirror::open`]; see the module
 /// documentation for where things live and `MirrorOptions` in the TypeScript declarations.
@@ -391,80 +482,22 @@ impl StrataMirror {
         let mut redundant = RedundantOptions::new();
         redundant.compact_on_snapshot = snapshot_compaction(&options)?;
         let locks = parsed.lock().await?;
-        let (secondary, backend) = place::open_storage(parsed.backend, &parsed.name, false).await?;
-        let exists = secondary
-            .list()
-            .await?
-            .iter()
-            .any(|object| strata_engine::format::parse_meta_object(object).is_some());
-        let mut devices = Vec::with_capacity(parsed.legs.len());
-        let mut legs = Vec::with_capacity(parsed.legs.len());
-        for (i, &kind) in parsed.legs.iter().enumerate() {
-            let store = leg_store_name(&parsed.name, i);
-            let (device, chosen) = match crate::backend::open_backend(kind, &store).await {
-                Ok((storage, chosen)) => match storage.len(HEADER_OBJECT).await {
-                    Ok(None) if exists => (
-                        LegDevice::Lost(StorageError::Io {
-                            object: store,
-                            message: "the leg's storage holds no primary (destroyed, or never \
-                                      filled): replace or rebuild it"
-                                .into(),
-                        }),
-                        chosen,
-                    ),
-                    _ => (LegDevice::Ready(storage), chosen),
-                },
-                Err(e) if exists => (LegDevice::Lost(e), kind),
-                Err(e) => return Err(e.into()),
-            };
-            devices.push(device);
-            legs.push(chosen);
-        }
-        let mirror = if exists {
-            let store =
-                Store::open_with_automatic_policies(secondary, place::clock(), false).await?;
-            for (asked, actual, what) in [
-                (block_size, u64::from(store.block_size()), "-byte blocks"),
-                (blocks, store.block_count(), " blocks"),
-            ] {
-                if asked.is_some_and(|asked| asked != actual) {
-                    return Err(StrataError::invalid_argument(format!(
-                        "the mirror exists with {actual}{what}, not {}",
-                        asked.unwrap_or_default()
-                    )));
-                }
-            }
-            Mirror::attach(store, devices, redundant).await?
-        } else {
-            let block_count = blocks.ok_or_else(|| {
-                StrataError::invalid_argument(format!(
-                    "there is no mirror {:?} yet: give options.blocks to create it",
-                    parsed.name
-                ))
-            })?;
-            let block_size = u32::try_from(block_size.unwrap_or(4096)).map_err(|_| {
-                StrataError::invalid_argument("blockSize must be a power of two, 512..65536")
-            })?;
-            // 64 random bits to tell stores apart (in copy streams and leg headers).
-            let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64 & 0xffff_ffff;
-            let create = CreateOptions {
-                block_size,
-                block_count,
-                store_id: Some((half() << 32) | half()),
-            };
-            Mirror::create(secondary, devices, create, redundant, place::clock()).await?
-        };
-        Ok(StrataMirror {
-            session: Exclusive::new(Session {
-                mirror: Some(mirror),
-                legs,
-                locks,
+        match open_parts(&parsed, block_size, blocks, redundant).await {
+            Ok((mirror, legs, backend)) => Ok(StrataMirror {
+                session: Exclusive::new(Session {
+                    mirror: Some(mirror),
+                    legs,
+                    locks,
+                }),
+                name: parsed.name,
+                backend,
             }),
-            name: parsed.name,
-            backend,
-        })
+            Err(e) => {
+                release_all(locks).await;
+                Err(e)
+            }
+        }
     }
-
     /// Deletes everything the mirror `options.name` holds: the secondary on `options.backend`
     /// and leg `i` on `options.legs[i]` (`"auto"`: on every backend). Takes every lock first, so
     /// an open mirror (or an open leg) fails with `LOCKED`. Missing parts are not an error.
