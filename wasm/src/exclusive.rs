@@ -13,7 +13,6 @@
 //!   abandoned call cannot block every later one.
 
 use std::cell::{Cell, RefCell, RefMut};
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -25,7 +24,7 @@ pub(crate) struct Exclusive<T> {
     next_ticket: Cell<u64>,
     serving: Cell<u64>,
     /// Tickets whose futures were dropped before their turn came.
-    abandoned: RefCell<BTreeSet<u64>>,
+    abandoned: RefCell<Vec<u64>>,
     waiters: RefCell<Vec<Waker>>,
 }
 
@@ -35,7 +34,7 @@ impl<T> Exclusive<T> {
             value: RefCell::new(value),
             next_ticket: Cell::new(0),
             serving: Cell::new(0),
-            abandoned: RefCell::new(BTreeSet::new()),
+            abandoned: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
         }
     }
@@ -64,7 +63,8 @@ impl<T> Exclusive<T> {
         {
             let mut abandoned = self.abandoned.borrow_mut();
             // Bounded by the number of abandoned tickets.
-            while abandoned.remove(&next) {
+            while let Some(at) = abandoned.iter().position(|&t| t == next) {
+                abandoned.swap_remove(at);
                 next += 1;
             }
         }
@@ -103,7 +103,7 @@ impl<T> Drop for Turn<'_, T> {
         if self.owner.serving.get() == self.ticket {
             self.owner.advance();
         } else {
-            self.owner.abandoned.borrow_mut().insert(self.ticket);
+            self.owner.abandoned.borrow_mut().push(self.ticket);
         }
     }
 }

@@ -21,7 +21,7 @@
 //! for (the writer owns the files' tails) and refuses every other change.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use js_sys::{Promise, Reflect};
 use strata_engine::storage::{Change, Commit, Storage, StorageError};
@@ -54,8 +54,10 @@ pub struct OpfsStorage {
     /// Handles being opened: concurrent callers wait for the same promise rather than asking
     /// for a second handle (which the browser would refuse).
     opening: RefCell<HashMap<String, Promise>>,
-    /// Files written or truncated since the last durable commit.
-    unflushed: RefCell<BTreeSet<String>>,
+    /// Files written or truncated since the last durable commit, each once. A short list (the
+    /// files a few commits touch), so a vector: a `BTreeSet<String>` cost the WebAssembly
+    /// module its own copy of the B-tree code.
+    unflushed: RefCell<Vec<String>>,
     /// Reads through `getFile()` and changes nothing (see the module documentation).
     read_only: bool,
 }
@@ -80,6 +82,14 @@ fn validate(object: &str) -> Result<(), StorageError> {
 }
 
 impl OpfsStorage {
+    /// Remembers that `object` needs a flush at the next durable commit.
+    fn mark_unflushed(&self, object: &str) {
+        let mut unflushed = self.unflushed.borrow_mut();
+        if !unflushed.iter().any(|o| o == object) {
+            unflushed.push(object.to_string());
+        }
+    }
+
     /// Opens (creating it if needed) the store directory `strata-<store_name>`. Fails with a
     /// clear [`StorageError::Io`] outside a dedicated worker.
     pub async fn open(store_name: &str) -> Result<Self, StorageError> {
@@ -288,7 +298,7 @@ impl OpfsStorage {
         if let Some(handle) = self.handles.borrow_mut().remove(object) {
             handle.close();
         }
-        self.unflushed.borrow_mut().remove(object);
+        self.unflushed.borrow_mut().retain(|o| o != object);
         match JsFuture::from(self.dir.remove_entry(object)).await {
             Ok(_) => Ok(()),
             Err(e) if super::js::error_name(&e) == "NotFoundError" => Ok(()),
@@ -427,7 +437,7 @@ impl Storage for OpfsStorage {
                         .handle(object, true)
                         .await?
                         .ok_or_else(|| io(object, "file vanished"))?;
-                    self.unflushed.borrow_mut().insert(object.clone());
+                    self.mark_unflushed(object);
                     let mut written = 0;
                     while written < data.len() {
                         let n = handle
@@ -454,7 +464,7 @@ impl Storage for OpfsStorage {
                         .handle(object, true)
                         .await?
                         .ok_or_else(|| io(object, "file vanished"))?;
-                    self.unflushed.borrow_mut().insert(object.clone());
+                    self.mark_unflushed(object);
                     handle
                         .truncate_with_f64(*len as f64)
                         .map_err(|e| map_error(object, &e))?;
@@ -463,13 +473,13 @@ impl Storage for OpfsStorage {
             }
         }
         if commit.durable {
-            let unflushed: Vec<String> = self.unflushed.borrow().iter().cloned().collect();
+            let unflushed = self.unflushed.borrow().clone();
             for object in unflushed {
                 let handle = self.handles.borrow().get(&object).cloned();
                 if let Some(handle) = handle {
                     handle.flush().map_err(|e| map_error(&object, &e))?;
                 }
-                self.unflushed.borrow_mut().remove(&object);
+                self.unflushed.borrow_mut().retain(|o| *o != object);
             }
         }
         Ok(())
