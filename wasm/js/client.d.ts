@@ -8,8 +8,16 @@ import type {
   CursorStart,
   Decision,
   Extent,
+  FaultEvent,
   LogEntry,
+  MirrorInfo,
+  MirrorLegScrub,
+  MirrorLegStatus,
+  MirrorScrubReport,
+  MirrorSnapshot,
+  MirrorStatus,
   Provenance,
+  ResilverReport,
   SendOptions,
   SendResult,
   SpaceInfo,
@@ -26,8 +34,16 @@ export type {
   CursorStart,
   Decision,
   Extent,
+  FaultEvent,
   LogEntry,
+  MirrorInfo,
+  MirrorLegScrub,
+  MirrorLegStatus,
+  MirrorScrubReport,
+  MirrorSnapshot,
+  MirrorStatus,
   Provenance,
+  ResilverReport,
   SendOptions,
   SendResult,
   SpaceInfo,
@@ -256,3 +272,77 @@ export declare function importStream(
 
 /** Deletes a store's data; code `LOCKED` if it is open anywhere. */
 export declare function destroy(options: { name: string; backend?: Backend }): Promise<void>;
+
+export interface MirrorOpenOptions extends ClientOptions {
+  /**
+   * The mirror's name. The secondary is the store `name` on `backend`; leg `i` is the store
+   * `name.leg<i>` on `legs[i]` (OPFS directory / IndexedDB database `strata-name.leg<i>`, Web Lock
+   * of the same name). A leg is known by its position: open with the same `legs` every time.
+   */
+  name: string;
+  /** Where the secondary (baseline + incremental log) lives; default `'auto'`. */
+  backend?: Backend;
+  /** One backend per leg of the primary, e.g. `['opfs', 'indexeddb']`; at least one. */
+  legs: Backend[];
+  /** Block size in bytes when creating (a power of two, 512..65536); default 4096. */
+  blockSize?: number;
+  /** Number of blocks when creating; not needed to open an existing mirror. */
+  blocks?: number;
+  /**
+   * What every `snapshot()` does to the secondary after sealing it: `'inPlace'` compacts the
+   * new snapshot, `{ keepSnapshots: n }` merges the oldest snapshots into the baseline so that at
+   * most `n` remain. Not stored with the mirror: give it at every open.
+   */
+  compactOnSnapshot?: 'none' | 'inPlace' | { keepSnapshots: number };
+}
+
+/**
+ * A mirror open in its own module worker: a secondary store (baseline + log) beside a primary
+ * copy of the live volume on several legs, each on a backend of its own. Head reads come from
+ * the primary, verified block by block; a bad copy is taken from another leg (or the secondary)
+ * and rewritten.
+ */
+export declare class StrataMirrorClient {
+  private constructor();
+  readonly name: string;
+  /** The secondary's backend (`"auto"` resolved). */
+  readonly backend: 'memory' | 'opfs' | 'indexeddb';
+  /** Each leg's backend, in leg order (`"auto"` resolved where the leg opened). */
+  readonly legs: Array<'memory' | 'opfs' | 'indexeddb' | 'auto'>;
+
+  /** Writes whole blocks from block `addr`; resolves to the entry's sequence number. */
+  write(addr: number, data: Uint8Array): Promise<number>;
+  /** One atomic record of several writes; resolves to the first sequence number. */
+  writeBatch(writes: Array<[addr: number, data: Uint8Array]>): Promise<number>;
+  /**
+   * The durability point (the secondary), then every leg in service. A leg that fails is taken
+   * out of service and shown by `status()`, not reported as an error.
+   */
+  sync(): Promise<void>;
+  /** Syncs and seals the head as a snapshot (then `compactOnSnapshot`, if set). */
+  snapshot(label?: string): Promise<MirrorSnapshot>;
+  /** The live volume, from the primary; `CORRUPT` for a block with no good copy anywhere. */
+  read(addr: number, blocks: number): Promise<Uint8Array>;
+  /** A snapshot (or the baseline `0`, or the head), from the secondary. */
+  readAt(volume: number, addr: number, blocks: number): Promise<Uint8Array>;
+  volumes(): Promise<VolumeInfo[]>;
+  info(): Promise<MirrorInfo>;
+  /** Each leg's state (`healthy`, `degraded`, `missing`) and what was found and fixed. */
+  status(): Promise<MirrorStatus>;
+  /** Verifies every copy of every block and rewrites the bad ones it can. */
+  scrub(): Promise<MirrorScrubReport>;
+  /** Wipes leg `leg`'s storage and resilvers it; the leg is in service again. */
+  replace(leg: number): Promise<ResilverReport>;
+  /** Wipes every leg and rebuilds the primary from the secondary's head. */
+  rebuild(): Promise<ResilverReport[]>;
+  /** The faults found on the legs since the last call. */
+  events(): Promise<FaultEvent[]>;
+  /** Syncs, closes the secondary and the legs, releases the locks and ends the worker. */
+  close(): Promise<void>;
+}
+
+/** Opens (or creates, with `blocks`) a mirror; code `LOCKED` if it or one of its legs is open elsewhere. */
+export declare function openMirror(options: MirrorOpenOptions): Promise<StrataMirrorClient>;
+
+/** Deletes a mirror's secondary and legs; code `LOCKED` if any is open anywhere. */
+export declare function destroyMirror(options: { name: string; backend?: Backend; legs: Backend[] }): Promise<void>;

@@ -387,6 +387,135 @@ export async function destroy({ name, backend = 'auto' }) {
   }
 }
 
+/**
+ * A mirror open in its worker (the redundant system: a secondary store beside a primary copy of
+ * the live volume mirrored on several legs). Created by `openMirror()`.
+ */
+export class StrataMirrorClient {
+  #connection;
+  #transfer;
+  #closed = false;
+
+  /** The mirror's name (its secondary's store name; leg `i` is the store `name.leg<i>`). */
+  name;
+  /** The secondary's backend: 'memory', 'opfs' or 'indexeddb'. */
+  backend;
+  /** Each leg's backend, in leg order. */
+  legs;
+
+  constructor(connection, opened, transfer) {
+    this.#connection = connection;
+    this.#transfer = transfer;
+    this.name = opened.name;
+    this.backend = opened.backend;
+    this.legs = opened.legs;
+  }
+
+  #call(op, args, extra) {
+    if (this.#closed) {
+      return Promise.reject(new StrataError('CLOSED', `mirror ${JSON.stringify(this.name)} is closed`));
+    }
+    return this.#connection.call(op, args, extra);
+  }
+
+  write(addr, data) {
+    const { data: owned, buffers } = transferable(data, this.#transfer);
+    return this.#call('write', { addr, data: owned }, { buffers });
+  }
+
+  writeBatch(writes) {
+    const buffers = [];
+    const owned = writes.map(([addr, data]) => {
+      const t = transferable(data, this.#transfer);
+      buffers.push(...t.buffers);
+      return [addr, t.data];
+    });
+    return this.#call('writeBatch', { writes: owned }, { buffers });
+  }
+
+  sync() {
+    return this.#call('sync');
+  }
+
+  snapshot(label) {
+    return this.#call('snapshot', { label });
+  }
+
+  read(addr, blocks) {
+    return this.#call('read', { addr, blocks });
+  }
+
+  readAt(volume, addr, blocks) {
+    return this.#call('readAt', { volume, addr, blocks });
+  }
+
+  volumes() {
+    return this.#call('volumes');
+  }
+
+  info() {
+    return this.#call('info');
+  }
+
+  status() {
+    return this.#call('status');
+  }
+
+  scrub() {
+    return this.#call('scrub');
+  }
+
+  replace(leg) {
+    return this.#call('replace', { leg });
+  }
+
+  rebuild() {
+    return this.#call('rebuild');
+  }
+
+  events() {
+    return this.#call('events');
+  }
+
+  async close() {
+    if (this.#closed) return;
+    try {
+      await this.#connection.call('close');
+    } finally {
+      this.#closed = true;
+      this.#connection.fail(new StrataError('CLOSED', `mirror ${JSON.stringify(this.name)} is closed`));
+      this.#connection.terminate();
+    }
+  }
+}
+
+/**
+ * Opens (or creates, with `blocks`) a mirror in a new module worker: the secondary store on
+ * `backend`, leg `i` of the primary on `legs[i]`. Fails with code `LOCKED` if the mirror or any
+ * of its legs is open elsewhere.
+ */
+export async function openMirror(options) {
+  const { transfer = true, ...rest } = options ?? {};
+  const connection = startWorker();
+  try {
+    const opened = await connection.call('openMirror', rest);
+    return new StrataMirrorClient(connection, opened, transfer);
+  } catch (error) {
+    connection.terminate();
+    throw error;
+  }
+}
+
+/** Deletes a mirror's data: its secondary and every leg (none may be open: code `LOCKED`). */
+export async function destroyMirror({ name, backend = 'auto', legs }) {
+  const connection = startWorker();
+  try {
+    await connection.call('destroyMirror', { name, backend, legs });
+  } finally {
+    connection.terminate();
+  }
+}
+
 /** Splits a Uint8Array, ArrayBuffer, Blob, ReadableStream or (async) iterable into chunks. */
 async function* chunksOf(source) {
   if (source instanceof ArrayBuffer) source = new Uint8Array(source);

@@ -1,4 +1,4 @@
-// The module worker that hosts one Strata store for client.js.
+// The module worker that hosts one Strata store (or one mirror: `openMirror`) for client.js.
 //
 // The engine runs here, in a dedicated worker, because OPFS sync access handles exist nowhere
 // else and because storage I/O must not block a page. client.js starts this file with
@@ -15,11 +15,15 @@
 // owns its buffer (the bindings copy out of wasm memory once), and the buffer is transferred, not
 // copied, to the page.
 
-import init, { StrataStore } from './strata_wasm.js';
+import init, { StrataMirror, StrataStore } from './strata_wasm.js';
 
 const ready = init();
 
-/** The store this worker hosts (one per worker), or null. */
+/**
+ * The store this worker hosts (one per worker), or null: a StrataStore, or a StrataMirror
+ * (`openMirror`), which answers the same write/read/sync/snapshot/volumes/info/close requests
+ * plus status, scrub, replace, rebuild and events.
+ */
 let store = null;
 /** A store being created from an image (`importBegin` .. `importFinish`), or null. */
 let pendingImport = null;
@@ -113,6 +117,30 @@ const handlers = {
     await StrataStore.destroy(args);
     return null;
   },
+  async openMirror(args) {
+    if (store !== null || pendingImport !== null) {
+      throw codeError('INVALID_STATE', 'this worker already hosts a store');
+    }
+    const mirror = await StrataMirror.open(args);
+    try {
+      const { legs } = await mirror.info();
+      store = mirror;
+      return { name: mirror.name, backend: mirror.backend, legs };
+    } catch (error) {
+      await mirror.close().catch(() => {});
+      mirror.free();
+      throw error;
+    }
+  },
+  async destroyMirror(args) {
+    await StrataMirror.destroy(args);
+    return null;
+  },
+  status: () => openStore().status(),
+  scrub: () => openStore().scrub(),
+  replace: ({ leg }) => openStore().replace(leg),
+  rebuild: () => openStore().rebuild(),
+  events: () => openStore().events(),
   write: ({ addr, data }) => openStore().write(addr, data),
   writeBatch: ({ writes }) => openStore().writeBatch(writes),
   sync: () => openStore().sync(),

@@ -1,0 +1,94 @@
+// The npm package's mirror (`openMirror`) as a new user would use it: the packed package in a
+// scratch app (harness.mjs), in headless Chromium, with the secondary on OPFS and the two legs
+// of the primary on OPFS and IndexedDB. Writes and a snapshot, a page reload, then the data, the
+// legs' status and a scrub; then a leg replaced in place and the mirror destroyed.
+//
+// Run: scripts/build-npm.sh && node --test tests/npm/mirror.test.mjs
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startApp } from './harness.mjs';
+
+let app;
+let context;
+
+before(async () => {
+  app = await startApp();
+  context = await app.newContext();
+});
+
+after(async () => {
+  await context?.close();
+  await app?.stop();
+});
+
+/** Loads the scratch app's mirror page and waits until its scenarios are ready. */
+async function mirrorPage(page) {
+  await page.goto(`${app.baseUrl}mirror.html`);
+  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', null, {
+    timeout: 30_000,
+  });
+}
+
+test('a mirror across OPFS and IndexedDB keeps its data across a reload, healthy and scrubbed clean', async () => {
+  const name = 'npm-mirror';
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  await mirrorPage(page);
+
+  const created = await page.evaluate((n) => window.mirrorScenarios.create(n), name);
+  assert.equal(created.isClient, true);
+  assert.equal(created.backend, 'opfs');
+  assert.deepEqual(created.legs, ['opfs', 'indexeddb']);
+  assert.equal(created.snapshot.volume, 1, 'the first snapshot is volume 1');
+  assert.equal(created.snapshot.compacted, null);
+  assert.ok(created.headOk, 'the head reads the overwrite');
+  assert.ok(created.snapshotOk, 'the snapshot reads the first write');
+  assert.equal(created.degraded, false);
+  assert.equal(created.healthyLegs, 2);
+  assert.deepEqual(created.legStatus, [
+    { leg: 0, backend: 'opfs', state: 'healthy', store: `${name}.leg0` },
+    { leg: 1, backend: 'indexeddb', state: 'healthy', store: `${name}.leg1` },
+  ]);
+  assert.equal(created.outOfRange?.code, 'OUT_OF_RANGE');
+  assert.ok(created.outOfRange.isStrataError);
+
+  // The worker goes with the page; the mirror is opened again from storage.
+  await page.reload();
+  await mirrorPage(page);
+  const reopened = await page.evaluate(([n, v]) => window.mirrorScenarios.reopen(n, v), [name, created.snapshot.volume]);
+  assert.ok(reopened.headOk, 'the head is intact after the reload');
+  assert.ok(reopened.snapshotOk, 'the snapshot is intact after the reload');
+  assert.deepEqual(reopened.volumes, ['baseline', 'snapshot', 'head']);
+  assert.deepEqual(reopened.info, { name, backend: 'opfs', legs: ['opfs', 'indexeddb'], blockCount: 128 });
+  assert.equal(reopened.degraded, false);
+  assert.equal(reopened.healthyLegs, 2);
+  assert.deepEqual(reopened.opened, ['inSync', 'inSync'], 'both legs were in step with the secondary');
+  assert.deepEqual(reopened.scrub, {
+    blocksChecked: 128,
+    copiesChecked: 256,
+    detected: 0,
+    repaired: 0,
+    unrecoverable: [],
+    legs: [
+      [128, 0, 0],
+      [128, 0, 0],
+    ],
+  });
+  assert.deepEqual(reopened.events, []);
+
+  const replaced = await page.evaluate((n) => window.mirrorScenarios.replaceAndDestroy(n, 1), name);
+  assert.equal(replaced.report.leg, 1);
+  assert.equal(replaced.report.backend, 'indexeddb');
+  assert.equal(replaced.report.blocksChecked, 128);
+  // The leg is wiped and filled again: the 16 written blocks (the rest are zeros).
+  assert.equal(replaced.report.blocksWritten, 16);
+  assert.deepEqual(replaced.report.unrecoverable, []);
+  assert.ok(replaced.headOk);
+  assert.ok(replaced.healthy);
+  assert.equal(replaced.closed?.code, 'CLOSED');
+  assert.equal(replaced.gone?.code, 'INVALID_ARGUMENT', 'a destroyed mirror needs blocks to be created again');
+  assert.deepEqual(problems, [], 'the page threw');
+  await page.close();
+});
