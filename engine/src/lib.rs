@@ -34,6 +34,7 @@ pub mod clock;
 pub mod error;
 pub mod format;
 mod index;
+mod order;
 pub mod policy;
 mod recovery;
 pub mod redundant;

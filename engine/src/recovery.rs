@@ -69,9 +69,8 @@ pub(crate) async fn open<S: Storage>(
         .iter()
         .filter_map(|n| parse_meta_object(n))
         .collect();
-    // Newest first. (Sorted ascending and reversed: the same sort of `u64`s as elsewhere, so
-    // the WebAssembly build carries one copy of it.)
-    generations.sort_unstable();
+    // Newest first.
+    crate::order::sort_u64s(&mut generations);
     generations.reverse();
     if generations.is_empty() {
         return Err(Error::NotAStore);

@@ -1582,11 +1582,10 @@ impl<S: Storage> Store<S> {
         let head_slot = head_slot
             .ok_or_else(|| Error::corrupt(&store.meta_object, 0, "no live head partition"))?;
         // Load partitions in sequence order so that every block's versions end up oldest first.
-        let mut order: Vec<u32> = (0..store.partitions.len() as u32).collect();
-        // Unstable with the slot as a tie-break: the same order as a stable sort of `0..n`, and the
-        // program carries one sort algorithm less (WebAssembly size).
-        order.sort_unstable_by_key(|&s| (store.partitions[s as usize].first_seq, s));
-        for slot in order {
+        let order = crate::order::order_by(store.partitions.len(), |s| {
+            (store.partitions[s].first_seq, 0)
+        });
+        for slot in order.into_iter().map(|s| s as u32) {
             let jp = &journal[slot as usize];
             match &jp.sealed {
                 Some((sealed_ms, segment_len, next_seq, label)) => {

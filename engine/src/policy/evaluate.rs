@@ -272,9 +272,12 @@ impl<'a> Context<'a> {
         view: &'a StoreView,
         now_ms: u64,
     ) -> Self {
-        let mut volumes: Vec<&VolumeView> = view.volumes.iter().collect();
-        // Identifiers are unique: unstable sorting gives the same order with less code.
-        volumes.sort_unstable();
+        // By identifier (unique in a store's view; in a malformed one, ties keep their order).
+        let volumes: Vec<&VolumeView> =
+            crate::order::order_by(view.volumes.len(), |i| (view.volumes[i].id.0, 0))
+                .into_iter()
+                .map(|i| &view.volumes[i])
+                .collect();
         let newest_snapshot = view.newest_snapshot().map(|v| v.id);
         let next_counter = match view.head() {
             Some(head) => head.id.0,

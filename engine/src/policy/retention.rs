@@ -62,11 +62,14 @@ pub(crate) fn kept(
     let Some(keep) = keep else {
         return kept;
     };
-    let newest_first = {
-        let mut sorted: Vec<&VolumeView> = candidates.to_vec();
-        sorted.sort_unstable_by_key(|v| std::cmp::Reverse((v.snapshot_ms(), v.id)));
-        sorted
-    };
+    // Newest first: descending (time, identifier).
+    let newest_first: Vec<&VolumeView> = crate::order::order_by(candidates.len(), |i| {
+        let v = candidates[i];
+        (u64::MAX - v.snapshot_ms(), u64::MAX - v.id.0)
+    })
+    .into_iter()
+    .map(|i| candidates[i])
+    .collect();
     if let Some(last) = keep.last {
         kept.extend(newest_first.iter().take(last as usize).map(|v| v.id));
     }

@@ -585,7 +585,11 @@ impl<S: Storage> Store<S> {
         });
         // Address order: the page cache takes scattered writes to `baseline` faster in file order
         // (measured: a random order costs about twice the CPU), and adjacent blocks coalesce.
-        blocks.sort_unstable_by_key(|(addr, _)| *addr);
+        let blocks: Vec<(u64, Version)> =
+            crate::order::order_by(blocks.len(), |i| (blocks[i].0, 0))
+                .into_iter()
+                .map(|i| blocks[i])
+                .collect();
         let total_bytes = blocks.len() as u64 * block_size;
         let window_blocks = (MERGE_WINDOW_BYTES as u64 / block_size).max(1) as usize;
         let mut sum_pages = vec![false; (self.block_count * 4).div_ceil(SUM_PAGE_BYTES) as usize];
@@ -660,8 +664,9 @@ impl<S: Storage> Store<S> {
         sum_pages: &mut [bool],
     ) -> Result<()> {
         let block = self.block_size as usize;
-        let mut by_place: Vec<usize> = (0..window.len()).collect();
-        by_place.sort_unstable_by_key(|&i| (window[i].1.slot, window[i].1.offset));
+        let by_place = crate::order::order_by(window.len(), |i| {
+            (u64::from(window[i].1.slot), window[i].1.offset)
+        });
         // Read runs (slot, offset, length). Gaps between blocks of a segment (record headers)
         // are read through when short, up to as many gap bytes as data bytes in the window.
         let mut runs: Vec<(u32, u64, usize)> = Vec::new();
@@ -804,7 +809,7 @@ impl<S: Storage> Store<S> {
                 differ.push(addr);
             }
         }
-        differ.sort_unstable();
+        crate::order::sort_u64s(&mut differ);
         let mut extents: Vec<Extent> = Vec::new();
         for addr in differ {
             match extents.last_mut() {
