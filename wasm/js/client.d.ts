@@ -82,6 +82,8 @@ export type ErrorCode =
   | 'POISONED'
   | 'CANCELLED'
   | 'WORKER_ERROR'
+  /** `openMirror` with a build of the package that has no mirror. */
+  | 'UNSUPPORTED'
   | (string & {});
 
 /** Every failure: `code` is stable and machine-readable, `message` is for people. */

@@ -15,7 +15,9 @@
 // owns its buffer (the bindings copy out of wasm memory once), and the buffer is transferred, not
 // copied, to the page.
 
-import init, { StrataMirror, StrataStore } from './strata_wasm.js';
+import init, * as wasm from './strata_wasm.js';
+
+const { StrataStore } = wasm;
 
 const ready = init();
 
@@ -36,6 +38,18 @@ const cancelled = new Set();
 let policyTimer = null;
 /** True between receiveBegin and receiveFinish/receiveAbort: the receiver owns the store. */
 let receiving = false;
+
+/**
+ * The bindings' StrataMirror. Looked up on the module's namespace rather than imported by name,
+ * so that a module built without the cargo feature `mirror` still loads (a missing named import
+ * would fail the whole worker); opening a mirror then fails with code UNSUPPORTED.
+ */
+function mirrorClass() {
+  if (wasm.StrataMirror === undefined) {
+    throw codeError('UNSUPPORTED', 'this build of strata-engine has no mirror (cargo feature "mirror")');
+  }
+  return wasm.StrataMirror;
+}
 
 function codeError(code, message) {
   const error = new Error(message);
@@ -121,7 +135,7 @@ const handlers = {
     if (store !== null || pendingImport !== null) {
       throw codeError('INVALID_STATE', 'this worker already hosts a store');
     }
-    const mirror = await StrataMirror.open(args);
+    const mirror = await mirrorClass().open(args);
     try {
       const { legs } = await mirror.info();
       store = mirror;
@@ -133,7 +147,7 @@ const handlers = {
     }
   },
   async destroyMirror(args) {
-    await StrataMirror.destroy(args);
+    await mirrorClass().destroy(args);
     return null;
   },
   status: () => openStore().status(),

@@ -658,7 +658,9 @@ impl StrataMirror {
         let mut session = self.session.lock().await;
         session.mirror()?;
         let count = session.legs.len();
-        let i = usize::try_from(convert::to_u64(leg, "leg")?)
+        // Formatted as an integer: a float in a message would bring core's float printing in.
+        let leg = convert::to_u64(leg, "leg")?;
+        let i = usize::try_from(leg)
             .ok()
             .filter(|&i| i < count)
             .ok_or_else(|| {

@@ -6,7 +6,7 @@
 //! Faults are injected while the mirror is closed (OPFS sync access handles are exclusive, and
 //! the IndexedDB backend caches what it read), except on the memory backend, whose named stores
 //! share their objects with the open mirror. Each test uses fresh names and destroys what it made.
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "mirror"))]
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
