@@ -20,7 +20,9 @@
 //! truncations recovery asks for and refuses every other change.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
@@ -282,7 +284,7 @@ impl IdbStorage {
         &self,
         keys: &BTreeSet<ChunkKey>,
     ) -> Result<HashMap<ChunkKey, Rc<Vec<u8>>>, StorageError> {
-        let mut found = HashMap::with_capacity(keys.len());
+        let mut found = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         let mut missing = Vec::new();
         {
             let cache = self.cache.borrow();

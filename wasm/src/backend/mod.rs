@@ -15,7 +15,7 @@
 //! The browser backends exist only on `wasm32`; natively only memory is available.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use strata_engine::clock::Clock;
 pub use strata_engine::storage::memory::MemoryStorage;

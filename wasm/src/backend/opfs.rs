@@ -21,7 +21,7 @@
 //! for (the writer owns the files' tails) and refuses every other change.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use js_sys::{Promise, Reflect};
 use strata_engine::storage::{Change, Commit, Storage, StorageError};
