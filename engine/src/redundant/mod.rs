@@ -545,30 +545,38 @@ fn header_commit(header: &PrimaryHeader) -> Commit {
     commit
 }
 
-/// Reads blocks `addr..addr + blocks` (at least one) of a leg's image, with their checksum
-/// entries from the leg's in-memory table (see [`sums`]): the table's pages not loaded yet are
-/// read in the same call and kept, so a read of loaded pages is one image read.
+/// Reads blocks from `addr` of a leg's image into `image` (a whole number of blocks, at least
+/// one) and returns their checksum entries from the leg's in-memory table (see [`sums`]): the
+/// table's pages not loaded yet are read in the same call and kept, so a read of loaded pages
+/// is one image read.
 async fn read_leg_cached<P: Storage>(
     device: &P,
     cache: &mut SumCache,
     addr: u64,
-    blocks: u64,
+    image: &mut [u8],
     block_size: u32,
-) -> Result<(Vec<u8>, Vec<u32>), StorageError> {
+) -> Result<Vec<u32>, StorageError> {
     let bs = u64::from(block_size);
-    let mut image = vec![0u8; (blocks * bs) as usize];
+    let blocks = image.len() as u64 / bs.max(1);
     let first_page = SumCache::page_of(addr);
     let last_page = SumCache::page_of(addr + blocks.max(1) - 1);
     let missing: Vec<u64> = (first_page..=last_page)
         .filter(|&p| !cache.has_page(p))
         .collect();
+    if missing.is_empty() {
+        // The usual case once the pages are loaded: one image read, entries from memory.
+        device.read_at(IMAGE_OBJECT, addr * bs, image).await?;
+        return Ok((addr..addr + blocks)
+            .map(|a| cache.get(a).unwrap_or(0))
+            .collect());
+    }
     let mut pages = vec![0u8; missing.len() * SUM_PAGE_BYTES];
     {
         let mut requests = Vec::with_capacity(1 + missing.len());
         requests.push(ReadRequest {
             object: IMAGE_OBJECT,
             offset: addr * bs,
-            buf: &mut image,
+            buf: image,
             filled: 0,
         });
         for (&page, buf) in missing.iter().zip(pages.chunks_exact_mut(SUM_PAGE_BYTES)) {
@@ -600,7 +608,7 @@ async fn read_leg_cached<P: Storage>(
     for (&page, bytes) in missing.iter().zip(pages.chunks_exact(SUM_PAGE_BYTES)) {
         cache.insert_page(page, bytes);
     }
-    Ok((image, sums))
+    Ok(sums)
 }
 
 impl<P: Storage, S: Storage> RedundantStore<P, S> {
@@ -1355,21 +1363,44 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
             else {
                 continue;
             };
-            let (image, sums) =
-                match read_leg_cached(device, cache, addr + lo, hi - lo + 1, block_size).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.degrade(i, &e, found_by);
-                        continue;
-                    }
-                };
+            // When the blocks still needed are one run (the usual case), the leg's image is read
+            // straight into `buf`; otherwise into a scratch buffer, and the good blocks copied.
+            let span = (hi - lo + 1) as usize;
+            let direct = need.len() == span;
+            let mut scratch = Vec::new();
+            let result = if direct {
+                let target = &mut buf[lo as usize * bs..][..span * bs];
+                read_leg_cached(device, cache, addr + lo, target, block_size).await
+            } else {
+                scratch = vec![0u8; span * bs];
+                read_leg_cached(device, cache, addr + lo, &mut scratch, block_size).await
+            };
+            let sums = match result {
+                Ok(sums) => sums,
+                Err(e) => {
+                    self.degrade(i, &e, found_by);
+                    continue;
+                }
+            };
             let mut still = Vec::new();
             for &k in &need {
                 let j = (k - lo) as usize;
-                let block = &image[j * bs..][..bs];
-                if block_crc(addr + k, block) == sums[j] {
-                    buf[k as usize * bs..][..bs].copy_from_slice(block);
+                let at = k as usize * bs;
+                let good = if direct {
+                    block_crc(addr + k, &buf[at..][..bs]) == sums[j]
                 } else {
+                    let block = &scratch[j * bs..][..bs];
+                    let good = block_crc(addr + k, block) == sums[j];
+                    if good {
+                        buf[at..][..bs].copy_from_slice(block);
+                    }
+                    good
+                };
+                if !good {
+                    // A bad copy never stays in the caller's buffer.
+                    if direct {
+                        buf[at..][..bs].fill(0);
+                    }
                     still.push(k);
                     bad.push((i, k));
                     self.legs[i].detected += 1;
@@ -1398,6 +1429,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
                             Ok(()) if found_by == FoundBy::Read => self.served_by_secondary += 1,
                             Ok(()) => {}
                             Err(e) => {
+                                block.fill(0);
                                 let tried = bad.iter().any(|&(_, b)| b == k);
                                 failures.push((addr + k, e, tried));
                             }
