@@ -39,16 +39,28 @@ let policyTimer = null;
 /** True between receiveBegin and receiveFinish/receiveAbort: the receiver owns the store. */
 let receiving = false;
 
+/** The second module's StrataMirror, once asked for (a promise), or null. */
+let mirrorModule = null;
+
 /**
- * The bindings' StrataMirror. Looked up on the module's namespace rather than imported by name,
- * so that a module built without the cargo feature `mirror` still loads (a missing named import
- * would fail the whole worker); opening a mirror then fails with code UNSUPPORTED.
+ * Resolves to the bindings' StrataMirror: from the main module when it was built with the cargo
+ * feature `mirror` (looked up on its namespace, not imported by name, so that a module without
+ * it still loads), else from the package's second module `strata_mirror.js`, fetched and
+ * initialised on first use so that pages that never open a mirror never download it. Fails with
+ * code UNSUPPORTED if neither has it.
  */
 function mirrorClass() {
-  if (wasm.StrataMirror === undefined) {
-    throw codeError('UNSUPPORTED', 'this build of strata-engine has no mirror (cargo feature "mirror")');
-  }
-  return wasm.StrataMirror;
+  if (wasm.StrataMirror !== undefined) return Promise.resolve(wasm.StrataMirror);
+  mirrorModule ??= import('./strata_mirror.js')
+    .then(async (module) => {
+      await module.default();
+      return module.StrataMirror;
+    })
+    .catch((error) => {
+      mirrorModule = null;
+      throw codeError('UNSUPPORTED', `this build of strata-engine has no mirror: ${error?.message ?? error}`);
+    });
+  return mirrorModule;
 }
 
 function codeError(code, message) {
@@ -135,7 +147,7 @@ const handlers = {
     if (store !== null || pendingImport !== null) {
       throw codeError('INVALID_STATE', 'this worker already hosts a store');
     }
-    const mirror = await mirrorClass().open(args);
+    const mirror = await (await mirrorClass()).open(args);
     try {
       const { legs } = await mirror.info();
       store = mirror;
@@ -147,7 +159,7 @@ const handlers = {
     }
   },
   async destroyMirror(args) {
-    await mirrorClass().destroy(args);
+    await (await mirrorClass()).destroy(args);
     return null;
   },
   status: () => openStore().status(),
