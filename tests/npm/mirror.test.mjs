@@ -35,6 +35,10 @@ test('a mirror across OPFS and IndexedDB keeps its data across a reload, healthy
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (error) => problems.push(error.message));
+  // The worker fetches the package's second module for a mirror, and never the main one.
+  const fetched = [];
+  const onRequest = (request) => fetched.push(new URL(request.url()).pathname.split('/').pop());
+  context.on('request', onRequest);
   await mirrorPage(page);
 
   const created = await page.evaluate((n) => window.mirrorScenarios.create(n), name);
@@ -53,6 +57,9 @@ test('a mirror across OPFS and IndexedDB keeps its data across a reload, healthy
   ]);
   assert.equal(created.outOfRange?.code, 'OUT_OF_RANGE');
   assert.ok(created.outOfRange.isStrataError);
+  context.off('request', onRequest);
+  assert.ok(fetched.includes('strata_mirror_bg.wasm'), `requests: ${fetched.join(', ')}`);
+  assert.ok(!fetched.includes('strata_wasm_bg.wasm'), `requests: ${fetched.join(', ')}`);
 
   // The worker goes with the page; the mirror is opened again from storage.
   await page.reload();

@@ -19,7 +19,19 @@ import init, * as wasm from './strata_wasm.js';
 
 const { StrataStore } = wasm;
 
-const ready = init();
+/**
+ * The main module's initialisation (fetching and compiling strata_wasm_bg.wasm), started by the
+ * first request that needs it: a worker that only hosts a mirror served by the second module
+ * never downloads the main one.
+ */
+let mainReady = null;
+function mainModule() {
+  mainReady ??= init();
+  return mainReady;
+}
+
+/** Requests served without the main module when the second module has StrataMirror. */
+const MIRROR_OPS = new Set(['openMirror', 'destroyMirror']);
 
 /**
  * The store this worker hosts (one per worker), or null: a StrataStore, or a StrataMirror
@@ -50,7 +62,7 @@ let mirrorModule = null;
  * code UNSUPPORTED if neither has it.
  */
 function mirrorClass() {
-  if (wasm.StrataMirror !== undefined) return Promise.resolve(wasm.StrataMirror);
+  if (wasm.StrataMirror !== undefined) return mainModule().then(() => wasm.StrataMirror);
   mirrorModule ??= import('./strata_mirror.js')
     .then(async (module) => {
       await module.default();
@@ -300,7 +312,9 @@ function serializeError(error) {
 
 async function handle({ id, op, args }) {
   try {
-    await ready;
+    // A hosted mirror from the second module needs nothing of the main one.
+    const mirrorHosted = store !== null && !(store instanceof StrataStore);
+    if (!MIRROR_OPS.has(op) && !mirrorHosted) await mainModule();
     const handler = Object.hasOwn(handlers, op) ? handlers[op] : null;
     if (handler === null) throw codeError('INVALID_ARGUMENT', `unknown operation ${op}`);
     const result = await handler(args ?? {}, id);
