@@ -29,9 +29,11 @@ pub const SEQ_MAX: u64 = 1 << 62;
 /// CRC-32C of `data`.
 ///
 /// Natively the `crc32c` crate (the CPU's CRC instructions where there are some); in
-/// WebAssembly, which has none, the `crc` crate's one-table implementation ([`small_crc`]):
-/// `crc32c`'s software fallback slices by eight with 8 KiB of tables, which are 8 KiB of the
-/// npm package's gzipped `.wasm` (tables of random-looking words do not compress).
+/// WebAssembly, which has none, the `crc` crate's slice-by-16 implementation with its tables
+/// built at first use ([`small_crc`]): `crc32c`'s software fallback has its 8 KiB of tables in
+/// the module, 8 KiB of the npm package's gzipped `.wasm` (random-looking words do not
+/// compress). Measured in the browser bench: as fast as before or faster (memory backend,
+/// 4 KiB writes 17.5 -> 9.8 µs, reads 21.8 -> 13.6 µs, a noisy machine), and 8 KiB smaller.
 pub fn crc(data: &[u8]) -> u32 {
     #[cfg(not(target_arch = "wasm32"))]
     return crc32c::crc32c(data);
@@ -47,24 +49,35 @@ pub fn crc_append(crc: u32, data: &[u8]) -> u32 {
     return small_crc::crc_append(crc, data);
 }
 
-/// CRC-32C with a single 1 KiB table (the WebAssembly build's; tested against `crc32c`
-/// natively).
+/// CRC-32C from the `crc` crate, tables built at first use (the WebAssembly build's; tested
+/// against `crc32c` natively).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod small_crc {
-    use crc::{Crc, Table, CRC_32_ISCSI};
+    use crc::{Algorithm, Crc, Table, CRC_32_ISCSI};
 
-    const CASTAGNOLI: Crc<u32, Table<1>> = Crc::<u32, Table<1>>::new(&CRC_32_ISCSI);
+    thread_local! {
+        /// Built at first use, not at compile time, so that its 16 KiB of tables are memory
+        /// rather than bytes of the module. (`black_box` keeps the optimiser from evaluating
+        /// the constructor, a `const fn`, at compile time; a `const` initialiser would do just
+        /// that.)
+        #[allow(clippy::missing_const_for_thread_local)]
+        static CASTAGNOLI: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(
+            std::hint::black_box::<&'static Algorithm<u32>>(&CRC_32_ISCSI),
+        );
+    }
 
     pub(super) fn crc(data: &[u8]) -> u32 {
-        CASTAGNOLI.checksum(data)
+        CASTAGNOLI.with(|c| c.checksum(data))
     }
 
     pub(super) fn crc_append(crc: u32, data: &[u8]) -> u32 {
         // A finished CRC-32C is the register inverted; the crate takes the initial register
         // bit-reversed for a reflected algorithm such as this one.
-        let mut digest = CASTAGNOLI.digest_with_initial((!crc).reverse_bits());
-        digest.update(data);
-        digest.finalize()
+        CASTAGNOLI.with(|c| {
+            let mut digest = c.digest_with_initial((!crc).reverse_bits());
+            digest.update(data);
+            digest.finalize()
+        })
     }
 
     #[cfg(test)]
