@@ -11,9 +11,7 @@ use std::cell::RefCell;
 use js_sys::{Array, Function, Uint8Array};
 use strata_engine::policy::{Policy, Trigger, VolumeAssignments};
 use strata_engine::storage::Storage;
-use strata_engine::{
-    BaselineImport, CreateOptions, LogCursor, Progress, SendOptions, Store, StreamReceiver,
-};
+use strata_engine::{BaselineImport, CreateOptions, LogCursor, SendOptions, Store, StreamReceiver};
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{self, ObjectBuilder};
@@ -330,22 +328,6 @@ async fn has_store(storage: &BackendStorage) -> Result<bool> {
         .any(|name| strata_engine::format::parse_meta_object(name).is_some()))
 }
 
-/// Calls a JS progress callback; `false` from it cancels.
-fn progress_callback(callback: &Option<Function>) -> impl FnMut(Progress) -> bool + '_ {
-    move |p: Progress| match callback {
-        None => true,
-        Some(f) => {
-            let done = JsValue::from_f64(p.done_bytes as f64);
-            let total = JsValue::from_f64(p.total_bytes as f64);
-            // A throwing progress callback cancels, like one returning false.
-            match f.call2(&JsValue::NULL, &done, &total) {
-                Ok(result) => result.as_bool() != Some(false),
-                Err(_) => false,
-            }
-        }
-    }
-}
-
 /// Calls a JS chunk callback with a fresh `Uint8Array`; `false` from it cancels.
 fn deliver_chunk(callback: &Function, name: &str, chunk: &[u8]) -> strata_engine::Result<()> {
     let array = Uint8Array::from(chunk);
@@ -537,20 +519,7 @@ impl StrataStore {
         #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")] writes: JsValue,
     ) -> Result<f64> {
         self.check_writable()?;
-        let shape = || StrataError::invalid_argument("writeBatch takes [[addr, Uint8Array], ...]");
-        if !Array::is_array(&writes) {
-            return Err(shape());
-        }
-        let mut owned: Vec<(u64, Vec<u8>)> = Vec::new();
-        for pair in Array::from(&writes).iter() {
-            if !Array::is_array(&pair) {
-                return Err(shape());
-            }
-            let pair = Array::from(&pair);
-            let addr = convert::value_to_u64(&pair.get(0), "addr")?;
-            let data: Uint8Array = pair.get(1).dyn_into().map_err(|_| shape())?;
-            owned.push((addr, data.to_vec()));
-        }
+        let owned = convert::write_batch(&writes)?;
         let writes: Vec<(u64, &[u8])> = owned.iter().map(|(a, d)| (*a, d.as_slice())).collect();
         let mut session = self.session.lock().await;
         let outcome = session.store_mut()?.write_batch(&writes).await;
@@ -656,21 +625,7 @@ impl StrataStore {
     ) -> Result<Array> {
         let max = convert::to_u64(max, "max")?;
         let session = self.session.lock().await;
-        let store = session.store()?;
-        // Work on a copy and store it back only on success: after an error the cursor has not
-        // moved, as no entry was returned.
-        let mut position = cursor.cursor.borrow().clone();
-        let out = Array::new();
-        for _ in 0..max {
-            match store.next_entry(&mut position, with_data).await? {
-                Some(entry) => {
-                    out.push(&convert::log_entry(entry));
-                }
-                None => break,
-            }
-        }
-        *cursor.cursor.borrow_mut() = position;
-        Ok(out)
+        convert::next_entries(session.store()?, &cursor.cursor, max, with_data).await
     }
 
     /// In-place compaction of snapshot `volume`. `onProgress(done, total)` may return `false` to
@@ -686,7 +641,7 @@ impl StrataStore {
         self.check_writable()?;
         let volume = convert::to_volume(volume, "volume")?;
         let mut session = self.session.lock().await;
-        let mut progress = progress_callback(&on_progress);
+        let mut progress = convert::progress_callback(&on_progress);
         let outcome = session.store_mut()?.compact(volume, &mut progress).await;
         let report = self.settle(&mut session, outcome).await?;
         Ok(convert::compact_report(&report))
@@ -704,7 +659,7 @@ impl StrataStore {
         self.check_writable()?;
         let volume = convert::to_volume(volume, "volume")?;
         let mut session = self.session.lock().await;
-        let mut progress = progress_callback(&on_progress);
+        let mut progress = convert::progress_callback(&on_progress);
         let outcome = session.store_mut()?.merge(volume, &mut progress).await;
         Ok(f64::from(self.settle(&mut session, outcome).await?))
     }
@@ -1143,7 +1098,8 @@ fn check_geometry(
 /// A position in a store's log; see [`StrataStore::cursor`].
 #[wasm_bindgen]
 pub struct StrataCursor {
-    cursor: RefCell<LogCursor>,
+    /// Shared with `StrataMirror` (`mirror.rs`), whose cursors walk the secondary's log.
+    pub(crate) cursor: RefCell<LogCursor>,
 }
 
 #[wasm_bindgen]

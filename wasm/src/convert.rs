@@ -5,14 +5,20 @@
 //! become plain objects with camelCase fields, built with `js_sys` so that the shapes are the
 //! ones written in the TypeScript declarations (`TS_TYPES` in `api.rs`). Policy documents,
 //! decisions and audit entries are serde types in the engine: they go through JSON.
+//!
+//! Also the pieces `StrataStore` (`api.rs`) and `StrataMirror` (`mirror.rs`) share: the
+//! `writeBatch` argument, progress callbacks, and walking the log with a cursor.
 
-use js_sys::{Array, Object, Reflect};
+use std::cell::RefCell;
+
+use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use strata_engine::policy::{AuditEntry, Decision};
+use strata_engine::storage::Storage;
 use strata_engine::{
-    BaselineKind, CompactReport, CopyReport, CursorStart, Extent, LogEntry, SpaceInfo, StoreInfo,
-    VolumeId, VolumeInfo, VolumeKind,
+    BaselineKind, CompactReport, CopyReport, CursorStart, Extent, LogCursor, LogEntry, Progress,
+    SpaceInfo, Store, StoreInfo, VolumeId, VolumeInfo, VolumeKind,
 };
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::StrataError;
 
@@ -138,6 +144,64 @@ pub(crate) fn cursor_start(start: &JsValue) -> Result<CursorStart, StrataError> 
     Err(StrataError::invalid_argument(
         "a cursor starts at \"beginning\", { seq: n } or { volume: n }",
     ))
+}
+
+/// The argument of `writeBatch`, `[[addr, Uint8Array], ...]`, as owned blocks.
+pub(crate) fn write_batch(writes: &JsValue) -> Result<Vec<(u64, Vec<u8>)>, StrataError> {
+    let shape = || StrataError::invalid_argument("writeBatch takes [[addr, Uint8Array], ...]");
+    if !Array::is_array(writes) {
+        return Err(shape());
+    }
+    let mut owned: Vec<(u64, Vec<u8>)> = Vec::new();
+    for pair in Array::from(writes).iter() {
+        if !Array::is_array(&pair) {
+            return Err(shape());
+        }
+        let pair = Array::from(&pair);
+        let addr = value_to_u64(&pair.get(0), "addr")?;
+        let data: Uint8Array = pair.get(1).dyn_into().map_err(|_| shape())?;
+        owned.push((addr, data.to_vec()));
+    }
+    Ok(owned)
+}
+
+/// Calls a JS progress callback; `false` from it cancels.
+pub(crate) fn progress_callback(callback: &Option<Function>) -> impl FnMut(Progress) -> bool + '_ {
+    move |p: Progress| match callback {
+        None => true,
+        Some(f) => {
+            let done = JsValue::from_f64(p.done_bytes as f64);
+            let total = JsValue::from_f64(p.total_bytes as f64);
+            // A throwing progress callback cancels, like one returning false.
+            match f.call2(&JsValue::NULL, &done, &total) {
+                Ok(result) => result.as_bool() != Some(false),
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+/// Up to `max` log entries of `store` from `cursor` (fewer at the end of the log; none past it).
+pub(crate) async fn next_entries<S: Storage>(
+    store: &Store<S>,
+    cursor: &RefCell<LogCursor>,
+    max: u64,
+    with_data: bool,
+) -> Result<Array, StrataError> {
+    // Work on a copy and store it back only on success: after an error the cursor has not
+    // moved, as no entry was returned.
+    let mut position = cursor.borrow().clone();
+    let out = Array::new();
+    for _ in 0..max {
+        match store.next_entry(&mut position, with_data).await? {
+            Some(entry) => {
+                out.push(&log_entry(entry));
+            }
+            None => break,
+        }
+    }
+    *cursor.borrow_mut() = position;
+    Ok(out)
 }
 
 /// `[start, end)` block range of send options: `[start, end]` as a two-number array.

@@ -32,7 +32,9 @@
 //! Memory legs live as long as the worker: after a page reload they are lost (call `rebuild()`),
 //! and a memory secondary is gone with them.
 
-use js_sys::{Array, Uint8Array};
+use std::cell::RefCell;
+
+use js_sys::{Array, Function};
 use strata_engine::redundant::layout::HEADER_OBJECT;
 use strata_engine::redundant::{
     FaultEvent, FaultKind, FoundBy, LegOpenOutcome, LegState, RedundantOptions, RedundantStatus,
@@ -42,6 +44,7 @@ use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::{CreateOptions, Store};
 use wasm_bindgen::prelude::*;
 
+use crate::api::StrataCursor;
 use crate::convert::{self, ObjectBuilder};
 use crate::error::{StrataError, CODE_CLOSED};
 use crate::exclusive::Exclusive;
@@ -548,20 +551,7 @@ impl StrataMirror {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")] writes: JsValue,
     ) -> Result<f64> {
-        let shape = || StrataError::invalid_argument("writeBatch takes [[addr, Uint8Array], ...]");
-        if !Array::is_array(&writes) {
-            return Err(shape());
-        }
-        let mut owned: Vec<(u64, Vec<u8>)> = Vec::new();
-        for pair in Array::from(&writes).iter() {
-            if !Array::is_array(&pair) {
-                return Err(shape());
-            }
-            let pair = Array::from(&pair);
-            let addr = convert::value_to_u64(&pair.get(0), "addr")?;
-            let data: Uint8Array = pair.get(1).dyn_into().map_err(|_| shape())?;
-            owned.push((addr, data.to_vec()));
-        }
+        let owned = convert::write_batch(&writes)?;
         let writes: Vec<(u64, &[u8])> = owned.iter().map(|(a, d)| (*a, d.as_slice())).collect();
         let mut session = self.session.lock().await;
         Ok(session.mirror()?.write_batch(&writes).await? as f64)
@@ -612,6 +602,118 @@ impl StrataMirror {
             &session.mirror()?.volumes(),
             convert::volume_info,
         ))
+    }
+
+    /// Space accounting for every partition of the secondary (as `StrataStore.space`).
+    #[wasm_bindgen(unchecked_return_type = "SpaceInfo[]")]
+    pub async fn space(&self) -> Result<Array> {
+        let mut session = self.session.lock().await;
+        Ok(convert::array(
+            &session.mirror()?.secondary().space(),
+            convert::space_info,
+        ))
+    }
+
+    /// A cursor over the secondary's log in sequence order, for `nextEntry` (as
+    /// `StrataStore.cursor`). Writes appear in the log at once, before any `sync()`.
+    pub async fn cursor(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CursorStart | undefined")] start: JsValue,
+    ) -> Result<StrataCursor> {
+        let start = convert::cursor_start(&start)?;
+        let mut session = self.session.lock().await;
+        let cursor = session.mirror()?.secondary().cursor(start)?;
+        Ok(StrataCursor {
+            cursor: RefCell::new(cursor),
+        })
+    }
+
+    /// The entry at the cursor (advancing it), or `null` at the end of the log. With `withData`
+    /// the entry's blocks are read from the secondary and verified.
+    #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "LogEntry | null")]
+    pub async fn next_entry(&self, cursor: &StrataCursor, with_data: bool) -> Result<JsValue> {
+        let entries = self.next_entries(cursor, 1.0, with_data).await?;
+        Ok(entries.get(0))
+    }
+
+    /// Up to `max` entries from the cursor (fewer at the end of the log; none past it).
+    #[wasm_bindgen(js_name = nextEntries, unchecked_return_type = "LogEntry[]")]
+    pub async fn next_entries(
+        &self,
+        cursor: &StrataCursor,
+        max: f64,
+        with_data: bool,
+    ) -> Result<Array> {
+        let max = convert::to_u64(max, "max")?;
+        let mut session = self.session.lock().await;
+        let secondary = session.mirror()?.secondary();
+        convert::next_entries(secondary, &cursor.cursor, max, with_data).await
+    }
+
+    /// In-place compaction of snapshot `volume` of the secondary. Syncs first (the primary is
+    /// not touched: the head does not change). `onProgress(done, total)` may return `false` to
+    /// cancel (code `CANCELLED`; the sync stands).
+    #[wasm_bindgen(unchecked_return_type = "CompactReport")]
+    pub async fn compact(
+        &self,
+        volume: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
+            Function,
+        >,
+    ) -> Result<JsValue> {
+        let volume = convert::to_volume(volume, "volume")?;
+        let mut session = self.session.lock().await;
+        let mut progress = convert::progress_callback(&on_progress);
+        let report = session.mirror()?.compact(volume, &mut progress).await?;
+        Ok(convert::compact_report(&report))
+    }
+
+    /// Folds the secondary's oldest partitions, up to and including snapshot `volume`, into its
+    /// baseline; returns the number of partitions merged. Syncs first; `onProgress` as for
+    /// `compact`.
+    pub async fn merge(
+        &self,
+        volume: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
+            Function,
+        >,
+    ) -> Result<f64> {
+        let volume = convert::to_volume(volume, "volume")?;
+        let mut session = self.session.lock().await;
+        let mut progress = convert::progress_callback(&on_progress);
+        let merged = session.mirror()?.merge(volume, &mut progress).await?;
+        Ok(f64::from(merged))
+    }
+
+    /// Deletes snapshot `volume` of the secondary (its identifier disappears; what descendants
+    /// need stays). Syncs first.
+    #[wasm_bindgen(js_name = deleteVolume, unchecked_return_type = "CompactReport")]
+    pub async fn delete_volume(&self, volume: f64) -> Result<JsValue> {
+        let volume = convert::to_volume(volume, "volume")?;
+        let mut session = self.session.lock().await;
+        let report = session.mirror()?.delete_volume(volume).await?;
+        Ok(convert::compact_report(&report))
+    }
+
+    /// Rolls the live volume back to `volume`, keeping the current head as a snapshot labelled
+    /// `label` (default `"before-rollback"`); returns the new head's identifier. Syncs first,
+    /// then rewrites the blocks that changed on every leg in service, from the secondary (a leg
+    /// that fails meanwhile is taken out of service, as in `sync()`).
+    pub async fn rollback(&self, volume: f64, label: Option<String>) -> Result<f64> {
+        let volume = convert::to_volume(volume, "volume")?;
+        let mut session = self.session.lock().await;
+        let head = session.mirror()?.rollback(volume, label.as_deref()).await?;
+        Ok(head.0 as f64)
+    }
+
+    /// The block extents whose contents differ between volumes `a` and `b` of the secondary.
+    #[wasm_bindgen(unchecked_return_type = "Extent[]")]
+    pub async fn diff(&self, a: f64, b: f64) -> Result<Array> {
+        let a = convert::to_volume(a, "a")?;
+        let b = convert::to_volume(b, "b")?;
+        let mut session = self.session.lock().await;
+        let extents = session.mirror()?.diff(a, b).await?;
+        Ok(convert::array(&extents, convert::extent))
     }
 
     /// Facts about the secondary, with the mirror's name and the legs' backends.
