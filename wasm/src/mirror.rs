@@ -633,7 +633,11 @@ impl StrataMirror {
     #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "LogEntry | null")]
     pub async fn next_entry(&self, cursor: &StrataCursor, with_data: bool) -> Result<JsValue> {
         let entries = self.next_entries(cursor, 1.0, with_data).await?;
-        Ok(entries.get(0))
+        // `get(0)` of an empty array is `undefined`: the end of the log is `null`.
+        Ok(match entries.length() {
+            0 => JsValue::NULL,
+            _ => entries.get(0),
+        })
     }
 
     /// Up to `max` entries from the cursor (fewer at the end of the log; none past it).

@@ -765,3 +765,300 @@ async fn bad_options_are_refused_and_compaction_on_snapshot_runs() {
     m.close().await.expect("close");
     destroy(&name, MEMORY).await;
 }
+
+// ----- history: snapshots, compaction, merge, deletion, rollback, diff, the log ---------------------
+
+/// Writes `block(seed * 1000 + addr)` at each of `addrs`, one by one, mirrored in `model`.
+async fn overwrite(m: &StrataMirror, model: &mut [u8], seed: u32, addrs: &[u64]) {
+    for &addr in addrs {
+        let data = block(seed * 1000 + addr as u32);
+        model[addr as usize * BS..][..BS].copy_from_slice(&data);
+        m.write(addr as f64, data).await.expect("write");
+    }
+}
+
+async fn snapshot(m: &StrataMirror, label: &str) -> u64 {
+    num(
+        &m.snapshot(Some(label.into())).await.expect("snapshot"),
+        "volume",
+    )
+}
+
+/// `(addr, blocks)` of each extent of `diff(a, b)`.
+async fn diff(m: &StrataMirror, a: u64, b: u64) -> Vec<(u64, u64)> {
+    items(&m.diff(a as f64, b as f64).await.expect("diff").into())
+        .iter()
+        .map(|e| (num(e, "addr"), num(e, "blocks")))
+        .collect()
+}
+
+/// `(id, kind, label)` of every volume.
+async fn volumes(m: &StrataMirror) -> Vec<(u64, String, String)> {
+    items(&m.volumes().await.expect("volumes").into())
+        .iter()
+        .map(|v| (num(v, "id"), text(v, "kind"), text(v, "label")))
+        .collect()
+}
+
+async fn read_volume(m: &StrataMirror, volume: u64) -> Vec<u8> {
+    m.read_at(volume as f64, 0.0, BLOCKS as f64)
+        .await
+        .expect("readAt")
+}
+
+/// The primary and the secondary agree, on `model`: the head read from the primary (twice, so
+/// that both legs serve) equals `model` and the plain read of the secondary's head; a scrub
+/// finds nothing; both legs are healthy, and their headers name the secondary's head; no fault
+/// was recorded.
+async fn in_step(m: &StrataMirror, model: &[u8], context: &str) {
+    check(m, model, context).await;
+    let head = num(&m.info().await.expect("info"), "head");
+    assert!(
+        read_volume(m, head).await == model,
+        "{context}: the secondary's head reads otherwise"
+    );
+    let report = m.scrub().await.expect("scrub");
+    assert_eq!(
+        (num(&report, "detected"), num(&report, "repaired")),
+        (0, 0),
+        "{context}: {report:?}"
+    );
+    assert_eq!(num(&report, "blocksChecked"), BLOCKS, "{context}");
+    assert!(
+        numbers(&get(&report, "unrecoverable")).is_empty(),
+        "{context}"
+    );
+    assert!(
+        numbers(&get(&report, "secondaryDamaged")).is_empty(),
+        "{context}"
+    );
+    let status = m.status().await.expect("status");
+    assert_healthy(&status, context);
+    assert_eq!(num(&status, "head"), head, "{context}");
+    for leg in legs(&status) {
+        assert_eq!(
+            num(&get(&leg, "synced"), "head"),
+            head,
+            "{context}: {leg:?}"
+        );
+    }
+    assert!(events(m).await.is_empty(), "{context}: faults recorded");
+}
+
+/// A JS progress callback counting its calls, returning `answer`.
+fn progress(answer: bool) -> (js_sys::Function, std::rc::Rc<Cell<u32>>) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    let calls = std::rc::Rc::new(Cell::new(0u32));
+    let counter = calls.clone();
+    let closure = Closure::<dyn FnMut(f64, f64) -> bool>::new(move |done: f64, total: f64| {
+        assert!(done <= total, "progress {done} of {total}");
+        counter.set(counter.get() + 1);
+        answer
+    });
+    let function = closure.as_ref().unchecked_ref::<js_sys::Function>().clone();
+    closure.forget();
+    (function, calls)
+}
+
+async fn check_history(setup: Setup) {
+    let name = unique("history");
+    let m = open(&name, setup, Some(BLOCKS)).await;
+    let mut model = vec![0u8; BLOCKS as usize * BS];
+    fill(&m, &mut model, 1).await;
+    let v1 = snapshot(&m, "one").await;
+    let at_v1 = model.clone();
+    // Block 2 twice: the second write makes the first one droppable by compaction.
+    overwrite(&m, &mut model, 2, &[2, 3, 4, 40]).await;
+    overwrite(&m, &mut model, 3, &[2]).await;
+    let v2 = snapshot(&m, "two").await;
+    let at_v2 = model.clone();
+    overwrite(&m, &mut model, 4, &[4, 5, 50, 63]).await;
+    let v3 = snapshot(&m, "three").await;
+    let at_v3 = model.clone();
+    // Unsynced head writes: every operation below syncs them first.
+    overwrite(&m, &mut model, 5, &[0, 10, 11]).await;
+    let head = num(&m.info().await.expect("info"), "head");
+    assert!(v1 < v2 && v2 < v3 && v3 < head);
+    in_step(&m, &model, "after the snapshots").await;
+
+    // diff: the secondary's extents between volumes, either way round.
+    assert_eq!(diff(&m, v1, v2).await, [(2, 3), (40, 1)]);
+    assert_eq!(diff(&m, v2, v1).await, [(2, 3), (40, 1)]);
+    assert_eq!(diff(&m, v2, v3).await, [(4, 2), (50, 1), (63, 1)]);
+    assert_eq!(diff(&m, v3, head).await, [(0, 1), (10, 2)]);
+    assert!(diff(&m, v3, v3).await.is_empty());
+    assert_eq!(code(m.diff(v1 as f64, 999.0).await), "UNKNOWN_VOLUME");
+
+    // The log: 64 entries of the fill (a batch is one entry per write), then 5, 4 and 3.
+    let cursor = m.cursor(JsValue::UNDEFINED).await.expect("cursor");
+    let entries = items(
+        &m.next_entries(&cursor, 1000.0, false)
+            .await
+            .expect("nextEntries")
+            .into(),
+    );
+    assert_eq!(entries.len(), 64 + 5 + 4 + 3);
+    let seqs: Vec<u64> = entries.iter().map(|e| num(e, "seq")).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let in_volume = |v: u64| entries.iter().filter(|e| num(e, "volume") == v).count();
+    assert_eq!(
+        [in_volume(v1), in_volume(v2), in_volume(v3), in_volume(head)],
+        [64, 5, 4, 3]
+    );
+    assert!(entries.iter().all(|e| get(e, "data").is_null()));
+    assert_eq!(cursor.next_seq() as u64, seqs[seqs.len() - 1] + 1);
+    assert!(m
+        .next_entry(&cursor, false)
+        .await
+        .expect("nextEntry")
+        .is_null());
+    // From a sequence number, with the data, verified.
+    let start = Object::new();
+    set(&start, "seq", seqs[seqs.len() - 1] as f64);
+    let cursor = m.cursor(start.into()).await.expect("cursor at a seq");
+    let last = m.next_entry(&cursor, true).await.expect("nextEntry");
+    assert_eq!((num(&last, "addr"), num(&last, "blocks")), (11, 1));
+    let data = js_sys::Uint8Array::from(get(&last, "data")).to_vec();
+    assert!(data == model[11 * BS..][..BS], "the entry's data");
+    let start = Object::new();
+    set(&start, "volume", v3 as f64);
+    let cursor = m.cursor(start.into()).await.expect("cursor at a volume");
+    let first = m.next_entry(&cursor, false).await.expect("nextEntry");
+    assert_eq!((num(&first, "volume"), num(&first, "addr")), (v3, 4));
+    assert_eq!(
+        code(m.cursor(JsValue::from_str("middle")).await),
+        "INVALID_ARGUMENT"
+    );
+
+    // space: one entry per partition, every volume but the baseline visible.
+    let space = items(&m.space().await.expect("space").into());
+    let visible: BTreeSet<u64> = space
+        .iter()
+        .filter(|s| get(s, "visible") == JsValue::TRUE)
+        .map(|s| num(s, "volume"))
+        .collect();
+    assert_eq!(visible, BTreeSet::from([v1, v2, v3, head]));
+    for s in &space {
+        assert!(num(s, "liveBytes") <= num(s, "totalBytes"), "{s:?}");
+    }
+
+    // compact: cancelled by its progress callback, then done; the head cannot be compacted.
+    let (stop, stops) = progress(false);
+    assert_eq!(code(m.compact(v2 as f64, Some(stop)).await), "CANCELLED");
+    assert!(stops.get() >= 1);
+    assert!(
+        read_volume(&m, v2).await == at_v2,
+        "v2 after a cancelled compaction"
+    );
+    in_step(&m, &model, "after a cancelled compaction").await;
+    let (go, calls) = progress(true);
+    let report = m.compact(v2 as f64, Some(go)).await.expect("compact");
+    assert!(calls.get() >= 1, "no progress reported");
+    assert_eq!(
+        (num(&report, "blocksKept"), num(&report, "blocksDropped")),
+        (4, 1),
+        "{report:?}"
+    );
+    assert!(num(&report, "bytesAfter") < num(&report, "bytesBefore"));
+    assert_eq!(code(m.compact(head as f64, None).await), "INVALID_ARGUMENT");
+    assert!(
+        read_volume(&m, v2).await == at_v2,
+        "v2 after its compaction"
+    );
+    assert!(
+        read_volume(&m, v1).await == at_v1,
+        "v1 after v2's compaction"
+    );
+    in_step(&m, &model, "after compact").await;
+
+    // merge: v1 goes into the baseline.
+    let (go, calls) = progress(true);
+    assert_eq!(m.merge(v1 as f64, Some(go)).await.expect("merge"), 1.0);
+    assert!(calls.get() >= 1, "no progress reported");
+    let kinds: Vec<(u64, String)> = volumes(&m)
+        .await
+        .into_iter()
+        .map(|(id, kind, _)| (id, kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (0, "baseline".into()),
+            (v2, "snapshot".into()),
+            (v3, "snapshot".into()),
+            (head, "head".into())
+        ]
+    );
+    assert!(read_volume(&m, 0).await == at_v1, "the baseline holds v1");
+    assert_eq!(code(m.read_at(v1 as f64, 0.0, 1.0).await), "UNKNOWN_VOLUME");
+    assert!(read_volume(&m, v2).await == at_v2, "v2 after the merge");
+    in_step(&m, &model, "after merge").await;
+
+    // deleteVolume: v2 goes; v3, which reads through it, does not change.
+    let report = m.delete_volume(v2 as f64).await.expect("deleteVolume");
+    assert!(get(&report, "removed").as_bool().is_some(), "{report:?}");
+    assert!(volumes(&m).await.iter().all(|(id, _, _)| *id != v2));
+    assert_eq!(code(m.read_at(v2 as f64, 0.0, 1.0).await), "UNKNOWN_VOLUME");
+    assert_eq!(code(m.delete_volume(head as f64).await), "INVALID_ARGUMENT");
+    assert!(
+        read_volume(&m, v3).await == at_v3,
+        "v3 after v2 was deleted"
+    );
+    in_step(&m, &model, "after deleteVolume").await;
+
+    // rollback: the head reads as v3 again, from the primary too; the old head is kept.
+    let before = model.clone();
+    let new_head = m
+        .rollback(v3 as f64, Some("before".into()))
+        .await
+        .expect("rollback") as u64;
+    assert!(new_head > head);
+    let model = at_v3.clone();
+    in_step(&m, &model, "after rollback").await;
+    let kept = volumes(&m)
+        .await
+        .into_iter()
+        .find(|(_, _, label)| label == "before")
+        .expect("the old head, kept as a snapshot");
+    assert_eq!(kept.1, "snapshot");
+    assert!(read_volume(&m, kept.0).await == before, "the old head");
+    assert!(diff(&m, v3, new_head).await.is_empty());
+    assert_eq!(diff(&m, new_head, kept.0).await, [(0, 1), (10, 2)]);
+    assert_eq!(
+        code(m.rollback(new_head as f64, None).await),
+        "INVALID_ARGUMENT"
+    );
+    in_step(&m, &model, "after the refused calls").await;
+    m.close().await.expect("close");
+    assert_eq!(code(m.space().await), "CLOSED");
+    assert_eq!(code(m.compact(v3 as f64, None).await), "CLOSED");
+
+    // Reopened: every leg in step without work; then the secondary alone, as a plain store.
+    let m = open(&name, setup, None).await;
+    for leg in legs(&m.status().await.expect("status")) {
+        assert_eq!(text(&leg, "open"), "inSync", "{leg:?}");
+    }
+    in_step(&m, &model, "reopened").await;
+    m.close().await.expect("close");
+    let plain = Object::new();
+    set(&plain, "name", name.as_str());
+    set(&plain, "backend", setup.backend.as_str());
+    let store = StrataStore::open(plain.into())
+        .await
+        .expect("open the secondary");
+    let head = store.read(0.0, BLOCKS as f64).await.expect("read");
+    assert!(head == model, "the secondary, opened as a plain store");
+    store.close().await.expect("close");
+    destroy(&name, setup).await;
+}
+
+#[wasm_bindgen_test]
+async fn memory_history_operations_keep_primary_and_secondary_in_step() {
+    check_history(MEMORY).await;
+}
+
+#[wasm_bindgen_test]
+async fn opfs_indexeddb_history_operations_keep_primary_and_secondary_in_step() {
+    check_history(OPFS_IDB).await;
+}
