@@ -20,7 +20,13 @@
 #
 # This is the layout `wasm-pack build wasm --release --target web --out-dir <dir>` produces, made
 # with the wasm-bindgen CLI that scripts/setup.sh already installs (the version Cargo.lock pins),
-# so building the package needs nothing more. `npm pack wasm/pkg` makes the tarball.
+# so building the package needs nothing more. `npm pack wasm/pkg` makes the tarball. wasm-pack
+# itself (0.15.1, `--mode no-install`) was tried on 2026-11-25 and is not used: it cannot drop the
+# name section (its wasm-bindgen call has no --remove-name-section), which leaves the main module
+# at 331 KiB gzipped; stripping at link time (-Clink-arg=--strip-all) also drops the
+# target_features section, so wasm-bindgen warns that it cannot detect the module's features and
+# the module grows (254,384 B against 253,815 B); it would also add 4 minutes of `cargo install`
+# to a fresh machine and asks crates.io for its latest version on every build.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
