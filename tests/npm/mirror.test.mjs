@@ -1,7 +1,9 @@
 // The npm package's mirror (`openMirror`) as a new user would use it: the packed package in a
 // scratch app (harness.mjs), in headless Chromium, with the secondary on OPFS and the two legs
 // of the primary on OPFS and IndexedDB. Writes and a snapshot, a page reload, then the data, the
-// legs' status and a scrub; then a leg replaced in place and the mirror destroyed.
+// legs' status and a scrub; then a leg replaced in place and the mirror destroyed. Then the
+// history through the client (diff, log, compact, merge, rollback, delete) with the primary and
+// the secondary in step after each.
 //
 // Run: scripts/build-npm.sh && node --test tests/npm/mirror.test.mjs
 
@@ -96,6 +98,51 @@ test('a mirror across OPFS and IndexedDB keeps its data across a reload, healthy
   assert.ok(replaced.healthy);
   assert.equal(replaced.closed?.code, 'CLOSED');
   assert.equal(replaced.gone?.code, 'INVALID_ARGUMENT', 'a destroyed mirror needs blocks to be created again');
+  assert.deepEqual(problems, [], 'the page threw');
+  await page.close();
+});
+
+test("a mirror's history through the client: diff, log, compact, merge, rollback and delete keep the primary in step", async () => {
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  await mirrorPage(page);
+  const r = await page.evaluate((n) => window.mirrorScenarios.history(n), 'npm-mirror-history');
+  assert.deepEqual([r.first, r.second], [1, 2]);
+  assert.deepEqual(r.diff, [{ addr: 1, blocks: 2 }]);
+  // Volume 3 is the head; every entry carries its block.
+  assert.deepEqual(r.log, [
+    [1, 0, 4096],
+    [1, 1, 4096],
+    [1, 2, 4096],
+    [1, 3, 4096],
+    [2, 1, 4096],
+    [2, 1, 4096],
+    [2, 2, 4096],
+    [3, 3, 4096],
+  ]);
+  assert.equal(r.cancelled?.code, 'CANCELLED');
+  assert.deepEqual(r.compacted, { blocksKept: 2, blocksDropped: 1 });
+  assert.ok(r.progressed, 'compact reported its progress');
+  assert.equal(r.merged, 1);
+  assert.deepEqual(r.volumesAfterMerge, ['baseline', 'snapshot', 'head']);
+  assert.equal(r.newHead, 4);
+  assert.ok(r.rolledBack, 'the head reads as the snapshot after the rollback');
+  assert.ok(r.undoOk, 'the old head is kept as a snapshot');
+  assert.ok(r.deletedIsReport);
+  assert.deepEqual(r.volumesAtEnd, ['baseline', 'snapshot', 'head']);
+  assert.deepEqual(r.spaceVolumes, [2, 4]);
+  assert.deepEqual(r.statsInfoLegs, ['opfs', 'indexeddb']);
+  assert.deepEqual(r.inStep, [
+    ['cancelled compact', true],
+    ['compact', true],
+    ['merge', true],
+    ['rollback', true],
+    ['delete', true],
+  ]);
+  assert.deepEqual(r.scrub, { detected: 0, repaired: 0, unrecoverable: [] });
+  assert.equal(r.degraded, false);
+  assert.deepEqual(r.events, []);
   assert.deepEqual(problems, [], 'the page threw');
   await page.close();
 });

@@ -162,6 +162,11 @@ export interface Stats {
   estimate: { usage: number; quota: number } | null;
 }
 
+/** What `StrataMirrorClient.stats()` returns. */
+export interface MirrorStats extends Omit<Stats, 'info'> {
+  info: MirrorInfo;
+}
+
 export interface LogOptions {
   /** Where to start (default: the beginning of the log). */
   from?: CursorStart;
@@ -329,6 +334,31 @@ export declare class StrataMirrorClient {
   readAt(volume: number, addr: number, blocks: number): Promise<Uint8Array>;
   volumes(): Promise<VolumeInfo[]>;
   info(): Promise<MirrorInfo>;
+  /** Space accounting for every partition of the secondary. */
+  space(): Promise<SpaceInfo[]>;
+  stats(): Promise<MirrorStats>;
+  /** The secondary's log, entry by entry, in sequence order (writes appear before any `sync()`). */
+  log(options?: LogOptions): AsyncGenerator<LogEntry, void, undefined>;
+  /**
+   * Syncs, then compacts snapshot `volume` of the secondary in place; `signal` cancels it
+   * (code `CANCELLED`; the sync stands). The primary is not touched: the head does not change.
+   */
+  compact(volume: number, options?: Cancellable): Promise<CompactReport>;
+  /**
+   * Syncs, then folds the secondary's partitions up to `volume` into its baseline; resolves to
+   * how many were merged. Reports progress; a merge cannot be cancelled half-way.
+   */
+  merge(volume: number, options?: Cancellable): Promise<number>;
+  /** Syncs, then deletes snapshot `volume` of the secondary. */
+  delete(volume: number): Promise<CompactReport>;
+  /**
+   * Syncs, makes `volume` the parent of a new head (the old head is kept as a snapshot labelled
+   * `label`, default `"before-rollback"`), and rewrites the blocks that changed on every leg in
+   * service; resolves to the new head's id.
+   */
+  rollback(volume: number, label?: string): Promise<number>;
+  /** The block extents that differ between two volumes of the secondary. */
+  diff(a: number, b: number): Promise<Extent[]>;
   /** Each leg's state (`healthy`, `degraded`, `missing`) and what was found and fixed. */
   status(): Promise<MirrorStatus>;
   /** Verifies every copy of every block and rewrites the bad ones it can. */

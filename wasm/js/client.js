@@ -457,6 +457,48 @@ export class StrataMirrorClient {
     return this.#call('info');
   }
 
+  space() {
+    return this.#call('space');
+  }
+
+  stats() {
+    return this.#call('stats');
+  }
+
+  /** The secondary's log, entry by entry, in sequence order (as `StrataClient.log`). */
+  async *log({ from = 'beginning', withData = false, batch = 64 } = {}) {
+    const cursor = await this.#call('cursorOpen', { start: from });
+    try {
+      for (;;) {
+        const entries = await this.#call('cursorNext', { cursor, max: batch, withData });
+        yield* entries;
+        if (entries.length < batch) return;
+      }
+    } finally {
+      if (!this.#closed) await this.#call('cursorClose', { cursor }).catch(() => {});
+    }
+  }
+
+  compact(volume, { onProgress, signal } = {}) {
+    return this.#call('compact', { volume }, { onEvent: progressEvents(onProgress), signal });
+  }
+
+  merge(volume, { onProgress, signal } = {}) {
+    return this.#call('merge', { volume }, { onEvent: progressEvents(onProgress), signal });
+  }
+
+  delete(volume) {
+    return this.#call('deleteVolume', { volume });
+  }
+
+  rollback(volume, label) {
+    return this.#call('rollback', { volume, label });
+  }
+
+  diff(a, b) {
+    return this.#call('diff', { a, b });
+  }
+
   status() {
     return this.#call('status');
   }

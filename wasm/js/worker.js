@@ -35,8 +35,10 @@ const MIRROR_OPS = new Set(['openMirror', 'destroyMirror']);
 
 /**
  * The store this worker hosts (one per worker), or null: a StrataStore, or a StrataMirror
- * (`openMirror`), which answers the same write/read/sync/snapshot/volumes/info/close requests
- * plus status, scrub, replace, rebuild and events.
+ * (`openMirror`), which answers the same write/read/sync/snapshot/volumes/info/space/stats,
+ * cursor, compact/merge/deleteVolume/rollback/diff and close requests, plus status, scrub,
+ * replace, rebuild and events (and not the policy, copy-stream, export, locate and blockMap ones:
+ * those fail with a TypeError, code INTERNAL).
  */
 let store = null;
 /** A store being created from an image (`importBegin` .. `importFinish`), or null. */

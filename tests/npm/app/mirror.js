@@ -112,6 +112,84 @@ window.mirrorScenarios = {
     }
   },
 
+  /**
+   * The history through the client: snapshots, diff, the log, a compaction cancelled and then
+   * done, a merge into the baseline, a rollback and a deletion; after each, the head read from
+   * the primary is compared with the secondary's (`readAt(head)`). Then a scrub, the status,
+   * and the mirror destroyed.
+   */
+  async history(name) {
+    await destroyMirror({ name, backend: 'opfs', legs: LEGS });
+    const mirror = await openMirror({ name, backend: 'opfs', legs: LEGS, blocks: BLOCKS });
+    const inStep = [];
+    const check = async (step) => {
+      const { head } = await mirror.info();
+      inStep.push([step, same(await mirror.read(0, 8), await mirror.readAt(head, 0, 8))]);
+    };
+    try {
+      for (let addr = 0; addr < 4; addr++) await mirror.write(addr, block(addr));
+      const { volume: first } = await mirror.snapshot('first');
+      // Block 1 twice: compaction drops the first copy.
+      await mirror.write(1, block(50));
+      await mirror.write(1, block(51));
+      await mirror.write(2, block(52));
+      const { volume: second } = await mirror.snapshot('second');
+      await mirror.write(3, block(53));
+      const diff = await mirror.diff(first, second);
+      const log = [];
+      for await (const entry of mirror.log({ withData: true, batch: 2 })) {
+        log.push([entry.volume, entry.addr, entry.data.length]);
+      }
+      const aborted = new AbortController();
+      aborted.abort();
+      let cancelled = null;
+      await mirror.compact(second, { signal: aborted.signal }).catch((e) => (cancelled = describeError(e)));
+      await check('cancelled compact');
+      const progress = [];
+      const compacted = await mirror.compact(second, { onProgress: (done, total) => progress.push([done, total]) });
+      await check('compact');
+      const merged = await mirror.merge(first);
+      await check('merge');
+      const volumesAfterMerge = (await mirror.volumes()).map((v) => v.kind);
+      const newHead = await mirror.rollback(second, 'undo');
+      await check('rollback');
+      const rolledBack = same(await mirror.read(3, 1), block(3));
+      const undo = (await mirror.volumes()).find((v) => v.label === 'undo');
+      const undoOk = same(await mirror.readAt(undo.id, 3, 1), block(53));
+      const deleted = await mirror.delete(undo.id);
+      await check('delete');
+      const space = await mirror.space();
+      const stats = await mirror.stats();
+      const scrub = await mirror.scrub();
+      const status = await mirror.status();
+      return {
+        first,
+        second,
+        diff,
+        log,
+        cancelled,
+        compacted: { blocksKept: compacted.blocksKept, blocksDropped: compacted.blocksDropped },
+        progressed: progress.length > 0 && progress.every(([done, total]) => done <= total),
+        merged,
+        volumesAfterMerge,
+        newHead,
+        rolledBack,
+        undoOk,
+        deletedIsReport: typeof deleted.bytesBefore === 'number',
+        volumesAtEnd: (await mirror.volumes()).map((v) => v.kind),
+        spaceVolumes: space.filter((s) => s.visible).map((s) => s.volume),
+        statsInfoLegs: stats.info.legs,
+        inStep,
+        scrub: { detected: scrub.detected, repaired: scrub.repaired, unrecoverable: scrub.unrecoverable },
+        degraded: status.degraded,
+        events: await mirror.events(),
+      };
+    } finally {
+      await mirror.close();
+      await destroyMirror({ name, backend: 'opfs', legs: LEGS });
+    }
+  },
+
   /** Resilvers leg `leg` in place and reads the head again; then destroys the mirror. */
   async replaceAndDestroy(name, leg) {
     const mirror = await openRetrying({ name, backend: 'opfs', legs: LEGS });
