@@ -673,8 +673,9 @@ impl StrataMirror {
     }
 
     /// Folds the secondary's oldest partitions, up to and including snapshot `volume`, into its
-    /// baseline; returns the number of partitions merged. Syncs first; `onProgress` as for
-    /// `compact`.
+    /// baseline; returns the number of partitions merged. Syncs first. `onProgress(done, total)`
+    /// follows it, but a merge cannot be cancelled half-way (its start is journaled): what the
+    /// callback returns is ignored.
     pub async fn merge(
         &self,
         volume: f64,
