@@ -3,6 +3,12 @@
 //!
 //! Opening takes an exclusive lock on `LOCK` in the directory, so two processes cannot open one
 //! store for writing. The lock is released when the storage is dropped (or the process dies).
+//!
+//! At most [`OPEN_FILES_MAX`] files are kept open (a store has a segment file per snapshot, and
+//! the usual limit is 1,024 descriptors per process): past that, the least recently used file
+//! without unsynced writes is closed, and opened again when next needed. Files written since the
+//! last durable commit stay open until it has synced them, so that a write-back error reaches
+//! the `fdatasync` of the descriptor that wrote.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -15,12 +21,21 @@ use super::{Change, Commit, Storage, StorageError};
 
 const LOCK_FILE: &str = "LOCK";
 
+/// How many files a [`DirStorage`] keeps open at most (more only while more than this many have
+/// unsynced writes).
+pub const OPEN_FILES_MAX: usize = 256;
+
 /// A directory of files.
 #[derive(Debug)]
 pub struct DirStorage {
     root: PathBuf,
     _lock: File,
-    files: RefCell<HashMap<String, File>>,
+    /// Open files, each with the tick of its last use.
+    files: RefCell<HashMap<String, (File, u64)>>,
+    /// Uses so far: the clock of the least-recently-used choice.
+    ticks: std::cell::Cell<u64>,
+    /// How many files to keep open ([`OPEN_FILES_MAX`]; lower in tests).
+    open_files_max: usize,
     /// Files written since the last durable commit.
     dirty: BTreeSet<String>,
     /// Whether directory entries changed since the last durable commit.
@@ -72,6 +87,8 @@ impl DirStorage {
             root,
             _lock: lock,
             files: RefCell::new(HashMap::new()),
+            ticks: std::cell::Cell::new(0),
+            open_files_max: OPEN_FILES_MAX,
             dirty: BTreeSet::new(),
             dir_dirty: false,
         })
@@ -89,6 +106,8 @@ impl DirStorage {
         f: impl FnOnce(&File) -> std::io::Result<T>,
     ) -> Result<Option<T>, StorageError> {
         check_name(object)?;
+        let tick = self.ticks.get() + 1;
+        self.ticks.set(tick);
         let mut files = self.files.borrow_mut();
         if !files.contains_key(object) {
             let opened = OpenOptions::new()
@@ -99,16 +118,39 @@ impl DirStorage {
                 .open(self.root.join(object));
             match opened {
                 Ok(file) => {
-                    files.insert(object.to_string(), file);
+                    while files.len() >= self.open_files_max
+                        && self.close_least_recently_used(&mut files)
+                    {}
+                    files.insert(object.to_string(), (file, tick));
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound && !create => return Ok(None),
                 Err(e) => return Err(io_error(object, e)),
             }
         }
-        let file = files
-            .get(object)
+        let (file, last_used) = files
+            .get_mut(object)
             .ok_or_else(|| StorageError::InvalidName(object.to_string()))?;
+        *last_used = tick;
         f(file).map(Some).map_err(|e| io_error(object, e))
+    }
+
+    /// Closes the least recently used open file that has no unsynced writes; false if there is
+    /// none.
+    fn close_least_recently_used(&self, files: &mut HashMap<String, (File, u64)>) -> bool {
+        let oldest = files
+            .iter()
+            .filter(|(name, _)| !self.dirty.contains(*name))
+            .min_by_key(|(_, (_, last_used))| *last_used)
+            .map(|(name, _)| name.clone());
+        match oldest {
+            Some(name) => files.remove(&name).is_some(),
+            None => false,
+        }
+    }
+
+    /// How many files are open now.
+    pub fn open_files(&self) -> usize {
+        self.files.borrow().len()
     }
 }
 
@@ -174,13 +216,14 @@ impl Storage for DirStorage {
                 } => {
                     let existed =
                         self.files.borrow().contains_key(object) || self.root.join(object).exists();
+                    // Marked before the write: a file with unsynced writes is never closed.
+                    self.dirty.insert(object.clone());
                     self.with_file(object, true, |f| f.write_all_at(data, *offset))?;
                     self.dir_dirty |= !existed;
-                    self.dirty.insert(object.clone());
                 }
                 Change::Truncate { object, len } => {
-                    self.with_file(object, true, |f| f.set_len(*len))?;
                     self.dirty.insert(object.clone());
+                    self.with_file(object, true, |f| f.set_len(*len))?;
                 }
                 Change::Delete { object } => {
                     check_name(object)?;
@@ -195,9 +238,12 @@ impl Storage for DirStorage {
             }
         }
         if commit.durable {
-            let dirty = std::mem::take(&mut self.dirty);
+            // Each file leaves the dirty set once synced; on an error the rest stay dirty (and
+            // open) for the next durable commit.
+            let dirty: Vec<String> = self.dirty.iter().cloned().collect();
             for object in &dirty {
                 self.with_file(object, true, |f| f.sync_data())?;
+                self.dirty.remove(object);
             }
             if self.dir_dirty {
                 let root_name = self.root.display().to_string();
@@ -208,5 +254,94 @@ impl Storage for DirStorage {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        pollster::block_on(future)
+    }
+
+    fn fds() -> usize {
+        std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+    }
+
+    #[test]
+    fn keeps_at_most_the_limit_of_files_open_and_reopens_closed_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut storage = DirStorage::open(dir.path()).expect("open");
+        storage.open_files_max = 8;
+        let before = fds();
+        for i in 0..40u8 {
+            let commit = Commit {
+                changes: vec![Change::Write {
+                    object: format!("seg-{i}"),
+                    offset: 0,
+                    data: vec![i; 100],
+                }],
+                durable: i % 4 == 3,
+            };
+            block_on(storage.commit(commit)).expect("commit");
+            // Unsynced files stay open (at most 4 between durable commits here).
+            assert!(storage.open_files() <= 8 + 4, "{}", storage.open_files());
+        }
+        assert!(storage.open_files() <= 8);
+        assert!(
+            fds() <= before + 8,
+            "{} descriptors, {before} before",
+            fds()
+        );
+        for i in 0..40u8 {
+            let mut buf = [0u8; 100];
+            let n = block_on(storage.read_at(&format!("seg-{i}"), 0, &mut buf)).expect("read");
+            assert_eq!((n, buf), (100, [i; 100]));
+        }
+        assert!(storage.open_files() <= 8);
+    }
+
+    #[test]
+    fn files_with_unsynced_writes_are_never_closed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut storage = DirStorage::open(dir.path()).expect("open");
+        storage.open_files_max = 2;
+        let changes = (0..6u8)
+            .map(|i| Change::Write {
+                object: format!("f{i}"),
+                offset: 0,
+                data: vec![i; 10],
+            })
+            .collect();
+        block_on(storage.commit(Commit {
+            changes,
+            durable: false,
+        }))
+        .expect("commit");
+        assert_eq!(storage.open_files(), 6, "all six hold unsynced writes");
+        block_on(storage.commit(Commit {
+            changes: Vec::new(),
+            durable: true,
+        }))
+        .expect("sync");
+        assert!(storage.dirty.is_empty());
+        // Synced: the next file opened brings the count back under the limit.
+        block_on(storage.commit(Commit {
+            changes: vec![Change::Write {
+                object: "g".into(),
+                offset: 0,
+                data: vec![7; 10],
+            }],
+            durable: true,
+        }))
+        .expect("commit");
+        assert_eq!(storage.open_files(), 2);
+        let mut buf = [0u8; 10];
+        for i in 0..6u8 {
+            block_on(storage.read_at(&format!("f{i}"), 0, &mut buf)).expect("read");
+            assert_eq!(buf, [i; 10]);
+        }
+        assert_eq!(storage.open_files(), 2);
     }
 }
