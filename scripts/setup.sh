@@ -148,20 +148,28 @@ if [ "$mode" = test ]; then
 
   # --- npm packages for the end-to-end tests ----------------------------------------------------
 
-  has_playwright_core() {
+  # Every devDependency of tests/package.json (playwright-core, typescript) at its locked version.
+  has_test_packages() {
     local tests="$REPO_ROOT/tests"
-    [ -f "$tests/node_modules/playwright-core/package.json" ] || return 1
-    local installed locked
-    installed=$(node -p "require('$tests/node_modules/playwright-core/package.json').version")
-    locked=$(node -p "require('$tests/package-lock.json').packages['node_modules/playwright-core'].version")
-    [ "$installed" = "$locked" ]
+    node -e '
+      const fs = require("fs");
+      const dir = process.argv[1];
+      const lock = require(dir + "/package-lock.json");
+      const wanted = Object.keys(require(dir + "/package.json").devDependencies || {});
+      const ok = wanted.every((name) => {
+        const file = dir + "/node_modules/" + name + "/package.json";
+        const locked = lock.packages["node_modules/" + name];
+        return fs.existsSync(file) && locked && require(file).version === locked.version;
+      });
+      process.exit(ok ? 0 : 1);
+    ' "$tests"
   }
-  install_playwright_core() {
+  install_test_packages() {
     # playwright-core never downloads a browser; the variable makes sure nothing else does either.
     # The tests use the apt-installed /usr/bin/chromium.
     (cd "$REPO_ROOT/tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
   }
-  step "playwright-core (npm, tests/)" has_playwright_core install_playwright_core
+  step "playwright-core + typescript (npm, tests/)" has_test_packages install_test_packages
 fi
 
 echo

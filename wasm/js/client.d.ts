@@ -8,16 +8,8 @@ import type {
   CursorStart,
   Decision,
   Extent,
-  FaultEvent,
   LogEntry,
-  MirrorInfo,
-  MirrorLegScrub,
-  MirrorLegStatus,
-  MirrorScrubReport,
-  MirrorSnapshot,
-  MirrorStatus,
   Provenance,
-  ResilverReport,
   SendOptions,
   SendResult,
   SpaceInfo,
@@ -25,6 +17,18 @@ import type {
   TimelineEntry,
   VolumeInfo,
 } from './strata_wasm.js';
+// The mirror's types live in the second module's declarations (the main module is built
+// without the cargo feature `mirror`).
+import type {
+  FaultEvent,
+  MirrorInfo,
+  MirrorLegScrub,
+  MirrorLegStatus,
+  MirrorScrubReport,
+  MirrorSnapshot,
+  MirrorStatus,
+  ResilverReport,
+} from './strata_mirror.js';
 
 export type {
   AuditEntry,

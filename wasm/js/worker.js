@@ -15,9 +15,7 @@
 // owns its buffer (the bindings copy out of wasm memory once), and the buffer is transferred, not
 // copied, to the page.
 
-import init, * as wasm from './strata_wasm.js';
-
-const { StrataStore } = wasm;
+import init, { StrataStore } from './strata_wasm.js';
 
 /**
  * The main module's initialisation (fetching and compiling strata_wasm_bg.wasm), started by the
@@ -30,15 +28,27 @@ function mainModule() {
   return mainReady;
 }
 
-/** Requests served without the main module when the second module has StrataMirror. */
+/** Requests that need the mirror's module and not the main one. */
 const MIRROR_OPS = new Set(['openMirror', 'destroyMirror']);
+/** Requests that use the main module's StrataStore class whatever the worker hosts. */
+const STORE_CLASS_OPS = new Set(['open', 'destroy', 'importBegin']);
+
+/**
+ * Whether request `op` needs the main module initialised: requests on a hosted mirror (an
+ * object of the second module, cursors included) do not.
+ */
+function needsMainModule(op) {
+  if (STORE_CLASS_OPS.has(op)) return true;
+  if (MIRROR_OPS.has(op)) return false;
+  return store === null || store instanceof StrataStore;
+}
 
 /**
  * The store this worker hosts (one per worker), or null: a StrataStore, or a StrataMirror
  * (`openMirror`), which answers the same write/read/sync/snapshot/volumes/info/space/stats,
  * cursor, compact/merge/deleteVolume/rollback/diff and close requests, plus status, scrub,
  * replace, rebuild and events (and not the policy, copy-stream, export, locate and blockMap ones:
- * those fail with a TypeError, code INTERNAL).
+ * those fail with code UNSUPPORTED, see `openStore`).
  */
 let store = null;
 /** A store being created from an image (`importBegin` .. `importFinish`), or null. */
@@ -57,14 +67,12 @@ let receiving = false;
 let mirrorModule = null;
 
 /**
- * Resolves to the bindings' StrataMirror: from the main module when it was built with the cargo
- * feature `mirror` (looked up on its namespace, not imported by name, so that a module without
- * it still loads), else from the package's second module `strata_mirror.js`, fetched and
- * initialised on first use so that pages that never open a mirror never download it. Fails with
- * code UNSUPPORTED if neither has it.
+ * Resolves to the bindings' StrataMirror, from the package's second module `strata_mirror.js`
+ * (the main module is built without the cargo feature `mirror`), fetched and initialised on
+ * first use so that pages that never open a mirror never download it. Fails with code
+ * UNSUPPORTED if it cannot be loaded.
  */
 function mirrorClass() {
-  if (wasm.StrataMirror !== undefined) return mainModule().then(() => wasm.StrataMirror);
   mirrorModule ??= import('./strata_mirror.js')
     .then(async (module) => {
       await module.default();
@@ -84,9 +92,18 @@ function codeError(code, message) {
   return error;
 }
 
-function openStore() {
+/**
+ * The hosted store or mirror; with `method`, checked to have it: a mirror has no policies, copy
+ * streams, export, locate or blockMap, a store no status, scrub, replace, rebuild or events
+ * (code UNSUPPORTED rather than a TypeError).
+ */
+function openStore(method) {
   if (store === null) {
     throw codeError('CLOSED', 'no store is open in this worker');
+  }
+  if (method !== undefined && typeof store[method] !== 'function') {
+    const what = store instanceof StrataStore ? 'a store' : 'a mirror';
+    throw codeError('UNSUPPORTED', `${what} has no ${method}`);
   }
   return store;
 }
@@ -176,26 +193,26 @@ const handlers = {
     await (await mirrorClass()).destroy(args);
     return null;
   },
-  status: () => openStore().status(),
-  scrub: () => openStore().scrub(),
-  replace: ({ leg }) => openStore().replace(leg),
-  rebuild: () => openStore().rebuild(),
-  events: () => openStore().events(),
-  write: ({ addr, data }) => openStore().write(addr, data),
-  writeBatch: ({ writes }) => openStore().writeBatch(writes),
-  sync: () => openStore().sync(),
-  snapshot: ({ label }) => openStore().snapshot(label ?? undefined),
-  read: ({ addr, blocks }) => openStore().read(addr, blocks),
-  readAt: ({ volume, addr, blocks }) => openStore().readAt(volume, addr, blocks),
-  volumes: () => openStore().volumes(),
-  info: () => openStore().info(),
-  space: () => openStore().space(),
+  status: () => openStore('status').status(),
+  scrub: () => openStore('scrub').scrub(),
+  replace: ({ leg }) => openStore('replace').replace(leg),
+  rebuild: () => openStore('rebuild').rebuild(),
+  events: () => openStore('events').events(),
+  write: ({ addr, data }) => openStore('write').write(addr, data),
+  writeBatch: ({ writes }) => openStore('writeBatch').writeBatch(writes),
+  sync: () => openStore('sync').sync(),
+  snapshot: ({ label }) => openStore('snapshot').snapshot(label ?? undefined),
+  read: ({ addr, blocks }) => openStore('read').read(addr, blocks),
+  readAt: ({ volume, addr, blocks }) => openStore('readAt').readAt(volume, addr, blocks),
+  volumes: () => openStore('volumes').volumes(),
+  info: () => openStore('info').info(),
+  space: () => openStore('space').space(),
   async stats() {
     const s = openStore();
     return { info: await s.info(), space: await s.space(), estimate: await storageEstimate() };
   },
   async cursorOpen({ start }) {
-    const cursor = await openStore().cursor(start ?? undefined);
+    const cursor = await openStore('cursor').cursor(start ?? undefined);
     const id = nextCursorId++;
     cursors.set(id, cursor);
     return id;
@@ -203,54 +220,54 @@ const handlers = {
   cursorNext({ cursor, max, withData }) {
     const c = cursors.get(cursor);
     if (!c) throw codeError('INVALID_STATE', `no open cursor ${cursor}`);
-    return openStore().nextEntries(c, max, withData);
+    return openStore('nextEntries').nextEntries(c, max, withData);
   },
   cursorClose({ cursor }) {
     cursors.get(cursor)?.free();
     cursors.delete(cursor);
     return null;
   },
-  compact: ({ volume }, id) => openStore().compact(volume, progressReporter(id)),
-  merge: ({ volume }, id) => openStore().merge(volume, progressReporter(id)),
-  deleteVolume: ({ volume }) => openStore().deleteVolume(volume),
-  rollback: ({ volume, label }) => openStore().rollback(volume, label ?? undefined),
-  diff: ({ a, b }) => openStore().diff(a, b),
-  locate: ({ volume, addr, blocks }) => openStore().locate(volume, addr, blocks),
-  blockMap: ({ volume, buckets }) => openStore().blockMap(volume, buckets),
-  simulatePolicies: ({ durationMs, stepMs }) => openStore().simulatePolicies(durationMs, stepMs),
+  compact: ({ volume }, id) => openStore('compact').compact(volume, progressReporter(id)),
+  merge: ({ volume }, id) => openStore('merge').merge(volume, progressReporter(id)),
+  deleteVolume: ({ volume }) => openStore('deleteVolume').deleteVolume(volume),
+  rollback: ({ volume, label }) => openStore('rollback').rollback(volume, label ?? undefined),
+  diff: ({ a, b }) => openStore('diff').diff(a, b),
+  locate: ({ volume, addr, blocks }) => openStore('locate').locate(volume, addr, blocks),
+  blockMap: ({ volume, buckets }) => openStore('blockMap').blockMap(volume, buckets),
+  simulatePolicies: ({ durationMs, stepMs }) => openStore('simulatePolicies').simulatePolicies(durationMs, stepMs),
   send: ({ options, stream }, id) =>
-    openStore().send(options ?? undefined, stream ? chunkSender(id) : undefined),
-  receive: ({ chunks }) => openStore().receive(chunks),
+    openStore('send').send(options ?? undefined, stream ? chunkSender(id) : undefined),
+  receive: ({ chunks }) => openStore('receive').receive(chunks),
   async receiveBegin() {
-    const result = await openStore().receiveBegin();
+    const result = await openStore('receiveBegin').receiveBegin();
     receiving = true;
     return result;
   },
-  receivePush: ({ chunk }) => openStore().receivePush(chunk),
+  receivePush: ({ chunk }) => openStore('receivePush').receivePush(chunk),
   async receiveFinish() {
     try {
-      return await openStore().receiveFinish();
+      return await openStore('receiveFinish').receiveFinish();
     } finally {
       receiving = false;
     }
   },
   async receiveAbort() {
     try {
-      return await openStore().receiveAbort();
+      return await openStore('receiveAbort').receiveAbort();
     } finally {
       receiving = false;
     }
   },
-  setPolicy: ({ policy }) => openStore().setPolicy(policy ?? null),
-  policy: () => openStore().policy(),
-  setAssignments: ({ assignments }) => openStore().setAssignments(assignments),
-  assignments: () => openStore().assignments(),
-  event: ({ name }, id) => openStore().event(name, copySender(id)),
-  runPolicies: (_args, id) => openStore().runPolicies(copySender(id)),
-  dryRun: ({ event }) => openStore().dryRun(event ?? undefined),
-  audit: () => openStore().audit(),
+  setPolicy: ({ policy }) => openStore('setPolicy').setPolicy(policy ?? null),
+  policy: () => openStore('policy').policy(),
+  setAssignments: ({ assignments }) => openStore('setAssignments').setAssignments(assignments),
+  assignments: () => openStore('assignments').assignments(),
+  event: ({ name }, id) => openStore('event').event(name, copySender(id)),
+  runPolicies: (_args, id) => openStore('runPolicies').runPolicies(copySender(id)),
+  dryRun: ({ event }) => openStore('dryRun').dryRun(event ?? undefined),
+  audit: () => openStore('audit').audit(),
   async exportImage({ volume }, id) {
-    await openStore().exportImage(volume, chunkSender(id), progressReporter(id));
+    await openStore('exportImage').exportImage(volume, chunkSender(id), progressReporter(id));
     return null;
   },
   async importBegin(args) {
@@ -314,9 +331,7 @@ function serializeError(error) {
 
 async function handle({ id, op, args }) {
   try {
-    // A hosted mirror from the second module needs nothing of the main one.
-    const mirrorHosted = store !== null && !(store instanceof StrataStore);
-    if (!MIRROR_OPS.has(op) && !mirrorHosted) await mainModule();
+    if (needsMainModule(op)) await mainModule();
     const handler = Object.hasOwn(handlers, op) ? handlers[op] : null;
     if (handler === null) throw codeError('INVALID_ARGUMENT', `unknown operation ${op}`);
     const result = await handler(args ?? {}, id);

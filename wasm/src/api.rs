@@ -612,7 +612,13 @@ impl StrataStore {
     #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "LogEntry | null")]
     pub async fn next_entry(&self, cursor: &StrataCursor, with_data: bool) -> Result<JsValue> {
         let entries = self.next_entries(cursor, 1.0, with_data).await?;
-        Ok(entries.get(0))
+        // `null` at the end of the log, as the type says (`Array::get` past the end gives
+        // `undefined`).
+        Ok(if entries.length() == 0 {
+            JsValue::NULL
+        } else {
+            entries.get(0)
+        })
     }
 
     /// Up to `max` entries from the cursor (fewer at the end of the log; none past it).

@@ -60,6 +60,12 @@ const TS_MIRROR_TYPES: &str = r#"
 /** A backend as the bindings report it (`"auto"` resolved). */
 export type ResolvedBackend = "memory" | "opfs" | "indexeddb";
 
+/**
+ * A leg's backend: resolved, except `"auto"` for a leg asked for as `"auto"` whose storage
+ * could not be opened (nothing to resolve it against).
+ */
+export type LegBackend = ResolvedBackend | "auto";
+
 /** Options of `StrataMirror.open`. */
 export interface MirrorOptions {
   /** The mirror's name: the secondary is the store `name`, leg `i` the store `name.leg<i>`. */
@@ -82,13 +88,13 @@ export interface MirrorOptions {
 
 /** What `StrataMirror.info()` returns: the secondary's facts, and the legs' backends. */
 export interface MirrorInfo extends Omit<StoreInfo, "readOnly" | "recovery"> {
-  legs: ResolvedBackend[];
+  legs: LegBackend[];
 }
 
 /** One leg in `MirrorStatus`. */
 export interface MirrorLegStatus {
   leg: number;
-  backend: ResolvedBackend;
+  backend: LegBackend;
   /** The leg's store name (`name.leg<i>`): its OPFS directory / database is `strata-` + this. */
   store: string;
   /** `healthy`: in service; `degraded`: out of service, replace it; `missing`: no device. */
@@ -138,7 +144,7 @@ export interface MirrorStatus {
 /** One leg in `MirrorScrubReport`. */
 export interface MirrorLegScrub {
   leg: number;
-  backend: ResolvedBackend;
+  backend: LegBackend;
   /** Copies checked on this leg. */
   checked: number;
   /** Copies that failed their checksum or differed from the secondary. */
@@ -168,7 +174,7 @@ export interface MirrorScrubReport {
 /** What `replace` (and each leg of `rebuild`) did. */
 export interface ResilverReport {
   leg: number;
-  backend: ResolvedBackend;
+  backend: LegBackend;
   blocksChecked: number;
   blocksWritten: number;
   /** Damaged copies found on a device that held a trusted copy. */
