@@ -2,7 +2,9 @@
 //!
 //! Every `sort_unstable_by_key` with its own element type or key is its own copy of the sort
 //! (about 4 KiB of WebAssembly, 1 KiB gzipped, which compresses poorly); the engine sorted in
-//! seven places. They all go through [`order_by`] instead, which sorts one type, `(u64, u64, u64)`.
+//! seven places. They all go through this module instead, which sorts one type,
+//! `(u64, u64, u64)`: [`order_by`] for a permutation, [`sort_triples`] in place where the data
+//! fits three words (the merge's block list: no second copy of a list that can hold millions).
 
 /// The positions `0..len` in the order of `key(position)`, equal keys in position order: the
 /// order a stable sort by `key` gives.
@@ -17,10 +19,18 @@ pub(crate) fn order_by(len: usize, key: impl Fn(usize) -> (u64, u64)) -> Vec<usi
     keyed.into_iter().map(|(_, _, i)| i as usize).collect()
 }
 
-/// `values` in ascending order.
-pub(crate) fn sort_u64s(values: &mut Vec<u64>) {
-    let order = order_by(values.len(), |i| (values[i], 0));
-    *values = order.into_iter().map(|i| values[i]).collect();
+/// Sorts `triples` in place, ascending.
+pub(crate) fn sort_triples(triples: &mut [(u64, u64, u64)]) {
+    triples.sort_unstable();
+}
+
+/// `values` in ascending order (a temporary copy of three words per value).
+pub(crate) fn sort_u64s(values: &mut [u64]) {
+    let mut keyed: Vec<(u64, u64, u64)> = values.iter().map(|&v| (v, 0, 0)).collect();
+    sort_triples(&mut keyed);
+    for (slot, (v, _, _)) in values.iter_mut().zip(keyed) {
+        *slot = v;
+    }
 }
 
 #[cfg(test)]
@@ -49,5 +59,8 @@ mod tests {
         let mut values = vec![5, u64::MAX, 0, 5, 2];
         sort_u64s(&mut values);
         assert_eq!(values, [0, 2, 5, 5, u64::MAX]);
+        let mut triples = vec![(2, 0, 9), (1, 5, 0), (1, 4, 7)];
+        sort_triples(&mut triples);
+        assert_eq!(triples, [(1, 4, 7), (1, 5, 0), (2, 0, 9)]);
     }
 }

@@ -206,21 +206,24 @@ fn threshold_crossed(
     }
 }
 
-/// A ratio in `0..=1` with four decimals (`0.3125`), in integer arithmetic: core's float
-/// formatting (`{:.4}`, `{}`) is some 16 KiB of WebAssembly, and these reasons were its only use.
+/// A ratio (reclaimable over log bytes: never negative) with four decimals (`0.3125`), in integer
+/// arithmetic, ties to even as `{:.4}` rounds them (`0.03125` -> `0.0312`): core's float
+/// formatting is some 16 KiB of WebAssembly, and these reasons were its only use in the engine.
+/// The value is scaled in binary, so a number a hair from a tie may round the other way than
+/// `{:.4}`, which rounds the exact decimal expansion; it is a text for people.
 fn ratio_text(ratio: f64) -> String {
-    let scaled = (ratio.clamp(0.0, 1.0) * 10_000.0).round() as u64;
+    let scaled = (ratio.max(0.0) * 10_000.0).round_ties_even() as u64;
     format!("{}.{:04}", scaled / 10_000, scaled % 10_000)
 }
 
-/// A threshold as written in the policy: whole numbers without a fraction (`1000`), others in
-/// the shortest form that reads back as the same number (`0.3`), as JSON writes them.
+/// A threshold as written in the policy: whole numbers in full (`1000`, `10000000000000000`),
+/// others in the shortest form that reads back as the same number (`0.3`; exponent notation
+/// below 0.001 or so, `1e-7`), as JSON writes them.
 fn threshold_text(threshold: f64) -> String {
-    let text = serde_json::to_string(&threshold).unwrap_or_default();
-    match text.strip_suffix(".0") {
-        Some(whole) => whole.to_string(),
-        None => text,
+    if threshold.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&threshold) {
+        return (threshold as u64).to_string();
     }
+    serde_json::to_string(&threshold).unwrap_or_default()
 }
 
 enum StatusValue {
@@ -597,11 +600,26 @@ mod tests {
 
     #[test]
     fn reasons_show_numbers_as_core_formatting_did() {
-        for ratio in [0.0, 0.3125, 0.5, 0.99995, 1.0, 1.0 / 3.0, 0.00004] {
+        // Ties included: power-of-two fractions of the log are common ratios.
+        let mut ratios = vec![0.0, 0.3125, 0.5, 0.99995, 1.0, 1.0 / 3.0, 0.00004, 1.25];
+        ratios.extend((0..=64).map(|k| f64::from(k) / 64.0));
+        ratios.extend((1..=32).map(|k| 1.0 / f64::from(1u32 << (k % 20))));
+        for ratio in ratios {
             assert_eq!(ratio_text(ratio), format!("{ratio:.4}"), "{ratio}");
         }
-        for threshold in [0.0, 0.3, 1000.0, 52_428_800.0, 0.25, 1.5e9, 12.125] {
+        for threshold in [
+            0.0,
+            0.3,
+            1000.0,
+            52_428_800.0,
+            0.25,
+            1.5e9,
+            12.125,
+            1e16,
+            4.5e15,
+        ] {
             assert_eq!(threshold_text(threshold), format!("{threshold}"));
         }
+        assert_eq!(threshold_text(1e-7), "1e-7");
     }
 }

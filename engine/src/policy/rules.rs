@@ -48,7 +48,7 @@ impl LabelScheme {
 /// `merge_older_than`, `copy_every` (temporal), `threshold` (status-based), `event`
 /// (event-based). Every rule may have a unique `name`.
 ///
-/// Deserialised through a flat struct (see `wire.rs`), with the derive's JSON and messages.
+/// Deserialised through a flat struct (see `wire.rs`): the derive's JSON, nearly its messages.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Rule {

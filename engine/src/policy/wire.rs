@@ -6,10 +6,13 @@
 //! variant's visitor a second time for that tree. In the WebAssembly build that machinery was
 //! the largest single part of serde's code. Here each enum reads a plain struct instead: the tag
 //! as a unit enum and every field of every variant as an `Option`, then picks the variant and
-//! checks that the object held exactly that variant's fields. The JSON accepted and the error
-//! messages are the derive's: `unknown variant`, `unknown field ..., expected one of ...` (now
-//! also for a field of another variant), `missing field`. Serialisation stays derived (it never
-//! buffers).
+//! checks that the object held exactly that variant's fields. Every document the derive wrote
+//! or read reads the same, and the errors keep their kinds (`unknown variant`, `unknown field`,
+//! `missing field`), with small differences from the derive: `null` counts as absent for any
+//! optional field (also one of another kind, and `pair`); a required field given as `null` is
+//! "missing" rather than "invalid type"; an unknown field's message lists the kind's fields
+//! ("expected one of `a`, `b`"), or every field when it belongs to no kind. Serialisation stays
+//! derived (it never buffers).
 
 use serde::{de::Error as _, Deserialize, Deserializer};
 
@@ -224,45 +227,39 @@ impl TryFrom<DecisionWire> for Decision {
             ("volume", w.volume.is_some()),
             ("reason", w.reason.is_some()),
         ];
-        let (allowed, decision): (&[&str], _) = match w.decision {
-            DecisionKind::Snapshot => (
-                &["label", "reason"],
-                Decision::Snapshot {
-                    label: required(w.label, "label")?,
-                    reason: required(w.reason, "reason")?,
-                },
-            ),
-            DecisionKind::Copy => (
-                &["target", "reason"],
-                Decision::Copy {
-                    target: required(w.target, "target")?,
-                    reason: required(w.reason, "reason")?,
-                },
-            ),
-            DecisionKind::Merge => (
-                &["up_to", "reason"],
-                Decision::Merge {
-                    up_to: required(w.up_to, "up_to")?,
-                    reason: required(w.reason, "reason")?,
-                },
-            ),
-            DecisionKind::Delete => (
-                &["volume", "reason"],
-                Decision::Delete {
-                    volume: required(w.volume, "volume")?,
-                    reason: required(w.reason, "reason")?,
-                },
-            ),
-            DecisionKind::Compact => (
-                &["volume", "reason"],
-                Decision::Compact {
-                    volume: required(w.volume, "volume")?,
-                    reason: required(w.reason, "reason")?,
-                },
-            ),
-        };
-        only(&present, allowed)?;
-        Ok(decision)
+        // Unknown fields first, then missing ones, as for the other enums.
+        only(
+            &present,
+            match w.decision {
+                DecisionKind::Snapshot => &["label", "reason"],
+                DecisionKind::Copy => &["target", "reason"],
+                DecisionKind::Merge => &["up_to", "reason"],
+                DecisionKind::Delete | DecisionKind::Compact => &["volume", "reason"],
+            },
+        )?;
+        let reason = required(w.reason, "reason")?;
+        Ok(match w.decision {
+            DecisionKind::Snapshot => Decision::Snapshot {
+                label: required(w.label, "label")?,
+                reason,
+            },
+            DecisionKind::Copy => Decision::Copy {
+                target: required(w.target, "target")?,
+                reason,
+            },
+            DecisionKind::Merge => Decision::Merge {
+                up_to: required(w.up_to, "up_to")?,
+                reason,
+            },
+            DecisionKind::Delete => Decision::Delete {
+                volume: required(w.volume, "volume")?,
+                reason,
+            },
+            DecisionKind::Compact => Decision::Compact {
+                volume: required(w.volume, "volume")?,
+                reason,
+            },
+        })
     }
 }
 

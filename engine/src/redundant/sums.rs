@@ -50,6 +50,8 @@ type Page = Box<[u8; SUM_PAGE_BYTES]>;
 #[derive(Debug)]
 pub(crate) struct SumCache {
     pages: FxHashMap<u64, Page>,
+    /// The loaded pages in the order they were loaded: the first is evicted when full.
+    loaded: std::collections::VecDeque<u64>,
     max_pages: usize,
 }
 
@@ -64,6 +66,7 @@ impl SumCache {
     pub(crate) fn with_max_pages(max_pages: usize) -> Self {
         SumCache {
             pages: FxHashMap::default(),
+            loaded: std::collections::VecDeque::new(),
             max_pages: max_pages.max(1),
         }
     }
@@ -87,12 +90,20 @@ impl SumCache {
     }
 
     /// Stores page `page` as read from the device (`bytes`: the table from byte
-    /// `page * SUM_PAGE_BYTES`; missing bytes read as zero). Evicts a page when full.
+    /// `page * SUM_PAGE_BYTES`; missing bytes read as zero). When full, evicts the page loaded
+    /// longest ago (first in, first out: a scan larger than the cache cycles through it rather
+    /// than evicting one hash bucket's page over and over).
     pub(crate) fn insert_page(&mut self, page: u64, bytes: &[u8]) {
-        if !self.pages.contains_key(&page) && self.pages.len() >= self.max_pages {
-            if let Some(&victim) = self.pages.keys().next() {
-                self.pages.remove(&victim);
+        if !self.pages.contains_key(&page) {
+            while self.pages.len() >= self.max_pages {
+                match self.loaded.pop_front() {
+                    Some(victim) => {
+                        self.pages.remove(&victim);
+                    }
+                    None => break,
+                }
             }
+            self.loaded.push_back(page);
         }
         let mut p: Page = Box::new([0u8; SUM_PAGE_BYTES]);
         let n = bytes.len().min(SUM_PAGE_BYTES);
@@ -145,6 +156,7 @@ impl SumCache {
     /// Drops every page.
     pub(crate) fn clear(&mut self) {
         self.pages = FxHashMap::default();
+        self.loaded.clear();
     }
 
     /// Number of pages loaded.
@@ -239,7 +251,17 @@ mod tests {
             cache.insert_page(page, &page_bytes(page as u8));
             assert!(cache.pages() <= 3);
             assert!(cache.has_page(page));
+            // First in, first out: the three newest pages are the ones kept.
+            if page >= 2 {
+                assert!(
+                    cache.has_page(page - 1) && cache.has_page(page - 2),
+                    "{page}"
+                );
+            }
         }
+        // Reloading a page that is in the cache evicts nothing.
+        cache.insert_page(8, &page_bytes(8));
+        assert!(cache.has_page(7) && cache.has_page(8) && cache.has_page(9));
         cache.clear();
         assert_eq!(cache.pages(), 0);
         assert_eq!(cache.get(0), None);

@@ -577,19 +577,27 @@ impl<S: Storage> Store<S> {
             self.commit(commit).await?;
             self.baseline = BaselineKind::Image;
         }
-        let mut blocks: Vec<(u64, Version)> = Vec::new();
+        // (address, slot and CRC, offset): three words, sorted in place by the one sort the
+        // engine instantiates (`order`), then unpacked in place (same size), so the list of
+        // merged blocks exists once, 24 bytes per block.
+        let mut keyed: Vec<(u64, u64, u64)> = Vec::new();
         self.index.for_each(|addr, versions| {
             if let Some(v) = versions.iter().rev().find(|v| in_chain.contains(v.slot)) {
-                blocks.push((addr, *v));
+                keyed.push((addr, (u64::from(v.slot) << 32) | u64::from(v.crc), v.offset));
             }
         });
-        // Address order: the page cache takes scattered writes to `baseline` faster in file order
-        // (measured: a random order costs about twice the CPU), and adjacent blocks coalesce.
-        let blocks: Vec<(u64, Version)> =
-            crate::order::order_by(blocks.len(), |i| (blocks[i].0, 0))
-                .into_iter()
-                .map(|i| blocks[i])
-                .collect();
+        // Address order (addresses are unique): the page cache takes scattered writes to
+        // `baseline` faster in file order (measured: a random order costs about twice the CPU),
+        // and adjacent blocks coalesce.
+        crate::order::sort_triples(&mut keyed);
+        let blocks: Vec<(u64, Version)> = keyed
+            .into_iter()
+            .map(|(addr, slot_crc, offset)| {
+                let slot = (slot_crc >> 32) as u32;
+                let crc = slot_crc as u32;
+                (addr, Version { slot, crc, offset })
+            })
+            .collect();
         let total_bytes = blocks.len() as u64 * block_size;
         let window_blocks = (MERGE_WINDOW_BYTES as u64 / block_size).max(1) as usize;
         let mut sum_pages = vec![false; (self.block_count * 4).div_ceil(SUM_PAGE_BYTES) as usize];
