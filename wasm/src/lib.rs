@@ -45,7 +45,8 @@
 //! [`StrataMirror`] (`mirror.rs`) is the redundant system: a secondary store beside a primary
 //! mirrored on several legs, each on a backend of its own (`StrataMirror.open({name, backend,
 //! legs: ["opfs", "indexeddb"], blocks?})`, `write`, `writeBatch`, `read`, `readAt`, `sync`,
-//! `snapshot`, `volumes`, `info`, `status`, `scrub`, `replace(leg)`, `rebuild()`, `events()`,
+//! `snapshot`, `volumes`, `info`, `space`, `cursor`/`nextEntry`/`nextEntries`, `compact`, `merge`,
+//! `deleteVolume`, `rollback`, `diff`, `status`, `scrub`, `replace(leg)`, `rebuild()`, `events()`,
 //! `close()`, `StrataMirror.destroy({name, backend, legs})`).
 //!
 //! The TypeScript declarations of the objects are in `api.rs` (`TS_TYPES`) and `mirror.rs`
