@@ -14,8 +14,8 @@
 //!
 //! The browser backends exist only on `wasm32`; natively only memory is available.
 
-use std::cell::RefCell;
 use rustc_hash::FxHashMap as HashMap;
+use std::cell::RefCell;
 
 use strata_engine::clock::Clock;
 pub use strata_engine::storage::memory::MemoryStorage;

@@ -20,8 +20,8 @@
 //! takes no lock, so the writer is never disturbed. It ignores the truncations recovery asks
 //! for (the writer owns the files' tails) and refuses every other change.
 
-use std::cell::RefCell;
 use rustc_hash::FxHashMap as HashMap;
+use std::cell::RefCell;
 
 use js_sys::{Promise, Reflect};
 use strata_engine::storage::{Change, Commit, Storage, StorageError};
