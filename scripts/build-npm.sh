@@ -18,15 +18,14 @@
 # better), so it is not used; opt-level "s" instead of "z" gave 297 KiB. Most of the rest is
 # the engine's own code and its serde/serde_json and BTreeMap instantiations.
 #
-# This is the layout `wasm-pack build wasm --release --target web --out-dir <dir>` produces, made
-# with the wasm-bindgen CLI that scripts/setup.sh already installs (the version Cargo.lock pins),
-# so building the package needs nothing more. `npm pack wasm/pkg` makes the tarball. wasm-pack
-# itself (0.15.1, `--mode no-install`) was tried on 2026-11-25 and is not used: it cannot drop the
-# name section (its wasm-bindgen call has no --remove-name-section), which leaves the main module
-# at 331 KiB gzipped; stripping at link time (-Clink-arg=--strip-all) also drops the
-# target_features section, so wasm-bindgen warns that it cannot detect the module's features and
-# the module grows (254,384 B against 253,815 B); it would also add 4 minutes of `cargo install`
-# to a fresh machine and asks crates.io for its latest version on every build.
+# Built with `wasm-pack build --mode no-install` (wasm-pack and the wasm-bindgen CLI of the version
+# Cargo.lock pins both come from scripts/setup.sh; nothing is downloaded here; wasm-pack asks
+# crates.io for its latest version once a day and only prints the answer), without wasm-opt
+# (wasm/Cargo.toml says so; see above) and without the package.json wasm-pack would write: this
+# script writes one that lists the worker, the client and both modules. wasm-pack's wasm-bindgen
+# call keeps the name section it is given (331 KiB gzipped), so the linker strips the names and
+# keeps only the `target_features` section wasm-bindgen reads. `npm pack wasm/pkg` makes the
+# tarball.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -74,6 +73,8 @@ fi
 version=$(locked_wasm_bindgen_version)
 command -v wasm-bindgen >/dev/null && [ "$(wasm-bindgen --version)" = "wasm-bindgen $version" ] ||
   die "wasm-bindgen $version is not installed (Cargo.lock pins it): run scripts/setup.sh"
+command -v wasm-pack >/dev/null && [ "$(wasm-pack --version)" = "wasm-pack $WASM_PACK_VERSION" ] ||
+  die "wasm-pack $WASM_PACK_VERSION is not installed: run scripts/setup.sh"
 
 # Size over speed for the download: the whole program optimised as one unit (LTO, one codegen
 # unit) for size, without debug info. Given here rather than in the workspace's release profile,
@@ -85,19 +86,21 @@ size_profile=(
   --config 'profile.release.opt-level = "z"'
   --config 'profile.release.package.strata-wasm.opt-level = "z"'
   --config 'profile.release.package."*".opt-level = "z"'
+  --config 'target.wasm32-unknown-unknown.rustflags = ["-Clink-arg=--strip-all", "-Clink-arg=--keep-section=target_features"]'
 )
 rm -rf "$out_dir"
-# Both builds write target/.../strata_wasm.wasm (cargo keeps each feature set's artifacts apart
-# and only copies the right one there), so each is bound before the next build.
+# One wasm-pack build per module, one after the other: both link
+# target/wasm32-unknown-unknown/release/strata_wasm.wasm (cargo keeps each feature set's
+# artifacts apart and copies the right one there), and wasm-pack binds it before the next build.
 for module in strata_wasm strata_mirror; do
   if [ "$module" = strata_mirror ]; then features=(--features mirror); else features=(--no-default-features); fi
-  log "build-npm: $module: cargo build --release --target wasm32-unknown-unknown -p strata-wasm ${features[*]} (LTO, opt-level z)"
-  cargo build --release --target wasm32-unknown-unknown -p strata-wasm "${features[@]}" "${size_profile[@]}"
-  log "build-npm: $module: wasm-bindgen --target web --out-dir $out_dir"
-  wasm-bindgen --target web --out-dir "$out_dir" --out-name "$module" \
-    --remove-name-section --remove-producers-section \
-    target/wasm32-unknown-unknown/release/strata_wasm.wasm
+  log "build-npm: $module: wasm-pack build wasm --release --target web --mode no-install -- ${features[*]} (LTO, opt-level z)"
+  wasm-pack --quiet build wasm --release --target web --mode no-install --no-pack \
+    --out-dir "$out_dir" --out-name "$module" -- "${features[@]}" "${size_profile[@]}"
 done
+# wasm-pack's `.gitignore` (`*`) would hide the files from git-based tools; wasm/pkg is ignored
+# by the repository's own .gitignore.
+rm -f "$out_dir/.gitignore"
 
 cp wasm/js/*.js wasm/js/*.d.ts "$out_dir/"
 cp wasm/README.md "$out_dir/README.md"

@@ -35,6 +35,10 @@ format_ms() {
   printf '%d.%ds' $((ms / 1000)) $(((ms % 1000) / 100))
 }
 
+# The wasm-pack that scripts/build-npm.sh builds the npm package with (scripts/setup.sh installs it
+# from crates.io; with `--mode no-install` it uses the wasm-bindgen CLI below and installs nothing).
+export WASM_PACK_VERSION=0.15.1
+
 # The exact wasm-bindgen version that Cargo.lock resolved. The CLI must match it byte for byte,
 # so it is read from the lock file rather than written down a second time.
 locked_wasm_bindgen_version() {

@@ -110,6 +110,16 @@ if [ "$mode" = test ]; then
 fi
 step "wasm-bindgen-cli $WASM_BINDGEN_VERSION" has_wasm_bindgen_cli install_wasm_bindgen_cli
 
+# wasm-pack builds the npm package (scripts/build-npm.sh, which serve's dashboard build runs too)
+# with the wasm-bindgen CLI above (`--mode no-install`). 2.5-4 minutes on 2 cores.
+has_wasm_pack() {
+  command -v wasm-pack >/dev/null && [ "$(wasm-pack --version)" = "wasm-pack $WASM_PACK_VERSION" ]
+}
+install_wasm_pack() {
+  cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
+}
+step "wasm-pack $WASM_PACK_VERSION" has_wasm_pack install_wasm_pack
+
 # --- System packages ----------------------------------------------------------------------------
 
 has_python3() { command -v python3 >/dev/null; }
