@@ -122,130 +122,161 @@ function concat(chunks) {
   return out;
 }
 
-/** A store open in its worker. Created by `open()` or `importImage()`. */
-export class StrataClient {
-  #connection;
-  #transfer;
-  #closed = false;
+/** Module-private names of the clients' request method and `transfer` option (see `VolumeClient`). */
+const CALL = Symbol('call');
+const TRANSFER = Symbol('transfer');
 
-  /** The store's name. */
+/**
+ * What a store and a mirror have in common on the page side: a worker connection and the
+ * requests both answer (writes, reads, snapshots, volumes, the log, compaction, merge, delete,
+ * rollback, diff, close). `StrataClient` and `StrataMirrorClient` add their own.
+ */
+class VolumeClient {
+  #connection;
+  #closed = false;
+  /** 'store' or 'mirror', for messages. */
+  #kind;
+  /** The store's (a mirror's: its secondary's) name. */
   name;
   /** The backend chosen: 'memory', 'opfs' or 'indexeddb'. */
   backend;
-  /** True if opened with `readOnly: true`. */
-  readOnly;
 
-  constructor(connection, opened, transfer) {
+  constructor(connection, opened, transfer, kind) {
     this.#connection = connection;
-    this.#transfer = transfer;
+    this.#kind = kind;
+    /** Whether data passed in is transferred to the worker (the `transfer` option). */
+    this[TRANSFER] = transfer;
     this.name = opened.name;
     this.backend = opened.backend;
-    this.readOnly = opened.readOnly;
   }
 
-  #call(op, args, extra) {
-    if (this.#closed) {
-      return Promise.reject(new StrataError('CLOSED', `store ${JSON.stringify(this.name)} is closed`));
-    }
+  #closedError() {
+    return new StrataError('CLOSED', `${this.#kind} ${JSON.stringify(this.name)} is closed`);
+  }
+
+  [CALL](op, args, extra) {
+    if (this.#closed) return Promise.reject(this.#closedError());
     return this.#connection.call(op, args, extra);
   }
 
   write(addr, data) {
-    const { data: owned, buffers } = transferable(data, this.#transfer);
-    return this.#call('write', { addr, data: owned }, { buffers });
+    const { data: owned, buffers } = transferable(data, this[TRANSFER]);
+    return this[CALL]('write', { addr, data: owned }, { buffers });
   }
 
   writeBatch(writes) {
     const buffers = [];
     const owned = writes.map(([addr, data]) => {
-      const t = transferable(data, this.#transfer);
+      const t = transferable(data, this[TRANSFER]);
       buffers.push(...t.buffers);
       return [addr, t.data];
     });
-    return this.#call('writeBatch', { writes: owned }, { buffers });
+    return this[CALL]('writeBatch', { writes: owned }, { buffers });
   }
 
   sync() {
-    return this.#call('sync');
+    return this[CALL]('sync');
   }
 
   snapshot(label) {
-    return this.#call('snapshot', { label });
+    return this[CALL]('snapshot', { label });
   }
 
   read(addr, blocks) {
-    return this.#call('read', { addr, blocks });
+    return this[CALL]('read', { addr, blocks });
   }
 
   readAt(volume, addr, blocks) {
-    return this.#call('readAt', { volume, addr, blocks });
+    return this[CALL]('readAt', { volume, addr, blocks });
   }
 
   volumes() {
-    return this.#call('volumes');
+    return this[CALL]('volumes');
   }
 
   info() {
-    return this.#call('info');
+    return this[CALL]('info');
   }
 
   space() {
-    return this.#call('space');
+    return this[CALL]('space');
   }
 
   stats() {
-    return this.#call('stats');
+    return this[CALL]('stats');
   }
 
   async *log({ from = 'beginning', withData = false, batch = 64 } = {}) {
-    const cursor = await this.#call('cursorOpen', { start: from });
+    const cursor = await this[CALL]('cursorOpen', { start: from });
     try {
       for (;;) {
-        const entries = await this.#call('cursorNext', { cursor, max: batch, withData });
+        const entries = await this[CALL]('cursorNext', { cursor, max: batch, withData });
         yield* entries;
         if (entries.length < batch) return;
       }
     } finally {
-      if (!this.#closed) await this.#call('cursorClose', { cursor }).catch(() => {});
+      if (!this.#closed) await this[CALL]('cursorClose', { cursor }).catch(() => {});
     }
   }
 
   compact(volume, { onProgress, signal } = {}) {
-    return this.#call('compact', { volume }, { onEvent: progressEvents(onProgress), signal });
+    return this[CALL]('compact', { volume }, { onEvent: progressEvents(onProgress), signal });
   }
 
   merge(volume, { onProgress, signal } = {}) {
-    return this.#call('merge', { volume }, { onEvent: progressEvents(onProgress), signal });
+    return this[CALL]('merge', { volume }, { onEvent: progressEvents(onProgress), signal });
   }
 
   delete(volume) {
-    return this.#call('deleteVolume', { volume });
+    return this[CALL]('deleteVolume', { volume });
   }
 
   rollback(volume, label) {
-    return this.#call('rollback', { volume, label });
+    return this[CALL]('rollback', { volume, label });
   }
 
   diff(a, b) {
-    return this.#call('diff', { a, b });
+    return this[CALL]('diff', { a, b });
+  }
+
+  async close() {
+    if (this.#closed) return;
+    try {
+      await this.#connection.call('close');
+    } finally {
+      this.#closed = true;
+      this.#connection.fail(this.#closedError());
+      this.#connection.terminate();
+    }
+  }
+}
+
+/** A store open in its worker. Created by `open()` or `importImage()`. */
+export class StrataClient extends VolumeClient {
+  /** True if opened with `readOnly: true`. */
+  readOnly;
+
+  constructor(connection, opened, transfer) {
+    super(connection, opened, transfer, 'store');
+    this.readOnly = opened.readOnly;
   }
 
   locate(volume, addr, blocks) {
-    return this.#call('locate', { volume, addr, blocks });
+    return this[CALL]('locate', { volume, addr, blocks });
   }
 
   blockMap(volume, buckets) {
-    return this.#call('blockMap', { volume, buckets });
+    return this[CALL]('blockMap', { volume, buckets });
   }
 
   simulatePolicies(durationMs, stepMs) {
-    return this.#call('simulatePolicies', { durationMs, stepMs });
+    return this[CALL]('simulatePolicies', { durationMs, stepMs });
   }
 
   async send(options = {}, { onChunk } = {}) {
-    if (!onChunk) return this.#call('send', { options });
+    if (!onChunk) return this[CALL]('send', { options });
     const onEvent = (m) => m.event === 'chunk' && onChunk(m.chunk);
-    return this.#call('send', { options, stream: true }, { onEvent });
+    return this[CALL]('send', { options, stream: true }, { onEvent });
   }
 
   /**
@@ -259,12 +290,12 @@ export class StrataClient {
     // detach all of it); chunks read from a stream or an iterable are the client's to transfer.
     const whole = stream instanceof Uint8Array || stream instanceof ArrayBuffer;
     const source = chunksOf(stream);
-    await this.#call('receiveBegin');
+    await this[CALL]('receiveBegin');
     const inFlight = [];
     try {
       for await (const chunk of source) {
-        const { data, buffers } = transferable(chunk, this.#transfer && !whole);
-        const pushed = this.#call('receivePush', { chunk: data }, { buffers });
+        const { data, buffers } = transferable(chunk, this[TRANSFER] && !whole);
+        const pushed = this[CALL]('receivePush', { chunk: data }, { buffers });
         pushed.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
         inFlight.push(pushed);
         // Not `onProgress?.(await ...)`: without a callback that would skip the await.
@@ -277,46 +308,46 @@ export class StrataClient {
         const applied = await inFlight.shift();
         onProgress?.(applied);
       }
-      return await this.#call('receiveFinish');
+      return await this[CALL]('receiveFinish');
     } catch (error) {
       // Settle the pushes already sent before abandoning the receive.
       await Promise.allSettled(inFlight);
-      await this.#call('receiveAbort').catch(() => {});
+      await this[CALL]('receiveAbort').catch(() => {});
       throw error;
     }
   }
 
   setPolicy(policy) {
-    return this.#call('setPolicy', { policy: typeof policy === 'string' ? policy : JSON.stringify(policy) });
+    return this[CALL]('setPolicy', { policy: typeof policy === 'string' ? policy : JSON.stringify(policy) });
   }
 
   policy() {
-    return this.#call('policy');
+    return this[CALL]('policy');
   }
 
   setAssignments(assignments) {
     const json = typeof assignments === 'string' ? assignments : JSON.stringify(assignments);
-    return this.#call('setAssignments', { assignments: json });
+    return this[CALL]('setAssignments', { assignments: json });
   }
 
   assignments() {
-    return this.#call('assignments');
+    return this[CALL]('assignments');
   }
 
   event(name, { onCopy } = {}) {
-    return this.#call('event', { name }, { onEvent: copyEvents(onCopy) });
+    return this[CALL]('event', { name }, { onEvent: copyEvents(onCopy) });
   }
 
   runPolicies({ onCopy } = {}) {
-    return this.#call('runPolicies', {}, { onEvent: copyEvents(onCopy) });
+    return this[CALL]('runPolicies', {}, { onEvent: copyEvents(onCopy) });
   }
 
   dryRun(event) {
-    return this.#call('dryRun', { event });
+    return this[CALL]('dryRun', { event });
   }
 
   audit() {
-    return this.#call('audit');
+    return this[CALL]('audit');
   }
 
   async exportImage(volume, { onChunk, onProgress, signal } = {}) {
@@ -329,19 +360,8 @@ export class StrataClient {
         onProgress?.(m.done, m.total);
       }
     };
-    await this.#call('exportImage', { volume }, { onEvent, signal });
+    await this[CALL]('exportImage', { volume }, { onEvent, signal });
     return onChunk ? undefined : concat(chunks);
-  }
-
-  async close() {
-    if (this.#closed) return;
-    try {
-      await this.#connection.call('close');
-    } finally {
-      this.#closed = true;
-      this.#connection.fail(new StrataError('CLOSED', `store ${JSON.stringify(this.name)} is closed`));
-      this.#connection.terminate();
-    }
   }
 }
 
@@ -391,143 +411,33 @@ export async function destroy({ name, backend = 'auto' }) {
  * A mirror open in its worker (the redundant system: a secondary store beside a primary copy of
  * the live volume mirrored on several legs). Created by `openMirror()`.
  */
-export class StrataMirrorClient {
-  #connection;
-  #transfer;
-  #closed = false;
-
-  /** The mirror's name (its secondary's store name; leg `i` is the store `name.leg<i>`). */
-  name;
-  /** The secondary's backend: 'memory', 'opfs' or 'indexeddb'. */
-  backend;
+export class StrataMirrorClient extends VolumeClient {
   /** Each leg's backend, in leg order. */
   legs;
 
   constructor(connection, opened, transfer) {
-    this.#connection = connection;
-    this.#transfer = transfer;
-    this.name = opened.name;
-    this.backend = opened.backend;
+    super(connection, opened, transfer, 'mirror');
     this.legs = opened.legs;
   }
 
-  #call(op, args, extra) {
-    if (this.#closed) {
-      return Promise.reject(new StrataError('CLOSED', `mirror ${JSON.stringify(this.name)} is closed`));
-    }
-    return this.#connection.call(op, args, extra);
-  }
-
-  write(addr, data) {
-    const { data: owned, buffers } = transferable(data, this.#transfer);
-    return this.#call('write', { addr, data: owned }, { buffers });
-  }
-
-  writeBatch(writes) {
-    const buffers = [];
-    const owned = writes.map(([addr, data]) => {
-      const t = transferable(data, this.#transfer);
-      buffers.push(...t.buffers);
-      return [addr, t.data];
-    });
-    return this.#call('writeBatch', { writes: owned }, { buffers });
-  }
-
-  sync() {
-    return this.#call('sync');
-  }
-
-  snapshot(label) {
-    return this.#call('snapshot', { label });
-  }
-
-  read(addr, blocks) {
-    return this.#call('read', { addr, blocks });
-  }
-
-  readAt(volume, addr, blocks) {
-    return this.#call('readAt', { volume, addr, blocks });
-  }
-
-  volumes() {
-    return this.#call('volumes');
-  }
-
-  info() {
-    return this.#call('info');
-  }
-
-  space() {
-    return this.#call('space');
-  }
-
-  stats() {
-    return this.#call('stats');
-  }
-
-  /** The secondary's log, entry by entry, in sequence order (as `StrataClient.log`). */
-  async *log({ from = 'beginning', withData = false, batch = 64 } = {}) {
-    const cursor = await this.#call('cursorOpen', { start: from });
-    try {
-      for (;;) {
-        const entries = await this.#call('cursorNext', { cursor, max: batch, withData });
-        yield* entries;
-        if (entries.length < batch) return;
-      }
-    } finally {
-      if (!this.#closed) await this.#call('cursorClose', { cursor }).catch(() => {});
-    }
-  }
-
-  compact(volume, { onProgress, signal } = {}) {
-    return this.#call('compact', { volume }, { onEvent: progressEvents(onProgress), signal });
-  }
-
-  merge(volume, { onProgress, signal } = {}) {
-    return this.#call('merge', { volume }, { onEvent: progressEvents(onProgress), signal });
-  }
-
-  delete(volume) {
-    return this.#call('deleteVolume', { volume });
-  }
-
-  rollback(volume, label) {
-    return this.#call('rollback', { volume, label });
-  }
-
-  diff(a, b) {
-    return this.#call('diff', { a, b });
-  }
-
   status() {
-    return this.#call('status');
+    return this[CALL]('status');
   }
 
   scrub() {
-    return this.#call('scrub');
+    return this[CALL]('scrub');
   }
 
   replace(leg) {
-    return this.#call('replace', { leg });
+    return this[CALL]('replace', { leg });
   }
 
   rebuild() {
-    return this.#call('rebuild');
+    return this[CALL]('rebuild');
   }
 
   events() {
-    return this.#call('events');
-  }
-
-  async close() {
-    if (this.#closed) return;
-    try {
-      await this.#connection.call('close');
-    } finally {
-      this.#closed = true;
-      this.#connection.fail(new StrataError('CLOSED', `mirror ${JSON.stringify(this.name)} is closed`));
-      this.#connection.terminate();
-    }
+    return this[CALL]('events');
   }
 }
 
