@@ -34,6 +34,7 @@ use crate::index::{BlockIndex, SlotSet, Version};
 use crate::policy::{BuiltinEvent, Operation};
 
 mod automation;
+mod checkpoint;
 mod copy;
 mod ops;
 mod provenance;
@@ -302,6 +303,11 @@ pub struct Store<S: Storage> {
     /// Bumped whenever records move (compaction, merge, deletion), so cursors re-seek.
     epoch: u64,
     automation: automation::Automation,
+    /// When the journal is checkpointed by itself.
+    checkpoint: checkpoint::CheckpointTrigger,
+    /// A merge whose start is journaled but whose finish is not (it failed part-way): the
+    /// journal must not be checkpointed until it is finished.
+    merging: Option<VolumeId>,
     next_volume: u64,
     poisoned: bool,
     /// Opened with [`Store::open_read_only`]: nothing is ever written to storage.
@@ -573,6 +579,7 @@ impl<S: Storage> Store<S> {
         let mut store = crate::recovery::open(storage, clock, false).await?;
         store.set_automatic_policies(automatic_policies);
         store.signal_event(BuiltinEvent::Open).await?;
+        store.maybe_checkpoint_journal().await?;
         Ok(store)
     }
 
@@ -1545,6 +1552,8 @@ impl<S: Storage> Store<S> {
             baseline_sum_crc: parts.baseline_sum_crc,
             epoch: 0,
             automation: automation::Automation::default(),
+            checkpoint: checkpoint::CheckpointTrigger::default(),
+            merging: None,
             next_volume: 1,
             poisoned: false,
             read_only: parts.read_only,

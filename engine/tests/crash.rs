@@ -2,8 +2,11 @@
 //! the recovery that follows:
 //! * of a seeded random workload of every operation;
 //! * of every sequence of up to three operations from {write, sync, snapshot, compact, merge,
-//!   delete, rollback, copy}, after a fixed setup (most real crash bugs need three operations or
-//!   fewer).
+//!   delete, rollback, copy, checkpoint}, after a fixed setup (most real crash bugs need three
+//!   operations or fewer);
+//! * of every sequence of up to two operations after a setup that grew the journal well past
+//!   what its state needs, with the automatic journal checkpoint armed (threshold 0), so that the
+//!   first operation that finishes checkpoints the journal by itself.
 //!
 //! After recovery every volume must read as the model says: acknowledged writes and operations
 //! intact, unacknowledged ones either complete or absent, never a mix. Seeds are printed; set
@@ -17,6 +20,12 @@
 //! model says, and the target must either be absent or refused (only if no copy into it was ever
 //! acknowledged) or open with every volume an acknowledged copy landed, every volume it has
 //! reading byte-identical to what was sent, and nothing else.
+//!
+//! A *checkpoint* rewrites the source's metadata journal as a new generation
+//! ([`Store::checkpoint_journal`]); it changes no volume, so after a crash the store must read as
+//! before it. The random workload also arms the automatic checkpoint (threshold 0: it fires
+//! whenever the journal is more than four times what a checkpoint needs, which a random workload
+//! seldom reaches; the third test grows the journal first so that it does).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -52,9 +61,11 @@ enum Op {
     Rollback,
     /// Copy the newest snapshot chain to the second store.
     Copy,
+    /// Checkpoint the journal.
+    Checkpoint,
 }
 
-const KINDS: [Op; 8] = [
+const KINDS: [Op; 9] = [
     Op::Write(3, 2, 0xA1),
     Op::Sync,
     Op::Snapshot,
@@ -63,11 +74,12 @@ const KINDS: [Op; 8] = [
     Op::Delete,
     Op::Rollback,
     Op::Copy,
+    Op::Checkpoint,
 ];
 
 fn workload(rng: &mut StdRng, len: usize) -> Vec<Op> {
     (0..len)
-        .map(|_| match rng.random_range(0..17) {
+        .map(|_| match rng.random_range(0..18) {
             0..=6 => {
                 let blocks = rng.random_range(1..4);
                 Op::Write(rng.random_range(0..=BLOCKS - blocks), blocks, rng.random())
@@ -79,6 +91,7 @@ fn workload(rng: &mut StdRng, len: usize) -> Vec<Op> {
             13 => Op::Merge,
             14 => Op::Delete,
             15 => Op::Rollback,
+            16 => Op::Checkpoint,
             _ => Op::Copy,
         })
         .collect()
@@ -110,8 +123,32 @@ struct CopyStats {
     target_absent: u64,
 }
 
+/// Journal checkpoints the runs of one test completed (each test runs on its own thread).
+#[derive(Debug, Default, Clone, Copy)]
+struct CheckpointStats {
+    /// [`Op::Checkpoint`] returned `Ok`.
+    explicit: u64,
+    /// Another operation returned with a smaller journal than it started with: the store
+    /// checkpointed it by itself.
+    automatic: u64,
+}
+
 thread_local! {
     static COPY_STATS: std::cell::Cell<CopyStats> = std::cell::Cell::new(CopyStats::default());
+    static CHECKPOINT_STATS: std::cell::Cell<CheckpointStats> =
+        std::cell::Cell::new(CheckpointStats::default());
+    /// The automatic checkpoint threshold of the source store (`None`: the default).
+    static CHECKPOINT_BYTES: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    /// Set the source store's automatic checkpoint threshold to 0 once the setup has run.
+    static ARM_CHECKPOINT_AFTER_SETUP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count_checkpoint(f: impl FnOnce(&mut CheckpointStats)) {
+    CHECKPOINT_STATS.with(|c| {
+        let mut stats = c.get();
+        f(&mut stats);
+        c.set(stats);
+    });
 }
 
 fn count(f: impl FnOnce(&mut CopyStats)) {
@@ -253,10 +290,19 @@ struct Case {
 }
 
 fn step(case: &mut Case, op: Op) -> Result<bool, Option<InFlight>> {
-    match op {
+    let journal = case.store.journal_bytes();
+    let result = match op {
         Op::Copy => copy(case),
         _ => apply(&mut case.store, &mut case.model, op),
+    };
+    if !case.in_setup && result.is_ok() {
+        if op == Op::Checkpoint {
+            count_checkpoint(|c| c.explicit += 1);
+        } else if case.store.journal_bytes() < journal {
+            count_checkpoint(|c| c.automatic += 1);
+        }
     }
+    result
 }
 
 /// Sends the source's newest snapshot chain and receives it into the target: incrementally
@@ -347,6 +393,10 @@ fn apply(store: &mut Store<SimDisk>, model: &mut Model, op: Op) -> Result<bool, 
     let snapshots: Vec<VolumeId> = model.snapshots.iter().map(|(v, _)| *v).collect();
     match op {
         Op::Copy => Ok(false),
+        // Changes no volume: a crash in it must leave the store reading as before.
+        Op::Checkpoint => block_on(store.checkpoint_journal())
+            .map(|_| true)
+            .map_err(|_| None),
         Op::Write(addr, blocks, fill) => {
             let data = vec![fill; blocks as usize * BS];
             let r = block_on(store.write(addr, &data));
@@ -474,6 +524,9 @@ fn create(disk: &SimDisk, clock: &Rc<ManualClock>) -> Store<SimDisk> {
     ))
     .unwrap();
     s.set_write_buffer_bytes(0);
+    if let Some(bytes) = CHECKPOINT_BYTES.with(|c| c.get()) {
+        s.set_journal_checkpoint_bytes(bytes);
+    }
     s
 }
 
@@ -519,6 +572,9 @@ fn run_case(
         step(&mut case, *op).map_err(|_| format!("setup operation {op:?} failed"))?;
     }
     case.in_setup = false;
+    if ARM_CHECKPOINT_AFTER_SETUP.with(|c| c.get()) {
+        case.store.set_journal_checkpoint_bytes(0);
+    }
     case.faults = Faults::new(point, &case.disk);
     let mut in_flight = None;
     for op in ops {
@@ -576,11 +632,16 @@ fn crash_everywhere(setup: &[Op], ops: &[Op], seed: u64) -> Result<(u64, u64), S
 fn crash_at_every_io_point_of_a_random_workload() {
     let seed = seed();
     println!("random workload seed: {seed} (replay with STRATA_SEED={seed})");
+    CHECKPOINT_BYTES.with(|c| c.set(Some(0)));
     let ops = workload(&mut StdRng::seed_from_u64(seed), 150);
     let (points, runs) =
         crash_everywhere(&[], &ops, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     println!("random workload: {} operations, {points} I/O crash points, {runs} crash runs, 0 violations", ops.len());
     println!("random workload copies: {:?}", COPY_STATS.with(|c| c.get()));
+    println!(
+        "random workload checkpoints: {:?}",
+        CHECKPOINT_STATS.with(|c| c.get())
+    );
     assert!(
         points > 100,
         "the workload should perform many I/Os, did {points}"
@@ -626,8 +687,47 @@ fn crash_at_every_io_point_of_every_sequence_of_up_to_three_operations() {
         "sequences: {} sequences of up to 3 operations, {points} I/O crash points, {runs} crash runs, 0 violations",
         sequences.len()
     );
-    assert_eq!(sequences.len(), 8 + 64 + 512);
+    assert_eq!(sequences.len(), 9 + 81 + 729);
     let stats = COPY_STATS.with(|c| c.get());
     println!("sequence copies: {stats:?}");
     assert!(stats.incremental > 0 && stats.full > 0 && stats.target_checked > 0);
+    let checkpoints = CHECKPOINT_STATS.with(|c| c.get());
+    println!("sequence checkpoints: {checkpoints:?}");
+    assert!(checkpoints.explicit > 0);
+}
+
+#[test]
+fn crash_at_every_io_point_of_automatic_journal_checkpoints() {
+    let seed = seed();
+    println!("automatic checkpoint seed: {seed} (replay with STRATA_SEED={seed})");
+    // Snapshots taken and deleted again grow the journal far beyond what the state needs; the
+    // setup runs with the default threshold, so nothing is checkpointed yet.
+    let mut setup = vec![Op::Write(0, 3, 1), Op::Snapshot, Op::Copy];
+    for i in 0..12u8 {
+        setup.extend([Op::Write(0, 2, i + 2), Op::Snapshot, Op::Delete]);
+    }
+    setup.extend([Op::Write(1, 2, 0x30), Op::Snapshot, Op::Write(9, 1, 0x31)]);
+    let mut sequences = vec![];
+    for a in KINDS {
+        sequences.push(vec![a]);
+        for b in KINDS {
+            sequences.push(vec![a, b]);
+        }
+    }
+    // Armed only for the operations under test: the first one to finish checkpoints.
+    ARM_CHECKPOINT_AFTER_SETUP.with(|c| c.set(true));
+    let (mut points, mut runs) = (0, 0);
+    for ops in &sequences {
+        let (p, r) =
+            crash_everywhere(&setup, ops, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        points += p;
+        runs += r;
+    }
+    println!(
+        "automatic checkpoints: {} sequences of up to 2 operations, {points} I/O crash points, {runs} crash runs, 0 violations",
+        sequences.len()
+    );
+    let checkpoints = CHECKPOINT_STATS.with(|c| c.get());
+    println!("automatic checkpoint runs: {checkpoints:?}");
+    assert!(checkpoints.automatic > 0);
 }

@@ -179,6 +179,32 @@ impl<S: Storage> Store<S> {
         Ok(())
     }
 
+    /// The journal documents that rebuild the policy, assignments, executor state and audit
+    /// trail held in memory (for a journal checkpoint).
+    pub(super) fn policy_documents(&self) -> Vec<MetaRecord> {
+        let mut records = Vec::with_capacity(self.automation.audit.len() + 3);
+        if let Some(policy) = &self.automation.policy {
+            records.push(Self::document(META_KIND_POLICY, policy));
+        }
+        records.push(Self::document(
+            META_KIND_ASSIGNMENTS,
+            &self.automation.assignments,
+        ));
+        records.push(Self::document(
+            META_KIND_POLICY_STATE,
+            &self.automation.state,
+        ));
+        for entry in &self.automation.audit {
+            records.push(Self::document(META_KIND_AUDIT, entry));
+        }
+        records
+    }
+
+    /// The executor is carrying out decisions (operations run inside it).
+    pub(super) fn executor_running(&self) -> bool {
+        self.automation.running
+    }
+
     fn push_audit(&mut self, entry: AuditEntry) {
         if self.automation.audit.len() >= AUDIT_ENTRIES_MAX {
             self.automation.audit.remove(0);
@@ -228,7 +254,7 @@ impl<S: Storage> Store<S> {
         self.automation.policy = policy;
         self.automation.state = state;
         self.automation.disarmed.clear();
-        Ok(())
+        self.maybe_checkpoint_journal().await
     }
 
     /// The per-volume assignments (holds and times to live).
@@ -248,7 +274,7 @@ impl<S: Storage> Store<S> {
         self.append_journal(&[Self::document(META_KIND_ASSIGNMENTS, &assignments)])
             .await?;
         self.automation.assignments = assignments;
-        Ok(())
+        self.maybe_checkpoint_journal().await
     }
 
     /// True if a hold protects `volume` from deletion and merging.
@@ -325,8 +351,11 @@ impl<S: Storage> Store<S> {
     ) -> Result<Vec<AuditEntry>> {
         self.check_writable()?;
         let decisions = self.policy_dry_run(trigger.clone(), quota_free_bytes);
-        self.execute(decisions, trigger, None, quota_free_bytes, Some(copy))
-            .await
+        let entries = self
+            .execute(decisions, trigger, None, quota_free_bytes, Some(copy))
+            .await?;
+        self.maybe_checkpoint_journal().await?;
+        Ok(entries)
     }
 
     /// Turns the automatic evaluation of threshold rules after operations on (the default) or
@@ -355,7 +384,15 @@ impl<S: Storage> Store<S> {
     ///
     /// Returns an error only if the store is poisoned: a failed action is recorded in the audit
     /// trail and its rule disarmed, and the operation that called this still succeeds.
+    ///
+    /// Then checkpoints the journal if it has grown large (see
+    /// [`Store::set_journal_checkpoint_bytes`]).
     pub(crate) async fn after_operation(&mut self, operation: Operation) -> Result<()> {
+        self.evaluate_after_operation(operation).await?;
+        self.maybe_checkpoint_journal().await
+    }
+
+    async fn evaluate_after_operation(&mut self, operation: Operation) -> Result<()> {
         if operation.is_structural() {
             self.automation.generation += 1;
         }

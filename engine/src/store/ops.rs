@@ -515,9 +515,11 @@ impl<S: Storage> Store<S> {
                 )));
             }
         }
+        self.merging = Some(volume);
         self.append_journal(&[MetaRecord::MergeStarted { volume: volume.0 }])
             .await?;
         self.finish_merge(volume, progress).await?;
+        self.merging = None;
         self.after_operation(Operation::Merge).await?;
         self.signal_event(BuiltinEvent::AfterCompaction).await?;
         Ok(chain.len() as u32)
