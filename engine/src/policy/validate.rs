@@ -1,8 +1,6 @@
 //! Validation, done when a policy is assigned: every error names the offending field by its path
 //! in the policy document, e.g. `rules[2].keep.hourly: must be at least 1`.
 
-use std::collections::BTreeMap;
-
 use super::label::{LabelTemplate, LABEL_BYTES_MAX};
 use super::rules::{ActionKind, BuiltinEvent, Keep, LabelScheme, Policy, Rule, Status};
 use super::view::VolumeAssignments;
@@ -75,12 +73,15 @@ impl Policy {
         if let LabelScheme::Template(template) = &self.labels {
             LabelTemplate::parse(template).map_err(|m| invalid("labels.template", m))?;
         }
-        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        // The names so far, with their rule (a short list: a linear search is enough).
+        let mut names: Vec<(&str, usize)> = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
             let at = format!("rules[{index}]");
             if let Some(name) = rule.name() {
                 check_name(&format!("{at}.name"), name)?;
-                if let Some(first) = names.insert(name, index) {
+                let first = names.iter().find(|(n, _)| *n == name).map(|&(_, i)| i);
+                names.push((name, index));
+                if let Some(first) = first {
                     return Err(invalid(
                         format!("{at}.name"),
                         format!("{name:?} is already the name of rules[{first}]"),

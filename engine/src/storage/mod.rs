@@ -171,7 +171,7 @@ pub trait Storage {
     /// A short name of the backend kind (`"memory"`, `"dir"`, `"sim"`, `"opfs"`, `"indexeddb"`).
     fn kind(&self) -> &'static str;
 
-    /// The names of all objects that exist.
+    /// The names of all objects that exist, in no particular order.
     async fn list(&self) -> Result<Vec<String>, StorageError>;
 
     /// The length of an object, or `None` if it does not exist.
