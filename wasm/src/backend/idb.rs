@@ -20,9 +20,12 @@
 //! truncations recovery asks for and refuses every other change.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap as HashMap;
+// Sets of chunk keys hash like the chunk maps (no B-tree of keys: one instantiation less in the
+// WebAssembly module; no caller needs them ordered).
+use rustc_hash::FxHashSet as ChunkSet;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
@@ -73,7 +76,7 @@ impl ChunkCache {
         }
         if self.order.len() > 4 * CACHE_CHUNKS {
             let map = &self.map;
-            let mut seen = BTreeSet::new();
+            let mut seen = ChunkSet::default();
             self.order
                 .retain(|k| map.contains_key(k) && seen.insert(k.clone()));
         }
@@ -282,7 +285,7 @@ impl IdbStorage {
     /// transaction). An absent record is an empty vector (zeros).
     async fn fetch(
         &self,
-        keys: &BTreeSet<ChunkKey>,
+        keys: &ChunkSet<ChunkKey>,
     ) -> Result<HashMap<ChunkKey, Rc<Vec<u8>>>, StorageError> {
         let mut found = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         let mut missing = Vec::new();
@@ -331,7 +334,7 @@ impl IdbStorage {
     }
 
     /// The chunks a read of `len` bytes at `offset` of `object` needs, and how many bytes exist.
-    fn plan_read(&self, object: &str, offset: u64, len: usize, keys: &mut BTreeSet<ChunkKey>) {
+    fn plan_read(&self, object: &str, offset: u64, len: usize, keys: &mut ChunkSet<ChunkKey>) {
         let Some(object_len) = self.lengths.borrow().get(object).copied() else {
             return;
         };
@@ -370,10 +373,10 @@ impl IdbStorage {
 
     /// Chunks whose old contents the commit needs: those partly overwritten or cut by a
     /// truncation, that hold committed bytes.
-    fn chunks_to_fetch(&self, commit: &Commit) -> BTreeSet<ChunkKey> {
+    fn chunks_to_fetch(&self, commit: &Commit) -> ChunkSet<ChunkKey> {
         let lengths = self.lengths.borrow();
         let old_len = |object: &str| lengths.get(object).copied().unwrap_or(0);
-        let mut covered = BTreeSet::new();
+        let mut covered = ChunkSet::default();
         for change in &commit.changes {
             if let Change::Write {
                 object,
@@ -390,7 +393,7 @@ impl IdbStorage {
                 }
             }
         }
-        let mut needed = BTreeSet::new();
+        let mut needed = ChunkSet::default();
         for change in &commit.changes {
             match change {
                 Change::Write {
@@ -448,14 +451,14 @@ impl Storage for IdbStorage {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize, StorageError> {
-        let mut keys = BTreeSet::new();
+        let mut keys = ChunkSet::default();
         self.plan_read(object, offset, buf.len(), &mut keys);
         let chunks = self.fetch(&keys).await?;
         Ok(self.fill(object, offset, buf, &chunks))
     }
 
     async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {
-        let mut keys = BTreeSet::new();
+        let mut keys = ChunkSet::default();
         for request in requests.iter() {
             self.plan_read(request.object, request.offset, request.buf.len(), &mut keys);
         }
