@@ -77,6 +77,16 @@ fn journals(storage: &MemoryStorage) -> Vec<String> {
     })
 }
 
+/// A new store of the tests' geometry on `storage`.
+fn create<S: Storage>(storage: S, clock: &Rc<ManualClock>) -> Store<S> {
+    block_on(Store::create(
+        storage,
+        CreateOptions::new(BLOCKS).block_size(BS as u32),
+        clock.clone(),
+    ))
+    .unwrap()
+}
+
 fn reopen(storage: MemoryStorage, clock: &Rc<ManualClock>) -> Store<MemoryStorage> {
     block_on(Store::open_with_automatic_policies(
         storage,
@@ -89,12 +99,7 @@ fn reopen(storage: MemoryStorage, clock: &Rc<ManualClock>) -> Store<MemoryStorag
 /// A store with a long history; returned closed.
 fn long_history(clock: &Rc<ManualClock>) -> MemoryStorage {
     let storage = MemoryStorage::new();
-    let mut store = block_on(Store::create(
-        storage.clone(),
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        clock.clone(),
-    ))
-    .unwrap();
+    let mut store = create(storage.clone(), clock);
     store.set_journal_checkpoint_bytes(u64::MAX);
     // Some history before the policy: snapshots, a compaction, a deletion, a merge, a rollback.
     for i in 0..6u64 {
@@ -256,12 +261,7 @@ impl ClearJournals for std::collections::BTreeMap<String, Vec<u8>> {
 fn the_journal_is_checkpointed_automatically_and_stays_bounded() {
     let clock = Rc::new(ManualClock::new(START_MS));
     let storage = MemoryStorage::new();
-    let mut store = block_on(Store::create(
-        storage.clone(),
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        clock.clone(),
-    ))
-    .unwrap();
+    let mut store = create(storage.clone(), &clock);
     store.set_journal_checkpoint_bytes(4096);
     let mut largest = 0;
     // Snapshots that are deleted again soon: the journal grows, the state does not.
@@ -298,12 +298,7 @@ fn the_journal_is_checkpointed_automatically_and_stays_bounded() {
 fn a_large_state_is_not_checkpointed_over_and_over() {
     let clock = Rc::new(ManualClock::new(START_MS));
     let storage = MemoryStorage::new();
-    let mut store = block_on(Store::create(
-        storage.clone(),
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        clock.clone(),
-    ))
-    .unwrap();
+    let mut store = create(storage.clone(), &clock);
     // Many snapshots that all stay: the state itself is above the threshold.
     store.set_journal_checkpoint_bytes(u64::MAX);
     for _ in 0..100 {
@@ -325,12 +320,7 @@ fn a_large_state_is_not_checkpointed_over_and_over() {
 fn a_checkpoint_is_refused_on_a_read_only_store_and_during_an_unfinished_merge() {
     let clock = Rc::new(ManualClock::new(START_MS));
     let disk = SimDisk::new();
-    let mut store = block_on(Store::create(
-        disk.clone(),
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        clock.clone(),
-    ))
-    .unwrap();
+    let mut store = create(disk.clone(), &clock);
     block_on(store.write(0, &vec![1; BS])).unwrap();
     let snap = block_on(store.snapshot(None)).unwrap();
     block_on(store.write(0, &vec![2; BS])).unwrap();

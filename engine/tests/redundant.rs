@@ -10,7 +10,6 @@ use pollster::block_on;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_engine::clock::ManualClock;
-use strata_engine::format::block_crc;
 use strata_engine::redundant::layout::{
     PrimaryHeader, HEADER_OBJECT, IMAGE_OBJECT, PRIMARY_BLOCK_COUNT_OFFSET,
     PRIMARY_BLOCK_SIZE_OFFSET, PRIMARY_CRC_OFFSET, PRIMARY_FLAGS_OFFSET, PRIMARY_GENERATION_OFFSET,
@@ -25,7 +24,8 @@ use strata_engine::storage::sim::{CrashMode, SimDisk};
 use strata_engine::storage::Storage;
 use strata_engine::{CreateOptions, Error, VolumeId, VolumeKind};
 
-const BS: usize = 512;
+mod common;
+use common::legs::{block_of, leg_block_is, BS};
 const BLOCKS: u64 = 128;
 
 type Rs = RedundantStore<SimDisk, SimDisk>;
@@ -81,25 +81,6 @@ fn random_block(rng: &mut StdRng) -> Vec<u8> {
     rng.fill(&mut b[..]);
     b[0] |= 1;
     b
-}
-
-fn block_of(image: &[u8], addr: u64) -> &[u8] {
-    &image[addr as usize * BS..][..BS]
-}
-
-/// Reads one block and its checksum entry straight from a leg device.
-fn leg_block(disk: &SimDisk, addr: u64) -> (Vec<u8>, u32) {
-    let mut data = vec![0u8; BS];
-    let mut sum = [0u8; 4];
-    block_on(disk.read_at(IMAGE_OBJECT, addr * BS as u64, &mut data)).expect("read leg image");
-    block_on(disk.read_at(SUM_OBJECT, addr * 4, &mut sum)).expect("read leg sums");
-    (data, u32::from_le_bytes(sum))
-}
-
-/// True if the leg holds a good copy of `expected` at `addr`.
-fn leg_block_is(disk: &SimDisk, addr: u64, expected: &[u8]) -> bool {
-    let (data, sum) = leg_block(disk, addr);
-    data == expected && sum == block_crc(addr, &data)
 }
 
 fn write_some(rs: &mut Rs, model: &mut [u8], rng: &mut StdRng, n: usize) {

@@ -24,7 +24,8 @@ use strata_engine::storage::sim::SimDisk;
 use strata_engine::storage::{Commit, Storage, StorageError};
 use strata_engine::CreateOptions;
 
-const BS: usize = 512;
+mod common;
+use common::legs::{block_of, leg_block, leg_block_is, BS};
 /// Three pages of 1024 checksum entries (the last one partly used).
 const BLOCKS: u64 = 2600;
 
@@ -83,25 +84,6 @@ fn read_all_from_every_leg(rs: &mut Rs, model: &[u8], context: &str) {
         let got = block_on(rs.read(0, BLOCKS)).unwrap_or_else(|e| panic!("{context}: {e}"));
         assert!(got == model, "{context}: the head differs from the model");
     }
-}
-
-fn block_of(image: &[u8], addr: u64) -> &[u8] {
-    &image[addr as usize * BS..][..BS]
-}
-
-/// Reads one block and its checksum entry straight from a leg device.
-fn leg_block(disk: &SimDisk, addr: u64) -> (Vec<u8>, u32) {
-    let mut data = vec![0u8; BS];
-    let mut sum = [0u8; 4];
-    block_on(disk.read_at(IMAGE_OBJECT, addr * BS as u64, &mut data)).expect("read leg image");
-    block_on(disk.read_at(SUM_OBJECT, addr * 4, &mut sum)).expect("read leg sums");
-    (data, u32::from_le_bytes(sum))
-}
-
-/// True if the leg holds a good copy of `expected` at `addr`, entry included.
-fn leg_block_is(disk: &SimDisk, addr: u64, expected: &[u8]) -> bool {
-    let (data, sum) = leg_block(disk, addr);
-    data == expected && sum == block_crc(addr, &data)
 }
 
 /// Writes behind the store's back.

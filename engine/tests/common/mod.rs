@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod legs;
+
 use pollster::block_on;
 use strata_engine::storage::Storage;
 use strata_engine::{Store, VolumeId};
