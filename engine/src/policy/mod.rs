@@ -183,7 +183,7 @@ pub use rules::{
     PAIR_POST_SUFFIX, PAIR_PRE_SUFFIX,
 };
 pub use simulate::{apply_to_model, simulate, Simulation, TimelineEntry, SIMULATION_STEPS_MAX};
-pub use validate::{PolicyError, NAME_BYTES_MAX};
+pub use validate::{PolicyError, ASSIGNMENTS_MAX, NAME_BYTES_MAX, POLICY_BYTES_MAX, RULES_MAX};
 pub use view::{
     Assignment, AssignmentEntry, Operation, StoreView, Trigger, VolumeAssignments, VolumeView,
 };

@@ -7,6 +7,14 @@ use super::view::VolumeAssignments;
 
 /// Longest rule name or event name, in bytes.
 pub const NAME_BYTES_MAX: usize = 64;
+/// Most rules in one policy.
+pub const RULES_MAX: usize = 1024;
+/// Longest policy document, in bytes of JSON (as given, and as the store keeps it). With
+/// [`RULES_MAX`] and [`ASSIGNMENTS_MAX`] it keeps every journal record the executor writes well
+/// inside the journal's record limit (`format::meta::META_PAYLOAD_MAX`).
+pub const POLICY_BYTES_MAX: usize = 256 * 1024;
+/// Most volumes with a hold or a time to live at once.
+pub const ASSIGNMENTS_MAX: usize = 4096;
 
 /// Why a policy (or a simulation request) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +31,14 @@ pub enum PolicyError {
     /// The text is not a policy document (syntax, a misspelt field, a wrong type).
     #[error("not a policy: {0}")]
     Parse(String),
+    /// The policy document is longer than [`POLICY_BYTES_MAX`].
+    #[error("the policy is {bytes} bytes of JSON; at most {bytes_max} bytes are allowed")]
+    TooLarge {
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        bytes_max: usize,
+    },
     /// A simulation was asked for with steps of zero length.
     #[error("step_ms must be at least 1")]
     ZeroStep,
@@ -54,8 +70,20 @@ fn invalid(path: impl Into<String>, message: impl Into<String>) -> PolicyError {
 }
 
 impl Policy {
-    /// Reads a policy from JSON and validates it.
+    /// Reads a policy from JSON and validates it. The document must be a JSON object of at most
+    /// [`POLICY_BYTES_MAX`] bytes.
     pub fn from_json(json: &str) -> Result<Policy, PolicyError> {
+        if json.len() > POLICY_BYTES_MAX {
+            return Err(PolicyError::TooLarge {
+                bytes: json.len(),
+                bytes_max: POLICY_BYTES_MAX,
+            });
+        }
+        if !json.trim_start().starts_with('{') {
+            return Err(PolicyError::Parse(
+                "a policy is a JSON object ({\"rules\": [...]})".into(),
+            ));
+        }
         let policy: Policy =
             serde_json::from_str(json).map_err(|e| PolicyError::Parse(e.to_string()))?;
         policy.validate()?;
@@ -70,6 +98,23 @@ impl Policy {
 
     /// Checks every field; the first problem found (in document order) is returned.
     pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.rules.len() > RULES_MAX {
+            return Err(invalid(
+                "rules",
+                format!(
+                    "{} rules; at most {RULES_MAX} are allowed",
+                    self.rules.len()
+                ),
+            ));
+        }
+        // The store keeps the policy as compact JSON; it must stay within the document limit.
+        let bytes = serde_json::to_string(self).map_or(usize::MAX, |j| j.len());
+        if bytes > POLICY_BYTES_MAX {
+            return Err(PolicyError::TooLarge {
+                bytes,
+                bytes_max: POLICY_BYTES_MAX,
+            });
+        }
         if let LabelScheme::Template(template) = &self.labels {
             LabelTemplate::parse(template).map_err(|m| invalid("labels.template", m))?;
         }
@@ -98,7 +143,20 @@ impl VolumeAssignments {
     /// Checks every assignment: a TTL must be at least 1 ms. Paths read `volumes[7].ttl_ms`,
     /// naming the volume identifier.
     pub fn validate(&self) -> Result<(), PolicyError> {
+        let count = self.iter().count();
+        if count > ASSIGNMENTS_MAX {
+            return Err(invalid(
+                "volumes",
+                format!("{count} volumes with a hold or a time to live; at most {ASSIGNMENTS_MAX} are allowed"),
+            ));
+        }
         for (volume, assignment) in self.iter() {
+            if volume == crate::VolumeId::BASELINE {
+                return Err(invalid(
+                    "volumes[0]",
+                    "the baseline (volume 0) cannot be held or given a time to live",
+                ));
+            }
             if assignment.ttl_ms == Some(0) {
                 return Err(invalid(
                     format!("volumes[{volume}].ttl_ms"),

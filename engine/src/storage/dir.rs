@@ -1,8 +1,14 @@
 //! Native directory backend: one file per object, `pwrite`/`pread`, `fdatasync` per touched file
 //! on a durable commit and `fsync` of the directory after files are created or removed.
 //!
-//! Opening takes an exclusive lock on `LOCK` in the directory, so two processes cannot open one
-//! store for writing. The lock is released when the storage is dropped (or the process dies).
+//! Opening for writing takes an exclusive OS lock (`flock`) on the directory itself, held on an
+//! open descriptor for as long as the storage lives, so two processes cannot open one store for
+//! writing, and no path inside the directory can be deleted or replaced to admit a second writer.
+//! The lock is released when the storage is dropped (or the process dies). Earlier versions kept
+//! the lock on a file named `LOCK`; such a file is left alone and holds nothing.
+//!
+//! [`DirStorage::open_read_only`] takes no lock and refuses every commit: it is for read-only
+//! views (`Store::open_read_only`) that may run beside a writer.
 //!
 //! At most [`OPEN_FILES_MAX`] files are kept open (a store has a segment file per snapshot, and
 //! the usual limit is 1,024 descriptors per process): past that, the least recently used file
@@ -19,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Change, Commit, Storage, StorageError};
 
+/// The lock file of earlier versions: never an object name.
 const LOCK_FILE: &str = "LOCK";
 
 /// How many files a [`DirStorage`] keeps open at most (more only while more than this many have
@@ -29,7 +36,10 @@ pub const OPEN_FILES_MAX: usize = 256;
 #[derive(Debug)]
 pub struct DirStorage {
     root: PathBuf,
-    _lock: File,
+    /// The directory, opened and `flock`ed exclusively (writable storage only).
+    _lock: Option<File>,
+    /// Opened with [`DirStorage::open_read_only`]: files are opened read-only, commits refused.
+    read_only: bool,
     /// Open files, each with the tick of its last use.
     files: RefCell<HashMap<String, (File, u64)>>,
     /// Uses so far: the clock of the least-recently-used choice.
@@ -67,31 +77,57 @@ fn check_name(object: &str) -> Result<(), StorageError> {
 }
 
 impl DirStorage {
-    /// Opens (creating if needed) the directory `root` and locks it for writing.
+    /// Opens (creating if needed) the directory `root` and locks it for writing: an exclusive
+    /// `flock` on the directory's own descriptor, so deleting or replacing any file inside it
+    /// cannot let a second writer in. Fails with [`StorageError::Locked`] if another process
+    /// (or another `DirStorage` of this one) holds it.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, StorageError> {
         let root = root.as_ref().to_path_buf();
         let root_name = root.display().to_string();
         std::fs::create_dir_all(&root).map_err(|e| io_error(&root_name, e))?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(root.join(LOCK_FILE))
-            .map_err(|e| io_error(LOCK_FILE, e))?;
+        let lock = File::open(&root).map_err(|e| io_error(&root_name, e))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => return Err(StorageError::Locked(root_name)),
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_error(LOCK_FILE, e)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&root_name, e)),
         }
-        Ok(DirStorage {
+        Ok(Self::new(root, Some(lock)))
+    }
+
+    /// Opens the existing directory `root` for reading only: no lock is taken (a writer may have
+    /// the store open), files are opened read-only, and every [`Storage::commit`] fails. A missing
+    /// directory is an error.
+    pub fn open_read_only(root: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let root = root.as_ref().to_path_buf();
+        let root_name = root.display().to_string();
+        let meta = std::fs::metadata(&root).map_err(|e| io_error(&root_name, e))?;
+        if !meta.is_dir() {
+            return Err(StorageError::Io {
+                object: root_name,
+                message: "not a directory".into(),
+            });
+        }
+        let mut storage = Self::new(root, None);
+        storage.read_only = true;
+        Ok(storage)
+    }
+
+    fn new(root: PathBuf, lock: Option<File>) -> Self {
+        DirStorage {
             root,
             _lock: lock,
+            read_only: false,
             files: RefCell::new(HashMap::new()),
             ticks: std::cell::Cell::new(0),
             open_files_max: OPEN_FILES_MAX,
             dirty: BTreeSet::new(),
             dir_dirty: false,
-        })
+        }
+    }
+
+    /// True if opened with [`DirStorage::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The directory this storage lives in.
@@ -112,8 +148,8 @@ impl DirStorage {
         if !files.contains_key(object) {
             let opened = OpenOptions::new()
                 .read(true)
-                .write(true)
-                .create(create)
+                .write(!self.read_only)
+                .create(create && !self.read_only)
                 .truncate(false)
                 .open(self.root.join(object));
             match opened {
@@ -207,6 +243,12 @@ impl Storage for DirStorage {
     }
 
     async fn commit(&mut self, commit: Commit) -> Result<(), StorageError> {
+        if self.read_only {
+            return Err(StorageError::Io {
+                object: self.root.display().to_string(),
+                message: "the storage was opened read-only".into(),
+            });
+        }
         for change in &commit.changes {
             match change {
                 Change::Write {
@@ -267,6 +309,47 @@ mod tests {
 
     fn fds() -> usize {
         std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+    }
+
+    #[test]
+    fn the_lock_is_on_the_directory_so_no_path_inside_it_admits_a_second_writer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut writer = DirStorage::open(dir.path()).expect("open");
+        let mut commit = Commit::new(true);
+        commit.write("meta-0000000000000001", 0, vec![1; 10]);
+        block_on(writer.commit(commit)).expect("commit");
+        // Whatever is deleted or created inside the directory, a second writer stays out.
+        for name in ["LOCK", "meta-0000000000000001"] {
+            let _ = std::fs::remove_file(dir.path().join(name));
+            let second = DirStorage::open(dir.path());
+            assert!(
+                matches!(second, Err(StorageError::Locked(_))),
+                "after deleting {name}: {second:?}"
+            );
+        }
+        assert!(!dir.path().join("LOCK").exists(), "no lock file is created");
+        drop(writer);
+        DirStorage::open(dir.path()).expect("free once the writer is gone");
+    }
+
+    #[test]
+    fn a_read_only_directory_takes_no_lock_sees_the_writer_and_refuses_commits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut writer = DirStorage::open(dir.path()).expect("open");
+        let mut reader = DirStorage::open_read_only(dir.path()).expect("beside the writer");
+        let mut commit = Commit::new(true);
+        commit.write("seg-a", 0, vec![7; 10]);
+        block_on(writer.commit(commit.clone())).expect("commit");
+        let mut buf = [0u8; 10];
+        assert_eq!(block_on(reader.read_at("seg-a", 0, &mut buf)), Ok(10));
+        assert_eq!(buf, [7; 10]);
+        assert!(block_on(reader.commit(commit)).is_err());
+        assert!(block_on(reader.read_at("seg-missing", 0, &mut buf)).is_ok());
+        assert!(
+            !dir.path().join("seg-missing").exists(),
+            "reads create nothing"
+        );
+        assert!(DirStorage::open_read_only(dir.path().join("absent")).is_err());
     }
 
     #[test]
