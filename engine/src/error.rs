@@ -13,8 +13,10 @@ pub enum Error {
     /// The block size is not a power of two in `512..=65536`.
     #[error("block size {0} is not a power of two between 512 and 65536")]
     InvalidBlockSize(u32),
-    /// The block count is zero or too large for the block size.
-    #[error("block count {0} is invalid: it must be at least 1 and the volume at most 2^62 bytes")]
+    /// The block count is zero or above [`crate::format::BLOCK_COUNT_MAX`].
+    #[error(
+        "block count {0} is invalid: a store has at least 1 and at most 268435456 (2^28) blocks"
+    )]
     InvalidBlockCount(u64),
     /// A block range reaches past the end of the volume.
     #[error("blocks {addr}..{end} are out of range: the volume has {block_count} blocks", end = addr.saturating_add(*blocks))]
@@ -107,6 +109,10 @@ pub enum Error {
     /// A change to a store opened with [`crate::Store::open_read_only`].
     #[error("this store was opened read-only; changes are refused")]
     ReadOnly,
+    /// An operation would exceed one of the store's stated limits (journal record size, journal
+    /// size, number of partitions, ...); nothing was changed.
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -134,6 +140,7 @@ impl Error {
             Error::Poisoned => "POISONED",
             Error::Cancelled => "CANCELLED",
             Error::ReadOnly => "READ_ONLY",
+            Error::LimitExceeded(_) => "LIMIT_EXCEEDED",
             Error::Storage(e) => e.code(),
         }
     }

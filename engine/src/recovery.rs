@@ -19,8 +19,9 @@ use crate::format::{self, meta_object, parse_meta_object, FORMAT_VERSION};
 use crate::storage::{Commit, Storage};
 use crate::store::{BaselineKind, JournalPartition, Parts, RecoveryReport, Store};
 
-/// Largest journal this build will read into memory (a journal grows ~100 bytes per snapshot).
-const JOURNAL_BYTES_MAX: u64 = 256 << 20;
+/// Largest journal this build will read into memory (a journal grows ~100 bytes per snapshot);
+/// an append that would pass it checkpoints the journal first, or is refused.
+pub(crate) const JOURNAL_BYTES_MAX: u64 = 256 << 20;
 
 /// True if some valid journal record starts after `from`.
 fn valid_record_after(bytes: &[u8], from: usize) -> bool {
@@ -57,6 +58,76 @@ fn hide_merging_ancestors(partitions: &mut [JournalPartition], volume: u64) {
         at = next;
     }
 }
+
+/// Checks an image baseline: `baseline` has exactly the image's size, `baseline.sum` one entry
+/// per block, and (unless a merge is being redone, which rewrites some entries) the CRC-32C of
+/// `baseline.sum` is the one the journal holds. `baseline.sum` is read a window at a time, so
+/// memory stays fixed whatever the volume's size.
+async fn check_baseline<S: Storage>(
+    storage: &S,
+    block_size: u32,
+    block_count: u64,
+    expected_crc: u32,
+    merging: Option<u64>,
+) -> Result<()> {
+    let image_bytes = block_count * u64::from(block_size);
+    let image_len = storage.len(BASELINE_OBJECT).await?;
+    if image_len != Some(image_bytes) {
+        return Err(Error::corrupt(
+            BASELINE_OBJECT,
+            image_len.unwrap_or(0),
+            match image_len {
+                None => "the baseline image is missing".to_string(),
+                Some(len) => format!("the baseline image is {len} bytes, expected {image_bytes}"),
+            },
+        ));
+    }
+    let sum_bytes = block_count * 4;
+    let sum_len = storage.len(BASELINE_SUM_OBJECT).await?;
+    if sum_len != Some(sum_bytes) && merging.is_none() {
+        return Err(Error::corrupt(
+            BASELINE_SUM_OBJECT,
+            sum_len.unwrap_or(0),
+            match sum_len {
+                None => "the baseline's checksums are missing".to_string(),
+                Some(len) => format!("{len} bytes of block checksums, expected {sum_bytes}"),
+            },
+        ));
+    }
+    if merging.is_some() {
+        return Ok(());
+    }
+    let mut crc = 0u32;
+    let mut window = vec![0u8; SUM_WINDOW_BYTES.min(sum_bytes) as usize];
+    let mut at = 0u64;
+    while at < sum_bytes {
+        let n = (sum_bytes - at).min(window.len() as u64) as usize;
+        let filled = storage
+            .read_at(BASELINE_SUM_OBJECT, at, &mut window[..n])
+            .await?;
+        if filled < n {
+            return Err(Error::corrupt(
+                BASELINE_SUM_OBJECT,
+                at + filled as u64,
+                "the baseline's checksums end early",
+            ));
+        }
+        crc = format::crc_append(crc, &window[..n]);
+        at += n as u64;
+    }
+    if crc != expected_crc {
+        return Err(Error::ChecksumMismatch {
+            object: BASELINE_SUM_OBJECT.into(),
+            offset: 0,
+            expected: expected_crc,
+            actual: crc,
+        });
+    }
+    Ok(())
+}
+
+/// Bytes of `baseline.sum` read at a time when checking it.
+pub(crate) const SUM_WINDOW_BYTES: u64 = 1 << 20;
 
 pub(crate) async fn open<S: Storage>(
     mut storage: S,
@@ -153,6 +224,7 @@ pub(crate) async fn open<S: Storage>(
 
     let mut records = records.into_iter();
     let Some(MetaRecord::Store {
+        format_version,
         block_size,
         block_count,
         created_ms,
@@ -172,6 +244,7 @@ pub(crate) async fn open<S: Storage>(
         || !(format::BLOCK_SIZE_MIN..=format::BLOCK_SIZE_MAX).contains(&block_size)
         || block_count == 0
         || block_count.saturating_mul(u64::from(block_size)) > format::VOLUME_BYTES_MAX
+        || format_version == 0
     {
         return Err(Error::corrupt(
             &object,
@@ -335,37 +408,11 @@ pub(crate) async fn open<S: Storage>(
         return Err(Error::corrupt(&object, 0, "the head partition is sealed"));
     }
 
-    let (baseline, baseline_crcs) = match baseline_kind {
-        BASELINE_ZERO => (BaselineKind::Zero, Vec::new()),
+    let baseline = match baseline_kind {
+        BASELINE_ZERO => BaselineKind::Zero,
         BASELINE_IMAGE => {
-            let image_len = storage.len(BASELINE_OBJECT).await?.unwrap_or(0);
-            if image_len != block_count * u64::from(block_size) {
-                return Err(Error::corrupt(
-                    BASELINE_OBJECT,
-                    image_len,
-                    format!(
-                        "baseline is {image_len} bytes, expected {}",
-                        block_count * u64::from(block_size)
-                    ),
-                ));
-            }
-            let mut sums = vec![0u8; (block_count * 4) as usize];
-            let filled = storage.read_at(BASELINE_SUM_OBJECT, 0, &mut sums).await?;
-            let actual = format::crc(&sums);
-            // An unfinished merge is rewriting some checksums; it is redone below.
-            if merging.is_none() && (filled != sums.len() || actual != baseline_sum_crc) {
-                return Err(Error::ChecksumMismatch {
-                    object: BASELINE_SUM_OBJECT.into(),
-                    offset: 0,
-                    expected: baseline_sum_crc,
-                    actual,
-                });
-            }
-            let crcs = sums
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (BaselineKind::Image, crcs)
+            check_baseline(&storage, block_size, block_count, baseline_sum_crc, merging).await?;
+            BaselineKind::Image
         }
         other => {
             return Err(Error::corrupt(
@@ -385,7 +432,7 @@ pub(crate) async fn open<S: Storage>(
         block_size,
         block_count,
         baseline,
-        baseline_crcs,
+        format_version,
         baseline_sum_crc,
         store_id,
         created_ms,

@@ -21,7 +21,10 @@ use crate::format::baseline::{
     BASELINE_IMAGE, BASELINE_OBJECT, BASELINE_SUM_OBJECT, BASELINE_ZERO,
 };
 use crate::format::footer::{self, decode_footer, decode_index, FOOTER_LEN};
-use crate::format::meta::{MetaRecord, CREATED_FLAG_HEAD, LABEL_BYTES_MAX};
+use crate::format::meta::{
+    MetaRecord, CREATED_FLAG_HEAD, LABEL_BYTES_MAX, META_HEADER_LEN, META_PAYLOAD_MAX,
+    META_PAYLOAD_MAX_V1,
+};
 use crate::format::record::{
     decode_header, decode_tables, encode_record, verify_data, RecordHeader, RecordMeta,
     RECORD_BLOCKS_MAX, RECORD_DATA_BYTES_MAX, RECORD_FLAG_SEQ_TABLE, RECORD_HEADER_LEN,
@@ -46,6 +49,11 @@ pub use provenance::{
     BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX,
 };
 
+/// Most partitions a store holds at once: snapshots, the head, and deleted snapshots kept for
+/// their descendants. Taking a snapshot (or receiving a volume) past it fails with
+/// [`Error::LimitExceeded`]. It bounds the journal a checkpoint writes (a few hundred bytes per
+/// partition) and the work of opening.
+pub const PARTITIONS_MAX: usize = 100_000;
 /// Default for [`Store::set_write_buffer_bytes`].
 pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 4 << 20;
 /// Size of the window used to scan a head segment at open.
@@ -87,9 +95,7 @@ fn check_geometry(block_size: u32, block_count: u64) -> Result<()> {
     {
         return Err(Error::InvalidBlockSize(block_size));
     }
-    if block_count == 0
-        || block_count.saturating_mul(u64::from(block_size)) > format::VOLUME_BYTES_MAX
-    {
+    if block_count == 0 || block_count > format::BLOCK_COUNT_MAX {
         return Err(Error::InvalidBlockCount(block_count));
     }
     Ok(())
@@ -287,7 +293,8 @@ pub struct Store<S: Storage> {
     block_size: u32,
     block_count: u64,
     baseline: BaselineKind,
-    baseline_crcs: Vec<u32>,
+    /// The format version in the journal's store header (limits what may be written).
+    format_version: u32,
     store_id: u64,
     created_ms: u64,
     meta_object: String,
@@ -371,7 +378,9 @@ pub struct BaselineImport<S: Storage> {
     store_id: Option<u64>,
     written: u64,
     partial: Vec<u8>,
-    crcs: Vec<u32>,
+    /// CRC-32C of the `baseline.sum` bytes written so far (the sums go out with the blocks, so
+    /// an import's memory does not grow with the image).
+    sum_crc: u32,
 }
 
 impl<S: Storage> BaselineImport<S> {
@@ -383,7 +392,9 @@ impl<S: Storage> BaselineImport<S> {
     /// Adds the next bytes of the image.
     pub async fn push(&mut self, bytes: &[u8]) -> Result<()> {
         let total = self.bytes_imported() + bytes.len() as u64;
-        let limit = self.expected_bytes.unwrap_or(format::VOLUME_BYTES_MAX);
+        let limit = self
+            .expected_bytes
+            .unwrap_or(format::BLOCK_COUNT_MAX * u64::from(self.block_size));
         if total > limit {
             return Err(Error::ImageSize {
                 expected: limit,
@@ -406,11 +417,17 @@ impl<S: Storage> BaselineImport<S> {
         let rest = self.partial.split_off(whole);
         let chunk = std::mem::replace(&mut self.partial, rest);
         let first_block = self.written / u64::from(self.block_size);
+        let mut sums = Vec::with_capacity(whole / block_size * 4);
         for (i, block) in chunk.chunks_exact(block_size).enumerate() {
-            self.crcs.push(block_crc(first_block + i as u64, block));
+            sums.extend_from_slice(&block_crc(first_block + i as u64, block).to_le_bytes());
         }
+        self.sum_crc = format::crc_append(self.sum_crc, &sums);
         let mut commit = Commit::new(false);
-        commit.write(BASELINE_OBJECT, self.written, chunk);
+        commit.write(BASELINE_OBJECT, self.written, chunk).write(
+            BASELINE_SUM_OBJECT,
+            first_block * 4,
+            sums,
+        );
         self.written += whole as u64;
         self.storage.commit(commit).await?;
         Ok(())
@@ -425,20 +442,18 @@ impl<S: Storage> BaselineImport<S> {
         let expected = self
             .expected_bytes
             .unwrap_or(actual.div_ceil(block_size) * block_size);
-        if !self.partial.is_empty() || actual != expected || actual == 0 {
+        if actual == 0 {
+            return Err(Error::InvalidArgument("the image is empty".into()));
+        }
+        if !self.partial.is_empty() || actual != expected {
             return Err(Error::ImageSize { expected, actual });
         }
         let block_count = actual / block_size;
         check_geometry(self.block_size, block_count)?;
-        let mut sums = Vec::with_capacity(self.crcs.len() * 4);
-        for c in &self.crcs {
-            sums.extend_from_slice(&c.to_le_bytes());
-        }
-        let sum_crc = format::crc(&sums);
+        let sum_crc = self.sum_crc;
         let mut commit = Commit::new(true);
         commit
             .truncate(BASELINE_OBJECT, actual)
-            .write(BASELINE_SUM_OBJECT, 0, sums)
             .truncate(BASELINE_SUM_OBJECT, block_count * 4);
         self.storage.commit(commit).await?;
         write_initial_journal(
@@ -536,7 +551,10 @@ impl<S: Storage> Store<S> {
     ) -> Result<BaselineImport<S>> {
         check_geometry(block_size, 1)?;
         if let Some(expected) = expected_bytes {
-            if expected == 0 || expected % u64::from(block_size) != 0 {
+            if expected == 0 {
+                return Err(Error::InvalidArgument("the image is empty".into()));
+            }
+            if expected % u64::from(block_size) != 0 {
                 return Err(Error::ImageSize {
                     expected: expected.div_ceil(u64::from(block_size)).max(1)
                         * u64::from(block_size),
@@ -556,7 +574,7 @@ impl<S: Storage> Store<S> {
             store_id,
             written: 0,
             partial: Vec::new(),
-            crcs: Vec::new(),
+            sum_crc: 0,
         })
     }
 
@@ -911,6 +929,16 @@ impl<S: Storage> Store<S> {
         self.after_operation(Operation::Sync).await
     }
 
+    /// The largest journal record payload this store may write: what its format version's
+    /// readers accept.
+    fn journal_payload_max(&self) -> usize {
+        if self.format_version >= 2 {
+            META_PAYLOAD_MAX
+        } else {
+            META_PAYLOAD_MAX_V1
+        }
+    }
+
     async fn append_journal(&mut self, records: &[MetaRecord]) -> Result<()> {
         // Several records go in one group so that a torn append keeps all of them or none.
         let mut bytes = Vec::new();
@@ -918,7 +946,30 @@ impl<S: Storage> Store<S> {
             [one] => one.encode(&mut bytes),
             many => MetaRecord::Group(many.to_vec()).encode(&mut bytes),
         }
+        // Nothing is written that a reader would refuse: the limits are checked here, before
+        // the operation changes anything.
+        let payload = bytes.len() - META_HEADER_LEN;
+        if payload > self.journal_payload_max() {
+            return Err(Error::LimitExceeded(format!(
+                "the operation needs a journal record of {payload} bytes; a store of format version {} takes records of at most {} bytes",
+                self.format_version,
+                self.journal_payload_max()
+            )));
+        }
         let len = bytes.len() as u64;
+        if self.meta_len + len > crate::recovery::JOURNAL_BYTES_MAX {
+            // Rewrite the journal to what the state needs first, if that is allowed now.
+            if !self.executor_running() && self.merging.is_none() {
+                self.checkpoint_journal().await?;
+            }
+            if self.meta_len + len > crate::recovery::JOURNAL_BYTES_MAX {
+                return Err(Error::LimitExceeded(format!(
+                    "the metadata journal would grow past {} bytes (it holds {} bytes after a checkpoint); delete or merge snapshots, or clear the audit trail",
+                    crate::recovery::JOURNAL_BYTES_MAX,
+                    self.meta_len
+                )));
+            }
+        }
         let mut commit = Commit::new(true);
         commit.write(&self.meta_object, self.meta_len, bytes);
         self.commit(commit).await?;
@@ -955,6 +1006,10 @@ impl<S: Storage> Store<S> {
         let head_slot = self.head;
         let head = &self.partitions[head_slot as usize];
         let drop_head = drop_if_empty && head.records.is_empty();
+        if !drop_head {
+            self.check_partition_room(1)?;
+        }
+        let head = &self.partitions[head_slot as usize];
         let sealed_volume = head.volume;
         let next_seq = head.next_seq;
         let mut segment_len = 0;
@@ -1025,6 +1080,17 @@ impl<S: Storage> Store<S> {
         new_parent: Option<Option<u32>>,
     ) -> Result<VolumeId> {
         self.seal_head_and_open_with(label, new_parent, false).await
+    }
+
+    /// Refuses an operation that would leave more than [`PARTITIONS_MAX`] partitions.
+    pub(crate) fn check_partition_room(&self, more: usize) -> Result<()> {
+        let now = self.partitions.iter().filter(|p| !p.dropped).count();
+        if now + more > PARTITIONS_MAX {
+            return Err(Error::LimitExceeded(format!(
+                "a store holds at most {PARTITIONS_MAX} partitions (snapshots, the head and deleted snapshots kept for their descendants); it has {now}: merge or delete snapshots first"
+            )));
+        }
+        Ok(())
     }
 
     /// Forgets a partition in memory (the journal already says it is gone): its children move up
@@ -1161,16 +1227,14 @@ impl<S: Storage> Store<S> {
         let mut runs: Vec<(Source, u64, u64, Vec<u32>)> = Vec::new(); // source, first addr, blocks, crcs
         for i in 0..blocks {
             let a = addr + i;
+            // Baseline checksums are read from `baseline.sum` with the blocks (below).
             let (source, crc) = match self.index.lookup(a, |s| ancestry.contains(s)) {
                 Some(v) if v.slot == self.head && v.offset >= self.head_state.flushed => {
                     (Source::Pending(v.offset - self.head_state.flushed), v.crc)
                 }
                 Some(v) => (Source::Segment(v.slot, v.offset), v.crc),
                 None if self.baseline == BaselineKind::Zero => (Source::Zero, 0),
-                None => (
-                    Source::Baseline,
-                    self.baseline_crcs.get(a as usize).copied().unwrap_or(0),
-                ),
+                None => (Source::Baseline, 0),
             };
             if let Some((last, _, n, crcs)) = runs.last_mut() {
                 let bs = block_size as u64;
@@ -1190,8 +1254,25 @@ impl<S: Storage> Store<S> {
             }
             runs.push((source, a, 1, vec![crc]));
         }
+        // The baseline runs' checksums: one read of `baseline.sum` per run, with the data.
+        let mut sum_bufs: Vec<Vec<u8>> = runs
+            .iter()
+            .filter(|r| matches!(r.0, Source::Baseline))
+            .map(|r| vec![0u8; r.2 as usize * 4])
+            .collect();
         // Carve the buffer into one slice per run and fill what needs no I/O.
         let mut requests: Vec<ReadRequest<'_>> = Vec::new();
+        let mut sum_requests: Vec<ReadRequest<'_>> = runs
+            .iter()
+            .filter(|r| matches!(r.0, Source::Baseline))
+            .zip(sum_bufs.iter_mut())
+            .map(|(r, buf)| ReadRequest {
+                object: BASELINE_SUM_OBJECT,
+                offset: r.1 * 4,
+                buf,
+                filled: 0,
+            })
+            .collect();
         let mut checks: Vec<(String, u64, u64, &[u32])> = Vec::new(); // object, offset, first addr, crcs
         let mut rest: &mut [u8] = buf;
         for (source, first, n, crcs) in &runs {
@@ -1237,6 +1318,7 @@ impl<S: Storage> Store<S> {
                 }
             }
         }
+        requests.append(&mut sum_requests);
         self.storage.read_many(&mut requests).await?;
         for r in &requests {
             if r.filled < r.buf.len() {
@@ -1248,18 +1330,34 @@ impl<S: Storage> Store<S> {
             }
         }
         drop(requests);
+        let mut baseline_sums = sum_bufs.iter();
         // Verify every block against its checksum: damage is reported, never returned.
         let mut at = 0usize;
         for (source, first, n, _) in &runs {
             let run_len = *n as usize * block_size;
             if !matches!(source, Source::Zero) {
                 let (object, offset, _, crcs) = checks.remove(0);
+                let sums = match source {
+                    Source::Baseline => baseline_sums.next().map(|b| b.as_slice()),
+                    _ => None,
+                };
                 for (i, block) in buf[at..at + run_len].chunks_exact(block_size).enumerate() {
                     let actual = block_crc(first + i as u64, block);
-                    let expected = crcs.get(i).copied().unwrap_or_default();
-                    if actual != expected {
+                    let expected = match sums {
+                        Some(sums) => format::u32_at(sums, i * 4),
+                        None => crcs.get(i).copied().unwrap_or_default(),
+                    };
+                    // A zero entry in `baseline.sum` stands for a zero block (a merge into an
+                    // empty baseline leaves the entries of blocks it never wrote as holes).
+                    let zero_block =
+                        sums.is_some() && expected == 0 && block.iter().all(|&b| b == 0);
+                    if actual != expected && !zero_block {
                         return Err(Error::ChecksumMismatch {
-                            object,
+                            object: if sums.is_some() {
+                                format!("{object} (checked against {BASELINE_SUM_OBJECT})")
+                            } else {
+                                object
+                            },
                             offset: offset + (i * block_size) as u64,
                             expected,
                             actual,
@@ -1500,7 +1598,7 @@ pub(crate) struct Parts<S: Storage> {
     pub block_size: u32,
     pub block_count: u64,
     pub baseline: BaselineKind,
-    pub baseline_crcs: Vec<u32>,
+    pub format_version: u32,
     pub baseline_sum_crc: u32,
     pub store_id: u64,
     pub created_ms: u64,
@@ -1537,7 +1635,7 @@ impl<S: Storage> Store<S> {
             block_size: parts.block_size,
             block_count: parts.block_count,
             baseline: parts.baseline,
-            baseline_crcs: parts.baseline_crcs,
+            format_version: parts.format_version,
             store_id: parts.store_id,
             created_ms: parts.created_ms,
             meta_object: parts.meta_object,

@@ -4,6 +4,7 @@ use std::rc::Rc;
 
 use pollster::block_on;
 use strata_engine::clock::ManualClock;
+use strata_engine::format::FORMAT_VERSION;
 use strata_engine::storage::memory::MemoryStorage;
 use strata_engine::storage::sim::SimDisk;
 use strata_engine::storage::Storage;
@@ -348,7 +349,7 @@ fn newer_format_version_is_refused() {
     storage.with_objects(|objects| {
         let journal = objects.get_mut("meta-0000000000000001").unwrap();
         // Store header payload starts at 16; format version is its first u32. Re-checksum.
-        journal[16..20].copy_from_slice(&2u32.to_le_bytes());
+        journal[16..20].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let len = u32::from_le_bytes(journal[8..12].try_into().unwrap()) as usize;
         let crc = crc32c::crc32c_append(crc32c::crc32c(&journal[..12]), &journal[16..16 + len]);
         journal[12..16].copy_from_slice(&crc.to_le_bytes());
@@ -356,9 +357,9 @@ fn newer_format_version_is_refused() {
     assert!(matches!(
         block_on(Store::open(storage, clock())),
         Err(Error::UnsupportedVersion {
-            found: 2,
-            supported: 1
-        })
+            found,
+            supported: FORMAT_VERSION
+        }) if found == FORMAT_VERSION + 1
     ));
 }
 

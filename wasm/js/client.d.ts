@@ -74,6 +74,8 @@ export type ErrorCode =
   | 'OUT_OF_RANGE'
   | 'NOT_WHOLE_BLOCKS'
   | 'BATCH_TOO_LARGE'
+  /** An operation would pass one of the store's stated limits (record, journal, partitions). */
+  | 'LIMIT_EXCEEDED'
   | 'UNKNOWN_VOLUME'
   | 'INVALID_LABEL'
   | 'NOT_A_STORE'

@@ -20,8 +20,10 @@ pub const META_RESERVED_OFFSET: usize = 6;
 pub const META_LEN_OFFSET: usize = 8;
 /// Offset of the CRC.
 pub const META_CRC_OFFSET: usize = 12;
-/// Largest payload.
-pub const META_PAYLOAD_MAX: usize = 64 * 1024;
+/// Largest payload a reader accepts, and a version-2 store writes: 1 MiB.
+pub const META_PAYLOAD_MAX: usize = 1 << 20;
+/// Largest payload a version-1 store writes (and older readers accept): 64 KiB.
+pub const META_PAYLOAD_MAX_V1: usize = 64 * 1024;
 /// Longest label, in bytes of UTF-8.
 pub const LABEL_BYTES_MAX: usize = 255;
 

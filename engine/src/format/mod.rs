@@ -12,8 +12,11 @@ pub mod meta;
 pub mod record;
 pub mod stream;
 
-/// The format version this build writes and the highest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes and the highest it reads. Version 2 (this build) may
+/// hold journal records of up to [`meta::META_PAYLOAD_MAX`] bytes (version 1: 64 KiB) and a
+/// `commit` object; a version-1 store is read as it is and keeps the version-1 record limit
+/// until its journal is checkpointed, which writes a version-2 header.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Smallest and largest block sizes.
 pub const BLOCK_SIZE_MIN: u32 = 512;
@@ -21,6 +24,12 @@ pub const BLOCK_SIZE_MIN: u32 = 512;
 pub const BLOCK_SIZE_MAX: u32 = 65536;
 /// Largest volume, in bytes (2^62, so that every byte offset fits an i64 as well).
 pub const VOLUME_BYTES_MAX: u64 = 1 << 62;
+
+/// Most blocks a store may have: 2^28 (1 TiB of 4 KiB blocks, 16 TiB of 64 KiB blocks), refused
+/// above by `create`, `import` and `receive`. What bounds it is the baseline's checksum object
+/// (4 bytes per block: at most 1 GiB), which opening a store with an image baseline and merging
+/// into the baseline read whole, a window at a time (memory stays fixed; time grows with it).
+pub const BLOCK_COUNT_MAX: u64 = 1 << 28;
 
 /// Largest sequence number (and volume identifier) a store uses: 2^62, far beyond any real
 /// store, so that arithmetic on them never overflows. Anything larger on disk is corruption.

@@ -109,7 +109,7 @@ impl StreamHeader {
                 what: "stream header checksum mismatch",
             });
         }
-        Ok(StreamHeader {
+        let header = StreamHeader {
             store_id: d.u64("store id")?,
             block_size: d.u32("block size")?,
             flags: d.u32("flags")?,
@@ -117,7 +117,33 @@ impl StreamHeader {
             base_volume: d.u64("base volume")?,
             source_next_volume: d.u64("next volume")?,
             source_next_seq: d.u64("next sequence")?,
-        })
+        };
+        // Every field within what a store can represent, before anything is written.
+        let bad = |at, what| Err(DecodeError { at, what });
+        if !header.block_size.is_power_of_two()
+            || !(super::BLOCK_SIZE_MIN..=super::BLOCK_SIZE_MAX).contains(&header.block_size)
+        {
+            return bad(16, "stream block size is not a supported block size");
+        }
+        if header.block_count == 0 || header.block_count > super::BLOCK_COUNT_MAX {
+            return bad(24, "stream block count is outside what a store may have");
+        }
+        if header.source_next_volume == 0 || header.source_next_volume > super::SEQ_MAX {
+            return bad(40, "stream's next volume identifier is out of range");
+        }
+        if header.base_volume >= header.source_next_volume {
+            return bad(
+                32,
+                "stream's base volume is not below its next volume identifier",
+            );
+        }
+        if header.source_next_seq == 0 || header.source_next_seq > super::SEQ_MAX {
+            return bad(48, "stream's next sequence number is out of range");
+        }
+        if header.flags & !(STREAM_FLAG_BASELINE | STREAM_FLAG_FILTERED) != 0 {
+            return bad(20, "stream flags has unknown bits");
+        }
+        Ok(header)
     }
 }
 

@@ -107,6 +107,7 @@ impl<S: Storage> Store<S> {
         self.commit(commit).await?;
         let old = std::mem::replace(&mut self.meta_object, object);
         self.meta_len = len;
+        self.format_version = FORMAT_VERSION;
         self.checkpoint.next_check = 0;
         // 3. The old generation goes (if this is lost, the next open deletes it).
         let mut commit = Commit::new(false);

@@ -577,7 +577,16 @@ impl<S: Storage> StreamReceiver<S> {
                     .map_err(|_| stream_error("label is not UTF-8"))?
                     .to_string();
                 check_label(&label)?;
-                if volume == 0 || first_seq > next_seq {
+                // Identifiers and sequence numbers must fit what the stream's header announced
+                // (checked against the store's limits when it was decoded).
+                if volume == 0
+                    || volume >= header.source_next_volume
+                    || parent >= volume
+                    || first_seq == 0
+                    || first_seq > next_seq
+                    || next_seq > header.source_next_seq
+                    || flags & !VOLUME_FLAG_HIDDEN != 0
+                {
                     return Err(stream_error("impossible volume description"));
                 }
                 let store = self.store().await?;
@@ -594,6 +603,9 @@ impl<S: Storage> StreamReceiver<S> {
                     }
                     None => false,
                 };
+                if !skip {
+                    store.check_partition_room(1)?;
+                }
                 if !skip && parent != 0 && !store.by_volume.contains_key(&VolumeId(parent)) {
                     return Err(Error::InvalidArgument(format!(
                         "volume {volume} grows from volume {parent}, which this store does not have"

@@ -563,18 +563,20 @@ impl<S: Storage> Store<S> {
             in_chain.insert(*s);
         }
         let block_size = u64::from(self.block_size);
+        if self.block_count > format::BLOCK_COUNT_MAX {
+            return Err(Error::LimitExceeded(format!(
+                "merging into the baseline needs a store of at most {} blocks; this one has {}",
+                format::BLOCK_COUNT_MAX,
+                self.block_count
+            )));
+        }
         if self.baseline == BaselineKind::Zero {
-            // Materialise the zero baseline: a sparse image and the checksums of zero blocks.
-            let zero = vec![0u8; self.block_size as usize];
-            self.baseline_crcs = (0..self.block_count).map(|a| block_crc(a, &zero)).collect();
-            let mut sums = Vec::with_capacity(self.baseline_crcs.len() * 4);
-            for c in &self.baseline_crcs {
-                sums.extend_from_slice(&c.to_le_bytes());
-            }
+            // Materialise the zero baseline sparsely: `baseline` and `baseline.sum` are extended
+            // to their full sizes; their holes read as zeros, and a zero checksum entry stands
+            // for a zero block. (Idempotent, for the redo at open.)
             let mut commit = Commit::new(false);
             commit
                 .truncate(BASELINE_OBJECT, self.block_count * block_size)
-                .write(BASELINE_SUM_OBJECT, 0, sums)
                 .truncate(BASELINE_SUM_OBJECT, self.block_count * 4);
             self.commit(commit).await?;
             self.baseline = BaselineKind::Image;
@@ -602,10 +604,9 @@ impl<S: Storage> Store<S> {
             .collect();
         let total_bytes = blocks.len() as u64 * block_size;
         let window_blocks = (MERGE_WINDOW_BYTES as u64 / block_size).max(1) as usize;
-        let mut sum_pages = vec![false; (self.block_count * 4).div_ceil(SUM_PAGE_BYTES) as usize];
         let mut done_blocks = 0u64;
         for window in blocks.chunks(window_blocks) {
-            self.merge_window(window, &mut sum_pages).await?;
+            self.merge_window(window).await?;
             done_blocks += window.len() as u64;
             // A merge cannot be cancelled half-way (its start is journaled); progress only.
             let _ = progress(Progress {
@@ -613,41 +614,9 @@ impl<S: Storage> Store<S> {
                 total_bytes,
             });
         }
-        let mut sums = Vec::with_capacity(self.baseline_crcs.len() * 4);
-        for c in &self.baseline_crcs {
-            sums.extend_from_slice(&c.to_le_bytes());
-        }
-        // The checksums go in whole pages of `baseline.sum`, in runs of touched pages: the other
-        // entries of those pages are rewritten with the values they already hold (on the medium,
-        // too: only merged entries ever change before "merge finished"), so a torn write leaves
-        // them as they were, and a redo rewrites the merged ones.
-        let page = SUM_PAGE_BYTES as usize;
-        let max_run_pages = (IMAGE_CHUNK_BYTES / page).max(1);
-        let mut commit = Commit::new(false);
-        let mut queued = 0usize;
-        let mut p = 0usize;
-        while p < sum_pages.len() {
-            if !sum_pages[p] {
-                p += 1;
-                continue;
-            }
-            let first = p;
-            while p < sum_pages.len() && sum_pages[p] && p - first < max_run_pages {
-                p += 1;
-            }
-            let (from, to) = (first * page, (p * page).min(sums.len()));
-            commit.write(BASELINE_SUM_OBJECT, from as u64, sums[from..to].to_vec());
-            queued += to - from;
-            if queued >= IMAGE_CHUNK_BYTES {
-                self.commit(std::mem::replace(&mut commit, Commit::new(false)))
-                    .await?;
-                queued = 0;
-            }
-        }
-        if !commit.changes.is_empty() {
-            self.commit(commit).await?;
-        }
-        let sum_crc = format::crc(&sums);
+        self.merge_sums(&blocks).await?;
+        drop(blocks);
+        let sum_crc = self.baseline_sum_crc_now().await?;
         self.commit(Commit::new(true)).await?;
         self.append_journal(&[MetaRecord::MergeFinished {
             volume: volume.0,
@@ -666,13 +635,8 @@ impl<S: Storage> Store<S> {
 
     /// Copies one window of merged blocks (sorted by address) into `baseline`: the reads are
     /// sorted by segment and offset and coalesce into runs, every block is verified, and blocks
-    /// at adjacent addresses go in one write. Updates `baseline_crcs` and marks in `sum_pages`
-    /// the pages of `baseline.sum` whose entries changed (the caller writes them).
-    async fn merge_window(
-        &mut self,
-        window: &[(u64, Version)],
-        sum_pages: &mut [bool],
-    ) -> Result<()> {
+    /// at adjacent addresses go in one write.
+    async fn merge_window(&mut self, window: &[(u64, Version)]) -> Result<()> {
         let block = self.block_size as usize;
         let by_place = crate::order::order_by(window.len(), |i| {
             (u64::from(window[i].1.slot), window[i].1.offset)
@@ -747,15 +711,117 @@ impl<S: Storage> Store<S> {
             i = j;
         }
         drop(buffers);
-        for (addr, v) in window {
-            if let Some(c) = self.baseline_crcs.get_mut(*addr as usize) {
-                *c = v.crc;
-            }
-            if let Some(page) = sum_pages.get_mut((*addr * 4 / SUM_PAGE_BYTES) as usize) {
-                *page = true;
-            }
-        }
         self.commit(commit).await
+    }
+
+    /// Writes the merged blocks' checksums (`blocks` sorted by address) to `baseline.sum`, in
+    /// whole 4 KiB pages, runs of adjacent pages at a time: each run is read, its merged entries
+    /// replaced, and written back. The other entries of those pages are rewritten with the values
+    /// they already hold (on the medium too: only merged entries ever change before "merge
+    /// finished"), so a torn write leaves them as they were, and a redo rewrites the merged ones.
+    /// Memory: one run (at most 1 MiB).
+    async fn merge_sums(&mut self, blocks: &[(u64, Version)]) -> Result<()> {
+        let sum_len = self.block_count * 4;
+        let max_run_pages = (IMAGE_CHUNK_BYTES as u64 / SUM_PAGE_BYTES).max(1);
+        let page_of = |addr: u64| addr * 4 / SUM_PAGE_BYTES;
+        let mut i = 0;
+        while i < blocks.len() {
+            // A run of pages, each holding a merged entry, adjacent or one apart at most.
+            let first_page = page_of(blocks[i].0);
+            let mut last_page = first_page;
+            let mut j = i;
+            while j < blocks.len() {
+                let page = page_of(blocks[j].0);
+                if page > last_page + 1 || page - first_page >= max_run_pages {
+                    break;
+                }
+                last_page = page;
+                j += 1;
+            }
+            let from = first_page * SUM_PAGE_BYTES;
+            let to = ((last_page + 1) * SUM_PAGE_BYTES).min(sum_len);
+            let mut bytes = vec![0u8; (to - from) as usize];
+            let filled = self
+                .storage
+                .read_at(BASELINE_SUM_OBJECT, from, &mut bytes)
+                .await?;
+            if filled < bytes.len() {
+                return Err(Error::corrupt(
+                    BASELINE_SUM_OBJECT,
+                    from + filled as u64,
+                    "the baseline's checksums end early",
+                ));
+            }
+            for (addr, v) in &blocks[i..j] {
+                let at = (addr * 4 - from) as usize;
+                bytes[at..at + 4].copy_from_slice(&v.crc.to_le_bytes());
+            }
+            let mut commit = Commit::new(false);
+            commit.write(BASELINE_SUM_OBJECT, from, bytes);
+            self.commit(commit).await?;
+            i = j;
+        }
+        Ok(())
+    }
+
+    /// The CRC-32C of the whole of `baseline.sum` as storage holds it now, read a window at a
+    /// time.
+    async fn baseline_sum_crc_now(&self) -> Result<u32> {
+        let sum_len = self.block_count * 4;
+        let mut window = vec![0u8; crate::recovery::SUM_WINDOW_BYTES.min(sum_len) as usize];
+        let mut crc = 0u32;
+        let mut at = 0u64;
+        while at < sum_len {
+            let n = (sum_len - at).min(window.len() as u64) as usize;
+            let filled = self
+                .storage
+                .read_at(BASELINE_SUM_OBJECT, at, &mut window[..n])
+                .await?;
+            if filled < n {
+                return Err(Error::corrupt(
+                    BASELINE_SUM_OBJECT,
+                    at + filled as u64,
+                    "the baseline's checksums end early",
+                ));
+            }
+            crc = format::crc_append(crc, &window[..n]);
+            at += n as u64;
+        }
+        Ok(crc)
+    }
+
+    /// The checksums `baseline.sum` holds for `addrs` (sorted, an image baseline), read in runs;
+    /// `None` for a zero entry (a zero block, or a block whose checksum happens to be zero).
+    async fn baseline_crcs_of(&self, addrs: &[u64]) -> Result<Vec<Option<u32>>> {
+        let mut out = Vec::with_capacity(addrs.len());
+        let max_run = (IMAGE_CHUNK_BYTES / 4) as u64;
+        let mut i = 0;
+        while i < addrs.len() {
+            let first = addrs[i];
+            let mut j = i + 1;
+            while j < addrs.len() && addrs[j] - first < max_run {
+                j += 1;
+            }
+            let span = addrs[j - 1] - first + 1;
+            let mut bytes = vec![0u8; span as usize * 4];
+            let filled = self
+                .storage
+                .read_at(BASELINE_SUM_OBJECT, first * 4, &mut bytes)
+                .await?;
+            if filled < bytes.len() {
+                return Err(Error::corrupt(
+                    BASELINE_SUM_OBJECT,
+                    first * 4 + filled as u64,
+                    "the baseline's checksums end early",
+                ));
+            }
+            for &addr in &addrs[i..j] {
+                let crc = format::u32_at(&bytes, ((addr - first) * 4) as usize);
+                out.push((crc != 0).then_some(crc));
+            }
+            i = j;
+        }
+        Ok(out)
     }
 
     /// Removes segment objects no partition refers to (left by a crash during compaction or
@@ -787,12 +853,10 @@ impl<S: Storage> Store<S> {
         let (slot_a, slot_b) = (self.slot_of(a)?, self.slot_of(b)?);
         let (anc_a, anc_b) = (self.ancestry(slot_a), self.ancestry(slot_b));
         let zero = vec![0u8; self.block_size as usize];
-        let baseline_crc = |addr: u64| match self.baseline {
-            BaselineKind::Zero => block_crc(addr, &zero),
-            BaselineKind::Image => self.baseline_crcs.get(addr as usize).copied().unwrap_or(0),
-        };
         let mut differ = Vec::new();
         let mut same_crc = Vec::new();
+        // Addresses where one side reads an image baseline: its checksum is read below.
+        let mut baseline_side: Vec<(u64, Option<u32>)> = Vec::new();
         self.index.for_each(|addr, versions| {
             let find = |set: &SlotSet| {
                 versions
@@ -805,14 +869,42 @@ impl<S: Storage> Store<S> {
             if va == vb {
                 return;
             }
-            let crc_a = va.map_or_else(|| baseline_crc(addr), |v| v.crc);
-            let crc_b = vb.map_or_else(|| baseline_crc(addr), |v| v.crc);
-            if crc_a != crc_b {
-                differ.push(addr);
+            let other = match (va, vb, self.baseline) {
+                (Some(a), Some(b), _) => {
+                    if a.crc != b.crc {
+                        differ.push(addr);
+                    } else {
+                        same_crc.push(addr);
+                    }
+                    return;
+                }
+                (Some(v), None, _) | (None, Some(v), _) => v.crc,
+                (None, None, _) => return,
+            };
+            if self.baseline == BaselineKind::Zero {
+                if other != block_crc(addr, &zero) {
+                    differ.push(addr);
+                } else {
+                    same_crc.push(addr);
+                }
             } else {
-                same_crc.push(addr);
+                baseline_side.push((addr, Some(other)));
             }
         });
+        if !baseline_side.is_empty() {
+            let order = crate::order::order_by(baseline_side.len(), |i| (baseline_side[i].0, 0));
+            let baseline_side: Vec<(u64, Option<u32>)> =
+                order.into_iter().map(|i| baseline_side[i]).collect();
+            let addrs: Vec<u64> = baseline_side.iter().map(|(a, _)| *a).collect();
+            let sums = self.baseline_crcs_of(&addrs).await?;
+            for ((addr, other), sum) in baseline_side.into_iter().zip(sums) {
+                match sum {
+                    Some(sum) if Some(sum) != other => differ.push(addr),
+                    // Equal, or a zero entry (a zero block, or a checksum of zero): compare bytes.
+                    _ => same_crc.push(addr),
+                }
+            }
+        }
         // Equal checksums almost always mean equal data; compare the bytes to be exact.
         for addr in same_crc {
             if self.read_at(a, addr, 1).await? != self.read_at(b, addr, 1).await? {
