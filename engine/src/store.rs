@@ -556,8 +556,9 @@ impl<S: Storage> Store<S> {
             }
             if expected % u64::from(block_size) != 0 {
                 return Err(Error::ImageSize {
-                    expected: expected.div_ceil(u64::from(block_size)).max(1)
-                        * u64::from(block_size),
+                    expected: expected
+                        .div_ceil(u64::from(block_size))
+                        .saturating_mul(u64::from(block_size)),
                     actual: expected,
                 });
             }
