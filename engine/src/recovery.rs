@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 use crate::format::baseline::{
     BASELINE_IMAGE, BASELINE_OBJECT, BASELINE_SUM_OBJECT, BASELINE_ZERO,
 };
+use crate::format::commit::{CommitPoint, COMMIT_OBJECT, COMMIT_SLOT_STRIDE};
 use crate::format::meta::{MetaRecord, CREATED_FLAG_HEAD, META_MAGIC, REWRITTEN_FLAG_COMPACTED};
-use crate::format::{self, meta_object, parse_meta_object, FORMAT_VERSION};
+use crate::format::{self, meta_object, parse_meta_object, parse_segment_object, FORMAT_VERSION};
 use crate::storage::{Commit, Storage};
 use crate::store::{BaselineKind, JournalPartition, Parts, RecoveryReport, Store};
 
@@ -126,6 +127,71 @@ async fn check_baseline<S: Storage>(
     Ok(())
 }
 
+/// The current commit point of the `commit` object, if it has a valid one.
+async fn read_commit_point<S: Storage>(storage: &S) -> Result<Option<CommitPoint>> {
+    let mut bytes = vec![0u8; (COMMIT_SLOT_STRIDE as usize) * 2];
+    let filled = storage.read_at(COMMIT_OBJECT, 0, &mut bytes).await?;
+    bytes.truncate(filled);
+    Ok(CommitPoint::current(&bytes))
+}
+
+/// The error for storage that holds no journal: not a store at all, or a store whose journal is
+/// gone (other store objects, or a commit point, are there).
+fn missing_journal(names: &[String], commit_point: Option<CommitPoint>) -> Error {
+    let store_object = names.iter().find(|n| {
+        parse_segment_object(n).is_some()
+            || n.as_str() == BASELINE_OBJECT
+            || n.as_str() == BASELINE_SUM_OBJECT
+    });
+    match (commit_point, store_object) {
+        (Some(point), _) => Error::corrupt(
+            &meta_object(point.journal_generation),
+            0,
+            "the metadata journal is missing (the commit point names it)",
+        ),
+        (None, Some(other)) => Error::corrupt(
+            "meta-*",
+            0,
+            format!("the metadata journal is missing, but the store's {other} is here"),
+        ),
+        (None, None) => Error::NotAStore,
+    }
+}
+
+/// Checks the journal `object`, whose valid records end at `valid_len`, against the commit
+/// point: it must hold at least what the commit point vouches for.
+fn check_journal_claim(
+    commit_point: Option<CommitPoint>,
+    object: &str,
+    valid_len: u64,
+) -> Result<()> {
+    let Some(point) = commit_point else {
+        return Ok(());
+    };
+    let generation = parse_meta_object(object).unwrap_or(0);
+    if point.journal_generation > generation {
+        return Err(Error::corrupt(
+            &meta_object(point.journal_generation),
+            0,
+            format!(
+                "journal generation {} is missing (the commit point names it); only {object} is here",
+                point.journal_generation
+            ),
+        ));
+    }
+    if point.journal_generation == generation && valid_len < point.journal_len {
+        return Err(Error::corrupt(
+            object,
+            valid_len,
+            format!(
+                "the journal's records end at byte {valid_len}, but {} bytes of them were acknowledged (commit point): acknowledged metadata is missing or damaged",
+                point.journal_len
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Bytes of `baseline.sum` read at a time when checking it.
 pub(crate) const SUM_WINDOW_BYTES: u64 = 1 << 20;
 
@@ -134,17 +200,16 @@ pub(crate) async fn open<S: Storage>(
     clock: Rc<dyn Clock>,
     read_only: bool,
 ) -> Result<Store<S>> {
-    let mut generations: Vec<u64> = storage
-        .list()
-        .await?
-        .iter()
-        .filter_map(|n| parse_meta_object(n))
-        .collect();
+    // The commit point first: read before the journal, it can only vouch for less than a writer
+    // beside a read-only view has made durable since.
+    let commit_point = read_commit_point(&storage).await?;
+    let names = storage.list().await?;
+    let mut generations: Vec<u64> = names.iter().filter_map(|n| parse_meta_object(n)).collect();
     // Newest first.
     crate::order::sort_u64s(&mut generations);
     generations.reverse();
     if generations.is_empty() {
-        return Err(Error::NotAStore);
+        return Err(missing_journal(&names, commit_point));
     }
     // The newest generation whose header verifies wins; a newer one with a bad header is a
     // journal rewrite that never completed.
@@ -213,6 +278,7 @@ pub(crate) async fn open<S: Storage>(
             }
         }
     }
+    check_journal_claim(commit_point, &object, at as u64)?;
     if at < bytes.len() && read_only {
         recovery.journal_bytes_truncated = (bytes.len() - at) as u64;
     } else if at < bytes.len() {
@@ -400,6 +466,16 @@ pub(crate) async fn open<S: Storage>(
             }
         }
     }
+    if let Some(point) = commit_point.filter(|p| p.store_id != store_id) {
+        return Err(Error::corrupt(
+            COMMIT_OBJECT,
+            0,
+            format!(
+                "the commit point belongs to store {:016x}, not to this store ({store_id:016x})",
+                point.store_id
+            ),
+        ));
+    }
     let head = head.ok_or_else(|| Error::corrupt(&object, 0, "journal names no head partition"))?;
     if partitions
         .iter()
@@ -440,6 +516,7 @@ pub(crate) async fn open<S: Storage>(
         meta_object: object,
         recovery,
         read_only,
+        commit_point,
     };
     let mut store = Store::assemble(parts, partitions, head).await?;
     store.load_policy_documents(documents)?;

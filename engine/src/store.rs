@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::format::baseline::{
     BASELINE_IMAGE, BASELINE_OBJECT, BASELINE_SUM_OBJECT, BASELINE_ZERO,
 };
+use crate::format::commit::{CommitPoint, COMMIT_OBJECT};
 use crate::format::footer::{self, decode_footer, decode_index, FOOTER_LEN};
 use crate::format::meta::{
     MetaRecord, CREATED_FLAG_HEAD, LABEL_BYTES_MAX, META_HEADER_LEN, META_PAYLOAD_MAX,
@@ -320,6 +321,9 @@ pub struct Store<S: Storage> {
     /// Opened with [`Store::open_read_only`]: nothing is ever written to storage.
     read_only: bool,
     recovery: RecoveryReport,
+    /// The commit point recovery found (or the last one this handle wrote): what a close need
+    /// not write again.
+    commit_point: Option<CommitPoint>,
 }
 
 impl<S: Storage> std::fmt::Debug for Store<S> {
@@ -502,7 +506,11 @@ async fn write_initial_journal<S: Storage>(
     }
     .encode(&mut bytes);
     let mut commit = Commit::new(true);
-    commit.write(&meta_object(1), 0, bytes);
+    // A commit point left by an earlier store in this place would vouch for objects this store
+    // never had.
+    commit
+        .delete(COMMIT_OBJECT)
+        .write(&meta_object(1), 0, bytes);
     storage.commit(commit).await?;
     Ok(())
 }
@@ -667,8 +675,39 @@ impl<S: Storage> Store<S> {
         }
         let signalled = self.signal_event(BuiltinEvent::Close).await;
         self.flush(true).await?;
+        self.write_commit_point().await?;
         signalled?;
         Ok(self.storage)
+    }
+
+    /// Writes the commit point (see `format::commit`): the journal's length and the head's
+    /// synced length, both durable already, into the `commit` object, durably. Skipped when the
+    /// last commit point says the same. Called by [`Store::close`] after its final sync.
+    async fn write_commit_point(&mut self) -> Result<()> {
+        let journal_generation = parse_meta_object(&self.meta_object)
+            .ok_or_else(|| Error::corrupt(&self.meta_object, 0, "bad journal name"))?;
+        let point = CommitPoint {
+            number: self.commit_point.map_or(1, |p| p.number.saturating_add(1)),
+            store_id: self.store_id,
+            journal_generation,
+            journal_len: self.meta_len,
+            head_volume: self.head().0,
+            head_len: self.head_state.durable,
+        };
+        let unchanged = self.commit_point.is_some_and(|old| {
+            CommitPoint {
+                number: point.number,
+                ..old
+            } == point
+        });
+        if unchanged {
+            return Ok(());
+        }
+        let mut commit = Commit::new(true);
+        commit.write(COMMIT_OBJECT, point.slot_offset(), point.encode());
+        self.commit(commit).await?;
+        self.commit_point = Some(point);
+        Ok(())
     }
 
     /// Facts about the store.
@@ -1607,6 +1646,7 @@ pub(crate) struct Parts<S: Storage> {
     pub meta_len: u64,
     pub recovery: RecoveryReport,
     pub read_only: bool,
+    pub commit_point: Option<CommitPoint>,
 }
 
 /// A partition as the journal describes it.
@@ -1657,6 +1697,7 @@ impl<S: Storage> Store<S> {
             poisoned: false,
             read_only: parts.read_only,
             recovery: parts.recovery,
+            commit_point: parts.commit_point,
         };
         let mut head_slot = None;
         for jp in &journal {
@@ -1895,7 +1936,9 @@ impl<S: Storage> Store<S> {
     async fn scan_head(&mut self) -> Result<()> {
         let slot = self.head;
         let object = self.partitions[slot as usize].segment.clone();
-        let end = self.storage.len(&object).await?.unwrap_or(0);
+        let len = self.storage.len(&object).await?;
+        let exists = len.is_some();
+        let end = len.unwrap_or(0);
         let mut window: Vec<u8> = Vec::new();
         let mut window_start = 0u64;
         let mut offset = 0u64;
@@ -1954,6 +1997,26 @@ impl<S: Storage> Store<S> {
             self.head_state.index.extend_from_slice(&tables);
             self.apply_record_to_index(slot, offset, &meta);
             offset += len;
+        }
+        // The commit point vouches for the synced length it saw (if this volume is still the head).
+        if let Some(point) = self
+            .commit_point
+            .filter(|p| p.head_volume == self.partitions[slot as usize].volume.0)
+        {
+            if offset < point.head_len {
+                let what = if exists {
+                    format!(
+                        "the head's records end at byte {offset}, but syncs up to byte {} were acknowledged (commit point): acknowledged writes are missing or damaged",
+                        point.head_len
+                    )
+                } else {
+                    format!(
+                        "the head's segment is missing, but syncs up to byte {} of it were acknowledged (commit point)",
+                        point.head_len
+                    )
+                };
+                return Err(Error::corrupt(&object, offset, what));
+            }
         }
         if offset < end {
             // Something after `offset` does not verify. A torn tail if nothing later claims that

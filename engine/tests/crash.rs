@@ -2,8 +2,8 @@
 //! the recovery that follows:
 //! * of a seeded random workload of every operation;
 //! * of every sequence of up to three operations from {write, sync, snapshot, compact, merge,
-//!   delete, rollback, copy, checkpoint}, after a fixed setup (most real crash bugs need three
-//!   operations or fewer);
+//!   delete, rollback, copy, checkpoint, close-and-reopen}, after a fixed setup (most real crash
+//!   bugs need three operations or fewer);
 //! * of every sequence of up to two operations after a setup that grew the journal well past
 //!   what its state needs, with the automatic journal checkpoint armed (threshold 0), so that the
 //!   first operation that finishes checkpoints the journal by itself.
@@ -63,9 +63,11 @@ enum Op {
     Copy,
     /// Checkpoint the journal.
     Checkpoint,
+    /// Close the store (its final sync and commit point) and open it again.
+    Close,
 }
 
-const KINDS: [Op; 9] = [
+const KINDS: [Op; 10] = [
     Op::Write(3, 2, 0xA1),
     Op::Sync,
     Op::Snapshot,
@@ -75,11 +77,12 @@ const KINDS: [Op; 9] = [
     Op::Rollback,
     Op::Copy,
     Op::Checkpoint,
+    Op::Close,
 ];
 
 fn workload(rng: &mut StdRng, len: usize) -> Vec<Op> {
     (0..len)
-        .map(|_| match rng.random_range(0..18) {
+        .map(|_| match rng.random_range(0..19) {
             0..=6 => {
                 let blocks = rng.random_range(1..4);
                 Op::Write(rng.random_range(0..=BLOCKS - blocks), blocks, rng.random())
@@ -92,6 +95,7 @@ fn workload(rng: &mut StdRng, len: usize) -> Vec<Op> {
             14 => Op::Delete,
             15 => Op::Rollback,
             16 => Op::Checkpoint,
+            17 => Op::Close,
             _ => Op::Copy,
         })
         .collect()
@@ -293,6 +297,7 @@ fn step(case: &mut Case, op: Op) -> Result<bool, Option<InFlight>> {
     let journal = case.store.journal_bytes();
     let result = match op {
         Op::Copy => copy(case),
+        Op::Close => close_and_reopen(case),
         _ => apply(&mut case.store, &mut case.model, op),
     };
     if !case.in_setup && result.is_ok() {
@@ -303,6 +308,24 @@ fn step(case: &mut Case, op: Op) -> Result<bool, Option<InFlight>> {
         }
     }
     result
+}
+
+/// Closes the source store (a final sync, then its commit point) and opens it again: the commit
+/// point vouches for what the journal and the head held, so every later crash is checked against
+/// it too.
+fn close_and_reopen(case: &mut Case) -> Result<bool, Option<InFlight>> {
+    let placeholder = create(&SimDisk::new(), &case.clock);
+    let store = std::mem::replace(&mut case.store, placeholder);
+    block_on(store.close()).map_err(|_| None)?;
+    case.model.synced();
+    let mut store =
+        block_on(Store::open(case.disk.clone(), case.clock.clone())).map_err(|_| None)?;
+    configure(&mut store);
+    if !case.in_setup && ARM_CHECKPOINT_AFTER_SETUP.with(|c| c.get()) {
+        store.set_journal_checkpoint_bytes(0);
+    }
+    case.store = store;
+    Ok(true)
 }
 
 /// Sends the source's newest snapshot chain and receives it into the target: incrementally
@@ -392,7 +415,7 @@ fn copy(case: &mut Case) -> Result<bool, Option<InFlight>> {
 fn apply(store: &mut Store<SimDisk>, model: &mut Model, op: Op) -> Result<bool, Option<InFlight>> {
     let snapshots: Vec<VolumeId> = model.snapshots.iter().map(|(v, _)| *v).collect();
     match op {
-        Op::Copy => Ok(false),
+        Op::Copy | Op::Close => Ok(false),
         // Changes no volume: a crash in it must leave the store reading as before.
         Op::Checkpoint => block_on(store.checkpoint_journal())
             .map(|_| true)
@@ -523,11 +546,17 @@ fn create(disk: &SimDisk, clock: &Rc<ManualClock>) -> Store<SimDisk> {
         clock.clone(),
     ))
     .unwrap();
+    configure(&mut s);
+    s
+}
+
+/// The test's settings of a source store: unsynced records go to storage at once, and the
+/// automatic checkpoint threshold of the test.
+fn configure(s: &mut Store<SimDisk>) {
     s.set_write_buffer_bytes(0);
     if let Some(bytes) = CHECKPOINT_BYTES.with(|c| c.get()) {
         s.set_journal_checkpoint_bytes(bytes);
     }
-    s
 }
 
 /// Crashes `disk` with `mode`, crashes it again at a random I/O of the recovery that follows,
@@ -687,7 +716,7 @@ fn crash_at_every_io_point_of_every_sequence_of_up_to_three_operations() {
         "sequences: {} sequences of up to 3 operations, {points} I/O crash points, {runs} crash runs, 0 violations",
         sequences.len()
     );
-    assert_eq!(sequences.len(), 9 + 81 + 729);
+    assert_eq!(sequences.len(), 10 + 100 + 1000);
     let stats = COPY_STATS.with(|c| c.get());
     println!("sequence copies: {stats:?}");
     assert!(stats.incremental > 0 && stats.full > 0 && stats.target_checked > 0);

@@ -5,8 +5,10 @@
 //! * `meta-<generation:016x>`: the metadata journal ([`meta`]).
 //! * `baseline`, `baseline.sum`: the baseline image and one CRC per block ([`baseline`]).
 //! * `seg-<volume:016x>-<generation:08x>`: one log segment per partition ([`record`], [`footer`]).
+//! * `commit`: the commit point written at close ([`commit`]).
 
 pub mod baseline;
+pub mod commit;
 pub mod footer;
 pub mod meta;
 pub mod record;

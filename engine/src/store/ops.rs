@@ -824,8 +824,14 @@ impl<S: Storage> Store<S> {
         Ok(out)
     }
 
-    /// Removes segment objects no partition refers to (left by a crash during compaction or
-    /// merging) and journals of older generations.
+    /// Removes segment objects no partition refers to (left by a crash during compaction,
+    /// merging, deletion or a receive) and journals of older generations.
+    ///
+    /// A segment of a volume the journal never created (an identifier at or past the next one it
+    /// would give) is not an orphan any crash leaves: segments of new partitions are written only
+    /// after the journal records them (a receive first moves the identifiers it will use below
+    /// the next one). Such a segment means the journal lost records: it is reported as
+    /// corruption, and nothing is deleted.
     pub(crate) async fn remove_orphans(&mut self) -> Result<()> {
         let live: rustc_hash::FxHashSet<&str> = self
             .partitions
@@ -833,8 +839,21 @@ impl<S: Storage> Store<S> {
             .filter(|p| !p.dropped)
             .map(|p| p.segment.as_str())
             .collect();
+        let names = self.storage.list().await?;
+        if let Some(unknown) = names.iter().find(|name| {
+            parse_segment_object(name).is_some_and(|(volume, _)| volume >= self.next_volume)
+        }) {
+            return Err(Error::corrupt(
+                &self.meta_object,
+                self.meta_len,
+                format!(
+                    "{unknown} holds a partition the journal never created (it creates volumes below {} only): the journal has lost records",
+                    self.next_volume
+                ),
+            ));
+        }
         let mut commit = Commit::new(false);
-        for name in self.storage.list().await? {
+        for name in names {
             let orphan_segment =
                 parse_segment_object(&name).is_some() && !live.contains(name.as_str());
             let old_journal = parse_meta_object(&name).is_some() && name != self.meta_object;
