@@ -195,7 +195,7 @@ fn a_segment_the_journal_never_created_is_kept_and_reported() {
     drop(store); // a crash: no close, no commit point
     assert!(!storage.with_objects(|o| o.contains_key(COMMIT_OBJECT)));
     truncate(&storage, &journal, before_snapshot);
-    let error = open(&storage).err().expect("refused");
+    let error = open(&storage).expect_err("refused");
     assert!(
         error.to_string().contains("seg-0000000000000002"),
         "{error}"
