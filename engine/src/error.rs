@@ -113,6 +113,15 @@ pub enum Error {
     /// size, number of partitions, ...); nothing was changed.
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
+    /// An operation failed after a durable step that cannot be undone: `done` says what did
+    /// change; `error` is why the rest failed (and gives the code).
+    #[error("{done}; then: {error}")]
+    Incomplete {
+        /// What did change, e.g. "volume 3 is deleted (reclaiming its space failed)".
+        done: String,
+        /// What failed.
+        error: Box<Error>,
+    },
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -141,13 +150,17 @@ impl Error {
             Error::Cancelled => "CANCELLED",
             Error::ReadOnly => "READ_ONLY",
             Error::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            Error::Incomplete { error, .. } => error.code(),
             Error::Storage(e) => e.code(),
         }
     }
 
     /// True if this error means the stored bytes are damaged (as opposed to a bad argument).
     pub fn is_corruption(&self) -> bool {
-        matches!(self, Error::ChecksumMismatch { .. } | Error::Corrupt { .. })
+        match self {
+            Error::Incomplete { error, .. } => error.is_corruption(),
+            e => matches!(e, Error::ChecksumMismatch { .. } | Error::Corrupt { .. }),
+        }
     }
 
     pub(crate) fn corrupt(object: &str, offset: u64, what: impl Into<String>) -> Self {

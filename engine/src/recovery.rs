@@ -195,10 +195,13 @@ fn check_journal_claim(
 /// Bytes of `baseline.sum` read at a time when checking it.
 pub(crate) const SUM_WINDOW_BYTES: u64 = 1 << 20;
 
+/// With `head_loss_vouched_elsewhere` (a mirror's secondary), synced head records the commit
+/// point vouches for are cut like a torn tail when missing, and counted, instead of failing.
 pub(crate) async fn open<S: Storage>(
     mut storage: S,
     clock: Rc<dyn Clock>,
     read_only: bool,
+    head_loss_vouched_elsewhere: bool,
 ) -> Result<Store<S>> {
     // The commit point first: read before the journal, it can only vouch for less than a writer
     // beside a read-only view has made durable since.
@@ -517,6 +520,7 @@ pub(crate) async fn open<S: Storage>(
         recovery,
         read_only,
         commit_point,
+        head_loss_vouched_elsewhere,
     };
     let mut store = Store::assemble(parts, partitions, head).await?;
     store.load_policy_documents(documents)?;

@@ -185,6 +185,9 @@ pub struct RecoveryReport {
     pub journal_bytes_truncated: u64,
     /// Bytes cut from the head segment's torn tail.
     pub head_bytes_truncated: u64,
+    /// Bytes of the head segment that the commit point says were synced but that were cut (only
+    /// a mirror's secondary opens like this: its legs give those writes back).
+    pub head_bytes_lost: u64,
 }
 
 /// Where a log cursor starts.
@@ -324,6 +327,8 @@ pub struct Store<S: Storage> {
     /// The commit point recovery found (or the last one this handle wrote): what a close need
     /// not write again.
     commit_point: Option<CommitPoint>,
+    /// Set while a mirror's secondary is being opened (see [`Store::open_secondary`]).
+    head_loss_vouched_elsewhere: bool,
 }
 
 impl<S: Storage> std::fmt::Debug for Store<S> {
@@ -596,6 +601,18 @@ impl<S: Storage> Store<S> {
         Self::open_with_automatic_policies(storage, clock, true).await
     }
 
+    /// Opens the secondary of a mirror: as [`Store::open`] with automatic policies off, except
+    /// that synced records of the head that the commit point vouches for but that are missing or
+    /// damaged at the end of the head's segment are cut as a torn tail would be (and counted in
+    /// [`RecoveryReport::head_bytes_lost`]) instead of failing the open: the mirror's legs hold
+    /// those writes and give them back.
+    pub(crate) async fn open_secondary(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
+        let mut store = crate::recovery::open(storage, clock, false, true).await?;
+        store.set_automatic_policies(false);
+        store.maybe_checkpoint_journal().await?;
+        Ok(store)
+    }
+
     /// [`Store::open`], with automatic policies on or off from the start (see
     /// [`Store::set_automatic_policies`]): with them off, `open` is not signalled either.
     pub async fn open_with_automatic_policies(
@@ -603,7 +620,7 @@ impl<S: Storage> Store<S> {
         clock: Rc<dyn Clock>,
         automatic_policies: bool,
     ) -> Result<Self> {
-        let mut store = crate::recovery::open(storage, clock, false).await?;
+        let mut store = crate::recovery::open(storage, clock, false, false).await?;
         store.set_automatic_policies(automatic_policies);
         store.signal_event(BuiltinEvent::Open).await?;
         store.maybe_checkpoint_journal().await?;
@@ -622,7 +639,7 @@ impl<S: Storage> Store<S> {
     /// compaction, merges, policies, receiving copies) fails with [`Error::ReadOnly`], automatic
     /// policies are off, and [`Store::close`] just gives the storage back.
     pub async fn open_read_only(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
-        crate::recovery::open(storage, clock, true).await
+        crate::recovery::open(storage, clock, true, false).await
     }
 
     /// True if the store was opened with [`Store::open_read_only`].
@@ -1647,6 +1664,7 @@ pub(crate) struct Parts<S: Storage> {
     pub recovery: RecoveryReport,
     pub read_only: bool,
     pub commit_point: Option<CommitPoint>,
+    pub head_loss_vouched_elsewhere: bool,
 }
 
 /// A partition as the journal describes it.
@@ -1698,6 +1716,7 @@ impl<S: Storage> Store<S> {
             read_only: parts.read_only,
             recovery: parts.recovery,
             commit_point: parts.commit_point,
+            head_loss_vouched_elsewhere: parts.head_loss_vouched_elsewhere,
         };
         let mut head_slot = None;
         for jp in &journal {
@@ -2003,7 +2022,9 @@ impl<S: Storage> Store<S> {
             .commit_point
             .filter(|p| p.head_volume == self.partitions[slot as usize].volume.0)
         {
-            if offset < point.head_len {
+            if offset < point.head_len && self.head_loss_vouched_elsewhere {
+                self.recovery.head_bytes_lost = point.head_len - offset;
+            } else if offset < point.head_len {
                 let what = if exists {
                     format!(
                         "the head's records end at byte {offset}, but syncs up to byte {} were acknowledged (commit point): acknowledged writes are missing or damaged",

@@ -200,14 +200,21 @@ fn absolute(path: &Path) -> CliResult<PathBuf> {
 /// store; see the open outcomes).
 fn open_mirror(dir: &Path) -> CliResult<(Mirror, MirrorConfig)> {
     let config = read_config(dir)?;
-    let store = open_store(dir)?;
+    // Opened as a mirror's secondary: synced writes of its head that it lost (damage at the end
+    // of its log) are given back by the legs rather than refusing the open.
+    let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
     let legs = config
         .legs
         .iter()
         .map(|p| LegDevice::open(p, false))
         .collect();
-    let mirror = block_on(RedundantStore::attach(store, legs, RedundantOptions::new()))
-        .map_err(|e| CliError::at(dir, e))?;
+    let mirror = block_on(RedundantStore::open(
+        storage,
+        legs,
+        RedundantOptions::new(),
+        clock(),
+    ))
+    .map_err(|e| CliError::at(dir, e))?;
     Ok((mirror, config))
 }
 

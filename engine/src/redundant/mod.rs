@@ -649,7 +649,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     ) -> Result<Self> {
         Self::check_leg_count(legs.len())?;
         // The secondary's policies never act behind the controller's back (see `attach`).
-        let store = Store::open_with_automatic_policies(secondary, clock, false).await?;
+        let store = Store::open_secondary(secondary, clock).await?;
         Self::attach(store, legs, options).await
     }
 

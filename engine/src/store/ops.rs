@@ -425,9 +425,18 @@ impl<S: Storage> Store<S> {
             .await?;
         self.partitions[slot as usize].hidden = true;
         self.epoch += 1;
+        // The deletion is durable: a failure from here on must say so.
         let parent = self.partitions[slot as usize].parent;
-        let report = self.compact_slot(slot, &mut |_| true).await?;
-        self.reclaim_hidden_ancestors(parent).await?;
+        let reclaimed = match self.compact_slot(slot, &mut |_| true).await {
+            Ok(report) => self.reclaim_hidden_ancestors(parent).await.map(|()| report),
+            Err(e) => Err(e),
+        };
+        let report = reclaimed.map_err(|e| Error::Incomplete {
+            done: format!(
+                "volume {volume} is deleted, but reclaiming its space failed (compact later, after reopening if the store must be reopened)"
+            ),
+            error: Box::new(e),
+        })?;
         self.after_operation(Operation::Delete).await?;
         Ok(report)
     }
@@ -518,7 +527,15 @@ impl<S: Storage> Store<S> {
         self.merging = Some(volume);
         self.append_journal(&[MetaRecord::MergeStarted { volume: volume.0 }])
             .await?;
-        self.finish_merge(volume, progress).await?;
+        // The merge is journaled: a failure from here on leaves it to be finished at open.
+        self.finish_merge(volume, progress)
+            .await
+            .map_err(|e| Error::Incomplete {
+                done: format!(
+                    "the merge into the baseline up to volume {volume} has begun and will be finished when the store is next opened"
+                ),
+                error: Box::new(e),
+            })?;
         self.merging = None;
         self.after_operation(Operation::Merge).await?;
         self.signal_event(BuiltinEvent::AfterCompaction).await?;
