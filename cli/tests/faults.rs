@@ -17,6 +17,9 @@
 //! * EXACT: everything reads back identical;
 //! * DETECTED: some command failed, and one names the damaged file;
 //! * UNNAMED: commands failed, none naming the file (not silent, but a defect);
+//! * REPAIRED: a mirror gave the store back blocks it lost and `mirror status` reported it
+//!   (`store_blocks_restored`); every image is exact, and only the log of those writes differs
+//!   (the legs keep blocks, not log entries, so the restored writes are new entries);
 //! * SILENT: a command succeeded with anything but the acknowledged output;
 //! * PANIC / HANG: a panic or death by a signal, or no answer within the timeout.
 //!
@@ -167,6 +170,10 @@ fn every_damaged_file_reads_back_exactly_or_fails_naming_the_file() {
     ));
     text.push_str(&report.table());
     for (verdict, title) in [
+        (
+            Verdict::Repaired,
+            "REPAIRED: a mirror gave the store back lost blocks and said so (the log of those writes differs)",
+        ),
         (
             Verdict::Silent,
             "SILENT: a command succeeded with other data",

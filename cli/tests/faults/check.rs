@@ -19,6 +19,10 @@ pub enum Verdict {
     Panic,
     /// A command succeeded and printed something other than the acknowledged state.
     Silent,
+    /// A mirror gave the store back blocks it lost (every exported image is exact) and its
+    /// `mirror status` said so (`store_blocks_restored`); only the log of those writes differs
+    /// (the legs hold blocks, not log entries, so the restored writes are new entries).
+    Repaired,
     /// Every deviation is a failed command (or a leg taken out of service), but none names the
     /// damaged file.
     Unnamed,
@@ -234,6 +238,11 @@ fn judge(
             "every exported image is exact: only what the other commands print differs".into(),
         );
     }
+    let restored_reported = runs
+        .iter()
+        .find(|(p, r)| *p == Probe::MirrorStatus && r.ok())
+        .and_then(|(_, r)| serde_json::from_slice::<Value>(&r.stdout).ok())
+        .is_some_and(|s| s["store_blocks_restored"].as_u64().is_some_and(|n| n > 0));
     if let Damage::Add(_) = case.damage {
         if !store.join(&case.file).exists() {
             notes.push(format!(
@@ -261,6 +270,8 @@ fn judge(
         Verdict::Hang
     } else if panic {
         Verdict::Panic
+    } else if !differences.is_empty() && !image_differs && restored_reported {
+        Verdict::Repaired
     } else if !differences.is_empty() {
         Verdict::Silent
     } else if errors.is_empty() {

@@ -13,6 +13,7 @@ pub struct Counts {
     pub exact: usize,
     pub detected: usize,
     pub unnamed: usize,
+    pub repaired: usize,
     pub silent: usize,
     pub panic: usize,
     pub hang: usize,
@@ -25,6 +26,7 @@ impl Counts {
             Verdict::Exact => self.exact += 1,
             Verdict::Detected => self.detected += 1,
             Verdict::Unnamed => self.unnamed += 1,
+            Verdict::Repaired => self.repaired += 1,
             Verdict::Silent => self.silent += 1,
             Verdict::Panic => self.panic += 1,
             Verdict::Hang => self.hang += 1,
@@ -36,6 +38,7 @@ impl Counts {
         self.exact += other.exact;
         self.detected += other.detected;
         self.unnamed += other.unnamed;
+        self.repaired += other.repaired;
         self.silent += other.silent;
         self.panic += other.panic;
         self.hang += other.hang;
@@ -96,15 +99,23 @@ impl Report {
         let header = |out: &mut String, first: &str| {
             let _ = writeln!(
                 out,
-                "{first:<16} {:<18} {:>8} {:>6} {:>8} {:>8} {:>6} {:>6} {:>5}",
-                "DAMAGE", "INJECTED", "EXACT", "DETECTED", "UNNAMED", "SILENT", "PANIC", "HANG"
+                "{first:<16} {:<18} {:>8} {:>6} {:>8} {:>8} {:>8} {:>6} {:>6} {:>5}",
+                "DAMAGE",
+                "INJECTED",
+                "EXACT",
+                "DETECTED",
+                "UNNAMED",
+                "REPAIRED",
+                "SILENT",
+                "PANIC",
+                "HANG"
             );
         };
         let line = |out: &mut String, a: &str, b: &str, c: &Counts| {
             let _ = writeln!(
                 out,
-                "{a:<16} {b:<18} {:>8} {:>6} {:>8} {:>8} {:>6} {:>6} {:>5}",
-                c.injected, c.exact, c.detected, c.unnamed, c.silent, c.panic, c.hang
+                "{a:<16} {b:<18} {:>8} {:>6} {:>8} {:>8} {:>8} {:>6} {:>6} {:>5}",
+                c.injected, c.exact, c.detected, c.unnamed, c.repaired, c.silent, c.panic, c.hang
             );
         };
         header(&mut out, "FILE KIND");
