@@ -25,6 +25,11 @@ compaction and copies to backup directories, with holds and per-volume TTLs (`ho
 an audit trail of everything it did (`audit`). `mirror` keeps the live volume on mirrored leg \
 directories beside the store, with scrub, replace and rebuild.
 
+A store has one writer at a time: a command that changes it locks the directory, and a second one \
+is refused (LOCKED) until the first closes. The commands that only look (read, log, volumes, stat, \
+export, diff, du, send, audit, policy show) take no lock and write nothing, so they work beside a \
+writer.
+
 Exit codes: 0 success, 1 an engine error (printed as `error[CODE]: message`), 2 a usage error.";
 
 const AFTER_HELP: &str = "\
@@ -355,8 +360,9 @@ Show facts about a store and what recovery did when opening it.
 Shows the geometry (block size and count), what the baseline partition holds, the head's volume \
 identifier, the next sequence number of the incremental log, how many log partitions (snapshots \
 plus the head) exist and their total size, how many distinct blocks the log has written, and the \
-recovery report: the bytes of torn, unsynced tail cut from the metadata journal and from the \
-head's log segment when the store was opened after a crash (0 after a clean shutdown).",
+recovery report: the bytes of torn, unsynced tail at the end of the metadata journal and of the \
+head's log segment after a crash (0 after a clean shutdown). `stat` only looks (it works beside a \
+writer and changes nothing), so it leaves such a tail in place: the next writing command cuts it.",
     after_help = "\
 Example:
   strata stat ./vol

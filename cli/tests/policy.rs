@@ -863,3 +863,48 @@ fn a_threshold_rule_acts_by_itself_after_a_write_unless_policies_are_manual() {
         "{text}"
     );
 }
+
+// ----- reading commands and bounds ---------------------------------------------------------------
+
+#[test]
+fn reading_commands_fire_no_open_event_rules() {
+    let f = Fixture::new();
+    f.set_policy(
+        r#"
+[[rules]]
+name = "on-open"
+kind = "event"
+event = "open"
+action = "snapshot"
+"#,
+    );
+    f.write(0, 1, 2);
+    let dir = Path::new(f.d());
+    let before = files(dir);
+    let volumes_before = volume_ids(f.d());
+    let audit_before = f.audit().len();
+    let stream = f.path("full.stream");
+    let image = f.path("head.img");
+    for args in [
+        vec!["volumes", f.d()],
+        vec!["stat", f.d()],
+        vec!["log", f.d()],
+        vec!["read", f.d(), "--addr", "0"],
+        vec!["export", f.d(), "-o", &image],
+        vec!["diff", f.d(), "baseline", "head"],
+        vec!["du", f.d()],
+        vec!["send", f.d(), "-o", &stream],
+        vec!["audit", f.d()],
+        vec!["policy", "show", f.d()],
+        vec!["policy", "run", f.d(), "--dry-run"],
+    ] {
+        ok(&args);
+        assert_eq!(files(dir), before, "strata {args:?} changed the store");
+    }
+    assert_eq!(volume_ids(f.d()), volumes_before);
+    assert_eq!(f.audit().len(), audit_before);
+    // The rule is live: a writing command's open carries it out.
+    f.write(1, 2, 1);
+    assert!(f.audit().len() > audit_before);
+    assert!(volume_ids(f.d()).len() > volumes_before.len());
+}

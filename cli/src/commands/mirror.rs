@@ -19,7 +19,10 @@ use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::{CreateOptions, Error, Store};
 
 use super::ops::print_line;
-use super::{clock, open_store, plural, stdout_err, to_json, CliResult, LOCK_FILE};
+use super::{
+    clock, dir_entries, lock_dir, open_store, open_store_read_only, plural, stdout_err, to_json,
+    undo_failed_create, CliResult,
+};
 use crate::args::mirror::{
     MirrorArgs, MirrorCommand, MirrorCreateArgs, MirrorRebuildArgs, MirrorReplaceArgs,
     MirrorScrubArgs, MirrorStatusArgs,
@@ -155,8 +158,8 @@ fn read_config(dir: &Path) -> CliResult<MirrorConfig> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            // Tell "no store" apart from "a store without a mirror".
-            open_store(dir)?;
+            // Tell "no store" apart from "a store without a mirror" (only looking).
+            open_store_read_only(dir)?;
             return Err(config_error(dir, "the store has no mirror"));
         }
         Err(e) => return Err(CliError::io(path.display().to_string(), e)),
@@ -316,18 +319,16 @@ fn create(args: MirrorCreateArgs) -> CliResult {
     let store = match args.blocks {
         Some(blocks) => {
             let dir_existed = dir.exists();
-            let lock_existed = dir.join(LOCK_FILE).exists();
-            let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
+            let entries_before = dir_entries(dir);
             let options = CreateOptions::new(blocks).block_size(args.block_size);
-            match block_on(Store::create(storage, options, clock())) {
+            let created = lock_dir(dir).and_then(|storage| {
+                block_on(Store::create(storage, options, clock())).map_err(|e| CliError::at(dir, e))
+            });
+            match created {
                 Ok(store) => store,
                 Err(e) => {
-                    if !dir_existed {
-                        let _ = std::fs::remove_dir_all(dir);
-                    } else if !lock_existed {
-                        let _ = std::fs::remove_file(dir.join(LOCK_FILE));
-                    }
-                    return Err(CliError::at(dir, e));
+                    undo_failed_create(dir, dir_existed, &entries_before, &e);
+                    return Err(e);
                 }
             }
         }

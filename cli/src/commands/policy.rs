@@ -312,7 +312,7 @@ fn assignment_rows(store: &Store<DirStorage>) -> Vec<AssignmentJson> {
 }
 
 fn show(args: PolicyShowArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let assignments = assignment_rows(&store);
     let mut out = io::BufWriter::new(io::stdout().lock());
     if args.json {
@@ -823,7 +823,7 @@ fn run(args: PolicyRunArgs) -> CliResult {
     if !args.dry_run {
         return execute(&args.dir, Trigger::Tick, &args.targets, args.json, true);
     }
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let Some(policy) = store.policy().cloned() else {
         return Err(no_policy(&args.dir));
     };
@@ -1065,7 +1065,7 @@ pub fn ttl(args: TtlArgs) -> CliResult {
 // ----- audit -------------------------------------------------------------------------------------
 
 pub fn audit(args: AuditArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let all = store.audit();
     let entries = match args.limit {
         Some(n) => &all[all.len().saturating_sub(n)..],
