@@ -3,6 +3,7 @@
 mod copy;
 mod mirror;
 mod ops;
+mod paths;
 mod policy;
 
 pub use copy::{receive, send};
@@ -579,6 +580,9 @@ pub fn snapshot(args: SnapshotArgs) -> CliResult {
 // ----- read --------------------------------------------------------------------------------------
 
 pub fn read(args: ReadArgs) -> CliResult {
+    if let Some(path) = &args.output {
+        paths::check_output(path, &args.dir)?;
+    }
     let store = open_store_read_only(&args.dir)?;
     let volume = resolve(&store, args.volume)?.id;
     check_range(&store, args.addr, args.blocks)?;
@@ -756,9 +760,12 @@ pub fn volumes(args: VolumesArgs) -> CliResult {
 // ----- export ------------------------------------------------------------------------------------
 
 pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        paths::check_output(&args.output, &args.dir)?;
+    }
     let store = open_store_read_only(&args.dir)?;
     let volume = resolve(&store, args.volume)?.id;
-    let to_stdout = args.output.as_os_str() == "-";
     let out_name = if to_stdout {
         "stdout".to_string()
     } else {

@@ -785,6 +785,133 @@ fn readers_keep_working_while_the_writer_checkpoints_its_journal() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+// ----- outputs inside a store --------------------------------------------------------------------
+
+#[test]
+fn outputs_that_resolve_into_a_store_are_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let d = s(&dir);
+    let image = noise(32 * 512, 9);
+    let image_file = tmp.path().join("image.raw");
+    std::fs::write(&image_file, &image).unwrap();
+    ok([
+        "create",
+        d,
+        "--baseline",
+        s(&image_file),
+        "--block-size",
+        "512",
+    ]);
+    ok_in(["write", d, "--addr", "2"], Some(&[7u8; 512]));
+    ok(["snapshot", d]);
+    ok_in(["write", d, "--addr", "3"], Some(&[8u8; 512]));
+    let other = tmp.path().join("other");
+    ok(["create", s(&other), "--blocks", "8"]);
+    let before = files(&dir);
+    let other_before = files(&other);
+    let names: Vec<&String> = before.keys().collect();
+    let journal = names
+        .iter()
+        .find(|n| n.starts_with("meta-"))
+        .expect("a journal");
+    let head_segment = names
+        .iter()
+        .filter(|n| n.starts_with("seg-"))
+        .max()
+        .expect("a head segment");
+
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    let file_link = tmp.path().join("file-link");
+    std::os::unix::fs::symlink(dir.join("baseline"), &file_link).unwrap();
+    let dangling = tmp.path().join("dangling");
+    std::os::unix::fs::symlink(dir.join("new-file"), &dangling).unwrap();
+    let hard = tmp.path().join("hard");
+    std::fs::hard_link(dir.join("baseline.sum"), &hard).unwrap();
+    let dotdot = format!("{d}/../vol/x");
+    let in_store = |name: &str| s(&dir.join(name)).to_string();
+    let cases: Vec<Vec<String>> = vec![
+        vec!["export".into(), d.into(), "-o".into(), in_store(journal)],
+        vec![
+            "read".into(),
+            d.into(),
+            "--addr".into(),
+            "0".into(),
+            "-o".into(),
+            in_store("baseline.sum"),
+        ],
+        vec!["export".into(), d.into(), "-o".into(), in_store("baseline")],
+        vec!["send".into(), d.into(), "-o".into(), in_store(head_segment)],
+        vec![
+            "export".into(),
+            d.into(),
+            "-o".into(),
+            s(&link.join("new.img")).into(),
+        ],
+        vec!["export".into(), d.into(), "-o".into(), s(&file_link).into()],
+        vec!["send".into(), d.into(), "-o".into(), s(&dangling).into()],
+        vec![
+            "read".into(),
+            d.into(),
+            "--addr".into(),
+            "0".into(),
+            "-o".into(),
+            s(&hard).into(),
+        ],
+        vec!["export".into(), d.into(), "-o".into(), dotdot.clone()],
+        // Another store's directory.
+        vec![
+            "export".into(),
+            d.into(),
+            "-o".into(),
+            s(&other.join("image.raw")).into(),
+        ],
+        // A copy target inside the store.
+        vec![
+            "event".into(),
+            d.into(),
+            "deploy".into(),
+            "--target".into(),
+            format!("backup={}", in_store("backup")),
+        ],
+    ];
+    for args in &cases {
+        let err = fails_with(args, None, "INVALID_ARGUMENT");
+        assert!(
+            err.contains("refusing") || err.contains("--target backup"),
+            "{err}"
+        );
+        assert!(err.contains(d) || err.contains(s(&other)), "{err}");
+        assert_eq!(files(&dir), before, "strata {args:?} changed the store");
+    }
+    let err = fails_with(&cases[8], None, "INVALID_ARGUMENT");
+    assert!(
+        err.starts_with(&format!(
+            "error[INVALID_ARGUMENT]: {dotdot}: refusing to write inside the store {d} (it resolves to {}",
+            s(&dir.canonicalize().unwrap().join("x"))
+        )),
+        "{err}"
+    );
+    let err = fails_with(&cases[9], None, "INVALID_ARGUMENT");
+    assert!(err.contains("which holds a strata store (meta-"), "{err}");
+
+    // The store is intact: the same files, nothing added, and it opens and reads.
+    assert_eq!(files(&dir), before);
+    assert_eq!(files(&other), other_before);
+    assert!(!dir.join("x").exists() && !dir.join("new-file").exists());
+    assert!(!dir.join("backup").exists());
+    assert_eq!(std::fs::read(&hard).unwrap(), before["baseline.sum"]);
+    assert_eq!(ok(["read", d, "--addr", "0"]), image[..512]);
+    assert_eq!(ok(["read", d, "--addr", "3"]), [8u8; 512]);
+    assert_eq!(ok(["read", d, "--addr", "2", "--volume", "1"]), [7u8; 512]);
+
+    // Outside any store, the same commands write.
+    let fine = tmp.path().join("fine.img");
+    ok(["export", d, "-o", s(&fine)]);
+    assert_eq!(std::fs::read(&fine).unwrap().len(), 32 * 512);
+}
+
 // ----- messages ----------------------------------------------------------------------------------
 
 #[test]

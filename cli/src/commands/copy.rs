@@ -13,6 +13,10 @@ use crate::args::{ReceiveArgs, SendArgs};
 // ----- send --------------------------------------------------------------------------------------
 
 pub fn send(args: SendArgs, quiet: bool) -> CliResult {
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        super::paths::check_output(&args.output, &args.dir)?;
+    }
     let store = open_store_read_only(&args.dir)?;
     let base = args.base.map(|v| resolve(&store, v)).transpose()?;
     let upto = args.upto.map(|v| resolve(&store, v)).transpose()?;
@@ -25,7 +29,6 @@ pub fn send(args: SendArgs, quiet: bool) -> CliResult {
         since_seq: args.since_seq,
         blocks: args.blocks.map(|r| r.start..r.end),
     };
-    let to_stdout = args.output.as_os_str() == "-";
     if to_stdout && io::stdout().is_terminal() {
         return Err(CliError::io(
             "writing to stdout",

@@ -442,7 +442,10 @@ fn storage_io(path: &Path, e: io::Error) -> Error {
 }
 
 impl CopySink {
-    fn new(targets: &[TargetArg]) -> CliResult<Self> {
+    /// The sink for the copies of the store in `store` to `targets`, each checked first: no
+    /// target directory may be in a store's directory (the copies' stream files would land
+    /// among its files).
+    fn new(targets: &[TargetArg], store: &Path) -> CliResult<Self> {
         let mut map = BTreeMap::new();
         for t in targets {
             if map.insert(t.name.clone(), t.dir.clone()).is_some() {
@@ -451,6 +454,7 @@ impl CopySink {
                     t.name
                 )));
             }
+            super::paths::check_output_dir(&t.dir, store, &format!("--target {}", t.name))?;
         }
         Ok(CopySink {
             targets: map,
@@ -724,7 +728,7 @@ fn execute(
     json: bool,
     require_policy: bool,
 ) -> CliResult {
-    let mut sink = CopySink::new(targets)?;
+    let mut sink = CopySink::new(targets, dir)?;
     let mut store = open_store(dir)?;
     let trigger_name = match &trigger {
         Trigger::Event(name) => format!("event {name:?}"),
