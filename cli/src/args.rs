@@ -818,7 +818,8 @@ The file is read as TOML if its name ends in .toml, as JSON if it ends in .json,
 --format says (or, without --format, as JSON if it starts with `{`, else TOML). It is checked \
 completely before anything changes: a misspelt field, a wrong type or an impossible value is an \
 error naming the field, e.g. `rules[2].keep.hourly: must be at least 1`, and the store keeps its \
-old policy. Assigning a policy forgets when each rule last ran (rule positions may mean other \
+old policy. A policy file may be at most 256 KiB (262144 bytes); a longer input is refused \
+without reading the rest. Assigning a policy forgets when each rule last ran (rule positions may mean other \
 rules now), so interval rules fire at the next run. Holds and TTLs are kept. See `strata policy \
 --help` for the rules.",
     after_help = "\

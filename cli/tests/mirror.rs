@@ -365,3 +365,21 @@ fn writes_the_store_lost_to_a_damaged_last_record_come_back_from_the_legs() {
     assert_eq!(&f.head()[3 * BS..11 * BS], &f.data[..]);
     assert_eq!(leg_image(&f.leg("a")), f.head());
 }
+
+#[test]
+fn an_endless_leg_list_is_refused_at_its_limit() {
+    let f = Fixture::new();
+    let config = Path::new(&f.dir).join("mirror.json");
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    let out = run_bounded(r#"exec "$0" mirror status "$1""#, &f.dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error[NOT_A_MIRROR]: {}: mirror.json is longer than 1048576 bytes",
+            f.dir
+        )),
+        "{err}"
+    );
+}

@@ -6,7 +6,7 @@
 //! as a [`LegDevice::Unavailable`] device that fails every I/O, so the controller marks the leg
 //! degraded and keeps serving from the others, as it would for a disk that died.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use pollster::block_on;
@@ -34,6 +34,8 @@ use crate::format::table;
 const CONFIG_FILE: &str = "mirror.json";
 /// Version of [`MirrorConfig`]'s layout.
 const CONFIG_VERSION: u32 = 1;
+/// Most bytes of `mirror.json` read: a list of leg paths is far shorter.
+const CONFIG_BYTES_MAX: u64 = 1 << 20;
 
 /// `DIR/mirror.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,8 +157,8 @@ fn config_error(dir: &Path, what: impl std::fmt::Display) -> CliError {
 
 fn read_config(dir: &Path) -> CliResult<MirrorConfig> {
     let path = dir.join(CONFIG_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // Tell "no store" apart from "a store without a mirror" (only looking).
             open_store_read_only(dir)?;
@@ -164,6 +166,20 @@ fn read_config(dir: &Path) -> CliResult<MirrorConfig> {
         }
         Err(e) => return Err(CliError::io(path.display().to_string(), e)),
     };
+    let mut bytes = Vec::new();
+    file.take(CONFIG_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::io(path.display().to_string(), e))?;
+    if bytes.len() as u64 > CONFIG_BYTES_MAX {
+        return Err(config_error(
+            dir,
+            format!(
+                "{CONFIG_FILE} is longer than {CONFIG_BYTES_MAX} bytes, which no list of legs is"
+            ),
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| config_error(dir, format!("{CONFIG_FILE} is not UTF-8 text")))?;
     let config: MirrorConfig = serde_json::from_str(&text)
         .map_err(|e| config_error(dir, format!("{CONFIG_FILE} does not parse: {e}")))?;
     if config.version != CONFIG_VERSION || config.legs.is_empty() {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use strata_engine::policy::label::format_duration_ms;
 use strata_engine::policy::{
     apply_to_model, simulate, AuditEntry, Decision, Keep, LabelScheme, Outcome, Policy, Rule,
-    RuleCategory, StoreView, Trigger,
+    RuleCategory, StoreView, Trigger, POLICY_BYTES_MAX,
 };
 use strata_engine::storage::StorageError;
 
@@ -209,6 +209,29 @@ fn rule_ref(index: usize, rule: &Rule) -> String {
 
 // ----- set ---------------------------------------------------------------------------------------
 
+/// Reads a policy document from `input`: at most [`POLICY_BYTES_MAX`] bytes (one more is read
+/// to tell a longer input, which is refused without reading the rest), as UTF-8 text.
+fn read_bounded(input: &mut impl Read, name: &str) -> CliResult<String> {
+    let limit = POLICY_BYTES_MAX as u64;
+    let mut bytes = Vec::new();
+    input
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::io(name, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(invalid(format!(
+            "{name}: the policy is longer than {limit} bytes ({}), the most a policy file may be",
+            human_bytes(limit)
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        invalid(format!(
+            "{name}: not a policy: not UTF-8 text (at byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 /// Reads and checks a policy file: TOML or JSON by `format`, the extension, or a sniff.
 fn read_policy(path: &Path, format: Option<PolicyFormat>) -> CliResult<Policy> {
     let from_stdin = path.as_os_str() == "-";
@@ -218,11 +241,11 @@ fn read_policy(path: &Path, format: Option<PolicyFormat>) -> CliResult<Policy> {
         path.display().to_string()
     };
     let text = if from_stdin {
-        io::read_to_string(io::stdin())
+        read_bounded(&mut io::stdin().lock(), &name)?
     } else {
-        std::fs::read_to_string(path)
-    }
-    .map_err(|e| CliError::io(&name, e))?;
+        let mut file = File::open(path).map_err(|e| CliError::io(&name, e))?;
+        read_bounded(&mut file, &name)?
+    };
     let extension = path
         .extension()
         .and_then(|e| e.to_str())

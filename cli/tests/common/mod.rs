@@ -234,3 +234,24 @@ where
     }
     panic!("strata {args:?} stayed LOCKED after the lock was released");
 }
+
+/// Runs `strata` through `sh -c script` (with `$0` the binary and `$1` the store) under a
+/// 1 GiB address-space limit, and fails the test if it takes more than 30 seconds: for inputs
+/// that never end, which must be refused without reading them whole.
+pub fn run_bounded(script: &str, dir: &str) -> std::process::Output {
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("ulimit -v 1048576; {script}"), BIN, dir])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("`{script}` still runs after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
