@@ -6,11 +6,17 @@
 //! as a [`LegDevice::Unavailable`] device that fails every I/O, so the controller marks the leg
 //! degraded and keeps serving from the others, as it would for a disk that died.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use pollster::block_on;
 use serde::{Deserialize, Serialize};
+use strata_engine::redundant::layout::{
+    current_header, HeaderState, HEADER_OBJECT, IMAGE_OBJECT, PRIMARY_HEADER_LEN,
+    PRIMARY_HEADER_SLOTS, SUM_ENTRY_LEN, SUM_OBJECT,
+};
 use strata_engine::redundant::{
     LegOpenOutcome, LegState, RedundantOptions, RedundantStore, ResilverReport, ScrubReport,
 };
@@ -19,9 +25,10 @@ use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::{CreateOptions, Error, Store};
 
 use super::ops::print_line;
+use super::paths::{self, Marker};
 use super::{
-    clock, dir_entries, lock_dir, open_store, open_store_read_only, plural, stdout_err, to_json,
-    undo_failed_create, CliResult,
+    clock, dir_entries, human_bytes, lock_dir, open_store, open_store_read_only, plural,
+    stdout_err, to_json, undo_failed_create, CliResult,
 };
 use crate::args::mirror::{
     MirrorArgs, MirrorCommand, MirrorCreateArgs, MirrorRebuildArgs, MirrorReplaceArgs,
@@ -36,6 +43,9 @@ const CONFIG_FILE: &str = "mirror.json";
 const CONFIG_VERSION: u32 = 1;
 /// Most bytes of `mirror.json` read: a list of leg paths is far shorter.
 const CONFIG_BYTES_MAX: u64 = 1 << 20;
+/// Room a leg needs beyond its image and checksum table: the header, and some for the
+/// filesystem's own bookkeeping.
+const LEG_SLACK_BYTES: u64 = 1 << 20;
 
 /// `DIR/mirror.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,6 +310,134 @@ fn check_unrecoverable(dir: &Path, blocks: &[u64]) -> CliResult {
     })
 }
 
+// ----- checking legs ------------------------------------------------------------------------------
+
+fn invalid_leg(message: String) -> CliError {
+    CliError::Message {
+        code: "INVALID_ARGUMENT",
+        message,
+    }
+}
+
+/// The store identifier in the leg header in directory `leg`, if it has a valid one.
+fn leg_owner(leg: &Path) -> Option<u64> {
+    let file = std::fs::File::open(leg.join(HEADER_OBJECT)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(PRIMARY_HEADER_LEN as u64 * PRIMARY_HEADER_SLOTS)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    match current_header(&bytes) {
+        HeaderState::Valid(header) => Some(header.store_id),
+        _ => None,
+    }
+}
+
+/// Length of file `path` (0 if it is missing).
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// The nearest directory at or above `path` that exists.
+fn existing_ancestor(path: &Path) -> &Path {
+    path.ancestors()
+        .find(|p| p.is_dir())
+        .unwrap_or(Path::new("/"))
+}
+
+/// Checks the leg directories of a mirror of the store in `dir` (with identifier `store_id`,
+/// `None` for a store still to be created), before anything is written: a leg must not be the
+/// store's directory, hold a store, or be a leg of another store's mirror (a leg of this store
+/// may come back), two legs must not be one directory, and each filesystem must have room for
+/// the primaries (image and checksum table) of all the legs on it.
+fn check_legs(
+    dir: &Path,
+    legs: &[PathBuf],
+    store_id: Option<u64>,
+    block_count: u64,
+    block_size: u32,
+) -> CliResult {
+    let store_real = paths::resolve(dir).ok();
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    // By filesystem (device): bytes needed, bytes free, the legs on it.
+    let mut filesystems: BTreeMap<u64, (u64, u64, Vec<String>)> = BTreeMap::new();
+    let primary_bytes = block_count
+        .saturating_mul(u64::from(block_size))
+        .saturating_add(block_count.saturating_mul(SUM_ENTRY_LEN))
+        .saturating_add(LEG_SLACK_BYTES);
+    for leg in legs {
+        let real = paths::resolve(leg).map_err(|e| CliError::io(leg.display().to_string(), e))?;
+        if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
+            return Err(invalid_leg(format!(
+                "legs {} and {} are the same directory ({}): each leg needs its own directory",
+                first.display(),
+                leg.display(),
+                real.display()
+            )));
+        }
+        if store_real.as_ref() == Some(&real) {
+            return Err(invalid_leg(format!(
+                "leg {}: it is the store's own directory; a leg needs a directory of its own (on another disk, ideally)",
+                leg.display()
+            )));
+        }
+        match paths::marker(&real) {
+            None => {}
+            Some(Marker::Store(journal)) => {
+                return Err(invalid_leg(format!(
+                    "leg {}: the directory holds a strata store ({journal}); a leg needs an empty or new directory",
+                    leg.display()
+                )))
+            }
+            Some(Marker::Leg) => match leg_owner(&real) {
+                Some(owner) if Some(owner) == store_id => {}
+                Some(owner) => {
+                    return Err(invalid_leg(format!(
+                        "leg {}: the directory is a leg of another store's mirror (store id {owner:016x}); a leg needs an empty or new directory",
+                        leg.display()
+                    )))
+                }
+                None => {
+                    return Err(invalid_leg(format!(
+                        "leg {}: the directory holds a mirror leg header ({HEADER_OBJECT}) that does not read as this store's; a leg needs an empty or new directory",
+                        leg.display()
+                    )))
+                }
+            },
+        }
+        // What the leg already holds of this store's primary is room it keeps.
+        let held = file_len(&real.join(IMAGE_OBJECT)) + file_len(&real.join(SUM_OBJECT));
+        let probe = existing_ancestor(&real);
+        let io_error = |e: io::Error| CliError::io(probe.display().to_string(), e);
+        let device = std::fs::metadata(probe).map_err(io_error)?.dev();
+        let stat = rustix::fs::statvfs(probe).map_err(|e| io_error(e.into()))?;
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        let fs = filesystems
+            .entry(device)
+            .or_insert_with(|| (0, free, Vec::new()));
+        fs.0 = fs.0.saturating_add(primary_bytes.saturating_sub(held));
+        fs.2.push(leg.display().to_string());
+        seen.push((real, leg));
+    }
+    for (need, free, names) in filesystems.values() {
+        if need > free {
+            let who = match names.as_slice() {
+                [one] => format!("leg {one} needs"),
+                many => format!("legs {} need", many.join(", ")),
+            };
+            return Err(CliError::Message {
+                code: "QUOTA_EXCEEDED",
+                message: format!(
+                    "{who} {need} bytes ({}) for the primary ({} of {block_size} bytes and their checksums), but the filesystem has {free} bytes ({}) free",
+                    human_bytes(*need),
+                    plural(block_count, "block", "blocks"),
+                    human_bytes(*free)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 // ----- create -----------------------------------------------------------------------------------
 
 #[derive(Serialize)]
@@ -332,8 +470,11 @@ fn create(args: MirrorCreateArgs) -> CliResult {
         }
         legs.push(leg);
     }
+    // The legs are checked before the store is created or opened for writing, and before any
+    // leg is written.
     let store = match args.blocks {
         Some(blocks) => {
+            check_legs(dir, &legs, None, blocks, args.block_size)?;
             let dir_existed = dir.exists();
             let entries_before = dir_entries(dir);
             let options = CreateOptions::new(blocks).block_size(args.block_size);
@@ -348,7 +489,17 @@ fn create(args: MirrorCreateArgs) -> CliResult {
                 }
             }
         }
-        None => open_store(dir)?,
+        None => {
+            let info = open_store_read_only(dir)?.info();
+            check_legs(
+                dir,
+                &legs,
+                Some(info.store_id),
+                info.block_count,
+                info.block_size,
+            )?;
+            open_store(dir)?
+        }
     };
     let mut devices = Vec::with_capacity(legs.len());
     for leg in &legs {
@@ -698,6 +849,16 @@ fn replace(args: MirrorReplaceArgs) -> CliResult {
             config.legs.iter().position(|p| *p == path).unwrap_or(0)
         ))
         .into());
+    }
+    if path != current {
+        let info = mirror.info();
+        check_legs(
+            dir,
+            std::slice::from_ref(&path),
+            Some(info.store_id),
+            info.block_count,
+            info.block_size,
+        )?;
     }
     // The old device (if it opened) goes first: a directory reused in place is locked by the
     // handle that has it open, and would refuse a second one.
