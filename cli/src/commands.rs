@@ -402,7 +402,7 @@ fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> 
         None,
         clock(),
     ))
-    .map_err(|e| CliError::at(dir, e))?;
+    .map_err(|e| image_error(image, dir, e))?;
     let bar = progress_bar(expected, quiet, "importing");
     let mut buf = vec![0u8; IMAGE_CHUNK_BYTES];
     loop {
@@ -422,7 +422,21 @@ fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> 
     bar.set_message("syncing");
     let store = block_on(import.finish());
     bar.finish_and_clear();
-    store.map_err(|e| CliError::at(image, e))
+    store.map_err(|e| image_error(image, image, e))
+}
+
+/// An error of a baseline import, about `path`; an empty image is said plainly.
+fn image_error(image: &Path, path: &Path, error: Error) -> CliError {
+    match error {
+        Error::ImageSize { actual: 0, .. } => CliError::Message {
+            code: error.code(),
+            message: format!(
+                "{}: the image is empty (0 bytes); a baseline needs at least one block",
+                image.display()
+            ),
+        },
+        error => CliError::at(path, error),
+    }
 }
 
 fn human_bytes(bytes: u64) -> String {

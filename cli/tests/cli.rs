@@ -915,6 +915,30 @@ fn outputs_that_resolve_into_a_store_are_refused_before_anything_is_written() {
 // ----- messages ----------------------------------------------------------------------------------
 
 #[test]
+fn an_empty_baseline_image_is_called_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let err = fails_with(
+        ["create", s(&dir), "--baseline", "/dev/null"],
+        None,
+        "IMAGE_SIZE",
+    );
+    assert!(
+        err.starts_with("error[IMAGE_SIZE]: /dev/null: the image is empty (0 bytes)"),
+        "{err}"
+    );
+    let empty = tmp.path().join("empty.raw");
+    std::fs::write(&empty, b"").unwrap();
+    let err = fails_with(
+        ["create", s(&dir), "--baseline", s(&empty)],
+        None,
+        "IMAGE_SIZE",
+    );
+    assert!(err.contains("the image is empty"), "{err}");
+    assert!(!dir.exists());
+}
+
+#[test]
 fn a_failed_create_in_an_existing_directory_leaves_nothing_it_made() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vol");
