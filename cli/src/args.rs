@@ -25,6 +25,11 @@ compaction and copies to backup directories, with holds and per-volume TTLs (`ho
 an audit trail of everything it did (`audit`). `mirror` keeps the live volume on mirrored leg \
 directories beside the store, with scrub, replace and rebuild.
 
+A store has one writer at a time: a command that changes it locks the directory, and a second one \
+is refused (LOCKED) until the first closes. The commands that only look (read, log, volumes, stat, \
+export, diff, du, send, audit, policy show) take no lock and write nothing, so they work beside a \
+writer. No command writes a file you name (-o, a copy target) into a store's directory.
+
 Exit codes: 0 success, 1 an engine error (printed as `error[CODE]: message`), 2 a usage error.";
 
 const AFTER_HELP: &str = "\
@@ -229,7 +234,7 @@ next number when it is created, and numbers are never reused (`strata volumes` l
 Reading a snapshot shows the blocks exactly as they were when it was taken; reading the baseline \
 shows the original image. Blocks never written read as the baseline's (zeros for an empty one). \
 Output is raw bytes on stdout, a hex dump with --hex (offsets are byte offsets in the volume, \
-repeated lines are shown as `*`), or a file with -o.",
+repeated lines are shown as `*`), or a file with -o (refused if it is in a store's directory).",
     after_help = "\
 Examples:
   strata read ./vol --addr 10 --blocks 4 > blocks.bin
@@ -328,7 +333,8 @@ Export a volume (default: the head) as a raw image.
 Any volume can be exported: the head as it is now, a snapshot as it was when taken, or the \
 baseline partition (volume 0) as created. The image has block-count x block-size bytes and is \
 streamed 1 MiB at a time with every block's checksum verified, so the store can be much larger \
-than memory. Use `-o -` to write the image to stdout.",
+than memory. Use `-o -` to write the image to stdout. An output in a store's directory (after \
+symbolic links and `..`) is refused before anything is written.",
     after_help = "\
 Examples:
   strata export ./vol -o head.raw
@@ -355,8 +361,9 @@ Show facts about a store and what recovery did when opening it.
 Shows the geometry (block size and count), what the baseline partition holds, the head's volume \
 identifier, the next sequence number of the incremental log, how many log partitions (snapshots \
 plus the head) exist and their total size, how many distinct blocks the log has written, and the \
-recovery report: the bytes of torn, unsynced tail cut from the metadata journal and from the \
-head's log segment when the store was opened after a crash (0 after a clean shutdown).",
+recovery report: the bytes of torn, unsynced tail at the end of the metadata journal and of the \
+head's log segment after a crash (0 after a clean shutdown). `stat` only looks (it works beside a \
+writer and changes nothing), so it leaves such a tail in place: the next writing command cuts it.",
     after_help = "\
 Example:
   strata stat ./vol
@@ -577,7 +584,8 @@ snapshots are sent: take a snapshot first to include the head's recent writes. V
 identifiers, labels, parents, timestamps and sequence numbers, so at the target each one reads \
 byte-identical to the source. Every frame of the stream is checksummed; a damaged or truncated \
 stream is refused by the receiver. --since-seq and --blocks filter the log entries sent (the \
-received volumes then hold only those entries; the baseline of a full stream is still sent whole).",
+received volumes then hold only those entries; the baseline of a full stream is still sent whole). \
+An output file in a store's directory is refused before anything is written.",
     after_help = "\
 Examples:
   strata send ./vol -o full.stream                   # baseline + snapshots up to the head's parent
@@ -810,7 +818,8 @@ The file is read as TOML if its name ends in .toml, as JSON if it ends in .json,
 --format says (or, without --format, as JSON if it starts with `{`, else TOML). It is checked \
 completely before anything changes: a misspelt field, a wrong type or an impossible value is an \
 error naming the field, e.g. `rules[2].keep.hourly: must be at least 1`, and the store keeps its \
-old policy. Assigning a policy forgets when each rule last ran (rule positions may mean other \
+old policy. A policy file may be at most 256 KiB (262144 bytes); a longer input is refused \
+without reading the rest. Assigning a policy forgets when each rule last ran (rule positions may mean other \
 rules now), so interval rules fire at the next run. Holds and TTLs are kept. See `strata policy \
 --help` for the rules.",
     after_help = "\

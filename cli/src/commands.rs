@@ -3,6 +3,7 @@
 mod copy;
 mod mirror;
 mod ops;
+mod paths;
 mod policy;
 
 pub use copy::{receive, send};
@@ -10,6 +11,8 @@ pub use mirror::mirror;
 pub use ops::{compact, delete, diff, du, merge, rollback};
 pub use policy::{audit, event, hold, policy, ttl};
 
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileTypeExt;
@@ -23,6 +26,7 @@ use serde::Serialize;
 use strata_engine::clock::{Clock, SystemClock};
 use strata_engine::format::record::{RECORD_BLOCKS_MAX, RECORD_DATA_BYTES_MAX};
 use strata_engine::storage::dir::DirStorage;
+use strata_engine::storage::StorageError;
 use strata_engine::{
     BaselineKind, CreateOptions, CursorStart, Error, Store, VolumeId, VolumeInfo, VolumeKind,
     IMAGE_CHUNK_BYTES,
@@ -37,8 +41,12 @@ use crate::format::{hex_preview, rfc3339, table, HexDump};
 
 type CliResult<T = ()> = Result<T, CliError>;
 
-/// The lock file [`DirStorage::open`] creates in a store directory.
-const LOCK_FILE: &str = "LOCK";
+/// How many times a read-only open is tried before its error is reported: it can race a
+/// writer's journal checkpoint (the old journal is deleted just after the new one is written)
+/// or a compaction removing a segment, which a second look gets past.
+const READ_ONLY_OPEN_TRIES: u32 = 3;
+/// The pause between two tries of a read-only open.
+const READ_ONLY_OPEN_PAUSE: Duration = Duration::from_millis(50);
 /// Most blocks `strata write` puts in one atomic record.
 const WRITE_BATCH_BLOCKS: u64 = 1024;
 /// Bytes of each entry's data shown by `strata log --data`.
@@ -68,33 +76,115 @@ pub fn set_automatic_policies(enabled: bool) {
     AUTOMATIC_POLICIES.store(enabled, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Opens an existing store. A missing path is reported as `NOT_A_STORE` without creating it,
-/// and the lock file is not left behind in a directory that turns out to hold no store.
-fn open_store(dir: &Path) -> CliResult<Store<DirStorage>> {
+/// `NOT_A_STORE` unless `dir` is an existing directory (a missing one is not created).
+fn check_store_dir(dir: &Path) -> CliResult {
     match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(CliError::at(dir, Error::NotAStore)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(CliError::at(dir, Error::NotAStore))
-        }
-        Err(e) => return Err(CliError::io(dir.display().to_string(), e)),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(CliError::at(dir, Error::NotAStore)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CliError::at(dir, Error::NotAStore)),
+        Err(e) => Err(CliError::io(dir.display().to_string(), e)),
     }
-    let lock_existed = dir.join(LOCK_FILE).exists();
-    let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
-    match block_on(Store::open_with_automatic_policies(
+}
+
+/// The error of a store directory another process has open for writing.
+fn locked(dir: &Path) -> CliError {
+    CliError::Message {
+        code: "LOCKED",
+        message: format!(
+            "{}: the store is open for writing by another process; close that writer first \
+             (a store has one writer at a time). Reading commands (read, log, volumes, stat, \
+             export, diff, du, send, audit, policy show) work beside it",
+            dir.display()
+        ),
+    }
+}
+
+/// Opens the directory `dir` (creating it if missing) and locks it for writing.
+fn lock_dir(dir: &Path) -> CliResult<DirStorage> {
+    DirStorage::open(dir).map_err(|e| match e {
+        StorageError::Locked(_) => locked(dir),
+        e => CliError::at(dir, e.into()),
+    })
+}
+
+/// Opens an existing store for writing: the directory is locked, recovery finishes what a
+/// crash left, and the `open` event rules run. A missing path is reported as `NOT_A_STORE`
+/// without creating it.
+fn open_store(dir: &Path) -> CliResult<Store<DirStorage>> {
+    check_store_dir(dir)?;
+    let storage = lock_dir(dir)?;
+    block_on(Store::open_with_automatic_policies(
         storage,
         clock(),
         AUTOMATIC_POLICIES.load(std::sync::atomic::Ordering::Relaxed),
-    )) {
-        Ok(store) => Ok(store),
-        Err(e) => {
-            // The storage (and its lock) is dropped by now.
-            if matches!(e, Error::NotAStore) && !lock_existed {
-                let _ = std::fs::remove_file(dir.join(LOCK_FILE));
-            }
-            Err(CliError::at(dir, e))
+    ))
+    .map_err(|e| CliError::at(dir, e))
+}
+
+/// Opens an existing store as a read-only view for the commands that only look: no lock (a
+/// writer may have the store open), nothing written (no recovery writes, no policy rules), so
+/// they work beside a live writer and never change the store. A failed open is tried again a
+/// few times (see [`READ_ONLY_OPEN_TRIES`]) unless it is final (no store, a newer format).
+fn open_store_read_only(dir: &Path) -> CliResult<Store<DirStorage>> {
+    check_store_dir(dir)?;
+    retry_open(READ_ONLY_OPEN_TRIES, READ_ONLY_OPEN_PAUSE, || {
+        let storage = DirStorage::open_read_only(dir)?;
+        block_on(Store::open_read_only(storage, clock()))
+    })
+    .map_err(|e| CliError::at(dir, e))
+}
+
+/// Calls `open` until it succeeds, fails for good (no store, a newer format) or has been called
+/// `tries` times, pausing for `pause` after each failure but the last.
+fn retry_open<T>(
+    tries: u32,
+    pause: Duration,
+    mut open: impl FnMut() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match open() {
+            Ok(value) => return Ok(value),
+            Err(e @ (Error::NotAStore | Error::UnsupportedVersion { .. })) => return Err(e),
+            Err(e) if tried >= tries => return Err(e),
+            Err(_) => std::thread::sleep(pause),
         }
     }
+}
+
+/// The names in directory `dir` (none if it cannot be read).
+fn dir_entries(dir: &Path) -> BTreeSet<OsString> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default()
+}
+
+/// After a store failed to come into being in `dir`: removes what the attempt made, the
+/// directory itself if it did not exist before, or else the names in it that were not in
+/// `entries_before`. Nothing is touched if the attempt never had the directory to itself
+/// (another process holds it, or a store is there already): then it made nothing.
+fn undo_failed_create(
+    dir: &Path,
+    dir_existed: bool,
+    entries_before: &BTreeSet<OsString>,
+    error: &CliError,
+) {
+    if matches!(error.code(), "LOCKED" | "ALREADY_EXISTS") {
+        return;
+    }
+    if !dir_existed {
+        let _ = std::fs::remove_dir_all(dir);
+        return;
+    }
+    // Under the directory's lock, so that no writer that came in since is undone.
+    let Ok(lock) = DirStorage::open(dir) else {
+        return;
+    };
+    for name in dir_entries(dir).difference(entries_before) {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    drop(lock);
 }
 
 fn resolve(store: &Store<DirStorage>, volume: VolumeArg) -> CliResult<VolumeInfo> {
@@ -261,15 +351,11 @@ struct RecoveryJson {
 pub fn create(args: CreateArgs, quiet: bool) -> CliResult {
     let dir = &args.dir;
     let dir_existed = dir.exists();
-    let lock_existed = dir.join(LOCK_FILE).exists();
+    let entries_before = dir_entries(dir);
     let result = create_inner(&args, quiet);
-    if result.is_err() {
+    if let Err(e) = &result {
         // Leave nothing behind that this run made for a store that does not exist.
-        if !dir_existed {
-            let _ = std::fs::remove_dir_all(dir);
-        } else if !lock_existed {
-            let _ = std::fs::remove_file(dir.join(LOCK_FILE));
-        }
+        undo_failed_create(dir, dir_existed, &entries_before, e);
     }
     let store = result?;
     let info = store.info();
@@ -296,7 +382,7 @@ pub fn create(args: CreateArgs, quiet: bool) -> CliResult {
 fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> {
     let dir = &args.dir;
     if let Some(blocks) = args.blocks {
-        let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
+        let storage = lock_dir(dir)?;
         let options = CreateOptions::new(blocks).block_size(args.block_size);
         return block_on(Store::create(storage, options, clock()))
             .map_err(|e| CliError::at(dir, e));
@@ -308,7 +394,7 @@ fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> 
     let image_name = image.display().to_string();
     let mut file = File::open(image).map_err(|e| CliError::io(&image_name, e))?;
     let expected = remaining_len(&mut file);
-    let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
+    let storage = lock_dir(dir)?;
     let mut import = block_on(Store::import_baseline(
         storage,
         args.block_size,
@@ -316,7 +402,7 @@ fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> 
         None,
         clock(),
     ))
-    .map_err(|e| CliError::at(dir, e))?;
+    .map_err(|e| image_error(image, dir, e))?;
     let bar = progress_bar(expected, quiet, "importing");
     let mut buf = vec![0u8; IMAGE_CHUNK_BYTES];
     loop {
@@ -336,7 +422,21 @@ fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> 
     bar.set_message("syncing");
     let store = block_on(import.finish());
     bar.finish_and_clear();
-    store.map_err(|e| CliError::at(image, e))
+    store.map_err(|e| image_error(image, image, e))
+}
+
+/// An error of a baseline import, about `path`; an empty image is said plainly.
+fn image_error(image: &Path, path: &Path, error: Error) -> CliError {
+    match error {
+        Error::ImageSize { actual: 0, .. } => CliError::Message {
+            code: error.code(),
+            message: format!(
+                "{}: the image is empty (0 bytes); a baseline needs at least one block",
+                image.display()
+            ),
+        },
+        error => CliError::at(path, error),
+    }
 }
 
 fn human_bytes(bytes: u64) -> String {
@@ -494,7 +594,10 @@ pub fn snapshot(args: SnapshotArgs) -> CliResult {
 // ----- read --------------------------------------------------------------------------------------
 
 pub fn read(args: ReadArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    if let Some(path) = &args.output {
+        paths::check_output(path, &args.dir)?;
+    }
+    let store = open_store_read_only(&args.dir)?;
     let volume = resolve(&store, args.volume)?.id;
     check_range(&store, args.addr, args.blocks)?;
     let block_size = u64::from(store.block_size());
@@ -535,7 +638,7 @@ pub fn read(args: ReadArgs) -> CliResult {
 // ----- log ---------------------------------------------------------------------------------------
 
 pub fn log(args: LogArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let (start, only) = match (args.from_seq, args.volume) {
         (_, Some(v)) => {
             let id = resolve(&store, v)?.id;
@@ -614,7 +717,7 @@ fn kind_name(kind: VolumeKind) -> &'static str {
 }
 
 pub fn volumes(args: VolumesArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let volumes = store.volumes();
     let mut out = io::BufWriter::new(io::stdout().lock());
     if args.json {
@@ -671,9 +774,12 @@ pub fn volumes(args: VolumesArgs) -> CliResult {
 // ----- export ------------------------------------------------------------------------------------
 
 pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
-    let store = open_store(&args.dir)?;
-    let volume = resolve(&store, args.volume)?.id;
     let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        paths::check_output(&args.output, &args.dir)?;
+    }
+    let store = open_store_read_only(&args.dir)?;
+    let volume = resolve(&store, args.volume)?.id;
     let out_name = if to_stdout {
         "stdout".to_string()
     } else {
@@ -730,7 +836,7 @@ pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
 // ----- stat --------------------------------------------------------------------------------------
 
 pub fn stat(args: StatArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let info = store.info();
     let recovery = store.recovery();
     let baseline = match info.baseline {
@@ -788,8 +894,14 @@ pub fn stat(args: StatArgs) -> CliResult {
             (
                 "recovery",
                 format!(
-                    "journal {} bytes truncated, head segment {} bytes truncated",
-                    recovery.journal_bytes_truncated, recovery.head_bytes_truncated
+                    "torn tail of journal {} bytes, of head segment {} bytes{}",
+                    recovery.journal_bytes_truncated,
+                    recovery.head_bytes_truncated,
+                    if recovery.journal_bytes_truncated + recovery.head_bytes_truncated > 0 {
+                        " (left in place: the next writing command cuts it)"
+                    } else {
+                        ""
+                    }
                 ),
             ),
         ];
@@ -802,7 +914,47 @@ pub fn stat(args: StatArgs) -> CliResult {
 
 #[cfg(test)]
 mod tests {
-    use super::human_bytes;
+    use super::*;
+
+    fn vanished() -> Error {
+        StorageError::Io {
+            object: "meta-0000000000000001".into(),
+            message: "No such file or directory".into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn a_failed_read_only_open_is_tried_again_unless_it_is_final() {
+        let pause = Duration::ZERO;
+        // Fails twice (a journal deleted under it), then opens.
+        let mut calls = 0;
+        let opened = retry_open(3, pause, || {
+            calls += 1;
+            if calls < 3 {
+                Err(vanished())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(opened.ok(), Some(3));
+        // Keeps failing: the last error, after the given number of tries.
+        let mut calls = 0;
+        let failed = retry_open(3, pause, || -> Result<(), Error> {
+            calls += 1;
+            Err(vanished())
+        });
+        assert_eq!(failed.err().map(|e| e.code()), Some("IO"));
+        assert_eq!(calls, 3);
+        // No store there: said at once.
+        let mut calls = 0;
+        let failed = retry_open(3, pause, || -> Result<(), Error> {
+            calls += 1;
+            Err(Error::NotAStore)
+        });
+        assert_eq!(failed.err().map(|e| e.code()), Some("NOT_A_STORE"));
+        assert_eq!(calls, 1);
+    }
 
     #[test]
     fn human_bytes_picks_a_unit() {

@@ -1,8 +1,9 @@
 //! `strata`, the command-line tool for strata block stores.
 //!
-//! Every subcommand opens the store directory with [`DirStorage`], which takes an exclusive lock,
-//! runs the engine's futures to completion with `pollster::block_on` and maps failures to exit
-//! codes: 0 success, 1 an engine (or I/O) error printed as `error[CODE]: message`, 2 a usage
+//! Every subcommand opens the store directory with [`DirStorage`]: the commands that change the
+//! store take its exclusive write lock, the ones that only look open it read-only (no lock,
+//! nothing written) so that they work beside a writer. Each runs the engine's futures to
+//! completion with `pollster::block_on` and maps failures to exit codes: 0 success, 1 an engine (or I/O) error printed as `error[CODE]: message`, 2 a usage
 //! error (clap's default).
 //!
 //! [`DirStorage`]: strata_engine::storage::dir::DirStorage

@@ -365,3 +365,134 @@ fn writes_the_store_lost_to_a_damaged_last_record_come_back_from_the_legs() {
     assert_eq!(&f.head()[3 * BS..11 * BS], &f.data[..]);
     assert_eq!(leg_image(&f.leg("a")), f.head());
 }
+
+#[test]
+fn an_endless_leg_list_is_refused_at_its_limit() {
+    let f = Fixture::new();
+    let config = Path::new(&f.dir).join("mirror.json");
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    let out = run_bounded(r#"exec "$0" mirror status "$1""#, &f.dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error[NOT_A_MIRROR]: {}: mirror.json is longer than 1048576 bytes",
+            f.dir
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn unfit_legs_are_refused_before_anything_is_written() {
+    let f = Fixture::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("other");
+    ok(["create", s(&other), "--blocks", "8"]);
+    let other_before = files(&other);
+    let leg_a_before = files(&f.leg("a"));
+    let new = tmp.path().join("new");
+    let fresh = tmp.path().join("fresh");
+    let create = |legs: &[&Path], extra: &[&str]| {
+        let mut args = vec!["mirror", "create", s(&new), "--block-size", "512"];
+        args.extend_from_slice(extra);
+        for leg in legs {
+            args.extend(["--leg", s(leg)]);
+        }
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let nothing_made = || {
+        assert!(!new.exists(), "the store was created");
+        assert!(!fresh.exists(), "a leg was created");
+        assert_eq!(files(&other), other_before);
+        assert_eq!(files(&f.leg("a")), leg_a_before);
+    };
+
+    // Another store's directory.
+    let err = fails_with(
+        create(&[&fresh, &other], &["--blocks", "64"]),
+        None,
+        "INVALID_ARGUMENT",
+    );
+    assert!(
+        err.contains(&format!(
+            "leg {}: the directory holds a strata store (meta-",
+            s(&other)
+        )),
+        "{err}"
+    );
+    nothing_made();
+    // A leg of another store's mirror.
+    let err = fails_with(
+        create(&[&fresh, &f.leg("a")], &["--blocks", "64"]),
+        None,
+        "INVALID_ARGUMENT",
+    );
+    assert!(err.contains("is a leg of another store's mirror"), "{err}");
+    nothing_made();
+    // The store's own directory; one directory twice, through a symbolic link.
+    let err = fails_with(
+        create(&[&new], &["--blocks", "64"]),
+        None,
+        "INVALID_ARGUMENT",
+    );
+    assert!(err.contains("the store's own directory"), "{err}");
+    let real = tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let alias = tmp.path().join("alias");
+    std::os::unix::fs::symlink(&real, &alias).unwrap();
+    let err = fails_with(
+        create(&[&real, &alias], &["--blocks", "64"]),
+        None,
+        "INVALID_ARGUMENT",
+    );
+    assert!(err.contains("are the same directory"), "{err}");
+    nothing_made();
+    // No room: a volume larger than any filesystem.
+    let blocks: u64 = 1 << 40;
+    let need = blocks * 65536 + blocks * 4 + (1 << 20);
+    let mut args = create(&[&fresh], &["--blocks", &blocks.to_string()]);
+    args[4] = "65536".into();
+    let err = fails_with(&args, None, "QUOTA_EXCEEDED");
+    assert!(
+        err.contains(&format!("leg {} needs {need} bytes", s(&fresh)))
+            && err.contains("but the filesystem has")
+            && err.ends_with("free\n"),
+        "{err}"
+    );
+    nothing_made();
+
+    // An existing store is left as it was.
+    let plain = tmp.path().join("plain");
+    ok(["create", s(&plain), "--blocks", "64", "--block-size", "512"]);
+    let plain_before = files(&plain);
+    fails_with(
+        ["mirror", "create", s(&plain), "--leg", s(&other)],
+        None,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(files(&plain), plain_before);
+    assert_eq!(files(&other), other_before);
+    // So is a mirror whose leg would be replaced by another store's directory.
+    fails_with(
+        [
+            "mirror",
+            "replace",
+            &f.dir,
+            "--leg",
+            "1",
+            "--with",
+            s(&other),
+        ],
+        None,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(files(&other), other_before);
+    assert_eq!(f.status()["healthy_legs"], 2);
+    assert_eq!(f.status()["legs"][1]["path"], s(&f.leg("b")));
+
+    // A fit leg is taken.
+    ok(["mirror", "create", s(&plain), "--leg", s(&fresh)]);
+    assert!(fresh.join("primary.hdr").exists());
+}

@@ -863,3 +863,121 @@ fn a_threshold_rule_acts_by_itself_after_a_write_unless_policies_are_manual() {
         "{text}"
     );
 }
+
+// ----- reading commands and bounds ---------------------------------------------------------------
+
+#[test]
+fn reading_commands_fire_no_open_event_rules() {
+    let f = Fixture::new();
+    f.set_policy(
+        r#"
+[[rules]]
+name = "on-open"
+kind = "event"
+event = "open"
+action = "snapshot"
+"#,
+    );
+    f.write(0, 1, 2);
+    let dir = Path::new(f.d());
+    let before = files(dir);
+    let volumes_before = volume_ids(f.d());
+    let audit_before = f.audit().len();
+    let stream = f.path("full.stream");
+    let image = f.path("head.img");
+    for args in [
+        vec!["volumes", f.d()],
+        vec!["stat", f.d()],
+        vec!["log", f.d()],
+        vec!["read", f.d(), "--addr", "0"],
+        vec!["export", f.d(), "-o", &image],
+        vec!["diff", f.d(), "baseline", "head"],
+        vec!["du", f.d()],
+        vec!["send", f.d(), "-o", &stream],
+        vec!["audit", f.d()],
+        vec!["policy", "show", f.d()],
+        vec!["policy", "run", f.d(), "--dry-run"],
+    ] {
+        ok(&args);
+        assert_eq!(files(dir), before, "strata {args:?} changed the store");
+    }
+    assert_eq!(volume_ids(f.d()), volumes_before);
+    assert_eq!(f.audit().len(), audit_before);
+    // The rule is live: a writing command's open carries it out.
+    f.write(1, 2, 1);
+    assert!(f.audit().len() > audit_before);
+    assert!(volume_ids(f.d()).len() > volumes_before.len());
+}
+
+#[test]
+fn an_endless_policy_input_is_refused_at_the_limit() {
+    let f = Fixture::new();
+    for (script, name) in [
+        (r#"exec "$0" policy set "$1" /dev/zero"#, "/dev/zero"),
+        (r#"exec "$0" policy set "$1" - < /dev/zero"#, "stdin"),
+    ] {
+        let out = run_bounded(script, f.d());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{script}: {err}");
+        assert!(
+            err.starts_with(&format!(
+                "error[INVALID_ARGUMENT]: {name}: the policy is longer than 262144 bytes (256.0 KiB)"
+            )),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        json(&ok(["policy", "show", f.d(), "--json"]))["policy"],
+        Value::Null
+    );
+}
+
+#[test]
+fn a_thousand_rules_are_refused_when_too_long_and_work_when_not() {
+    let f = Fixture::new();
+    // 1,000 rules of some 400 bytes each: past the 256 KiB a policy may be.
+    let mut long = String::new();
+    for i in 0..1000 {
+        long.push_str(&format!(
+            "[[rules]]\nname = \"{:0>60}\"\nkind = \"event\"\nevent = \"{:0>60}\"\naction = \"snapshot\"\nlabel = \"{}-{{date}}-{{n}}\"\n\n",
+            i,
+            i,
+            "x".repeat(150)
+        ));
+    }
+    assert!(long.len() > 262_144);
+    let file = f.file("long.toml", &long);
+    let err = fails_with(["policy", "set", f.d(), &file], None, "INVALID_ARGUMENT");
+    assert!(
+        err.contains("long.toml: the policy is longer than 262144 bytes"),
+        "{err}"
+    );
+    // Refused before the store was touched: it has no policy and keeps working.
+    assert_eq!(
+        json(&ok(["policy", "show", f.d(), "--json"]))["policy"],
+        Value::Null
+    );
+    f.write(0, 1, 1);
+    assert_eq!(f.snapshot("after"), 1);
+
+    // 1,000 short rules fit: they are set, and the store still opens, writes and acts on them.
+    let mut short = String::new();
+    for i in 0..1000 {
+        short.push_str(&format!(
+            "[[rules]]\nkind = \"event\"\nevent = \"e{i}\"\naction = \"snapshot\"\n\n"
+        ));
+    }
+    let file = f.file("short.toml", &short);
+    let out = ok_text(["policy", "set", f.d(), &file]);
+    assert!(out.contains("1000 rules (1000 event)"), "{out}");
+    f.write(1, 2, 1);
+    let shown = json(&ok(["policy", "show", f.d(), "--json"]));
+    assert_eq!(
+        shown["policy"]["rules"].as_array().map(Vec::len),
+        Some(1000)
+    );
+    let before = volume_ids(f.d()).len();
+    ok(["event", f.d(), "e999"]);
+    assert_eq!(volume_ids(f.d()).len(), before + 1);
+    ok(["stat", f.d()]);
+}

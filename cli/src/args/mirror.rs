@@ -61,8 +61,11 @@ With --blocks, a new empty store is created in DIR (which must not hold one); wi
 already hold a store (made by `strata create`, with an imported baseline, say) and the primary is \
 added beside it. Each --leg directory is created if missing; it receives the head volume as a plain \
 image plus a checksum per block, written in full before this command returns. A leg directory may \
-hold other files, but not another store's primary (that is refused rather than overwritten). The \
-leg list is written to DIR/mirror.json, which the other `mirror` commands read.",
+hold other files, but not a store, nor another store's primary, nor be DIR itself; and its \
+filesystem needs room for the image and its checksums (block count x (block size + 4) bytes, for \
+every leg on it). All of this is checked before anything is written, and refused \
+(INVALID_ARGUMENT, or QUOTA_EXCEEDED with the bytes needed and free). The leg list is written to \
+DIR/mirror.json, which the other `mirror` commands read.",
     after_help = "\
 Examples:
   strata mirror create ./vol --blocks 1024 --leg /mnt/a/vol --leg /mnt/b/vol

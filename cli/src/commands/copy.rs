@@ -13,7 +13,11 @@ use crate::args::{ReceiveArgs, SendArgs};
 // ----- send --------------------------------------------------------------------------------------
 
 pub fn send(args: SendArgs, quiet: bool) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        super::paths::check_output(&args.output, &args.dir)?;
+    }
+    let store = open_store_read_only(&args.dir)?;
     let base = args.base.map(|v| resolve(&store, v)).transpose()?;
     let upto = args.upto.map(|v| resolve(&store, v)).transpose()?;
     if let Some(range) = args.blocks {
@@ -25,7 +29,6 @@ pub fn send(args: SendArgs, quiet: bool) -> CliResult {
         since_seq: args.since_seq,
         blocks: args.blocks.map(|r| r.start..r.end),
     };
-    let to_stdout = args.output.as_os_str() == "-";
     if to_stdout && io::stdout().is_terminal() {
         return Err(CliError::io(
             "writing to stdout",
@@ -144,12 +147,6 @@ enum Target {
     Existing(Box<Store<DirStorage>>),
 }
 
-fn dir_entries(dir: &Path) -> BTreeSet<OsString> {
-    std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default()
-}
-
 fn target(dir: &Path) -> CliResult<Target> {
     match std::fs::metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -208,7 +205,7 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
             dir_existed,
             entries_before,
         } => {
-            let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
+            let storage = lock_dir(dir)?;
             (
                 StreamReceiver::new_store(storage, clock()),
                 BTreeSet::new(),
@@ -316,7 +313,7 @@ fn receive_failed(
     before: &BTreeSet<u64>,
     new: Option<(bool, BTreeSet<OsString>)>,
 ) -> CliError {
-    let store = match (open_store(dir), new) {
+    let store = match (open_store_read_only(dir), new) {
         (Ok(store), _) => store,
         (
             Err(CliError::Engine {

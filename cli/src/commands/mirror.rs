@@ -6,11 +6,17 @@
 //! as a [`LegDevice::Unavailable`] device that fails every I/O, so the controller marks the leg
 //! degraded and keeps serving from the others, as it would for a disk that died.
 
-use std::io::{self, Write};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use pollster::block_on;
 use serde::{Deserialize, Serialize};
+use strata_engine::redundant::layout::{
+    current_header, HeaderState, HEADER_OBJECT, IMAGE_OBJECT, PRIMARY_HEADER_LEN,
+    PRIMARY_HEADER_SLOTS, SUM_ENTRY_LEN, SUM_OBJECT,
+};
 use strata_engine::redundant::{
     LegOpenOutcome, LegState, RedundantOptions, RedundantStore, ResilverReport, ScrubReport,
 };
@@ -19,7 +25,11 @@ use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::{CreateOptions, Error, Store};
 
 use super::ops::print_line;
-use super::{clock, open_store, plural, stdout_err, to_json, CliResult, LOCK_FILE};
+use super::paths::{self, Marker};
+use super::{
+    clock, dir_entries, human_bytes, lock_dir, open_store, open_store_read_only, plural,
+    stdout_err, to_json, undo_failed_create, CliResult,
+};
 use crate::args::mirror::{
     MirrorArgs, MirrorCommand, MirrorCreateArgs, MirrorRebuildArgs, MirrorReplaceArgs,
     MirrorScrubArgs, MirrorStatusArgs,
@@ -31,6 +41,11 @@ use crate::format::table;
 const CONFIG_FILE: &str = "mirror.json";
 /// Version of [`MirrorConfig`]'s layout.
 const CONFIG_VERSION: u32 = 1;
+/// Most bytes of `mirror.json` read: a list of leg paths is far shorter.
+const CONFIG_BYTES_MAX: u64 = 1 << 20;
+/// Room a leg needs beyond its image and checksum table: the header, and some for the
+/// filesystem's own bookkeeping.
+const LEG_SLACK_BYTES: u64 = 1 << 20;
 
 /// `DIR/mirror.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,15 +167,29 @@ fn config_error(dir: &Path, what: impl std::fmt::Display) -> CliError {
 
 fn read_config(dir: &Path) -> CliResult<MirrorConfig> {
     let path = dir.join(CONFIG_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            // Tell "no store" apart from "a store without a mirror".
-            open_store(dir)?;
+            // Tell "no store" apart from "a store without a mirror" (only looking).
+            open_store_read_only(dir)?;
             return Err(config_error(dir, "the store has no mirror"));
         }
         Err(e) => return Err(CliError::io(path.display().to_string(), e)),
     };
+    let mut bytes = Vec::new();
+    file.take(CONFIG_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::io(path.display().to_string(), e))?;
+    if bytes.len() as u64 > CONFIG_BYTES_MAX {
+        return Err(config_error(
+            dir,
+            format!(
+                "{CONFIG_FILE} is longer than {CONFIG_BYTES_MAX} bytes, which no list of legs is"
+            ),
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| config_error(dir, format!("{CONFIG_FILE} is not UTF-8 text")))?;
     let config: MirrorConfig = serde_json::from_str(&text)
         .map_err(|e| config_error(dir, format!("{CONFIG_FILE} does not parse: {e}")))?;
     if config.version != CONFIG_VERSION || config.legs.is_empty() {
@@ -288,6 +317,134 @@ fn check_unrecoverable(dir: &Path, blocks: &[u64]) -> CliResult {
     })
 }
 
+// ----- checking legs ------------------------------------------------------------------------------
+
+fn invalid_leg(message: String) -> CliError {
+    CliError::Message {
+        code: "INVALID_ARGUMENT",
+        message,
+    }
+}
+
+/// The store identifier in the leg header in directory `leg`, if it has a valid one.
+fn leg_owner(leg: &Path) -> Option<u64> {
+    let file = std::fs::File::open(leg.join(HEADER_OBJECT)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(PRIMARY_HEADER_LEN as u64 * PRIMARY_HEADER_SLOTS)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    match current_header(&bytes) {
+        HeaderState::Valid(header) => Some(header.store_id),
+        _ => None,
+    }
+}
+
+/// Length of file `path` (0 if it is missing).
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// The nearest directory at or above `path` that exists.
+fn existing_ancestor(path: &Path) -> &Path {
+    path.ancestors()
+        .find(|p| p.is_dir())
+        .unwrap_or(Path::new("/"))
+}
+
+/// Checks the leg directories of a mirror of the store in `dir` (with identifier `store_id`,
+/// `None` for a store still to be created), before anything is written: a leg must not be the
+/// store's directory, hold a store, or be a leg of another store's mirror (a leg of this store
+/// may come back), two legs must not be one directory, and each filesystem must have room for
+/// the primaries (image and checksum table) of all the legs on it.
+fn check_legs(
+    dir: &Path,
+    legs: &[PathBuf],
+    store_id: Option<u64>,
+    block_count: u64,
+    block_size: u32,
+) -> CliResult {
+    let store_real = paths::resolve(dir).ok();
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    // By filesystem (device): bytes needed, bytes free, the legs on it.
+    let mut filesystems: BTreeMap<u64, (u64, u64, Vec<String>)> = BTreeMap::new();
+    let primary_bytes = block_count
+        .saturating_mul(u64::from(block_size))
+        .saturating_add(block_count.saturating_mul(SUM_ENTRY_LEN))
+        .saturating_add(LEG_SLACK_BYTES);
+    for leg in legs {
+        let real = paths::resolve(leg).map_err(|e| CliError::io(leg.display().to_string(), e))?;
+        if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
+            return Err(invalid_leg(format!(
+                "legs {} and {} are the same directory ({}): each leg needs its own directory",
+                first.display(),
+                leg.display(),
+                real.display()
+            )));
+        }
+        if store_real.as_ref() == Some(&real) {
+            return Err(invalid_leg(format!(
+                "leg {}: it is the store's own directory; a leg needs a directory of its own (on another disk, ideally)",
+                leg.display()
+            )));
+        }
+        match paths::marker(&real) {
+            None => {}
+            Some(Marker::Store(journal)) => {
+                return Err(invalid_leg(format!(
+                    "leg {}: the directory holds a strata store ({journal}); a leg needs an empty or new directory",
+                    leg.display()
+                )))
+            }
+            Some(Marker::Leg) => match leg_owner(&real) {
+                Some(owner) if Some(owner) == store_id => {}
+                Some(owner) => {
+                    return Err(invalid_leg(format!(
+                        "leg {}: the directory is a leg of another store's mirror (store id {owner:016x}); a leg needs an empty or new directory",
+                        leg.display()
+                    )))
+                }
+                None => {
+                    return Err(invalid_leg(format!(
+                        "leg {}: the directory holds a mirror leg header ({HEADER_OBJECT}) that does not read as this store's; a leg needs an empty or new directory",
+                        leg.display()
+                    )))
+                }
+            },
+        }
+        // What the leg already holds of this store's primary is room it keeps.
+        let held = file_len(&real.join(IMAGE_OBJECT)) + file_len(&real.join(SUM_OBJECT));
+        let probe = existing_ancestor(&real);
+        let io_error = |e: io::Error| CliError::io(probe.display().to_string(), e);
+        let device = std::fs::metadata(probe).map_err(io_error)?.dev();
+        let stat = rustix::fs::statvfs(probe).map_err(|e| io_error(e.into()))?;
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        let fs = filesystems
+            .entry(device)
+            .or_insert_with(|| (0, free, Vec::new()));
+        fs.0 = fs.0.saturating_add(primary_bytes.saturating_sub(held));
+        fs.2.push(leg.display().to_string());
+        seen.push((real, leg));
+    }
+    for (need, free, names) in filesystems.values() {
+        if need > free {
+            let who = match names.as_slice() {
+                [one] => format!("leg {one} needs"),
+                many => format!("legs {} need", many.join(", ")),
+            };
+            return Err(CliError::Message {
+                code: "QUOTA_EXCEEDED",
+                message: format!(
+                    "{who} {need} bytes ({}) for the primary ({} of {block_size} bytes and their checksums), but the filesystem has {free} bytes ({}) free",
+                    human_bytes(*need),
+                    plural(block_count, "block", "blocks"),
+                    human_bytes(*free)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 // ----- create -----------------------------------------------------------------------------------
 
 #[derive(Serialize)]
@@ -320,25 +477,36 @@ fn create(args: MirrorCreateArgs) -> CliResult {
         }
         legs.push(leg);
     }
+    // The legs are checked before the store is created or opened for writing, and before any
+    // leg is written.
     let store = match args.blocks {
         Some(blocks) => {
+            check_legs(dir, &legs, None, blocks, args.block_size)?;
             let dir_existed = dir.exists();
-            let lock_existed = dir.join(LOCK_FILE).exists();
-            let storage = DirStorage::open(dir).map_err(|e| CliError::at(dir, e.into()))?;
+            let entries_before = dir_entries(dir);
             let options = CreateOptions::new(blocks).block_size(args.block_size);
-            match block_on(Store::create(storage, options, clock())) {
+            let created = lock_dir(dir).and_then(|storage| {
+                block_on(Store::create(storage, options, clock())).map_err(|e| CliError::at(dir, e))
+            });
+            match created {
                 Ok(store) => store,
                 Err(e) => {
-                    if !dir_existed {
-                        let _ = std::fs::remove_dir_all(dir);
-                    } else if !lock_existed {
-                        let _ = std::fs::remove_file(dir.join(LOCK_FILE));
-                    }
-                    return Err(CliError::at(dir, e));
+                    undo_failed_create(dir, dir_existed, &entries_before, &e);
+                    return Err(e);
                 }
             }
         }
-        None => open_store(dir)?,
+        None => {
+            let info = open_store_read_only(dir)?.info();
+            check_legs(
+                dir,
+                &legs,
+                Some(info.store_id),
+                info.block_count,
+                info.block_size,
+            )?;
+            open_store(dir)?
+        }
     };
     let mut devices = Vec::with_capacity(legs.len());
     for leg in &legs {
@@ -688,6 +856,16 @@ fn replace(args: MirrorReplaceArgs) -> CliResult {
             config.legs.iter().position(|p| *p == path).unwrap_or(0)
         ))
         .into());
+    }
+    if path != current {
+        let info = mirror.info();
+        check_legs(
+            dir,
+            std::slice::from_ref(&path),
+            Some(info.store_id),
+            info.block_count,
+            info.block_size,
+        )?;
     }
     // The old device (if it opened) goes first: a directory reused in place is locked by the
     // handle that has it open, and would refuse a second one.

@@ -268,7 +268,7 @@ struct DiffJson {
 }
 
 pub fn diff(args: DiffArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let a = resolve(&store, args.a)?.id;
     let b = resolve(&store, args.b)?.id;
     let extents = block_on(store.diff(a, b))?;
@@ -342,7 +342,7 @@ struct DuJson {
 }
 
 pub fn du(args: DuArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let volumes: BTreeMap<u64, VolumeInfo> =
         store.volumes().into_iter().map(|v| (v.id.0, v)).collect();
     let block_size = u64::from(store.block_size());

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use strata_engine::policy::label::format_duration_ms;
 use strata_engine::policy::{
     apply_to_model, simulate, AuditEntry, Decision, Keep, LabelScheme, Outcome, Policy, Rule,
-    RuleCategory, StoreView, Trigger,
+    RuleCategory, StoreView, Trigger, POLICY_BYTES_MAX,
 };
 use strata_engine::storage::StorageError;
 
@@ -209,6 +209,29 @@ fn rule_ref(index: usize, rule: &Rule) -> String {
 
 // ----- set ---------------------------------------------------------------------------------------
 
+/// Reads a policy document from `input`: at most [`POLICY_BYTES_MAX`] bytes (one more is read
+/// to tell a longer input, which is refused without reading the rest), as UTF-8 text.
+fn read_bounded(input: &mut impl Read, name: &str) -> CliResult<String> {
+    let limit = POLICY_BYTES_MAX as u64;
+    let mut bytes = Vec::new();
+    input
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::io(name, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(invalid(format!(
+            "{name}: the policy is longer than {limit} bytes ({}), the most a policy file may be",
+            human_bytes(limit)
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        invalid(format!(
+            "{name}: not a policy: not UTF-8 text (at byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 /// Reads and checks a policy file: TOML or JSON by `format`, the extension, or a sniff.
 fn read_policy(path: &Path, format: Option<PolicyFormat>) -> CliResult<Policy> {
     let from_stdin = path.as_os_str() == "-";
@@ -218,11 +241,11 @@ fn read_policy(path: &Path, format: Option<PolicyFormat>) -> CliResult<Policy> {
         path.display().to_string()
     };
     let text = if from_stdin {
-        io::read_to_string(io::stdin())
+        read_bounded(&mut io::stdin().lock(), &name)?
     } else {
-        std::fs::read_to_string(path)
-    }
-    .map_err(|e| CliError::io(&name, e))?;
+        let mut file = File::open(path).map_err(|e| CliError::io(&name, e))?;
+        read_bounded(&mut file, &name)?
+    };
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -312,7 +335,7 @@ fn assignment_rows(store: &Store<DirStorage>) -> Vec<AssignmentJson> {
 }
 
 fn show(args: PolicyShowArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let assignments = assignment_rows(&store);
     let mut out = io::BufWriter::new(io::stdout().lock());
     if args.json {
@@ -442,7 +465,10 @@ fn storage_io(path: &Path, e: io::Error) -> Error {
 }
 
 impl CopySink {
-    fn new(targets: &[TargetArg]) -> CliResult<Self> {
+    /// The sink for the copies of the store in `store` to `targets`, each checked first: no
+    /// target directory may be in a store's directory (the copies' stream files would land
+    /// among its files).
+    fn new(targets: &[TargetArg], store: &Path) -> CliResult<Self> {
         let mut map = BTreeMap::new();
         for t in targets {
             if map.insert(t.name.clone(), t.dir.clone()).is_some() {
@@ -451,6 +477,7 @@ impl CopySink {
                     t.name
                 )));
             }
+            super::paths::check_output_dir(&t.dir, store, &format!("--target {}", t.name))?;
         }
         Ok(CopySink {
             targets: map,
@@ -724,7 +751,7 @@ fn execute(
     json: bool,
     require_policy: bool,
 ) -> CliResult {
-    let mut sink = CopySink::new(targets)?;
+    let mut sink = CopySink::new(targets, dir)?;
     let mut store = open_store(dir)?;
     let trigger_name = match &trigger {
         Trigger::Event(name) => format!("event {name:?}"),
@@ -823,7 +850,7 @@ fn run(args: PolicyRunArgs) -> CliResult {
     if !args.dry_run {
         return execute(&args.dir, Trigger::Tick, &args.targets, args.json, true);
     }
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let Some(policy) = store.policy().cloned() else {
         return Err(no_policy(&args.dir));
     };
@@ -1065,7 +1092,7 @@ pub fn ttl(args: TtlArgs) -> CliResult {
 // ----- audit -------------------------------------------------------------------------------------
 
 pub fn audit(args: AuditArgs) -> CliResult {
-    let store = open_store(&args.dir)?;
+    let store = open_store_read_only(&args.dir)?;
     let all = store.audit();
     let entries = match args.limit {
         Some(n) => &all[all.len().saturating_sub(n)..],

@@ -179,3 +179,79 @@ pub fn changed_extents(a: &[u8], b: &[u8], block: usize) -> Vec<(u64, u64)> {
     }
     extents
 }
+
+/// Every file in directory `dir` (not recursive), by name, with its contents: compared before
+/// and after a command to show it changed nothing there.
+pub fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("read the directory")
+        .map(|e| e.expect("directory entry"))
+        .filter(|e| e.file_type().expect("file type").is_file())
+        .map(|e| {
+            (
+                e.file_name().into_string().expect("utf-8 name"),
+                std::fs::read(e.path()).expect("read a file"),
+            )
+        })
+        .collect()
+}
+
+/// Opens the store in `dir` for writing in the test process, as a live writer beside the
+/// commands under test.
+pub fn open_writer(dir: &Path) -> strata_engine::Store<strata_engine::storage::dir::DirStorage> {
+    let storage =
+        strata_engine::storage::dir::DirStorage::open(dir).expect("lock the store for writing");
+    pollster::block_on(strata_engine::Store::open(
+        storage,
+        std::rc::Rc::new(strata_engine::clock::SystemClock),
+    ))
+    .expect("open the store for writing")
+}
+
+/// Like [`ok`], for a writing command run just after the test process released its own write
+/// lock on the store: tried again (briefly) while it reports `LOCKED`, because a child that
+/// another test thread is spawning shares the test process's descriptors (the lock's among
+/// them) between its fork and its exec.
+pub fn ok_after_release<I, S>(args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    for _ in 0..50 {
+        let out = run(&args, None);
+        if out.status.code() == Some(1) && out.stderr.starts_with(b"error[LOCKED]") {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        }
+        assert!(
+            out.status.success(),
+            "strata {args:?} failed with {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return out.stdout;
+    }
+    panic!("strata {args:?} stayed LOCKED after the lock was released");
+}
+
+/// Runs `strata` through `sh -c script` (with `$0` the binary and `$1` the store) under a
+/// 1 GiB address-space limit, and fails the test if it takes more than 30 seconds: for inputs
+/// that never end, which must be refused without reading them whole.
+pub fn run_bounded(script: &str, dir: &str) -> std::process::Output {
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("ulimit -v 1048576; {script}"), BIN, dir])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("`{script}` still runs after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
