@@ -89,8 +89,8 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
-    /// An imported image does not have the size the store needs.
-    #[error("image is {actual} bytes; expected {expected} bytes (a whole number of blocks)")]
+    /// An imported image does not have the size the store needs (or is empty).
+    #[error("{}", image_size_message(*expected, *actual))]
     ImageSize {
         /// Bytes expected.
         expected: u64,
@@ -125,6 +125,14 @@ pub enum Error {
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+fn image_size_message(expected: u64, actual: u64) -> String {
+    if actual == 0 {
+        "the image is empty (0 bytes); a baseline needs at least one block".into()
+    } else {
+        format!("image is {actual} bytes; expected {expected} bytes (a whole number of blocks)")
+    }
 }
 
 impl Error {

@@ -451,10 +451,7 @@ impl<S: Storage> BaselineImport<S> {
         let expected = self
             .expected_bytes
             .unwrap_or(actual.div_ceil(block_size) * block_size);
-        if actual == 0 {
-            return Err(Error::InvalidArgument("the image is empty".into()));
-        }
-        if !self.partial.is_empty() || actual != expected {
+        if !self.partial.is_empty() || actual != expected || actual == 0 {
             return Err(Error::ImageSize { expected, actual });
         }
         let block_count = actual / block_size;
@@ -564,10 +561,7 @@ impl<S: Storage> Store<S> {
     ) -> Result<BaselineImport<S>> {
         check_geometry(block_size, 1)?;
         if let Some(expected) = expected_bytes {
-            if expected == 0 {
-                return Err(Error::InvalidArgument("the image is empty".into()));
-            }
-            if expected % u64::from(block_size) != 0 {
+            if expected == 0 || expected % u64::from(block_size) != 0 {
                 return Err(Error::ImageSize {
                     expected: expected
                         .div_ceil(u64::from(block_size))
