@@ -127,30 +127,61 @@ fn open_store(dir: &Path) -> CliResult<Store<DirStorage>> {
 /// few times (see [`READ_ONLY_OPEN_TRIES`]) unless it is final (no store, a newer format).
 fn open_store_read_only(dir: &Path) -> CliResult<Store<DirStorage>> {
     check_store_dir(dir)?;
-    retry_open(READ_ONLY_OPEN_TRIES, READ_ONLY_OPEN_PAUSE, || {
-        let storage = DirStorage::open_read_only(dir)?;
-        block_on(Store::open_read_only(storage, clock()))
-    })
+    retry_open(
+        READ_ONLY_OPEN_TRIES,
+        READ_ONLY_OPEN_PAUSE,
+        || dir_state(dir),
+        || {
+            let storage = DirStorage::open_read_only(dir)?;
+            block_on(Store::open_read_only(storage, clock()))
+        },
+    )
     .map_err(|e| CliError::at(dir, e))
 }
 
-/// Calls `open` until it succeeds, fails for good (no store, a newer format) or has been called
-/// `tries` times, pausing for `pause` after each failure but the last.
-fn retry_open<T>(
+/// Calls `open` until it succeeds, fails for good or has been called `tries` times, pausing for
+/// `pause` after each failure but the last. A failure is for good when it cannot be a race with
+/// a writer: no store or a newer format, or nothing changed on storage while the attempt ran
+/// (`state` is read before and after it: a writer that checkpoints, compacts or appends changes
+/// it), so a damaged store is reported at once.
+fn retry_open<T, S: PartialEq>(
     tries: u32,
     pause: Duration,
+    mut state: impl FnMut() -> S,
     mut open: impl FnMut() -> Result<T, Error>,
 ) -> Result<T, Error> {
     let mut tried = 0;
     loop {
         tried += 1;
+        let before = state();
         match open() {
             Ok(value) => return Ok(value),
             Err(e @ (Error::NotAStore | Error::UnsupportedVersion { .. })) => return Err(e),
-            Err(e) if tried >= tries => return Err(e),
+            Err(e) if tried >= tries || state() == before => return Err(e),
             Err(_) => std::thread::sleep(pause),
         }
     }
+}
+
+/// What a writer changes in `dir`: every name with its length and modification time.
+fn dir_state(dir: &Path) -> Vec<(OsString, u64, Option<std::time::SystemTime>)> {
+    let mut state: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let meta = e.metadata().ok();
+                    (
+                        e.file_name(),
+                        meta.as_ref().map_or(0, |m| m.len()),
+                        meta.and_then(|m| m.modified().ok()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    state.sort();
+    state
 }
 
 /// The names in directory `dir` (none if it cannot be read).
@@ -927,9 +958,14 @@ mod tests {
     #[test]
     fn a_failed_read_only_open_is_tried_again_unless_it_is_final() {
         let pause = Duration::ZERO;
-        // Fails twice (a journal deleted under it), then opens.
+        // Fails twice (a journal deleted under it: the storage changes), then opens.
+        let changes = std::cell::Cell::new(0);
+        let changing = || {
+            changes.set(changes.get() + 1);
+            changes.get()
+        };
         let mut calls = 0;
-        let opened = retry_open(3, pause, || {
+        let opened = retry_open(3, pause, changing, || {
             calls += 1;
             if calls < 3 {
                 Err(vanished())
@@ -940,15 +976,28 @@ mod tests {
         assert_eq!(opened.ok(), Some(3));
         // Keeps failing: the last error, after the given number of tries.
         let mut calls = 0;
-        let failed = retry_open(3, pause, || -> Result<(), Error> {
+        let failed = retry_open(3, pause, changing, || -> Result<(), Error> {
             calls += 1;
             Err(vanished())
         });
         assert_eq!(failed.err().map(|e| e.code()), Some("IO"));
         assert_eq!(calls, 3);
+        // Nothing changed while it failed: damage, not a race; said at once.
+        let mut calls = 0;
+        let failed = retry_open(
+            3,
+            pause,
+            || 0,
+            || -> Result<(), Error> {
+                calls += 1;
+                Err(vanished())
+            },
+        );
+        assert_eq!(failed.err().map(|e| e.code()), Some("IO"));
+        assert_eq!(calls, 1);
         // No store there: said at once.
         let mut calls = 0;
-        let failed = retry_open(3, pause, || -> Result<(), Error> {
+        let failed = retry_open(3, pause, changing, || -> Result<(), Error> {
             calls += 1;
             Err(Error::NotAStore)
         });
