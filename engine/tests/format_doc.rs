@@ -1,6 +1,7 @@
 //! Ties `engine/docs/format.md` to the code: every table row that names a constant must give that
 //! constant's offset, and real encoded structures must have their fields where the document says.
 
+use strata_engine::format::commit::*;
 use strata_engine::format::footer::*;
 use strata_engine::format::meta::*;
 use strata_engine::format::record::*;
@@ -34,6 +35,16 @@ fn constant(name: &str) -> Option<usize> {
         "FOOTER_INDEX_CRC_OFFSET" => FOOTER_INDEX_CRC_OFFSET,
         "FOOTER_RESERVED_OFFSET" => FOOTER_RESERVED_OFFSET,
         "FOOTER_CRC_OFFSET" => FOOTER_CRC_OFFSET,
+        "COMMIT_MAGIC_OFFSET" => COMMIT_MAGIC_OFFSET,
+        "COMMIT_VERSION_OFFSET" => COMMIT_VERSION_OFFSET,
+        "COMMIT_NUMBER_OFFSET" => COMMIT_NUMBER_OFFSET,
+        "COMMIT_STORE_ID_OFFSET" => COMMIT_STORE_ID_OFFSET,
+        "COMMIT_JOURNAL_GENERATION_OFFSET" => COMMIT_JOURNAL_GENERATION_OFFSET,
+        "COMMIT_JOURNAL_LEN_OFFSET" => COMMIT_JOURNAL_LEN_OFFSET,
+        "COMMIT_HEAD_VOLUME_OFFSET" => COMMIT_HEAD_VOLUME_OFFSET,
+        "COMMIT_HEAD_LEN_OFFSET" => COMMIT_HEAD_LEN_OFFSET,
+        "COMMIT_RESERVED_OFFSET" => COMMIT_RESERVED_OFFSET,
+        "COMMIT_CRC_OFFSET" => COMMIT_CRC_OFFSET,
         "PRIMARY_MAGIC_OFFSET" => strata_engine::redundant::layout::PRIMARY_MAGIC_OFFSET,
         "PRIMARY_VERSION_OFFSET" => strata_engine::redundant::layout::PRIMARY_VERSION_OFFSET,
         "PRIMARY_STORE_ID_OFFSET" => strata_engine::redundant::layout::PRIMARY_STORE_ID_OFFSET,
@@ -198,4 +209,34 @@ fn footer_has_its_fields_where_the_document_says() {
     let decoded = decode_footer(footer).unwrap();
     assert_eq!(decoded.records_end, 1000);
     assert!(decode_index(&decoded, &tail[..16]).unwrap().is_empty());
+}
+
+#[test]
+fn commit_point_has_its_fields_where_the_document_says() {
+    let point = CommitPoint {
+        number: 5,
+        store_id: 0x1122_3344_5566_7788,
+        journal_generation: 3,
+        journal_len: 4096,
+        head_volume: 12,
+        head_len: 80_000,
+    };
+    let slot = point.encode();
+    assert_eq!(slot.len(), COMMIT_SLOT_LEN);
+    assert_eq!(&slot[0..4], b"SCPT");
+    assert_eq!(u32_at(&slot, COMMIT_VERSION_OFFSET), 1);
+    assert_eq!(u64_at(&slot, COMMIT_NUMBER_OFFSET), 5);
+    assert_eq!(u64_at(&slot, COMMIT_STORE_ID_OFFSET), 0x1122_3344_5566_7788);
+    assert_eq!(u64_at(&slot, COMMIT_JOURNAL_GENERATION_OFFSET), 3);
+    assert_eq!(u64_at(&slot, COMMIT_JOURNAL_LEN_OFFSET), 4096);
+    assert_eq!(u64_at(&slot, COMMIT_HEAD_VOLUME_OFFSET), 12);
+    assert_eq!(u64_at(&slot, COMMIT_HEAD_LEN_OFFSET), 80_000);
+    assert_eq!(u32_at(&slot, COMMIT_RESERVED_OFFSET), 0);
+    assert_eq!(
+        u32_at(&slot, COMMIT_CRC_OFFSET),
+        crc32c::crc32c(&slot[..COMMIT_CRC_OFFSET])
+    );
+    // Number 5 goes to slot 1, at byte 512.
+    assert_eq!(point.slot_offset(), COMMIT_SLOT_STRIDE);
+    assert_eq!(COMMIT_SLOT_STRIDE, 512);
 }
