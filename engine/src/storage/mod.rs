@@ -25,6 +25,8 @@
 //!   reopening, as PostgreSQL does after a failed fsync.
 //! * Backends are used from one thread; futures need not be `Send`.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dir;
 pub mod memory;
