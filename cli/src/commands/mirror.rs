@@ -69,7 +69,7 @@ impl LegDevice {
         if !create && !path.is_dir() {
             return LegDevice::Unavailable {
                 path: path.display().to_string(),
-                why: "the leg directory is missing".into(),
+                why: format!("the leg directory that {CONFIG_FILE} names is missing"),
             };
         }
         match DirStorage::open(path) {
@@ -172,7 +172,10 @@ fn read_config(dir: &Path) -> CliResult<MirrorConfig> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // Tell "no store" apart from "a store without a mirror" (only looking).
             open_store_read_only(dir)?;
-            return Err(config_error(dir, "the store has no mirror"));
+            return Err(config_error(
+                dir,
+                format!("the store has no mirror ({CONFIG_FILE} is not there)"),
+            ));
         }
         Err(e) => return Err(CliError::io(path.display().to_string(), e)),
     };

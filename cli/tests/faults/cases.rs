@@ -122,7 +122,7 @@ pub fn file_kind(location: Location, name: &str, bytes: &[u8], head: u64) -> Str
         };
     }
     match name {
-        "baseline" | "baseline.sum" | "mirror.json" => name.to_string(),
+        "baseline" | "baseline.sum" | "commit" | "mirror.json" => name.to_string(),
         _ => format!("other:{name}"),
     }
 }

@@ -60,6 +60,7 @@ fn kind_rank(kind: &str) -> (usize, String) {
         "seg-rewritten",
         "baseline",
         "baseline.sum",
+        "commit",
         "mirror.json",
         "primary.hdr",
         "primary.img",
