@@ -981,3 +981,21 @@ fn a_thousand_rules_are_refused_when_too_long_and_work_when_not() {
     assert_eq!(volume_ids(f.d()).len(), before + 1);
     ok(["stat", f.d()]);
 }
+
+#[test]
+fn a_policy_that_is_not_an_object_is_refused() {
+    let f = Fixture::new();
+    for (name, text) in [
+        ("list.json", "[]"),
+        ("number.json", "7"),
+        ("stdin-like", "[]"),
+    ] {
+        let file = f.file(name, text);
+        let err = fails_with(["policy", "set", f.d(), &file], None, "INVALID_ARGUMENT");
+        assert!(err.contains("not a policy"), "{name}: {err}");
+    }
+    assert_eq!(
+        json(&ok(["policy", "show", f.d(), "--json"]))["policy"],
+        Value::Null
+    );
+}
