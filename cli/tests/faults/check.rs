@@ -358,7 +358,10 @@ fn judge_legs(
             }
         } else {
             let reason = info["reason"].as_str().unwrap_or("");
-            *named |= case.location == Location::Leg(i) && names(reason, &case.file);
+            // A leg's reason may name a file of its own, or the store's mirror.json that points
+            // at it.
+            *named |= (case.location == Location::Leg(i) || case.location == Location::Store)
+                && names(reason, &case.file);
             errors.push(format!("{leg_name} {state}: {reason}"));
         }
     }
