@@ -274,3 +274,44 @@ fn streams_with_identifiers_a_store_cannot_hold_are_refused_and_the_target_still
         }
     }
 }
+
+#[test]
+fn the_longest_label_and_the_largest_batch_work_and_one_more_is_refused() {
+    use strata_engine::format::meta::LABEL_BYTES_MAX;
+    use strata_engine::format::record::RECORD_DATA_BYTES_MAX;
+    let storage = MemoryStorage::new();
+    let blocks = RECORD_DATA_BYTES_MAX / 4096;
+    let mut store = block_on(Store::create(
+        storage.clone(),
+        CreateOptions::new(blocks + 1),
+        clock(),
+    ))
+    .expect("create");
+    // The largest batch one record holds: 16 MiB.
+    let big = vec![0x42u8; RECORD_DATA_BYTES_MAX as usize];
+    block_on(store.write(0, &big)).expect("the largest batch");
+    let too_big = vec![0x43u8; RECORD_DATA_BYTES_MAX as usize + 4096];
+    let error = block_on(store.write(0, &too_big)).expect_err("one block more");
+    assert_eq!(error.code(), "BATCH_TOO_LARGE");
+    // The longest label, then one byte more.
+    let label = "é".repeat(LABEL_BYTES_MAX / 2) + "x";
+    assert_eq!(label.len(), LABEL_BYTES_MAX);
+    let snap = block_on(store.snapshot(Some(&label))).expect("the longest label");
+    let error = block_on(store.snapshot(Some(&(label.clone() + "y")))).expect_err("too long");
+    assert_eq!(error.code(), "INVALID_LABEL");
+    // Both travel through a copy stream (a frame at its largest) and a reopen.
+    let mut stream = Vec::new();
+    block_on(store.send(&SendOptions::default(), &mut |chunk| {
+        stream.extend_from_slice(chunk);
+        Ok(())
+    }))
+    .expect("send");
+    let (target, result) = receive(&stream);
+    result.expect("the stream lands");
+    let copy = block_on(Store::open(target, clock())).expect("open the copy");
+    assert_eq!(copy.volume(snap).expect("the snapshot").label, label);
+    assert_eq!(block_on(copy.read_at(snap, 0, blocks)).expect("read"), big);
+    drop(store);
+    let store = block_on(Store::open(storage, clock())).expect("reopen");
+    assert_eq!(store.volume(snap).expect("the snapshot").label, label);
+}
