@@ -215,7 +215,16 @@ test('memory store: every action through the UI, checked against what the engine
   assert.match(await page.locator('#dry-run-result').textContent(), /^snapshot "deploy-\d+"/);
   await act(page, () => page.locator('#fire-event').click(), /^Event deploy: 1 decision/);
   assert.match(await page.locator('#audit').textContent(), /deploy/);
+  // The baseline cannot be held; the snapshot the event took can.
   await page.locator('#assignments-json').fill('[{"volume": 0, "hold": true}]');
+  assert.equal(await actFails(page, () => page.locator('#assignments-save').click()), 'INVALID_ARGUMENT');
+  await page.locator('#tab-blocks').click();
+  await page.locator('#volumes tbody tr').first().waitFor();
+  const deploy = (await volumeRows(page)).find((v) => /^deploy-/.test(v.label));
+  assert.ok(deploy, 'the event took a snapshot');
+  await page.locator('#tab-policies').click();
+  await page.locator('#assignments-json').waitFor();
+  await page.locator('#assignments-json').fill(`[{"volume": ${deploy.id}, "hold": true}]`);
   await act(page, () => page.locator('#assignments-save').click(), /^Assignments saved/);
   await act(page, () => page.locator('#run-policies').click(), /^Policies ran/);
   // A temporal policy, seen acting on a simulated clock (the store itself does not change).
