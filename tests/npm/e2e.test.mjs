@@ -201,9 +201,10 @@ for (const backend of ['memory', 'opfs']) {
   test(`${backend}: a cancelled compaction stops in the worker, not only in the page`, async () => {
     await inContext(async (context) => {
       const page = await app.appPage(context);
-      // 8,192 blocks written twice: 64 MiB through a backend that never waits, so only the
-      // worker's periodic yield lets the cancel message in before the compaction ends.
-      const r = await page.evaluate(([b, n]) => window.scenarios.cancelCompaction(b, n, 8192), [
+      // 16,384 blocks written twice: 128 MiB through a backend that never waits, so only the
+      // worker's periodic yield (every 50 ms) lets the cancel message in before the compaction
+      // ends. (With half of that, a fast machine finished the compaction first.)
+      const r = await page.evaluate(([b, n]) => window.scenarios.cancelCompaction(b, n, 16384), [
         backend,
         `cancel-compaction-${backend}`,
       ]);
