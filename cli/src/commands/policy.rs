@@ -259,12 +259,11 @@ fn read_policy(path: &Path, format: Option<PolicyFormat>) -> CliResult<Policy> {
     };
     let parsed: Result<Policy, String> = match format {
         PolicyFormat::Toml => toml::from_str(&text).map_err(|e| e.to_string()),
-        // `Policy::from_json` also refuses a document that is not a JSON object (serde would
-        // take `[]` for an empty policy).
-        PolicyFormat::Json => Policy::from_json(&text).map_err(|e| match e {
-            strata_engine::policy::PolicyError::Parse(message) => message,
-            e => e.to_string(),
-        }),
+        // A policy is a JSON object: serde would take `[]` for an empty policy.
+        PolicyFormat::Json if !text.trim_start().starts_with('{') => {
+            Err("a policy is a JSON object ({\"rules\": [...]})".to_string())
+        }
+        PolicyFormat::Json => serde_json::from_str(&text).map_err(|e| e.to_string()),
     };
     let policy = parsed.map_err(|e| {
         let syntax = match format {
