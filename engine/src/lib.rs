@@ -46,6 +46,7 @@ pub use store::{
     BaselineImport, BaselineKind, CompactReport, CopyReport, CreateOptions, CursorStart, Extent,
     LogCursor, LogEntry, Progress, RecoveryReport, SendOptions, SpaceInfo, Store, StoreInfo,
     StreamReceiver, VolumeInfo, VolumeKind, DEFAULT_WRITE_BUFFER_BYTES, IMAGE_CHUNK_BYTES,
+    PARTITIONS_MAX, READ_BYTES_MAX,
 };
 pub use store::{BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX};
 

@@ -21,7 +21,7 @@ use crate::storage::{Commit, Storage};
 use crate::store::{BaselineKind, JournalPartition, Parts, RecoveryReport, Store};
 
 /// Largest journal this build will read into memory (a journal grows ~100 bytes per snapshot);
-/// an append that would pass it checkpoints the journal first, or is refused.
+/// an append that would pass it is refused.
 pub(crate) const JOURNAL_BYTES_MAX: u64 = 256 << 20;
 
 /// True if some valid journal record starts after `from`.
@@ -98,24 +98,7 @@ async fn check_baseline<S: Storage>(
     if merging.is_some() {
         return Ok(());
     }
-    let mut crc = 0u32;
-    let mut window = vec![0u8; SUM_WINDOW_BYTES.min(sum_bytes) as usize];
-    let mut at = 0u64;
-    while at < sum_bytes {
-        let n = (sum_bytes - at).min(window.len() as u64) as usize;
-        let filled = storage
-            .read_at(BASELINE_SUM_OBJECT, at, &mut window[..n])
-            .await?;
-        if filled < n {
-            return Err(Error::corrupt(
-                BASELINE_SUM_OBJECT,
-                at + filled as u64,
-                "the baseline's checksums end early",
-            ));
-        }
-        crc = format::crc_append(crc, &window[..n]);
-        at += n as u64;
-    }
+    let crc = object_crc(storage, BASELINE_SUM_OBJECT, sum_bytes).await?;
     if crc != expected_crc {
         return Err(Error::ChecksumMismatch {
             object: BASELINE_SUM_OBJECT.into(),
@@ -192,8 +175,26 @@ fn check_journal_claim(
     Ok(())
 }
 
-/// Bytes of `baseline.sum` read at a time when checking it.
-pub(crate) const SUM_WINDOW_BYTES: u64 = 1 << 20;
+/// Bytes read at a time by [`object_crc`].
+const CRC_WINDOW_BYTES: u64 = 1 << 20;
+
+/// The CRC-32C of the first `len` bytes of `object`, read a window at a time (memory stays fixed
+/// whatever its size); corruption naming it if it is shorter.
+pub(crate) async fn object_crc<S: Storage>(storage: &S, object: &str, len: u64) -> Result<u32> {
+    let mut crc = 0u32;
+    let mut window = vec![0u8; CRC_WINDOW_BYTES.min(len) as usize];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(window.len() as u64) as usize;
+        let filled = storage.read_at(object, at, &mut window[..n]).await?;
+        if filled < n {
+            return Err(Error::corrupt(object, at + filled as u64, "ends early"));
+        }
+        crc = format::crc_append(crc, &window[..n]);
+        at += n as u64;
+    }
+    Ok(crc)
+}
 
 /// With `head_loss_vouched_elsewhere` (a mirror's secondary), synced head records the commit
 /// point vouches for are cut like a torn tail when missing, and counted, instead of failing.

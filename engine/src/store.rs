@@ -55,6 +55,10 @@ pub use provenance::{
 /// [`Error::LimitExceeded`]. It bounds the journal a checkpoint writes (a few hundred bytes per
 /// partition) and the work of opening.
 pub const PARTITIONS_MAX: usize = 100_000;
+/// Most bytes one [`Store::read`] or [`Store::read_at`] returns (64 MiB): a larger read is
+/// refused with [`Error::LimitExceeded`] before anything is allocated. Read larger ranges in
+/// pieces, or into a buffer of your own with [`Store::read_into`].
+pub const READ_BYTES_MAX: u64 = 64 << 20;
 /// Default for [`Store::set_write_buffer_bytes`].
 pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 4 << 20;
 /// Size of the window used to scan a head segment at open.
@@ -340,6 +344,18 @@ impl<S: Storage> std::fmt::Debug for Store<S> {
             .field("head", &self.partitions[self.head as usize].volume)
             .finish_non_exhaustive()
     }
+}
+
+/// The length of a read of `blocks` blocks, refused past [`READ_BYTES_MAX`].
+pub(crate) fn check_read_len(blocks: u64, block_size: u32) -> Result<usize> {
+    let bytes = blocks.saturating_mul(u64::from(block_size));
+    if bytes > READ_BYTES_MAX {
+        return Err(Error::LimitExceeded(format!(
+            "a read returns at most {READ_BYTES_MAX} bytes (64 MiB); {blocks} blocks are {bytes} bytes: read them in pieces, or into a buffer of your own"
+        )));
+    }
+    usize::try_from(bytes)
+        .map_err(|_| Error::InvalidArgument("read too large for this platform".into()))
 }
 
 fn check_label(label: &str) -> Result<()> {
@@ -1008,18 +1024,13 @@ impl<S: Storage> Store<S> {
             )));
         }
         let len = bytes.len() as u64;
+        // The journal is checkpointed by itself after operations long before this (see
+        // `maybe_checkpoint_journal`); past it, open could not read it.
         if self.meta_len + len > crate::recovery::JOURNAL_BYTES_MAX {
-            // Rewrite the journal to what the state needs first, if that is allowed now.
-            if !self.executor_running() && self.merging.is_none() {
-                self.checkpoint_journal().await?;
-            }
-            if self.meta_len + len > crate::recovery::JOURNAL_BYTES_MAX {
-                return Err(Error::LimitExceeded(format!(
-                    "the metadata journal would grow past {} bytes (it holds {} bytes after a checkpoint); delete or merge snapshots, or clear the audit trail",
-                    crate::recovery::JOURNAL_BYTES_MAX,
-                    self.meta_len
-                )));
-            }
+            return Err(Error::LimitExceeded(format!(
+                "the metadata journal would pass {} bytes; checkpoint it (Store::checkpoint_journal)",
+                crate::recovery::JOURNAL_BYTES_MAX
+            )));
         }
         let mut commit = Commit::new(true);
         commit.write(&self.meta_object, self.meta_len, bytes);
@@ -1248,8 +1259,7 @@ impl<S: Storage> Store<S> {
     /// snapshot: as they were when it was taken; for the baseline: the baseline image).
     pub async fn read_at(&self, volume: VolumeId, addr: u64, blocks: u64) -> Result<Vec<u8>> {
         self.check_range(addr, blocks)?;
-        let len = usize::try_from(blocks * u64::from(self.block_size))
-            .map_err(|_| Error::InvalidArgument("read too large for this platform".into()))?;
+        let len = check_read_len(blocks, self.block_size)?;
         let mut buf = vec![0u8; len];
         self.read_into(volume, addr, &mut buf).await?;
         Ok(buf)

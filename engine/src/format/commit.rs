@@ -16,7 +16,7 @@
 //! journal generation (8), journal length (8), head volume (8), head segment length (8),
 //! reserved zero (4), CRC-32C of bytes 0..60 (4).
 
-use super::{crc, set_u32_at, u32_at, Decoder, Encode};
+use super::{crc, set_u32_at, u32_at, Encode};
 
 /// Name of the commit point object.
 pub const COMMIT_OBJECT: &str = "commit";
@@ -90,22 +90,20 @@ impl CommitPoint {
     /// Decodes a slot; `None` if it does not verify (never written, torn or damaged).
     pub fn decode(bytes: &[u8]) -> Option<CommitPoint> {
         let slot = bytes.get(..COMMIT_SLOT_LEN)?;
-        if crc(&slot[..COMMIT_CRC_OFFSET]) != u32_at(slot, COMMIT_CRC_OFFSET) {
-            return None;
-        }
-        let mut d = Decoder::new(slot);
-        if d.u32("magic").ok()? != COMMIT_MAGIC || d.u32("version").ok()? != COMMIT_VERSION {
-            return None;
-        }
-        let point = CommitPoint {
-            number: d.u64("number").ok()?,
-            store_id: d.u64("store id").ok()?,
-            journal_generation: d.u64("journal generation").ok()?,
-            journal_len: d.u64("journal length").ok()?,
-            head_volume: d.u64("head volume").ok()?,
-            head_len: d.u64("head length").ok()?,
-        };
-        (d.u32("reserved").ok()? == 0).then_some(point)
+        let valid = crc(&slot[..COMMIT_CRC_OFFSET]) == u32_at(slot, COMMIT_CRC_OFFSET)
+            && u32_at(slot, COMMIT_MAGIC_OFFSET) == COMMIT_MAGIC
+            && u32_at(slot, COMMIT_VERSION_OFFSET) == COMMIT_VERSION
+            && u32_at(slot, COMMIT_RESERVED_OFFSET) == 0;
+        let u64_at =
+            |at: usize| u64::from(u32_at(slot, at)) | u64::from(u32_at(slot, at + 4)) << 32;
+        valid.then(|| CommitPoint {
+            number: u64_at(COMMIT_NUMBER_OFFSET),
+            store_id: u64_at(COMMIT_STORE_ID_OFFSET),
+            journal_generation: u64_at(COMMIT_JOURNAL_GENERATION_OFFSET),
+            journal_len: u64_at(COMMIT_JOURNAL_LEN_OFFSET),
+            head_volume: u64_at(COMMIT_HEAD_VOLUME_OFFSET),
+            head_len: u64_at(COMMIT_HEAD_LEN_OFFSET),
+        })
     }
 
     /// The byte offset of this commit point's slot.

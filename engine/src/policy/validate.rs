@@ -79,7 +79,7 @@ impl Policy {
                 bytes_max: POLICY_BYTES_MAX,
             });
         }
-        if !json.trim_start().starts_with('{') {
+        if json.bytes().find(|b| !b.is_ascii_whitespace()) != Some(b'{') {
             return Err(PolicyError::Parse(
                 "a policy is a JSON object ({\"rules\": [...]})".into(),
             ));

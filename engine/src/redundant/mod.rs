@@ -1273,8 +1273,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     /// fallback and repair; see the module documentation).
     pub async fn read(&mut self, addr: u64, blocks: u64) -> Result<Vec<u8>> {
         self.check_range(addr, blocks)?;
-        let len = usize::try_from(blocks * u64::from(self.block_size()))
-            .map_err(|_| Error::InvalidArgument("read too large for this platform".into()))?;
+        let len = crate::store::check_read_len(blocks, self.block_size())?;
         let mut buf = vec![0u8; len];
         self.read_into(addr, &mut buf).await?;
         Ok(buf)

@@ -633,7 +633,9 @@ impl<S: Storage> Store<S> {
         }
         self.merge_sums(&blocks).await?;
         drop(blocks);
-        let sum_crc = self.baseline_sum_crc_now().await?;
+        let sum_crc =
+            crate::recovery::object_crc(&self.storage, BASELINE_SUM_OBJECT, self.block_count * 4)
+                .await?;
         self.commit(Commit::new(true)).await?;
         self.append_journal(&[MetaRecord::MergeFinished {
             volume: volume.0,
@@ -779,32 +781,6 @@ impl<S: Storage> Store<S> {
             i = j;
         }
         Ok(())
-    }
-
-    /// The CRC-32C of the whole of `baseline.sum` as storage holds it now, read a window at a
-    /// time.
-    async fn baseline_sum_crc_now(&self) -> Result<u32> {
-        let sum_len = self.block_count * 4;
-        let mut window = vec![0u8; crate::recovery::SUM_WINDOW_BYTES.min(sum_len) as usize];
-        let mut crc = 0u32;
-        let mut at = 0u64;
-        while at < sum_len {
-            let n = (sum_len - at).min(window.len() as u64) as usize;
-            let filled = self
-                .storage
-                .read_at(BASELINE_SUM_OBJECT, at, &mut window[..n])
-                .await?;
-            if filled < n {
-                return Err(Error::corrupt(
-                    BASELINE_SUM_OBJECT,
-                    at + filled as u64,
-                    "the baseline's checksums end early",
-                ));
-            }
-            crc = format::crc_append(crc, &window[..n]);
-            at += n as u64;
-        }
-        Ok(crc)
     }
 
     /// The checksums `baseline.sum` holds for `addrs` (sorted, an image baseline), read in runs;
