@@ -56,6 +56,24 @@ export type {
   VolumeInfo,
 };
 
+/**
+ * A block address, block count, volume identifier or other whole number an argument takes: a
+ * `number` that is an integer, or a `bigint`, from 0 to 2^53 - 1 (block addresses stay below
+ * 2^28). Anything else (a string, `null`, `NaN`, a fraction, a negative number) is refused with
+ * `INVALID_ARGUMENT` naming the argument; nothing is coerced.
+ */
+export type Integer = number | bigint;
+
+/**
+ * The most bytes one `read`, `readAt` or `exportImage` without `onChunk` returns: 64 MiB.
+ * A larger range fails with `LIMIT_EXCEEDED`; use `readStream`, or `exportImage` with `onChunk`.
+ */
+export declare const READ_BYTES_MAX: number;
+/** The most entries one round trip of `log()` asks for (its `batch` option): 4096. */
+export declare const LOG_BATCH_MAX: number;
+/** The most writes in one `writeBatch`: 65536 (and at most 16 MiB of data: `BATCH_TOO_LARGE`). */
+export declare const BATCH_WRITES_MAX: number;
+
 /** Where a store lives. `"auto"`: OPFS where available, else IndexedDB, else memory. */
 export type Backend = 'auto' | 'memory' | 'opfs' | 'indexeddb';
 
@@ -87,12 +105,21 @@ export type ErrorCode =
   | 'BAD_STREAM'
   | 'POISONED'
   | 'CANCELLED'
+  /**
+   * The worker died: it could not load, or the engine in it stopped. The handle's pending and
+   * later calls fail with this code, the worker is ended (its locks released) and `close()`
+   * resolves: open the store again.
+   */
   | 'WORKER_ERROR'
   /** `openMirror` with a build of the package that has no mirror. */
   | 'UNSUPPORTED'
   | (string & {});
 
-/** Every failure: `code` is stable and machine-readable, `message` is for people. */
+/**
+ * Every failure: `code` is stable and machine-readable, `message` is for people. Every method of
+ * the client returns a Promise and reports every failure, bad arguments included, by rejecting it
+ * with a `StrataError`; none throws synchronously.
+ */
 export declare class StrataError extends Error {
   constructor(code: ErrorCode, message: string);
   readonly name: 'StrataError';
@@ -109,13 +136,16 @@ export interface ClientOptions {
 }
 
 export interface OpenOptions extends ClientOptions {
-  /** The store's name: one store per name, origin and backend. */
+  /**
+   * The store's name: one store per name, origin and backend. Not empty, `.` or `..`, and without
+   * `/`, `\` or NUL (`INVALID_NAME`), so that every backend can hold it.
+   */
   name: string;
   backend?: Backend;
   /** Block size in bytes when creating (a power of two, 512..65536); default 4096. */
-  blockSize?: number;
+  blockSize?: Integer;
   /** Number of blocks when creating; not needed to open an existing store. */
-  blocks?: number;
+  blocks?: Integer;
   /**
    * Open a lock-free, point-in-time view beside a writer elsewhere: reads work, every change
    * fails with code `READ_ONLY`; the store must exist. Opening writes nothing, even while the
@@ -147,9 +177,9 @@ export interface OpenOptions extends ClientOptions {
 export interface ImportOptions extends ClientOptions {
   name: string;
   backend?: Backend;
-  blockSize?: number;
+  blockSize?: Integer;
   /** The image's size, checked as bytes arrive. */
-  expectedBytes?: number;
+  expectedBytes?: Integer;
 }
 
 /** Bytes done and bytes in all. */
@@ -178,7 +208,7 @@ export interface LogOptions {
   from?: CursorStart;
   /** Read and verify each entry's blocks (`entry.data`). */
   withData?: boolean;
-  /** Entries fetched per message to the worker (default 64). */
+  /** Entries fetched per message to the worker (default 64, at most `LOG_BATCH_MAX`). */
   batch?: number;
 }
 
@@ -199,35 +229,42 @@ export declare class StrataClient {
   readonly readOnly: boolean;
 
   /** Writes whole blocks from block `addr`; resolves to the entry's sequence number. Durable after `sync()`. */
-  write(addr: number, data: Uint8Array): Promise<number>;
+  write(addr: Integer, data: Uint8Array): Promise<number>;
   /** One atomic record of several writes; resolves to the first sequence number. */
-  writeBatch(writes: Array<[addr: number, data: Uint8Array]>): Promise<number>;
+  writeBatch(writes: Array<[addr: Integer, data: Uint8Array]>): Promise<number>;
   /** The durability point: resolves once every earlier write survives a crash. */
   sync(): Promise<void>;
   /** Seals the head as a snapshot; resolves to the snapshot's volume id. */
   snapshot(label?: string): Promise<number>;
-  read(addr: number, blocks: number): Promise<Uint8Array>;
-  readAt(volume: number, addr: number, blocks: number): Promise<Uint8Array>;
+  read(addr: Integer, blocks: Integer): Promise<Uint8Array>;
+  /** At most `READ_BYTES_MAX` bytes (`LIMIT_EXCEEDED`); larger ranges: `readStream`. */
+  readAt(volume: Integer, addr: Integer, blocks: Integer): Promise<Uint8Array>;
+  /**
+   * `blocks` blocks from `addr` (of `volume`, default the head) as a stream of chunks of about
+   * 1 MiB, read as the stream is consumed: any range in bounded memory.
+   */
+  readStream(addr: Integer, blocks: Integer, options?: { volume?: Integer }): Promise<ReadableStream<Uint8Array>>;
   volumes(): Promise<VolumeInfo[]>;
   info(): Promise<StoreInfo>;
   space(): Promise<SpaceInfo[]>;
   stats(): Promise<Stats>;
   /** The log, entry by entry, in sequence order. */
   log(options?: LogOptions): AsyncGenerator<LogEntry, void, undefined>;
-  compact(volume: number, options?: Cancellable): Promise<CompactReport>;
+  compact(volume: Integer, options?: Cancellable): Promise<CompactReport>;
   /** Folds the partitions up to `volume` into the baseline; resolves to how many were merged. */
-  merge(volume: number, options?: Cancellable): Promise<number>;
+  merge(volume: Integer, options?: Cancellable): Promise<number>;
   /** Deletes snapshot `volume`. */
-  delete(volume: number): Promise<CompactReport>;
+  delete(volume: Integer): Promise<CompactReport>;
   /** Makes `volume` the parent of a new head; resolves to the new head's id. */
-  rollback(volume: number, label?: string): Promise<number>;
-  diff(a: number, b: number): Promise<Extent[]>;
+  rollback(volume: Integer, label?: string): Promise<number>;
+  /** At most 1,048,576 extents (`LIMIT_EXCEEDED` beyond). */
+  diff(a: Integer, b: Integer): Promise<Extent[]>;
   /** Which partition serves each of `blocks` blocks from `addr` of `volume` (at most 65536). */
-  locate(volume: number, addr: number, blocks: number): Promise<Provenance[]>;
+  locate(volume: Integer, addr: Integer, blocks: Integer): Promise<Provenance[]>;
   /** `volume` summarised as `buckets` regions, each with the origin serving most of its blocks. */
-  blockMap(volume: number, buckets: number): Promise<BlockMapBucket[]>;
+  blockMap(volume: Integer, buckets: Integer): Promise<BlockMapBucket[]>;
   /** The policies' decisions if the clock ran for `durationMs` from now (a model; nothing changes). */
-  simulatePolicies(durationMs: number, stepMs: number): Promise<TimelineEntry[]>;
+  simulatePolicies(durationMs: Integer, stepMs: Integer): Promise<TimelineEntry[]>;
   /** A copy stream of sealed snapshots; chunks in the result, or to `onChunk`. */
   send(options?: SendOptions, callbacks?: { onChunk?: (chunk: Uint8Array) => void }): Promise<SendResult>;
   /**
@@ -252,13 +289,19 @@ export declare class StrataClient {
   /** What the policies would decide now (or for `event`), without doing it. */
   dryRun(event?: string): Promise<Decision[]>;
   audit(): Promise<AuditEntry[]>;
-  /** Volume `volume` as a raw image: to `onChunk` in chunks, or returned whole. */
+  /**
+   * Volume `volume` as a raw image: to `onChunk` in chunks (any size), or returned whole (at
+   * most `READ_BYTES_MAX` bytes: `LIMIT_EXCEEDED` beyond).
+   */
   exportImage(
-    volume: number,
+    volume: Integer,
     options: Cancellable & { onChunk: (chunk: Uint8Array) => void },
   ): Promise<undefined>;
-  exportImage(volume: number, options?: Cancellable): Promise<Uint8Array>;
-  /** Syncs, closes the store, releases its lock and ends the worker. */
+  exportImage(volume: Integer, options?: Cancellable): Promise<Uint8Array>;
+  /**
+   * Syncs, closes the store, releases its lock and ends the worker. Closing twice does nothing;
+   * after `WORKER_ERROR` it resolves at once (the worker is gone and its locks with it).
+   */
   close(): Promise<void>;
 }
 
@@ -324,9 +367,9 @@ export declare class StrataMirrorClient {
   readonly legs: Array<'memory' | 'opfs' | 'indexeddb' | 'auto'>;
 
   /** Writes whole blocks from block `addr`; resolves to the entry's sequence number. */
-  write(addr: number, data: Uint8Array): Promise<number>;
+  write(addr: Integer, data: Uint8Array): Promise<number>;
   /** One atomic record of several writes; resolves to the first sequence number. */
-  writeBatch(writes: Array<[addr: number, data: Uint8Array]>): Promise<number>;
+  writeBatch(writes: Array<[addr: Integer, data: Uint8Array]>): Promise<number>;
   /**
    * The durability point (the secondary), then every leg in service. A leg that fails is taken
    * out of service and shown by `status()`, not reported as an error.
@@ -335,9 +378,11 @@ export declare class StrataMirrorClient {
   /** Syncs and seals the head as a snapshot (then `compactOnSnapshot`, if set). */
   snapshot(label?: string): Promise<MirrorSnapshot>;
   /** The live volume, from the primary; `CORRUPT` for a block with no good copy anywhere. */
-  read(addr: number, blocks: number): Promise<Uint8Array>;
-  /** A snapshot (or the baseline `0`, or the head), from the secondary. */
-  readAt(volume: number, addr: number, blocks: number): Promise<Uint8Array>;
+  read(addr: Integer, blocks: Integer): Promise<Uint8Array>;
+  /** A snapshot (or the baseline `0`, or the head), from the secondary. At most `READ_BYTES_MAX` bytes. */
+  readAt(volume: Integer, addr: Integer, blocks: Integer): Promise<Uint8Array>;
+  /** As `StrataClient.readStream`: head reads from the primary, a `volume` from the secondary. */
+  readStream(addr: Integer, blocks: Integer, options?: { volume?: Integer }): Promise<ReadableStream<Uint8Array>>;
   volumes(): Promise<VolumeInfo[]>;
   info(): Promise<MirrorInfo>;
   /** Space accounting for every partition of the secondary. */
@@ -349,28 +394,28 @@ export declare class StrataMirrorClient {
    * Syncs, then compacts snapshot `volume` of the secondary in place; `signal` cancels it
    * (code `CANCELLED`; the sync stands). The primary is not touched: the head does not change.
    */
-  compact(volume: number, options?: Cancellable): Promise<CompactReport>;
+  compact(volume: Integer, options?: Cancellable): Promise<CompactReport>;
   /**
    * Syncs, then folds the secondary's partitions up to `volume` into its baseline; resolves to
    * how many were merged. Reports progress; a merge cannot be cancelled half-way.
    */
-  merge(volume: number, options?: Cancellable): Promise<number>;
+  merge(volume: Integer, options?: Cancellable): Promise<number>;
   /** Syncs, then deletes snapshot `volume` of the secondary. */
-  delete(volume: number): Promise<CompactReport>;
+  delete(volume: Integer): Promise<CompactReport>;
   /**
    * Syncs, makes `volume` the parent of a new head (the old head is kept as a snapshot labelled
    * `label`, default `"before-rollback"`), and rewrites the blocks that changed on every leg in
    * service; resolves to the new head's id.
    */
-  rollback(volume: number, label?: string): Promise<number>;
+  rollback(volume: Integer, label?: string): Promise<number>;
   /** The block extents that differ between two volumes of the secondary. */
-  diff(a: number, b: number): Promise<Extent[]>;
+  diff(a: Integer, b: Integer): Promise<Extent[]>;
   /** Each leg's state (`healthy`, `degraded`, `missing`) and what was found and fixed. */
   status(): Promise<MirrorStatus>;
   /** Verifies every copy of every block and rewrites the bad ones it can. */
   scrub(): Promise<MirrorScrubReport>;
   /** Wipes leg `leg`'s storage and resilvers it; the leg is in service again. */
-  replace(leg: number): Promise<ResilverReport>;
+  replace(leg: Integer): Promise<ResilverReport>;
   /** Wipes every leg and rebuilds the primary from the secondary's head. */
   rebuild(): Promise<ResilverReport[]>;
   /** The faults found on the legs since the last call. */

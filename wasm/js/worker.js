@@ -7,6 +7,7 @@
 //
 //   page -> worker  { id, op, args }                  one request; ops are the keys of `handlers`
 //   page -> worker  { op: 'cancel', target }          cancel request `target` at its next progress point
+//   page -> worker  { op: 'ping' }                    answered at once with { pong: true } (liveness)
 //   worker -> page  { id, ok: true, result }          the request's result
 //   worker -> page  { id, ok: false, error }          error = { name, code, message }
 //   worker -> page  { id, event, ... }                during a request: 'chunk', 'progress', 'copy'
@@ -323,24 +324,61 @@ const handlers = {
 };
 
 function serializeError(error) {
-  if (error instanceof Error) {
-    return { name: error.name, code: error.code ?? 'INTERNAL', message: error.message };
+  if (isFatal(error)) {
+    return { name: 'StrataError', code: 'WORKER_ERROR', message: `the Strata engine stopped: ${error.message}` };
   }
-  return { name: 'Error', code: 'INTERNAL', message: String(error) };
+  if (error instanceof Error) {
+    // Strata's errors carry a string code. Without one: an argument the bindings refused (a
+    // TypeError, a RangeError), else a failure of the platform (IO).
+    const code =
+      typeof error.code === 'string'
+        ? error.code
+        : error instanceof TypeError || error instanceof RangeError
+          ? 'INVALID_ARGUMENT'
+          : 'IO';
+    return { name: error.name, code, message: error.message };
+  }
+  return { name: 'Error', code: 'IO', message: String(error) };
 }
 
 async function handle({ id, op, args }) {
   try {
-    if (needsMainModule(op)) await mainModule();
+    if (needsMainModule(op)) {
+      try {
+        await mainModule();
+      } catch (error) {
+        // The engine's module did not load (missing, damaged, blocked): this worker is of no use.
+        self.postMessage({
+          id,
+          ok: false,
+          fatal: true,
+          error: { name: 'StrataError', code: 'WORKER_ERROR', message: `the Strata engine could not load: ${error?.message ?? error}` },
+        });
+        self.close();
+        return;
+      }
+    }
     const handler = Object.hasOwn(handlers, op) ? handlers[op] : null;
     if (handler === null) throw codeError('INVALID_ARGUMENT', `unknown operation ${op}`);
     const result = await handler(args ?? {}, id);
     post({ id, ok: true, result: result === undefined ? null : result });
   } catch (error) {
+    if (isFatal(error)) {
+      // The engine stopped (a trap: it cannot be trusted to go on). Say so, then end this
+      // worker: that releases the store's locks, and the page opens the store again.
+      self.postMessage({ id, ok: false, fatal: true, error: serializeError(error) });
+      self.close();
+      return;
+    }
     self.postMessage({ id, ok: false, error: serializeError(error) });
   } finally {
     cancelled.delete(id);
   }
+}
+
+/** A WebAssembly trap (a panic, memory exhausted): the module's state is lost. */
+function isFatal(error) {
+  return typeof WebAssembly !== 'undefined' && error instanceof WebAssembly.RuntimeError;
 }
 
 let queue = Promise.resolve();
@@ -388,6 +426,11 @@ function startPolicyTimer(tickMs, copies) {
 
 self.onmessage = (event) => {
   const message = event.data;
+  if (message?.op === 'ping') {
+    // Answered at once, not queued: the page's liveness check (a long request is running).
+    self.postMessage({ pong: true });
+    return;
+  }
   if (message?.op === 'cancel') {
     // Handled at once, not queued: the request it cancels is running.
     cancelled.add(message.target);

@@ -701,7 +701,7 @@ impl StrataStore {
         let b = convert::to_volume(b, "b")?;
         let session = self.session.lock().await;
         let extents = session.store()?.diff(a, b).await?;
-        Ok(convert::array(&extents, convert::extent))
+        convert::diff_extents(&extents)
     }
 
     /// Space accounting for every partition.

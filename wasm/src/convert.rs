@@ -181,20 +181,40 @@ pub(crate) fn progress_callback(callback: &Option<Function>) -> impl FnMut(Progr
     }
 }
 
-/// Up to `max` log entries of `store` from `cursor` (fewer at the end of the log; none past it).
+/// The most entries one `nextEntries` call returns.
+pub(crate) const LOG_BATCH_MAX: u64 = 4096;
+/// A `nextEntries` call with data stops adding entries once they hold this many bytes (16 MiB:
+/// one entry of the largest batch).
+const LOG_BATCH_DATA_BYTES: usize = 16 << 20;
+/// The most extents one `diff` returns.
+pub(crate) const DIFF_EXTENTS_MAX: usize = 1 << 20;
+
+/// Up to `max` log entries of `store` from `cursor` (at most [`LOG_BATCH_MAX`]; fewer at the end
+/// of the log, none past it, and fewer once the entries' data reach 16 MiB: only an empty batch
+/// is the end).
 pub(crate) async fn next_entries<S: Storage>(
     store: &Store<S>,
     cursor: &RefCell<LogCursor>,
     max: u64,
     with_data: bool,
 ) -> Result<Array, StrataError> {
+    if max == 0 || max > LOG_BATCH_MAX {
+        return Err(StrataError::invalid_argument(format!(
+            "max must be from 1 to {LOG_BATCH_MAX}, not {max}"
+        )));
+    }
     // Work on a copy and store it back only on success: after an error the cursor has not
     // moved, as no entry was returned.
     let mut position = cursor.borrow().clone();
     let out = Array::new();
+    let mut data_bytes = 0usize;
     for _ in 0..max {
+        if data_bytes >= LOG_BATCH_DATA_BYTES {
+            break;
+        }
         match store.next_entry(&mut position, with_data).await? {
             Some(entry) => {
+                data_bytes += entry.data.as_ref().map_or(0, Vec::len);
                 out.push(&log_entry(entry));
             }
             None => break,
@@ -202,6 +222,21 @@ pub(crate) async fn next_entries<S: Storage>(
     }
     *cursor.borrow_mut() = position;
     Ok(out)
+}
+
+/// The extents of a diff, refused past [`DIFF_EXTENTS_MAX`] (the differences are then too
+/// scattered to list; diff narrower volumes, or read the log).
+pub(crate) fn diff_extents(extents: &[Extent]) -> Result<Array, StrataError> {
+    if extents.len() > DIFF_EXTENTS_MAX {
+        return Err(StrataError::new(
+            "LIMIT_EXCEEDED",
+            format!(
+                "the volumes differ in {} separate extents; a diff returns at most {DIFF_EXTENTS_MAX}",
+                extents.len()
+            ),
+        ));
+    }
+    Ok(array(extents, extent))
 }
 
 /// `[start, end)` block range of send options: `[start, end]` as a two-number array.

@@ -724,7 +724,7 @@ impl StrataMirror {
         let b = convert::to_volume(b, "b")?;
         let mut session = self.session.lock().await;
         let extents = session.mirror()?.diff(a, b).await?;
-        Ok(convert::array(&extents, convert::extent))
+        convert::diff_extents(&extents)
     }
 
     /// Facts about the secondary, with the mirror's name and the legs' backends.
