@@ -36,7 +36,6 @@ pub mod format;
 mod index;
 mod order;
 pub mod policy;
-mod recovery;
 pub mod redundant;
 pub mod storage;
 mod store;

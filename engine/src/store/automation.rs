@@ -269,7 +269,7 @@ impl<S: Storage> Store<S> {
             .validate()
             .map_err(|e| Error::InvalidArgument(format!("assignments: {e}")))?;
         for (volume, _) in assignments.iter() {
-            self.slot_of(volume)?;
+            self.partitions.slot_of(volume)?;
         }
         self.append_journal(&[Self::document(META_KIND_ASSIGNMENTS, &assignments)])
             .await?;
@@ -388,6 +388,7 @@ impl<S: Storage> Store<S> {
     /// Then checkpoints the journal if it has grown large (see
     /// [`Store::set_journal_checkpoint_bytes`]).
     pub(crate) async fn after_operation(&mut self, operation: Operation) -> Result<()> {
+        self.check_invariants();
         self.evaluate_after_operation(operation).await?;
         self.maybe_checkpoint_journal().await
     }
@@ -710,8 +711,9 @@ impl<S: Storage> Store<S> {
                 }
                 // The newest snapshot of the live chain, as `send` picks it: a deleted volume's
                 // partition kept for the head is not one (it is not a volume a copy can name).
-                let newest_volume =
-                    self.visible_ancestor(self.partitions[self.head as usize].parent);
+                let newest_volume = self
+                    .partitions
+                    .visible_ancestor(self.partitions[self.head as usize].parent);
                 if newest_volume == VolumeId::BASELINE {
                     return Ok(Outcome::Skipped {
                         why: "no snapshot to copy yet".into(),
@@ -723,7 +725,7 @@ impl<S: Storage> Store<S> {
                     .last_copy_volume
                     .get(target)
                     .map(|&v| VolumeId(v))
-                    .filter(|v| self.slot_of(*v).is_ok());
+                    .filter(|v| self.partitions.slot_of(*v).is_ok());
                 if base == Some(newest_volume) {
                     return Ok(Outcome::Skipped {
                         why: format!("{target} already has volume {newest_volume}"),

@@ -63,9 +63,12 @@ impl<S: Storage> Store<S> {
             // The newest snapshot of the live chain. A deleted volume's partition kept for the
             // head is not one: it holds only the blocks the head does not override, so a target
             // whose head grew from it would read a mix of it and older data.
-            None => match self.visible_ancestor(self.partitions[self.head as usize].parent) {
+            None => match self
+                .partitions
+                .visible_ancestor(self.partitions[self.head as usize].parent)
+            {
                 VolumeId::BASELINE => None,
-                newest => self.slot_of(newest)?,
+                newest => self.partitions.slot_of(newest)?,
             },
         };
         if upto.is_none() && options.base.is_some() {
@@ -79,7 +82,7 @@ impl<S: Storage> Store<S> {
         };
         let base_slot = match options.base {
             None | Some(VolumeId::BASELINE) => None,
-            Some(v) => Some(self.slot_of(v)?.unwrap_or(0)),
+            Some(v) => Some(self.partitions.slot_of(v)?.unwrap_or(0)),
         };
         let to_send: Vec<u32> = match base_slot {
             None => chain.clone(),
@@ -147,10 +150,7 @@ impl<S: Storage> Store<S> {
             payload.extend_from_slice(p.label.as_bytes());
             encode_frame(&mut out, FRAME_VOLUME_BEGIN, &payload);
             let mut entries = 0u64;
-            let mut cursor = LogCursor {
-                seek_seq: p.first_seq,
-                current: None,
-            };
+            let mut cursor = LogCursor::at(p.first_seq);
             while let Some(entry) = self.next_entry(&mut cursor, true).await? {
                 if entry.volume != p.volume {
                     break;
@@ -220,7 +220,12 @@ impl<S: Storage> Store<S> {
                 "the target's head has local writes; receive only into a store whose head is empty (roll back first)".into(),
             ));
         }
-        if header.base_volume != 0 && self.slot_of(VolumeId(header.base_volume)).is_err() {
+        if header.base_volume != 0
+            && self
+                .partitions
+                .slot_of(VolumeId(header.base_volume))
+                .is_err()
+        {
             return Err(Error::InvalidArgument(format!(
                 "the stream needs volume {} as its base, and this store does not have it",
                 header.base_volume
@@ -272,13 +277,12 @@ impl<S: Storage> Store<S> {
         let parent = match volume.parent {
             0 => None,
             p => Some(
-                *self
-                    .by_volume
-                    .get(&VolumeId(p))
+                self.partitions
+                    .slot(VolumeId(p))
                     .ok_or(Error::UnknownVolume(VolumeId(p)))?,
             ),
         };
-        self.add_partition(
+        self.partitions.push(
             VolumeId(volume.volume),
             parent,
             volume.created_ms,
@@ -590,7 +594,7 @@ impl<S: Storage> StreamReceiver<S> {
                     return Err(stream_error("impossible volume description"));
                 }
                 let store = self.store().await?;
-                let existing = store.by_volume.get(&VolumeId(volume)).copied();
+                let existing = store.partitions.slot(VolumeId(volume));
                 let skip = match existing {
                     Some(slot) => {
                         let p = &store.partitions[slot as usize];
@@ -606,7 +610,7 @@ impl<S: Storage> StreamReceiver<S> {
                 if !skip {
                     store.check_partition_room(1)?;
                 }
-                if !skip && parent != 0 && !store.by_volume.contains_key(&VolumeId(parent)) {
+                if !skip && parent != 0 && store.partitions.slot(VolumeId(parent)).is_none() {
                     return Err(Error::InvalidArgument(format!(
                         "volume {volume} grows from volume {parent}, which this store does not have"
                     )));

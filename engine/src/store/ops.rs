@@ -125,7 +125,7 @@ impl<S: Storage> Store<S> {
     }
 
     pub(super) fn sealed_slot(&self, volume: VolumeId) -> Result<u32> {
-        match self.slot_of(volume)? {
+        match self.partitions.slot_of(volume)? {
             None => Err(Error::InvalidArgument(
                 "the baseline is not a log partition".into(),
             )),
@@ -464,7 +464,7 @@ impl<S: Storage> Store<S> {
     /// entries), and a new head whose parent is `to` is opened. Newer snapshots stay readable.
     /// Returns the new head's identifier.
     pub async fn rollback(&mut self, to: VolumeId, label: Option<&str>) -> Result<VolumeId> {
-        let target = self.slot_of(to)?;
+        let target = self.partitions.slot_of(to)?;
         if target == Some(self.head) {
             return Err(Error::InvalidArgument(format!(
                 "volume {to} is the live head already"
@@ -570,9 +570,9 @@ impl<S: Storage> Store<S> {
         volume: VolumeId,
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<()> {
-        let slot = *self
-            .by_volume
-            .get(&volume)
+        let slot = self
+            .partitions
+            .slot(volume)
             .ok_or(Error::UnknownVolume(volume))?;
         let chain = self.chain_to_root(slot)?;
         let mut in_chain = SlotSet::default();
@@ -634,7 +634,7 @@ impl<S: Storage> Store<S> {
         self.merge_sums(&blocks).await?;
         drop(blocks);
         let sum_crc =
-            crate::recovery::object_crc(&self.storage, BASELINE_SUM_OBJECT, self.block_count * 4)
+            super::recovery::object_crc(&self.storage, BASELINE_SUM_OBJECT, self.block_count * 4)
                 .await?;
         self.commit(Commit::new(true)).await?;
         self.append_journal(&[MetaRecord::MergeFinished {
@@ -862,8 +862,11 @@ impl<S: Storage> Store<S> {
 
     /// The block extents whose contents differ between volumes `a` and `b`.
     pub async fn diff(&self, a: VolumeId, b: VolumeId) -> Result<Vec<Extent>> {
-        let (slot_a, slot_b) = (self.slot_of(a)?, self.slot_of(b)?);
-        let (anc_a, anc_b) = (self.ancestry(slot_a), self.ancestry(slot_b));
+        let (slot_a, slot_b) = (self.partitions.slot_of(a)?, self.partitions.slot_of(b)?);
+        let (anc_a, anc_b) = (
+            self.partitions.ancestry(slot_a),
+            self.partitions.ancestry(slot_b),
+        );
         let zero = vec![0u8; self.block_size as usize];
         let mut differ = Vec::new();
         let mut same_crc = Vec::new();

@@ -83,11 +83,11 @@ impl<S: Storage> Store<S> {
 
     /// The ancestry of visible volume `volume` (its slot and all older slots it reads through).
     fn ancestry_of(&self, volume: VolumeId) -> Result<SlotSet> {
-        let slot = self.slot_of(volume)?;
+        let slot = self.partitions.slot_of(volume)?;
         Ok(if slot == Some(self.head) {
             self.head_ancestry.clone()
         } else {
-            self.ancestry(slot)
+            self.partitions.ancestry(slot)
         })
     }
 

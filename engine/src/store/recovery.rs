@@ -9,6 +9,7 @@
 
 use std::rc::Rc;
 
+use super::types::{BaselineKind, RecoveryReport};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::format::baseline::{
@@ -18,7 +19,6 @@ use crate::format::commit::{CommitPoint, COMMIT_OBJECT, COMMIT_SLOT_STRIDE};
 use crate::format::meta::{MetaRecord, CREATED_FLAG_HEAD, META_MAGIC, REWRITTEN_FLAG_COMPACTED};
 use crate::format::{self, meta_object, parse_meta_object, parse_segment_object, FORMAT_VERSION};
 use crate::storage::{Commit, Storage};
-use crate::store::{BaselineKind, JournalPartition, Parts, RecoveryReport, Store};
 
 /// Largest journal this build will read into memory (a journal grows ~100 bytes per snapshot);
 /// an append that would pass it is refused.
@@ -196,14 +196,65 @@ pub(crate) async fn object_crc<S: Storage>(storage: &S, object: &str, len: u64) 
     Ok(crc)
 }
 
+/// The pieces recovery assembles a store from.
+pub(crate) struct Parts<S: Storage> {
+    pub storage: S,
+    pub clock: Rc<dyn Clock>,
+    pub block_size: u32,
+    pub block_count: u64,
+    pub baseline: BaselineKind,
+    pub format_version: u32,
+    pub baseline_sum_crc: u32,
+    pub store_id: u64,
+    pub created_ms: u64,
+    pub meta_object: String,
+    pub meta_len: u64,
+    pub recovery: RecoveryReport,
+    pub read_only: bool,
+    pub commit_point: Option<CommitPoint>,
+    pub head_loss_vouched_elsewhere: bool,
+}
+
+/// A partition as the journal describes it.
+pub(crate) struct JournalPartition {
+    pub volume: u64,
+    pub parent: u64,
+    pub created_ms: u64,
+    pub first_seq: u64,
+    pub segment_generation: u32,
+    /// Set once the partition is sealed.
+    pub sealed: Option<JournalSeal>,
+    pub compacted: bool,
+    pub hidden: bool,
+}
+
+/// What the journal says of a sealed partition.
+pub(crate) struct JournalSeal {
+    pub sealed_ms: u64,
+    pub segment_len: u64,
+    pub next_seq: u64,
+    pub label: String,
+}
+
+/// What replaying the journal gives: the pieces to assemble the store from, its partitions (in
+/// creation order, dropped ones removed), the head's volume, the policy documents, and a merge
+/// the journal started but did not finish.
+pub(crate) struct Replayed<S: Storage> {
+    pub parts: Parts<S>,
+    pub partitions: Vec<JournalPartition>,
+    pub head: u64,
+    pub documents: Vec<(u16, String)>,
+    pub merging: Option<u64>,
+}
+
 /// With `head_loss_vouched_elsewhere` (a mirror's secondary), synced head records the commit
 /// point vouches for are cut like a torn tail when missing, and counted, instead of failing.
-pub(crate) async fn open<S: Storage>(
+pub(crate) async fn replay<S: Storage>(
     mut storage: S,
     clock: Rc<dyn Clock>,
     read_only: bool,
     head_loss_vouched_elsewhere: bool,
-) -> Result<Store<S>> {
+) -> Result<Replayed<S>> {
     // The commit point first: read before the journal, it can only vouch for less than a writer
     // beside a read-only view has made durable since.
     let commit_point = read_commit_point(&storage).await?;
@@ -394,7 +445,12 @@ pub(crate) async fn open<S: Storage>(
                     .ok_or_else(|| {
                         Error::corrupt(&object, 0, format!("seal of unknown partition {volume}"))
                     })?;
-                p.sealed = Some((sealed_ms, segment_len, next_seq, label));
+                p.sealed = Some(JournalSeal {
+                    sealed_ms,
+                    segment_len,
+                    next_seq,
+                    label,
+                });
             }
             MetaRecord::PartitionRewritten {
                 volume,
@@ -409,7 +465,7 @@ pub(crate) async fn open<S: Storage>(
                 let Some(sealed) = p.sealed.as_mut() else {
                     return Err(Error::corrupt(&object, 0, "rewrite of the unsealed head"));
                 };
-                sealed.1 = segment_len;
+                sealed.segment_len = segment_len;
                 p.segment_generation = segment_generation;
                 p.compacted |= flags & REWRITTEN_FLAG_COMPACTED != 0;
             }
@@ -523,17 +579,11 @@ pub(crate) async fn open<S: Storage>(
         commit_point,
         head_loss_vouched_elsewhere,
     };
-    let mut store = Store::assemble(parts, partitions, head).await?;
-    store.load_policy_documents(documents)?;
-    if read_only {
-        store.set_automatic_policies(false);
-        return Ok(store);
-    }
-    if let Some(volume) = merging {
-        store
-            .finish_merge(crate::VolumeId(volume), &mut |_| true)
-            .await?;
-    }
-    store.remove_orphans().await?;
-    Ok(store)
+    Ok(Replayed {
+        parts,
+        partitions,
+        head,
+        documents,
+        merging,
+    })
 }

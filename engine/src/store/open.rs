@@ -1,0 +1,510 @@
+//! Opening a store: recovery replays the journal (`recovery.rs`), then the partitions are
+//! assembled here: each sealed partition's index loaded, the head's segment scanned.
+
+use super::recovery::{self, JournalPartition, Parts};
+use super::*;
+
+impl<S: Storage> Store<S> {
+    /// Replays the journal, assembles the store, and (unless read-only) finishes an
+    /// interrupted merge and removes what no partition refers to.
+    async fn recover(
+        storage: S,
+        clock: Rc<dyn Clock>,
+        read_only: bool,
+        head_loss_vouched_elsewhere: bool,
+    ) -> Result<Self> {
+        let replayed =
+            recovery::replay(storage, clock, read_only, head_loss_vouched_elsewhere).await?;
+        let mut store = Store::assemble(replayed.parts, replayed.partitions, replayed.head).await?;
+        store.load_policy_documents(replayed.documents)?;
+        if read_only {
+            store.set_automatic_policies(false);
+            return Ok(store);
+        }
+        if let Some(volume) = replayed.merging {
+            store.finish_merge(VolumeId(volume), &mut |_| true).await?;
+        }
+        store.remove_orphans().await?;
+        Ok(store)
+    }
+
+    /// Opens the store on `storage`, recovering from a crash if needed (see `format.md`), and
+    /// signals the built-in `open` event to its policy (automatic policies are on): the event
+    /// rules for `open` are carried out before it returns. Their failure does not fail the
+    /// open, unless it poisoned the store. Creating a store or importing a baseline signals
+    /// nothing (a new store has no policy yet).
+    pub async fn open(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
+        Self::open_with_automatic_policies(storage, clock, true).await
+    }
+
+    /// Opens the secondary of a mirror: as [`Store::open`] with automatic policies off, except
+    /// that synced records of the head that the commit point vouches for but that are missing or
+    /// damaged at the end of the head's segment are cut as a torn tail would be (and counted in
+    /// [`RecoveryReport::head_bytes_lost`]) instead of failing the open: the mirror's legs hold
+    /// those writes and give them back.
+    pub(crate) async fn open_secondary(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
+        let mut store = Self::recover(storage, clock, false, true).await?;
+        store.set_automatic_policies(false);
+        store.maybe_checkpoint_journal().await?;
+        Ok(store)
+    }
+
+    /// [`Store::open`], with automatic policies on or off from the start (see
+    /// [`Store::set_automatic_policies`]): with them off, `open` is not signalled either.
+    pub async fn open_with_automatic_policies(
+        storage: S,
+        clock: Rc<dyn Clock>,
+        automatic_policies: bool,
+    ) -> Result<Self> {
+        let mut store = Self::recover(storage, clock, false, false).await?;
+        store.set_automatic_policies(automatic_policies);
+        store.signal_event(BuiltinEvent::Open).await?;
+        store.maybe_checkpoint_journal().await?;
+        Ok(store)
+    }
+
+    /// Opens the store on `storage` as a read-only view that writes nothing at all, so that it
+    /// may sit beside a writer that is mid-compaction, mid-merge or mid-receive.
+    ///
+    /// Unlike [`Store::open`], recovery changes nothing: a torn journal or head-segment tail is
+    /// ignored in memory only (not truncated), segments no partition refers to are left alone
+    /// (they may be a writer's work in progress), and an unfinished merge is not redone: the
+    /// partitions are read as they are, since the merged partitions stay intact until the merge
+    /// finishes (see `format.md`); the older snapshots that merge folds in are hidden, and the
+    /// baseline itself may show blocks already merged. Every change (writes, sync, snapshots,
+    /// compaction, merges, policies, receiving copies) fails with [`Error::ReadOnly`], automatic
+    /// policies are off, and [`Store::close`] just gives the storage back.
+    pub async fn open_read_only(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
+        Self::recover(storage, clock, true, false).await
+    }
+
+    /// True if the store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+}
+
+impl<S: Storage> Store<S> {
+    /// Builds a store from the journal's partitions (in creation order; dropped ones already
+    /// removed), loading each sealed partition's index and scanning the head's segment.
+    pub(crate) async fn assemble(
+        parts: Parts<S>,
+        journal: Vec<JournalPartition>,
+        head_volume: u64,
+    ) -> Result<Self> {
+        let mut store = Store {
+            storage: parts.storage,
+            clock: parts.clock,
+            block_size: parts.block_size,
+            block_count: parts.block_count,
+            baseline: parts.baseline,
+            format_version: parts.format_version,
+            store_id: parts.store_id,
+            created_ms: parts.created_ms,
+            meta_object: parts.meta_object,
+            meta_len: parts.meta_len,
+            partitions: PartitionTree::default(),
+            head: 0,
+            head_state: HeadState::default(),
+            head_ancestry: SlotSet::default(),
+            index: BlockIndex::default(),
+            write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
+            baseline_sum_crc: parts.baseline_sum_crc,
+            epoch: 0,
+            automation: automation::Automation::default(),
+            checkpoint: checkpoint::CheckpointTrigger::default(),
+            merging: None,
+            next_volume: 1,
+            poisoned: false,
+            read_only: parts.read_only,
+            recovery: parts.recovery,
+            commit_point: parts.commit_point,
+            head_loss_vouched_elsewhere: parts.head_loss_vouched_elsewhere,
+        };
+        let mut head_slot = None;
+        for jp in &journal {
+            let parent = if jp.parent == 0 {
+                None
+            } else {
+                let slot = store.partitions.slot(VolumeId(jp.parent));
+                Some(slot.ok_or_else(|| {
+                    Error::corrupt(
+                        &store.meta_object,
+                        0,
+                        format!("partition {} has unknown parent {}", jp.volume, jp.parent),
+                    )
+                })?)
+            };
+            let slot = store.partitions.push(
+                VolumeId(jp.volume),
+                parent,
+                jp.created_ms,
+                jp.first_seq,
+                jp.segment_generation,
+            );
+            let p = &mut store.partitions[slot as usize];
+            p.compacted = jp.compacted;
+            p.hidden = jp.hidden;
+            store.next_volume = store.next_volume.max(jp.volume.saturating_add(1));
+            if jp.volume == head_volume {
+                head_slot = Some(slot);
+            }
+        }
+        let head_slot = head_slot
+            .ok_or_else(|| Error::corrupt(&store.meta_object, 0, "no live head partition"))?;
+        // Load partitions in sequence order so that every block's versions end up oldest first.
+        let order = crate::order::order_by(store.partitions.len(), |s| {
+            (store.partitions[s].first_seq, 0)
+        });
+        for slot in order.into_iter().map(|s| s as u32) {
+            let jp = &journal[slot as usize];
+            match &jp.sealed {
+                Some(seal) => {
+                    store
+                        .load_sealed(slot, seal.segment_len, seal.next_seq)
+                        .await?;
+                    let p = &mut store.partitions[slot as usize];
+                    p.sealed_ms = Some(seal.sealed_ms);
+                    p.label = seal.label.clone();
+                }
+                None if slot == head_slot => {}
+                None => {
+                    return Err(Error::corrupt(
+                        &store.meta_object,
+                        0,
+                        format!("partition {} is neither sealed nor the head", jp.volume),
+                    ))
+                }
+            }
+        }
+        store.set_head(head_slot);
+        store.scan_head().await?;
+        store.check_invariants();
+        Ok(store)
+    }
+
+    pub(super) fn apply_record_to_index(&mut self, slot: u32, offset: u64, meta: &RecordMeta) {
+        let mut data_offset = offset + meta.header.data_offset();
+        let mut block = 0usize;
+        for entry in &meta.entries {
+            for i in 0..u64::from(entry.blocks) {
+                self.index.insert(
+                    entry.addr + i,
+                    Version {
+                        slot,
+                        crc: meta.block_crcs.get(block).copied().unwrap_or_default(),
+                        offset: data_offset,
+                    },
+                );
+                block += 1;
+                data_offset += u64::from(self.block_size);
+            }
+        }
+        let p = &mut self.partitions[slot as usize];
+        p.entries += u64::from(meta.header.entry_count);
+        p.records.push(RecordRef {
+            offset,
+            first_seq: meta.header.first_seq,
+        });
+        p.records_end = offset + meta.header.record_len();
+        p.next_seq = meta.next_seq();
+        p.blocks_written += u64::from(meta.header.block_count);
+    }
+
+    /// Checks that a record belongs where it was found.
+    pub(super) fn check_record_place(
+        &self,
+        slot: u32,
+        offset: u64,
+        header: &RecordHeader,
+    ) -> Result<(), &'static str> {
+        let p = &self.partitions[slot as usize];
+        if header.volume != p.volume.0 {
+            return Err("record belongs to another partition");
+        }
+        if header.block_size != self.block_size {
+            return Err("record block size differs from the store's");
+        }
+        // Compaction leaves gaps in the sequence numbers; otherwise they are contiguous.
+        let in_order = if p.compacted {
+            header.first_seq >= p.next_seq
+        } else {
+            header.first_seq == p.next_seq && header.flags & RECORD_FLAG_SEQ_TABLE == 0
+        };
+        if !in_order {
+            return Err("record sequence number out of order");
+        }
+        if offset != p.records_end {
+            return Err("record not contiguous with the previous one");
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_entries_in_range(&self, meta: &RecordMeta) -> Result<(), &'static str> {
+        for e in &meta.entries {
+            if e.addr >= self.block_count || u64::from(e.blocks) > self.block_count - e.addr {
+                return Err("entry addresses blocks outside the volume");
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and verifies a sealed segment's footer and index section.
+    pub(super) async fn read_sealed_index(
+        &self,
+        slot: u32,
+        segment_len: u64,
+    ) -> Result<(footer::Footer, Vec<(u64, RecordMeta)>)> {
+        let object = &self.partitions[slot as usize].segment;
+        let actual_len = self.storage.len(object).await?.unwrap_or(0);
+        if actual_len < segment_len || segment_len < FOOTER_LEN as u64 {
+            return Err(Error::corrupt(
+                object,
+                actual_len,
+                format!("sealed segment is {actual_len} bytes, the journal says {segment_len}"),
+            ));
+        }
+        let mut footer_bytes = [0u8; FOOTER_LEN];
+        let footer_at = segment_len - FOOTER_LEN as u64;
+        self.storage
+            .read_at(object, footer_at, &mut footer_bytes)
+            .await?;
+        let f =
+            decode_footer(&footer_bytes).map_err(|e| Error::corrupt(object, footer_at, e.what))?;
+        if f.volume != self.partitions[slot as usize].volume.0
+            || f.records_end.checked_add(f.index_len) != Some(footer_at)
+        {
+            return Err(Error::corrupt(
+                object,
+                footer_at,
+                "footer disagrees with the journal",
+            ));
+        }
+        // Bounded by the object's real length (checked just above).
+        let mut index = vec![0u8; f.index_len as usize];
+        self.storage
+            .read_at(object, f.records_end, &mut index)
+            .await?;
+        let records =
+            decode_index(&f, &index).map_err(|e| Error::corrupt(object, f.records_end, e.what))?;
+        Ok((f, records))
+    }
+
+    pub(super) async fn load_sealed(
+        &mut self,
+        slot: u32,
+        segment_len: u64,
+        next_seq: u64,
+    ) -> Result<()> {
+        let object = self.partitions[slot as usize].segment.clone();
+        let (f, records) = self.read_sealed_index(slot, segment_len).await?;
+        if f.next_seq != next_seq {
+            return Err(Error::corrupt(
+                &object,
+                segment_len - FOOTER_LEN as u64,
+                "footer disagrees with the journal",
+            ));
+        }
+        for (offset, meta) in records {
+            self.check_record_place(slot, offset, &meta.header)
+                .and_then(|()| self.check_entries_in_range(&meta))
+                .map_err(|what| Error::corrupt(&object, offset, what))?;
+            self.apply_record_to_index(slot, offset, &meta);
+        }
+        let p = &mut self.partitions[slot as usize];
+        let seq_ok = p.next_seq == next_seq || (p.compacted && p.next_seq <= next_seq);
+        if p.records_end != f.records_end || !seq_ok {
+            return Err(Error::corrupt(
+                &object,
+                f.records_end,
+                "index does not cover the records",
+            ));
+        }
+        p.next_seq = next_seq;
+        p.segment_len = segment_len;
+        Ok(())
+    }
+
+    /// Reads and fully verifies the record at `offset` of a segment ending at `end`.
+    pub(super) async fn verify_record_at(
+        &self,
+        object: &str,
+        offset: u64,
+        end: u64,
+    ) -> Option<(RecordMeta, u64)> {
+        if end.saturating_sub(offset) < RECORD_HEADER_LEN as u64 {
+            return None;
+        }
+        let mut header_bytes = [0u8; RECORD_HEADER_LEN];
+        self.storage
+            .read_at(object, offset, &mut header_bytes)
+            .await
+            .ok()?;
+        let header = decode_header(&header_bytes).ok()?;
+        let len = header.record_len();
+        if offset.checked_add(len)? > end {
+            return None;
+        }
+        // Checksum of header and tables first: only then is the data worth reading.
+        let mut tables = vec![0u8; header.tables_len()];
+        self.storage
+            .read_at(object, offset + RECORD_HEADER_LEN as u64, &mut tables)
+            .await
+            .ok()?;
+        let meta = decode_tables(&header_bytes, &tables).ok()?;
+        let mut data = vec![0u8; (len - header.data_offset()) as usize];
+        self.storage
+            .read_at(object, offset + header.data_offset(), &mut data)
+            .await
+            .ok()?;
+        verify_data(&meta, &data).ok()?;
+        Some((meta, len))
+    }
+
+    /// Replays the head's segment, verifying every record; cuts a torn tail and reports damage
+    /// below a completed sync.
+    pub(super) async fn scan_head(&mut self) -> Result<()> {
+        let slot = self.head;
+        let object = self.partitions[slot as usize].segment.clone();
+        let len = self.storage.len(&object).await?;
+        let exists = len.is_some();
+        let end = len.unwrap_or(0);
+        let mut window: Vec<u8> = Vec::new();
+        let mut window_start = 0u64;
+        let mut offset = 0u64;
+        let mut durable_claim = 0u64;
+        loop {
+            if offset >= end {
+                break;
+            }
+            // Make sure the window holds the header, then the whole record.
+            let mut need = RECORD_HEADER_LEN as u64;
+            let mut parsed = None;
+            for _ in 0..2 {
+                let have = (window_start + window.len() as u64).saturating_sub(offset);
+                if offset < window_start || have < need {
+                    let len = need.max(SCAN_WINDOW_BYTES).min(end - offset);
+                    window = vec![0u8; len as usize];
+                    self.storage.read_at(&object, offset, &mut window).await?;
+                    window_start = offset;
+                }
+                let at = (offset - window_start) as usize;
+                let Some(header_bytes) = window.get(at..at + RECORD_HEADER_LEN) else {
+                    break;
+                };
+                let Ok(header) = decode_header(header_bytes) else {
+                    break;
+                };
+                let len = header.record_len();
+                if offset + len > end {
+                    break;
+                }
+                if (window_start + window.len() as u64) < offset + len {
+                    need = len;
+                    continue;
+                }
+                let record = &window[at..at + len as usize];
+                let (head_bytes, rest) = record.split_at(RECORD_HEADER_LEN);
+                let (tables, data) = rest.split_at(header.tables_len());
+                if let Ok(meta) = decode_tables(head_bytes, tables) {
+                    if verify_data(&meta, data).is_ok()
+                        && self.check_record_place(slot, offset, &meta.header).is_ok()
+                        && self.check_entries_in_range(&meta).is_ok()
+                    {
+                        parsed = Some((meta, len, head_bytes.to_vec(), tables.to_vec()));
+                    }
+                }
+                break;
+            }
+            let Some((meta, len, head_bytes, tables)) = parsed else {
+                break;
+            };
+            durable_claim = durable_claim.max(meta.header.durable_offset);
+            self.head_state
+                .index
+                .extend_from_slice(&offset.to_le_bytes());
+            self.head_state.index.extend_from_slice(&head_bytes);
+            self.head_state.index.extend_from_slice(&tables);
+            self.apply_record_to_index(slot, offset, &meta);
+            offset += len;
+        }
+        // The commit point vouches for the synced length it saw (if this volume is still the head).
+        if let Some(point) = self
+            .commit_point
+            .filter(|p| p.head_volume == self.partitions[slot as usize].volume.0)
+        {
+            if offset < point.head_len && self.head_loss_vouched_elsewhere {
+                self.recovery.head_bytes_lost = point.head_len - offset;
+            } else if offset < point.head_len {
+                let what = if exists {
+                    format!(
+                        "the head's records end at byte {offset}, but syncs up to byte {} were acknowledged (commit point): acknowledged writes are missing or damaged",
+                        point.head_len
+                    )
+                } else {
+                    format!(
+                        "the head's segment is missing, but syncs up to byte {} of it were acknowledged (commit point)",
+                        point.head_len
+                    )
+                };
+                return Err(Error::corrupt(&object, offset, what));
+            }
+        }
+        if offset < end {
+            // Something after `offset` does not verify. A torn tail if nothing later claims that
+            // a sync covered it; damage otherwise.
+            let mut candidate = offset + 1;
+            let mut probe = vec![0u8; SCAN_WINDOW_BYTES as usize];
+            while candidate + RECORD_HEADER_LEN as u64 <= end {
+                let n = self.storage.read_at(&object, candidate, &mut probe).await?;
+                let magic = RECORD_MAGIC.to_le_bytes();
+                let mut found = None;
+                for (i, w) in probe[..n].windows(4).enumerate() {
+                    if w != magic {
+                        continue;
+                    }
+                    // Only a record claiming that a sync covered `offset` changes the verdict;
+                    // look at its header before reading anything more.
+                    let Some(Ok(header)) = probe.get(i..i + RECORD_HEADER_LEN).map(decode_header)
+                    else {
+                        continue;
+                    };
+                    if header.volume != self.partitions[slot as usize].volume.0
+                        || header.durable_offset <= offset
+                    {
+                        continue;
+                    }
+                    let at = candidate + i as u64;
+                    if let Some((meta, _)) = self.verify_record_at(&object, at, end).await {
+                        found = Some(meta.header.durable_offset);
+                        durable_claim = durable_claim.max(meta.header.durable_offset);
+                        break;
+                    }
+                }
+                if found.is_some() || n < probe.len() {
+                    break;
+                }
+                candidate += (n - 3) as u64;
+            }
+            if durable_claim > offset {
+                return Err(Error::corrupt(
+                    &object,
+                    offset,
+                    format!("a damaged record lies below the synced length {durable_claim}"),
+                ));
+            }
+            self.recovery.head_bytes_truncated = end - offset;
+            // A read-only view leaves the tail to the writer; it reads only up to `offset`.
+            if !self.read_only {
+                let mut commit = Commit::new(true);
+                commit.truncate(&object, offset);
+                self.commit(commit).await?;
+            }
+        }
+        let p = &mut self.partitions[slot as usize];
+        p.segment_len = p.records_end;
+        self.head_state.flushed = p.records_end;
+        self.head_state.durable = p.records_end;
+        Ok(())
+    }
+}

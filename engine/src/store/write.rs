@@ -1,0 +1,368 @@
+//! Writes into the head, syncs, the journal's appends, and snapshots (sealing the head).
+
+use super::*;
+
+/// State only the live head has.
+#[derive(Debug, Default)]
+pub(super) struct HeadState {
+    /// Records not yet handed to storage, starting at `flushed`.
+    pub pending: Vec<u8>,
+    pub flushed: u64,
+    pub durable: u64,
+    /// The index section body being built for sealing (see `format::footer::begin_index`).
+    pub index: Vec<u8>,
+}
+
+impl<S: Storage> Store<S> {
+    // ----- writes ----------------------------------------------------------------------------
+
+    pub(super) fn check_range(&self, addr: u64, blocks: u64) -> Result<()> {
+        if blocks == 0 || addr >= self.block_count || blocks > self.block_count - addr {
+            return Err(Error::BlockOutOfRange {
+                addr,
+                blocks,
+                block_count: self.block_count,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if self.poisoned {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Appends one entry: `data` (whole blocks) written from block `addr`. Returns its sequence
+    /// number. Durable once a later [`Store::sync`] returns.
+    ///
+    /// A threshold rule this write makes due is carried out before it returns (see
+    /// [`Store::set_automatic_policies`]). Such an automatic action never turns the write into an
+    /// error, unless it poisoned the store: then the error is returned (the write itself was
+    /// done, but the handle is unusable and must be reopened).
+    pub async fn write(&mut self, addr: u64, data: &[u8]) -> Result<u64> {
+        self.write_batch(&[(addr, data)]).await
+    }
+
+    /// Appends several entries as one atomic record: after a crash either all of them or none is
+    /// there. Returns the first entry's sequence number; the others follow in order.
+    pub async fn write_batch(&mut self, writes: &[(u64, &[u8])]) -> Result<u64> {
+        self.check_writable()?;
+        if writes.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a batch needs at least one write".into(),
+            ));
+        }
+        let block_size = self.block_size as usize;
+        let mut total_blocks: u64 = 0;
+        for (addr, data) in writes {
+            if data.is_empty() || data.len() % block_size != 0 {
+                return Err(Error::NotWholeBlocks {
+                    len: data.len(),
+                    block_size: self.block_size,
+                });
+            }
+            let blocks = (data.len() / block_size) as u64;
+            self.check_range(*addr, blocks)?;
+            total_blocks += blocks;
+        }
+        let max_blocks =
+            u64::from(RECORD_BLOCKS_MAX).min(RECORD_DATA_BYTES_MAX / u64::from(self.block_size));
+        if total_blocks > max_blocks || writes.len() as u64 > max_blocks {
+            return Err(Error::BatchTooLarge {
+                blocks: total_blocks,
+                max: max_blocks,
+            });
+        }
+        let head_slot = self.head;
+        let head = &mut self.partitions[head_slot as usize];
+        if head.next_seq + writes.len() as u64 > format::SEQ_MAX {
+            return Err(Error::InvalidArgument(
+                "the store has used up its sequence numbers".into(),
+            ));
+        }
+        let header = RecordHeader {
+            flags: 0,
+            volume: head.volume.0,
+            first_seq: head.next_seq,
+            timestamp_ms: self.clock.now_ms(),
+            entry_count: writes.len() as u32,
+            block_count: total_blocks as u32,
+            durable_offset: self.head_state.durable,
+            block_size: self.block_size,
+        };
+        let offset = head.records_end;
+        let start = self.head_state.pending.len();
+        let crcs = encode_record(&mut self.head_state.pending, &header, writes, &[]);
+        let meta_end = start + header.data_offset() as usize;
+        self.head_state
+            .index
+            .extend_from_slice(&offset.to_le_bytes());
+        self.head_state
+            .index
+            .extend_from_slice(&self.head_state.pending[start..meta_end]);
+        let mut data_offset = offset + header.data_offset();
+        let mut crc_iter = crcs.into_iter();
+        for (addr, data) in writes {
+            for i in 0..(data.len() / block_size) as u64 {
+                let crc = crc_iter.next().unwrap_or_default();
+                self.index.insert(
+                    addr + i,
+                    Version {
+                        slot: head_slot,
+                        crc,
+                        offset: data_offset,
+                    },
+                );
+                data_offset += block_size as u64;
+            }
+        }
+        head.records.push(RecordRef {
+            offset,
+            first_seq: header.first_seq,
+        });
+        head.records_end += header.record_len();
+        head.segment_len = head.records_end;
+        head.next_seq += u64::from(header.entry_count);
+        head.entries += u64::from(header.entry_count);
+        head.blocks_written += total_blocks;
+        if self.head_state.pending.len() >= self.write_buffer_bytes {
+            self.flush(false).await?;
+        }
+        self.after_operation(Operation::Write).await?;
+        Ok(header.first_seq)
+    }
+
+    /// Hands pending records to storage; with `durable`, makes everything written so far durable.
+    pub(super) async fn flush(&mut self, durable: bool) -> Result<()> {
+        self.check_writable()?;
+        let head = &self.partitions[self.head as usize];
+        if self.head_state.pending.is_empty()
+            && (!durable || self.head_state.durable == head.records_end)
+        {
+            return Ok(());
+        }
+        let mut commit = Commit::new(durable);
+        let end = head.records_end;
+        if !self.head_state.pending.is_empty() {
+            // The buffer goes to storage; its successor starts at full size, so that filling it
+            // again never regrows (and re-copies) it.
+            let capacity = self.write_buffer_bytes.clamp(64 << 10, 64 << 20) + (64 << 10);
+            let bytes =
+                std::mem::replace(&mut self.head_state.pending, Vec::with_capacity(capacity));
+            commit.write(&head.segment, self.head_state.flushed, bytes);
+        }
+        self.commit(commit).await?;
+        self.head_state.flushed = end;
+        if durable {
+            self.head_state.durable = end;
+        }
+        Ok(())
+    }
+
+    /// Commits to storage; a failure poisons the handle (a failed flush is never retried).
+    pub(super) async fn commit(&mut self, commit: Commit) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        match self.storage.commit(commit).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.poisoned = true;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The durability point: when this returns `Ok`, every write so far survives a crash.
+    ///
+    /// A threshold rule that is due is then carried out (see
+    /// [`Store::set_automatic_policies`]). Its failure does not fail the sync, unless it poisoned
+    /// the store: then the error is returned, although the writes were made durable first.
+    pub async fn sync(&mut self) -> Result<()> {
+        self.flush(true).await?;
+        self.after_operation(Operation::Sync).await
+    }
+
+    /// The largest journal record payload this store may write: what its format version's
+    /// readers accept.
+    pub(super) fn journal_payload_max(&self) -> usize {
+        if self.format_version >= 2 {
+            META_PAYLOAD_MAX
+        } else {
+            META_PAYLOAD_MAX_V1
+        }
+    }
+
+    pub(super) async fn append_journal(&mut self, records: &[MetaRecord]) -> Result<()> {
+        // Several records go in one group so that a torn append keeps all of them or none.
+        let mut bytes = Vec::new();
+        match records {
+            [one] => one.encode(&mut bytes),
+            many => MetaRecord::Group(many.to_vec()).encode(&mut bytes),
+        }
+        // Nothing is written that a reader would refuse: the limits are checked here, before
+        // the operation changes anything.
+        let payload = bytes.len() - META_HEADER_LEN;
+        if payload > self.journal_payload_max() {
+            return Err(Error::LimitExceeded(format!(
+                "the operation needs a journal record of {payload} bytes; a store of format version {} takes records of at most {} bytes",
+                self.format_version,
+                self.journal_payload_max()
+            )));
+        }
+        let len = bytes.len() as u64;
+        // The journal is checkpointed by itself after operations long before this (see
+        // `maybe_checkpoint_journal`); past it, open could not read it.
+        if self.meta_len + len > super::recovery::JOURNAL_BYTES_MAX {
+            return Err(Error::LimitExceeded(format!(
+                "the metadata journal would pass {} bytes; checkpoint it (Store::checkpoint_journal)",
+                super::recovery::JOURNAL_BYTES_MAX
+            )));
+        }
+        let mut commit = Commit::new(true);
+        commit.write(&self.meta_object, self.meta_len, bytes);
+        self.commit(commit).await?;
+        self.meta_len += len;
+        Ok(())
+    }
+
+    /// Takes a snapshot: seals the head partition (it becomes a read-only snapshot volume with
+    /// `label`), opens a new head partition whose parent it is, and assigns the new partition a
+    /// volume identifier. Returns the snapshot's volume identifier. Durable on return.
+    ///
+    /// Costs two durable commits and writes the sealed partition's index (a few dozen bytes per
+    /// record); it copies no data.
+    pub async fn snapshot(&mut self, label: Option<&str>) -> Result<VolumeId> {
+        let sealed = self.head();
+        self.seal_head_and_open(label.unwrap_or(""), None).await?;
+        self.after_operation(Operation::Snapshot).await?;
+        Ok(sealed)
+    }
+
+    /// Seals the head (it becomes a snapshot volume labelled `label`) and opens a new head whose
+    /// parent is `new_parent` (`None`: the sealed head; `Some(None)`: the baseline;
+    /// `Some(Some(slot))`: that partition). With `drop_if_empty`, an empty head is removed
+    /// instead of sealed. Returns the new head's identifier.
+    pub(super) async fn seal_head_and_open_with(
+        &mut self,
+        label: &str,
+        new_parent: Option<Option<u32>>,
+        drop_if_empty: bool,
+    ) -> Result<VolumeId> {
+        self.check_writable()?;
+        check_label(label)?;
+        let now = self.clock.now_ms();
+        let head_slot = self.head;
+        let head = &self.partitions[head_slot as usize];
+        let drop_head = drop_if_empty && head.records.is_empty();
+        if !drop_head {
+            self.check_partition_room(1)?;
+        }
+        let head = &self.partitions[head_slot as usize];
+        let sealed_volume = head.volume;
+        let next_seq = head.next_seq;
+        let mut segment_len = 0;
+        if !drop_head {
+            // 1. Records, index and footer reach the segment, durably.
+            let tail = footer::finish_index_and_footer(
+                head.volume.0,
+                head.records_end,
+                head.next_seq,
+                head.records.len() as u64,
+                &self.head_state.index,
+            );
+            segment_len = head.records_end + tail.len() as u64;
+            let mut commit = Commit::new(true);
+            if !self.head_state.pending.is_empty() {
+                let bytes = std::mem::take(&mut self.head_state.pending);
+                commit.write(&head.segment, self.head_state.flushed, bytes);
+            }
+            commit.write(&head.segment, head.records_end, tail);
+            self.commit(commit).await?;
+        }
+        // 2. The journal records the seal (or removal) and the new head in one durable append.
+        let new_volume = VolumeId(self.next_volume);
+        let parent_slot = new_parent.unwrap_or(Some(head_slot));
+        let first = if drop_head {
+            MetaRecord::PartitionDropped {
+                volume: sealed_volume.0,
+            }
+        } else {
+            MetaRecord::PartitionSealed {
+                volume: sealed_volume.0,
+                sealed_ms: now,
+                segment_len,
+                next_seq,
+                label: label.to_string(),
+            }
+        };
+        self.append_journal(&[
+            first,
+            MetaRecord::PartitionCreated {
+                volume: new_volume.0,
+                parent: parent_slot.map_or(0, |s| self.partitions[s as usize].volume.0),
+                created_ms: now,
+                first_seq: next_seq,
+                segment_generation: 0,
+                flags: CREATED_FLAG_HEAD,
+            },
+        ])
+        .await?;
+        // 3. Memory follows what is now durable.
+        if drop_head {
+            self.drop_slot(head_slot);
+        } else {
+            let head = &mut self.partitions[head_slot as usize];
+            head.sealed_ms = Some(now);
+            head.segment_len = segment_len;
+            head.label = label.to_string();
+        }
+        self.next_volume += 1;
+        self.partitions
+            .push(new_volume, parent_slot, now, next_seq, 0);
+        self.set_head(self.partitions.len() as u32 - 1);
+        Ok(new_volume)
+    }
+
+    pub(super) async fn seal_head_and_open(
+        &mut self,
+        label: &str,
+        new_parent: Option<Option<u32>>,
+    ) -> Result<VolumeId> {
+        self.seal_head_and_open_with(label, new_parent, false).await
+    }
+
+    /// Refuses an operation that would leave more than [`PARTITIONS_MAX`] partitions.
+    pub(crate) fn check_partition_room(&self, more: usize) -> Result<()> {
+        let now = self.partitions.iter().filter(|p| !p.dropped).count();
+        if now + more > PARTITIONS_MAX {
+            return Err(Error::LimitExceeded(format!(
+                "a store holds at most {PARTITIONS_MAX} partitions (snapshots, the head and deleted snapshots kept for their descendants); it has {now}: merge or delete snapshots first"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Forgets a partition in memory (the journal already says it is gone): its children move up
+    /// to its parent and its versions leave the index.
+    pub(super) fn drop_slot(&mut self, slot: u32) {
+        self.partitions.drop_slot(slot);
+        self.index.remove_slot(slot);
+        self.epoch += 1;
+        if self.head != slot {
+            self.head_ancestry = self.partitions.ancestry(Some(self.head));
+        }
+    }
+
+    pub(super) fn set_head(&mut self, slot: u32) {
+        self.head = slot;
+        self.head_state = HeadState::default();
+        footer::begin_index(&mut self.head_state.index);
+        self.head_ancestry = self.partitions.ancestry(Some(slot));
+    }
+}
