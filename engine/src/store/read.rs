@@ -2,13 +2,64 @@
 
 use super::*;
 
-/// One contiguous piece of a read: blocks that come from the same place.
-#[derive(Debug, Clone, Copy)]
+/// Where the blocks of one run come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
+    /// A zero baseline: nothing to read.
     Zero,
+    /// The baseline image (checked against `baseline.sum`).
     Baseline,
+    /// A partition's segment, at a byte offset.
     Segment(u32, u64),
+    /// The head's records not yet handed to storage, at an offset into `pending`.
     Pending(u64),
+}
+
+/// Blocks adjacent in the volume whose data lies adjacent in one source.
+#[derive(Debug)]
+struct Run {
+    source: Source,
+    first: u64,
+    blocks: u64,
+    /// Each block's expected checksum (for segments and pending records; the baseline's are
+    /// read from `baseline.sum` with the data).
+    crcs: Vec<u32>,
+}
+
+/// Plans a read of `blocks` blocks from `addr`: `locate` gives each block's source and checksum,
+/// and adjacent blocks whose data is adjacent in one source share a run (one storage read).
+fn plan_read(
+    addr: u64,
+    blocks: u64,
+    block_size: u64,
+    mut locate: impl FnMut(u64) -> (Source, u32),
+) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for a in addr..addr + blocks {
+        let (source, crc) = locate(a);
+        if let Some(run) = runs.last_mut() {
+            let extends = match (run.source, source) {
+                (Source::Zero, Source::Zero) | (Source::Baseline, Source::Baseline) => true,
+                (Source::Segment(s1, o1), Source::Segment(s2, o2)) => {
+                    s1 == s2 && o1 + run.blocks * block_size == o2
+                }
+                (Source::Pending(o1), Source::Pending(o2)) => o1 + run.blocks * block_size == o2,
+                _ => false,
+            };
+            if extends {
+                run.blocks += 1;
+                run.crcs.push(crc);
+                continue;
+            }
+        }
+        runs.push(Run {
+            source,
+            first: a,
+            blocks: 1,
+            crcs: vec![crc],
+        });
+    }
+    runs
 }
 
 impl<S: Storage> Store<S> {
@@ -48,149 +99,126 @@ impl<S: Storage> Store<S> {
             computed = self.partitions.ancestry(slot);
             &computed
         };
-        // Plan: one source per block, merged into runs of adjacent blocks.
-        let mut runs: Vec<(Source, u64, u64, Vec<u32>)> = Vec::new(); // source, first addr, blocks, crcs
-        for i in 0..blocks {
-            let a = addr + i;
-            // Baseline checksums are read from `baseline.sum` with the blocks (below).
-            let (source, crc) = match self.index.lookup(a, |s| ancestry.contains(s)) {
+        let runs = plan_read(addr, blocks, block_size as u64, |a| {
+            match self.index.lookup(a, |s| ancestry.contains(s)) {
                 Some(v) if v.slot == self.head && v.offset >= self.head_state.flushed => {
                     (Source::Pending(v.offset - self.head_state.flushed), v.crc)
                 }
                 Some(v) => (Source::Segment(v.slot, v.offset), v.crc),
                 None if self.baseline == BaselineKind::Zero => (Source::Zero, 0),
                 None => (Source::Baseline, 0),
-            };
-            if let Some((last, _, n, crcs)) = runs.last_mut() {
-                let bs = block_size as u64;
-                let extends = match (*last, source) {
-                    (Source::Zero, Source::Zero) | (Source::Baseline, Source::Baseline) => true,
-                    (Source::Segment(s1, o1), Source::Segment(s2, o2)) => {
-                        s1 == s2 && o1 + *n * bs == o2
-                    }
-                    (Source::Pending(o1), Source::Pending(o2)) => o1 + *n * bs == o2,
-                    _ => false,
-                };
-                if extends {
-                    *n += 1;
-                    crcs.push(crc);
-                    continue;
-                }
             }
-            runs.push((source, a, 1, vec![crc]));
+        });
+        let baseline_sums = self.fetch_runs(&runs, buf).await?;
+        self.verify_runs(&runs, buf, &baseline_sums)
+    }
+
+    /// The object and byte offset a run's data comes from (for reads and error messages).
+    fn run_place(&self, run: &Run) -> (&str, u64) {
+        match run.source {
+            Source::Zero => ("", 0),
+            Source::Pending(offset) => ("pending", offset),
+            Source::Baseline => (BASELINE_OBJECT, run.first * u64::from(self.block_size)),
+            Source::Segment(slot, offset) => (&self.partitions[slot as usize].segment, offset),
         }
-        // The baseline runs' checksums: one read of `baseline.sum` per run, with the data.
+    }
+
+    /// Fills `buf` (one slice per run, in order) with every run's data: zeros and pending
+    /// records at once, the rest in one batch of storage reads, together with the checksums of
+    /// the baseline runs from `baseline.sum` (returned, one buffer per baseline run).
+    async fn fetch_runs(&self, runs: &[Run], buf: &mut [u8]) -> Result<Vec<Vec<u8>>> {
+        let block_size = self.block_size as usize;
         let mut sum_bufs: Vec<Vec<u8>> = runs
             .iter()
-            .filter(|r| matches!(r.0, Source::Baseline))
-            .map(|r| vec![0u8; r.2 as usize * 4])
+            .filter(|r| r.source == Source::Baseline)
+            .map(|r| vec![0u8; r.blocks as usize * 4])
             .collect();
-        // Carve the buffer into one slice per run and fill what needs no I/O.
         let mut requests: Vec<ReadRequest<'_>> = Vec::new();
-        let mut sum_requests: Vec<ReadRequest<'_>> = runs
-            .iter()
-            .filter(|r| matches!(r.0, Source::Baseline))
-            .zip(sum_bufs.iter_mut())
-            .map(|(r, buf)| ReadRequest {
-                object: BASELINE_SUM_OBJECT,
-                offset: r.1 * 4,
-                buf,
-                filled: 0,
-            })
-            .collect();
-        let mut checks: Vec<(String, u64, u64, &[u32])> = Vec::new(); // object, offset, first addr, crcs
         let mut rest: &mut [u8] = buf;
-        for (source, first, n, crcs) in &runs {
-            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(*n as usize * block_size);
+        for run in runs {
+            let (chunk, tail) =
+                std::mem::take(&mut rest).split_at_mut(run.blocks as usize * block_size);
             rest = tail;
-            match *source {
+            let (object, offset) = self.run_place(run);
+            match run.source {
                 Source::Zero => chunk.fill(0),
-                Source::Pending(offset) => {
+                Source::Pending(_) => {
                     let start = offset as usize;
                     let src = self
                         .head_state
                         .pending
                         .get(start..start + chunk.len())
                         .ok_or_else(|| {
-                            Error::corrupt(
-                                "pending",
-                                offset,
-                                "pending buffer shorter than its index",
-                            )
+                            Error::corrupt(object, offset, "pending buffer shorter than its index")
                         })?;
                     chunk.copy_from_slice(src);
-                    checks.push(("pending".into(), offset, *first, crcs));
                 }
-                Source::Baseline => {
-                    let offset = first * block_size as u64;
-                    checks.push((BASELINE_OBJECT.into(), offset, *first, crcs));
-                    requests.push(ReadRequest {
-                        object: BASELINE_OBJECT,
-                        offset,
-                        buf: chunk,
-                        filled: 0,
-                    });
-                }
-                Source::Segment(slot, offset) => {
-                    let object = &self.partitions[slot as usize].segment;
-                    checks.push((object.clone(), offset, *first, crcs));
-                    requests.push(ReadRequest {
-                        object,
-                        offset,
-                        buf: chunk,
-                        filled: 0,
-                    });
-                }
+                Source::Baseline | Source::Segment(..) => requests.push(ReadRequest {
+                    object,
+                    offset,
+                    buf: chunk,
+                    filled: 0,
+                }),
             }
         }
-        requests.append(&mut sum_requests);
+        let baseline_runs = runs.iter().filter(|r| r.source == Source::Baseline);
+        for (run, buf) in baseline_runs.zip(sum_bufs.iter_mut()) {
+            requests.push(ReadRequest {
+                object: BASELINE_SUM_OBJECT,
+                offset: run.first * 4,
+                buf,
+                filled: 0,
+            });
+        }
         self.storage.read_many(&mut requests).await?;
-        for r in &requests {
-            if r.filled < r.buf.len() {
-                return Err(Error::corrupt(
-                    r.object,
-                    r.offset + r.filled as u64,
-                    "object ends before data its index points to",
-                ));
-            }
+        if let Some(r) = requests.iter().find(|r| r.filled < r.buf.len()) {
+            return Err(Error::corrupt(
+                r.object,
+                r.offset + r.filled as u64,
+                "object ends before data its index points to",
+            ));
         }
         drop(requests);
-        let mut baseline_sums = sum_bufs.iter();
-        // Verify every block against its checksum: damage is reported, never returned.
+        Ok(sum_bufs)
+    }
+
+    /// Verifies every block of `buf` against its checksum: damage is reported, never returned.
+    fn verify_runs(&self, runs: &[Run], buf: &[u8], baseline_sums: &[Vec<u8>]) -> Result<()> {
+        let block_size = self.block_size as usize;
+        let mut baseline_sums = baseline_sums.iter();
         let mut at = 0usize;
-        for (source, first, n, _) in &runs {
-            let run_len = *n as usize * block_size;
-            if !matches!(source, Source::Zero) {
-                let (object, offset, _, crcs) = checks.remove(0);
-                let sums = match source {
-                    Source::Baseline => baseline_sums.next().map(|b| b.as_slice()),
-                    _ => None,
+        for run in runs {
+            let run_len = run.blocks as usize * block_size;
+            let data = &buf[at..at + run_len];
+            at += run_len;
+            let sums = match run.source {
+                Source::Zero => continue,
+                Source::Baseline => baseline_sums.next().map(|b| b.as_slice()),
+                Source::Segment(..) | Source::Pending(_) => None,
+            };
+            for (i, block) in data.chunks_exact(block_size).enumerate() {
+                let actual = block_crc(run.first + i as u64, block);
+                let expected = match sums {
+                    Some(sums) => format::u32_at(sums, i * 4),
+                    None => run.crcs.get(i).copied().unwrap_or_default(),
                 };
-                for (i, block) in buf[at..at + run_len].chunks_exact(block_size).enumerate() {
-                    let actual = block_crc(first + i as u64, block);
-                    let expected = match sums {
-                        Some(sums) => format::u32_at(sums, i * 4),
-                        None => crcs.get(i).copied().unwrap_or_default(),
-                    };
-                    // A zero entry in `baseline.sum` stands for a zero block (a merge into an
-                    // empty baseline leaves the entries of blocks it never wrote as holes).
-                    let zero_block =
-                        sums.is_some() && expected == 0 && block.iter().all(|&b| b == 0);
-                    if actual != expected && !zero_block {
-                        return Err(Error::ChecksumMismatch {
-                            object: if sums.is_some() {
-                                format!("{object} (checked against {BASELINE_SUM_OBJECT})")
-                            } else {
-                                object
-                            },
-                            offset: offset + (i * block_size) as u64,
-                            expected,
-                            actual,
-                        });
-                    }
+                // A zero entry in `baseline.sum` stands for a zero block (a merge into an
+                // empty baseline leaves the entries of blocks it never wrote as holes).
+                let zero_block = sums.is_some() && expected == 0 && block.iter().all(|&b| b == 0);
+                if actual != expected && !zero_block {
+                    let (object, offset) = self.run_place(run);
+                    return Err(Error::ChecksumMismatch {
+                        object: if sums.is_some() {
+                            format!("{object} (checked against {BASELINE_SUM_OBJECT})")
+                        } else {
+                            object.to_string()
+                        },
+                        offset: offset + (i * block_size) as u64,
+                        expected,
+                        actual,
+                    });
                 }
             }
-            at += run_len;
         }
         Ok(())
     }
@@ -218,5 +246,46 @@ impl<S: Storage> Store<S> {
             progress(addr * block_size, total);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adjacent_blocks_adjacent_in_one_source_share_a_run() {
+        // Blocks 10..17: two baseline blocks, three adjacent in slot 1's segment, one that is
+        // not adjacent there, one pending, one more baseline.
+        let sources = [
+            Source::Baseline,
+            Source::Baseline,
+            Source::Segment(1, 0),
+            Source::Segment(1, 512),
+            Source::Segment(1, 1024),
+            Source::Segment(1, 4096),
+            Source::Pending(0),
+            Source::Baseline,
+        ];
+        let runs = plan_read(10, 8, 512, |a| (sources[(a - 10) as usize], a as u32));
+        let shape: Vec<(Source, u64, u64)> =
+            runs.iter().map(|r| (r.source, r.first, r.blocks)).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (Source::Baseline, 10, 2),
+                (Source::Segment(1, 0), 12, 3),
+                (Source::Segment(1, 4096), 15, 1),
+                (Source::Pending(0), 16, 1),
+                (Source::Baseline, 17, 1),
+            ]
+        );
+        assert_eq!(runs[1].crcs, vec![12, 13, 14]);
+    }
+
+    #[test]
+    fn the_same_segment_offset_in_another_slot_starts_a_run() {
+        let runs = plan_read(0, 2, 4096, |a| (Source::Segment(a as u32, 0), 0));
+        assert_eq!(runs.len(), 2);
     }
 }
