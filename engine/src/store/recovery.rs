@@ -9,6 +9,8 @@
 
 use std::rc::Rc;
 
+use rustc_hash::FxHashMap;
+
 use super::types::{BaselineKind, RecoveryReport};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -36,8 +38,6 @@ fn valid_record_after(bytes: &[u8], from: usize) -> bool {
         })
 }
 
-/// With `read_only`, nothing is written: torn tails are ignored in memory, an unfinished merge
-/// is left unfinished (its partitions are still intact) and orphans are kept.
 /// For a read-only view of an unfinished merge of `volume`: the snapshots older than `volume`
 /// that the merge folds in are hidden, because the baseline blocks they would read may already
 /// hold the merged data. `volume` and everything growing from it read only blocks the merge
@@ -247,8 +247,14 @@ pub(crate) struct Replayed<S: Storage> {
     pub merging: Option<u64>,
 }
 
-/// With `head_loss_vouched_elsewhere` (a mirror's secondary), synced head records the commit
-/// point vouches for are cut like a torn tail when missing, and counted, instead of failing.
+/// Replays the store's journal on `storage`: chooses the newest journal whose header verifies,
+/// decodes it (cutting a torn last record, unless `read_only`), checks the store header, the
+/// commit point's claims and the baseline, and gives the partitions the journal describes.
+///
+/// With `read_only`, nothing is written: a torn tail is ignored in memory, and an unfinished
+/// merge is left unfinished (its partitions are still intact). With
+/// `head_loss_vouched_elsewhere` (a mirror's secondary), synced head records the commit point
+/// vouches for are cut like a torn tail when missing, and counted, instead of failing.
 pub(crate) async fn replay<S: Storage>(
     mut storage: S,
     clock: Rc<dyn Clock>,
@@ -258,6 +264,89 @@ pub(crate) async fn replay<S: Storage>(
     // The commit point first: read before the journal, it can only vouch for less than a writer
     // beside a read-only view has made durable since.
     let commit_point = read_commit_point(&storage).await?;
+    let (object, bytes) = choose_journal(&storage, commit_point).await?;
+    let (records, end) = decode_journal(&object, &bytes)?;
+    check_journal_claim(commit_point, &object, end as u64)?;
+    let mut recovery = RecoveryReport::default();
+    if end < bytes.len() {
+        recovery.journal_bytes_truncated = (bytes.len() - end) as u64;
+        if !read_only {
+            let mut commit = Commit::new(true);
+            commit.truncate(&object, end as u64);
+            storage.commit(commit).await?;
+        }
+    }
+    let mut records = records.into_iter();
+    let header = StoreHeader::check(records.next(), &object)?;
+    if let Some(point) = commit_point.filter(|p| p.store_id != header.store_id) {
+        return Err(Error::corrupt(
+            COMMIT_OBJECT,
+            0,
+            format!(
+                "the commit point belongs to store {:016x}, not to this store ({:016x})",
+                point.store_id, header.store_id
+            ),
+        ));
+    }
+    let mut state = JournalState::new(
+        object.clone(),
+        header.baseline_kind,
+        header.baseline_sum_crc,
+    );
+    for record in records {
+        state.apply(record)?;
+    }
+    let (mut partitions, head) = state.partitions()?;
+    let baseline = match state.baseline_kind {
+        BASELINE_ZERO => BaselineKind::Zero,
+        BASELINE_IMAGE => {
+            let (size, count, crc) = (header.block_size, header.block_count, state.baseline_crc);
+            check_baseline(&storage, size, count, crc, state.merging).await?;
+            BaselineKind::Image
+        }
+        other => {
+            return Err(Error::corrupt(
+                &object,
+                0,
+                format!("unknown baseline kind {other}"),
+            ))
+        }
+    };
+    if let (true, Some(volume)) = (read_only, state.merging) {
+        hide_merging_ancestors(&mut partitions, volume);
+    }
+    let parts = Parts {
+        storage,
+        clock,
+        block_size: header.block_size,
+        block_count: header.block_count,
+        baseline,
+        format_version: header.format_version,
+        baseline_sum_crc: state.baseline_crc,
+        store_id: header.store_id,
+        created_ms: header.created_ms,
+        meta_len: end as u64,
+        meta_object: object,
+        recovery,
+        read_only,
+        commit_point,
+        head_loss_vouched_elsewhere,
+    };
+    Ok(Replayed {
+        parts,
+        partitions,
+        head,
+        documents: state.documents,
+        merging: state.merging,
+    })
+}
+
+/// The newest journal generation whose header verifies: (object name, its bytes). A newer one
+/// with a bad header is a journal rewrite that never completed.
+async fn choose_journal<S: Storage>(
+    storage: &S,
+    commit_point: Option<CommitPoint>,
+) -> Result<(String, Vec<u8>)> {
     let names = storage.list().await?;
     let mut generations: Vec<u64> = names.iter().filter_map(|n| parse_meta_object(n)).collect();
     // Newest first.
@@ -266,9 +355,6 @@ pub(crate) async fn replay<S: Storage>(
     if generations.is_empty() {
         return Err(missing_journal(&names, commit_point));
     }
-    // The newest generation whose header verifies wins; a newer one with a bad header is a
-    // journal rewrite that never completed.
-    let mut chosen = None;
     let mut first_error = None;
     for generation in generations {
         let object = meta_object(generation);
@@ -292,8 +378,7 @@ pub(crate) async fn replay<S: Storage>(
                 });
             }
             Ok((MetaRecord::Store { generation: g, .. }, _)) if g == generation => {
-                chosen = Some((object, bytes));
-                break;
+                return Ok((object, bytes));
             }
             Ok(_) => {
                 first_error.get_or_insert_with(|| {
@@ -305,11 +390,13 @@ pub(crate) async fn replay<S: Storage>(
             }
         }
     }
-    let Some((object, bytes)) = chosen else {
-        return Err(first_error.unwrap_or(Error::NotAStore));
-    };
+    Err(first_error.unwrap_or(Error::NotAStore))
+}
 
-    let mut recovery = RecoveryReport::default();
+/// Decodes a journal's records (groups flattened) and where the valid ones end. Damage is an
+/// error unless it is the very last record (a torn append that was never acknowledged): intact
+/// framing with undecodable contents, or valid records after the damage, are corruption.
+fn decode_journal(object: &str, bytes: &[u8]) -> Result<(Vec<MetaRecord>, usize)> {
     let mut at = 0usize;
     let mut records = Vec::new();
     while at < bytes.len() {
@@ -323,79 +410,135 @@ pub(crate) async fn replay<S: Storage>(
                 at += len;
             }
             Err(e) => {
-                // Intact framing but undecodable contents, or damage with valid records after
-                // it: reported. Only a damaged last record is a torn append.
-                if crate::format::meta::checksum_ok(&bytes[at..]) || valid_record_after(&bytes, at)
-                {
-                    return Err(Error::corrupt(&object, (at + e.at) as u64, e.what));
+                if crate::format::meta::checksum_ok(&bytes[at..]) || valid_record_after(bytes, at) {
+                    return Err(Error::corrupt(object, (at + e.at) as u64, e.what));
                 }
                 break;
             }
         }
     }
-    check_journal_claim(commit_point, &object, at as u64)?;
-    if at < bytes.len() && read_only {
-        recovery.journal_bytes_truncated = (bytes.len() - at) as u64;
-    } else if at < bytes.len() {
-        recovery.journal_bytes_truncated = (bytes.len() - at) as u64;
-        let mut commit = Commit::new(true);
-        commit.truncate(&object, at as u64);
-        storage.commit(commit).await?;
+    Ok((records, at))
+}
+
+/// The journal's first record: the store's geometry and identity.
+struct StoreHeader {
+    format_version: u32,
+    block_size: u32,
+    block_count: u64,
+    created_ms: u64,
+    baseline_kind: u32,
+    baseline_sum_crc: u32,
+    store_id: u64,
+}
+
+impl StoreHeader {
+    /// The header `first` holds, if it is one and its geometry is possible.
+    fn check(first: Option<MetaRecord>, object: &str) -> Result<StoreHeader> {
+        let Some(MetaRecord::Store {
+            format_version,
+            block_size,
+            block_count,
+            created_ms,
+            baseline_kind,
+            baseline_sum_crc,
+            store_id,
+            ..
+        }) = first
+        else {
+            return Err(Error::corrupt(
+                object,
+                0,
+                "journal does not start with a store header",
+            ));
+        };
+        if !block_size.is_power_of_two()
+            || !(format::BLOCK_SIZE_MIN..=format::BLOCK_SIZE_MAX).contains(&block_size)
+            || block_count == 0
+            || block_count.saturating_mul(u64::from(block_size)) > format::VOLUME_BYTES_MAX
+            || format_version == 0
+        {
+            return Err(Error::corrupt(
+                object,
+                0,
+                "store header has an impossible geometry",
+            ));
+        }
+        Ok(StoreHeader {
+            format_version,
+            block_size,
+            block_count,
+            created_ms,
+            baseline_kind,
+            baseline_sum_crc,
+            store_id,
+        })
+    }
+}
+
+/// The partitions as the journal's records leave them, one record at a time. Lookups by volume
+/// go through a map; only a drop walks every partition (to move its children).
+struct JournalState {
+    /// The journal's name, for errors.
+    object: String,
+    /// In creation order; `None` where a partition was dropped.
+    partitions: Vec<Option<JournalPartition>>,
+    /// The index in `partitions` of every live partition's volume.
+    live: FxHashMap<u64, usize>,
+    head: Option<u64>,
+    merging: Option<u64>,
+    baseline_kind: u32,
+    baseline_crc: u32,
+    documents: Vec<(u16, String)>,
+}
+
+impl JournalState {
+    fn new(object: String, baseline_kind: u32, baseline_crc: u32) -> Self {
+        JournalState {
+            object,
+            partitions: Vec::new(),
+            live: FxHashMap::default(),
+            head: None,
+            merging: None,
+            baseline_kind,
+            baseline_crc,
+            documents: Vec::new(),
+        }
     }
 
-    let mut records = records.into_iter();
-    let Some(MetaRecord::Store {
-        format_version,
-        block_size,
-        block_count,
-        created_ms,
-        baseline_kind,
-        baseline_sum_crc,
-        store_id,
-        ..
-    }) = records.next()
-    else {
-        return Err(Error::corrupt(
-            &object,
-            0,
-            "journal does not start with a store header",
-        ));
-    };
-    if !block_size.is_power_of_two()
-        || !(format::BLOCK_SIZE_MIN..=format::BLOCK_SIZE_MAX).contains(&block_size)
-        || block_count == 0
-        || block_count.saturating_mul(u64::from(block_size)) > format::VOLUME_BYTES_MAX
-        || format_version == 0
-    {
-        return Err(Error::corrupt(
-            &object,
-            0,
-            "store header has an impossible geometry",
-        ));
+    fn corrupt(&self, what: impl Into<String>) -> Error {
+        Error::corrupt(&self.object, 0, what)
     }
 
-    let mut partitions: Vec<JournalPartition> = Vec::new();
-    let mut head = None;
-    let mut baseline_kind = baseline_kind;
-    let mut baseline_sum_crc = baseline_sum_crc;
-    let mut merging = None;
-    let mut documents = Vec::new();
-    let unknown = |volume: u64| {
-        Error::corrupt(
-            &object,
-            0,
-            format!("journal names unknown partition {volume}"),
-        )
-    };
-    for record in records {
+    fn get_mut(&mut self, volume: u64) -> Result<&mut JournalPartition> {
+        match self.live.get(&volume) {
+            Some(&i) => Ok(self.partitions[i]
+                .as_mut()
+                .expect("live partitions are kept")),
+            None => Err(self.corrupt(format!("journal names unknown partition {volume}"))),
+        }
+    }
+
+    /// Removes a live partition; its children grow from `to` from now on (a volume number may
+    /// be used again after its partition is dropped, so they move now, not when read).
+    fn remove(&mut self, volume: u64, to: u64) -> Result<JournalPartition> {
+        let i = self
+            .live
+            .remove(&volume)
+            .ok_or_else(|| self.corrupt(format!("journal names unknown partition {volume}")))?;
+        let gone = self.partitions[i].take().expect("live partitions are kept");
+        for p in self.partitions.iter_mut().flatten() {
+            if p.parent == volume {
+                p.parent = to;
+            }
+        }
+        Ok(gone)
+    }
+
+    fn apply(&mut self, record: MetaRecord) -> Result<()> {
         match record {
-            MetaRecord::Document { kind, json } => documents.push((kind, json)),
+            MetaRecord::Document { kind, json } => self.documents.push((kind, json)),
             MetaRecord::Store { .. } | MetaRecord::Group(_) => {
-                return Err(Error::corrupt(
-                    &object,
-                    0,
-                    "misplaced store header or group in journal",
-                ))
+                return Err(self.corrupt("misplaced store header or group in journal"))
             }
             MetaRecord::PartitionCreated {
                 volume,
@@ -405,23 +548,20 @@ pub(crate) async fn replay<S: Storage>(
                 segment_generation,
                 flags,
             } => {
-                let parent_known = parent == 0 || partitions.iter().any(|p| p.volume == parent);
+                let parent_known = parent == 0 || self.live.contains_key(&parent);
                 if volume == 0
                     || volume >= format::SEQ_MAX
                     || first_seq >= format::SEQ_MAX
                     || !parent_known
-                    || partitions.iter().any(|p| p.volume == volume)
+                    || self.live.contains_key(&volume)
                 {
-                    return Err(Error::corrupt(
-                        &object,
-                        0,
-                        format!("bad partition {volume} (parent {parent})"),
-                    ));
+                    return Err(self.corrupt(format!("bad partition {volume} (parent {parent})")));
                 }
                 if flags & CREATED_FLAG_HEAD != 0 {
-                    head = Some(volume);
+                    self.head = Some(volume);
                 }
-                partitions.push(JournalPartition {
+                self.live.insert(volume, self.partitions.len());
+                self.partitions.push(Some(JournalPartition {
                     volume,
                     parent,
                     created_ms,
@@ -430,7 +570,7 @@ pub(crate) async fn replay<S: Storage>(
                     sealed: None,
                     compacted: false,
                     hidden: false,
-                });
+                }));
             }
             MetaRecord::PartitionSealed {
                 volume,
@@ -439,12 +579,13 @@ pub(crate) async fn replay<S: Storage>(
                 next_seq,
                 label,
             } => {
-                let p = partitions
-                    .iter_mut()
-                    .find(|p| p.volume == volume && p.sealed.is_none())
-                    .ok_or_else(|| {
-                        Error::corrupt(&object, 0, format!("seal of unknown partition {volume}"))
-                    })?;
+                let unsealed = self
+                    .live
+                    .get(&volume)
+                    .and_then(|&i| self.partitions[i].as_mut().filter(|p| p.sealed.is_none()));
+                let Some(p) = unsealed else {
+                    return Err(self.corrupt(format!("seal of unknown partition {volume}")));
+                };
                 p.sealed = Some(JournalSeal {
                     sealed_ms,
                     segment_len,
@@ -458,132 +599,63 @@ pub(crate) async fn replay<S: Storage>(
                 flags,
                 segment_len,
             } => {
-                let p = partitions
-                    .iter_mut()
-                    .find(|p| p.volume == volume)
-                    .ok_or_else(|| unknown(volume))?;
+                let p = self.get_mut(volume)?;
                 let Some(sealed) = p.sealed.as_mut() else {
-                    return Err(Error::corrupt(&object, 0, "rewrite of the unsealed head"));
+                    return Err(self.corrupt("rewrite of the unsealed head"));
                 };
                 sealed.segment_len = segment_len;
                 p.segment_generation = segment_generation;
                 p.compacted |= flags & REWRITTEN_FLAG_COMPACTED != 0;
             }
             MetaRecord::PartitionDropped { volume } => {
-                let index = partitions
-                    .iter()
-                    .position(|p| p.volume == volume)
-                    .ok_or_else(|| unknown(volume))?;
-                if Some(volume) == head {
+                if Some(volume) == self.head {
                     // Only as part of a rollback, whose group also names the new head.
-                    head = None;
+                    self.head = None;
                 }
-                let dropped = partitions.remove(index);
-                for p in partitions.iter_mut().filter(|p| p.parent == volume) {
-                    p.parent = dropped.parent;
-                }
+                let parent = self.get_mut(volume)?.parent;
+                self.remove(volume, parent)?;
             }
-            MetaRecord::VolumeReleased { volume } => {
-                let p = partitions
-                    .iter_mut()
-                    .find(|p| p.volume == volume)
-                    .ok_or_else(|| unknown(volume))?;
-                p.hidden = true;
-            }
+            MetaRecord::VolumeReleased { volume } => self.get_mut(volume)?.hidden = true,
             MetaRecord::MergeStarted { volume } => {
-                if !partitions
-                    .iter()
-                    .any(|p| p.volume == volume && p.sealed.is_some())
-                {
-                    return Err(unknown(volume));
+                if self.get_mut(volume)?.sealed.is_none() {
+                    return Err(self.corrupt(format!("journal names unknown partition {volume}")));
                 }
-                merging = Some(volume);
+                self.merging = Some(volume);
             }
             MetaRecord::MergeFinished {
                 volume,
-                baseline_sum_crc: crc,
-            } => {
-                if merging != Some(volume) {
-                    return Err(Error::corrupt(&object, 0, "merge finished without a start"));
-                }
-                merging = None;
-                // The partition and its ancestors are now the baseline: they go, and the
-                // partition's children grow from the baseline.
-                let mut at = volume;
-                while at != 0 {
-                    let index = partitions
-                        .iter()
-                        .position(|p| p.volume == at)
-                        .ok_or_else(|| unknown(at))?;
-                    let gone = partitions.remove(index);
-                    for p in partitions.iter_mut().filter(|p| p.parent == at) {
-                        p.parent = 0;
-                    }
-                    at = gone.parent;
-                }
-                baseline_kind = BASELINE_IMAGE;
-                baseline_sum_crc = crc;
-            }
+                baseline_sum_crc,
+            } => self.merge_finished(volume, baseline_sum_crc)?,
         }
-    }
-    if let Some(point) = commit_point.filter(|p| p.store_id != store_id) {
-        return Err(Error::corrupt(
-            COMMIT_OBJECT,
-            0,
-            format!(
-                "the commit point belongs to store {:016x}, not to this store ({store_id:016x})",
-                point.store_id
-            ),
-        ));
-    }
-    let head = head.ok_or_else(|| Error::corrupt(&object, 0, "journal names no head partition"))?;
-    if partitions
-        .iter()
-        .any(|p| p.volume == head && p.sealed.is_some())
-    {
-        return Err(Error::corrupt(&object, 0, "the head partition is sealed"));
+        Ok(())
     }
 
-    let baseline = match baseline_kind {
-        BASELINE_ZERO => BaselineKind::Zero,
-        BASELINE_IMAGE => {
-            check_baseline(&storage, block_size, block_count, baseline_sum_crc, merging).await?;
-            BaselineKind::Image
+    /// The partition and its ancestors are now the baseline: they go, and whatever grew from
+    /// them grows from the baseline.
+    fn merge_finished(&mut self, volume: u64, baseline_sum_crc: u32) -> Result<()> {
+        if self.merging != Some(volume) {
+            return Err(self.corrupt("merge finished without a start"));
         }
-        other => {
-            return Err(Error::corrupt(
-                &object,
-                0,
-                format!("unknown baseline kind {other}"),
-            ))
+        self.merging = None;
+        let mut at = volume;
+        while at != 0 {
+            at = self.remove(at, 0)?.parent;
         }
-    };
-
-    if let (true, Some(volume)) = (read_only, merging) {
-        hide_merging_ancestors(&mut partitions, volume);
+        self.baseline_kind = BASELINE_IMAGE;
+        self.baseline_crc = baseline_sum_crc;
+        Ok(())
     }
-    let parts = Parts {
-        storage,
-        clock,
-        block_size,
-        block_count,
-        baseline,
-        format_version,
-        baseline_sum_crc,
-        store_id,
-        created_ms,
-        meta_len: at as u64,
-        meta_object: object,
-        recovery,
-        read_only,
-        commit_point,
-        head_loss_vouched_elsewhere,
-    };
-    Ok(Replayed {
-        parts,
-        partitions,
-        head,
-        documents,
-        merging,
-    })
+
+    /// The live partitions in creation order, and the head's volume (which must be named, and
+    /// not sealed).
+    fn partitions(&mut self) -> Result<(Vec<JournalPartition>, u64)> {
+        let head = self
+            .head
+            .ok_or_else(|| self.corrupt("journal names no head partition"))?;
+        if self.get_mut(head)?.sealed.is_some() {
+            return Err(self.corrupt("the head partition is sealed"));
+        }
+        let live = std::mem::take(&mut self.partitions).into_iter().flatten();
+        Ok((live.collect(), head))
+    }
 }
