@@ -39,6 +39,7 @@ pub mod policy;
 pub mod redundant;
 pub mod storage;
 mod store;
+mod volume;
 
 pub use error::{Error, Result};
 pub use store::{
@@ -48,6 +49,7 @@ pub use store::{
     PARTITIONS_MAX, READ_BYTES_MAX,
 };
 pub use store::{BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX};
+pub use volume::Volume;
 
 /// The engine's version, as published in its Cargo manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::rc::Rc;
+use strata_engine::Volume;
 
 use pollster::block_on;
 use rand::rngs::StdRng;

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::task::Poll;
+use strata_engine::Volume;
 
 use pollster::block_on;
 use rand::rngs::StdRng;

@@ -41,6 +41,7 @@ use strata_engine::redundant::{
     RedundantStore, ResilverReport, ScrubReport, SnapshotCompaction, SnapshotReport,
 };
 use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
+use strata_engine::Volume;
 use strata_engine::{CreateOptions, Store};
 use wasm_bindgen::prelude::*;
 

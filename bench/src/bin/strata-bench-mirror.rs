@@ -32,6 +32,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
+use strata_engine::Volume;
 
 use clap::Parser;
 use pollster::block_on;

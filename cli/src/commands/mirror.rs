@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use strata_engine::Volume;
 
 use pollster::block_on;
 use serde::{Deserialize, Serialize};

@@ -126,8 +126,7 @@ use crate::error::{Error, Result};
 use crate::format::{block_crc, crc};
 use crate::storage::{Commit, ReadRequest, Storage, StorageError};
 use crate::{
-    CompactReport, CreateOptions, CursorStart, Extent, Progress, Store, StoreInfo, VolumeId,
-    VolumeInfo, VolumeKind,
+    CompactReport, CreateOptions, CursorStart, Progress, Store, Volume, VolumeId, VolumeKind,
 };
 use layout::{
     current_header, sum_entries, zero_block_crc, HeaderState, PrimaryHeader, FLAG_CONSISTENT,
@@ -974,36 +973,6 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         &self.open_report
     }
 
-    /// Block size in bytes.
-    pub fn block_size(&self) -> u32 {
-        self.secondary.block_size()
-    }
-
-    /// Number of blocks in the volume.
-    pub fn block_count(&self) -> u64 {
-        self.secondary.block_count()
-    }
-
-    /// The live head's volume identifier.
-    pub fn head(&self) -> VolumeId {
-        self.secondary.head()
-    }
-
-    /// Facts about the secondary store.
-    pub fn info(&self) -> StoreInfo {
-        self.secondary.info()
-    }
-
-    /// Every volume of the secondary.
-    pub fn volumes(&self) -> Vec<VolumeInfo> {
-        self.secondary.volumes()
-    }
-
-    /// One volume of the secondary.
-    pub fn volume(&self, id: VolumeId) -> Result<VolumeInfo> {
-        self.secondary.volume(id)
-    }
-
     /// The state of every leg and what the controller has found and fixed.
     pub fn status(&self) -> RedundantStatus {
         let legs: Vec<LegStatus> = self
@@ -1323,12 +1292,6 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         self.secondary.read(addr, blocks).await
     }
 
-    /// The data of `blocks` blocks from `addr` as volume `volume` holds them (from the
-    /// secondary).
-    pub async fn read_at(&self, volume: VolumeId, addr: u64, blocks: u64) -> Result<Vec<u8>> {
-        self.secondary.read_at(volume, addr, blocks).await
-    }
-
     /// Fills the blocks `need` (indices from `addr`) of `buf` with verified synced data: from the
     /// legs in service in turn, then from the secondary's head; rewrites every bad leg copy found
     /// from the good one. Returns the blocks no source could supply: (address, the secondary's
@@ -1558,11 +1521,6 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     pub async fn delete_volume(&mut self, volume: VolumeId) -> Result<CompactReport> {
         self.sync().await?;
         self.secondary.delete_volume(volume).await
-    }
-
-    /// The block extents that differ between two volumes of the secondary.
-    pub async fn diff(&self, a: VolumeId, b: VolumeId) -> Result<Vec<Extent>> {
-        self.secondary.diff(a, b).await
     }
 
     /// Rolls the live volume back to `to` (see [`Store::rollback`]) and rewrites the blocks that
