@@ -18,6 +18,7 @@ use crate::convert::{self, ObjectBuilder};
 use crate::error::{callback_error, StrataError, CODE_CLOSED, CODE_INVALID_STATE, CODE_READ_ONLY};
 use crate::exclusive::Exclusive;
 use crate::place::{self, Backend, BackendStorage, StoreLock};
+use crate::volume_api::{self, Binding};
 
 // `locate` and `blockMap`: a child module, so that it shares the session's turn-taking.
 #[path = "api_view.rs"]
@@ -184,7 +185,7 @@ export type CopyCallback = (target: string, chunk: Uint8Array) => void;
 "#;
 
 /// What a [`StrataStore`] holds while it is open.
-struct Session {
+pub(crate) struct Session {
     /// The store; `None` once closed, and while `receiving` holds it.
     store: Option<Store<BackendStorage>>,
     /// A copy stream being received (`receiveBegin` .. `receiveFinish`): it owns the store.
@@ -355,6 +356,35 @@ fn copy_sink(
     }
 }
 
+impl Binding for StrataStore {
+    type Session = Session;
+    type Volume = Store<BackendStorage>;
+
+    fn session(&self) -> &Exclusive<Session> {
+        &self.session
+    }
+
+    fn volume(session: &mut Session) -> Result<&mut Store<BackendStorage>> {
+        session.store_mut()
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        StrataStore::check_writable(self)
+    }
+
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    async fn settle<T>(
+        &self,
+        session: &mut Session,
+        outcome: strata_engine::Result<T>,
+    ) -> Result<T> {
+        StrataStore::settle(self, session, outcome).await
+    }
+}
+
 #[wasm_bindgen]
 impl StrataStore {
     /// Opens the store `options.name`, creating it (with `options.blocks` blocks of
@@ -504,11 +534,7 @@ impl StrataStore {
     /// Writes whole blocks from block `addr`; returns the entry's sequence number. Durable after
     /// the next `sync()`.
     pub async fn write(&self, addr: f64, data: Vec<u8>) -> Result<f64> {
-        self.check_writable()?;
-        let addr = convert::to_u64(addr, "addr")?;
-        let mut session = self.session.lock().await;
-        let outcome = session.store_mut()?.write(addr, &data).await;
-        Ok(self.settle(&mut session, outcome).await? as f64)
+        volume_api::write(self, addr, data).await
     }
 
     /// Writes several entries as one atomic record (`[[addr, Uint8Array], ...]`): after a crash
@@ -518,23 +544,13 @@ impl StrataStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")] writes: JsValue,
     ) -> Result<f64> {
-        self.check_writable()?;
-        let owned = convert::write_batch(&writes)?;
-        let writes: Vec<(u64, &[u8])> = owned.iter().map(|(a, d)| (*a, d.as_slice())).collect();
-        let mut session = self.session.lock().await;
-        let outcome = session.store_mut()?.write_batch(&writes).await;
-        Ok(self.settle(&mut session, outcome).await? as f64)
+        volume_api::write_batch(self, writes).await
     }
 
     /// The durability point: when the promise resolves, every write so far survives a crash
     /// (IndexedDB: a `strict` transaction; OPFS: `flush()`).
     pub async fn sync(&self) -> Result<()> {
-        let mut session = self.session.lock().await;
-        if self.read_only {
-            return Ok(());
-        }
-        let outcome = session.store_mut()?.sync().await;
-        self.settle(&mut session, outcome).await
+        volume_api::sync(self).await
     }
 
     /// Takes a snapshot labelled `label`; returns the snapshot's volume identifier.
@@ -547,31 +563,20 @@ impl StrataStore {
 
     /// Reads `blocks` blocks from block `addr` of the live volume.
     pub async fn read(&self, addr: f64, blocks: f64) -> Result<Vec<u8>> {
-        let addr = convert::to_u64(addr, "addr")?;
-        let blocks = convert::to_u64(blocks, "blocks")?;
-        let session = self.session.lock().await;
-        Ok(session.store()?.read(addr, blocks).await?)
+        volume_api::read(self, addr, blocks).await
     }
 
     /// Reads `blocks` blocks from block `addr` of volume `volume` (a snapshot, the baseline `0`
     /// or the head).
     #[wasm_bindgen(js_name = readAt)]
     pub async fn read_at(&self, volume: f64, addr: f64, blocks: f64) -> Result<Vec<u8>> {
-        let volume = convert::to_volume(volume, "volume")?;
-        let addr = convert::to_u64(addr, "addr")?;
-        let blocks = convert::to_u64(blocks, "blocks")?;
-        let session = self.session.lock().await;
-        Ok(session.store()?.read_at(volume, addr, blocks).await?)
+        volume_api::read_at(self, volume, addr, blocks).await
     }
 
     /// Every volume: the baseline first, then the partitions in creation order.
     #[wasm_bindgen(unchecked_return_type = "VolumeInfo[]")]
     pub async fn volumes(&self) -> Result<Array> {
-        let session = self.session.lock().await;
-        Ok(convert::array(
-            &session.store()?.volumes(),
-            convert::volume_info,
-        ))
+        volume_api::volumes(self).await
     }
 
     /// Facts about the store.
@@ -599,26 +604,14 @@ impl StrataStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "CursorStart | undefined")] start: JsValue,
     ) -> Result<StrataCursor> {
-        let start = convert::cursor_start(&start)?;
-        let session = self.session.lock().await;
-        let cursor = session.store()?.cursor(start)?;
-        Ok(StrataCursor {
-            cursor: RefCell::new(cursor),
-        })
+        volume_api::cursor(self, start).await
     }
 
     /// The entry at the cursor (advancing it), or `null` at the end of the log. With `withData`
     /// the entry's blocks are read and verified.
     #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "LogEntry | null")]
     pub async fn next_entry(&self, cursor: &StrataCursor, with_data: bool) -> Result<JsValue> {
-        let entries = self.next_entries(cursor, 1.0, with_data).await?;
-        // `null` at the end of the log, as the type says (`Array::get` past the end gives
-        // `undefined`).
-        Ok(if entries.length() == 0 {
-            JsValue::NULL
-        } else {
-            entries.get(0)
-        })
+        volume_api::next_entry(self, cursor, with_data).await
     }
 
     /// Up to `max` entries from the cursor (fewer at the end of the log; none past it).
@@ -629,9 +622,7 @@ impl StrataStore {
         max: f64,
         with_data: bool,
     ) -> Result<Array> {
-        let max = convert::to_u64(max, "max")?;
-        let session = self.session.lock().await;
-        convert::next_entries(session.store()?, &cursor.cursor, max, with_data).await
+        volume_api::next_entries(self, cursor, max, with_data).await
     }
 
     /// In-place compaction of snapshot `volume`. `onProgress(done, total)` may return `false` to
@@ -644,13 +635,7 @@ impl StrataStore {
             Function,
         >,
     ) -> Result<JsValue> {
-        self.check_writable()?;
-        let volume = convert::to_volume(volume, "volume")?;
-        let mut session = self.session.lock().await;
-        let mut progress = convert::progress_callback(&on_progress);
-        let outcome = session.store_mut()?.compact(volume, &mut progress).await;
-        let report = self.settle(&mut session, outcome).await?;
-        Ok(convert::compact_report(&report))
+        volume_api::compact(self, volume, on_progress).await
     }
 
     /// Folds the oldest partitions, up to and including snapshot `volume`, into the baseline.
@@ -662,56 +647,31 @@ impl StrataStore {
             Function,
         >,
     ) -> Result<f64> {
-        self.check_writable()?;
-        let volume = convert::to_volume(volume, "volume")?;
-        let mut session = self.session.lock().await;
-        let mut progress = convert::progress_callback(&on_progress);
-        let outcome = session.store_mut()?.merge(volume, &mut progress).await;
-        Ok(f64::from(self.settle(&mut session, outcome).await?))
+        volume_api::merge(self, volume, on_progress).await
     }
 
     /// Deletes snapshot `volume` (its identifier disappears; what descendants need stays).
     #[wasm_bindgen(js_name = deleteVolume, unchecked_return_type = "CompactReport")]
     pub async fn delete_volume(&self, volume: f64) -> Result<JsValue> {
-        self.check_writable()?;
-        let volume = convert::to_volume(volume, "volume")?;
-        let mut session = self.session.lock().await;
-        let outcome = session.store_mut()?.delete_volume(volume).await;
-        let report = self.settle(&mut session, outcome).await?;
-        Ok(convert::compact_report(&report))
+        volume_api::delete_volume(self, volume).await
     }
 
     /// Rolls the live volume back to `volume`, keeping the current head as a snapshot labelled
     /// `label` (default `"before-rollback"`). Returns the new head's identifier.
     pub async fn rollback(&self, volume: f64, label: Option<String>) -> Result<f64> {
-        self.check_writable()?;
-        let volume = convert::to_volume(volume, "volume")?;
-        let mut session = self.session.lock().await;
-        let outcome = session
-            .store_mut()?
-            .rollback(volume, label.as_deref())
-            .await;
-        Ok(self.settle(&mut session, outcome).await?.0 as f64)
+        volume_api::rollback(self, volume, label).await
     }
 
     /// The block extents whose contents differ between volumes `a` and `b`.
     #[wasm_bindgen(unchecked_return_type = "Extent[]")]
     pub async fn diff(&self, a: f64, b: f64) -> Result<Array> {
-        let a = convert::to_volume(a, "a")?;
-        let b = convert::to_volume(b, "b")?;
-        let session = self.session.lock().await;
-        let extents = session.store()?.diff(a, b).await?;
-        convert::diff_extents(&extents)
+        volume_api::diff(self, a, b).await
     }
 
     /// Space accounting for every partition.
     #[wasm_bindgen(unchecked_return_type = "SpaceInfo[]")]
     pub async fn space(&self) -> Result<Array> {
-        let session = self.session.lock().await;
-        Ok(convert::array(
-            &session.store()?.space(),
-            convert::space_info,
-        ))
+        volume_api::space(self).await
     }
 
     /// Writes a copy stream of sealed snapshots (see `SendOptions`). Chunks go to `onChunk` if
@@ -1106,6 +1066,14 @@ fn check_geometry(
 pub struct StrataCursor {
     /// Shared with `StrataMirror` (`mirror.rs`), whose cursors walk the secondary's log.
     pub(crate) cursor: RefCell<LogCursor>,
+}
+
+impl StrataCursor {
+    pub(crate) fn new(cursor: LogCursor) -> Self {
+        StrataCursor {
+            cursor: RefCell::new(cursor),
+        }
+    }
 }
 
 #[wasm_bindgen]

@@ -62,6 +62,7 @@ mod exclusive;
 #[cfg(feature = "mirror")]
 mod mirror;
 mod place;
+mod volume_api;
 
 pub use api::{ImageImport, StrataCursor, StrataStore, StreamImport};
 pub use error::StrataError;

@@ -32,8 +32,6 @@
 //! Memory legs live as long as the worker: after a page reload they are lost (call `rebuild()`),
 //! and a memory secondary is gone with them.
 
-use std::cell::RefCell;
-
 use js_sys::{Array, Function};
 use strata_engine::redundant::layout::HEADER_OBJECT;
 use strata_engine::redundant::{
@@ -50,6 +48,7 @@ use crate::convert::{self, ObjectBuilder};
 use crate::error::{StrataError, CODE_CLOSED};
 use crate::exclusive::Exclusive;
 use crate::place::{self, Backend, BackendStorage, StoreLock};
+use crate::volume_api::{self, Binding};
 
 type Result<T, E = StrataError> = std::result::Result<T, E>;
 
@@ -216,7 +215,7 @@ pub fn leg_store_name(name: &str, i: usize) -> String {
 /// A leg's device: its storage, or why there is none to use (the controller then sees a device
 /// that fails every I/O and takes the leg out of service).
 #[derive(Debug)]
-enum LegDevice {
+pub(crate) enum LegDevice {
     Ready(BackendStorage),
     Lost(StorageError),
 }
@@ -268,7 +267,7 @@ impl Storage for LegDevice {
 }
 
 /// What a [`StrataMirror`] holds while it is open.
-struct Session {
+pub(crate) struct Session {
     /// The controller; `None` once closed.
     mirror: Option<Mirror>,
     /// Each leg's backend (resolved when its storage opened).
@@ -476,6 +475,19 @@ pub struct StrataMirror {
     backend: Backend,
 }
 
+impl Binding for StrataMirror {
+    type Session = Session;
+    type Volume = Mirror;
+
+    fn session(&self) -> &Exclusive<Session> {
+        &self.session
+    }
+
+    fn volume(session: &mut Session) -> Result<&mut Mirror> {
+        session.mirror()
+    }
+}
+
 #[wasm_bindgen]
 impl StrataMirror {
     /// Opens the mirror `options.name`, creating it (with `options.blocks` blocks of
@@ -546,9 +558,7 @@ impl StrataMirror {
     /// Writes whole blocks from block `addr`; returns the entry's sequence number. On the
     /// secondary at once, on every leg at the next `sync()`.
     pub async fn write(&self, addr: f64, data: Vec<u8>) -> Result<f64> {
-        let addr = convert::to_u64(addr, "addr")?;
-        let mut session = self.session.lock().await;
-        Ok(session.mirror()?.write(addr, &data).await? as f64)
+        volume_api::write(self, addr, data).await
     }
 
     /// Writes several entries as one atomic record (`[[addr, Uint8Array], ...]`). Returns the
@@ -558,18 +568,14 @@ impl StrataMirror {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")] writes: JsValue,
     ) -> Result<f64> {
-        let owned = convert::write_batch(&writes)?;
-        let writes: Vec<(u64, &[u8])> = owned.iter().map(|(a, d)| (*a, d.as_slice())).collect();
-        let mut session = self.session.lock().await;
-        Ok(session.mirror()?.write_batch(&writes).await? as f64)
+        volume_api::write_batch(self, writes).await
     }
 
     /// The durability point: the secondary first (when this resolves, every write so far
     /// survives a crash), then every leg in service. A leg that fails is taken out of service
     /// (see `status()`), not reported as an error: the data is safe in the secondary.
     pub async fn sync(&self) -> Result<()> {
-        let mut session = self.session.lock().await;
-        Ok(session.mirror()?.sync().await?)
+        volume_api::sync(self).await
     }
 
     /// Syncs and takes a snapshot of the secondary labelled `label`, then does the
@@ -585,40 +591,25 @@ impl StrataMirror {
     /// is verified, a bad copy is taken from another leg (or the secondary) and rewritten. A
     /// block with no good copy anywhere fails with `CORRUPT`, never returns wrong bytes.
     pub async fn read(&self, addr: f64, blocks: f64) -> Result<Vec<u8>> {
-        let addr = convert::to_u64(addr, "addr")?;
-        let blocks = convert::to_u64(blocks, "blocks")?;
-        let mut session = self.session.lock().await;
-        Ok(session.mirror()?.read(addr, blocks).await?)
+        volume_api::read(self, addr, blocks).await
     }
 
     /// Reads `blocks` blocks from block `addr` of volume `volume` (from the secondary).
     #[wasm_bindgen(js_name = readAt)]
     pub async fn read_at(&self, volume: f64, addr: f64, blocks: f64) -> Result<Vec<u8>> {
-        let volume = convert::to_volume(volume, "volume")?;
-        let addr = convert::to_u64(addr, "addr")?;
-        let blocks = convert::to_u64(blocks, "blocks")?;
-        let mut session = self.session.lock().await;
-        Ok(session.mirror()?.read_at(volume, addr, blocks).await?)
+        volume_api::read_at(self, volume, addr, blocks).await
     }
 
     /// Every volume of the secondary: the baseline first, then the partitions.
     #[wasm_bindgen(unchecked_return_type = "VolumeInfo[]")]
     pub async fn volumes(&self) -> Result<Array> {
-        let mut session = self.session.lock().await;
-        Ok(convert::array(
-            &session.mirror()?.volumes(),
-            convert::volume_info,
-        ))
+        volume_api::volumes(self).await
     }
 
     /// Space accounting for every partition of the secondary (as `StrataStore.space`).
     #[wasm_bindgen(unchecked_return_type = "SpaceInfo[]")]
     pub async fn space(&self) -> Result<Array> {
-        let mut session = self.session.lock().await;
-        Ok(convert::array(
-            &session.mirror()?.secondary().space(),
-            convert::space_info,
-        ))
+        volume_api::space(self).await
     }
 
     /// A cursor over the secondary's log in sequence order, for `nextEntry` (as
@@ -627,24 +618,14 @@ impl StrataMirror {
         &self,
         #[wasm_bindgen(unchecked_param_type = "CursorStart | undefined")] start: JsValue,
     ) -> Result<StrataCursor> {
-        let start = convert::cursor_start(&start)?;
-        let mut session = self.session.lock().await;
-        let cursor = session.mirror()?.secondary().cursor(start)?;
-        Ok(StrataCursor {
-            cursor: RefCell::new(cursor),
-        })
+        volume_api::cursor(self, start).await
     }
 
     /// The entry at the cursor (advancing it), or `null` at the end of the log. With `withData`
     /// the entry's blocks are read from the secondary and verified.
     #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "LogEntry | null")]
     pub async fn next_entry(&self, cursor: &StrataCursor, with_data: bool) -> Result<JsValue> {
-        let entries = self.next_entries(cursor, 1.0, with_data).await?;
-        // `get(0)` of an empty array is `undefined`: the end of the log is `null`.
-        Ok(match entries.length() {
-            0 => JsValue::NULL,
-            _ => entries.get(0),
-        })
+        volume_api::next_entry(self, cursor, with_data).await
     }
 
     /// Up to `max` entries from the cursor (fewer at the end of the log; none past it).
@@ -655,10 +636,7 @@ impl StrataMirror {
         max: f64,
         with_data: bool,
     ) -> Result<Array> {
-        let max = convert::to_u64(max, "max")?;
-        let mut session = self.session.lock().await;
-        let secondary = session.mirror()?.secondary();
-        convert::next_entries(secondary, &cursor.cursor, max, with_data).await
+        volume_api::next_entries(self, cursor, max, with_data).await
     }
 
     /// In-place compaction of snapshot `volume` of the secondary. Syncs first (the primary is
@@ -672,11 +650,7 @@ impl StrataMirror {
             Function,
         >,
     ) -> Result<JsValue> {
-        let volume = convert::to_volume(volume, "volume")?;
-        let mut session = self.session.lock().await;
-        let mut progress = convert::progress_callback(&on_progress);
-        let report = session.mirror()?.compact(volume, &mut progress).await?;
-        Ok(convert::compact_report(&report))
+        volume_api::compact(self, volume, on_progress).await
     }
 
     /// Folds the secondary's oldest partitions, up to and including snapshot `volume`, into its
@@ -690,21 +664,14 @@ impl StrataMirror {
             Function,
         >,
     ) -> Result<f64> {
-        let volume = convert::to_volume(volume, "volume")?;
-        let mut session = self.session.lock().await;
-        let mut progress = convert::progress_callback(&on_progress);
-        let merged = session.mirror()?.merge(volume, &mut progress).await?;
-        Ok(f64::from(merged))
+        volume_api::merge(self, volume, on_progress).await
     }
 
     /// Deletes snapshot `volume` of the secondary (its identifier disappears; what descendants
     /// need stays). Syncs first.
     #[wasm_bindgen(js_name = deleteVolume, unchecked_return_type = "CompactReport")]
     pub async fn delete_volume(&self, volume: f64) -> Result<JsValue> {
-        let volume = convert::to_volume(volume, "volume")?;
-        let mut session = self.session.lock().await;
-        let report = session.mirror()?.delete_volume(volume).await?;
-        Ok(convert::compact_report(&report))
+        volume_api::delete_volume(self, volume).await
     }
 
     /// Rolls the live volume back to `volume`, keeping the current head as a snapshot labelled
@@ -712,20 +679,13 @@ impl StrataMirror {
     /// then rewrites the blocks that changed on every leg in service, from the secondary (a leg
     /// that fails meanwhile is taken out of service, as in `sync()`).
     pub async fn rollback(&self, volume: f64, label: Option<String>) -> Result<f64> {
-        let volume = convert::to_volume(volume, "volume")?;
-        let mut session = self.session.lock().await;
-        let head = session.mirror()?.rollback(volume, label.as_deref()).await?;
-        Ok(head.0 as f64)
+        volume_api::rollback(self, volume, label).await
     }
 
     /// The block extents whose contents differ between volumes `a` and `b` of the secondary.
     #[wasm_bindgen(unchecked_return_type = "Extent[]")]
     pub async fn diff(&self, a: f64, b: f64) -> Result<Array> {
-        let a = convert::to_volume(a, "a")?;
-        let b = convert::to_volume(b, "b")?;
-        let mut session = self.session.lock().await;
-        let extents = session.mirror()?.diff(a, b).await?;
-        convert::diff_extents(&extents)
+        volume_api::diff(self, a, b).await
     }
 
     /// Facts about the secondary, with the mirror's name and the legs' backends.

@@ -1,0 +1,203 @@
+//! The JavaScript operations a store and a mirror share, written once over [`Volume`].
+//!
+//! wasm-bindgen exports no generics, so [`crate::StrataStore`] and [`crate::StrataMirror`] each
+//! keep a one-line exported method that calls the function here; what differs between them
+//! (whether the volume may change, what a failure does to the session) is the [`Binding`]
+//! each implements.
+
+use std::future::Future;
+
+use js_sys::{Array, Function};
+use strata_engine::Volume;
+use wasm_bindgen::JsValue;
+
+use crate::api::StrataCursor;
+use crate::convert;
+use crate::error::StrataError;
+use crate::exclusive::Exclusive;
+
+type Result<T, E = StrataError> = std::result::Result<T, E>;
+
+/// How the shared operations reach an exported class's open volume.
+pub(crate) trait Binding {
+    /// What the class holds while open.
+    type Session;
+    /// The volume inside it.
+    type Volume: Volume;
+
+    /// The session, taken in turns (see `exclusive.rs`).
+    fn session(&self) -> &Exclusive<Self::Session>;
+
+    /// The open volume (an error once closed, or while it is busy otherwise).
+    fn volume(session: &mut Self::Session) -> Result<&mut Self::Volume>;
+
+    /// Fails with `READ_ONLY` if the volume may not change.
+    fn check_writable(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// True if the volume was opened as a read-only view (`sync` then has nothing to do).
+    fn read_only(&self) -> bool {
+        false
+    }
+
+    /// The outcome of a change, after whatever a failure calls for (see
+    /// `StrataStore::settle`).
+    fn settle<T>(
+        &self,
+        session: &mut Self::Session,
+        outcome: strata_engine::Result<T>,
+    ) -> impl Future<Output = Result<T>> {
+        let _ = session;
+        std::future::ready(outcome.map_err(StrataError::from))
+    }
+}
+
+pub(crate) async fn write<B: Binding>(b: &B, addr: f64, data: Vec<u8>) -> Result<f64> {
+    b.check_writable()?;
+    let addr = convert::to_u64(addr, "addr")?;
+    let mut session = b.session().lock().await;
+    let outcome = B::volume(&mut session)?.write(addr, &data).await;
+    Ok(b.settle(&mut session, outcome).await? as f64)
+}
+
+pub(crate) async fn write_batch<B: Binding>(b: &B, writes: JsValue) -> Result<f64> {
+    b.check_writable()?;
+    let owned = convert::write_batch(&writes)?;
+    let writes: Vec<(u64, &[u8])> = owned.iter().map(|(a, d)| (*a, d.as_slice())).collect();
+    let mut session = b.session().lock().await;
+    let outcome = B::volume(&mut session)?.write_batch(&writes).await;
+    Ok(b.settle(&mut session, outcome).await? as f64)
+}
+
+pub(crate) async fn sync<B: Binding>(b: &B) -> Result<()> {
+    let mut session = b.session().lock().await;
+    if b.read_only() {
+        return Ok(());
+    }
+    let outcome = B::volume(&mut session)?.sync().await;
+    b.settle(&mut session, outcome).await
+}
+
+pub(crate) async fn read<B: Binding>(b: &B, addr: f64, blocks: f64) -> Result<Vec<u8>> {
+    let addr = convert::to_u64(addr, "addr")?;
+    let blocks = convert::to_u64(blocks, "blocks")?;
+    let mut session = b.session().lock().await;
+    Ok(B::volume(&mut session)?.read(addr, blocks).await?)
+}
+
+pub(crate) async fn read_at<B: Binding>(
+    b: &B,
+    volume: f64,
+    addr: f64,
+    blocks: f64,
+) -> Result<Vec<u8>> {
+    let volume = convert::to_volume(volume, "volume")?;
+    let addr = convert::to_u64(addr, "addr")?;
+    let blocks = convert::to_u64(blocks, "blocks")?;
+    let mut session = b.session().lock().await;
+    Ok(B::volume(&mut session)?
+        .read_at(volume, addr, blocks)
+        .await?)
+}
+
+pub(crate) async fn volumes<B: Binding>(b: &B) -> Result<Array> {
+    let mut session = b.session().lock().await;
+    let volumes = B::volume(&mut session)?.volumes();
+    Ok(convert::array(&volumes, convert::volume_info))
+}
+
+pub(crate) async fn space<B: Binding>(b: &B) -> Result<Array> {
+    let mut session = b.session().lock().await;
+    let space = B::volume(&mut session)?.space();
+    Ok(convert::array(&space, convert::space_info))
+}
+
+pub(crate) async fn cursor<B: Binding>(b: &B, start: JsValue) -> Result<StrataCursor> {
+    let start = convert::cursor_start(&start)?;
+    let mut session = b.session().lock().await;
+    let cursor = B::volume(&mut session)?.cursor(start)?;
+    Ok(StrataCursor::new(cursor))
+}
+
+pub(crate) async fn next_entry<B: Binding>(
+    b: &B,
+    cursor: &StrataCursor,
+    with_data: bool,
+) -> Result<JsValue> {
+    let entries = next_entries(b, cursor, 1.0, with_data).await?;
+    // `null` at the end of the log, as the type says (`Array::get` past the end gives
+    // `undefined`).
+    Ok(match entries.length() {
+        0 => JsValue::NULL,
+        _ => entries.get(0),
+    })
+}
+
+pub(crate) async fn next_entries<B: Binding>(
+    b: &B,
+    cursor: &StrataCursor,
+    max: f64,
+    with_data: bool,
+) -> Result<Array> {
+    let max = convert::to_u64(max, "max")?;
+    let mut session = b.session().lock().await;
+    let store = B::volume(&mut session)?.store();
+    convert::next_entries(store, &cursor.cursor, max, with_data).await
+}
+
+pub(crate) async fn compact<B: Binding>(
+    b: &B,
+    volume: f64,
+    on_progress: Option<Function>,
+) -> Result<JsValue> {
+    b.check_writable()?;
+    let volume = convert::to_volume(volume, "volume")?;
+    let mut session = b.session().lock().await;
+    let mut progress = convert::progress_callback(&on_progress);
+    let outcome = B::volume(&mut session)?
+        .compact(volume, &mut progress)
+        .await;
+    let report = b.settle(&mut session, outcome).await?;
+    Ok(convert::compact_report(&report))
+}
+
+pub(crate) async fn merge<B: Binding>(
+    b: &B,
+    volume: f64,
+    on_progress: Option<Function>,
+) -> Result<f64> {
+    b.check_writable()?;
+    let volume = convert::to_volume(volume, "volume")?;
+    let mut session = b.session().lock().await;
+    let mut progress = convert::progress_callback(&on_progress);
+    let outcome = B::volume(&mut session)?.merge(volume, &mut progress).await;
+    Ok(f64::from(b.settle(&mut session, outcome).await?))
+}
+
+pub(crate) async fn delete_volume<B: Binding>(b: &B, volume: f64) -> Result<JsValue> {
+    b.check_writable()?;
+    let volume = convert::to_volume(volume, "volume")?;
+    let mut session = b.session().lock().await;
+    let outcome = B::volume(&mut session)?.delete_volume(volume).await;
+    let report = b.settle(&mut session, outcome).await?;
+    Ok(convert::compact_report(&report))
+}
+
+pub(crate) async fn rollback<B: Binding>(b: &B, volume: f64, label: Option<String>) -> Result<f64> {
+    b.check_writable()?;
+    let volume = convert::to_volume(volume, "volume")?;
+    let mut session = b.session().lock().await;
+    let outcome = B::volume(&mut session)?
+        .rollback(volume, label.as_deref())
+        .await;
+    Ok(b.settle(&mut session, outcome).await?.0 as f64)
+}
+
+pub(crate) async fn diff<B: Binding>(b: &B, a: f64, c: f64) -> Result<Array> {
+    let a = convert::to_volume(a, "a")?;
+    let c = convert::to_volume(c, "b")?;
+    let mut session = b.session().lock().await;
+    let extents = B::volume(&mut session)?.diff(a, c).await?;
+    convert::diff_extents(&extents)
+}
