@@ -488,7 +488,7 @@ fn human_bytes(bytes: u64) -> String {
 // ----- write -------------------------------------------------------------------------------------
 
 pub fn write(args: WriteArgs, quiet: bool) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let block_size = u64::from(store.block_size());
     let batch_blocks = WRITE_BATCH_BLOCKS
         .min(u64::from(RECORD_BLOCKS_MAX))
@@ -604,12 +604,12 @@ fn not_whole(len: u64, block_size: u64) -> CliError {
 // ----- snapshot ----------------------------------------------------------------------------------
 
 pub fn snapshot(args: SnapshotArgs) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let snapshot = block_on(store.snapshot(args.label.as_deref()))?;
     let head = store.head();
     block_on(store.close())?;
     let mut out = io::stdout().lock();
-    if args.json {
+    if args.print.json {
         let value = SnapshotJson {
             snapshot: snapshot.0,
             head: head.0,
@@ -626,9 +626,9 @@ pub fn snapshot(args: SnapshotArgs) -> CliResult {
 
 pub fn read(args: ReadArgs) -> CliResult {
     if let Some(path) = &args.output {
-        paths::check_output(path, &args.dir)?;
+        paths::check_output(path, &args.store.dir)?;
     }
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
     check_range(&store, args.addr, args.blocks)?;
     let block_size = u64::from(store.block_size());
@@ -669,7 +669,7 @@ pub fn read(args: ReadArgs) -> CliResult {
 // ----- log ---------------------------------------------------------------------------------------
 
 pub fn log(args: LogArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let (start, only) = match (args.from_seq, args.volume) {
         (_, Some(v)) => {
             let id = resolve(&store, v)?.id;
@@ -682,7 +682,7 @@ pub fn log(args: LogArgs) -> CliResult {
     let mut out = io::BufWriter::new(io::stdout().lock());
     let limit = args.limit.unwrap_or(u64::MAX);
     let mut count = 0u64;
-    if args.json {
+    if args.print.json {
         write!(out, "[").map_err(stdout_err)?;
     } else {
         let mut header = format!(
@@ -702,7 +702,7 @@ pub fn log(args: LogArgs) -> CliResult {
             break;
         }
         let preview = entry.data.as_deref().map(|d| hex_preview(d, PREVIEW_BYTES));
-        if args.json {
+        if args.print.json {
             let value = EntryJson {
                 seq: entry.seq,
                 volume: entry.volume.0,
@@ -731,7 +731,7 @@ pub fn log(args: LogArgs) -> CliResult {
         }
         count += 1;
     }
-    if args.json {
+    if args.print.json {
         writeln!(out, "{}]", if count == 0 { "" } else { "\n" }).map_err(stdout_err)?;
     }
     out.flush().map_err(stdout_err)
@@ -748,10 +748,10 @@ fn kind_name(kind: VolumeKind) -> &'static str {
 }
 
 pub fn volumes(args: VolumesArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let volumes = store.volumes();
     let mut out = io::BufWriter::new(io::stdout().lock());
-    if args.json {
+    if args.print.json {
         let list: Vec<VolumeJson> = volumes
             .iter()
             .map(|v| VolumeJson {
@@ -807,9 +807,9 @@ pub fn volumes(args: VolumesArgs) -> CliResult {
 pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
     let to_stdout = args.output.as_os_str() == "-";
     if !to_stdout {
-        paths::check_output(&args.output, &args.dir)?;
+        paths::check_output(&args.output, &args.store.dir)?;
     }
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
     let out_name = if to_stdout {
         "stdout".to_string()
@@ -867,7 +867,7 @@ pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
 // ----- stat --------------------------------------------------------------------------------------
 
 pub fn stat(args: StatArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let info = store.info();
     let recovery = store.recovery();
     let baseline = match info.baseline {
@@ -876,9 +876,9 @@ pub fn stat(args: StatArgs) -> CliResult {
     };
     let volume_bytes = info.block_count * u64::from(info.block_size);
     let mut out = io::BufWriter::new(io::stdout().lock());
-    if args.json {
+    if args.print.json {
         let value = StatJson {
-            path: args.dir.display().to_string(),
+            path: args.store.dir.display().to_string(),
             backend: info.backend,
             block_size: info.block_size,
             block_count: info.block_count,
@@ -902,7 +902,7 @@ pub fn stat(args: StatArgs) -> CliResult {
         writeln!(out, "{}", to_json(&value, true)?).map_err(stdout_err)?;
     } else {
         let rows: Vec<(&str, String)> = vec![
-            ("path", args.dir.display().to_string()),
+            ("path", args.store.dir.display().to_string()),
             ("backend", info.backend.to_string()),
             ("block size", info.block_size.to_string()),
             ("block count", info.block_count.to_string()),

@@ -15,9 +15,9 @@ use crate::args::{ReceiveArgs, SendArgs};
 pub fn send(args: SendArgs, quiet: bool) -> CliResult {
     let to_stdout = args.output.as_os_str() == "-";
     if !to_stdout {
-        super::paths::check_output(&args.output, &args.dir)?;
+        super::paths::check_output(&args.output, &args.store.dir)?;
     }
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let base = args.base.map(|v| resolve(&store, v)).transpose()?;
     let upto = args.upto.map(|v| resolve(&store, v)).transpose()?;
     if let Some(range) = args.blocks {
@@ -255,7 +255,7 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
     let head_parent = store.volume(head).ok().and_then(|v| v.parent);
     block_on(store.close())?;
     let mut out = io::stdout().lock();
-    if args.json {
+    if args.print.json {
         let value = ReceiveJson {
             created: new.is_some(),
             landed,

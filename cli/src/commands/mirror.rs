@@ -567,7 +567,7 @@ fn create(args: MirrorCreateArgs) -> CliResult {
         });
     }
     write_config(dir, &config)?;
-    if args.json {
+    if args.print.json {
         let value = CreateJson {
             dir: dir.display().to_string(),
             head: head.0,
@@ -645,7 +645,7 @@ fn open_text(outcome: Option<&LegOpenOutcome>) -> (String, u64) {
 }
 
 fn status(args: MirrorStatusArgs) -> CliResult {
-    let dir = &args.dir;
+    let dir = &args.store.dir;
     let (mirror, config) = open_mirror(dir)?;
     let status = mirror.status();
     let legs: Vec<LegJson> = status
@@ -679,7 +679,7 @@ fn status(args: MirrorStatusArgs) -> CliResult {
         legs,
     };
     close(dir, mirror)?;
-    if args.json {
+    if args.print.json {
         return print_line(&to_json(&value, true)?);
     }
     let mut out = io::stdout().lock();
@@ -799,12 +799,12 @@ fn scrub_json(report: &ScrubReport, config: &MirrorConfig) -> ScrubJson {
 }
 
 fn scrub(args: MirrorScrubArgs) -> CliResult {
-    let dir = &args.dir;
+    let dir = &args.store.dir;
     let (mut mirror, config) = open_mirror(dir)?;
     let report = block_on(mirror.scrub()).map_err(|e| CliError::at(dir, e))?;
     close(dir, mirror)?;
     let value = scrub_json(&report, &config);
-    if args.json {
+    if args.print.json {
         print_line(&to_json(&value, true)?)?;
     } else {
         let mut out = format!(
@@ -838,7 +838,7 @@ fn scrub(args: MirrorScrubArgs) -> CliResult {
 // ----- replace and rebuild ----------------------------------------------------------------------
 
 fn replace(args: MirrorReplaceArgs) -> CliResult {
-    let dir = &args.dir;
+    let dir = &args.store.dir;
     let (mut mirror, mut config) = open_mirror(dir)?;
     let Some(current) = config.legs.get(args.leg).cloned() else {
         return Err(Error::InvalidArgument(format!(
@@ -886,7 +886,7 @@ fn replace(args: MirrorReplaceArgs) -> CliResult {
     close(dir, mirror)?;
     config.legs[args.leg] = path;
     write_config(dir, &config)?;
-    if args.json {
+    if args.print.json {
         print_line(&to_json(&resilver_json(&report, &config), true)?)?;
     } else {
         print_line(&format!(
@@ -899,7 +899,7 @@ fn replace(args: MirrorReplaceArgs) -> CliResult {
 }
 
 fn rebuild(args: MirrorRebuildArgs) -> CliResult {
-    let dir = &args.dir;
+    let dir = &args.store.dir;
     let (mut mirror, config) = open_mirror(dir)?;
     for i in 0..config.legs.len() {
         let _ = mirror.detach(i);
@@ -918,7 +918,7 @@ fn rebuild(args: MirrorRebuildArgs) -> CliResult {
     }
     let reports = block_on(mirror.rebuild_primary(devices)).map_err(|e| CliError::at(dir, e))?;
     close(dir, mirror)?;
-    if args.json {
+    if args.print.json {
         let value: Vec<ResilverJson> = reports.iter().map(|r| resilver_json(r, &config)).collect();
         print_line(&to_json(&value, true)?)?;
     } else {
