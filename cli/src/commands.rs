@@ -279,6 +279,90 @@ fn bar_style() -> Option<ProgressStyle> {
     .map(|style| style.progress_chars("=> "))
 }
 
+/// Ends `bar` as the work it followed ended: cleared after a success, left where it stopped
+/// after a failure.
+fn finish_bar<T, E: Into<CliError>>(bar: &ProgressBar, result: Result<T, E>) -> CliResult<T> {
+    match result {
+        Ok(value) => {
+            bar.finish_and_clear();
+            Ok(value)
+        }
+        Err(e) => {
+            bar.abandon();
+            Err(e.into())
+        }
+    }
+}
+
+/// Where `-o FILE` sends the bytes a command streams out of a store (`export`, `send`): the
+/// file, or stdout for `-`.
+struct OutputFile<'a> {
+    /// The file; `None` for stdout.
+    path: Option<&'a Path>,
+    /// `stdout` or the file's name, for messages.
+    name: String,
+}
+
+impl<'a> OutputFile<'a> {
+    /// The output `path` of a command on the store in `store`; a file is refused, before
+    /// anything is written, if it is inside a store (see [`paths::check_output`]).
+    fn checked(path: &'a Path, store: &Path) -> CliResult<Self> {
+        if path.as_os_str() == "-" {
+            return Ok(OutputFile {
+                path: None,
+                name: "stdout".to_string(),
+            });
+        }
+        paths::check_output(path, store)?;
+        Ok(OutputFile {
+            path: Some(path),
+            name: path.display().to_string(),
+        })
+    }
+
+    fn is_stdout(&self) -> bool {
+        self.path.is_none()
+    }
+
+    /// Creates the file, or takes stdout.
+    fn open(&self) -> CliResult<Box<dyn Write>> {
+        Ok(match self.path {
+            None => Box::new(io::BufWriter::new(io::stdout().lock())),
+            Some(path) => Box::new(File::create(path).map_err(|e| CliError::io(&self.name, e))?),
+        })
+    }
+
+    /// Calls `produce` with a sink that writes each chunk to `out`, then flushes `out`. A write
+    /// that fails cancels `produce` (the sink returns [`Error::Cancelled`]) and is the error
+    /// reported.
+    fn stream<T>(
+        &self,
+        out: &mut dyn Write,
+        produce: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), Error>) -> Result<T, Error>,
+    ) -> CliResult<T> {
+        let mut sink_error: Option<io::Error> = None;
+        let result = produce(&mut |chunk| {
+            out.write_all(chunk).map_err(|e| {
+                sink_error = Some(e);
+                Error::Cancelled
+            })
+        });
+        let write_error = |e| CliError::io(format!("writing to {}", self.name), e);
+        match (result, sink_error) {
+            (_, Some(e)) => Err(write_error(e)),
+            (Err(e), None) => Err(e.into()),
+            (Ok(value), None) => out.flush().map(|()| value).map_err(write_error),
+        }
+    }
+
+    /// After a failure: removes the file, which holds only part of the output.
+    fn discard(&self) {
+        if let Some(path) = self.path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Reads until `buf` is full or the input ends; returns the bytes read.
 fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut done = 0;
@@ -805,63 +889,26 @@ pub fn volumes(args: VolumesArgs) -> CliResult {
 // ----- export ------------------------------------------------------------------------------------
 
 pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
-    let to_stdout = args.output.as_os_str() == "-";
-    if !to_stdout {
-        paths::check_output(&args.output, &args.store.dir)?;
-    }
+    let output = OutputFile::checked(&args.output, &args.store.dir)?;
     let store = open_store_read_only(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
-    let out_name = if to_stdout {
-        "stdout".to_string()
-    } else {
-        args.output.display().to_string()
-    };
-    let mut out: Box<dyn Write> = if to_stdout {
-        Box::new(io::BufWriter::new(io::stdout().lock()))
-    } else {
-        Box::new(File::create(&args.output).map_err(|e| CliError::io(&out_name, e))?)
-    };
+    let mut out = output.open()?;
     let total = store.block_count() * u64::from(store.block_size());
     let bar = progress_bar(Some(total), quiet, "exporting");
-    let mut sink_error: Option<io::Error> = None;
-    let result = block_on(store.export(
-        volume,
-        |chunk| {
-            out.write_all(chunk).map_err(|e| {
-                sink_error = Some(e);
-                Error::Cancelled
-            })
-        },
-        |done, _| bar.set_position(done),
-    ));
-    let result = match (result, sink_error) {
-        (_, Some(e)) => Err(CliError::io(format!("writing to {out_name}"), e)),
-        (Err(e), None) => Err(e.into()),
-        (Ok(()), None) => out
-            .flush()
-            .map_err(|e| CliError::io(format!("writing to {out_name}"), e)),
-    };
+    let result = output.stream(&mut out, |sink| {
+        block_on(store.export(volume, sink, |done, _| bar.set_position(done)))
+    });
     drop(out);
-    match result {
-        Ok(()) => {
-            bar.finish_and_clear();
-            note(
-                quiet,
-                format_args!(
-                    "exported volume {volume} ({}) to {out_name}",
-                    human_bytes(total)
-                ),
-            );
-            Ok(())
-        }
-        Err(e) => {
-            bar.abandon();
-            if !to_stdout {
-                let _ = std::fs::remove_file(&args.output);
-            }
-            Err(e)
-        }
-    }
+    finish_bar(&bar, result).inspect_err(|_| output.discard())?;
+    note(
+        quiet,
+        format_args!(
+            "exported volume {volume} ({}) to {}",
+            human_bytes(total),
+            output.name
+        ),
+    );
+    Ok(())
 }
 
 // ----- stat --------------------------------------------------------------------------------------

@@ -80,17 +80,7 @@ pub fn compact(args: CompactArgs, quiet: bool) -> CliResult {
     let mut store = open_store(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
     let bar = progress_bar(None, quiet, "compacting");
-    let result = block_on(store.compact(volume, &mut follow(&bar)));
-    let report = match result {
-        Ok(report) => {
-            bar.finish_and_clear();
-            report
-        }
-        Err(e) => {
-            bar.abandon();
-            return Err(e.into());
-        }
-    };
+    let report = finish_bar(&bar, block_on(store.compact(volume, &mut follow(&bar))))?;
     block_on(store.close())?;
     let json = CompactJson::new(volume, &report);
     if args.print.json {
@@ -135,16 +125,7 @@ pub fn merge(args: MergeArgs, quiet: bool) -> CliResult {
         written = p.total_bytes;
         follow(&bar)(p)
     }));
-    let partitions = match result {
-        Ok(n) => {
-            bar.finish_and_clear();
-            n
-        }
-        Err(e) => {
-            bar.abandon();
-            return Err(e.into());
-        }
-    };
+    let partitions = finish_bar(&bar, result)?;
     let after = volume_ids(&store);
     block_on(store.close())?;
     let merged: Vec<u64> = before.into_iter().filter(|v| !after.contains(v)).collect();
