@@ -81,6 +81,18 @@ impl LegDevice {
         }
     }
 
+    /// Opens the leg directory `path` to write it, making it if missing; a leg that cannot be
+    /// opened is an error.
+    fn open_for_writing(path: &Path) -> CliResult<LegDevice> {
+        match LegDevice::open(path, true) {
+            LegDevice::Unavailable { path, why } => Err(CliError::Message {
+                code: "IO",
+                message: format!("leg {path}: {why}"),
+            }),
+            device => Ok(device),
+        }
+    }
+
     fn unavailable(&self) -> StorageError {
         match self {
             LegDevice::Unavailable { path, why } => StorageError::Io {
@@ -511,18 +523,10 @@ fn create(args: MirrorCreateArgs) -> CliResult {
             open_store(dir)?
         }
     };
-    let mut devices = Vec::with_capacity(legs.len());
-    for leg in &legs {
-        match LegDevice::open(leg, true) {
-            LegDevice::Unavailable { path, why } => {
-                return Err(CliError::Message {
-                    code: "IO",
-                    message: format!("leg {path}: {why}"),
-                })
-            }
-            device => devices.push(device),
-        }
-    }
+    let devices = legs
+        .iter()
+        .map(|leg| LegDevice::open_for_writing(leg))
+        .collect::<CliResult<Vec<_>>>()?;
     let mirror = block_on(RedundantStore::attach(
         store,
         devices,
@@ -873,15 +877,7 @@ fn replace(args: MirrorReplaceArgs) -> CliResult {
     // The old device (if it opened) goes first: a directory reused in place is locked by the
     // handle that has it open, and would refuse a second one.
     let _ = mirror.detach(args.leg);
-    let device = match LegDevice::open(&path, true) {
-        LegDevice::Unavailable { path, why } => {
-            return Err(CliError::Message {
-                code: "IO",
-                message: format!("leg {path}: {why}"),
-            })
-        }
-        device => device,
-    };
+    let device = LegDevice::open_for_writing(&path)?;
     let report = block_on(mirror.replace(args.leg, device)).map_err(|e| CliError::at(dir, e))?;
     close(dir, mirror)?;
     config.legs[args.leg] = path;
@@ -904,18 +900,11 @@ fn rebuild(args: MirrorRebuildArgs) -> CliResult {
     for i in 0..config.legs.len() {
         let _ = mirror.detach(i);
     }
-    let mut devices = Vec::with_capacity(config.legs.len());
-    for path in &config.legs {
-        match LegDevice::open(path, true) {
-            LegDevice::Unavailable { path, why } => {
-                return Err(CliError::Message {
-                    code: "IO",
-                    message: format!("leg {path}: {why}"),
-                })
-            }
-            device => devices.push(device),
-        }
-    }
+    let devices = config
+        .legs
+        .iter()
+        .map(|path| LegDevice::open_for_writing(path))
+        .collect::<CliResult<Vec<_>>>()?;
     let reports = block_on(mirror.rebuild_primary(devices)).map_err(|e| CliError::at(dir, e))?;
     close(dir, mirror)?;
     if args.print.json {
