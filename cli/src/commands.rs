@@ -218,6 +218,26 @@ fn undo_failed_create(
     drop(lock);
 }
 
+/// Runs `create`, which makes a store in `dir`; if it fails, removes what it left behind (see
+/// [`undo_failed_create`]).
+fn create_or_undo<T>(dir: &Path, create: impl FnOnce() -> CliResult<T>) -> CliResult<T> {
+    let dir_existed = dir.exists();
+    let entries_before = dir_entries(dir);
+    let result = create();
+    if let Err(e) = &result {
+        undo_failed_create(dir, dir_existed, &entries_before, e);
+    }
+    result
+}
+
+/// Creates a store with an empty (all-zero) baseline of `blocks` blocks of `block_size` bytes in
+/// `dir` (made if missing), locked for writing.
+fn create_empty(dir: &Path, blocks: u64, block_size: u32) -> CliResult<Store<DirStorage>> {
+    let storage = lock_dir(dir)?;
+    let options = CreateOptions::new(blocks).block_size(block_size);
+    block_on(Store::create(storage, options, clock())).map_err(|e| CliError::at(dir, e))
+}
+
 fn resolve(store: &Store<DirStorage>, volume: VolumeArg) -> CliResult<VolumeInfo> {
     let id = match volume {
         VolumeArg::Head => store.head(),
@@ -465,14 +485,8 @@ struct RecoveryJson {
 
 pub fn create(args: CreateArgs, quiet: bool) -> CliResult {
     let dir = &args.dir;
-    let dir_existed = dir.exists();
-    let entries_before = dir_entries(dir);
-    let result = create_inner(&args, quiet);
-    if let Err(e) = &result {
-        // Leave nothing behind that this run made for a store that does not exist.
-        undo_failed_create(dir, dir_existed, &entries_before, e);
-    }
-    let store = result?;
+    // Leave nothing behind that this run made for a store that does not exist.
+    let store = create_or_undo(dir, || create_inner(&args, quiet))?;
     let info = store.info();
     let bytes = info.block_count * u64::from(info.block_size);
     note(
@@ -497,10 +511,7 @@ pub fn create(args: CreateArgs, quiet: bool) -> CliResult {
 fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> {
     let dir = &args.dir;
     if let Some(blocks) = args.blocks {
-        let storage = lock_dir(dir)?;
-        let options = CreateOptions::new(blocks).block_size(args.block_size);
-        return block_on(Store::create(storage, options, clock()))
-            .map_err(|e| CliError::at(dir, e));
+        return create_empty(dir, blocks, args.block_size);
     }
     let Some(image) = &args.baseline else {
         // clap requires one of --blocks and --baseline.

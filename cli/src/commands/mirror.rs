@@ -22,13 +22,13 @@ use strata_engine::redundant::{
 };
 use strata_engine::storage::dir::DirStorage;
 use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
-use strata_engine::{CreateOptions, Error, Store};
+use strata_engine::Error;
 
 use super::ops::print_line;
 use super::paths::{self, Marker};
 use super::{
-    clock, dir_entries, human_bytes, lock_dir, open_store, open_store_read_only, plural,
-    stdout_err, to_json, undo_failed_create, CliResult,
+    clock, create_empty, create_or_undo, human_bytes, open_store, open_store_read_only, plural,
+    stdout_err, to_json, CliResult,
 };
 use crate::args::mirror::{
     MirrorArgs, MirrorCommand, MirrorCreateArgs, MirrorRebuildArgs, MirrorReplaceArgs,
@@ -497,19 +497,7 @@ fn create(args: MirrorCreateArgs) -> CliResult {
     let store = match args.blocks {
         Some(blocks) => {
             check_legs(dir, &legs, None, blocks, args.block_size)?;
-            let dir_existed = dir.exists();
-            let entries_before = dir_entries(dir);
-            let options = CreateOptions::new(blocks).block_size(args.block_size);
-            let created = lock_dir(dir).and_then(|storage| {
-                block_on(Store::create(storage, options, clock())).map_err(|e| CliError::at(dir, e))
-            });
-            match created {
-                Ok(store) => store,
-                Err(e) => {
-                    undo_failed_create(dir, dir_existed, &entries_before, &e);
-                    return Err(e);
-                }
-            }
+            create_or_undo(dir, || create_empty(dir, blocks, args.block_size))?
         }
         None => {
             let info = open_store_read_only(dir)?.info();
