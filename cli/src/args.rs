@@ -78,6 +78,25 @@ pub fn parse_byte(s: &str) -> Result<u8, String> {
     parsed.map_err(|_| format!("`{s}` is not a byte (0..=255, e.g. 171, 0xab or 0b10101011)"))
 }
 
+/// The store a command works on: its directory, the first argument of every command that opens
+/// an existing store. (`create`, `receive` and `mirror create`, which can make the store, declare
+/// their own, with help that says so.)
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// Store directory
+    pub dir: PathBuf,
+}
+
+/// `--json`, the same flag on every command that can print its result as JSON. A command whose
+/// JSON has a shape worth naming gives the flag its own help with
+/// `#[command(mut_arg("json", |a| a.help("...")))]`.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "strata",
@@ -177,8 +196,8 @@ Examples:
   strata write ./vol --addr 0 --pattern 0xff --blocks 16"
 )]
 pub struct WriteArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// First block address to write
     #[arg(long, value_name = "A")]
     pub addr: u64,
@@ -213,14 +232,13 @@ Example:
   strata read ./vol --volume 1 --addr 0 --blocks 8 -o before.bin"
 )]
 pub struct SnapshotArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// A label for the snapshot (at most 255 bytes, no control characters)
     #[arg(short, long, value_name = "L")]
     pub label: Option<String>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Read blocks of any volume (default: the head) as raw bytes, a hex dump or into a file
@@ -242,8 +260,8 @@ Examples:
   strata read ./vol --addr 0 --blocks 2 --volume baseline -o base.bin"
 )]
 pub struct ReadArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// First block address to read
     #[arg(long, value_name = "A")]
     pub addr: u64,
@@ -280,9 +298,10 @@ Examples:
   strata log ./vol --volume 2 --data
   strata log ./vol --from-seq 100 --limit 10 --json"
 )]
+#[command(mut_arg("json", |a| a.help("Print a JSON array of entries")))]
 pub struct LogArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Start at the first entry with this sequence number or a later one
     #[arg(long, value_name = "S", conflicts_with = "volume")]
     pub from_seq: Option<u64>,
@@ -295,9 +314,8 @@ pub struct LogArgs {
     /// Read and verify each entry's data and show a short hex preview
     #[arg(long)]
     pub data: bool,
-    /// Print a JSON array of entries
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// List the volumes: baseline, snapshots and head
@@ -316,12 +334,12 @@ Example:
   strata volumes ./vol
   strata volumes ./vol --json | jq '.[] | select(.kind == \"snapshot\") | .id'"
 )]
+#[command(mut_arg("json", |a| a.help("Print a JSON array of volumes")))]
 pub struct VolumesArgs {
-    /// Store directory
-    pub dir: PathBuf,
-    /// Print a JSON array of volumes
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Export a volume as a raw image
@@ -342,8 +360,8 @@ Examples:
   strata export ./vol --volume baseline -o - | sha256sum"
 )]
 pub struct ExportArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Volume to export: a volume identifier, `head` or `baseline`
     #[arg(long, value_name = "V", default_value = "head")]
     pub volume: VolumeArg,
@@ -369,12 +387,12 @@ Example:
   strata stat ./vol
   strata stat ./vol --json | jq .head"
 )]
+#[command(mut_arg("json", |a| a.help("Print a JSON object")))]
 pub struct StatArgs {
-    /// Store directory
-    pub dir: PathBuf,
-    /// Print a JSON object
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Compact a snapshot in place: drop the blocks no volume can read any more
@@ -399,14 +417,13 @@ Example:
   # compacted volume 3: 1052672 -> 528384 bytes (freed 512.0 KiB); 128 blocks kept, 128 dropped"
 )]
 pub struct CompactArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Snapshot to compact: a volume identifier
     #[arg(long, value_name = "V")]
     pub volume: VolumeArg,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Fold the oldest snapshots, up to and including one, into the baseline
@@ -432,14 +449,13 @@ Example:
   strata export ./vol --volume baseline -o now-like-volume-2.raw"
 )]
 pub struct MergeArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Newest snapshot to merge (it and all its ancestors go into the baseline)
     #[arg(long, value_name = "V")]
     pub volume: VolumeArg,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Delete a snapshot; what newer volumes still read through it is kept
@@ -462,14 +478,13 @@ Example:
   # deleted volume 3: freed 1.5 MiB (384 blocks dropped); 12 blocks kept for the volumes that grow from it"
 )]
 pub struct DeleteArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Snapshot to delete: a volume identifier
     #[arg(long, value_name = "V")]
     pub volume: VolumeArg,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Make the head read like an older volume again, keeping the current head as a snapshot
@@ -491,17 +506,16 @@ Example:
   strata diff ./vol 6 5              # what the rollback undid"
 )]
 pub struct RollbackArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Volume to go back to: a volume identifier or `baseline`
     #[arg(long, value_name = "V")]
     pub to: VolumeArg,
     /// Label of the snapshot the current head becomes (default `before-rollback`)
     #[arg(short, long, value_name = "L")]
     pub label: Option<String>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// List the block extents whose contents differ between two volumes
@@ -521,18 +535,18 @@ Examples:
   strata diff ./vol 1 head
   strata diff ./vol baseline 3 --json | jq '.extents[].addr'"
 )]
+#[command(mut_arg("json", |a| a.help("Print a JSON object with the list of extents")))]
 pub struct DiffArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// First volume: a volume identifier, `head` or `baseline`
     #[arg(value_name = "A")]
     pub a: VolumeArg,
     /// Second volume: a volume identifier, `head` or `baseline`
     #[arg(value_name = "B")]
     pub b: VolumeArg,
-    /// Print a JSON object with the list of extents
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Show the space each partition takes, and what compaction or deletion would free
@@ -559,15 +573,17 @@ Examples:
   strata du ./vol
   strata du ./vol --json | jq '.volumes[] | select(.reclaimable_bytes > 0) | .volume'"
 )]
+#[command(mut_arg("json", |a| {
+    a.help("Print a JSON object: one entry per partition, and the totals")
+}))]
 pub struct DuArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Print exact byte counts instead of KiB, MiB, ...
     #[arg(long, conflicts_with = "json")]
     pub bytes: bool,
-    /// Print a JSON object: one entry per partition, and the totals
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Write a copy stream of snapshots to a file or stdout, for `strata receive`
@@ -595,8 +611,8 @@ Examples:
   strata send ./vol --blocks 0..256 --since-seq 100 -o region.stream"
 )]
 pub struct SendArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Send only the snapshots after this volume, which the target already has
     #[arg(long, value_name = "V")]
     pub base: Option<VolumeArg>,
@@ -639,9 +655,8 @@ pub struct ReceiveArgs {
     /// Stream file to read (`-` for stdin)
     #[arg(short, long, value_name = "FILE")]
     pub input: PathBuf,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 // ----- policies ----------------------------------------------------------------------------------
@@ -829,8 +844,8 @@ Example:
   cat policy.json | strata policy set ./vol - --format json"
 )]
 pub struct PolicySetArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Policy file (`-` for stdin)
     pub file: PathBuf,
     /// Syntax of the file, when its name does not end in .toml or .json
@@ -854,12 +869,12 @@ Examples:
   strata policy show ./vol > policy.toml     # edit, then: strata policy set ./vol policy.toml
   strata policy show ./vol --json | jq '.policy.rules | length'"
 )]
+#[command(mut_arg("json", |a| a.help("Print a JSON object")))]
 pub struct PolicyShowArgs {
-    /// Store directory
-    pub dir: PathBuf,
-    /// Print a JSON object
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Remove the store's policy (holds, TTLs and the audit trail are kept)
@@ -875,8 +890,8 @@ Example:
   strata policy clear ./vol"
 )]
 pub struct PolicyClearArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 /// Carry out what the policy decides now, or preview it (--dry-run, --until)
@@ -916,9 +931,10 @@ Examples:
   strata policy run ./vol --dry-run --until 30d --step 1h
   strata receive ./restored -i /mnt/backup/vol/3.stream     # then 7.stream, 12.stream, ..."
 )]
+#[command(mut_arg("json", |a| a.help("Print JSON")))]
 pub struct PolicyRunArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Print what would be done, and do nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -936,9 +952,8 @@ pub struct PolicyRunArgs {
     /// Where copy target NAME writes its streams: a directory (created if missing)
     #[arg(long = "target", value_name = "NAME=DIR", conflicts_with = "dry_run")]
     pub targets: Vec<TargetArg>,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Signal an application event to the policy (e.g. deploy:pre) and carry out its rules
@@ -964,18 +979,18 @@ Example:
   strata event ./vol upgrade:post
   strata diff ./vol 7 8                        # what the upgrade changed"
 )]
+#[command(mut_arg("json", |a| a.help("Print JSON")))]
 pub struct EventArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// The event: any name (deploy, upgrade:pre, upgrade:post, ...)
     #[arg(value_name = "NAME")]
     pub name: String,
     /// Where copy target NAME writes its streams: a directory (created if missing)
     #[arg(long = "target", value_name = "NAME=DIR")]
     pub targets: Vec<TargetArg>,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Place (or release) a hold on a volume: no policy rule or TTL will delete or merge it
@@ -996,8 +1011,8 @@ Example:
   strata hold ./vol --volume 12 --release"
 )]
 pub struct HoldArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// The volume: a volume identifier
     #[arg(long, value_name = "V")]
     pub volume: VolumeArg,
@@ -1027,8 +1042,8 @@ Example:
     group(ArgGroup::new("what").required(true).args(["ttl", "clear"]))
 )]
 pub struct TtlArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// The volume: a volume identifier
     #[arg(long, value_name = "V")]
     pub volume: VolumeArg,
@@ -1057,15 +1072,15 @@ Examples:
   strata audit ./vol --limit 10
   strata audit ./vol --json | jq '.[] | select(.outcome.outcome == \"failed\")'"
 )]
+#[command(mut_arg("json", |a| a.help("Print a JSON array")))]
 pub struct AuditArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Show only the newest N entries
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-    /// Print a JSON array
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 const MS_PER_DAY: u64 = 86_400_000;

@@ -218,6 +218,26 @@ fn undo_failed_create(
     drop(lock);
 }
 
+/// Runs `create`, which makes a store in `dir`; if it fails, removes what it left behind (see
+/// [`undo_failed_create`]).
+fn create_or_undo<T>(dir: &Path, create: impl FnOnce() -> CliResult<T>) -> CliResult<T> {
+    let dir_existed = dir.exists();
+    let entries_before = dir_entries(dir);
+    let result = create();
+    if let Err(e) = &result {
+        undo_failed_create(dir, dir_existed, &entries_before, e);
+    }
+    result
+}
+
+/// Creates a store with an empty (all-zero) baseline of `blocks` blocks of `block_size` bytes in
+/// `dir` (made if missing), locked for writing.
+fn create_empty(dir: &Path, blocks: u64, block_size: u32) -> CliResult<Store<DirStorage>> {
+    let storage = lock_dir(dir)?;
+    let options = CreateOptions::new(blocks).block_size(block_size);
+    block_on(Store::create(storage, options, clock())).map_err(|e| CliError::at(dir, e))
+}
+
 fn resolve(store: &Store<DirStorage>, volume: VolumeArg) -> CliResult<VolumeInfo> {
     let id = match volume {
         VolumeArg::Head => store.head(),
@@ -277,6 +297,90 @@ fn bar_style() -> Option<ProgressStyle> {
     )
     .ok()
     .map(|style| style.progress_chars("=> "))
+}
+
+/// Ends `bar` as the work it followed ended: cleared after a success, left where it stopped
+/// after a failure.
+fn finish_bar<T, E: Into<CliError>>(bar: &ProgressBar, result: Result<T, E>) -> CliResult<T> {
+    match result {
+        Ok(value) => {
+            bar.finish_and_clear();
+            Ok(value)
+        }
+        Err(e) => {
+            bar.abandon();
+            Err(e.into())
+        }
+    }
+}
+
+/// Where `-o FILE` sends the bytes a command streams out of a store (`export`, `send`): the
+/// file, or stdout for `-`.
+struct OutputFile<'a> {
+    /// The file; `None` for stdout.
+    path: Option<&'a Path>,
+    /// `stdout` or the file's name, for messages.
+    name: String,
+}
+
+impl<'a> OutputFile<'a> {
+    /// The output `path` of a command on the store in `store`; a file is refused, before
+    /// anything is written, if it is inside a store (see [`paths::check_output`]).
+    fn checked(path: &'a Path, store: &Path) -> CliResult<Self> {
+        if path.as_os_str() == "-" {
+            return Ok(OutputFile {
+                path: None,
+                name: "stdout".to_string(),
+            });
+        }
+        paths::check_output(path, store)?;
+        Ok(OutputFile {
+            path: Some(path),
+            name: path.display().to_string(),
+        })
+    }
+
+    fn is_stdout(&self) -> bool {
+        self.path.is_none()
+    }
+
+    /// Creates the file, or takes stdout.
+    fn open(&self) -> CliResult<Box<dyn Write>> {
+        Ok(match self.path {
+            None => Box::new(io::BufWriter::new(io::stdout().lock())),
+            Some(path) => Box::new(File::create(path).map_err(|e| CliError::io(&self.name, e))?),
+        })
+    }
+
+    /// Calls `produce` with a sink that writes each chunk to `out`, then flushes `out`. A write
+    /// that fails cancels `produce` (the sink returns [`Error::Cancelled`]) and is the error
+    /// reported.
+    fn stream<T>(
+        &self,
+        out: &mut dyn Write,
+        produce: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), Error>) -> Result<T, Error>,
+    ) -> CliResult<T> {
+        let mut sink_error: Option<io::Error> = None;
+        let result = produce(&mut |chunk| {
+            out.write_all(chunk).map_err(|e| {
+                sink_error = Some(e);
+                Error::Cancelled
+            })
+        });
+        let write_error = |e| CliError::io(format!("writing to {}", self.name), e);
+        match (result, sink_error) {
+            (_, Some(e)) => Err(write_error(e)),
+            (Err(e), None) => Err(e.into()),
+            (Ok(value), None) => out.flush().map(|()| value).map_err(write_error),
+        }
+    }
+
+    /// After a failure: removes the file, which holds only part of the output.
+    fn discard(&self) {
+        if let Some(path) = self.path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
@@ -381,14 +485,8 @@ struct RecoveryJson {
 
 pub fn create(args: CreateArgs, quiet: bool) -> CliResult {
     let dir = &args.dir;
-    let dir_existed = dir.exists();
-    let entries_before = dir_entries(dir);
-    let result = create_inner(&args, quiet);
-    if let Err(e) = &result {
-        // Leave nothing behind that this run made for a store that does not exist.
-        undo_failed_create(dir, dir_existed, &entries_before, e);
-    }
-    let store = result?;
+    // Leave nothing behind that this run made for a store that does not exist.
+    let store = create_or_undo(dir, || create_inner(&args, quiet))?;
     let info = store.info();
     let bytes = info.block_count * u64::from(info.block_size);
     note(
@@ -413,10 +511,7 @@ pub fn create(args: CreateArgs, quiet: bool) -> CliResult {
 fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> {
     let dir = &args.dir;
     if let Some(blocks) = args.blocks {
-        let storage = lock_dir(dir)?;
-        let options = CreateOptions::new(blocks).block_size(args.block_size);
-        return block_on(Store::create(storage, options, clock()))
-            .map_err(|e| CliError::at(dir, e));
+        return create_empty(dir, blocks, args.block_size);
     }
     let Some(image) = &args.baseline else {
         // clap requires one of --blocks and --baseline.
@@ -488,7 +583,7 @@ fn human_bytes(bytes: u64) -> String {
 // ----- write -------------------------------------------------------------------------------------
 
 pub fn write(args: WriteArgs, quiet: bool) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let block_size = u64::from(store.block_size());
     let batch_blocks = WRITE_BATCH_BLOCKS
         .min(u64::from(RECORD_BLOCKS_MAX))
@@ -604,12 +699,12 @@ fn not_whole(len: u64, block_size: u64) -> CliError {
 // ----- snapshot ----------------------------------------------------------------------------------
 
 pub fn snapshot(args: SnapshotArgs) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let snapshot = block_on(store.snapshot(args.label.as_deref()))?;
     let head = store.head();
     block_on(store.close())?;
     let mut out = io::stdout().lock();
-    if args.json {
+    if args.print.json {
         let value = SnapshotJson {
             snapshot: snapshot.0,
             head: head.0,
@@ -626,9 +721,9 @@ pub fn snapshot(args: SnapshotArgs) -> CliResult {
 
 pub fn read(args: ReadArgs) -> CliResult {
     if let Some(path) = &args.output {
-        paths::check_output(path, &args.dir)?;
+        paths::check_output(path, &args.store.dir)?;
     }
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
     check_range(&store, args.addr, args.blocks)?;
     let block_size = u64::from(store.block_size());
@@ -669,7 +764,7 @@ pub fn read(args: ReadArgs) -> CliResult {
 // ----- log ---------------------------------------------------------------------------------------
 
 pub fn log(args: LogArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let (start, only) = match (args.from_seq, args.volume) {
         (_, Some(v)) => {
             let id = resolve(&store, v)?.id;
@@ -682,7 +777,7 @@ pub fn log(args: LogArgs) -> CliResult {
     let mut out = io::BufWriter::new(io::stdout().lock());
     let limit = args.limit.unwrap_or(u64::MAX);
     let mut count = 0u64;
-    if args.json {
+    if args.print.json {
         write!(out, "[").map_err(stdout_err)?;
     } else {
         let mut header = format!(
@@ -702,7 +797,7 @@ pub fn log(args: LogArgs) -> CliResult {
             break;
         }
         let preview = entry.data.as_deref().map(|d| hex_preview(d, PREVIEW_BYTES));
-        if args.json {
+        if args.print.json {
             let value = EntryJson {
                 seq: entry.seq,
                 volume: entry.volume.0,
@@ -731,7 +826,7 @@ pub fn log(args: LogArgs) -> CliResult {
         }
         count += 1;
     }
-    if args.json {
+    if args.print.json {
         writeln!(out, "{}]", if count == 0 { "" } else { "\n" }).map_err(stdout_err)?;
     }
     out.flush().map_err(stdout_err)
@@ -748,10 +843,10 @@ fn kind_name(kind: VolumeKind) -> &'static str {
 }
 
 pub fn volumes(args: VolumesArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let volumes = store.volumes();
     let mut out = io::BufWriter::new(io::stdout().lock());
-    if args.json {
+    if args.print.json {
         let list: Vec<VolumeJson> = volumes
             .iter()
             .map(|v| VolumeJson {
@@ -805,69 +900,32 @@ pub fn volumes(args: VolumesArgs) -> CliResult {
 // ----- export ------------------------------------------------------------------------------------
 
 pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
-    let to_stdout = args.output.as_os_str() == "-";
-    if !to_stdout {
-        paths::check_output(&args.output, &args.dir)?;
-    }
-    let store = open_store_read_only(&args.dir)?;
+    let output = OutputFile::checked(&args.output, &args.store.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
-    let out_name = if to_stdout {
-        "stdout".to_string()
-    } else {
-        args.output.display().to_string()
-    };
-    let mut out: Box<dyn Write> = if to_stdout {
-        Box::new(io::BufWriter::new(io::stdout().lock()))
-    } else {
-        Box::new(File::create(&args.output).map_err(|e| CliError::io(&out_name, e))?)
-    };
+    let mut out = output.open()?;
     let total = store.block_count() * u64::from(store.block_size());
     let bar = progress_bar(Some(total), quiet, "exporting");
-    let mut sink_error: Option<io::Error> = None;
-    let result = block_on(store.export(
-        volume,
-        |chunk| {
-            out.write_all(chunk).map_err(|e| {
-                sink_error = Some(e);
-                Error::Cancelled
-            })
-        },
-        |done, _| bar.set_position(done),
-    ));
-    let result = match (result, sink_error) {
-        (_, Some(e)) => Err(CliError::io(format!("writing to {out_name}"), e)),
-        (Err(e), None) => Err(e.into()),
-        (Ok(()), None) => out
-            .flush()
-            .map_err(|e| CliError::io(format!("writing to {out_name}"), e)),
-    };
+    let result = output.stream(&mut out, |sink| {
+        block_on(store.export(volume, sink, |done, _| bar.set_position(done)))
+    });
     drop(out);
-    match result {
-        Ok(()) => {
-            bar.finish_and_clear();
-            note(
-                quiet,
-                format_args!(
-                    "exported volume {volume} ({}) to {out_name}",
-                    human_bytes(total)
-                ),
-            );
-            Ok(())
-        }
-        Err(e) => {
-            bar.abandon();
-            if !to_stdout {
-                let _ = std::fs::remove_file(&args.output);
-            }
-            Err(e)
-        }
-    }
+    finish_bar(&bar, result).inspect_err(|_| output.discard())?;
+    note(
+        quiet,
+        format_args!(
+            "exported volume {volume} ({}) to {}",
+            human_bytes(total),
+            output.name
+        ),
+    );
+    Ok(())
 }
 
 // ----- stat --------------------------------------------------------------------------------------
 
 pub fn stat(args: StatArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let info = store.info();
     let recovery = store.recovery();
     let baseline = match info.baseline {
@@ -876,9 +934,9 @@ pub fn stat(args: StatArgs) -> CliResult {
     };
     let volume_bytes = info.block_count * u64::from(info.block_size);
     let mut out = io::BufWriter::new(io::stdout().lock());
-    if args.json {
+    if args.print.json {
         let value = StatJson {
-            path: args.dir.display().to_string(),
+            path: args.store.dir.display().to_string(),
             backend: info.backend,
             block_size: info.block_size,
             block_count: info.block_count,
@@ -902,7 +960,7 @@ pub fn stat(args: StatArgs) -> CliResult {
         writeln!(out, "{}", to_json(&value, true)?).map_err(stdout_err)?;
     } else {
         let rows: Vec<(&str, String)> = vec![
-            ("path", args.dir.display().to_string()),
+            ("path", args.store.dir.display().to_string()),
             ("backend", info.backend.to_string()),
             ("block size", info.block_size.to_string()),
             ("block count", info.block_count.to_string()),

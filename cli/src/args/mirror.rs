@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::{OutputArgs, StoreArg};
+
 /// Keep the live volume on mirrored directories beside the store, and check and repair them
 #[derive(Debug, Args)]
 #[command(
@@ -89,9 +91,8 @@ pub struct MirrorCreateArgs {
         requires = "blocks"
     )]
     pub block_size: u32,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Show the state of each leg: in service or degraded, in step with the store, faults found
@@ -115,12 +116,12 @@ Example:
   # 0    healthy  in sync      volume 3 @ 129         0         0  /mnt/a/vol
   # 1    healthy  caught up 4  volume 3 @ 129         0         0  /mnt/b/vol"
 )]
+#[command(mut_arg("json", |a| a.help("Print a JSON object")))]
 pub struct MirrorStatusArgs {
-    /// Store directory
-    pub dir: PathBuf,
-    /// Print a JSON object
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Verify every block of every leg and repair every bad copy that has a good one elsewhere
@@ -142,12 +143,12 @@ Example:
   # leg 0: 1024 checked, 3 bad, 3 repaired
   # leg 1: 1024 checked, 0 bad, 0 repaired"
 )]
+#[command(mut_arg("json", |a| a.help("Print a JSON object")))]
 pub struct MirrorScrubArgs {
-    /// Store directory
-    pub dir: PathBuf,
-    /// Print a JSON object
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Put a new (or wiped) directory in a leg's place and resilver it from the others
@@ -168,17 +169,16 @@ Examples:
   # leg 1 resilvered: 1024 blocks checked, 1024 written"
 )]
 pub struct MirrorReplaceArgs {
-    /// Store directory
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// The leg to replace: its number in `strata mirror status`, from 0
     #[arg(long, value_name = "N")]
     pub leg: usize,
     /// The new leg directory (default: the leg's current directory)
     #[arg(long, value_name = "DIR")]
     pub with: Option<PathBuf>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }
 
 /// Rebuild every leg of the primary from the store's head, after all of them were lost
@@ -197,9 +197,8 @@ Example:
   # leg 1 rebuilt: 1024 blocks checked, 1024 written"
 )]
 pub struct MirrorRebuildArgs {
-    /// Store directory
-    pub dir: PathBuf,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub print: OutputArgs,
 }

@@ -13,11 +13,8 @@ use crate::args::{ReceiveArgs, SendArgs};
 // ----- send --------------------------------------------------------------------------------------
 
 pub fn send(args: SendArgs, quiet: bool) -> CliResult {
-    let to_stdout = args.output.as_os_str() == "-";
-    if !to_stdout {
-        super::paths::check_output(&args.output, &args.dir)?;
-    }
-    let store = open_store_read_only(&args.dir)?;
+    let output = OutputFile::checked(&args.output, &args.store.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let base = args.base.map(|v| resolve(&store, v)).transpose()?;
     let upto = args.upto.map(|v| resolve(&store, v)).transpose()?;
     if let Some(range) = args.blocks {
@@ -29,7 +26,7 @@ pub fn send(args: SendArgs, quiet: bool) -> CliResult {
         since_seq: args.since_seq,
         blocks: args.blocks.map(|r| r.start..r.end),
     };
-    if to_stdout && io::stdout().is_terminal() {
+    if output.is_stdout() && io::stdout().is_terminal() {
         return Err(CliError::io(
             "writing to stdout",
             io::Error::other(
@@ -37,48 +34,17 @@ pub fn send(args: SendArgs, quiet: bool) -> CliResult {
             ),
         ));
     }
-    let out_name = if to_stdout {
-        "stdout".to_string()
-    } else {
-        args.output.display().to_string()
-    };
-    let mut out: Box<dyn Write> = if to_stdout {
-        Box::new(io::BufWriter::new(io::stdout().lock()))
-    } else {
-        Box::new(File::create(&args.output).map_err(|e| CliError::io(&out_name, e))?)
-    };
+    let mut out = output.open()?;
     let bar = progress_bar(None, quiet, "sending");
-    let mut sink_error: Option<io::Error> = None;
-    let result = block_on(store.send(&options, &mut |chunk| {
-        out.write_all(chunk).map_err(|e| {
-            sink_error = Some(e);
-            Error::Cancelled
-        })?;
-        bar.inc(chunk.len() as u64);
-        Ok(())
-    }));
-    let result = match (result, sink_error) {
-        (_, Some(e)) => Err(CliError::io(format!("writing to {out_name}"), e)),
-        (Err(e), None) => Err(e.into()),
-        (Ok(report), None) => out
-            .flush()
-            .map(|()| report)
-            .map_err(|e| CliError::io(format!("writing to {out_name}"), e)),
-    };
+    let result = output.stream(&mut out, |sink| {
+        block_on(store.send(&options, &mut |chunk| {
+            sink(chunk)?;
+            bar.inc(chunk.len() as u64);
+            Ok(())
+        }))
+    });
     drop(out);
-    let report = match result {
-        Ok(report) => {
-            bar.finish_and_clear();
-            report
-        }
-        Err(e) => {
-            bar.abandon();
-            if !to_stdout {
-                let _ = std::fs::remove_file(&args.output);
-            }
-            return Err(e);
-        }
-    };
+    let report = finish_bar(&bar, result).inspect_err(|_| output.discard())?;
     let upto_id = match &upto {
         Some(v) => v.id,
         None => store
@@ -99,11 +65,12 @@ pub fn send(args: SendArgs, quiet: bool) -> CliResult {
     note(
         quiet,
         format_args!(
-            "sent {kind} up to volume {upto_id}: {}, {}, {} of block data, {} bytes of stream to {out_name}",
+            "sent {kind} up to volume {upto_id}: {}, {}, {} of block data, {} bytes of stream to {}",
             plural(report.volumes, "volume", "volumes"),
             plural(report.entries, "entry", "entries"),
             human_bytes(report.data_bytes),
             report.stream_bytes,
+            output.name,
         ),
     );
     Ok(())
@@ -239,15 +206,9 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
             Err(e)
         }
     };
-    let (store, report) = match finished {
-        Ok(done) => {
-            bar.finish_and_clear();
-            done
-        }
-        Err(e) => {
-            bar.abandon();
-            return Err(receive_failed(e, dir, &report, &before, new));
-        }
+    let (store, report) = match finish_bar(&bar, finished) {
+        Ok(done) => done,
+        Err(e) => return Err(receive_failed(e, dir, &report, &before, new)),
     };
     let (after, _) = snapshot_ids(&store);
     let landed: Vec<u64> = after.difference(&before).copied().collect();
@@ -255,7 +216,7 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
     let head_parent = store.volume(head).ok().and_then(|v| v.parent);
     block_on(store.close())?;
     let mut out = io::stdout().lock();
-    if args.json {
+    if args.print.json {
         let value = ReceiveJson {
             created: new.is_some(),
             landed,

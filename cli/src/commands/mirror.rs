@@ -23,13 +23,13 @@ use strata_engine::redundant::{
 };
 use strata_engine::storage::dir::DirStorage;
 use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
-use strata_engine::{CreateOptions, Error, Store};
+use strata_engine::Error;
 
 use super::ops::print_line;
 use super::paths::{self, Marker};
 use super::{
-    clock, dir_entries, human_bytes, lock_dir, open_store, open_store_read_only, plural,
-    stdout_err, to_json, undo_failed_create, CliResult,
+    clock, create_empty, create_or_undo, human_bytes, open_store, open_store_read_only, plural,
+    stdout_err, to_json, CliResult,
 };
 use crate::args::mirror::{
     MirrorArgs, MirrorCommand, MirrorCreateArgs, MirrorRebuildArgs, MirrorReplaceArgs,
@@ -79,6 +79,18 @@ impl LegDevice {
                 path: path.display().to_string(),
                 why: e.to_string(),
             },
+        }
+    }
+
+    /// Opens the leg directory `path` to write it, making it if missing; a leg that cannot be
+    /// opened is an error.
+    fn open_for_writing(path: &Path) -> CliResult<LegDevice> {
+        match LegDevice::open(path, true) {
+            LegDevice::Unavailable { path, why } => Err(CliError::Message {
+                code: "IO",
+                message: format!("leg {path}: {why}"),
+            }),
+            device => Ok(device),
         }
     }
 
@@ -486,19 +498,7 @@ fn create(args: MirrorCreateArgs) -> CliResult {
     let store = match args.blocks {
         Some(blocks) => {
             check_legs(dir, &legs, None, blocks, args.block_size)?;
-            let dir_existed = dir.exists();
-            let entries_before = dir_entries(dir);
-            let options = CreateOptions::new(blocks).block_size(args.block_size);
-            let created = lock_dir(dir).and_then(|storage| {
-                block_on(Store::create(storage, options, clock())).map_err(|e| CliError::at(dir, e))
-            });
-            match created {
-                Ok(store) => store,
-                Err(e) => {
-                    undo_failed_create(dir, dir_existed, &entries_before, &e);
-                    return Err(e);
-                }
-            }
+            create_or_undo(dir, || create_empty(dir, blocks, args.block_size))?
         }
         None => {
             let info = open_store_read_only(dir)?.info();
@@ -512,18 +512,10 @@ fn create(args: MirrorCreateArgs) -> CliResult {
             open_store(dir)?
         }
     };
-    let mut devices = Vec::with_capacity(legs.len());
-    for leg in &legs {
-        match LegDevice::open(leg, true) {
-            LegDevice::Unavailable { path, why } => {
-                return Err(CliError::Message {
-                    code: "IO",
-                    message: format!("leg {path}: {why}"),
-                })
-            }
-            device => devices.push(device),
-        }
-    }
+    let devices = legs
+        .iter()
+        .map(|leg| LegDevice::open_for_writing(leg))
+        .collect::<CliResult<Vec<_>>>()?;
     let mirror = block_on(RedundantStore::attach(
         store,
         devices,
@@ -568,7 +560,7 @@ fn create(args: MirrorCreateArgs) -> CliResult {
         });
     }
     write_config(dir, &config)?;
-    if args.json {
+    if args.print.json {
         let value = CreateJson {
             dir: dir.display().to_string(),
             head: head.0,
@@ -646,7 +638,7 @@ fn open_text(outcome: Option<&LegOpenOutcome>) -> (String, u64) {
 }
 
 fn status(args: MirrorStatusArgs) -> CliResult {
-    let dir = &args.dir;
+    let dir = &args.store.dir;
     let (mirror, config) = open_mirror(dir)?;
     let status = mirror.status();
     let legs: Vec<LegJson> = status
@@ -680,7 +672,7 @@ fn status(args: MirrorStatusArgs) -> CliResult {
         legs,
     };
     close(dir, mirror)?;
-    if args.json {
+    if args.print.json {
         return print_line(&to_json(&value, true)?);
     }
     let mut out = io::stdout().lock();
@@ -800,12 +792,12 @@ fn scrub_json(report: &ScrubReport, config: &MirrorConfig) -> ScrubJson {
 }
 
 fn scrub(args: MirrorScrubArgs) -> CliResult {
-    let dir = &args.dir;
+    let dir = &args.store.dir;
     let (mut mirror, config) = open_mirror(dir)?;
     let report = block_on(mirror.scrub()).map_err(|e| CliError::at(dir, e))?;
     close(dir, mirror)?;
     let value = scrub_json(&report, &config);
-    if args.json {
+    if args.print.json {
         print_line(&to_json(&value, true)?)?;
     } else {
         let mut out = format!(
@@ -839,7 +831,7 @@ fn scrub(args: MirrorScrubArgs) -> CliResult {
 // ----- replace and rebuild ----------------------------------------------------------------------
 
 fn replace(args: MirrorReplaceArgs) -> CliResult {
-    let dir = &args.dir;
+    let dir = &args.store.dir;
     let (mut mirror, mut config) = open_mirror(dir)?;
     let Some(current) = config.legs.get(args.leg).cloned() else {
         return Err(Error::InvalidArgument(format!(
@@ -874,20 +866,12 @@ fn replace(args: MirrorReplaceArgs) -> CliResult {
     // The old device (if it opened) goes first: a directory reused in place is locked by the
     // handle that has it open, and would refuse a second one.
     let _ = mirror.detach(args.leg);
-    let device = match LegDevice::open(&path, true) {
-        LegDevice::Unavailable { path, why } => {
-            return Err(CliError::Message {
-                code: "IO",
-                message: format!("leg {path}: {why}"),
-            })
-        }
-        device => device,
-    };
+    let device = LegDevice::open_for_writing(&path)?;
     let report = block_on(mirror.replace(args.leg, device)).map_err(|e| CliError::at(dir, e))?;
     close(dir, mirror)?;
     config.legs[args.leg] = path;
     write_config(dir, &config)?;
-    if args.json {
+    if args.print.json {
         print_line(&to_json(&resilver_json(&report, &config), true)?)?;
     } else {
         print_line(&format!(
@@ -900,26 +884,19 @@ fn replace(args: MirrorReplaceArgs) -> CliResult {
 }
 
 fn rebuild(args: MirrorRebuildArgs) -> CliResult {
-    let dir = &args.dir;
+    let dir = &args.store.dir;
     let (mut mirror, config) = open_mirror(dir)?;
     for i in 0..config.legs.len() {
         let _ = mirror.detach(i);
     }
-    let mut devices = Vec::with_capacity(config.legs.len());
-    for path in &config.legs {
-        match LegDevice::open(path, true) {
-            LegDevice::Unavailable { path, why } => {
-                return Err(CliError::Message {
-                    code: "IO",
-                    message: format!("leg {path}: {why}"),
-                })
-            }
-            device => devices.push(device),
-        }
-    }
+    let devices = config
+        .legs
+        .iter()
+        .map(|path| LegDevice::open_for_writing(path))
+        .collect::<CliResult<Vec<_>>>()?;
     let reports = block_on(mirror.rebuild_primary(devices)).map_err(|e| CliError::at(dir, e))?;
     close(dir, mirror)?;
-    if args.json {
+    if args.print.json {
         let value: Vec<ResilverJson> = reports.iter().map(|r| resilver_json(r, &config)).collect();
         print_line(&to_json(&value, true)?)?;
     } else {

@@ -77,23 +77,13 @@ impl CompactJson {
 // ----- compact -----------------------------------------------------------------------------------
 
 pub fn compact(args: CompactArgs, quiet: bool) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
     let bar = progress_bar(None, quiet, "compacting");
-    let result = block_on(store.compact(volume, &mut follow(&bar)));
-    let report = match result {
-        Ok(report) => {
-            bar.finish_and_clear();
-            report
-        }
-        Err(e) => {
-            bar.abandon();
-            return Err(e.into());
-        }
-    };
+    let report = finish_bar(&bar, block_on(store.compact(volume, &mut follow(&bar))))?;
     block_on(store.close())?;
     let json = CompactJson::new(volume, &report);
-    if args.json {
+    if args.print.json {
         return print_line(&to_json(&json, false)?);
     }
     let text = if report.blocks_dropped == 0 {
@@ -126,7 +116,7 @@ struct MergeJson {
 }
 
 pub fn merge(args: MergeArgs, quiet: bool) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
     let before = volume_ids(&store);
     let bar = progress_bar(None, quiet, "merging");
@@ -135,20 +125,11 @@ pub fn merge(args: MergeArgs, quiet: bool) -> CliResult {
         written = p.total_bytes;
         follow(&bar)(p)
     }));
-    let partitions = match result {
-        Ok(n) => {
-            bar.finish_and_clear();
-            n
-        }
-        Err(e) => {
-            bar.abandon();
-            return Err(e.into());
-        }
-    };
+    let partitions = finish_bar(&bar, result)?;
     let after = volume_ids(&store);
     block_on(store.close())?;
     let merged: Vec<u64> = before.into_iter().filter(|v| !after.contains(v)).collect();
-    if args.json {
+    if args.print.json {
         let value = MergeJson {
             volume: volume.0,
             partitions,
@@ -177,7 +158,7 @@ pub fn merge(args: MergeArgs, quiet: bool) -> CliResult {
 // ----- delete ------------------------------------------------------------------------------------
 
 pub fn delete(args: DeleteArgs) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let info = resolve(&store, args.volume)?;
     if info.kind == VolumeKind::Head {
         return Err(Error::InvalidArgument(format!(
@@ -189,7 +170,7 @@ pub fn delete(args: DeleteArgs) -> CliResult {
     let report = block_on(store.delete_volume(info.id))?;
     block_on(store.close())?;
     let json = CompactJson::new(info.id, &report);
-    if args.json {
+    if args.print.json {
         return print_line(&to_json(&json, false)?);
     }
     let mut text = format!(
@@ -221,7 +202,7 @@ struct RollbackJson<'a> {
 }
 
 pub fn rollback(args: RollbackArgs) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let to = resolve(&store, args.to)?.id;
     let previous = store.head();
     let head = block_on(store.rollback(to, args.label.as_deref()))?;
@@ -230,7 +211,7 @@ pub fn rollback(args: RollbackArgs) -> CliResult {
         .is_ok_and(|v| v.kind == VolumeKind::Snapshot);
     let label = store.volume(previous).map(|v| v.label).unwrap_or_default();
     block_on(store.close())?;
-    if args.json {
+    if args.print.json {
         let value = RollbackJson {
             previous_head: previous.0,
             previous_head_kept: kept,
@@ -268,14 +249,14 @@ struct DiffJson {
 }
 
 pub fn diff(args: DiffArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let a = resolve(&store, args.a)?.id;
     let b = resolve(&store, args.b)?.id;
     let extents = block_on(store.diff(a, b))?;
     let block_size = store.block_size();
     let blocks: u64 = extents.iter().map(|e| e.blocks).sum();
     let mut out = io::BufWriter::new(io::stdout().lock());
-    if args.json {
+    if args.print.json {
         let value = DiffJson {
             a: a.0,
             b: b.0,
@@ -342,7 +323,7 @@ struct DuJson {
 }
 
 pub fn du(args: DuArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let volumes: BTreeMap<u64, VolumeInfo> =
         store.volumes().into_iter().map(|v| (v.id.0, v)).collect();
     let block_size = u64::from(store.block_size());
@@ -400,7 +381,7 @@ pub fn du(args: DuArgs) -> CliResult {
         },
     );
     let mut out = io::BufWriter::new(io::stdout().lock());
-    if args.json {
+    if args.print.json {
         let value = DuJson {
             volumes: rows,
             total,

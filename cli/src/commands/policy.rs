@@ -281,12 +281,12 @@ fn read_policy(path: &Path, format: Option<PolicyFormat>) -> CliResult<Policy> {
 fn set(args: PolicySetArgs) -> CliResult {
     // Checked before the store is opened: a bad file changes nothing.
     let policy = read_policy(&args.file, args.format)?;
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     block_on(store.set_policy(Some(policy.clone())))?;
     block_on(store.close())?;
     let mut text = format!(
         "policy set on {}: {}; labels: {}",
-        args.dir.display(),
+        args.store.dir.display(),
         rule_counts(&policy),
         describe_labels(&policy.labels)
     );
@@ -339,10 +339,10 @@ fn assignment_rows(store: &Store<DirStorage>) -> Vec<AssignmentJson> {
 }
 
 fn show(args: PolicyShowArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let assignments = assignment_rows(&store);
     let mut out = io::BufWriter::new(io::stdout().lock());
-    if args.json {
+    if args.print.json {
         let value = ShowJson {
             policy: store.policy(),
             assignments,
@@ -355,14 +355,14 @@ fn show(args: PolicyShowArgs) -> CliResult {
         None => writeln!(
             out,
             "# no policy is set on {} (strata policy set DIR FILE)",
-            args.dir.display()
+            args.store.dir.display()
         )
         .map_err(stdout_err)?,
         Some(policy) => {
             writeln!(
                 out,
                 "# policy of {}: {}; labels: {}",
-                args.dir.display(),
+                args.store.dir.display(),
                 rule_counts(policy),
                 describe_labels(&policy.labels)
             )
@@ -418,7 +418,7 @@ fn show(args: PolicyShowArgs) -> CliResult {
 // ----- clear -------------------------------------------------------------------------------------
 
 fn clear(args: crate::args::PolicyClearArgs) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let had = store.policy().is_some();
     if had {
         block_on(store.set_policy(None))?;
@@ -427,10 +427,13 @@ fn clear(args: crate::args::PolicyClearArgs) -> CliResult {
     super::ops::print_line(&if had {
         format!(
             "policy cleared on {}; holds, TTLs and the audit trail are kept",
-            args.dir.display()
+            args.store.dir.display()
         )
     } else {
-        format!("{} had no policy; nothing changed", args.dir.display())
+        format!(
+            "{} had no policy; nothing changed",
+            args.store.dir.display()
+        )
     })
 }
 
@@ -852,11 +855,17 @@ fn execute(
 
 fn run(args: PolicyRunArgs) -> CliResult {
     if !args.dry_run {
-        return execute(&args.dir, Trigger::Tick, &args.targets, args.json, true);
+        return execute(
+            &args.store.dir,
+            Trigger::Tick,
+            &args.targets,
+            args.print.json,
+            true,
+        );
     }
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let Some(policy) = store.policy().cloned() else {
-        return Err(no_policy(&args.dir));
+        return Err(no_policy(&args.store.dir));
     };
     let now = clock().now_ms();
     let (from, until, step) = match args.until {
@@ -925,7 +934,7 @@ fn run(args: PolicyRunArgs) -> CliResult {
     };
     let steps = (until - from) / step + 1;
     let mut out = io::BufWriter::new(io::stdout().lock());
-    if args.json {
+    if args.print.json {
         let value = DryRunJson {
             from_ms: from,
             until_ms: until,
@@ -1013,10 +1022,10 @@ pub fn event(args: EventArgs) -> CliResult {
         return Err(invalid("the event name must not be empty".to_string()));
     }
     execute(
-        &args.dir,
+        &args.store.dir,
         Trigger::Event(args.name.clone()),
         &args.targets,
-        args.json,
+        args.print.json,
         false,
     )
 }
@@ -1024,7 +1033,7 @@ pub fn event(args: EventArgs) -> CliResult {
 // ----- hold and ttl ------------------------------------------------------------------------------
 
 pub fn hold(args: HoldArgs) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
     let was_held = store.assignments().is_held(volume);
     let hold = !args.release;
@@ -1048,7 +1057,7 @@ pub fn hold(args: HoldArgs) -> CliResult {
 }
 
 pub fn ttl(args: TtlArgs) -> CliResult {
-    let mut store = open_store(&args.dir)?;
+    let mut store = open_store(&args.store.dir)?;
     let info = resolve(&store, args.volume)?;
     let volume = info.id;
     if volume == VolumeId::BASELINE && args.ttl.is_some() {
@@ -1096,17 +1105,22 @@ pub fn ttl(args: TtlArgs) -> CliResult {
 // ----- audit -------------------------------------------------------------------------------------
 
 pub fn audit(args: AuditArgs) -> CliResult {
-    let store = open_store_read_only(&args.dir)?;
+    let store = open_store_read_only(&args.store.dir)?;
     let all = store.audit();
     let entries = match args.limit {
         Some(n) => &all[all.len().saturating_sub(n)..],
         None => all,
     };
     let mut out = io::BufWriter::new(io::stdout().lock());
-    if args.json {
+    if args.print.json {
         writeln!(out, "{}", to_json(&audit_json(entries), true)?).map_err(stdout_err)?;
     } else if entries.is_empty() {
-        writeln!(out, "the audit trail of {} is empty", args.dir.display()).map_err(stdout_err)?;
+        writeln!(
+            out,
+            "the audit trail of {} is empty",
+            args.store.dir.display()
+        )
+        .map_err(stdout_err)?;
     } else {
         let labels = labels_of(&store);
         let rows: Vec<Row> = entries.iter().map(|e| audit_row(e, &labels)).collect();
