@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::rc::Rc;
 
+use gloo_storage::{LocalStorage, Storage};
 use yew::UseReducerDispatcher;
 
 use crate::client::{self, Backend, Canceller, Client, ClientError, ClientResult, LongOp};
@@ -23,22 +24,24 @@ pub const MAP_CELLS_MAX: u64 = 4096;
 pub const LOG_PAGE_ENTRIES: u64 = 500;
 const KNOWN_STORES_KEY: &str = "strata-dashboard.stores";
 
-fn local_storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
+/// Whether this page may use localStorage. gloo's [`LocalStorage`] throws when it may not (the
+/// browser blocks site data), and the dashboard then only goes without the list of stores.
+fn local_storage_usable() -> bool {
+    web_sys::window().is_some_and(|w| matches!(w.local_storage(), Ok(Some(_))))
 }
 
-/// The stores this browser opened before.
+/// The stores this browser opened before (JSON under [`KNOWN_STORES_KEY`]).
 pub fn load_known() -> Vec<KnownStore> {
-    local_storage()
-        .and_then(|s| s.get_item(KNOWN_STORES_KEY).ok().flatten())
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default()
+    if !local_storage_usable() {
+        return Vec::new();
+    }
+    LocalStorage::get(KNOWN_STORES_KEY).unwrap_or_default()
 }
 
 fn save_known(known: &[KnownStore]) {
-    if let (Some(storage), Ok(json)) = (local_storage(), serde_json::to_string(known)) {
+    if local_storage_usable() {
         // A full or refused localStorage only loses the list, not the stores.
-        let _ = storage.set_item(KNOWN_STORES_KEY, &json);
+        let _ = LocalStorage::set(KNOWN_STORES_KEY, known);
     }
 }
 
