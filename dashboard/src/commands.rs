@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::rc::Rc;
 
+use gloo_file::futures::read_as_bytes;
+use gloo_file::{Blob, ObjectUrl};
 use gloo_storage::{LocalStorage, Storage};
 use yew::UseReducerDispatcher;
 
@@ -456,8 +458,7 @@ pub async fn load_policy(dispatch: &Dispatch, client: &Client) -> ClientResult<(
 /// Offers `blob` as a download named `file_name`.
 pub fn download(blob: &web_sys::Blob, file_name: &str) -> ClientResult<()> {
     use wasm_bindgen::JsCast;
-    let url = web_sys::Url::create_object_url_with_blob(blob)
-        .map_err(|_| ClientError::dashboard("cannot make a URL for the download"))?;
+    let url = ObjectUrl::from(blob.clone());
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or_else(|| ClientError::dashboard("no document"))?;
@@ -468,16 +469,17 @@ pub fn download(blob: &web_sys::Blob, file_name: &str) -> ClientResult<()> {
     anchor.set_href(&url);
     anchor.set_download(file_name);
     anchor.click();
-    // The URL is not revoked at once: the download may still be reading it.
+    // The URL is not revoked at once: the download may still be reading it. An `ObjectUrl`
+    // revokes its URL when dropped, so it is never dropped.
+    std::mem::forget(url);
     Ok(())
 }
 
 /// The bytes of a picked file.
 pub async fn file_bytes(file: &web_sys::File) -> ClientResult<Vec<u8>> {
-    let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+    read_as_bytes(&Blob::from(file.clone()))
         .await
-        .map_err(|_| ClientError::dashboard(format!("cannot read {}", file.name())))?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+        .map_err(|_| ClientError::dashboard(format!("cannot read {}", file.name())))
 }
 
 /// The writes a [`WriteRequest`] stands for, cut into whole blocks of `block_size`.
