@@ -9,6 +9,7 @@
 use std::fmt;
 use std::rc::Rc;
 
+use gloo_events::EventListener;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -289,22 +290,22 @@ async fn until_cancelled(promise: Promise, signal: &web_sys::AbortSignal) -> Cli
     let cancelled = Object::new();
     set(&cancelled, "code", &JsValue::from_str("CANCELLED"));
     set(&cancelled, "message", &JsValue::from_str("cancelled"));
+    // Listens until the call settles: dropping the listener removes it from the signal.
+    let mut on_abort = None;
     let abort = if signal.aborted() {
         Promise::reject(&cancelled)
     } else {
-        let signal = signal.clone();
         Promise::new(&mut |_resolve, reject| {
             let cancelled = cancelled.clone();
-            let on_abort = Closure::once_into_js(move || {
+            on_abort = Some(EventListener::once(signal, "abort", move |_| {
                 let _ = reject.call1(&JsValue::NULL, &cancelled);
-            });
-            let _ = signal.add_event_listener_with_callback("abort", on_abort.unchecked_ref());
+            }));
         })
     };
     let race = Promise::race(&[promise, abort].iter().collect::<Array>());
-    JsFuture::from(race)
-        .await
-        .map_err(|e| ClientError::from_js(&e))
+    let result = JsFuture::from(race).await;
+    drop(on_abort);
+    result.map_err(|e| ClientError::from_js(&e))
 }
 
 /// A JS value decoded through JSON into `T`.

@@ -5,6 +5,9 @@
 use std::future::Future;
 use std::rc::Rc;
 
+use gloo_file::futures::read_as_bytes;
+use gloo_file::{Blob, ObjectUrl};
+use gloo_storage::{LocalStorage, Storage};
 use yew::UseReducerDispatcher;
 
 use crate::client::{self, Backend, Canceller, Client, ClientError, ClientResult, LongOp};
@@ -23,22 +26,24 @@ pub const MAP_CELLS_MAX: u64 = 4096;
 pub const LOG_PAGE_ENTRIES: u64 = 500;
 const KNOWN_STORES_KEY: &str = "strata-dashboard.stores";
 
-fn local_storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
+/// Whether this page may use localStorage. gloo's [`LocalStorage`] throws when it may not (the
+/// browser blocks site data), and the dashboard then only goes without the list of stores.
+fn local_storage_usable() -> bool {
+    web_sys::window().is_some_and(|w| matches!(w.local_storage(), Ok(Some(_))))
 }
 
-/// The stores this browser opened before.
+/// The stores this browser opened before (JSON under [`KNOWN_STORES_KEY`]).
 pub fn load_known() -> Vec<KnownStore> {
-    local_storage()
-        .and_then(|s| s.get_item(KNOWN_STORES_KEY).ok().flatten())
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default()
+    if !local_storage_usable() {
+        return Vec::new();
+    }
+    LocalStorage::get(KNOWN_STORES_KEY).unwrap_or_default()
 }
 
 fn save_known(known: &[KnownStore]) {
-    if let (Some(storage), Ok(json)) = (local_storage(), serde_json::to_string(known)) {
+    if local_storage_usable() {
         // A full or refused localStorage only loses the list, not the stores.
-        let _ = storage.set_item(KNOWN_STORES_KEY, &json);
+        let _ = LocalStorage::set(KNOWN_STORES_KEY, known);
     }
 }
 
@@ -453,8 +458,7 @@ pub async fn load_policy(dispatch: &Dispatch, client: &Client) -> ClientResult<(
 /// Offers `blob` as a download named `file_name`.
 pub fn download(blob: &web_sys::Blob, file_name: &str) -> ClientResult<()> {
     use wasm_bindgen::JsCast;
-    let url = web_sys::Url::create_object_url_with_blob(blob)
-        .map_err(|_| ClientError::dashboard("cannot make a URL for the download"))?;
+    let url = ObjectUrl::from(blob.clone());
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or_else(|| ClientError::dashboard("no document"))?;
@@ -465,16 +469,17 @@ pub fn download(blob: &web_sys::Blob, file_name: &str) -> ClientResult<()> {
     anchor.set_href(&url);
     anchor.set_download(file_name);
     anchor.click();
-    // The URL is not revoked at once: the download may still be reading it.
+    // The URL is not revoked at once: the download may still be reading it. An `ObjectUrl`
+    // revokes its URL when dropped, so it is never dropped.
+    std::mem::forget(url);
     Ok(())
 }
 
 /// The bytes of a picked file.
 pub async fn file_bytes(file: &web_sys::File) -> ClientResult<Vec<u8>> {
-    let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+    read_as_bytes(&Blob::from(file.clone()))
         .await
-        .map_err(|_| ClientError::dashboard(format!("cannot read {}", file.name())))?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+        .map_err(|_| ClientError::dashboard(format!("cannot read {}", file.name())))
 }
 
 /// The writes a [`WriteRequest`] stands for, cut into whole blocks of `block_size`.
