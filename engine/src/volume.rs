@@ -1,5 +1,5 @@
 //! [`Volume`]: what a block volume with snapshots offers, whether it is one [`Store`] or a
-//! mirror ([`RedundantStore`]: a store, the secondary, beside a primary copy of the head mirrored
+//! mirror ([`Mirror`]: a store, the secondary, beside a primary copy of the head mirrored
 //! on several devices).
 //!
 //! Reads of history, the log cursor and every query are answered by the store that holds the
@@ -9,7 +9,7 @@
 //! The futures are not `Send`: the engine runs on one thread (a browser worker, or natively
 //! `pollster::block_on`).
 
-use crate::redundant::RedundantStore;
+use crate::mirror::Mirror;
 use crate::storage::Storage;
 use crate::store::{
     CompactReport, CursorStart, Extent, LogCursor, LogEntry, Progress, SpaceInfo, Store, StoreInfo,
@@ -177,7 +177,7 @@ impl<S: Storage> Volume for Store<S> {
     }
 }
 
-impl<P: Storage, S: Storage> Volume for RedundantStore<P, S> {
+impl<P: Storage, S: Storage> Volume for Mirror<P, S> {
     type Storage = S;
 
     fn store(&self) -> &Store<S> {
@@ -185,23 +185,23 @@ impl<P: Storage, S: Storage> Volume for RedundantStore<P, S> {
     }
 
     async fn write(&mut self, addr: u64, data: &[u8]) -> Result<u64> {
-        RedundantStore::write(self, addr, data).await
+        Mirror::write(self, addr, data).await
     }
 
     async fn write_batch(&mut self, writes: &[(u64, &[u8])]) -> Result<u64> {
-        RedundantStore::write_batch(self, writes).await
+        Mirror::write_batch(self, writes).await
     }
 
     async fn sync(&mut self) -> Result<()> {
-        RedundantStore::sync(self).await
+        Mirror::sync(self).await
     }
 
     async fn snapshot(&mut self, label: Option<&str>) -> Result<VolumeId> {
-        Ok(RedundantStore::snapshot(self, label).await?.volume)
+        Ok(Mirror::snapshot(self, label).await?.volume)
     }
 
     async fn read(&mut self, addr: u64, blocks: u64) -> Result<Vec<u8>> {
-        RedundantStore::read(self, addr, blocks).await
+        Mirror::read(self, addr, blocks).await
     }
 
     async fn compact(
@@ -209,7 +209,7 @@ impl<P: Storage, S: Storage> Volume for RedundantStore<P, S> {
         volume: VolumeId,
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<CompactReport> {
-        RedundantStore::compact(self, volume, progress).await
+        Mirror::compact(self, volume, progress).await
     }
 
     async fn merge(
@@ -217,14 +217,14 @@ impl<P: Storage, S: Storage> Volume for RedundantStore<P, S> {
         volume: VolumeId,
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<u32> {
-        RedundantStore::merge(self, volume, progress).await
+        Mirror::merge(self, volume, progress).await
     }
 
     async fn delete_volume(&mut self, volume: VolumeId) -> Result<CompactReport> {
-        RedundantStore::delete_volume(self, volume).await
+        Mirror::delete_volume(self, volume).await
     }
 
     async fn rollback(&mut self, to: VolumeId, label: Option<&str>) -> Result<VolumeId> {
-        RedundantStore::rollback(self, to, label).await
+        Mirror::rollback(self, to, label).await
     }
 }

@@ -45,20 +45,18 @@ fn constant(name: &str) -> Option<usize> {
         "COMMIT_HEAD_LEN_OFFSET" => COMMIT_HEAD_LEN_OFFSET,
         "COMMIT_RESERVED_OFFSET" => COMMIT_RESERVED_OFFSET,
         "COMMIT_CRC_OFFSET" => COMMIT_CRC_OFFSET,
-        "PRIMARY_MAGIC_OFFSET" => strata_engine::redundant::layout::PRIMARY_MAGIC_OFFSET,
-        "PRIMARY_VERSION_OFFSET" => strata_engine::redundant::layout::PRIMARY_VERSION_OFFSET,
-        "PRIMARY_STORE_ID_OFFSET" => strata_engine::redundant::layout::PRIMARY_STORE_ID_OFFSET,
-        "PRIMARY_BLOCK_SIZE_OFFSET" => strata_engine::redundant::layout::PRIMARY_BLOCK_SIZE_OFFSET,
-        "PRIMARY_FLAGS_OFFSET" => strata_engine::redundant::layout::PRIMARY_FLAGS_OFFSET,
-        "PRIMARY_BLOCK_COUNT_OFFSET" => {
-            strata_engine::redundant::layout::PRIMARY_BLOCK_COUNT_OFFSET
-        }
-        "PRIMARY_GENERATION_OFFSET" => strata_engine::redundant::layout::PRIMARY_GENERATION_OFFSET,
-        "PRIMARY_HEAD_OFFSET" => strata_engine::redundant::layout::PRIMARY_HEAD_OFFSET,
-        "PRIMARY_NEXT_SEQ_OFFSET" => strata_engine::redundant::layout::PRIMARY_NEXT_SEQ_OFFSET,
-        "PRIMARY_LEG_INDEX_OFFSET" => strata_engine::redundant::layout::PRIMARY_LEG_INDEX_OFFSET,
-        "PRIMARY_LEG_COUNT_OFFSET" => strata_engine::redundant::layout::PRIMARY_LEG_COUNT_OFFSET,
-        "PRIMARY_CRC_OFFSET" => strata_engine::redundant::layout::PRIMARY_CRC_OFFSET,
+        "PRIMARY_MAGIC_OFFSET" => strata_engine::mirror::layout::PRIMARY_MAGIC_OFFSET,
+        "PRIMARY_VERSION_OFFSET" => strata_engine::mirror::layout::PRIMARY_VERSION_OFFSET,
+        "PRIMARY_STORE_ID_OFFSET" => strata_engine::mirror::layout::PRIMARY_STORE_ID_OFFSET,
+        "PRIMARY_BLOCK_SIZE_OFFSET" => strata_engine::mirror::layout::PRIMARY_BLOCK_SIZE_OFFSET,
+        "PRIMARY_FLAGS_OFFSET" => strata_engine::mirror::layout::PRIMARY_FLAGS_OFFSET,
+        "PRIMARY_BLOCK_COUNT_OFFSET" => strata_engine::mirror::layout::PRIMARY_BLOCK_COUNT_OFFSET,
+        "PRIMARY_GENERATION_OFFSET" => strata_engine::mirror::layout::PRIMARY_GENERATION_OFFSET,
+        "PRIMARY_HEAD_OFFSET" => strata_engine::mirror::layout::PRIMARY_HEAD_OFFSET,
+        "PRIMARY_NEXT_SEQ_OFFSET" => strata_engine::mirror::layout::PRIMARY_NEXT_SEQ_OFFSET,
+        "PRIMARY_LEG_INDEX_OFFSET" => strata_engine::mirror::layout::PRIMARY_LEG_INDEX_OFFSET,
+        "PRIMARY_LEG_COUNT_OFFSET" => strata_engine::mirror::layout::PRIMARY_LEG_COUNT_OFFSET,
+        "PRIMARY_CRC_OFFSET" => strata_engine::mirror::layout::PRIMARY_CRC_OFFSET,
         _ => return None,
     })
 }

@@ -1,4 +1,4 @@
-//! [`StrataMirror`]: the redundant system ([`RedundantStore`]) in the browser. A *secondary*
+//! [`StrataMirror`]: the redundant system ([`Mirror`]) in the browser. A *secondary*
 //! store (baseline + incremental log, the source of truth) on one backend, and a *primary* copy
 //! of the live volume (a plain image plus a checksum per block) mirrored on several *legs*, each
 //! on a backend of its own: a mirror across OPFS and IndexedDB, say.
@@ -33,10 +33,10 @@
 //! and a memory secondary is gone with them.
 
 use js_sys::{Array, Function};
-use strata_engine::redundant::layout::HEADER_OBJECT;
-use strata_engine::redundant::{
-    FaultEvent, FaultKind, FoundBy, LegOpenOutcome, LegState, RedundantOptions, RedundantStatus,
-    RedundantStore, ResilverReport, ScrubReport, SnapshotCompaction, SnapshotReport,
+use strata_engine::mirror::layout::HEADER_OBJECT;
+use strata_engine::mirror::{
+    FaultEvent, FaultKind, FoundBy, LegOpenOutcome, LegState, MirrorOptions, MirrorStatus,
+    ResilverReport, ScrubReport, SnapshotCompaction, SnapshotReport,
 };
 use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::Volume;
@@ -53,7 +53,7 @@ use crate::volume_api::{self, Binding};
 type Result<T, E = StrataError> = std::result::Result<T, E>;
 
 /// The one instantiation of the controller in the bindings.
-type Mirror = RedundantStore<LegDevice, BackendStorage>;
+type Mirror = strata_engine::mirror::Mirror<LegDevice, BackendStorage>;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_MIRROR_TYPES: &str = r#"
@@ -398,7 +398,7 @@ async fn open_parts(
     parsed: &Options,
     block_size: Option<u64>,
     blocks: Option<u64>,
-    redundant: RedundantOptions,
+    mirror_options: MirrorOptions,
 ) -> Result<(Mirror, Vec<Backend>, Backend)> {
     let (secondary, backend) = place::open_storage(parsed.backend, &parsed.name, false).await?;
     let exists = secondary
@@ -442,7 +442,7 @@ async fn open_parts(
                 )));
             }
         }
-        Mirror::attach(store, devices, redundant).await?
+        Mirror::attach(store, devices, mirror_options).await?
     } else {
         let block_count = blocks.ok_or_else(|| {
             StrataError::invalid_argument(format!(
@@ -460,12 +460,12 @@ async fn open_parts(
             block_count,
             store_id: Some((half() << 32) | half()),
         };
-        Mirror::create(secondary, devices, create, redundant, place::clock()).await?
+        Mirror::create(secondary, devices, create, mirror_options, place::clock()).await?
     };
     Ok((mirror, legs, backend))
 }
 
-/// The redundant system in this thread (a dedicated worker, for OPFS): a secondary store and a
+/// The mirror (the redundant system) in this thread (a dedicated worker, for OPFS): a secondary store and a
 /// primary mirrored on several legs. Created by [`StrataMirror::open`]; see the module
 /// documentation for where things live and `MirrorOptions` in the TypeScript declarations.
 #[wasm_bindgen]
@@ -501,10 +501,10 @@ impl StrataMirror {
         let parsed = Options::parse(&options)?;
         let block_size = convert::optional_u64_field(&options, "blockSize")?;
         let blocks = convert::optional_u64_field(&options, "blocks")?;
-        let mut redundant = RedundantOptions::new();
-        redundant.compact_on_snapshot = snapshot_compaction(&options)?;
+        let mut mirror_options = MirrorOptions::new();
+        mirror_options.compact_on_snapshot = snapshot_compaction(&options)?;
         let locks = parsed.lock().await?;
-        match open_parts(&parsed, block_size, blocks, redundant).await {
+        match open_parts(&parsed, block_size, blocks, mirror_options).await {
             Ok((mirror, legs, backend)) => Ok(StrataMirror {
                 session: Exclusive::new(Session {
                     mirror: Some(mirror),
@@ -836,7 +836,7 @@ fn snapshot_report(r: &SnapshotReport) -> JsValue {
 }
 
 fn status_object(
-    status: &RedundantStatus,
+    status: &MirrorStatus,
     open: &[LegOpenOutcome],
     legs: &[Backend],
     name: &str,

@@ -8,7 +8,7 @@
 //! Two measurements, each printed with its ratio against the peer measured in the same run:
 //!
 //! 1. **Mirrored writes**: the same seeded trace of random writes (16-block records, a sync every
-//!    4 MiB) through a [`RedundantStore`] with 2 legs and with 1 leg, and, as the floor, through
+//!    4 MiB) through a [`Mirror`] with 2 legs and with 1 leg, and, as the floor, through
 //!    the plain [`Store`] alone (the secondary without any primary). Every store and leg is a
 //!    [`DirStorage`] directory under `--dir` (so all on one disk: the figure is the extra bytes
 //!    and fsyncs, not the parallelism of separate disks). Reported: MiB/s and the 2-leg / 1-leg
@@ -17,7 +17,7 @@
 //!    each leg's directory behind an I/O thread of its own ([`ThreadedDir`]: a commit's future
 //!    completes when the thread has done it, as with an asynchronous backend), where they can.
 //! 2. **Head reads**: over an imported baseline image, after a history of many snapshots whose
-//!    writes are scattered over the volume, the head is read through the primary image ([`RedundantStore::read`]: one image
+//!    writes are scattered over the volume, the head is read through the primary image ([`Mirror::read`]: one image
 //!    read per request, checked against the checksums the controller keeps in memory) and through the secondary's baseline + log
 //!    ([`Store::read`]: an index lookup per block and a read per run of blocks from whichever
 //!    partition holds it), both checksum-verified, with random 4 KiB reads and sequential 1 MiB
@@ -39,7 +39,7 @@ use pollster::block_on;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_engine::clock::{Clock, SystemClock};
-use strata_engine::redundant::{RedundantOptions, RedundantStore};
+use strata_engine::mirror::{Mirror, MirrorOptions};
 use strata_engine::storage::dir::DirStorage;
 use strata_engine::storage::{Commit, Storage, StorageError};
 use strata_engine::{CreateOptions, Store};
@@ -244,8 +244,8 @@ fn write_trace(seed: u64, blocks: u64, bytes: u64, block_size: u32) -> Vec<(u64,
 /// Where the trace's writes go.
 enum Target {
     Plain(Store<DirStorage>),
-    Mirrored(RedundantStore<DirStorage, DirStorage>),
-    Threaded(RedundantStore<ThreadedDir, DirStorage>),
+    Mirrored(Mirror<DirStorage, DirStorage>),
+    Threaded(Mirror<ThreadedDir, DirStorage>),
 }
 
 /// The write configurations, in the order they are printed.
@@ -272,11 +272,11 @@ impl Target {
             for i in 0..legs {
                 devices.push(ThreadedDir::open(fresh(root, &format!("leg{i}"))?)?);
             }
-            return Ok(Target::Threaded(block_on(RedundantStore::create(
+            return Ok(Target::Threaded(block_on(Mirror::create(
                 secondary,
                 devices,
                 create,
-                RedundantOptions::new(),
+                MirrorOptions::new(),
                 clock(),
             ))?));
         }
@@ -284,11 +284,11 @@ impl Target {
         for i in 0..legs {
             devices.push(DirStorage::open(fresh(root, &format!("leg{i}"))?)?);
         }
-        Ok(Target::Mirrored(block_on(RedundantStore::create(
+        Ok(Target::Mirrored(block_on(Mirror::create(
             secondary,
             devices,
             create,
-            RedundantOptions::new(),
+            MirrorOptions::new(),
             clock(),
         ))?))
     }
@@ -355,7 +355,7 @@ fn build_history(
     seed: u64,
     write_bytes: u64,
     record_blocks: u64,
-) -> Res<RedundantStore<DirStorage, DirStorage>> {
+) -> Res<Mirror<DirStorage, DirStorage>> {
     let bs = u64::from(create.block_size);
     let secondary = DirStorage::open(fresh(root, "secondary")?)?;
     let volume_bytes = create.block_count * bs;
@@ -377,7 +377,7 @@ fn build_history(
         DirStorage::open(fresh(root, "leg0")?)?,
         DirStorage::open(fresh(root, "leg1")?)?,
     ];
-    let mut mirror = block_on(RedundantStore::attach(store, legs, RedundantOptions::new()))?;
+    let mut mirror = block_on(Mirror::attach(store, legs, MirrorOptions::new()))?;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED);
     let trace: Vec<(u64, u8)> = (0..write_bytes / (record_blocks * bs))
         .map(|_| {
@@ -403,7 +403,7 @@ fn build_history(
 /// Reads `requests` (addr, blocks) through the primary and through the secondary; returns
 /// (primary time, secondary time), and checks that both read the same bytes.
 fn time_reads(
-    mirror: &mut RedundantStore<DirStorage, DirStorage>,
+    mirror: &mut Mirror<DirStorage, DirStorage>,
     requests: &[(u64, u64)],
 ) -> Res<(Duration, Duration)> {
     let start = Instant::now();

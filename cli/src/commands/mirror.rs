@@ -1,4 +1,4 @@
-//! `strata mirror`: the redundant system ([`RedundantStore`]) over directories.
+//! `strata mirror`: the redundant system ([`Mirror`]) over directories.
 //!
 //! The store directory is the secondary; each leg is a [`DirStorage`] directory. The leg list
 //! lives in `DIR/mirror.json` (written to a temporary file and renamed, so it is the old list or
@@ -14,13 +14,11 @@ use strata_engine::Volume;
 
 use pollster::block_on;
 use serde::{Deserialize, Serialize};
-use strata_engine::redundant::layout::{
+use strata_engine::mirror::layout::{
     current_header, HeaderState, HEADER_OBJECT, IMAGE_OBJECT, PRIMARY_HEADER_LEN,
     PRIMARY_HEADER_SLOTS, SUM_ENTRY_LEN, SUM_OBJECT,
 };
-use strata_engine::redundant::{
-    LegOpenOutcome, LegState, RedundantOptions, RedundantStore, ResilverReport, ScrubReport,
-};
+use strata_engine::mirror::{LegOpenOutcome, LegState, MirrorOptions, ResilverReport, ScrubReport};
 use strata_engine::storage::dir::DirStorage;
 use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::Error;
@@ -154,7 +152,7 @@ impl Storage for LegDevice {
     }
 }
 
-type Mirror = RedundantStore<LegDevice, DirStorage>;
+type Mirror = strata_engine::mirror::Mirror<LegDevice, DirStorage>;
 
 /// Runs a `strata mirror` subcommand.
 pub fn mirror(args: MirrorArgs) -> CliResult {
@@ -253,13 +251,8 @@ fn open_mirror(dir: &Path) -> CliResult<(Mirror, MirrorConfig)> {
         .iter()
         .map(|p| LegDevice::open(p, false))
         .collect();
-    let mirror = block_on(RedundantStore::open(
-        storage,
-        legs,
-        RedundantOptions::new(),
-        clock(),
-    ))
-    .map_err(|e| CliError::at(dir, e))?;
+    let mirror = block_on(Mirror::open(storage, legs, MirrorOptions::new(), clock()))
+        .map_err(|e| CliError::at(dir, e))?;
     Ok((mirror, config))
 }
 
@@ -516,12 +509,8 @@ fn create(args: MirrorCreateArgs) -> CliResult {
         .iter()
         .map(|leg| LegDevice::open_for_writing(leg))
         .collect::<CliResult<Vec<_>>>()?;
-    let mirror = block_on(RedundantStore::attach(
-        store,
-        devices,
-        RedundantOptions::new(),
-    ))
-    .map_err(|e| CliError::at(dir, e))?;
+    let mirror = block_on(Mirror::attach(store, devices, MirrorOptions::new()))
+        .map_err(|e| CliError::at(dir, e))?;
     let config = MirrorConfig {
         version: CONFIG_VERSION,
         legs,

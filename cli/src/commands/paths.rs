@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use strata_engine::format::parse_meta_object;
-use strata_engine::redundant::layout::HEADER_OBJECT;
+use strata_engine::mirror::layout::HEADER_OBJECT;
 
 use super::CliResult;
 use crate::error::CliError;

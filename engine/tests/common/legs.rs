@@ -3,7 +3,7 @@
 
 use pollster::block_on;
 use strata_engine::format::block_crc;
-use strata_engine::redundant::layout::{IMAGE_OBJECT, SUM_OBJECT};
+use strata_engine::mirror::layout::{IMAGE_OBJECT, SUM_OBJECT};
 use strata_engine::storage::sim::SimDisk;
 use strata_engine::storage::Storage;
 

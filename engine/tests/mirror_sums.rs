@@ -17,9 +17,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_engine::clock::ManualClock;
 use strata_engine::format::block_crc;
-use strata_engine::redundant::layout::{HEADER_OBJECT, IMAGE_OBJECT, SUM_OBJECT};
-use strata_engine::redundant::{
-    FaultEvent, FaultKind, FoundBy, LegState, RedundantOptions, RedundantStore, ScrubOptions,
+use strata_engine::mirror::layout::{HEADER_OBJECT, IMAGE_OBJECT, SUM_OBJECT};
+use strata_engine::mirror::{
+    FaultEvent, FaultKind, FoundBy, LegState, Mirror, MirrorOptions, ScrubOptions,
 };
 use strata_engine::storage::sim::SimDisk;
 use strata_engine::storage::{Commit, Storage, StorageError};
@@ -30,7 +30,7 @@ use common::legs::{block_of, leg_block, leg_block_is, BS};
 /// Three pages of 1024 checksum entries (the last one partly used).
 const BLOCKS: u64 = 2600;
 
-type Rs = RedundantStore<SimDisk, SimDisk>;
+type Rs = Mirror<SimDisk, SimDisk>;
 
 fn seed() -> u64 {
     match std::env::var("STRATA_SEED") {
@@ -46,11 +46,11 @@ fn clock() -> Rc<ManualClock> {
 fn create(legs: usize) -> (SimDisk, Vec<SimDisk>, Rs) {
     let secondary = SimDisk::new();
     let disks: Vec<SimDisk> = (0..legs).map(|_| SimDisk::new()).collect();
-    let rs = block_on(RedundantStore::create(
+    let rs = block_on(Mirror::create(
         secondary.clone(),
         disks.clone(),
         CreateOptions::new(BLOCKS).block_size(BS as u32),
-        RedundantOptions::new(),
+        MirrorOptions::new(),
         clock(),
     ))
     .expect("create");
@@ -102,10 +102,10 @@ fn a_read_of_a_loaded_checksum_page_is_one_image_read() {
     // A fresh controller holds no checksums: the first read of a block from a leg reads the
     // image and the page of checksums, in one call.
     drop(rs);
-    let mut rs = block_on(RedundantStore::open(
+    let mut rs = block_on(Mirror::open(
         secondary,
         disks.clone(),
-        RedundantOptions::new(),
+        MirrorOptions::new(),
         clock(),
     ))
     .expect("reopen");
@@ -239,10 +239,10 @@ fn leg_data_damaged_after_its_checksums_are_cached_is_detected_by_reads_and_repa
     assert_eq!(report.mismatches, 0, "nothing left for scrub: {report:?}");
     // A fresh controller (nothing in memory) agrees.
     drop(rs);
-    let mut rs = block_on(RedundantStore::open(
+    let mut rs = block_on(Mirror::open(
         secondary,
         disks.clone(),
-        RedundantOptions::new(),
+        MirrorOptions::new(),
         clock(),
     ))
     .expect("reopen");
@@ -401,11 +401,11 @@ fn sync_writes_the_legs_concurrently_each_data_before_its_header() {
             log: log.clone(),
         })
         .collect();
-    let mut rs = block_on(RedundantStore::create(
+    let mut rs = block_on(Mirror::create(
         SimDisk::new(),
         legs,
         CreateOptions::new(BLOCKS).block_size(BS as u32),
-        RedundantOptions::new(),
+        MirrorOptions::new(),
         clock(),
     ))
     .expect("create");

@@ -11,15 +11,15 @@
 //!
 //! In the terms of the claims: the legs are the *primary storage device* made of *a plurality of
 //! redundantly arranged storage devices* (claim 25); the secondary's storage holds the *baseline
-//! volume and the incremental log* of snapshot partitions (claim 22); [`RedundantStore`] is the
-//! *controller*, and [`RedundantStore::snapshot`] the *snapshot management module* (claim 22),
+//! volume and the incremental log* of snapshot partitions (claim 22); [`Mirror`] is the
+//! *controller*, and [`Mirror::snapshot`] the *snapshot management module* (claim 22),
 //! which can also merge the oldest snapshots into the baseline (claim 23) or compact the new
-//! snapshot in place (claim 24) on each snapshot, per [`RedundantOptions::compact_on_snapshot`].
+//! snapshot in place (claim 24) on each snapshot, per [`MirrorOptions::compact_on_snapshot`].
 //!
 //! # Writes and durability
 //!
-//! [`RedundantStore::write`] appends to the secondary's log and keeps the blocks in memory (reads
-//! serve them from there). [`RedundantStore::sync`] first makes the secondary durable (the
+//! [`Mirror::write`] appends to the secondary's log and keeps the blocks in memory (reads
+//! serve them from there). [`Mirror::sync`] first makes the secondary durable (the
 //! acknowledgement point), then, on every leg, writes the buffered blocks and their checksums as
 //! one durable commit, then the leg's header (naming the head volume and the secondary's next
 //! sequence number the image now reflects) as a second durable commit. The legs are written
@@ -39,7 +39,7 @@
 //! the head as of `next_seq` plus, at most, writes of log entries numbered `next_seq` or later.
 //! Every rewrite that would break it (resilvering a device, a rollback moving the head to another
 //! branch) clears the flag first and sets it again when done. Compaction, merges and deletions
-//! in the secondary run after a sync (see [`RedundantStore::compact`]).
+//! in the secondary run after a sync (see [`Mirror::compact`]).
 //!
 //! # Reads, faults and repair
 //!
@@ -49,18 +49,18 @@
 //! secondary's head (which is checksummed too); every bad copy found is rewritten from the good
 //! one. If no copy verifies, the read returns a corruption error: never wrong data. A leg whose
 //! device fails an I/O is taken out of service (*degraded*); the store keeps serving from the
-//! other legs and the secondary, and says so in [`RedundantStore::status`].
-//! [`RedundantStore::scrub`] checks every block of every leg against its checksum (both the
+//! other legs and the secondary, and says so in [`Mirror::status`].
+//! [`Mirror::scrub`] checks every block of every leg against its checksum (both the
 //! device's table and the copy in memory, so damage to a table entry a read no longer looks at
 //! is found there), against the other legs and against the secondary's head, and repairs what
 //! it can.
 //! If the secondary comes back from a crash or damage *behind* the primary (recovery cut the
 //! last record of its head, which damage makes look like a torn write, and a consistent leg
 //! header names a later sequence number), the blocks it lost are written back to it from the
-//! legs before anything else ([`RedundantStatus::secondary_blocks_restored`]): the legs then
+//! legs before anything else ([`MirrorStatus::secondary_blocks_restored`]): the legs then
 //! vouch for writes the secondary alone could not.
-//! [`RedundantStore::replace`] resilvers a new (or returning) device;
-//! [`RedundantStore::rebuild_primary`] rebuilds every leg from the secondary after all were lost.
+//! [`Mirror::replace`] resilvers a new (or returning) device;
+//! [`Mirror::rebuild_primary`] rebuilds every leg from the secondary after all were lost.
 //!
 //! # Checksums in memory
 //!
@@ -135,11 +135,11 @@ use layout::{
 };
 use sums::{join_all, SumCache, SUM_PAGE_BYTES};
 
-/// Default for [`RedundantOptions::primary_buffer_bytes`].
+/// Default for [`MirrorOptions::primary_buffer_bytes`].
 pub const DEFAULT_PRIMARY_BUFFER_BYTES: usize = 4 << 20;
 /// Bytes of image handled per step by scrub and resilver.
 const CHUNK_BYTES: u64 = 1 << 20;
-/// Most fault events kept for [`RedundantStore::take_events`].
+/// Most fault events kept for [`Mirror::take_events`].
 const EVENTS_MAX: usize = 65536;
 
 /// What the snapshot operation does to the secondary after sealing the snapshot.
@@ -155,45 +155,45 @@ pub enum SnapshotCompaction {
     },
 }
 
-/// How a [`RedundantStore`] behaves.
+/// How a [`Mirror`] behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RedundantOptions {
-    /// Compaction done by every [`RedundantStore::snapshot`] (`None`: none).
+pub struct MirrorOptions {
+    /// Compaction done by every [`Mirror::snapshot`] (`None`: none).
     pub compact_on_snapshot: Option<SnapshotCompaction>,
-    /// Bytes of written blocks kept in memory before a write triggers a [`RedundantStore::sync`]
+    /// Bytes of written blocks kept in memory before a write triggers a [`Mirror::sync`]
     /// (the primary only receives blocks the secondary holds durably).
     pub primary_buffer_bytes: usize,
 }
 
-impl Default for RedundantOptions {
+impl Default for MirrorOptions {
     fn default() -> Self {
-        RedundantOptions {
+        MirrorOptions {
             compact_on_snapshot: None,
             primary_buffer_bytes: DEFAULT_PRIMARY_BUFFER_BYTES,
         }
     }
 }
 
-impl RedundantOptions {
+impl MirrorOptions {
     /// The defaults: no compaction on snapshot, a 4 MiB buffer.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Sets [`RedundantOptions::compact_on_snapshot`].
+    /// Sets [`MirrorOptions::compact_on_snapshot`].
     pub fn compact_on_snapshot(mut self, compaction: SnapshotCompaction) -> Self {
         self.compact_on_snapshot = Some(compaction);
         self
     }
 
-    /// Sets [`RedundantOptions::primary_buffer_bytes`].
+    /// Sets [`MirrorOptions::primary_buffer_bytes`].
     pub fn primary_buffer_bytes(mut self, bytes: usize) -> Self {
         self.primary_buffer_bytes = bytes;
         self
     }
 }
 
-/// What [`RedundantStore::snapshot`] did.
+/// What [`Mirror::snapshot`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotReport {
     /// The snapshot's volume identifier.
@@ -233,8 +233,8 @@ pub struct LegStatus {
     pub io_errors: u64,
     /// Blocks rewritten while resilvering it.
     pub blocks_resilvered: u64,
-    /// Times a device was put in this position by [`RedundantStore::replace`] or
-    /// [`RedundantStore::rebuild_primary`].
+    /// Times a device was put in this position by [`Mirror::replace`] or
+    /// [`Mirror::rebuild_primary`].
     pub replacements: u64,
     /// Generation of its current header.
     pub generation: u64,
@@ -244,7 +244,7 @@ pub struct LegStatus {
 
 /// Status of the whole system.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedundantStatus {
+pub struct MirrorStatus {
     /// One entry per leg.
     pub legs: Vec<LegStatus>,
     /// Legs in service.
@@ -257,7 +257,7 @@ pub struct RedundantStatus {
     /// Blocks head reads could not get from anywhere (no good copy).
     pub unrecoverable_reads: u64,
     /// Blocks written back into the secondary at open because it had lost acknowledged writes
-    /// that the primary still held (see [`RedundantStore::open`]).
+    /// that the primary still held (see [`Mirror::open`]).
     pub secondary_blocks_restored: u64,
     /// Blocks the secondary may have lost that could not be restored at open: while it was
     /// behind the primary, no leg had a copy of them that passed its checksum. Their lost
@@ -268,7 +268,7 @@ pub struct RedundantStatus {
     pub head: VolumeId,
 }
 
-impl RedundantStatus {
+impl MirrorStatus {
     /// True if some leg is not in service.
     pub fn is_degraded(&self) -> bool {
         self.healthy_legs < self.legs.len()
@@ -299,7 +299,7 @@ pub enum FoundBy {
     Write,
 }
 
-/// One fault found on a leg (see [`RedundantStore::take_events`]).
+/// One fault found on a leg (see [`Mirror::take_events`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultEvent {
     /// The leg.
@@ -344,7 +344,7 @@ pub struct ResilverReport {
     pub unrecoverable: Vec<u64>,
 }
 
-/// Options of [`RedundantStore::scrub_with`].
+/// Options of [`Mirror::scrub_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScrubOptions {
     /// Also read every block from the secondary's head and compare (finds stale copies that pass
@@ -374,7 +374,7 @@ pub struct LegScrubReport {
     pub io_error: Option<String>,
 }
 
-/// What [`RedundantStore::scrub`] found and did.
+/// What [`Mirror::scrub`] found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScrubReport {
     /// Block addresses checked.
@@ -459,10 +459,10 @@ enum Plan {
 }
 
 /// The controller of the redundant system (see the [module documentation](self)).
-pub struct RedundantStore<P: Storage, S: Storage> {
+pub struct Mirror<P: Storage, S: Storage> {
     secondary: Store<S>,
     legs: Vec<Leg<P>>,
-    options: RedundantOptions,
+    options: MirrorOptions,
     /// Written blocks not yet on the primary.
     pending: BTreeMap<u64, Vec<u8>>,
     next_leg: usize,
@@ -477,9 +477,9 @@ pub struct RedundantStore<P: Storage, S: Storage> {
     store_id: u64,
 }
 
-impl<P: Storage, S: Storage> std::fmt::Debug for RedundantStore<P, S> {
+impl<P: Storage, S: Storage> std::fmt::Debug for Mirror<P, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedundantStore")
+        f.debug_struct("Mirror")
             .field("secondary", &self.secondary)
             .field("legs", &self.legs.len())
             .field("pending_blocks", &self.pending.len())
@@ -610,7 +610,7 @@ async fn read_leg_cached<P: Storage>(
     Ok(sums)
 }
 
-impl<P: Storage, S: Storage> RedundantStore<P, S> {
+impl<P: Storage, S: Storage> Mirror<P, S> {
     // ----- construction ----------------------------------------------------------------------
 
     /// Creates a new system: an empty secondary store on `secondary` and a primary on `legs`
@@ -619,7 +619,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         secondary: S,
         legs: Vec<P>,
         create: CreateOptions,
-        options: RedundantOptions,
+        options: MirrorOptions,
         clock: Rc<dyn Clock>,
     ) -> Result<Self> {
         Self::check_leg_count(legs.len())?;
@@ -639,11 +639,11 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     }
 
     /// Opens the system: recovers the secondary, recognizes each leg by its header and brings
-    /// lagging, blank or inconsistent legs up to date (see [`RedundantStore::open_report`]).
+    /// lagging, blank or inconsistent legs up to date (see [`Mirror::open_report`]).
     pub async fn open(
         secondary: S,
         legs: Vec<P>,
-        options: RedundantOptions,
+        options: MirrorOptions,
         clock: Rc<dyn Clock>,
     ) -> Result<Self> {
         Self::check_leg_count(legs.len())?;
@@ -658,7 +658,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     pub async fn attach(
         mut secondary: Store<S>,
         legs: Vec<P>,
-        options: RedundantOptions,
+        options: MirrorOptions,
     ) -> Result<Self> {
         Self::check_leg_count(legs.len())?;
         // The controller must see every change of the secondary's head to keep the primary in
@@ -666,7 +666,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         secondary.set_automatic_policies(false);
         let zero_crc = crc(&vec![0u8; secondary.block_size() as usize]);
         let store_id = secondary.info().store_id;
-        let mut this = RedundantStore {
+        let mut this = Mirror {
             secondary,
             legs: legs.into_iter().map(Leg::new).collect(),
             options,
@@ -964,7 +964,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     }
 
     /// The options in force.
-    pub fn options(&self) -> &RedundantOptions {
+    pub fn options(&self) -> &MirrorOptions {
         &self.options
     }
 
@@ -974,7 +974,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     }
 
     /// The state of every leg and what the controller has found and fixed.
-    pub fn status(&self) -> RedundantStatus {
+    pub fn status(&self) -> MirrorStatus {
         let legs: Vec<LegStatus> = self
             .legs
             .iter()
@@ -996,7 +996,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
                 synced: l.synced,
             })
             .collect();
-        RedundantStatus {
+        MirrorStatus {
             healthy_legs: legs.iter().filter(|l| l.state == LegState::Healthy).count(),
             legs,
             pending_blocks: self.pending.len(),
@@ -1122,7 +1122,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     /// The legs are handled concurrently ([`join_all`]): each leg's future commits its data and
     /// then its header, in that order (the header vouches for the data, so it is written only
     /// once the data is durable on that leg), while the other legs' I/O proceeds alongside. A
-    /// leg whose device fails is degraded, as [`RedundantStore::commit_leg`] does.
+    /// leg whose device fails is degraded, as [`Mirror::commit_leg`] does.
     async fn commit_legs(&mut self, legs: &[usize], data: Option<&Commit>, found_by: FoundBy) {
         let headers: Vec<PrimaryHeader> = legs.iter().map(|&i| self.next_header(i, true)).collect();
         if let Some(data) = data {
@@ -1205,7 +1205,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
 
     /// The durability point: the secondary first (when this returns `Ok`, every write so far
     /// survives a crash), then every leg in service (data and checksums, then its header). A leg
-    /// that fails is degraded; that is reported by [`RedundantStore::status`], not as an error,
+    /// that fails is degraded; that is reported by [`Mirror::status`], not as an error,
     /// because the data is safe in the secondary.
     pub async fn sync(&mut self) -> Result<()> {
         self.secondary.sync().await?;
@@ -1248,7 +1248,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         Ok(buf)
     }
 
-    /// Like [`RedundantStore::read`], into a caller's buffer (a whole number of blocks).
+    /// Like [`Mirror::read`], into a caller's buffer (a whole number of blocks).
     pub async fn read_into(&mut self, addr: u64, buf: &mut [u8]) -> Result<()> {
         let bs = self.block_size() as usize;
         if buf.is_empty() || !buf.len().is_multiple_of(bs) {
@@ -1507,7 +1507,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
     }
 
     /// Merges the oldest partitions, up to snapshot `volume`, into the secondary's baseline.
-    /// Syncs first (see [`RedundantStore::compact`]).
+    /// Syncs first (see [`Mirror::compact`]).
     pub async fn merge(
         &mut self,
         volume: VolumeId,
@@ -1517,7 +1517,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         self.secondary.merge(volume, progress).await
     }
 
-    /// Deletes snapshot `volume` of the secondary. Syncs first (see [`RedundantStore::compact`]).
+    /// Deletes snapshot `volume` of the secondary. Syncs first (see [`Mirror::compact`]).
     pub async fn delete_volume(&mut self, volume: VolumeId) -> Result<CompactReport> {
         self.sync().await?;
         self.secondary.delete_volume(volume).await
@@ -1812,7 +1812,7 @@ impl<P: Storage, S: Storage> RedundantStore<P, S> {
         self.scrub_with(ScrubOptions::default()).await
     }
 
-    /// [`RedundantStore::scrub`] with options.
+    /// [`Mirror::scrub`] with options.
     pub async fn scrub_with(&mut self, options: ScrubOptions) -> Result<ScrubReport> {
         self.sync().await?;
         let bs = self.block_size() as usize;

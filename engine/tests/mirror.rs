@@ -11,14 +11,14 @@ use pollster::block_on;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_engine::clock::ManualClock;
-use strata_engine::redundant::layout::{
+use strata_engine::mirror::layout::{
     PrimaryHeader, HEADER_OBJECT, IMAGE_OBJECT, PRIMARY_BLOCK_COUNT_OFFSET,
     PRIMARY_BLOCK_SIZE_OFFSET, PRIMARY_CRC_OFFSET, PRIMARY_FLAGS_OFFSET, PRIMARY_GENERATION_OFFSET,
     PRIMARY_HEAD_OFFSET, PRIMARY_LEG_COUNT_OFFSET, PRIMARY_LEG_INDEX_OFFSET, PRIMARY_MAGIC_OFFSET,
     PRIMARY_NEXT_SEQ_OFFSET, PRIMARY_STORE_ID_OFFSET, PRIMARY_VERSION_OFFSET, SUM_OBJECT,
 };
-use strata_engine::redundant::{
-    FaultKind, FoundBy, LegOpenOutcome, LegState, RedundantOptions, RedundantStore, ScrubOptions,
+use strata_engine::mirror::{
+    FaultKind, FoundBy, LegOpenOutcome, LegState, Mirror, MirrorOptions, ScrubOptions,
     SnapshotCompaction,
 };
 use strata_engine::storage::sim::{CrashMode, SimDisk};
@@ -29,7 +29,7 @@ mod common;
 use common::legs::{block_of, leg_block_is, BS};
 const BLOCKS: u64 = 128;
 
-type Rs = RedundantStore<SimDisk, SimDisk>;
+type Rs = Mirror<SimDisk, SimDisk>;
 
 fn seed() -> u64 {
     match std::env::var("STRATA_SEED") {
@@ -42,20 +42,20 @@ fn clock() -> Rc<ManualClock> {
     Rc::new(ManualClock::new(1_700_000_000_000))
 }
 
-fn create(legs: usize, options: RedundantOptions) -> (SimDisk, Vec<SimDisk>, Rs) {
+fn create(legs: usize, options: MirrorOptions) -> (SimDisk, Vec<SimDisk>, Rs) {
     create_with_id(legs, options, None)
 }
 
 fn create_with_id(
     legs: usize,
-    options: RedundantOptions,
+    options: MirrorOptions,
     store_id: Option<u64>,
 ) -> (SimDisk, Vec<SimDisk>, Rs) {
     let mut create = CreateOptions::new(BLOCKS).block_size(BS as u32);
     create.store_id = store_id;
     let secondary = SimDisk::new();
     let disks: Vec<SimDisk> = (0..legs).map(|_| SimDisk::new()).collect();
-    let rs = block_on(RedundantStore::create(
+    let rs = block_on(Mirror::create(
         secondary.clone(),
         disks.clone(),
         create,
@@ -67,10 +67,10 @@ fn create_with_id(
 }
 
 fn reopen(secondary: &SimDisk, legs: &[SimDisk]) -> Rs {
-    block_on(RedundantStore::open(
+    block_on(Mirror::open(
         secondary.clone(),
         legs.to_vec(),
-        RedundantOptions::new(),
+        MirrorOptions::new(),
         clock(),
     ))
     .expect("reopen")
@@ -177,7 +177,7 @@ fn faults_on_one_leg_random_workload() {
     println!("faults_on_one_leg_random_workload seed: {seed} (replay with STRATA_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let options =
-        RedundantOptions::new().compact_on_snapshot(SnapshotCompaction::MergeOldest { keep: 3 });
+        MirrorOptions::new().compact_on_snapshot(SnapshotCompaction::MergeOldest { keep: 3 });
     let (secondary, disks, mut rs) = create(2, options);
     let mut leg1 = disks[1].clone();
     let mut model = vec![0u8; BLOCKS as usize * BS];
@@ -420,7 +420,7 @@ fn faults_on_one_leg_random_workload() {
 #[test]
 fn same_block_bad_on_every_leg_is_repaired_from_the_secondary() {
     let mut rng = StdRng::seed_from_u64(7);
-    let (_, disks, mut rs) = create(2, RedundantOptions::new());
+    let (_, disks, mut rs) = create(2, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 40);
     let addr = 9;
@@ -479,7 +479,7 @@ fn find_in_segments(disk: &SimDisk, needle: &[u8]) -> (String, u64) {
 #[test]
 fn same_block_bad_everywhere_including_the_secondary_is_unrecoverable() {
     let mut rng = StdRng::seed_from_u64(8);
-    let (secondary, disks, mut rs) = create(2, RedundantOptions::new());
+    let (secondary, disks, mut rs) = create(2, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 30);
     let addr = 21;
@@ -537,7 +537,7 @@ fn same_block_bad_everywhere_including_the_secondary_is_unrecoverable() {
 #[test]
 fn the_secondary_damaged_alone_is_served_by_the_primary_and_reported_by_scrub() {
     let mut rng = StdRng::seed_from_u64(9);
-    let (secondary, _, mut rs) = create(1, RedundantOptions::new());
+    let (secondary, _, mut rs) = create(1, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 20);
     let data = random_block(&mut rng);
@@ -560,7 +560,7 @@ fn the_secondary_losing_its_last_record_at_open_gets_it_back_from_the_primary() 
     // data, were then rewritten to match the shortened secondary: acknowledged writes were lost
     // although two good copies existed.
     let mut rng = StdRng::seed_from_u64(10);
-    let (secondary, disks, mut rs) = create(2, RedundantOptions::new());
+    let (secondary, disks, mut rs) = create(2, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 20);
     block_on(rs.sync()).expect("sync");
@@ -605,7 +605,7 @@ fn a_lost_secondary_block_no_leg_can_vouch_for_is_counted() {
     // copy of was skipped silently; the legs were then reconciled with the secondary, and the
     // acknowledged write vanished without a word.
     let mut rng = StdRng::seed_from_u64(11);
-    let (secondary, disks, mut rs) = create(2, RedundantOptions::new());
+    let (secondary, disks, mut rs) = create(2, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 20);
     block_on(rs.sync()).expect("sync");
@@ -640,7 +640,7 @@ fn a_lost_secondary_block_no_leg_can_vouch_for_is_counted() {
 #[test]
 fn replace_resilvers_a_new_device() {
     let mut rng = StdRng::seed_from_u64(10);
-    let (_, disks, mut rs) = create(2, RedundantOptions::new());
+    let (_, disks, mut rs) = create(2, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 60);
     block_on(rs.sync()).expect("sync");
@@ -656,7 +656,7 @@ fn replace_resilvers_a_new_device() {
     assert!(status.legs[1].reason.is_some() && status.is_degraded());
 
     // A device holding another store's primary is refused.
-    let (_, foreign, _) = create_with_id(1, RedundantOptions::new(), Some(0xF0F0));
+    let (_, foreign, _) = create_with_id(1, MirrorOptions::new(), Some(0xF0F0));
     let err = block_on(rs.replace(1, foreign[0].clone())).expect_err("foreign device");
     assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
 
@@ -689,7 +689,7 @@ fn replace_resilvers_a_new_device() {
 #[test]
 fn rebuild_primary_after_losing_every_leg() {
     let mut rng = StdRng::seed_from_u64(11);
-    let (secondary, disks, mut rs) = create(2, RedundantOptions::new());
+    let (secondary, disks, mut rs) = create(2, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 50);
     block_on(rs.snapshot(Some("one"))).expect("snapshot");
@@ -738,7 +738,7 @@ fn crash_between_secondary_sync_and_primary_sync() {
     let setup_seed: u64 = rng.random();
     let setup = |crash_point: Option<u64>| {
         let mut rng = StdRng::seed_from_u64(setup_seed);
-        let (secondary, disks, mut rs) = create(2, RedundantOptions::new());
+        let (secondary, disks, mut rs) = create(2, MirrorOptions::new());
         let mut model = vec![0u8; BLOCKS as usize * BS];
         write_some(&mut rs, &mut model, &mut rng, 30);
         block_on(rs.snapshot(None)).expect("snapshot");
@@ -839,7 +839,7 @@ fn snapshots_compact_per_the_configured_option() {
     let mut rng = StdRng::seed_from_u64(12);
     // Claim 23: merging the oldest snapshots into the baseline on each snapshot.
     let options =
-        RedundantOptions::new().compact_on_snapshot(SnapshotCompaction::MergeOldest { keep: 1 });
+        MirrorOptions::new().compact_on_snapshot(SnapshotCompaction::MergeOldest { keep: 1 });
     let (_, _, mut rs) = create(2, options);
     let mut model = vec![0u8; BLOCKS as usize * BS];
     let mut images = Vec::new();
@@ -869,7 +869,7 @@ fn snapshots_compact_per_the_configured_option() {
     check_head(&mut rs, &model, "after merges");
 
     // Claim 24: in-place compaction of each snapshot.
-    let options = RedundantOptions::new().compact_on_snapshot(SnapshotCompaction::InPlace);
+    let options = MirrorOptions::new().compact_on_snapshot(SnapshotCompaction::InPlace);
     let (_, _, mut rs) = create(1, options);
     let mut model = vec![0u8; BLOCKS as usize * BS];
     for _ in 0..3 {
@@ -891,7 +891,7 @@ fn snapshots_compact_per_the_configured_option() {
 #[test]
 fn rollback_rewrites_the_primary() {
     let mut rng = StdRng::seed_from_u64(13);
-    let (secondary, disks, mut rs) = create(2, RedundantOptions::new());
+    let (secondary, disks, mut rs) = create(2, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 20);
     let snap = block_on(rs.snapshot(None)).expect("snapshot").volume;
@@ -926,7 +926,7 @@ fn the_layout_table_in_the_module_doc_names_the_right_offsets() {
         ("PRIMARY_LEG_COUNT_OFFSET", PRIMARY_LEG_COUNT_OFFSET),
         ("PRIMARY_CRC_OFFSET", PRIMARY_CRC_OFFSET),
     ];
-    let doc = include_str!("../src/redundant/mod.rs");
+    let doc = include_str!("../src/mirror/mod.rs");
     let mut rows = 0;
     for line in doc.lines().filter_map(|l| l.strip_prefix("//! | ")) {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -945,7 +945,7 @@ fn the_layout_table_in_the_module_doc_names_the_right_offsets() {
 #[test]
 fn leg_layout_matches_the_documented_bytes() {
     let mut rng = StdRng::seed_from_u64(14);
-    let (_, disks, mut rs) = create(2, RedundantOptions::new());
+    let (_, disks, mut rs) = create(2, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 10);
     block_on(rs.sync()).expect("sync");
@@ -987,25 +987,25 @@ fn leg_layout_matches_the_documented_bytes() {
 #[test]
 fn open_refuses_a_device_of_another_store_and_fills_a_blank_one() {
     let mut rng = StdRng::seed_from_u64(15);
-    let (secondary, disks, mut rs) = create(1, RedundantOptions::new());
+    let (secondary, disks, mut rs) = create(1, MirrorOptions::new());
     let mut model = vec![0u8; BLOCKS as usize * BS];
     write_some(&mut rs, &mut model, &mut rng, 20);
     block_on(rs.sync()).expect("sync");
     drop(rs);
-    let (_, foreign, _) = create_with_id(1, RedundantOptions::new(), Some(0xF0F0));
-    let err = block_on(RedundantStore::open(
+    let (_, foreign, _) = create_with_id(1, MirrorOptions::new(), Some(0xF0F0));
+    let err = block_on(Mirror::open(
         secondary.clone(),
         vec![disks[0].clone(), foreign[0].clone()],
-        RedundantOptions::new(),
+        MirrorOptions::new(),
         clock(),
     ))
     .expect_err("foreign leg");
     assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
-    let err = block_on(RedundantStore::<SimDisk, SimDisk>::create(
+    let err = block_on(Mirror::<SimDisk, SimDisk>::create(
         SimDisk::new(),
         vec![disks[0].clone()],
         CreateOptions::new(BLOCKS).block_size(BS as u32),
-        RedundantOptions::new(),
+        MirrorOptions::new(),
         clock(),
     ))
     .expect_err("device in use");
@@ -1034,7 +1034,7 @@ fn random_workload_with_crashes() {
     println!("random_workload_with_crashes seed: {seed} (replay with STRATA_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let options =
-        RedundantOptions::new().compact_on_snapshot(SnapshotCompaction::MergeOldest { keep: 2 });
+        MirrorOptions::new().compact_on_snapshot(SnapshotCompaction::MergeOldest { keep: 2 });
     let (secondary, disks, rs) = create(2, options);
     let mut rs = Some(rs);
     let all: Vec<SimDisk> = std::iter::once(secondary.clone())
@@ -1164,7 +1164,7 @@ fn random_workload_with_crashes() {
             crash(&mut rng);
             crashes_in_recovery += 1;
         }
-        let mut store = block_on(RedundantStore::open(
+        let mut store = block_on(Mirror::open(
             secondary.clone(),
             disks.clone(),
             options,

@@ -24,7 +24,7 @@
 //!
 //! **What it changes**: damage to a checksum entry *on the device* after its page was loaded is
 //! no longer seen by reads (they compare with the copy in memory, which is right); it is found
-//! and repaired by [`scrub`](super::RedundantStore::scrub), which reads the device's table and
+//! and repaired by [`scrub`](super::Mirror::scrub), which reads the device's table and
 //! checks it against the data and against this copy. Damage to a leg's *data* is still found by
 //! the first read of the block.
 
