@@ -220,13 +220,15 @@ export type ImageSource =
   | Iterable<Uint8Array>
   | AsyncIterable<Uint8Array>;
 
-/** A store open in its own module worker. */
-export declare class StrataClient {
-  private constructor();
+/**
+ * What a store and a mirror both offer: the live head, snapshots and the baseline, written,
+ * read, snapshotted and reshaped the same way. `Info`, `Snapshot` and `VolumeStats` are what
+ * `info()`, `snapshot()` and `stats()` resolve to for each.
+ */
+export interface Volume<Info = StoreInfo, Snapshot = number, VolumeStats = Stats> {
   readonly name: string;
-  /** The backend chosen (`"auto"` resolved). */
+  /** The backend chosen (`"auto"` resolved); for a mirror, the secondary's. */
   readonly backend: 'memory' | 'opfs' | 'indexeddb';
-  readonly readOnly: boolean;
 
   /** Writes whole blocks from block `addr`; resolves to the entry's sequence number. Durable after `sync()`. */
   write(addr: Integer, data: Uint8Array): Promise<number>;
@@ -234,10 +236,11 @@ export declare class StrataClient {
   writeBatch(writes: Array<[addr: Integer, data: Uint8Array]>): Promise<number>;
   /** The durability point: resolves once every earlier write survives a crash. */
   sync(): Promise<void>;
-  /** Seals the head as a snapshot; resolves to the snapshot's volume id. */
-  snapshot(label?: string): Promise<number>;
+  /** Seals the head as a snapshot. */
+  snapshot(label?: string): Promise<Snapshot>;
+  /** The live volume. */
   read(addr: Integer, blocks: Integer): Promise<Uint8Array>;
-  /** At most `READ_BYTES_MAX` bytes (`LIMIT_EXCEEDED`); larger ranges: `readStream`. */
+  /** A snapshot (or the baseline `0`, or the head). At most `READ_BYTES_MAX` bytes (`LIMIT_EXCEEDED`); larger ranges: `readStream`. */
   readAt(volume: Integer, addr: Integer, blocks: Integer): Promise<Uint8Array>;
   /**
    * `blocks` blocks from `addr` (of `volume`, default the head) as a stream of chunks of about
@@ -245,20 +248,39 @@ export declare class StrataClient {
    */
   readStream(addr: Integer, blocks: Integer, options?: { volume?: Integer }): Promise<ReadableStream<Uint8Array>>;
   volumes(): Promise<VolumeInfo[]>;
-  info(): Promise<StoreInfo>;
+  info(): Promise<Info>;
+  /** Space accounting for every partition. */
   space(): Promise<SpaceInfo[]>;
-  stats(): Promise<Stats>;
-  /** The log, entry by entry, in sequence order. */
+  stats(): Promise<VolumeStats>;
+  /** The log, entry by entry, in sequence order (writes appear before any `sync()`). */
   log(options?: LogOptions): AsyncGenerator<LogEntry, void, undefined>;
+  /** Compacts snapshot `volume` in place; `signal` cancels it (code `CANCELLED`). */
   compact(volume: Integer, options?: Cancellable): Promise<CompactReport>;
   /** Folds the partitions up to `volume` into the baseline; resolves to how many were merged. */
   merge(volume: Integer, options?: Cancellable): Promise<number>;
   /** Deletes snapshot `volume`. */
   delete(volume: Integer): Promise<CompactReport>;
-  /** Makes `volume` the parent of a new head; resolves to the new head's id. */
+  /**
+   * Makes `volume` the parent of a new head (the old head is kept as a snapshot labelled
+   * `label`, default `"before-rollback"`); resolves to the new head's id.
+   */
   rollback(volume: Integer, label?: string): Promise<number>;
-  /** At most 1,048,576 extents (`LIMIT_EXCEEDED` beyond). */
+  /** The block extents that differ between two volumes; at most 1,048,576 (`LIMIT_EXCEEDED` beyond). */
   diff(a: Integer, b: Integer): Promise<Extent[]>;
+  /**
+   * Syncs, closes the store (a mirror: the secondary and the legs), releases the locks and ends
+   * the worker. Closing twice does nothing; after `WORKER_ERROR` it resolves at once (the worker
+   * is gone and its locks with it).
+   */
+  close(): Promise<void>;
+}
+
+/** A store open in its own module worker (its shared operations: `Volume`). */
+export interface StrataClient extends Volume<StoreInfo, number, Stats> {}
+export declare class StrataClient {
+  private constructor();
+  readonly readOnly: boolean;
+
   /** Which partition serves each of `blocks` blocks from `addr` of `volume` (at most 65536). */
   locate(volume: Integer, addr: Integer, blocks: Integer): Promise<Provenance[]>;
   /** `volume` summarised as `buckets` regions, each with the origin serving most of its blocks. */
@@ -298,11 +320,6 @@ export declare class StrataClient {
     options: Cancellable & { onChunk: (chunk: Uint8Array) => void },
   ): Promise<undefined>;
   exportImage(volume: Integer, options?: Cancellable): Promise<Uint8Array>;
-  /**
-   * Syncs, closes the store, releases its lock and ends the worker. Closing twice does nothing;
-   * after `WORKER_ERROR` it resolves at once (the worker is gone and its locks with it).
-   */
-  close(): Promise<void>;
 }
 
 /** Opens (or creates) a store; code `LOCKED` if another tab or worker has it open. */
@@ -354,62 +371,22 @@ export interface MirrorOpenOptions extends ClientOptions {
 
 /**
  * A mirror open in its own module worker: a secondary store (baseline + log) beside a primary
- * copy of the live volume on several legs, each on a backend of its own. Head reads come from
- * the primary, verified block by block; a bad copy is taken from another leg (or the secondary)
- * and rewritten.
+ * copy of the live volume on several legs, each on a backend of its own. Its shared operations
+ * (`Volume`) differ from a store's in these ways: `read` (the head) comes from the primary,
+ * verified block by block (a bad copy is taken from another leg or the secondary and
+ * rewritten; `CORRUPT` for a block with no good copy anywhere), everything else from the
+ * secondary; `sync` makes the secondary durable, then every leg in service (a leg that fails
+ * is taken out of service and shown by `status()`, not reported as an error); `snapshot`,
+ * `compact`, `merge`, `delete` and `rollback` sync first, and `rollback` then rewrites the
+ * blocks that changed on every leg; a merge reports progress but cannot be cancelled half-way;
+ * `snapshot` resolves to a `MirrorSnapshot` (with the `compactOnSnapshot` compaction).
  */
+export interface StrataMirrorClient extends Volume<MirrorInfo, MirrorSnapshot, MirrorStats> {}
 export declare class StrataMirrorClient {
   private constructor();
-  readonly name: string;
-  /** The secondary's backend (`"auto"` resolved). */
-  readonly backend: 'memory' | 'opfs' | 'indexeddb';
   /** Each leg's backend, in leg order (`"auto"` resolved where the leg opened). */
   readonly legs: Array<'memory' | 'opfs' | 'indexeddb' | 'auto'>;
 
-  /** Writes whole blocks from block `addr`; resolves to the entry's sequence number. */
-  write(addr: Integer, data: Uint8Array): Promise<number>;
-  /** One atomic record of several writes; resolves to the first sequence number. */
-  writeBatch(writes: Array<[addr: Integer, data: Uint8Array]>): Promise<number>;
-  /**
-   * The durability point (the secondary), then every leg in service. A leg that fails is taken
-   * out of service and shown by `status()`, not reported as an error.
-   */
-  sync(): Promise<void>;
-  /** Syncs and seals the head as a snapshot (then `compactOnSnapshot`, if set). */
-  snapshot(label?: string): Promise<MirrorSnapshot>;
-  /** The live volume, from the primary; `CORRUPT` for a block with no good copy anywhere. */
-  read(addr: Integer, blocks: Integer): Promise<Uint8Array>;
-  /** A snapshot (or the baseline `0`, or the head), from the secondary. At most `READ_BYTES_MAX` bytes. */
-  readAt(volume: Integer, addr: Integer, blocks: Integer): Promise<Uint8Array>;
-  /** As `StrataClient.readStream`: head reads from the primary, a `volume` from the secondary. */
-  readStream(addr: Integer, blocks: Integer, options?: { volume?: Integer }): Promise<ReadableStream<Uint8Array>>;
-  volumes(): Promise<VolumeInfo[]>;
-  info(): Promise<MirrorInfo>;
-  /** Space accounting for every partition of the secondary. */
-  space(): Promise<SpaceInfo[]>;
-  stats(): Promise<MirrorStats>;
-  /** The secondary's log, entry by entry, in sequence order (writes appear before any `sync()`). */
-  log(options?: LogOptions): AsyncGenerator<LogEntry, void, undefined>;
-  /**
-   * Syncs, then compacts snapshot `volume` of the secondary in place; `signal` cancels it
-   * (code `CANCELLED`; the sync stands). The primary is not touched: the head does not change.
-   */
-  compact(volume: Integer, options?: Cancellable): Promise<CompactReport>;
-  /**
-   * Syncs, then folds the secondary's partitions up to `volume` into its baseline; resolves to
-   * how many were merged. Reports progress; a merge cannot be cancelled half-way.
-   */
-  merge(volume: Integer, options?: Cancellable): Promise<number>;
-  /** Syncs, then deletes snapshot `volume` of the secondary. */
-  delete(volume: Integer): Promise<CompactReport>;
-  /**
-   * Syncs, makes `volume` the parent of a new head (the old head is kept as a snapshot labelled
-   * `label`, default `"before-rollback"`), and rewrites the blocks that changed on every leg in
-   * service; resolves to the new head's id.
-   */
-  rollback(volume: Integer, label?: string): Promise<number>;
-  /** The block extents that differ between two volumes of the secondary. */
-  diff(a: Integer, b: Integer): Promise<Extent[]>;
   /** Each leg's state (`healthy`, `degraded`, `missing`) and what was found and fixed. */
   status(): Promise<MirrorStatus>;
   /** Verifies every copy of every block and rewrites the bad ones it can. */
@@ -420,8 +397,6 @@ export declare class StrataMirrorClient {
   rebuild(): Promise<ResilverReport[]>;
   /** The faults found on the legs since the last call. */
   events(): Promise<FaultEvent[]>;
-  /** Syncs, closes the secondary and the legs, releases the locks and ends the worker. */
-  close(): Promise<void>;
 }
 
 /** Opens (or creates, with `blocks`) a mirror; code `LOCKED` if it or one of its legs is open elsewhere. */
