@@ -64,10 +64,11 @@ mod mirror;
 mod place;
 mod volume_api;
 
-pub use api::{ImageImport, StrataCursor, StrataStore, StreamImport};
+pub use api::{ImageImport, StrataStore, StreamImport};
 pub use error::StrataError;
 #[cfg(feature = "mirror")]
 pub use mirror::{leg_store_name, StrataMirror};
+pub use volume_api::StrataCursor;
 
 /// The engine's version.
 #[wasm_bindgen]

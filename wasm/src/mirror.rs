@@ -43,17 +43,17 @@ use strata_engine::Volume;
 use strata_engine::{CreateOptions, Store};
 use wasm_bindgen::prelude::*;
 
-use crate::api::StrataCursor;
+use crate::backend::{AnyStorage, BackendKind};
 use crate::convert::{self, ObjectBuilder};
 use crate::error::{StrataError, CODE_CLOSED};
 use crate::exclusive::Exclusive;
-use crate::place::{self, Backend, BackendStorage, StoreLock};
-use crate::volume_api::{self, Binding};
+use crate::place::{self, StoreLock};
+use crate::volume_api::{self, Binding, StrataCursor};
 
 type Result<T, E = StrataError> = std::result::Result<T, E>;
 
 /// The one instantiation of the controller in the bindings.
-type Mirror = strata_engine::mirror::Mirror<LegDevice, BackendStorage>;
+type Mirror = strata_engine::mirror::Mirror<LegDevice, AnyStorage>;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_MIRROR_TYPES: &str = r#"
@@ -216,12 +216,12 @@ pub fn leg_store_name(name: &str, i: usize) -> String {
 /// that fails every I/O and takes the leg out of service).
 #[derive(Debug)]
 pub(crate) enum LegDevice {
-    Ready(BackendStorage),
+    Ready(AnyStorage),
     Lost(StorageError),
 }
 
 impl LegDevice {
-    fn ready(&self) -> Result<&BackendStorage, StorageError> {
+    fn ready(&self) -> Result<&AnyStorage, StorageError> {
         match self {
             LegDevice::Ready(storage) => Ok(storage),
             LegDevice::Lost(why) => Err(why.clone()),
@@ -271,7 +271,7 @@ pub(crate) struct Session {
     /// The controller; `None` once closed.
     mirror: Option<Mirror>,
     /// Each leg's backend (resolved when its storage opened).
-    legs: Vec<Backend>,
+    legs: Vec<BackendKind>,
     /// The secondary's lock, then each leg's; released when the session closes.
     locks: Vec<StoreLock>,
 }
@@ -290,8 +290,8 @@ impl Session {
 /// Parsed `MirrorOptions` (and the `{ name, backend, legs }` of `destroy`).
 struct Options {
     name: String,
-    backend: Backend,
-    legs: Vec<Backend>,
+    backend: BackendKind,
+    legs: Vec<BackendKind>,
 }
 
 impl Options {
@@ -306,7 +306,7 @@ impl Options {
         };
         let backend = match convert::optional_string_field(options, "backend")? {
             Some(text) => place::parse_backend(&text)?,
-            None => Backend::Auto,
+            None => BackendKind::Auto,
         };
         let legs = convert::field(options, "legs");
         let bad = || {
@@ -386,7 +386,7 @@ fn snapshot_compaction(options: &JsValue) -> Result<Option<SnapshotCompaction>> 
 }
 
 /// Opens leg `i`'s storage afresh, empty: whatever it held is deleted first.
-async fn wipe_leg(name: &str, i: usize, backend: Backend) -> Result<(BackendStorage, Backend)> {
+async fn wipe_leg(name: &str, i: usize, backend: BackendKind) -> Result<(AnyStorage, BackendKind)> {
     let store = leg_store_name(name, i);
     crate::backend::destroy_backend(backend, &store).await?;
     place::open_storage(backend, &store, false).await
@@ -399,7 +399,7 @@ async fn open_parts(
     block_size: Option<u64>,
     blocks: Option<u64>,
     mirror_options: MirrorOptions,
-) -> Result<(Mirror, Vec<Backend>, Backend)> {
+) -> Result<(Mirror, Vec<BackendKind>, BackendKind)> {
     let (secondary, backend) = place::open_storage(parsed.backend, &parsed.name, false).await?;
     let exists = secondary
         .list()
@@ -472,7 +472,7 @@ async fn open_parts(
 pub struct StrataMirror {
     session: Exclusive<Session>,
     name: String,
-    backend: Backend,
+    backend: BackendKind,
 }
 
 impl Binding for StrataMirror {
@@ -814,7 +814,7 @@ fn optional_text(text: Option<&str>) -> JsValue {
     text.map_or(JsValue::NULL, JsValue::from_str)
 }
 
-fn backend_of(legs: &[Backend], i: usize) -> &'static str {
+fn backend_of(legs: &[BackendKind], i: usize) -> &'static str {
     legs.get(i).map_or("auto", |b| b.as_str())
 }
 
@@ -838,7 +838,7 @@ fn snapshot_report(r: &SnapshotReport) -> JsValue {
 fn status_object(
     status: &MirrorStatus,
     open: &[LegOpenOutcome],
-    legs: &[Backend],
+    legs: &[BackendKind],
     name: &str,
 ) -> JsValue {
     let leg_objects: Array = status
@@ -897,7 +897,7 @@ fn status_object(
         .build()
 }
 
-fn scrub_report(r: &ScrubReport, legs: &[Backend]) -> JsValue {
+fn scrub_report(r: &ScrubReport, legs: &[BackendKind]) -> JsValue {
     let leg_objects: Array = r
         .legs
         .iter()
@@ -924,7 +924,7 @@ fn scrub_report(r: &ScrubReport, legs: &[Backend]) -> JsValue {
         .build()
 }
 
-fn resilver_report(r: &ResilverReport, legs: &[Backend]) -> JsValue {
+fn resilver_report(r: &ResilverReport, legs: &[BackendKind]) -> JsValue {
     ObjectBuilder::new()
         .number("leg", r.leg as u64)
         .set("backend", backend_of(legs, r.leg))

@@ -7,14 +7,12 @@ use std::rc::Rc;
 
 use strata_engine::clock::Clock;
 
-pub(crate) use crate::backend::AnyStorage as BackendStorage;
-pub(crate) use crate::backend::BackendKind as Backend;
-use crate::backend::{open_backend_mode, JsClock};
+use crate::backend::{open_backend_mode, AnyStorage, BackendKind, JsClock};
 use crate::error::StrataError;
 
 /// Parses the JS `backend` option.
-pub(crate) fn parse_backend(name: &str) -> Result<Backend, StrataError> {
-    Backend::parse(name).ok_or_else(|| {
+pub(crate) fn parse_backend(name: &str) -> Result<BackendKind, StrataError> {
+    BackendKind::parse(name).ok_or_else(|| {
         StrataError::invalid_argument(format!(
             "backend must be \"auto\", \"memory\", \"opfs\" or \"indexeddb\", not {name:?}"
         ))
@@ -55,10 +53,10 @@ pub(crate) async fn release(lock: StoreLock) {
 /// Opens the named store's storage on `backend` (a view that changes nothing if `read_only`);
 /// returns it and the backend chosen.
 pub(crate) async fn open_storage(
-    backend: Backend,
+    backend: BackendKind,
     name: &str,
     read_only: bool,
-) -> Result<(BackendStorage, Backend), StrataError> {
+) -> Result<(AnyStorage, BackendKind), StrataError> {
     Ok(open_backend_mode(backend, name, read_only).await?)
 }
 

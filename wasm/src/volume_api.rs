@@ -5,18 +5,42 @@
 //! (whether the volume may change, what a failure does to the session) is the [`Binding`]
 //! each implements.
 
+use std::cell::RefCell;
 use std::future::Future;
 
 use js_sys::{Array, Function};
-use strata_engine::Volume;
-use wasm_bindgen::JsValue;
+use strata_engine::{LogCursor, Volume};
+use wasm_bindgen::prelude::*;
 
-use crate::api::StrataCursor;
 use crate::convert;
 use crate::error::StrataError;
 use crate::exclusive::Exclusive;
 
 type Result<T, E = StrataError> = std::result::Result<T, E>;
+
+/// A position in a store's or a mirror's log; see `cursor()`.
+#[wasm_bindgen]
+pub struct StrataCursor {
+    /// For a mirror, a position in its secondary's log.
+    pub(crate) cursor: RefCell<LogCursor>,
+}
+
+impl StrataCursor {
+    pub(crate) fn new(cursor: LogCursor) -> Self {
+        StrataCursor {
+            cursor: RefCell::new(cursor),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl StrataCursor {
+    /// The lowest sequence number the cursor may still return.
+    #[wasm_bindgen(getter, js_name = nextSeq)]
+    pub fn next_seq(&self) -> f64 {
+        self.cursor.borrow().next_seq() as f64
+    }
+}
 
 /// How the shared operations reach an exported class's open volume.
 pub(crate) trait Binding {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::view::{Operation, Trigger};
+use super::trigger::{Operation, Trigger};
 use crate::VolumeId;
 
 /// One thing the policy wants done. The executor carries decisions out in the order

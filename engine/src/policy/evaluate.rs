@@ -13,7 +13,8 @@ use super::retention;
 use super::rules::{
     ActionKind, LabelScheme, Policy, Rule, Status, PAIR_POST_SUFFIX, PAIR_PRE_SUFFIX,
 };
-use super::view::{StoreView, Trigger, VolumeAssignments, VolumeView};
+use super::trigger::Trigger;
+use super::view::{StoreView, VolumeAssignments, VolumeView};
 use crate::VolumeId;
 
 /// Evaluates `policy` at `now_ms` for `trigger`, and returns what should be done, in the order

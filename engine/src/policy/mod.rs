@@ -172,6 +172,7 @@ pub mod label;
 mod retention;
 mod rules;
 mod simulate;
+mod trigger;
 mod validate;
 mod view;
 mod wire;
@@ -183,7 +184,6 @@ pub use rules::{
     PAIR_POST_SUFFIX, PAIR_PRE_SUFFIX,
 };
 pub use simulate::{apply_to_model, simulate, Simulation, TimelineEntry, SIMULATION_STEPS_MAX};
+pub use trigger::{Operation, Trigger};
 pub use validate::{PolicyError, ASSIGNMENTS_MAX, NAME_BYTES_MAX, POLICY_BYTES_MAX, RULES_MAX};
-pub use view::{
-    Assignment, AssignmentEntry, Operation, StoreView, Trigger, VolumeAssignments, VolumeView,
-};
+pub use view::{Assignment, AssignmentEntry, StoreView, VolumeAssignments, VolumeView};

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::decision::Decision;
 use super::evaluate::evaluate;
 use super::rules::Policy;
+use super::trigger::Trigger;
 use super::validate::PolicyError;
-use super::view::{StoreView, Trigger, VolumeAssignments, VolumeView};
+use super::view::{StoreView, VolumeAssignments, VolumeView};
 use crate::VolumeId;
 
 /// The most steps one simulation may take (a year at one-minute steps is 525 600).

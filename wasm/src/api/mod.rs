@@ -1,4 +1,4 @@
-//! The exported classes: [`StrataStore`], [`StrataCursor`] and [`ImageImport`].
+//! The exported classes: [`StrataStore`] and [`ImageImport`] (the cursor: `volume_api.rs`).
 //!
 //! Every method is async, takes its turn with the store (see `exclusive.rs`) and converts engine
 //! errors once, at the end, into a JS `Error` with a `code` (see `error.rs`). Data from
@@ -6,22 +6,20 @@
 //! once and the engine works on that copy. Data going out is copied once into a fresh
 //! `Uint8Array` that JavaScript owns (and may transfer to another thread).
 
-use std::cell::RefCell;
-
 use js_sys::{Array, Function, Uint8Array};
 use strata_engine::policy::{Policy, Trigger, VolumeAssignments};
 use strata_engine::storage::Storage;
-use strata_engine::{BaselineImport, CreateOptions, LogCursor, SendOptions, Store, StreamReceiver};
+use strata_engine::{BaselineImport, CreateOptions, SendOptions, Store, StreamReceiver};
 use wasm_bindgen::prelude::*;
 
+use crate::backend::{AnyStorage, BackendKind};
 use crate::convert::{self, ObjectBuilder};
 use crate::error::{callback_error, StrataError, CODE_CLOSED, CODE_INVALID_STATE, CODE_READ_ONLY};
 use crate::exclusive::Exclusive;
-use crate::place::{self, Backend, BackendStorage, StoreLock};
-use crate::volume_api::{self, Binding};
+use crate::place::{self, StoreLock};
+use crate::volume_api::{self, Binding, StrataCursor};
 
 // `locate` and `blockMap`: a child module, so that it shares the session's turn-taking.
-#[path = "api_view.rs"]
 mod view;
 
 type Result<T, E = StrataError> = std::result::Result<T, E>;
@@ -187,15 +185,15 @@ export type CopyCallback = (target: string, chunk: Uint8Array) => void;
 /// What a [`StrataStore`] holds while it is open.
 pub(crate) struct Session {
     /// The store; `None` once closed, and while `receiving` holds it.
-    store: Option<Store<BackendStorage>>,
+    store: Option<Store<AnyStorage>>,
     /// A copy stream being received (`receiveBegin` .. `receiveFinish`): it owns the store.
-    receiving: Option<StreamReceiver<BackendStorage>>,
+    receiving: Option<StreamReceiver<AnyStorage>>,
     /// The cross-tab lock; released when the session closes. Read-only views take none.
     lock: Option<StoreLock>,
 }
 
 impl Session {
-    fn new(store: Store<BackendStorage>, lock: Option<StoreLock>) -> Self {
+    fn new(store: Store<AnyStorage>, lock: Option<StoreLock>) -> Self {
         Session {
             store: Some(store),
             receiving: None,
@@ -214,14 +212,14 @@ impl Session {
         }
     }
 
-    fn store(&self) -> Result<&Store<BackendStorage>> {
+    fn store(&self) -> Result<&Store<AnyStorage>> {
         match &self.store {
             Some(store) => Ok(store),
             None => Err(self.unavailable()),
         }
     }
 
-    fn store_mut(&mut self) -> Result<&mut Store<BackendStorage>> {
+    fn store_mut(&mut self) -> Result<&mut Store<AnyStorage>> {
         if self.store.is_none() {
             return Err(self.unavailable());
         }
@@ -251,7 +249,7 @@ fn closed() -> StrataError {
 pub struct StrataStore {
     session: Exclusive<Session>,
     name: String,
-    backend: Backend,
+    backend: BackendKind,
     read_only: bool,
     /// `automaticPolicies`, kept to open the store again the same way after a storage failure.
     automatic_policies: bool,
@@ -260,7 +258,7 @@ pub struct StrataStore {
 /// Parsed `OpenOptions`.
 struct OpenOptions {
     name: String,
-    backend: Backend,
+    backend: BackendKind,
     block_size: Option<u32>,
     blocks: Option<u64>,
     read_only: bool,
@@ -276,10 +274,10 @@ fn required_name(options: &JsValue) -> Result<String> {
     }
 }
 
-fn backend_option(options: &JsValue) -> Result<Backend> {
+fn backend_option(options: &JsValue) -> Result<BackendKind> {
     match convert::optional_string_field(options, "backend")? {
         Some(name) => place::parse_backend(&name),
-        None => Ok(Backend::Auto),
+        None => Ok(BackendKind::Auto),
     }
 }
 
@@ -321,7 +319,7 @@ fn random_store_id() -> u64 {
     (half() << 32) | half()
 }
 
-async fn has_store(storage: &BackendStorage) -> Result<bool> {
+async fn has_store(storage: &AnyStorage) -> Result<bool> {
     Ok(storage
         .list()
         .await?
@@ -358,13 +356,13 @@ fn copy_sink(
 
 impl Binding for StrataStore {
     type Session = Session;
-    type Volume = Store<BackendStorage>;
+    type Volume = Store<AnyStorage>;
 
     fn session(&self) -> &Exclusive<Session> {
         &self.session
     }
 
-    fn volume(session: &mut Session) -> Result<&mut Store<BackendStorage>> {
+    fn volume(session: &mut Session) -> Result<&mut Store<AnyStorage>> {
         session.store_mut()
     }
 
@@ -403,7 +401,7 @@ impl StrataStore {
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Result<StrataStore> {
         let options = OpenOptions::parse(&options)?;
-        if options.read_only && options.backend == Backend::Memory {
+        if options.read_only && options.backend == BackendKind::Memory {
             return Err(memory_read_only());
         }
         let lock = if options.read_only {
@@ -413,7 +411,7 @@ impl StrataStore {
         };
         let (storage, backend) =
             place::open_storage(options.backend, &options.name, options.read_only).await?;
-        if options.read_only && backend == Backend::Memory {
+        if options.read_only && backend == BackendKind::Memory {
             return Err(memory_read_only());
         }
         let clock = place::clock();
@@ -975,7 +973,7 @@ impl StrataStore {
     }
 
     /// Opens the store again from storage (recovery runs, as after a crash).
-    async fn open_again(&self) -> Result<Store<BackendStorage>> {
+    async fn open_again(&self) -> Result<Store<AnyStorage>> {
         let (storage, _) = place::open_storage(self.backend, &self.name, self.read_only).await?;
         if self.read_only {
             return Ok(Store::open_read_only(storage, place::clock()).await?);
@@ -1024,7 +1022,7 @@ impl StrataStore {
         // The new OPFS storage needs the sync access handles the old one holds. Closing them
         // leaves the old one usable (handles reopen on demand) should the new open fail.
         // IndexedDB allows a second connection; closing the old one would end it.
-        if self.backend == Backend::Opfs {
+        if self.backend == BackendKind::Opfs {
             old.storage().close();
         }
         if let Ok(store) = self.open_again().await {
@@ -1034,15 +1032,15 @@ impl StrataStore {
 
     async fn quota_free_bytes(&self) -> Option<u64> {
         match self.backend {
-            Backend::Memory | Backend::Auto => None,
-            Backend::Opfs | Backend::IndexedDb => place::quota_free_bytes().await,
+            BackendKind::Memory | BackendKind::Auto => None,
+            BackendKind::Opfs | BackendKind::IndexedDb => place::quota_free_bytes().await,
         }
     }
 }
 
 /// Checks an existing store against the geometry the caller asked for, if any.
 fn check_geometry(
-    store: &Store<BackendStorage>,
+    store: &Store<AnyStorage>,
     block_size: Option<u32>,
     blocks: Option<u64>,
 ) -> Result<()> {
@@ -1061,32 +1059,8 @@ fn check_geometry(
     Ok(())
 }
 
-/// A position in a store's log; see [`StrataStore::cursor`].
-#[wasm_bindgen]
-pub struct StrataCursor {
-    /// Shared with `StrataMirror` (`mirror.rs`), whose cursors walk the secondary's log.
-    pub(crate) cursor: RefCell<LogCursor>,
-}
-
-impl StrataCursor {
-    pub(crate) fn new(cursor: LogCursor) -> Self {
-        StrataCursor {
-            cursor: RefCell::new(cursor),
-        }
-    }
-}
-
-#[wasm_bindgen]
-impl StrataCursor {
-    /// The lowest sequence number the cursor may still return.
-    #[wasm_bindgen(getter, js_name = nextSeq)]
-    pub fn next_seq(&self) -> f64 {
-        self.cursor.borrow().next_seq() as f64
-    }
-}
-
 struct ImportState {
-    import: BaselineImport<BackendStorage>,
+    import: BaselineImport<AnyStorage>,
     lock: StoreLock,
 }
 
@@ -1095,16 +1069,16 @@ struct ImportState {
 pub struct ImageImport {
     state: Exclusive<Option<ImportState>>,
     name: String,
-    backend: Backend,
+    backend: BackendKind,
 }
 
 impl StrataStore {
     /// The writable store an import (of an image or a stream) has just created, with its lock.
     fn created(
-        store: Store<BackendStorage>,
+        store: Store<AnyStorage>,
         lock: StoreLock,
         name: &str,
-        backend: Backend,
+        backend: BackendKind,
     ) -> StrataStore {
         StrataStore {
             session: Exclusive::new(Session::new(store, Some(lock))),
@@ -1147,7 +1121,7 @@ impl ImageImport {
 }
 
 struct StreamImportState {
-    receiver: StreamReceiver<BackendStorage>,
+    receiver: StreamReceiver<AnyStorage>,
     lock: StoreLock,
 }
 
@@ -1157,7 +1131,7 @@ struct StreamImportState {
 pub struct StreamImport {
     state: Exclusive<Option<StreamImportState>>,
     name: String,
-    backend: Backend,
+    backend: BackendKind,
 }
 
 #[wasm_bindgen]
