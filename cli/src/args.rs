@@ -1184,10 +1184,14 @@ pub fn parse_utc(s: &str) -> Result<u64, String> {
         return Err(bad());
     };
     let (year, month, day) = (num(y, 4)?, num(m, 2)?, num(d, 2)?);
-    if year < 1970 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    if year < 1970
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > u64::from(strata_units::days_in_month(year, month as u32))
+    {
         return Err(bad());
     }
-    let mut ms = days_from_civil(year, month, day) * MS_PER_DAY;
+    let mut ms = strata_units::days_from_civil(year, month as u32, day as u32) * MS_PER_DAY;
     if let Some(time) = time {
         let (hms, frac) = match time.split_once('.') {
             Some((hms, frac)) => (hms, Some(frac)),
@@ -1212,28 +1216,6 @@ pub fn parse_utc(s: &str) -> Result<u64, String> {
         }
     }
     Ok(ms)
-}
-
-fn days_in_month(year: u64, month: u64) -> u64 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a civil date on or after it (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// A copy target: `NAME=DIR`.

@@ -496,7 +496,7 @@ pub fn create(args: CreateArgs, quiet: bool) -> CliResult {
             dir.display(),
             info.block_count,
             info.block_size,
-            human_bytes(bytes),
+            strata_units::format_bytes(bytes),
             match info.baseline {
                 BaselineKind::Zero => "empty (all-zero)",
                 BaselineKind::Image => "imported",
@@ -562,21 +562,6 @@ fn image_error(image: &Path, path: &Path, error: Error) -> CliError {
             ),
         },
         error => CliError::at(path, error),
-    }
-}
-
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -915,7 +900,7 @@ pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
         quiet,
         format_args!(
             "exported volume {volume} ({}) to {}",
-            human_bytes(total),
+            strata_units::format_bytes(total),
             output.name
         ),
     );
@@ -966,7 +951,10 @@ pub fn stat(args: StatArgs) -> CliResult {
             ("block count", info.block_count.to_string()),
             (
                 "volume size",
-                format!("{volume_bytes} ({})", human_bytes(volume_bytes)),
+                format!(
+                    "{volume_bytes} ({})",
+                    strata_units::format_bytes(volume_bytes)
+                ),
             ),
             ("baseline", baseline.to_string()),
             ("store id", format!("{:016x}", info.store_id)),
@@ -976,7 +964,11 @@ pub fn stat(args: StatArgs) -> CliResult {
             ("partitions", info.partitions.to_string()),
             (
                 "log bytes",
-                format!("{} ({})", info.log_bytes, human_bytes(info.log_bytes)),
+                format!(
+                    "{} ({})",
+                    info.log_bytes,
+                    strata_units::format_bytes(info.log_bytes)
+                ),
             ),
             ("mapped blocks", info.mapped_blocks.to_string()),
             ("index bytes", info.index_bytes.to_string()),
@@ -1065,9 +1057,9 @@ mod tests {
 
     #[test]
     fn human_bytes_picks_a_unit() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
-        assert_eq!(human_bytes(u64::MAX), "16384.0 PiB");
+        assert_eq!(strata_units::format_bytes(512), "512 B");
+        assert_eq!(strata_units::format_bytes(1536), "1.5 KiB");
+        assert_eq!(strata_units::format_bytes(1 << 30), "1.0 GiB");
+        assert_eq!(strata_units::format_bytes(u64::MAX), "16384.0 PiB");
     }
 }

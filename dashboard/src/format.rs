@@ -1,43 +1,11 @@
 //! How numbers, times and bytes are shown.
 
-/// Formats a byte count with binary units and one decimal, e.g. `1.5 MiB`.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = UNITS[0];
-    for next_unit in &UNITS[1..] {
-        if value < 1024.0 {
-            break;
-        }
-        value /= 1024.0;
-        unit = next_unit;
-    }
-    format!("{value:.1} {unit}")
-}
+/// A byte count with binary units and one decimal, e.g. `1.5 MiB`.
+pub use strata_units::format_bytes;
 
 /// A time in ms since the Unix epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn format_time(ms: u64) -> String {
-    let seconds = ms / 1000;
-    let (days, day_seconds) = (seconds / 86_400, seconds % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        day_seconds / 3600,
-        day_seconds / 60 % 60,
-        day_seconds % 60
-    )
+    strata_units::DateTime::from_unix_ms(ms).short()
 }
 
 /// One line of a hex dump: offset, 16 bytes in hex, and the printable ones as text.

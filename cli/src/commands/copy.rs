@@ -68,7 +68,7 @@ pub fn send(args: SendArgs, quiet: bool) -> CliResult {
             "sent {kind} up to volume {upto_id}: {}, {}, {} of block data, {} bytes of stream to {}",
             plural(report.volumes, "volume", "volumes"),
             plural(report.entries, "entry", "entries"),
-            human_bytes(report.data_bytes),
+            strata_units::format_bytes(report.data_bytes),
             report.stream_bytes,
             output.name,
         ),
@@ -240,7 +240,7 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
             super::ops::id_list(&landed),
             report.volumes_skipped,
             plural(report.entries, "entry", "entries"),
-            human_bytes(report.data_bytes),
+            strata_units::format_bytes(report.data_bytes),
             report.stream_bytes,
         )
         .map_err(stdout_err)?;

@@ -26,8 +26,8 @@ use strata_engine::Error;
 use super::ops::print_line;
 use super::paths::{self, Marker};
 use super::{
-    clock, create_empty, create_or_undo, human_bytes, open_store, open_store_read_only, plural,
-    stdout_err, to_json, CliResult,
+    clock, create_empty, create_or_undo, open_store, open_store_read_only, plural, stdout_err,
+    to_json, CliResult,
 };
 use crate::args::mirror::{
     MirrorArgs, MirrorCommand, MirrorCreateArgs, MirrorRebuildArgs, MirrorReplaceArgs,
@@ -444,9 +444,9 @@ fn check_legs(
                 code: "QUOTA_EXCEEDED",
                 message: format!(
                     "{who} {need} bytes ({}) for the primary ({} of {block_size} bytes and their checksums), but the filesystem has {free} bytes ({}) free",
-                    human_bytes(*need),
+                    strata_units::format_bytes(*need),
                     plural(block_count, "block", "blocks"),
-                    human_bytes(*free)
+                    strata_units::format_bytes(*free)
                 ),
             });
         }

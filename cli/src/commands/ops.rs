@@ -97,7 +97,7 @@ pub fn compact(args: CompactArgs, quiet: bool) -> CliResult {
             "compacted volume {volume}: {} -> {} bytes (freed {}); {} kept, {} dropped",
             report.bytes_before,
             report.bytes_after,
-            human_bytes(json.freed_bytes),
+            strata_units::format_bytes(json.freed_bytes),
             plural(report.blocks_kept, "block", "blocks"),
             report.blocks_dropped
         )
@@ -144,7 +144,7 @@ pub fn merge(args: MergeArgs, quiet: bool) -> CliResult {
         if merged.len() == 1 { "volume" } else { "volumes" },
         id_list(&merged),
         plural(u64::from(partitions), "partition", "partitions"),
-        human_bytes(written),
+        strata_units::format_bytes(written),
     );
     if hidden > 0 {
         text.push_str(&format!(
@@ -176,7 +176,7 @@ pub fn delete(args: DeleteArgs) -> CliResult {
     let mut text = format!(
         "deleted volume {}: freed {} ({} dropped)",
         info.id,
-        human_bytes(json.freed_bytes),
+        strata_units::format_bytes(json.freed_bytes),
         plural(report.blocks_dropped, "block", "blocks"),
     );
     if report.removed || report.bytes_after == 0 {
@@ -292,7 +292,7 @@ pub fn diff(args: DiffArgs) -> CliResult {
                 "{}, {} ({}) differ between volumes {a} and {b}",
                 plural(extents.len() as u64, "extent", "extents"),
                 plural(blocks, "block", "blocks"),
-                human_bytes(blocks * u64::from(block_size))
+                strata_units::format_bytes(blocks * u64::from(block_size))
             )
         };
         writeln!(out, "{summary}").map_err(stdout_err)?;
@@ -393,7 +393,7 @@ pub fn du(args: DuArgs) -> CliResult {
         if args.bytes {
             bytes.to_string()
         } else {
-            human_bytes(bytes)
+            strata_units::format_bytes(bytes)
         }
     };
     let cells: Vec<Vec<String>> = rows

@@ -221,7 +221,7 @@ fn read_bounded(input: &mut impl Read, name: &str) -> CliResult<String> {
     if bytes.len() as u64 > limit {
         return Err(invalid(format!(
             "{name}: the policy is longer than {limit} bytes ({}), the most a policy file may be",
-            human_bytes(limit)
+            strata_units::format_bytes(limit)
         )));
     }
     String::from_utf8(bytes).map_err(|e| {
@@ -823,7 +823,7 @@ fn execute(
                 "copy to {:?}: wrote {} ({}), up to volume {}",
                 f.target,
                 f.path,
-                human_bytes(f.bytes),
+                strata_units::format_bytes(f.bytes),
                 f.volume
             )
             .map_err(stdout_err)?;

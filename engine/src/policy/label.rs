@@ -20,7 +20,6 @@ use std::fmt::Write as _;
 
 pub use crate::format::meta::LABEL_BYTES_MAX;
 
-const MS_PER_SECOND: u64 = 1_000;
 const MS_PER_DAY: u64 = 86_400_000;
 
 /// A moment in UTC, broken down into calendar fields (proleptic Gregorian calendar).
@@ -43,17 +42,14 @@ pub struct UtcDateTime {
 impl UtcDateTime {
     /// Breaks `unix_ms` (milliseconds since 1970-01-01T00:00:00Z) into UTC calendar fields.
     pub fn from_unix_ms(unix_ms: u64) -> Self {
-        let days = unix_ms / MS_PER_DAY;
-        let seconds_of_day = (unix_ms % MS_PER_DAY) / MS_PER_SECOND;
-        let (year, month, day) = civil_from_days(days);
+        let t = strata_units::DateTime::from_unix_ms(unix_ms);
         UtcDateTime {
-            year,
-            month,
-            day,
-            // Each fits: seconds_of_day < 86_400.
-            hour: (seconds_of_day / 3_600) as u32,
-            minute: (seconds_of_day / 60 % 60) as u32,
-            second: (seconds_of_day % 60) as u32,
+            year: t.year,
+            month: t.month,
+            day: t.day,
+            hour: t.hour,
+            minute: t.minute,
+            second: t.second,
         }
     }
 
@@ -79,30 +75,8 @@ impl std::fmt::Display for UtcDateTime {
     }
 }
 
-/// Days since 1970-01-01 to a `(year, month, day)` civil date.
-///
-/// Howard Hinnant's `civil_from_days`, specialised to days on or after the epoch (all unsigned):
-/// shift to 0000-03-01 so that leap days fall at the end of a year, split into 400-year eras of
-/// 146 097 days, then into years of the era and days of the year, then into months of 153 days per
-/// five (March-based).
-pub fn civil_from_days(days_since_epoch: u64) -> (u64, u32, u32) {
-    // 719 468 days from 0000-03-01 to 1970-01-01.
-    let z = days_since_epoch + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097; // [0, 146096]
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // [0, 365]
-    let month_from_march = (5 * day_of_year + 2) / 153; // [0, 11]
-    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32; // [1, 31]
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    } as u32; // [1, 12]
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
+/// Days since 1970-01-01 to a `(year, month, day)` civil date (the one calendar Strata has).
+pub use strata_units::civil_from_days;
 
 /// A parsed label template. Parse once with [`LabelTemplate::parse`], render many times.
 #[derive(Debug, Clone, PartialEq, Eq)]
