@@ -191,75 +191,6 @@ impl MetaRecord {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut payload = Vec::new();
         let kind = match self {
-            MetaRecord::Store {
-                format_version,
-                block_size,
-                block_count,
-                created_ms,
-                baseline_kind,
-                baseline_sum_crc,
-                store_id,
-                generation,
-            } => {
-                payload.put_u32(*format_version);
-                payload.put_u32(*block_size);
-                payload.put_u64(*block_count);
-                payload.put_u64(*created_ms);
-                payload.put_u32(*baseline_kind);
-                payload.put_u32(*baseline_sum_crc);
-                payload.put_u64(*store_id);
-                payload.put_u64(*generation);
-                debug_assert_eq!(payload.len(), STORE_PAYLOAD_LEN);
-                META_KIND_STORE
-            }
-            MetaRecord::PartitionCreated {
-                volume,
-                parent,
-                created_ms,
-                first_seq,
-                segment_generation,
-                flags,
-            } => {
-                payload.put_u64(*volume);
-                payload.put_u64(*parent);
-                payload.put_u64(*created_ms);
-                payload.put_u64(*first_seq);
-                payload.put_u32(*segment_generation);
-                payload.put_u16(*flags);
-                payload.put_u16(0);
-                META_KIND_PARTITION_CREATED
-            }
-            MetaRecord::PartitionSealed {
-                volume,
-                sealed_ms,
-                segment_len,
-                next_seq,
-                label,
-            } => {
-                payload.put_u64(*volume);
-                payload.put_u64(*sealed_ms);
-                payload.put_u64(*segment_len);
-                payload.put_u64(*next_seq);
-                payload.put_u32(label.len() as u32);
-                payload.extend_from_slice(label.as_bytes());
-                META_KIND_PARTITION_SEALED
-            }
-            MetaRecord::PartitionRewritten {
-                volume,
-                segment_generation,
-                flags,
-                segment_len,
-            } => {
-                payload.put_u64(*volume);
-                payload.put_u32(*segment_generation);
-                payload.put_u32(*flags);
-                payload.put_u64(*segment_len);
-                META_KIND_PARTITION_REWRITTEN
-            }
-            MetaRecord::PartitionDropped { volume } => {
-                payload.put_u64(*volume);
-                META_KIND_PARTITION_DROPPED
-            }
             MetaRecord::Document { kind, json } => {
                 payload.extend_from_slice(json.as_bytes());
                 *kind
@@ -270,22 +201,7 @@ impl MetaRecord {
                 }
                 META_KIND_GROUP
             }
-            MetaRecord::VolumeReleased { volume } => {
-                payload.put_u64(*volume);
-                META_KIND_VOLUME_RELEASED
-            }
-            MetaRecord::MergeStarted { volume } => {
-                payload.put_u64(*volume);
-                META_KIND_MERGE_STARTED
-            }
-            MetaRecord::MergeFinished {
-                volume,
-                baseline_sum_crc,
-            } => {
-                payload.put_u64(*volume);
-                payload.put_u32(*baseline_sum_crc);
-                META_KIND_MERGE_FINISHED
-            }
+            fixed => fixed.encode_fields(&mut payload),
         };
         let start = out.len();
         out.put_u32(META_MAGIC);
@@ -333,68 +249,6 @@ impl MetaRecord {
         debug_assert_eq!(u32_at(bytes, META_CRC_OFFSET), stored_crc);
         let mut p = Decoder::new(payload);
         let record = match kind {
-            META_KIND_STORE => MetaRecord::Store {
-                format_version: p.u32("format version")?,
-                block_size: p.u32("block size")?,
-                block_count: p.u64("block count")?,
-                created_ms: p.u64("created")?,
-                baseline_kind: p.u32("baseline kind")?,
-                baseline_sum_crc: p.u32("baseline sum crc")?,
-                store_id: p.u64("store id")?,
-                generation: p.u64("generation")?,
-            },
-            META_KIND_PARTITION_CREATED => {
-                let record = MetaRecord::PartitionCreated {
-                    volume: p.u64("volume")?,
-                    parent: p.u64("parent")?,
-                    created_ms: p.u64("created")?,
-                    first_seq: p.u64("first sequence")?,
-                    segment_generation: p.u32("segment generation")?,
-                    flags: p.u16("flags")?,
-                };
-                if p.u16("reserved")? != 0 {
-                    return Err(DecodeError {
-                        at: META_HEADER_LEN,
-                        what: "reserved field not zero",
-                    });
-                }
-                record
-            }
-            META_KIND_PARTITION_SEALED => {
-                let volume = p.u64("volume")?;
-                let sealed_ms = p.u64("sealed")?;
-                let segment_len = p.u64("segment length")?;
-                let next_seq = p.u64("next sequence")?;
-                let label_len = p.u32("label length")? as usize;
-                if label_len > LABEL_BYTES_MAX {
-                    return Err(DecodeError {
-                        at: META_HEADER_LEN,
-                        what: "label too long",
-                    });
-                }
-                let label = std::str::from_utf8(p.bytes(label_len, "label")?)
-                    .map_err(|_| DecodeError {
-                        at: META_HEADER_LEN,
-                        what: "label is not UTF-8",
-                    })?
-                    .to_string();
-                MetaRecord::PartitionSealed {
-                    volume,
-                    sealed_ms,
-                    segment_len,
-                    next_seq,
-                    label,
-                }
-            }
-            META_KIND_PARTITION_REWRITTEN => MetaRecord::PartitionRewritten {
-                volume: p.u64("volume")?,
-                segment_generation: p.u32("segment generation")?,
-                flags: p.u32("flags")?,
-                segment_len: p.u64("segment length")?,
-            },
-            META_KIND_PARTITION_DROPPED => MetaRecord::PartitionDropped {
-                volume: p.u64("volume")?,
-            },
             META_KIND_POLICY | META_KIND_ASSIGNMENTS | META_KIND_POLICY_STATE | META_KIND_AUDIT => {
                 let json = std::str::from_utf8(p.bytes(payload.len(), "document")?)
                     .map_err(|_| DecodeError {
@@ -421,22 +275,10 @@ impl MetaRecord {
                 p.bytes(payload.len(), "group")?;
                 MetaRecord::Group(records)
             }
-            META_KIND_VOLUME_RELEASED => MetaRecord::VolumeReleased {
-                volume: p.u64("volume")?,
-            },
-            META_KIND_MERGE_STARTED => MetaRecord::MergeStarted {
-                volume: p.u64("volume")?,
-            },
-            META_KIND_MERGE_FINISHED => MetaRecord::MergeFinished {
-                volume: p.u64("volume")?,
-                baseline_sum_crc: p.u32("baseline sum crc")?,
-            },
-            _ => {
-                return Err(DecodeError {
-                    at: META_KIND_OFFSET,
-                    what: "unknown journal record kind",
-                })
-            }
+            kind => MetaRecord::decode_fields(kind, &mut p)?.ok_or(DecodeError {
+                at: META_KIND_OFFSET,
+                what: "unknown journal record kind",
+            })?,
         };
         if p.remaining() != 0 {
             return Err(DecodeError {
@@ -446,4 +288,150 @@ impl MetaRecord {
         }
         Ok((record, META_HEADER_LEN + len))
     }
+}
+
+/// A fixed-layout payload field: little-endian integers, and labels (a `u32` length, then at
+/// most [`LABEL_BYTES_MAX`] bytes of UTF-8).
+trait Field: Sized {
+    fn put(&self, out: &mut Vec<u8>);
+    fn take(d: &mut Decoder<'_>, what: &'static str) -> Result<Self, DecodeError>;
+}
+
+impl Field for u16 {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.put_u16(*self);
+    }
+    fn take(d: &mut Decoder<'_>, what: &'static str) -> Result<Self, DecodeError> {
+        d.u16(what)
+    }
+}
+
+impl Field for u32 {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.put_u32(*self);
+    }
+    fn take(d: &mut Decoder<'_>, what: &'static str) -> Result<Self, DecodeError> {
+        d.u32(what)
+    }
+}
+
+impl Field for u64 {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.put_u64(*self);
+    }
+    fn take(d: &mut Decoder<'_>, what: &'static str) -> Result<Self, DecodeError> {
+        d.u64(what)
+    }
+}
+
+impl Field for String {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.put_u32(self.len() as u32);
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn take(d: &mut Decoder<'_>, what: &'static str) -> Result<Self, DecodeError> {
+        let len = d.u32("label length")? as usize;
+        if len > LABEL_BYTES_MAX {
+            return Err(DecodeError {
+                at: META_HEADER_LEN,
+                what: "label too long",
+            });
+        }
+        let text = std::str::from_utf8(d.bytes(len, what)?).map_err(|_| DecodeError {
+            at: META_HEADER_LEN,
+            what: "label is not UTF-8",
+        })?;
+        Ok(text.to_string())
+    }
+}
+
+/// The fixed-layout records, each described once: its kind, then its fields in payload order
+/// (with the name a decoding error gives), then `reserved` where a zero `u16` pads the payload.
+/// Both [`MetaRecord::encode_fields`] and [`MetaRecord::decode_fields`] are made from it, so
+/// the two cannot disagree; `engine/docs/format.md` describes the same layouts byte by byte.
+macro_rules! fixed_records {
+    ($( $variant:ident = $kind:ident {
+        $( $field:ident: $ty:ty = $what:literal ),* $(,)?
+    } $( + $reserved:ident )? ;)*) => {
+        impl MetaRecord {
+            /// Encodes a fixed-layout record's payload; returns its kind.
+            fn encode_fields(&self, payload: &mut Vec<u8>) -> u16 {
+                match self {
+                    $( MetaRecord::$variant { $( $field ),* } => {
+                        $( Field::put($field, payload); )*
+                        $( let $reserved = 0u16; payload.put_u16($reserved); )?
+                        $kind
+                    } )*
+                    MetaRecord::Document { .. } | MetaRecord::Group(_) => {
+                        unreachable!("documents and groups are encoded by MetaRecord::encode")
+                    }
+                }
+            }
+
+            /// Decodes the payload of a fixed-layout record of `kind`; `None` for another kind.
+            fn decode_fields(
+                kind: u16,
+                p: &mut Decoder<'_>,
+            ) -> Result<Option<MetaRecord>, DecodeError> {
+                Ok(Some(match kind {
+                    $( $kind => {
+                        let record = MetaRecord::$variant {
+                            $( $field: <$ty as Field>::take(p, $what)? ),*
+                        };
+                        $(
+                            if p.u16(stringify!($reserved))? != 0 {
+                                return Err(DecodeError {
+                                    at: META_HEADER_LEN,
+                                    what: "reserved field not zero",
+                                });
+                            }
+                        )?
+                        record
+                    } )*
+                    _ => return Ok(None),
+                }))
+            }
+        }
+    };
+}
+
+fixed_records! {
+    Store = META_KIND_STORE {
+        format_version: u32 = "format version",
+        block_size: u32 = "block size",
+        block_count: u64 = "block count",
+        created_ms: u64 = "created",
+        baseline_kind: u32 = "baseline kind",
+        baseline_sum_crc: u32 = "baseline sum crc",
+        store_id: u64 = "store id",
+        generation: u64 = "generation",
+    };
+    PartitionCreated = META_KIND_PARTITION_CREATED {
+        volume: u64 = "volume",
+        parent: u64 = "parent",
+        created_ms: u64 = "created",
+        first_seq: u64 = "first sequence",
+        segment_generation: u32 = "segment generation",
+        flags: u16 = "flags",
+    } + reserved;
+    PartitionSealed = META_KIND_PARTITION_SEALED {
+        volume: u64 = "volume",
+        sealed_ms: u64 = "sealed",
+        segment_len: u64 = "segment length",
+        next_seq: u64 = "next sequence",
+        label: String = "label",
+    };
+    PartitionRewritten = META_KIND_PARTITION_REWRITTEN {
+        volume: u64 = "volume",
+        segment_generation: u32 = "segment generation",
+        flags: u32 = "flags",
+        segment_len: u64 = "segment length",
+    };
+    PartitionDropped = META_KIND_PARTITION_DROPPED { volume: u64 = "volume" };
+    VolumeReleased = META_KIND_VOLUME_RELEASED { volume: u64 = "volume" };
+    MergeStarted = META_KIND_MERGE_STARTED { volume: u64 = "volume" };
+    MergeFinished = META_KIND_MERGE_FINISHED {
+        volume: u64 = "volume",
+        baseline_sum_crc: u32 = "baseline sum crc",
+    };
 }
