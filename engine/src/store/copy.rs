@@ -49,6 +49,26 @@ pub struct CopyReport {
 
 const VOLUME_FLAG_HIDDEN: u32 = 1;
 
+/// A copy stream being written: frames gather in `bytes` and go to `sink` about
+/// [`IMAGE_CHUNK_BYTES`] at a time.
+struct StreamOut<'a> {
+    bytes: Vec<u8>,
+    report: CopyReport,
+    sink: &'a mut dyn FnMut(&[u8]) -> Result<()>,
+}
+
+impl StreamOut<'_> {
+    /// Hands the gathered bytes to the sink once there are enough of them (or now, with `force`).
+    fn emit(&mut self, force: bool) -> Result<()> {
+        if force || self.bytes.len() >= IMAGE_CHUNK_BYTES {
+            self.report.stream_bytes += self.bytes.len() as u64;
+            (self.sink)(&self.bytes)?;
+            self.bytes.clear();
+        }
+        Ok(())
+    }
+}
+
 impl<S: Storage> Store<S> {
     /// Writes a copy stream of the selected volumes and entries to `sink` (chunks of about
     /// 1 MiB). Only sealed snapshots are sent (take a snapshot first to include recent writes),
@@ -58,6 +78,28 @@ impl<S: Storage> Store<S> {
         options: &SendOptions,
         sink: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<CopyReport> {
+        let (header, to_send) = self.send_plan(options)?;
+        let mut out = StreamOut {
+            bytes: header.encode(),
+            report: CopyReport::default(),
+            sink,
+        };
+        if header.flags & STREAM_FLAG_BASELINE != 0 {
+            self.send_baseline(&mut out).await?;
+        }
+        for &slot in &to_send {
+            self.send_volume(slot, options, &mut out).await?;
+        }
+        let mut payload = Vec::new();
+        payload.put_u64(out.report.volumes);
+        encode_frame(&mut out.bytes, FRAME_END, &payload);
+        out.emit(true)?;
+        Ok(out.report)
+    }
+
+    /// What a send with `options` writes: the stream's header, and the partitions (slots) whose
+    /// volumes it carries, oldest first.
+    fn send_plan(&self, options: &SendOptions) -> Result<(StreamHeader, Vec<u32>)> {
         let upto = match options.upto {
             Some(v) => Some(self.sealed_slot(v)?),
             // The newest snapshot of the live chain. A deleted volume's partition kept for the
@@ -111,91 +153,88 @@ impl<S: Storage> Store<S> {
             source_next_volume: self.next_volume,
             source_next_seq: self.partitions[self.head as usize].next_seq,
         };
-        let mut report = CopyReport::default();
-        let mut out = header.encode();
-        let mut emit = |out: &mut Vec<u8>, report: &mut CopyReport, force: bool| -> Result<()> {
-            if force || out.len() >= IMAGE_CHUNK_BYTES {
-                report.stream_bytes += out.len() as u64;
-                sink(out)?;
-                out.clear();
-            }
-            Ok(())
-        };
-        let block_size = u64::from(self.block_size);
-        if header.flags & STREAM_FLAG_BASELINE != 0 {
-            let chunk_blocks = (IMAGE_CHUNK_BYTES as u64 / block_size).max(1);
-            let mut addr = 0;
-            while addr < self.block_count {
-                let n = chunk_blocks.min(self.block_count - addr);
-                let data = self.read_at(VolumeId::BASELINE, addr, n).await?;
-                let mut payload = addr.to_le_bytes().to_vec();
-                payload.extend_from_slice(&data);
-                encode_frame(&mut out, FRAME_BASELINE, &payload);
-                report.data_bytes += data.len() as u64;
-                addr += n;
-                emit(&mut out, &mut report, false)?;
-            }
+        Ok((header, to_send))
+    }
+
+    /// The baseline image as frames of about [`IMAGE_CHUNK_BYTES`].
+    async fn send_baseline(&self, out: &mut StreamOut<'_>) -> Result<()> {
+        let chunk_blocks = (IMAGE_CHUNK_BYTES as u64 / u64::from(self.block_size)).max(1);
+        let mut addr = 0;
+        while addr < self.block_count {
+            let n = chunk_blocks.min(self.block_count - addr);
+            let data = self.read_at(VolumeId::BASELINE, addr, n).await?;
+            let mut payload = addr.to_le_bytes().to_vec();
+            payload.extend_from_slice(&data);
+            encode_frame(&mut out.bytes, FRAME_BASELINE, &payload);
+            out.report.data_bytes += data.len() as u64;
+            addr += n;
+            out.emit(false)?;
         }
-        for &slot in &to_send {
-            let p = &self.partitions[slot as usize];
-            let mut payload = Vec::new();
-            payload.put_u64(p.volume.0);
-            payload.put_u64(p.parent.map_or(0, |s| self.partitions[s as usize].volume.0));
-            payload.put_u64(p.created_ms);
-            payload.put_u64(p.sealed_ms.unwrap_or(p.created_ms));
-            payload.put_u64(p.first_seq);
-            payload.put_u64(p.next_seq);
-            payload.put_u32(if p.hidden { VOLUME_FLAG_HIDDEN } else { 0 });
-            payload.put_u32(p.label.len() as u32);
-            payload.extend_from_slice(p.label.as_bytes());
-            encode_frame(&mut out, FRAME_VOLUME_BEGIN, &payload);
-            let mut entries = 0u64;
-            let mut cursor = LogCursor::at(p.first_seq);
-            while let Some(entry) = self.next_entry(&mut cursor, true).await? {
-                if entry.volume != p.volume {
-                    break;
-                }
-                if options.since_seq.is_some_and(|s| entry.seq < s) {
+        Ok(())
+    }
+
+    /// One volume: its description, its entries (those `options` selects), and its end.
+    async fn send_volume(
+        &self,
+        slot: u32,
+        options: &SendOptions,
+        out: &mut StreamOut<'_>,
+    ) -> Result<()> {
+        let p = &self.partitions[slot as usize];
+        let mut payload = Vec::new();
+        payload.put_u64(p.volume.0);
+        payload.put_u64(p.parent.map_or(0, |s| self.partitions[s as usize].volume.0));
+        payload.put_u64(p.created_ms);
+        payload.put_u64(p.sealed_ms.unwrap_or(p.created_ms));
+        payload.put_u64(p.first_seq);
+        payload.put_u64(p.next_seq);
+        payload.put_u32(if p.hidden { VOLUME_FLAG_HIDDEN } else { 0 });
+        payload.put_u32(p.label.len() as u32);
+        payload.extend_from_slice(p.label.as_bytes());
+        encode_frame(&mut out.bytes, FRAME_VOLUME_BEGIN, &payload);
+        let block_size = u64::from(self.block_size);
+        let mut entries = 0u64;
+        let mut cursor = LogCursor::at(p.first_seq);
+        while let Some(entry) = self.next_entry(&mut cursor, true).await? {
+            if entry.volume != p.volume {
+                break;
+            }
+            if options.since_seq.is_some_and(|s| entry.seq < s) {
+                continue;
+            }
+            let data = entry.data.unwrap_or_default();
+            let (mut addr, mut blocks, mut bytes) =
+                (entry.addr, u64::from(entry.blocks), &data[..]);
+            if let Some(range) = &options.blocks {
+                let start = addr.max(range.start);
+                let end = (addr + blocks).min(range.end);
+                if start >= end {
                     continue;
                 }
-                let data = entry.data.unwrap_or_default();
-                let (mut addr, mut blocks, mut bytes) =
-                    (entry.addr, u64::from(entry.blocks), &data[..]);
-                if let Some(range) = &options.blocks {
-                    let start = addr.max(range.start);
-                    let end = (addr + blocks).min(range.end);
-                    if start >= end {
-                        continue;
-                    }
-                    bytes = &data[((start - addr) * block_size) as usize
-                        ..((end - addr) * block_size) as usize];
-                    addr = start;
-                    blocks = end - start;
-                }
-                let mut payload = Vec::with_capacity(32 + bytes.len());
-                payload.put_u64(entry.seq);
-                payload.put_u64(entry.timestamp_ms);
-                payload.put_u64(addr);
-                payload.put_u32(blocks as u32);
-                payload.put_u32(0);
-                payload.extend_from_slice(bytes);
-                encode_frame(&mut out, FRAME_ENTRY, &payload);
-                entries += 1;
-                report.data_bytes += bytes.len() as u64;
-                emit(&mut out, &mut report, false)?;
+                bytes = &data
+                    [((start - addr) * block_size) as usize..((end - addr) * block_size) as usize];
+                addr = start;
+                blocks = end - start;
             }
-            let mut payload = Vec::new();
-            payload.put_u64(p.volume.0);
-            payload.put_u64(entries);
-            encode_frame(&mut out, FRAME_VOLUME_END, &payload);
-            report.volumes += 1;
-            report.entries += entries;
+            let mut payload = Vec::with_capacity(32 + bytes.len());
+            payload.put_u64(entry.seq);
+            payload.put_u64(entry.timestamp_ms);
+            payload.put_u64(addr);
+            payload.put_u32(blocks as u32);
+            payload.put_u32(0);
+            payload.extend_from_slice(bytes);
+            encode_frame(&mut out.bytes, FRAME_ENTRY, &payload);
+            entries += 1;
+            out.report.data_bytes += bytes.len() as u64;
+            out.emit(false)?;
         }
         let mut payload = Vec::new();
-        payload.put_u64(report.volumes);
-        encode_frame(&mut out, FRAME_END, &payload);
-        emit(&mut out, &mut report, true)?;
-        Ok(report)
+        payload.put_u64(p.volume.0);
+        payload.put_u64(entries);
+        encode_frame(&mut out.bytes, FRAME_VOLUME_END, &payload);
+        out.report.volumes += 1;
+        out.report.entries += entries;
+        Ok(())
     }
 
     /// Gets the target ready to take volumes from a source: its head must hold no entries, and
@@ -519,249 +558,274 @@ impl<S: Storage> StreamReceiver<S> {
         let header = self
             .header
             .ok_or_else(|| stream_error("frame before the header"))?;
+        match kind {
+            FRAME_BASELINE => self.baseline_frame(header, payload).await,
+            FRAME_VOLUME_BEGIN => self.volume_begin(header, payload).await,
+            FRAME_ENTRY => self.entry_frame(header, payload).await,
+            FRAME_VOLUME_END => self.volume_end(header, payload).await,
+            FRAME_END => self.stream_end(payload).await,
+            _ => Err(stream_error(format!("unknown frame kind {kind}"))),
+        }
+    }
+
+    /// A chunk of the baseline image (only into a new store, in address order).
+    async fn baseline_frame(&mut self, header: StreamHeader, payload: &[u8]) -> Result<()> {
         let mut d = Decoder::new(payload);
         let bad = |e: crate::format::DecodeError| stream_error(e.what);
-        match kind {
-            FRAME_BASELINE => {
-                let Target::New {
-                    storage,
-                    clock,
-                    import,
-                } = &mut self.target
-                else {
-                    return Err(stream_error(
-                        "baseline frames are only accepted by a new store",
-                    ));
-                };
-                if header.flags & STREAM_FLAG_BASELINE == 0 {
-                    return Err(stream_error(
-                        "baseline frame in a stream without a baseline",
-                    ));
-                }
-                let addr = d.u64("baseline address").map_err(bad)?;
-                if import.is_none() {
-                    let storage = storage
-                        .take()
-                        .ok_or_else(|| stream_error("store already created"))?;
-                    let bytes = header
-                        .block_count
-                        .saturating_mul(u64::from(header.block_size));
-                    *import = Some(
-                        Store::import_baseline(
-                            storage,
-                            header.block_size,
-                            Some(bytes),
-                            Some(copy_store_id(&header)),
-                            clock.clone(),
-                        )
-                        .await?,
-                    );
-                }
-                let import = import.as_mut().ok_or_else(|| stream_error("no import"))?;
-                if addr.saturating_mul(u64::from(header.block_size)) != import.bytes_imported() {
-                    return Err(stream_error("baseline frames out of order"));
-                }
-                let data = &payload[8..];
-                import.push(data).await?;
-                self.report.data_bytes += data.len() as u64;
-            }
-            FRAME_VOLUME_BEGIN => {
-                if self.volume.is_some() {
-                    return Err(stream_error("volume begins inside another volume"));
-                }
-                let volume = d.u64("volume").map_err(bad)?;
-                let parent = d.u64("parent").map_err(bad)?;
-                let created_ms = d.u64("created").map_err(bad)?;
-                let sealed_ms = d.u64("sealed").map_err(bad)?;
-                let first_seq = d.u64("first seq").map_err(bad)?;
-                let next_seq = d.u64("next seq").map_err(bad)?;
-                let flags = d.u32("flags").map_err(bad)?;
-                let label_len = d.u32("label length").map_err(bad)? as usize;
-                let label = std::str::from_utf8(d.bytes(label_len, "label").map_err(bad)?)
-                    .map_err(|_| stream_error("label is not UTF-8"))?
-                    .to_string();
-                check_label(&label)?;
-                // Identifiers and sequence numbers must fit what the stream's header announced
-                // (checked against the store's limits when it was decoded).
-                if volume == 0
-                    || volume >= header.source_next_volume
-                    || parent >= volume
-                    || first_seq == 0
-                    || first_seq > next_seq
-                    || next_seq > header.source_next_seq
-                    || flags & !VOLUME_FLAG_HIDDEN != 0
-                {
-                    return Err(stream_error("impossible volume description"));
-                }
-                let store = self.store().await?;
-                let existing = store.partitions.slot(VolumeId(volume));
-                let skip = match existing {
-                    Some(slot) => {
-                        let p = &store.partitions[slot as usize];
-                        if p.next_seq != next_seq || p.sealed_ms.is_none() {
-                            return Err(Error::InvalidArgument(format!(
-                                "volume {volume} exists here with different contents; the stream does not belong to this store"
-                            )));
-                        }
-                        true
-                    }
-                    None => false,
-                };
-                if !skip {
-                    store.check_partition_room(1)?;
-                }
-                if !skip && parent != 0 && store.partitions.slot(VolumeId(parent)).is_none() {
-                    return Err(Error::InvalidArgument(format!(
-                        "volume {volume} grows from volume {parent}, which this store does not have"
-                    )));
-                }
-                let mut index = Vec::new();
-                begin_index(&mut index);
-                self.volume = Some(ReceivingVolume {
-                    volume,
-                    parent,
-                    created_ms,
-                    sealed_ms,
-                    first_seq,
-                    next_seq,
-                    hidden: flags & VOLUME_FLAG_HIDDEN != 0,
-                    label,
-                    skip,
-                    entries: 0,
-                    last_seq: None,
-                    seq_blocks: 0,
-                    seq_end: 0,
-                    segment: segment_object(volume, 0),
-                    pending: Vec::new(),
-                    written: 0,
-                    index,
-                    records: 0,
-                    group: Vec::new(),
-                    group_seq: 0,
-                    group_timestamp_ms: 0,
-                });
-            }
-            FRAME_ENTRY => {
-                let seq = d.u64("seq").map_err(bad)?;
-                let timestamp_ms = d.u64("timestamp").map_err(bad)?;
-                let addr = d.u64("address").map_err(bad)?;
-                let blocks = d.u32("blocks").map_err(bad)?;
-                d.u32("reserved").map_err(bad)?;
-                let data = &payload[32..];
-                let block_size = u64::from(header.block_size);
-                let v = self
-                    .volume
-                    .as_mut()
-                    .ok_or_else(|| stream_error("entry outside a volume"))?;
-                // Equal sequence numbers: the runs of one entry split by compaction.
-                let in_order = v.last_seq.is_none_or(|last| seq >= last);
-                if blocks == 0
-                    || data.len() as u64 != u64::from(blocks) * block_size
-                    || addr >= header.block_count
-                    || u64::from(blocks) > header.block_count - addr
-                    || seq < v.first_seq
-                    || seq >= v.next_seq
-                    || !in_order
-                {
-                    return Err(stream_error(format!("entry {seq} is out of place")));
-                }
-                // Runs of one sequence number become one record: they must fit its limits and
-                // come in increasing address order without overlap.
-                let repeat = v.last_seq == Some(seq);
-                let seq_blocks = if repeat { v.seq_blocks } else { 0 } + u64::from(blocks);
-                if (repeat && addr < v.seq_end)
-                    || seq_blocks > u64::from(RECORD_BLOCKS_MAX)
-                    || seq_blocks * block_size > RECORD_DATA_BYTES_MAX
-                {
-                    return Err(stream_error(format!(
-                        "entry {seq} overlaps its other runs or is too large for a record"
-                    )));
-                }
-                v.seq_blocks = seq_blocks;
-                v.seq_end = addr + u64::from(blocks);
-                v.last_seq = Some(seq);
-                v.entries += 1;
-                self.report.entries += 1;
-                self.report.data_bytes += data.len() as u64;
-                if v.skip {
-                    return Ok(());
-                }
-                if v.group.is_empty() || v.group_seq != seq {
-                    v.flush_group(header.block_size);
-                    v.group_seq = seq;
-                    v.group_timestamp_ms = timestamp_ms;
-                }
-                v.group.push((addr, data.to_vec()));
-                if v.pending.len() >= DEFAULT_WRITE_BUFFER_BYTES {
-                    let bytes = std::mem::take(&mut v.pending);
-                    let (segment, at) = (v.segment.clone(), v.written);
-                    v.written += bytes.len() as u64;
-                    let mut commit = Commit::new(false);
-                    commit.write(&segment, at, bytes);
-                    self.store().await?.commit(commit).await?;
-                }
-            }
-            FRAME_VOLUME_END => {
-                let volume = d.u64("volume").map_err(bad)?;
-                let entries = d.u64("entries").map_err(bad)?;
-                let mut v = self
-                    .volume
-                    .take()
-                    .ok_or_else(|| stream_error("volume end outside a volume"))?;
-                if v.volume != volume || v.entries != entries {
-                    self.volume = Some(v);
-                    return Err(stream_error(format!(
-                        "volume {volume} ended with missing entries"
-                    )));
-                }
-                if v.skip {
-                    self.report.volumes_skipped += 1;
-                    return Ok(());
-                }
-                v.flush_group(header.block_size);
-                let records_end = v.written + v.pending.len() as u64;
-                let tail = footer::finish_index_and_footer(
-                    v.volume,
-                    records_end,
-                    v.next_seq,
-                    v.records,
-                    &v.index,
-                );
-                let segment_len = records_end + tail.len() as u64;
-                let mut bytes = v.pending.clone();
-                bytes.extend_from_slice(&tail);
-                let mut commit = Commit::new(true);
-                commit.write(&v.segment, v.written, bytes);
-                let store = self.store().await?;
-                store.commit(commit).await?;
-                store.land_volume(&v, segment_len).await?;
-                self.report.volumes += 1;
-            }
-            FRAME_END => {
-                let volumes = d.u64("volumes").map_err(bad)?;
-                if self.volume.is_some()
-                    || volumes != self.report.volumes + self.report.volumes_skipped
-                {
-                    return Err(stream_error("the stream ended with volumes missing"));
-                }
-                // The head now grows from the newest volume received.
-                let store = self.store().await?;
-                let newest = store
-                    .partitions
-                    .iter()
-                    .enumerate()
-                    .filter(|(s, p)| *s as u32 != store.head && !p.dropped && p.sealed_ms.is_some())
-                    .max_by_key(|(_, p)| p.next_seq)
-                    .map(|(s, _)| s as u32);
-                if volumes > 0 && store.partitions[store.head as usize].parent != newest {
-                    store
-                        .seal_head_and_open_with("", Some(newest), true)
-                        .await?;
-                }
-                self.ended = true;
-            }
-            _ => return Err(stream_error(format!("unknown frame kind {kind}"))),
+        let Target::New {
+            storage,
+            clock,
+            import,
+        } = &mut self.target
+        else {
+            return Err(stream_error(
+                "baseline frames are only accepted by a new store",
+            ));
+        };
+        if header.flags & STREAM_FLAG_BASELINE == 0 {
+            return Err(stream_error(
+                "baseline frame in a stream without a baseline",
+            ));
         }
+        let addr = d.u64("baseline address").map_err(bad)?;
+        if import.is_none() {
+            let storage = storage
+                .take()
+                .ok_or_else(|| stream_error("store already created"))?;
+            let bytes = header
+                .block_count
+                .saturating_mul(u64::from(header.block_size));
+            *import = Some(
+                Store::import_baseline(
+                    storage,
+                    header.block_size,
+                    Some(bytes),
+                    Some(copy_store_id(&header)),
+                    clock.clone(),
+                )
+                .await?,
+            );
+        }
+        let import = import.as_mut().ok_or_else(|| stream_error("no import"))?;
+        if addr.saturating_mul(u64::from(header.block_size)) != import.bytes_imported() {
+            return Err(stream_error("baseline frames out of order"));
+        }
+        let data = &payload[8..];
+        import.push(data).await?;
+        self.report.data_bytes += data.len() as u64;
+
+        Ok(())
+    }
+
+    /// A volume begins: its description is checked, and a volume this store has already is skipped.
+    async fn volume_begin(&mut self, header: StreamHeader, payload: &[u8]) -> Result<()> {
+        let mut d = Decoder::new(payload);
+        let bad = |e: crate::format::DecodeError| stream_error(e.what);
+        if self.volume.is_some() {
+            return Err(stream_error("volume begins inside another volume"));
+        }
+        let volume = d.u64("volume").map_err(bad)?;
+        let parent = d.u64("parent").map_err(bad)?;
+        let created_ms = d.u64("created").map_err(bad)?;
+        let sealed_ms = d.u64("sealed").map_err(bad)?;
+        let first_seq = d.u64("first seq").map_err(bad)?;
+        let next_seq = d.u64("next seq").map_err(bad)?;
+        let flags = d.u32("flags").map_err(bad)?;
+        let label_len = d.u32("label length").map_err(bad)? as usize;
+        let label = std::str::from_utf8(d.bytes(label_len, "label").map_err(bad)?)
+            .map_err(|_| stream_error("label is not UTF-8"))?
+            .to_string();
+        check_label(&label)?;
+        // Identifiers and sequence numbers must fit what the stream's header announced
+        // (checked against the store's limits when it was decoded).
+        if volume == 0
+            || volume >= header.source_next_volume
+            || parent >= volume
+            || first_seq == 0
+            || first_seq > next_seq
+            || next_seq > header.source_next_seq
+            || flags & !VOLUME_FLAG_HIDDEN != 0
+        {
+            return Err(stream_error("impossible volume description"));
+        }
+        let store = self.store().await?;
+        let existing = store.partitions.slot(VolumeId(volume));
+        let skip = match existing {
+            Some(slot) => {
+                let p = &store.partitions[slot as usize];
+                if p.next_seq != next_seq || p.sealed_ms.is_none() {
+                    return Err(Error::InvalidArgument(format!(
+                        "volume {volume} exists here with different contents; the stream does not belong to this store"
+                    )));
+                }
+                true
+            }
+            None => false,
+        };
+        if !skip {
+            store.check_partition_room(1)?;
+        }
+        if !skip && parent != 0 && store.partitions.slot(VolumeId(parent)).is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "volume {volume} grows from volume {parent}, which this store does not have"
+            )));
+        }
+        let mut index = Vec::new();
+        begin_index(&mut index);
+        self.volume = Some(ReceivingVolume {
+            volume,
+            parent,
+            created_ms,
+            sealed_ms,
+            first_seq,
+            next_seq,
+            hidden: flags & VOLUME_FLAG_HIDDEN != 0,
+            label,
+            skip,
+            entries: 0,
+            last_seq: None,
+            seq_blocks: 0,
+            seq_end: 0,
+            segment: segment_object(volume, 0),
+            pending: Vec::new(),
+            written: 0,
+            index,
+            records: 0,
+            group: Vec::new(),
+            group_seq: 0,
+            group_timestamp_ms: 0,
+        });
+
+        Ok(())
+    }
+
+    /// One entry of the current volume: checked, then gathered into the record of its sequence number.
+    async fn entry_frame(&mut self, header: StreamHeader, payload: &[u8]) -> Result<()> {
+        let mut d = Decoder::new(payload);
+        let bad = |e: crate::format::DecodeError| stream_error(e.what);
+        let seq = d.u64("seq").map_err(bad)?;
+        let timestamp_ms = d.u64("timestamp").map_err(bad)?;
+        let addr = d.u64("address").map_err(bad)?;
+        let blocks = d.u32("blocks").map_err(bad)?;
+        d.u32("reserved").map_err(bad)?;
+        let data = &payload[32..];
+        let block_size = u64::from(header.block_size);
+        let v = self
+            .volume
+            .as_mut()
+            .ok_or_else(|| stream_error("entry outside a volume"))?;
+        // Equal sequence numbers: the runs of one entry split by compaction.
+        let in_order = v.last_seq.is_none_or(|last| seq >= last);
+        if blocks == 0
+            || data.len() as u64 != u64::from(blocks) * block_size
+            || addr >= header.block_count
+            || u64::from(blocks) > header.block_count - addr
+            || seq < v.first_seq
+            || seq >= v.next_seq
+            || !in_order
+        {
+            return Err(stream_error(format!("entry {seq} is out of place")));
+        }
+        // Runs of one sequence number become one record: they must fit its limits and
+        // come in increasing address order without overlap.
+        let repeat = v.last_seq == Some(seq);
+        let seq_blocks = if repeat { v.seq_blocks } else { 0 } + u64::from(blocks);
+        if (repeat && addr < v.seq_end)
+            || seq_blocks > u64::from(RECORD_BLOCKS_MAX)
+            || seq_blocks * block_size > RECORD_DATA_BYTES_MAX
+        {
+            return Err(stream_error(format!(
+                "entry {seq} overlaps its other runs or is too large for a record"
+            )));
+        }
+        v.seq_blocks = seq_blocks;
+        v.seq_end = addr + u64::from(blocks);
+        v.last_seq = Some(seq);
+        v.entries += 1;
+        self.report.entries += 1;
+        self.report.data_bytes += data.len() as u64;
+        if v.skip {
+            return Ok(());
+        }
+        if v.group.is_empty() || v.group_seq != seq {
+            v.flush_group(header.block_size);
+            v.group_seq = seq;
+            v.group_timestamp_ms = timestamp_ms;
+        }
+        v.group.push((addr, data.to_vec()));
+        if v.pending.len() >= DEFAULT_WRITE_BUFFER_BYTES {
+            let bytes = std::mem::take(&mut v.pending);
+            let (segment, at) = (v.segment.clone(), v.written);
+            v.written += bytes.len() as u64;
+            let mut commit = Commit::new(false);
+            commit.write(&segment, at, bytes);
+            self.store().await?.commit(commit).await?;
+        }
+
+        Ok(())
+    }
+
+    /// The current volume ends: its segment is finished and it lands in the store.
+    async fn volume_end(&mut self, header: StreamHeader, payload: &[u8]) -> Result<()> {
+        let mut d = Decoder::new(payload);
+        let bad = |e: crate::format::DecodeError| stream_error(e.what);
+        let volume = d.u64("volume").map_err(bad)?;
+        let entries = d.u64("entries").map_err(bad)?;
+        let mut v = self
+            .volume
+            .take()
+            .ok_or_else(|| stream_error("volume end outside a volume"))?;
+        if v.volume != volume || v.entries != entries {
+            self.volume = Some(v);
+            return Err(stream_error(format!(
+                "volume {volume} ended with missing entries"
+            )));
+        }
+        if v.skip {
+            self.report.volumes_skipped += 1;
+            return Ok(());
+        }
+        v.flush_group(header.block_size);
+        let records_end = v.written + v.pending.len() as u64;
+        let tail =
+            footer::finish_index_and_footer(v.volume, records_end, v.next_seq, v.records, &v.index);
+        let segment_len = records_end + tail.len() as u64;
+        let mut bytes = v.pending.clone();
+        bytes.extend_from_slice(&tail);
+        let mut commit = Commit::new(true);
+        commit.write(&v.segment, v.written, bytes);
+        let store = self.store().await?;
+        store.commit(commit).await?;
+        store.land_volume(&v, segment_len).await?;
+        self.report.volumes += 1;
+
+        Ok(())
+    }
+
+    /// The stream ends: every volume arrived, and the head grows from the newest one.
+    async fn stream_end(&mut self, payload: &[u8]) -> Result<()> {
+        let mut d = Decoder::new(payload);
+        let bad = |e: crate::format::DecodeError| stream_error(e.what);
+        let volumes = d.u64("volumes").map_err(bad)?;
+        if self.volume.is_some() || volumes != self.report.volumes + self.report.volumes_skipped {
+            return Err(stream_error("the stream ended with volumes missing"));
+        }
+        // The head now grows from the newest volume received.
+        let store = self.store().await?;
+        let newest = store
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(s, p)| *s as u32 != store.head && !p.dropped && p.sealed_ms.is_some())
+            .max_by_key(|(_, p)| p.next_seq)
+            .map(|(s, _)| s as u32);
+        if volumes > 0 && store.partitions[store.head as usize].parent != newest {
+            store
+                .seal_head_and_open_with("", Some(newest), true)
+                .await?;
+        }
+        self.ended = true;
+
         Ok(())
     }
 
