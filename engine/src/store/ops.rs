@@ -88,6 +88,92 @@ struct Run {
     crcs: Vec<u32>,
 }
 
+/// A segment being written by a rewrite: records gather in `bytes` and go to storage in
+/// pieces (`written` bytes so far), with the index section and what memory will need.
+struct SegmentOut {
+    segment: String,
+    bytes: Vec<u8>,
+    written: u64,
+    index: Vec<u8>,
+    records: Vec<RecordRef>,
+    /// Each surviving block's address and its offset in the new segment.
+    relocations: Vec<(u64, u64)>,
+    entries: u64,
+}
+
+impl SegmentOut {
+    fn new(segment: String) -> Self {
+        let mut index = Vec::new();
+        begin_index(&mut index);
+        SegmentOut {
+            segment,
+            bytes: Vec::new(),
+            written: 0,
+            index,
+            records: Vec::new(),
+            relocations: Vec::new(),
+            entries: 0,
+        }
+    }
+
+    /// Appends one record of `runs` (their data in `data`); returns its data bytes.
+    fn append_record(
+        &mut self,
+        volume: u64,
+        timestamp_ms: u64,
+        runs: &[Run],
+        data: &[Vec<u8>],
+        block_size: u32,
+    ) -> u64 {
+        let first_seq = runs[0].seq;
+        let header = RecordHeader {
+            flags: RECORD_FLAG_SEQ_TABLE,
+            volume,
+            first_seq,
+            timestamp_ms,
+            entry_count: runs.len() as u32,
+            block_count: runs.iter().map(|r| r.blocks).sum(),
+            durable_offset: 0,
+            block_size,
+        };
+        let writes: Vec<(u64, &[u8])> = runs
+            .iter()
+            .zip(data)
+            .map(|(r, d)| (r.addr, d.as_slice()))
+            .collect();
+        let seq_offsets: Vec<u32> = runs.iter().map(|r| (r.seq - first_seq) as u32).collect();
+        let record_offset = self.written + self.bytes.len() as u64;
+        let start = self.bytes.len();
+        encode_record(&mut self.bytes, &header, &writes, &seq_offsets);
+        self.index.extend_from_slice(&record_offset.to_le_bytes());
+        self.index
+            .extend_from_slice(&self.bytes[start..start + header.data_offset() as usize]);
+        let mut block_offset = record_offset + header.data_offset();
+        for run in runs {
+            for k in 0..u64::from(run.blocks) {
+                self.relocations.push((run.addr + k, block_offset));
+                block_offset += u64::from(block_size);
+            }
+        }
+        self.records.push(RecordRef {
+            offset: record_offset,
+            first_seq,
+        });
+        self.entries += u64::from(header.entry_count);
+        u64::from(header.block_count) * u64::from(block_size)
+    }
+
+    /// A commit writing the gathered bytes at the end of what was handed over before.
+    fn hand_over(&mut self) -> Commit {
+        let mut commit = Commit::new(false);
+        let bytes = std::mem::take(&mut self.bytes);
+        let len = bytes.len() as u64;
+        commit.write(&self.segment, self.written, bytes);
+        self.written += len;
+        commit
+    }
+}
+
 impl<S: Storage> Store<S> {
     fn children(&self) -> Vec<Vec<u32>> {
         let mut children = vec![Vec::new(); self.partitions.len()];
@@ -240,6 +326,10 @@ impl<S: Storage> Store<S> {
         self.rewrite_segment(slot, plan, report, progress).await
     }
 
+    /// Writes the compacted segment of `slot` (the records of `plan`, each with its surviving
+    /// runs, read from the old segment and verified), journals it, then moves the store's memory
+    /// over to it and deletes the old segment. A cancel before the journal record deletes the
+    /// new segment and changes nothing.
     async fn rewrite_segment(
         &mut self,
         slot: u32,
@@ -247,125 +337,42 @@ impl<S: Storage> Store<S> {
         mut report: CompactReport,
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<CompactReport> {
-        let block_size = self.block_size as usize;
         let partition = &self.partitions[slot as usize];
-        let volume = partition.volume;
+        let (volume, next_seq) = (partition.volume, partition.next_seq);
         let old_segment = partition.segment.clone();
-        let next_seq = partition.next_seq;
         let generation = partition.generation + 1;
-        let new_segment = segment_object(volume.0, generation);
-        let total_bytes = report.blocks_kept * block_size as u64;
+        let mut out = SegmentOut::new(segment_object(volume.0, generation));
+        let total_bytes = report.blocks_kept * u64::from(self.block_size);
         let mut done_bytes = 0u64;
-        let mut out: Vec<u8> = Vec::new();
-        let mut written = 0u64; // bytes of the new segment handed to storage
-        let mut index = Vec::new();
-        begin_index(&mut index);
-        let mut new_records = Vec::new();
-        let mut relocations: Vec<(u64, u64)> = Vec::new();
-        let mut entries_total = 0u64;
         for (timestamp_ms, runs) in &plan {
-            // Read the surviving blocks of this record and verify them before copying.
-            let mut data: Vec<Vec<u8>> = runs
-                .iter()
-                .map(|r| vec![0u8; r.blocks as usize * block_size])
-                .collect();
-            {
-                let mut requests: Vec<ReadRequest<'_>> = runs
-                    .iter()
-                    .zip(data.iter_mut())
-                    .map(|(r, buf)| ReadRequest {
-                        object: &old_segment,
-                        offset: r.source_offset,
-                        buf,
-                        filled: 0,
-                    })
-                    .collect();
-                self.storage.read_many(&mut requests).await?;
-                if let Some(short) = requests.iter().find(|r| r.filled < r.buf.len()) {
-                    return Err(Error::corrupt(
-                        &old_segment,
-                        short.offset,
-                        "segment ends early",
-                    ));
-                }
-            }
-            for (run, bytes) in runs.iter().zip(&data) {
-                for (k, block) in bytes.chunks_exact(block_size).enumerate() {
-                    let actual = block_crc(run.addr + k as u64, block);
-                    if actual != run.crcs[k] {
-                        return Err(Error::ChecksumMismatch {
-                            object: old_segment.clone(),
-                            offset: run.source_offset + (k * block_size) as u64,
-                            expected: run.crcs[k],
-                            actual,
-                        });
-                    }
-                }
-            }
-            let first_seq = runs[0].seq;
-            let header = RecordHeader {
-                flags: RECORD_FLAG_SEQ_TABLE,
-                volume: volume.0,
-                first_seq,
-                timestamp_ms: *timestamp_ms,
-                entry_count: runs.len() as u32,
-                block_count: runs.iter().map(|r| r.blocks).sum(),
-                durable_offset: 0,
-                block_size: self.block_size,
-            };
-            let writes: Vec<(u64, &[u8])> = runs
-                .iter()
-                .zip(&data)
-                .map(|(r, d)| (r.addr, d.as_slice()))
-                .collect();
-            let seq_offsets: Vec<u32> = runs.iter().map(|r| (r.seq - first_seq) as u32).collect();
-            let record_offset = written + out.len() as u64;
-            let start = out.len();
-            encode_record(&mut out, &header, &writes, &seq_offsets);
-            index.extend_from_slice(&record_offset.to_le_bytes());
-            index.extend_from_slice(&out[start..start + header.data_offset() as usize]);
-            let mut block_offset = record_offset + header.data_offset();
-            for run in runs {
-                for k in 0..u64::from(run.blocks) {
-                    relocations.push((run.addr + k, block_offset));
-                    block_offset += block_size as u64;
-                }
-            }
-            new_records.push(RecordRef {
-                offset: record_offset,
-                first_seq,
-            });
-            entries_total += u64::from(header.entry_count);
-            done_bytes += u64::from(header.block_count) * block_size as u64;
-            if out.len() >= IMAGE_CHUNK_BYTES * 4 {
-                let mut commit = Commit::new(false);
-                let len = out.len() as u64;
-                commit.write(&new_segment, written, std::mem::take(&mut out));
+            let data = self.read_survivors(&old_segment, runs).await?;
+            done_bytes += out.append_record(volume.0, *timestamp_ms, runs, &data, self.block_size);
+            if out.bytes.len() >= IMAGE_CHUNK_BYTES * 4 {
+                let commit = out.hand_over();
                 self.commit(commit).await?;
-                written += len;
             }
             if !progress(Progress {
                 done_bytes,
                 total_bytes,
             }) {
                 let mut commit = Commit::new(false);
-                commit.delete(&new_segment);
+                commit.delete(&out.segment);
                 self.commit(commit).await?;
                 return Err(Error::Cancelled);
             }
         }
-        let records_end = written + out.len() as u64;
+        let records_end = out.written + out.bytes.len() as u64;
         let tail = footer::finish_index_and_footer(
             volume.0,
             records_end,
             next_seq,
-            new_records.len() as u64,
-            &index,
+            out.records.len() as u64,
+            &out.index,
         );
         let segment_len = records_end + tail.len() as u64;
-        out.extend_from_slice(&tail);
-        let mut commit = Commit::new(true);
-        commit.write(&new_segment, written, out);
+        out.bytes.extend_from_slice(&tail);
+        let mut commit = out.hand_over();
+        commit.durable = true;
         self.commit(commit).await?;
         self.append_journal(&[MetaRecord::PartitionRewritten {
             volume: volume.0,
@@ -374,8 +381,71 @@ impl<S: Storage> Store<S> {
             segment_len,
         }])
         .await?;
-        // Memory follows: relocate survivors, forget the rest.
-        let kept: rustc_hash::FxHashSet<u64> = relocations.iter().map(|(a, _)| *a).collect();
+        report.bytes_after = segment_len;
+        self.adopt_rewritten(
+            slot,
+            generation,
+            out,
+            records_end,
+            segment_len,
+            report.blocks_kept,
+        );
+        let mut commit = Commit::new(false);
+        commit.delete(&old_segment);
+        self.commit(commit).await?;
+        Ok(report)
+    }
+
+    /// The data of `runs` read from `segment` in one batch, each block verified.
+    async fn read_survivors(&self, segment: &str, runs: &[Run]) -> Result<Vec<Vec<u8>>> {
+        let block_size = self.block_size as usize;
+        let mut data: Vec<Vec<u8>> = runs
+            .iter()
+            .map(|r| vec![0u8; r.blocks as usize * block_size])
+            .collect();
+        let mut requests: Vec<ReadRequest<'_>> = runs
+            .iter()
+            .zip(data.iter_mut())
+            .map(|(r, buf)| ReadRequest {
+                object: segment,
+                offset: r.source_offset,
+                buf,
+                filled: 0,
+            })
+            .collect();
+        self.storage.read_many(&mut requests).await?;
+        if let Some(short) = requests.iter().find(|r| r.filled < r.buf.len()) {
+            return Err(Error::corrupt(segment, short.offset, "segment ends early"));
+        }
+        drop(requests);
+        for (run, bytes) in runs.iter().zip(&data) {
+            for (k, block) in bytes.chunks_exact(block_size).enumerate() {
+                let actual = block_crc(run.addr + k as u64, block);
+                if actual != run.crcs[k] {
+                    return Err(Error::ChecksumMismatch {
+                        object: segment.to_string(),
+                        offset: run.source_offset + (k * block_size) as u64,
+                        expected: run.crcs[k],
+                        actual,
+                    });
+                }
+            }
+        }
+        Ok(data)
+    }
+
+    /// Memory follows a rewrite of `slot`'s segment: survivors are relocated, the rest
+    /// forgotten, and the partition describes the new segment.
+    fn adopt_rewritten(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        out: SegmentOut,
+        records_end: u64,
+        segment_len: u64,
+        blocks_kept: u64,
+    ) {
+        let kept: rustc_hash::FxHashSet<u64> = out.relocations.iter().map(|(a, _)| *a).collect();
         let mut dropped = Vec::new();
         self.index.for_each(|addr, versions| {
             if versions.iter().any(|v| v.slot == slot) && !kept.contains(&addr) {
@@ -385,24 +455,19 @@ impl<S: Storage> Store<S> {
         for addr in dropped {
             self.index.remove(addr, slot);
         }
-        for (addr, offset) in relocations {
+        for &(addr, offset) in &out.relocations {
             self.index.relocate(addr, slot, offset);
         }
         let p = &mut self.partitions[slot as usize];
         p.generation = generation;
-        p.segment = new_segment;
+        p.segment = out.segment;
         p.compacted = true;
-        p.records = new_records;
+        p.records = out.records;
         p.records_end = records_end;
         p.segment_len = segment_len;
-        p.entries = entries_total;
-        p.blocks_written = report.blocks_kept;
+        p.entries = out.entries;
+        p.blocks_written = blocks_kept;
         self.epoch += 1;
-        let mut commit = Commit::new(false);
-        commit.delete(&old_segment);
-        self.commit(commit).await?;
-        report.bytes_after = segment_len;
-        Ok(report)
     }
 
     /// Deletes (releases) snapshot `volume`: its identifier disappears; the blocks its
