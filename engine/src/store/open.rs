@@ -367,8 +367,40 @@ impl<S: Storage> Store<S> {
         let slot = self.head;
         let object = self.partitions[slot as usize].segment.clone();
         let len = self.storage.len(&object).await?;
-        let exists = len.is_some();
         let end = len.unwrap_or(0);
+        let (offset, mut durable_claim) = self.scan_head_records(slot, &object, end).await?;
+        self.check_head_claim(slot, &object, offset, len.is_some())?;
+        if offset < end {
+            // Something after `offset` does not verify. A torn tail if nothing later claims that
+            // a sync covered it; damage otherwise.
+            durable_claim =
+                durable_claim.max(self.later_sync_claim(slot, &object, offset, end).await?);
+            if durable_claim > offset {
+                return Err(Error::corrupt(
+                    &object,
+                    offset,
+                    format!("a damaged record lies below the synced length {durable_claim}"),
+                ));
+            }
+            self.recovery.head_bytes_truncated = end - offset;
+            // A read-only view leaves the tail to the writer; it reads only up to `offset`.
+            if !self.read_only {
+                let mut commit = Commit::new(true);
+                commit.truncate(&object, offset);
+                self.commit(commit).await?;
+            }
+        }
+        let p = &mut self.partitions[slot as usize];
+        p.segment_len = p.records_end;
+        self.head_state.flushed = p.records_end;
+        self.head_state.durable = p.records_end;
+        Ok(())
+    }
+
+    /// Reads the head's segment record by record (a window at a time) while each verifies and
+    /// lies where it should, indexing each; returns where the valid records end and the largest
+    /// synced length they claim.
+    async fn scan_head_records(&mut self, slot: u32, object: &str, end: u64) -> Result<(u64, u64)> {
         let mut window: Vec<u8> = Vec::new();
         let mut window_start = 0u64;
         let mut offset = 0u64;
@@ -385,7 +417,7 @@ impl<S: Storage> Store<S> {
                 if offset < window_start || have < need {
                     let len = need.max(SCAN_WINDOW_BYTES).min(end - offset);
                     window = vec![0u8; len as usize];
-                    self.storage.read_at(&object, offset, &mut window).await?;
+                    self.storage.read_at(object, offset, &mut window).await?;
                     window_start = offset;
                 }
                 let at = (offset - window_start) as usize;
@@ -428,7 +460,19 @@ impl<S: Storage> Store<S> {
             self.apply_record_to_index(slot, offset, &meta);
             offset += len;
         }
-        // The commit point vouches for the synced length it saw (if this volume is still the head).
+        Ok((offset, durable_claim))
+    }
+
+    /// The commit point vouches for the synced length it saw (if this volume is still the
+    /// head): records ending below it are acknowledged writes lost, reported (or, for a mirror's
+    /// secondary, counted).
+    fn check_head_claim(
+        &mut self,
+        slot: u32,
+        object: &str,
+        offset: u64,
+        exists: bool,
+    ) -> Result<()> {
         if let Some(point) = self
             .commit_point
             .filter(|p| p.head_volume == self.partitions[slot as usize].volume.0)
@@ -447,64 +491,55 @@ impl<S: Storage> Store<S> {
                         point.head_len
                     )
                 };
-                return Err(Error::corrupt(&object, offset, what));
+                return Err(Error::corrupt(object, offset, what));
             }
         }
-        if offset < end {
-            // Something after `offset` does not verify. A torn tail if nothing later claims that
-            // a sync covered it; damage otherwise.
-            let mut candidate = offset + 1;
-            let mut probe = vec![0u8; SCAN_WINDOW_BYTES as usize];
-            while candidate + RECORD_HEADER_LEN as u64 <= end {
-                let n = self.storage.read_at(&object, candidate, &mut probe).await?;
-                let magic = RECORD_MAGIC.to_le_bytes();
-                let mut found = None;
-                for (i, w) in probe[..n].windows(4).enumerate() {
-                    if w != magic {
-                        continue;
-                    }
-                    // Only a record claiming that a sync covered `offset` changes the verdict;
-                    // look at its header before reading anything more.
-                    let Some(Ok(header)) = probe.get(i..i + RECORD_HEADER_LEN).map(decode_header)
-                    else {
-                        continue;
-                    };
-                    if header.volume != self.partitions[slot as usize].volume.0
-                        || header.durable_offset <= offset
-                    {
-                        continue;
-                    }
-                    let at = candidate + i as u64;
-                    if let Some((meta, _)) = self.verify_record_at(&object, at, end).await {
-                        found = Some(meta.header.durable_offset);
-                        durable_claim = durable_claim.max(meta.header.durable_offset);
-                        break;
-                    }
+        Ok(())
+    }
+
+    /// The largest synced length claimed by a valid record of this head found after `offset`
+    /// (0 if none): such a record means the damage at `offset` lies below an acknowledged sync.
+    async fn later_sync_claim(
+        &self,
+        slot: u32,
+        object: &str,
+        offset: u64,
+        end: u64,
+    ) -> Result<u64> {
+        let mut durable_claim = 0u64;
+        let mut candidate = offset + 1;
+        let mut probe = vec![0u8; SCAN_WINDOW_BYTES as usize];
+        while candidate + RECORD_HEADER_LEN as u64 <= end {
+            let n = self.storage.read_at(object, candidate, &mut probe).await?;
+            let magic = RECORD_MAGIC.to_le_bytes();
+            let mut found = None;
+            for (i, w) in probe[..n].windows(4).enumerate() {
+                if w != magic {
+                    continue;
                 }
-                if found.is_some() || n < probe.len() {
+                // Only a record claiming that a sync covered `offset` changes the verdict;
+                // look at its header before reading anything more.
+                let Some(Ok(header)) = probe.get(i..i + RECORD_HEADER_LEN).map(decode_header)
+                else {
+                    continue;
+                };
+                if header.volume != self.partitions[slot as usize].volume.0
+                    || header.durable_offset <= offset
+                {
+                    continue;
+                }
+                let at = candidate + i as u64;
+                if let Some((meta, _)) = self.verify_record_at(object, at, end).await {
+                    found = Some(meta.header.durable_offset);
+                    durable_claim = durable_claim.max(meta.header.durable_offset);
                     break;
                 }
-                candidate += (n - 3) as u64;
             }
-            if durable_claim > offset {
-                return Err(Error::corrupt(
-                    &object,
-                    offset,
-                    format!("a damaged record lies below the synced length {durable_claim}"),
-                ));
+            if found.is_some() || n < probe.len() {
+                break;
             }
-            self.recovery.head_bytes_truncated = end - offset;
-            // A read-only view leaves the tail to the writer; it reads only up to `offset`.
-            if !self.read_only {
-                let mut commit = Commit::new(true);
-                commit.truncate(&object, offset);
-                self.commit(commit).await?;
-            }
+            candidate += (n - 3) as u64;
         }
-        let p = &mut self.partitions[slot as usize];
-        p.segment_len = p.records_end;
-        self.head_state.flushed = p.records_end;
-        self.head_state.durable = p.records_end;
-        Ok(())
+        Ok(durable_claim)
     }
 }
