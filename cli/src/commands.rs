@@ -28,8 +28,8 @@ use strata_engine::format::record::{RECORD_BLOCKS_MAX, RECORD_DATA_BYTES_MAX};
 use strata_engine::storage::dir::DirStorage;
 use strata_engine::storage::StorageError;
 use strata_engine::{
-    BaselineKind, CreateOptions, CursorStart, Error, Store, VolumeId, VolumeInfo, VolumeKind,
-    IMAGE_CHUNK_BYTES,
+    BaselineKind, CreateOptions, CursorStart, Error, LogEntry, Store, StoreInfo, VolumeId,
+    VolumeInfo, VolumeKind, IMAGE_CHUNK_BYTES,
 };
 
 use crate::args::{
@@ -419,66 +419,45 @@ fn to_json(value: &impl Serialize, pretty: bool) -> CliResult<String> {
     text.map_err(|e| CliError::io("formatting JSON", io::Error::other(e)))
 }
 
+// The JSON of the store's commands: the engine's boundary types (camelCase, described once in
+// strata_engine), with what only a command knows beside them.
+
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct SnapshotJson<'a> {
     snapshot: u64,
     head: u64,
     label: &'a str,
 }
 
+/// A volume as the engine reports it, and when it was created for a person (RFC 3339).
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VolumeJson<'a> {
+    #[serde(flatten)]
+    volume: &'a VolumeInfo,
+    created: String,
+}
+
+/// A log entry as the engine reports it (`data` null), its time for a person (RFC 3339) and the
+/// start of its data, when asked for.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct EntryJson {
-    seq: u64,
-    volume: u64,
-    addr: u64,
-    blocks: u32,
-    timestamp_ms: u64,
+    #[serde(flatten)]
+    entry: LogEntry,
     time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     data_preview: Option<String>,
 }
 
+/// The store's facts and where the store is.
 #[derive(Serialize)]
-struct VolumeJson<'a> {
-    id: u64,
-    kind: &'static str,
-    label: &'a str,
-    parent: Option<u64>,
-    created_ms: u64,
-    created: String,
-    sealed_ms: Option<u64>,
-    entries: u64,
-    blocks_written: u64,
-    bytes: u64,
-    first_seq: u64,
-    next_seq: u64,
-}
-
-#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct StatJson {
     path: String,
-    backend: &'static str,
-    block_size: u32,
-    block_count: u64,
-    volume_bytes: u64,
-    baseline: &'static str,
-    store_id: u64,
-    store_id_hex: String,
-    created_ms: u64,
-    created: String,
-    head: u64,
-    next_seq: u64,
-    partitions: usize,
-    log_bytes: u64,
-    mapped_blocks: usize,
-    index_bytes: usize,
-    recovery: RecoveryJson,
-}
-
-#[derive(Serialize)]
-struct RecoveryJson {
-    journal_bytes_truncated: u64,
-    head_bytes_truncated: u64,
+    #[serde(flatten)]
+    info: StoreInfo,
 }
 
 // ----- create ------------------------------------------------------------------------------------
@@ -784,13 +763,12 @@ pub fn log(args: LogArgs) -> CliResult {
         let preview = entry.data.as_deref().map(|d| hex_preview(d, PREVIEW_BYTES));
         if args.print.json {
             let value = EntryJson {
-                seq: entry.seq,
-                volume: entry.volume.0,
-                addr: entry.addr,
-                blocks: entry.blocks,
-                timestamp_ms: entry.timestamp_ms,
+                entry: LogEntry {
+                    data: None,
+                    ..entry.clone()
+                },
                 time: rfc3339(entry.timestamp_ms),
-                data_preview: preview,
+                data_preview: preview.clone(),
             };
             let sep = if count == 0 { "\n  " } else { ",\n  " };
             write!(out, "{sep}{}", to_json(&value, false)?).map_err(stdout_err)?;
@@ -819,14 +797,6 @@ pub fn log(args: LogArgs) -> CliResult {
 
 // ----- volumes -----------------------------------------------------------------------------------
 
-fn kind_name(kind: VolumeKind) -> &'static str {
-    match kind {
-        VolumeKind::Baseline => "baseline",
-        VolumeKind::Snapshot => "snapshot",
-        VolumeKind::Head => "head",
-    }
-}
-
 pub fn volumes(args: VolumesArgs) -> CliResult {
     let store = open_store_read_only(&args.store.dir)?;
     let volumes = store.volumes();
@@ -834,19 +804,9 @@ pub fn volumes(args: VolumesArgs) -> CliResult {
     if args.print.json {
         let list: Vec<VolumeJson> = volumes
             .iter()
-            .map(|v| VolumeJson {
-                id: v.id.0,
-                kind: kind_name(v.kind),
-                label: &v.label,
-                parent: v.parent.map(|p| p.0),
-                created_ms: v.created_ms,
-                created: rfc3339(v.created_ms),
-                sealed_ms: v.sealed_ms,
-                entries: v.entry_count,
-                blocks_written: v.blocks_written,
-                bytes: v.bytes,
-                first_seq: v.first_seq,
-                next_seq: v.next_seq,
+            .map(|volume| VolumeJson {
+                volume,
+                created: rfc3339(volume.created_ms),
             })
             .collect();
         writeln!(out, "{}", to_json(&list, true)?).map_err(stdout_err)?;
@@ -856,7 +816,7 @@ pub fn volumes(args: VolumesArgs) -> CliResult {
             .map(|v| {
                 vec![
                     v.id.to_string(),
-                    kind_name(v.kind).to_string(),
+                    v.kind.as_str().to_string(),
                     if v.label.is_empty() {
                         "-".to_string()
                     } else {
@@ -912,35 +872,14 @@ pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
 pub fn stat(args: StatArgs) -> CliResult {
     let store = open_store_read_only(&args.store.dir)?;
     let info = store.info();
-    let recovery = store.recovery();
-    let baseline = match info.baseline {
-        BaselineKind::Zero => "zero",
-        BaselineKind::Image => "image",
-    };
+    let recovery = &info.recovery;
+    let baseline = info.baseline.as_str();
     let volume_bytes = info.block_count * u64::from(info.block_size);
     let mut out = io::BufWriter::new(io::stdout().lock());
     if args.print.json {
         let value = StatJson {
             path: args.store.dir.display().to_string(),
-            backend: info.backend,
-            block_size: info.block_size,
-            block_count: info.block_count,
-            volume_bytes,
-            baseline,
-            store_id: info.store_id,
-            store_id_hex: format!("{:016x}", info.store_id),
-            created_ms: info.created_ms,
-            created: rfc3339(info.created_ms),
-            head: info.head.0,
-            next_seq: info.next_seq,
-            partitions: info.partitions,
-            log_bytes: info.log_bytes,
-            mapped_blocks: info.mapped_blocks,
-            index_bytes: info.index_bytes,
-            recovery: RecoveryJson {
-                journal_bytes_truncated: recovery.journal_bytes_truncated,
-                head_bytes_truncated: recovery.head_bytes_truncated,
-            },
+            info: info.clone(),
         };
         writeln!(out, "{}", to_json(&value, true)?).map_err(stdout_err)?;
     } else {

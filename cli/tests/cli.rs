@@ -117,7 +117,7 @@ fn create_write_snapshot_write_then_read_at_head_and_at_snapshot() {
                 v["kind"].as_str().unwrap(),
                 v["label"].as_str().unwrap(),
                 v["parent"].as_u64(),
-                v["entries"].as_u64().unwrap(),
+                v["entryCount"].as_u64().unwrap(),
             )
         })
         .collect();
@@ -143,15 +143,15 @@ fn create_write_snapshot_write_then_read_at_head_and_at_snapshot() {
     assert_eq!(rows[3][..4], ["2", "head", "-", "1"]);
 
     let stat = json(&ok(["stat", d, "--json"]));
-    assert_eq!(stat["block_size"], 512);
-    assert_eq!(stat["block_count"], 32);
+    assert_eq!(stat["blockSize"], 512);
+    assert_eq!(stat["blockCount"], 32);
     assert_eq!(stat["baseline"], "zero");
     assert_eq!(stat["head"], 2);
-    assert_eq!(stat["next_seq"], 4);
+    assert_eq!(stat["nextSeq"], 4);
     assert_eq!(stat["partitions"], 2);
-    assert_eq!(stat["mapped_blocks"], 4); // 4, 5, 30, 31
-    assert_eq!(stat["recovery"]["journal_bytes_truncated"], 0);
-    assert_eq!(stat["recovery"]["head_bytes_truncated"], 0);
+    assert_eq!(stat["mappedBlocks"], 4); // 4, 5, 30, 31
+    assert_eq!(stat["recovery"]["journalBytesTruncated"], 0);
+    assert_eq!(stat["recovery"]["headBytesTruncated"], 0);
     let stat_text = ok_text(["stat", d]);
     assert!(stat_text.contains("head volume:   2\n"), "{stat_text}");
     assert!(stat_text.contains("recovery:"), "{stat_text}");
@@ -178,7 +178,7 @@ fn baseline_import_then_export_equals_image_with_writes_applied() {
 
     let stat = json(&ok(["stat", d, "--json"]));
     assert_eq!(stat["baseline"], "image");
-    assert_eq!(stat["block_count"], BLOCKS as u64);
+    assert_eq!(stat["blockCount"], BLOCKS as u64);
 
     let mut expected = image.clone();
     ok([
@@ -279,17 +279,11 @@ fn log_lists_entries_in_seq_order() {
         })
         .collect();
     assert_eq!(rows, all);
-    assert_eq!(
-        entries[0]["data_preview"],
-        format!("{}...", "01".repeat(16))
-    );
-    assert_eq!(
-        entries[3]["data_preview"],
-        format!("{}...", "02".repeat(16))
-    );
+    assert_eq!(entries[0]["dataPreview"], format!("{}...", "01".repeat(16)));
+    assert_eq!(entries[3]["dataPreview"], format!("{}...", "02".repeat(16)));
     let times: Vec<u64> = entries
         .iter()
-        .map(|e| e["timestamp_ms"].as_u64().unwrap())
+        .map(|e| e["timestampMs"].as_u64().unwrap())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     let time = entries[0]["time"].as_str().unwrap();
@@ -984,7 +978,7 @@ fn stat_reports_a_torn_journal_tail_and_leaves_it_to_the_next_writer() {
     std::fs::write(dir.join(&journal), &bytes).unwrap();
     let before = files(&dir);
     let stat = json(&ok(["stat", d, "--json"]));
-    assert_eq!(stat["recovery"]["journal_bytes_truncated"], 10, "{stat}");
+    assert_eq!(stat["recovery"]["journalBytesTruncated"], 10, "{stat}");
     let text = ok_text(["stat", d]);
     assert!(
         text.contains("torn tail of journal 10 bytes, of head segment 0 bytes (left in place"),
@@ -994,7 +988,7 @@ fn stat_reports_a_torn_journal_tail_and_leaves_it_to_the_next_writer() {
     // The next writing command cuts it.
     ok(["snapshot", d]);
     assert_eq!(
-        json(&ok(["stat", d, "--json"]))["recovery"]["journal_bytes_truncated"],
+        json(&ok(["stat", d, "--json"]))["recovery"]["journalBytesTruncated"],
         0
     );
 }

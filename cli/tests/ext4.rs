@@ -291,7 +291,7 @@ fn ext4_versions_survive_compaction_merge_deletion_rollback_and_copy() {
 
     // v0 is the baseline.
     ok(["create", d, "--baseline", s(&paths[0])]);
-    assert_eq!(json(&ok(["stat", d, "--json"]))["block_count"], 4096);
+    assert_eq!(json(&ok(["stat", d, "--json"]))["blockCount"], 4096);
 
     // v1..=v4: the intermediate state's changed blocks, then the final state's, then a snapshot.
     let write_version = |n: usize, from: usize| {
@@ -324,7 +324,7 @@ fn ext4_versions_survive_compaction_merge_deletion_rollback_and_copy() {
     // Compact v1..v3: each drops the intermediate state's blocks.
     for v in ["1", "2", "3"] {
         let report = json(&ok(["compact", d, "--volume", v, "--json"]));
-        assert!(report["blocks_dropped"].as_u64().unwrap() > 0, "{report}");
+        assert!(report["blocksDropped"].as_u64().unwrap() > 0, "{report}");
         let du = json(&ok(["du", d, "--json"]));
         let row = du["volumes"]
             .as_array()
@@ -333,13 +333,13 @@ fn ext4_versions_survive_compaction_merge_deletion_rollback_and_copy() {
             .find(|r| r["volume"] == v.parse::<u64>().unwrap())
             .unwrap()
             .clone();
-        assert_eq!(row["reclaimable_bytes"], 0, "{row}");
+        assert_eq!(row["reclaimableBytes"], 0, "{row}");
         println!(
             "compacted volume {v}: {} -> {} bytes, {} blocks kept, {} dropped",
-            report["bytes_before"],
-            report["bytes_after"],
-            report["blocks_kept"],
-            report["blocks_dropped"]
+            report["bytesBefore"],
+            report["bytesAfter"],
+            report["blocksKept"],
+            report["blocksDropped"]
         );
     }
 
@@ -350,16 +350,16 @@ fn ext4_versions_survive_compaction_merge_deletion_rollback_and_copy() {
     let deleted = json(&ok(["delete", d, "--volume", "3", "--json"]));
     println!(
         "deleted volume 3: {} blocks dropped, {} kept for volume 4 and the head",
-        deleted["blocks_dropped"], deleted["blocks_kept"]
+        deleted["blocksDropped"], deleted["blocksKept"]
     );
     let report = json(&ok(["compact", d, "--volume", "4", "--json"]));
     println!(
         "compacted volume 4: {} blocks kept, {} dropped",
-        report["blocks_kept"], report["blocks_dropped"]
+        report["blocksKept"], report["blocksDropped"]
     );
     let rollback = json(&ok(["rollback", d, "--to", "2", "--label", "v5", "--json"]));
-    assert_eq!(rollback["previous_head"], 5);
-    assert_eq!(rollback["previous_head_kept"], true);
+    assert_eq!(rollback["previousHead"], 5);
+    assert_eq!(rollback["previousHeadKept"], true);
     assert_eq!(rollback["head"], 6);
     println!("rolled back to volume 2: the head with v5 is kept as snapshot 5, head 6 reads v2");
     assert_eq!(export(d, "head"), images[2]);
@@ -393,10 +393,10 @@ fn ext4_versions_survive_compaction_merge_deletion_rollback_and_copy() {
     let du = json(&ok(["du", d, "--json"]));
     let total = &du["total"];
     assert_eq!(
-        total["total_bytes"].as_u64().unwrap(),
-        total["live_bytes"].as_u64().unwrap()
-            + total["reclaimable_bytes"].as_u64().unwrap()
-            + total["metadata_bytes"].as_u64().unwrap()
+        total["totalBytes"].as_u64().unwrap(),
+        total["liveBytes"].as_u64().unwrap()
+            + total["reclaimableBytes"].as_u64().unwrap()
+            + total["metadataBytes"].as_u64().unwrap()
     );
 
     // Every remaining volume, exported, is a clean filesystem identical to its original image.

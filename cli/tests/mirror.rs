@@ -94,12 +94,12 @@ fn status_shows_both_legs_caught_up_with_writes_made_outside_the_mirror() {
     let f = Fixture::new();
     let status = f.status();
     assert_eq!(status["degraded"], false);
-    assert_eq!(status["healthy_legs"], 2);
+    assert_eq!(status["healthyLegs"], 2);
     for leg in status["legs"].as_array().unwrap() {
         assert_eq!(leg["state"], "healthy");
         // The write went to the store only; opening the mirror caught the legs up from the log.
         assert_eq!(leg["open"], "caught up 8", "{leg}");
-        assert_eq!(leg["synced_head"], 1);
+        assert_eq!(leg["syncedHead"], 1);
     }
     // Both legs now hold exactly the head.
     let head = f.head();
@@ -128,8 +128,8 @@ fn scrub_detects_and_repairs_a_corrupted_leg_file() {
     flip_byte(&f.leg("a").join("primary.img"), 5 * BS + 17);
     flip_byte(&f.leg("b").join("primary.img"), 9 * BS);
     let report = f.scrub();
-    assert_eq!(report["blocks_checked"], BLOCKS);
-    assert_eq!(report["copies_checked"], 2 * BLOCKS);
+    assert_eq!(report["blocksChecked"], BLOCKS);
+    assert_eq!(report["copiesChecked"], 2 * BLOCKS);
     assert_eq!(report["mismatches"], 2, "{report}");
     assert_eq!(report["repaired"], 2, "{report}");
     assert_eq!(report["unrecoverable"], serde_json::json!([]));
@@ -171,7 +171,7 @@ fn a_dead_leg_is_reported_degraded_and_replaced_by_a_new_directory() {
     std::fs::remove_dir_all(f.leg("b")).unwrap();
     let status = f.status();
     assert_eq!(status["degraded"], true, "{status}");
-    assert_eq!(status["healthy_legs"], 1);
+    assert_eq!(status["healthyLegs"], 1);
     assert_eq!(status["legs"][1]["state"], "degraded");
     assert_eq!(status["legs"][1]["open"], "failed");
     let reason = status["legs"][1]["reason"].as_str().unwrap();
@@ -195,9 +195,9 @@ fn a_dead_leg_is_reported_degraded_and_replaced_by_a_new_directory() {
         "--json",
     ]));
     assert_eq!(report["leg"], 1);
-    assert_eq!(report["blocks_checked"], BLOCKS);
+    assert_eq!(report["blocksChecked"], BLOCKS);
     assert_eq!(
-        report["blocks_written"], 10,
+        report["blocksWritten"], 10,
         "the 10 written blocks; zeros need no writing"
     );
     let status = f.status();
@@ -214,8 +214,8 @@ fn a_leg_replaced_in_place_keeps_what_is_still_right() {
     flip_byte(&f.leg("a").join("primary.img"), 3 * BS);
     let report = json(&ok(["mirror", "replace", &f.dir, "--leg", "0", "--json"]));
     // Every block compared, only the damaged one rewritten.
-    assert_eq!(report["blocks_written"], 1, "{report}");
-    assert_eq!(report["damaged_found"], 1, "{report}");
+    assert_eq!(report["blocksWritten"], 1, "{report}");
+    assert_eq!(report["damagedFound"], 1, "{report}");
     assert_eq!(leg_image(&f.leg("a")), f.head());
 }
 
@@ -225,7 +225,7 @@ fn rebuild_makes_every_leg_again_from_the_store_after_all_were_lost() {
     std::fs::remove_dir_all(f.leg("a")).unwrap();
     std::fs::remove_dir_all(f.leg("b")).unwrap();
     let status = f.status();
-    assert_eq!(status["healthy_legs"], 0, "{status}");
+    assert_eq!(status["healthyLegs"], 0, "{status}");
     let text = ok_text(["mirror", "rebuild", &f.dir]);
     assert!(
         text.contains("leg 0 rebuilt: 64 blocks checked, 8 written"),
@@ -250,7 +250,7 @@ fn a_mirror_is_put_beside_an_existing_store() {
     ok_in(["write", &dir, "--addr", "60"], Some(&data));
     let leg = tmp.path().join("only");
     let created = json(&ok(["mirror", "create", &dir, "--leg", s(&leg), "--json"]));
-    assert_eq!(created["legs"][0]["blocks_written"], 4, "{created}");
+    assert_eq!(created["legs"][0]["blocksWritten"], 4, "{created}");
     assert_eq!(&leg_image(&leg)[60 * BS..], &data[..]);
 }
 
@@ -360,8 +360,8 @@ fn writes_the_store_lost_to_a_damaged_last_record_come_back_from_the_legs() {
     let at = bytes.windows(BS).position(|w| w == &f.data[..BS]).unwrap();
     flip_byte(&segment, at + 100);
     let status = f.status();
-    assert_eq!(status["store_blocks_restored"], 8, "{status}");
-    assert_eq!(status["store_blocks_lost"], 0, "{status}");
+    assert_eq!(status["storeBlocksRestored"], 8, "{status}");
+    assert_eq!(status["storeBlocksLost"], 0, "{status}");
     assert_eq!(&f.head()[3 * BS..11 * BS], &f.data[..]);
     assert_eq!(leg_image(&f.leg("a")), f.head());
 }
@@ -489,7 +489,7 @@ fn unfit_legs_are_refused_before_anything_is_written() {
         "INVALID_ARGUMENT",
     );
     assert_eq!(files(&other), other_before);
-    assert_eq!(f.status()["healthy_legs"], 2);
+    assert_eq!(f.status()["healthyLegs"], 2);
     assert_eq!(f.status()["legs"][1]["path"], s(&f.leg("b")));
 
     // A fit leg is taken.

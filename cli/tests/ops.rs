@@ -116,34 +116,31 @@ fn compact_drops_overwritten_blocks_and_every_volume_reads_the_same() {
         ]
     };
     let row = du_row(d, 1);
-    assert_eq!(row["reclaimable_bytes"], 4 * BS as u64);
-    assert_eq!(du_row(d, 2)["reclaimable_bytes"], 0);
-    assert_eq!(du_row(d, 3)["reclaimable_bytes"], BS as u64);
+    assert_eq!(row["reclaimableBytes"], 4 * BS as u64);
+    assert_eq!(du_row(d, 2)["reclaimableBytes"], 0);
+    assert_eq!(du_row(d, 3)["reclaimableBytes"], BS as u64);
 
     let report = json(&ok(["compact", d, "--volume", "1", "--json"]));
     assert_eq!(report["volume"], 1);
-    assert_eq!(report["blocks_kept"], 8);
-    assert_eq!(report["blocks_dropped"], 4);
+    assert_eq!(report["blocksKept"], 8);
+    assert_eq!(report["blocksDropped"], 4);
     assert_eq!(report["removed"], false);
-    assert_eq!(report["bytes_before"], row["total_bytes"]);
-    let after = u(&report["bytes_after"]);
+    assert_eq!(report["bytesBefore"], row["totalBytes"]);
+    let after = u(&report["bytesAfter"]);
     // Four blocks of data go; the record headers stay much the same.
-    assert!(u(&report["freed_bytes"]) + 64 >= 4 * BS as u64, "{report}");
-    assert_eq!(
-        u(&report["freed_bytes"]),
-        u(&report["bytes_before"]) - after
-    );
+    assert!(u(&report["freedBytes"]) + 64 >= 4 * BS as u64, "{report}");
+    assert_eq!(u(&report["freedBytes"]), u(&report["bytesBefore"]) - after);
     let row = du_row(d, 1);
-    assert_eq!(row["reclaimable_bytes"], 0);
-    assert_eq!(u(&row["total_bytes"]), after);
-    assert_eq!(row["live_bytes"], 8 * BS as u64);
+    assert_eq!(row["reclaimableBytes"], 0);
+    assert_eq!(u(&row["totalBytes"]), after);
+    assert_eq!(row["liveBytes"], 8 * BS as u64);
 
     let text = ok_text(["compact", d, "--volume", "3"]);
     assert!(
         text.starts_with("compacted volume 3: ") && text.ends_with("; 2 blocks kept, 1 dropped\n"),
         "{text}"
     );
-    let total = u(&du_row(d, 3)["total_bytes"]);
+    let total = u(&du_row(d, 3)["totalBytes"]);
     assert_eq!(
         ok_text(["compact", d, "--volume", "3"]),
         format!("volume 3 has nothing to reclaim: all 2 blocks are live ({total} bytes)\n")
@@ -207,9 +204,9 @@ fn merge_folds_the_oldest_snapshots_into_the_baseline() {
     fails_with(["merge", d, "--volume", "2"], None, "UNKNOWN_VOLUME");
     // The baseline is now an image of volume 2: du counts it.
     let base = du_row(d, 0);
-    assert_eq!(base["total_bytes"], (BLOCKS * (BS + 4)) as u64);
-    assert_eq!(base["live_bytes"], (BLOCKS * BS) as u64);
-    assert_eq!(base["exclusive_bytes"], Value::Null);
+    assert_eq!(base["totalBytes"], (BLOCKS * (BS + 4)) as u64);
+    assert_eq!(base["liveBytes"], (BLOCKS * BS) as u64);
+    assert_eq!(base["exclusiveBytes"], Value::Null);
 }
 
 #[test]
@@ -226,7 +223,7 @@ fn merge_is_refused_while_a_branch_reads_a_merged_partition() {
     // Merging up to the branch point is fine.
     assert_eq!(
         json(&ok(["merge", d, "--volume", "1", "--json"])),
-        json!({"volume": 1, "partitions": 1, "merged": [1], "blocks_bytes": 8 * BS})
+        json!({"volume": 1, "partitions": 1, "merged": [1], "blocksBytes": 8 * BS})
     );
     assert_reads(
         d,
@@ -257,7 +254,7 @@ fn delete_removes_the_identifier_and_keeps_what_descendants_read() {
     );
     let row = du_row(d, 2);
     assert_eq!(row["kind"], "deleted");
-    assert_eq!(row["live_bytes"], 8 * BS as u64);
+    assert_eq!(row["liveBytes"], 8 * BS as u64);
     let table = ok_text(["du", d]);
     assert!(
         table
@@ -268,10 +265,10 @@ fn delete_removes_the_identifier_and_keeps_what_descendants_read() {
 
     // Volume 1: 4 overwritten blocks and 4..8 (overridden by 2) go; 0..4 stay for the others.
     let report = json(&ok(["delete", d, "--volume", "1", "--json"]));
-    assert_eq!(report["blocks_kept"], 4);
-    assert_eq!(report["blocks_dropped"], 8);
+    assert_eq!(report["blocksKept"], 4);
+    assert_eq!(report["blocksDropped"], 8);
     assert_eq!(report["removed"], false);
-    assert!(u(&report["freed_bytes"]) >= 8 * BS as u64, "{report}");
+    assert!(u(&report["freedBytes"]) >= 8 * BS as u64, "{report}");
     assert_eq!(volume_ids(d), [0, 3, 4]);
     assert_reads(
         d,
@@ -337,7 +334,7 @@ fn rollback_keeps_the_old_head_and_reads_like_the_target() {
     // An empty head is removed rather than kept.
     assert_eq!(
         json(&ok(["rollback", d, "--to", "baseline", "--json"])),
-        json!({"previous_head": 5, "previous_head_kept": false, "label": "", "head": 6, "parent": 0})
+        json!({"previousHead": 5, "previousHeadKept": false, "label": "", "head": 6, "parent": 0})
     );
     assert_eq!(volume_ids(d), [0, 1, 2, 3, 4, 6]);
     assert_reads(d, &[("head", &h.images[0])]);
@@ -426,7 +423,7 @@ fn diff_lists_exactly_the_extents_that_differ() {
             "{a} vs {b}"
         );
         assert_eq!(u(&out["blocks"]), got.iter().map(|e| e.1).sum::<u64>());
-        assert_eq!(out["block_size"], BS as u64);
+        assert_eq!(out["blockSize"], BS as u64);
     }
     assert_eq!(
         ok_text(["diff", d, "2", "2"]),
@@ -479,16 +476,16 @@ fn du_accounts_every_byte_and_totals_them() {
         ]
     );
     let columns = [
-        "total_bytes",
-        "live_bytes",
-        "exclusive_bytes",
-        "reclaimable_bytes",
-        "metadata_bytes",
+        "totalBytes",
+        "liveBytes",
+        "exclusiveBytes",
+        "reclaimableBytes",
+        "metadataBytes",
     ];
     for r in rows.iter().chain([&du["total"]]) {
         assert_eq!(
-            u(&r["total_bytes"]),
-            u(&r["live_bytes"]) + u(&r["reclaimable_bytes"]) + u(&r["metadata_bytes"]),
+            u(&r["totalBytes"]),
+            u(&r["liveBytes"]) + u(&r["reclaimableBytes"]) + u(&r["metadataBytes"]),
             "{r}"
         );
     }
@@ -498,17 +495,17 @@ fn du_accounts_every_byte_and_totals_them() {
     }
     // Exact values: a zero baseline takes nothing; volume 1 wrote 12 blocks, 8 of them live,
     // 4 of those (4..8) only it reads; the head wrote one block.
-    assert_eq!(u(&rows[0]["total_bytes"]), 0);
-    assert_eq!(u(&rows[1]["live_bytes"]), 8 * BS as u64);
-    assert_eq!(u(&rows[1]["exclusive_bytes"]), 4 * BS as u64);
-    assert_eq!(u(&rows[1]["reclaimable_bytes"]), 4 * BS as u64);
-    assert_eq!(u(&rows[2]["exclusive_bytes"]), 0);
-    assert_eq!(u(&rows[4]["live_bytes"]), BS as u64);
+    assert_eq!(u(&rows[0]["totalBytes"]), 0);
+    assert_eq!(u(&rows[1]["liveBytes"]), 8 * BS as u64);
+    assert_eq!(u(&rows[1]["exclusiveBytes"]), 4 * BS as u64);
+    assert_eq!(u(&rows[1]["reclaimableBytes"]), 4 * BS as u64);
+    assert_eq!(u(&rows[2]["exclusiveBytes"]), 0);
+    assert_eq!(u(&rows[4]["liveBytes"]), BS as u64);
     // The partition sizes are those `strata volumes` shows.
     let listed = json(&ok(["volumes", d, "--json"]));
     for v in listed.as_array().unwrap().iter().skip(1) {
         let row = rows.iter().find(|r| r["volume"] == v["id"]).unwrap();
-        assert_eq!(row["total_bytes"], v["bytes"]);
+        assert_eq!(row["totalBytes"], v["bytes"]);
     }
 
     // The table shows the same numbers with --bytes, a `-` for the baseline's EXCLUSIVE and a
@@ -575,11 +572,11 @@ fn du_counts_an_imported_baseline() {
     let du = json(&ok(["du", d, "--json"]));
     assert_eq!(
         du["volumes"][0],
-        json!({"volume": 0, "kind": "baseline", "label": "", "total_bytes": 16 * 4100,
-               "live_bytes": 16 * 4096, "exclusive_bytes": null, "reclaimable_bytes": 0,
-               "metadata_bytes": 16 * 4})
+        json!({"volume": 0, "kind": "baseline", "label": "", "totalBytes": 16 * 4100,
+               "liveBytes": 16 * 4096, "exclusiveBytes": null, "reclaimableBytes": 0,
+               "metadataBytes": 16 * 4})
     );
-    assert_eq!(du["total"]["total_bytes"], 16 * 4100);
+    assert_eq!(du["total"]["totalBytes"], 16 * 4100);
 }
 
 /// Runs `strata send ... -o -` piped into `strata receive ... -i -`; returns receive's stdout.
@@ -685,10 +682,10 @@ fn send_and_receive_copy_volumes_fully_then_incrementally() {
     let report = json(out.as_bytes());
     assert_eq!(report["created"], false);
     assert_eq!(report["landed"], json!([5]));
-    assert_eq!(report["volumes_skipped"], 0);
+    assert_eq!(report["volumesSkipped"], 0);
     assert_eq!(report["entries"], 1);
-    assert_eq!(report["data_bytes"], 8 * BS as u64);
-    assert_eq!(report["head_parent"], 5);
+    assert_eq!(report["dataBytes"], 8 * BS as u64);
+    assert_eq!(report["headParent"], 5);
     assert_same_snapshots(d, &copy);
 
     // Applying it again lands nothing.

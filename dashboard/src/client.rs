@@ -3,7 +3,8 @@
 //! importImage, importStream }`. The dashboard therefore drives the engine exactly as an embedding page does:
 //! in the package's module worker, through messages.
 //!
-//! Results are plain JS objects; they are decoded through JSON into the serde types below. Every
+//! Results are plain JS objects; they are read with serde-wasm-bindgen into the engine's boundary
+//! types (the ones the worker wrote them from) and the serde types below. Every
 //! rejection becomes a [`ClientError`] carrying the `StrataError`'s stable `code`.
 
 use std::fmt;
@@ -92,78 +93,26 @@ impl Backend {
     }
 }
 
+pub use strata_engine::{
+    CompactReport, CopyReport, Extent, LogEntry, SpaceInfo, VolumeInfo, VolumeKind,
+};
+
+/// What the client's `info()` returns: the engine's `StoreInfo` with the session's name and mode.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreInfo {
     pub name: String,
-    pub backend: String,
     pub read_only: bool,
-    pub block_size: u64,
-    pub block_count: u64,
-    pub baseline: String,
-    pub head: u64,
-    pub next_seq: u64,
-    pub partitions: u64,
-    pub log_bytes: u64,
-    pub mapped_blocks: u64,
+    #[serde(flatten)]
+    pub info: strata_engine::StoreInfo,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VolumeInfo {
-    pub id: u64,
-    pub kind: String,
-    pub label: String,
-    pub parent: Option<u64>,
-    pub created_ms: u64,
-    pub sealed_ms: Option<u64>,
-    pub entry_count: u64,
-    pub bytes: u64,
-}
+impl std::ops::Deref for StoreInfo {
+    type Target = strata_engine::StoreInfo;
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SpaceInfo {
-    pub volume: u64,
-    pub visible: bool,
-    pub total_bytes: u64,
-    pub live_bytes: u64,
-    pub reclaimable_bytes: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogEntry {
-    pub seq: u64,
-    pub volume: u64,
-    pub addr: u64,
-    pub blocks: u64,
-    pub timestamp_ms: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CompactReport {
-    pub bytes_before: u64,
-    pub bytes_after: u64,
-    pub blocks_kept: u64,
-    pub blocks_dropped: u64,
-    pub removed: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Extent {
-    pub addr: u64,
-    pub blocks: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CopyReport {
-    pub volumes: u64,
-    pub entries: u64,
-    pub data_bytes: u64,
-    pub stream_bytes: u64,
+    fn deref(&self) -> &strata_engine::StoreInfo {
+        &self.info
+    }
 }
 
 /// Where a block's data lives (see the engine's `Origin`).
@@ -308,12 +257,9 @@ async fn until_cancelled(promise: Promise, signal: &web_sys::AbortSignal) -> Cli
     result.map_err(|e| ClientError::from_js(&e))
 }
 
-/// A JS value decoded through JSON into `T`.
+/// A JS value the client returned, read into `T` with serde-wasm-bindgen.
 pub fn decode<T: DeserializeOwned>(value: &JsValue) -> ClientResult<T> {
-    let json: String = js_sys::JSON::stringify(value)
-        .map_err(|e| ClientError::from_js(&e))?
-        .into();
-    serde_json::from_str(&json)
+    serde_wasm_bindgen::from_value(value.clone())
         .map_err(|e| ClientError::dashboard(format!("unexpected reply from the client: {e}")))
 }
 

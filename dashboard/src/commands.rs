@@ -210,8 +210,8 @@ pub async fn refresh(
     let volumes = client.volumes().await?;
     let space = client.space().await?;
     let volume = selected
-        .filter(|s| volumes.iter().any(|v| v.id == *s))
-        .unwrap_or(info.head);
+        .filter(|s| volumes.iter().any(|v| v.id.0 == *s))
+        .unwrap_or(info.head.0);
     let map = load_map(client, volume, info.block_count, range).await?;
     dispatch.dispatch(Action::Refreshed {
         info,
@@ -265,7 +265,7 @@ async fn adopt(dispatch: &Dispatch, client: Client) -> ClientResult<()> {
     let info = client.info().await?;
     let volumes = client.volumes().await?;
     let space = client.space().await?;
-    let map = load_map(&client, info.head, info.block_count, None).await?;
+    let map = load_map(&client, info.head.0, info.block_count, None).await?;
     dispatch.dispatch(Action::Opened(OpenStore {
         client,
         info,
@@ -523,7 +523,11 @@ pub fn writes_for(
 
 /// Carries out a [`WriteRequest`].
 pub fn write(dispatch: Dispatch, store: &OpenStore, selected: Option<u64>, request: WriteRequest) {
-    let writes = match writes_for(&request, store.info.block_size, store.info.block_count) {
+    let writes = match writes_for(
+        &request,
+        u64::from(store.info.block_size),
+        store.info.block_count,
+    ) {
         Ok(writes) => writes,
         Err(message) => return fail(&dispatch, ClientError::dashboard(message)),
     };

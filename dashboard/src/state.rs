@@ -212,7 +212,7 @@ impl DashboardState {
     /// The volume the views show: the selected one, else the head.
     pub fn shown_volume(&self) -> Option<u64> {
         self.selected
-            .or_else(|| self.store.as_ref().map(|s| s.info.head))
+            .or_else(|| self.store.as_ref().map(|s| s.info.head.0))
     }
 }
 
@@ -306,7 +306,7 @@ impl Reducible for DashboardState {
                     // A selected volume that no longer exists (deleted, merged) falls back to
                     // the head.
                     if let Some(selected) = next.selected {
-                        if !volumes.iter().any(|v| v.id == selected) {
+                        if !volumes.iter().any(|v| v.id.0 == selected) {
                             next.selected = None;
                         }
                     }
@@ -390,10 +390,11 @@ mod tests {
     fn log_pages_append_until_reset() {
         let entry = |seq| LogEntry {
             seq,
-            volume: 1,
+            volume: strata_engine::VolumeId(1),
             addr: 0,
             blocks: 1,
             timestamp_ms: 0,
+            data: None,
         };
         let state = Rc::new(DashboardState::default())
             .reduce(Action::LogPage {

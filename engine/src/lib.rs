@@ -55,8 +55,12 @@ pub use volume::Volume;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Identifies a volume: `0` is the baseline, every log partition gets the next number when it is
-/// created, and numbers are never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// created, and numbers are never reused. It travels as a plain number (policy JSON, audit
+/// entries, the CLI's JSON, JavaScript objects).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct VolumeId(pub u64);
 
 impl VolumeId {

@@ -1,10 +1,12 @@
 //! Values across the boundary: JavaScript numbers and option objects in, plain JS objects out.
 //!
 //! Block addresses, counts, volume identifiers and sequence numbers travel as JS numbers (not
-//! `BigInt`), so they are checked to be whole, non-negative and at most 2^53 - 1. Engine structs
-//! become plain objects with camelCase fields, built with `js_sys` so that the shapes are the
-//! ones written in the TypeScript declarations (`TS_TYPES` in `api.rs`). Policy documents,
-//! decisions and audit entries are serde types in the engine: they go through JSON.
+//! `BigInt`), so they are checked to be whole, non-negative and at most 2^53 - 1. What the engine
+//! reports (volume and store facts, log entries, compaction, copy and space reports, extents) is
+//! described once, as serde types in the engine (camelCase); [`to_js`] hands them over with
+//! serde-wasm-bindgen, so their shapes are the ones the CLI prints and the TypeScript
+//! declarations (`TS_TYPES` in `api/mod.rs`, `wasm/js/client.d.ts`) declare. Policy documents,
+//! decisions and audit entries are serde types in the engine too: they go through JSON.
 //!
 //! Also the pieces `StrataStore` (`api.rs`) and `StrataMirror` (`mirror.rs`) share: the
 //! `writeBatch` argument, progress callbacks, and walking the log with a cursor.
@@ -12,12 +14,10 @@
 use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use serde::Serialize;
 use strata_engine::policy::{AuditEntry, Decision};
 use strata_engine::storage::Storage;
-use strata_engine::{
-    BaselineKind, CompactReport, CopyReport, CursorStart, Extent, LogCursor, LogEntry, Progress,
-    SpaceInfo, Store, StoreInfo, VolumeId, VolumeInfo, VolumeKind,
-};
+use strata_engine::{CursorStart, Extent, LogCursor, Progress, Store, VolumeId};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::StrataError;
@@ -55,8 +55,33 @@ fn number(n: u64) -> JsValue {
     JsValue::from_f64(n as f64)
 }
 
-fn optional_number(n: Option<u64>) -> JsValue {
-    n.map_or(JsValue::NULL, number)
+/// How the engine's boundary types become JS values: `None` as `null` (as the declarations
+/// say), maps as plain objects, 64-bit integers as numbers (one past 2^53 - 1 is an error, never
+/// a rounded number), block data as `Uint8Array`.
+const SERIALIZER: serde_wasm_bindgen::Serializer = serde_wasm_bindgen::Serializer::new()
+    .serialize_missing_as_null(true)
+    .serialize_maps_as_objects(true);
+
+/// One of the engine's boundary types (or a binding's type made of them) as a plain JS value.
+pub(crate) fn to_js(value: &impl Serialize) -> Result<JsValue, StrataError> {
+    value.serialize(&SERIALIZER).map_err(|e| {
+        StrataError::new(
+            "LIMIT_EXCEEDED",
+            format!("a value does not fit a JavaScript number: {e}"),
+        )
+    })
+}
+
+/// A list of boundary values as a JS array.
+pub(crate) fn to_js_array<T: Serialize>(values: &[T]) -> Result<Array, StrataError> {
+    to_js(&values).map(JsCast::unchecked_into)
+}
+
+/// A boundary type's value with one more property (the chunks of a send, say).
+pub(crate) fn with_property(value: JsValue, key: &str, property: impl Into<JsValue>) -> JsValue {
+    // Defining a property on a fresh plain object cannot fail.
+    let _ = Reflect::set(&value, &JsValue::from_str(key), &property.into());
+    value
 }
 
 /// A plain object built field by field.
@@ -215,7 +240,7 @@ pub(crate) async fn next_entries<S: Storage>(
         match store.next_entry(&mut position, with_data).await? {
             Some(entry) => {
                 data_bytes += entry.data.as_ref().map_or(0, Vec::len);
-                out.push(&log_entry(entry));
+                out.push(&to_js(&entry)?);
             }
             None => break,
         }
@@ -236,7 +261,7 @@ pub(crate) fn diff_extents(extents: &[Extent]) -> Result<Array, StrataError> {
             ),
         ));
     }
-    Ok(array(extents, extent))
+    to_js_array(extents)
 }
 
 /// `[start, end)` block range of send options: `[start, end]` as a two-number array.
@@ -258,106 +283,6 @@ pub(crate) fn block_range(value: &JsValue) -> Result<Option<std::ops::Range<u64>
         return Err(bad());
     }
     Ok(Some(start..end))
-}
-
-pub(crate) fn volume_kind(kind: VolumeKind) -> &'static str {
-    match kind {
-        VolumeKind::Baseline => "baseline",
-        VolumeKind::Snapshot => "snapshot",
-        VolumeKind::Head => "head",
-    }
-}
-
-pub(crate) fn volume_info(v: &VolumeInfo) -> JsValue {
-    ObjectBuilder::new()
-        .number("id", v.id.0)
-        .set("kind", volume_kind(v.kind))
-        .set("label", v.label.as_str())
-        .set("parent", optional_number(v.parent.map(|p| p.0)))
-        .number("createdMs", v.created_ms)
-        .set("sealedMs", optional_number(v.sealed_ms))
-        .number("entryCount", v.entry_count)
-        .number("blocksWritten", v.blocks_written)
-        .number("bytes", v.bytes)
-        .number("firstSeq", v.first_seq)
-        .number("nextSeq", v.next_seq)
-        .build()
-}
-
-pub(crate) fn store_info(info: &StoreInfo) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .set("backend", info.backend)
-        .number("blockSize", u64::from(info.block_size))
-        .number("blockCount", info.block_count)
-        .set(
-            "baseline",
-            match info.baseline {
-                BaselineKind::Zero => "zero",
-                BaselineKind::Image => "image",
-            },
-        )
-        // 64 random bits do not fit a JS number: hexadecimal, as the CLI prints it.
-        .set("storeId", format!("{:016x}", info.store_id))
-        .number("createdMs", info.created_ms)
-        .number("head", info.head.0)
-        .number("nextSeq", info.next_seq)
-        .number("partitions", info.partitions as u64)
-        .number("logBytes", info.log_bytes)
-        .number("mappedBlocks", info.mapped_blocks as u64)
-        .number("indexBytes", info.index_bytes as u64)
-}
-
-pub(crate) fn log_entry(entry: LogEntry) -> JsValue {
-    let data: JsValue = match entry.data {
-        Some(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
-        None => JsValue::NULL,
-    };
-    ObjectBuilder::new()
-        .number("seq", entry.seq)
-        .number("volume", entry.volume.0)
-        .number("addr", entry.addr)
-        .number("blocks", u64::from(entry.blocks))
-        .number("timestampMs", entry.timestamp_ms)
-        .set("data", data)
-        .build()
-}
-
-pub(crate) fn compact_report(r: &CompactReport) -> JsValue {
-    ObjectBuilder::new()
-        .number("bytesBefore", r.bytes_before)
-        .number("bytesAfter", r.bytes_after)
-        .number("blocksKept", r.blocks_kept)
-        .number("blocksDropped", r.blocks_dropped)
-        .set("removed", r.removed)
-        .build()
-}
-
-pub(crate) fn copy_report(r: &CopyReport) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .number("volumes", r.volumes)
-        .number("volumesSkipped", r.volumes_skipped)
-        .number("entries", r.entries)
-        .number("dataBytes", r.data_bytes)
-        .number("streamBytes", r.stream_bytes)
-}
-
-pub(crate) fn extent(e: &Extent) -> JsValue {
-    ObjectBuilder::new()
-        .number("addr", e.addr)
-        .number("blocks", e.blocks)
-        .build()
-}
-
-pub(crate) fn space_info(s: &SpaceInfo) -> JsValue {
-    ObjectBuilder::new()
-        .number("volume", s.volume.0)
-        .set("visible", s.visible)
-        .number("totalBytes", s.total_bytes)
-        .number("liveBytes", s.live_bytes)
-        .number("exclusiveBytes", s.exclusive_bytes)
-        .number("reclaimableBytes", s.reclaimable_bytes)
-        .number("metadataBytes", s.metadata_bytes)
-        .build()
 }
 
 pub(crate) fn array<T>(items: &[T], convert: impl Fn(&T) -> JsValue) -> Array {

@@ -87,7 +87,7 @@ export interface MirrorOptions {
 }
 
 /** What `StrataMirror.info()` returns: the secondary's facts, and the legs' backends. */
-export interface MirrorInfo extends Omit<StoreInfo, "readOnly" | "recovery"> {
+export interface MirrorInfo extends Omit<StoreInfo, "readOnly"> {
   legs: LegBackend[];
 }
 
@@ -584,7 +584,7 @@ impl StrataMirror {
     pub async fn snapshot(&self, label: Option<String>) -> Result<JsValue> {
         let mut session = self.session.lock().await;
         let report = session.mirror()?.snapshot(label.as_deref()).await?;
-        Ok(snapshot_report(&report))
+        snapshot_report(&report)
     }
 
     /// Reads `blocks` blocks from block `addr` of the live volume, from the primary: every block
@@ -693,16 +693,12 @@ impl StrataMirror {
     pub async fn info(&self) -> Result<JsValue> {
         let mut session = self.session.lock().await;
         let info = session.mirror()?.info();
-        let legs: Array = session
-            .legs
-            .iter()
-            .map(|b| JsValue::from_str(b.as_str()))
-            .collect();
-        Ok(convert::store_info(&info)
-            .set("name", self.name.as_str())
-            .set("backend", self.backend.as_str())
-            .set("legs", legs)
-            .build())
+        let legs: Vec<&str> = session.legs.iter().map(|b| b.as_str()).collect();
+        convert::to_js(&MirrorInfo {
+            name: &self.name,
+            info,
+            legs,
+        })
     }
 
     /// The state of every leg and what has been found and fixed since the mirror was opened.
@@ -806,6 +802,15 @@ impl StrataMirror {
 
 // ----- values going out -------------------------------------------------------------------------
 
+/// What `info()` returns: the secondary's `StoreInfo`, the mirror's name and the legs' backends.
+#[derive(serde::Serialize)]
+struct MirrorInfo<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    info: strata_engine::StoreInfo,
+    legs: Vec<&'a str>,
+}
+
 fn numbers(values: &[u64]) -> Array {
     convert::array(values, |&n| JsValue::from_f64(n as f64))
 }
@@ -818,21 +823,21 @@ fn backend_of(legs: &[BackendKind], i: usize) -> &'static str {
     legs.get(i).map_or("auto", |b| b.as_str())
 }
 
-fn snapshot_report(r: &SnapshotReport) -> JsValue {
-    ObjectBuilder::new()
+fn snapshot_report(r: &SnapshotReport) -> Result<JsValue> {
+    Ok(ObjectBuilder::new()
         .number("volume", r.volume.0)
         .set(
             "compacted",
             r.compacted
                 .as_ref()
-                .map_or(JsValue::NULL, convert::compact_report),
+                .map_or(Ok(JsValue::NULL), convert::to_js)?,
         )
         .number("mergedPartitions", u64::from(r.merged_partitions))
         .set(
             "compactionSkipped",
             optional_text(r.compaction_skipped.as_deref()),
         )
-        .build()
+        .build())
 }
 
 fn status_object(

@@ -128,13 +128,13 @@ pub(crate) async fn read_at<B: Binding>(
 pub(crate) async fn volumes<B: Binding>(b: &B) -> Result<Array> {
     let mut session = b.session().lock().await;
     let volumes = B::volume(&mut session)?.volumes();
-    Ok(convert::array(&volumes, convert::volume_info))
+    convert::to_js_array(&volumes)
 }
 
 pub(crate) async fn space<B: Binding>(b: &B) -> Result<Array> {
     let mut session = b.session().lock().await;
     let space = B::volume(&mut session)?.space();
-    Ok(convert::array(&space, convert::space_info))
+    convert::to_js_array(&space)
 }
 
 pub(crate) async fn cursor<B: Binding>(b: &B, start: JsValue) -> Result<StrataCursor> {
@@ -183,7 +183,7 @@ pub(crate) async fn compact<B: Binding>(
         .compact(volume, &mut progress)
         .await;
     let report = b.settle(&mut session, outcome).await?;
-    Ok(convert::compact_report(&report))
+    convert::to_js(&report)
 }
 
 pub(crate) async fn merge<B: Binding>(
@@ -205,7 +205,7 @@ pub(crate) async fn delete_volume<B: Binding>(b: &B, volume: f64) -> Result<JsVa
     let mut session = b.session().lock().await;
     let outcome = B::volume(&mut session)?.delete_volume(volume).await;
     let report = b.settle(&mut session, outcome).await?;
-    Ok(convert::compact_report(&report))
+    convert::to_js(&report)
 }
 
 pub(crate) async fn rollback<B: Binding>(b: &B, volume: f64, label: Option<String>) -> Result<f64> {

@@ -78,15 +78,14 @@ pub fn send(args: SendArgs, quiet: bool) -> CliResult {
 
 // ----- receive -----------------------------------------------------------------------------------
 
+/// What a receive carried (the engine's `CopyReport`) and what it left.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ReceiveJson {
     created: bool,
     landed: Vec<u64>,
-    volumes: u64,
-    volumes_skipped: u64,
-    entries: u64,
-    data_bytes: u64,
-    stream_bytes: u64,
+    #[serde(flatten)]
+    report: CopyReport,
     head: u64,
     head_parent: Option<u64>,
 }
@@ -220,11 +219,7 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
         let value = ReceiveJson {
             created: new.is_some(),
             landed,
-            volumes: report.volumes,
-            volumes_skipped: report.volumes_skipped,
-            entries: report.entries,
-            data_bytes: report.data_bytes,
-            stream_bytes: report.stream_bytes,
+            report,
             head: head.0,
             head_parent: head_parent.map(|p| p.0),
         };

@@ -262,6 +262,7 @@ fn close(dir: &Path, mirror: Mirror) -> CliResult {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ResilverJson {
     leg: usize,
     path: String,
@@ -457,6 +458,7 @@ fn check_legs(
 // ----- create -----------------------------------------------------------------------------------
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct CreateJson {
     dir: String,
     head: u64,
@@ -576,6 +578,7 @@ fn create(args: MirrorCreateArgs) -> CliResult {
 // ----- status -----------------------------------------------------------------------------------
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct LegJson {
     leg: usize,
     path: String,
@@ -591,6 +594,7 @@ struct LegJson {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct StatusJson {
     dir: String,
     head: u64,
@@ -736,6 +740,7 @@ fn status(args: MirrorStatusArgs) -> CliResult {
 // ----- scrub ------------------------------------------------------------------------------------
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct LegScrubJson {
     leg: usize,
     path: String,
@@ -746,6 +751,7 @@ struct LegScrubJson {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ScrubJson {
     blocks_checked: u64,
     copies_checked: u64,

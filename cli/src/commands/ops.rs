@@ -5,7 +5,7 @@ use super::*;
 
 use std::collections::BTreeMap;
 
-use strata_engine::{CompactReport, Progress};
+use strata_engine::{CompactReport, Extent, Progress};
 
 use crate::args::{CompactArgs, DeleteArgs, DiffArgs, DuArgs, MergeArgs, RollbackArgs};
 
@@ -49,27 +49,22 @@ pub(super) fn id_list(ids: &[u64]) -> String {
         .join(", ")
 }
 
+/// A compaction's or deletion's report, with its volume and the bytes it freed.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct CompactJson {
     volume: u64,
-    bytes_before: u64,
-    bytes_after: u64,
     freed_bytes: u64,
-    blocks_kept: u64,
-    blocks_dropped: u64,
-    removed: bool,
+    #[serde(flatten)]
+    report: CompactReport,
 }
 
 impl CompactJson {
-    fn new(volume: VolumeId, r: &CompactReport) -> Self {
+    fn new(volume: VolumeId, report: &CompactReport) -> Self {
         CompactJson {
             volume: volume.0,
-            bytes_before: r.bytes_before,
-            bytes_after: r.bytes_after,
-            freed_bytes: r.bytes_before.saturating_sub(r.bytes_after),
-            blocks_kept: r.blocks_kept,
-            blocks_dropped: r.blocks_dropped,
-            removed: r.removed,
+            freed_bytes: report.bytes_before.saturating_sub(report.bytes_after),
+            report: *report,
         }
     }
 }
@@ -108,6 +103,7 @@ pub fn compact(args: CompactArgs, quiet: bool) -> CliResult {
 // ----- merge -------------------------------------------------------------------------------------
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct MergeJson {
     volume: u64,
     partitions: u32,
@@ -193,6 +189,7 @@ pub fn delete(args: DeleteArgs) -> CliResult {
 // ----- rollback ----------------------------------------------------------------------------------
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct RollbackJson<'a> {
     previous_head: u64,
     previous_head_kept: bool,
@@ -234,18 +231,13 @@ pub fn rollback(args: RollbackArgs) -> CliResult {
 // ----- diff --------------------------------------------------------------------------------------
 
 #[derive(Serialize)]
-struct ExtentJson {
-    addr: u64,
-    blocks: u64,
-}
-
-#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct DiffJson {
     a: u64,
     b: u64,
     block_size: u32,
     blocks: u64,
-    extents: Vec<ExtentJson>,
+    extents: Vec<Extent>,
 }
 
 pub fn diff(args: DiffArgs) -> CliResult {
@@ -262,13 +254,7 @@ pub fn diff(args: DiffArgs) -> CliResult {
             b: b.0,
             block_size,
             blocks,
-            extents: extents
-                .iter()
-                .map(|e| ExtentJson {
-                    addr: e.addr,
-                    blocks: e.blocks,
-                })
-                .collect(),
+            extents: extents.clone(),
         };
         writeln!(out, "{}", to_json(&value, true)?).map_err(stdout_err)?;
     } else {
@@ -302,7 +288,10 @@ pub fn diff(args: DiffArgs) -> CliResult {
 
 // ----- du ----------------------------------------------------------------------------------------
 
+/// One row of `du`: a volume's `SpaceInfo` seen by a person (its kind and label; the baseline,
+/// which `space()` does not list, and a total).
 #[derive(Serialize, Default, Clone)]
+#[serde(rename_all = "camelCase")]
 struct SpaceJson {
     /// `null` for the total.
     volume: Option<u64>,
@@ -317,6 +306,7 @@ struct SpaceJson {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct DuJson {
     volumes: Vec<SpaceJson>,
     total: SpaceJson,
@@ -350,7 +340,7 @@ pub fn du(args: DuArgs) -> CliResult {
         let info = volumes.get(&space.volume.0);
         let kind = match (space.visible, info.map(|v| v.kind)) {
             (false, _) => "deleted",
-            (true, Some(kind)) => kind_name(kind),
+            (true, Some(kind)) => kind.as_str(),
             (true, None) => "snapshot",
         };
         rows.push(SpaceJson {

@@ -205,7 +205,11 @@ fn judge(
                 };
                 if *probe == Probe::Stat {
                     let recovery = &actual["recovery"];
-                    for key in ["journal_bytes_truncated", "head_bytes_truncated"] {
+                    for key in [
+                        "journalBytesTruncated",
+                        "headBytesTruncated",
+                        "headBytesLost",
+                    ] {
                         if recovery[key].as_u64().is_some_and(|n| n > 0) {
                             notes.push(format!("stat: recovery {key} = {}", recovery[key]));
                         }
@@ -242,7 +246,7 @@ fn judge(
         .iter()
         .find(|(p, r)| *p == Probe::MirrorStatus && r.ok())
         .and_then(|(_, r)| serde_json::from_slice::<Value>(&r.stdout).ok())
-        .is_some_and(|s| s["store_blocks_restored"].as_u64().is_some_and(|n| n > 0));
+        .is_some_and(|s| s["storeBlocksRestored"].as_u64().is_some_and(|n| n > 0));
     if let Damage::Add(_) = case.damage {
         if !store.join(&case.file).exists() {
             notes.push(format!(

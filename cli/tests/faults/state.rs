@@ -163,12 +163,12 @@ pub fn record(sys: &System, io: &Path) -> Expected {
     let stat = parse(&must(Probe::Stat));
     assert_eq!(
         stat["recovery"],
-        serde_json::json!({"journal_bytes_truncated": 0, "head_bytes_truncated": 0}),
+        serde_json::json!({"journalBytesTruncated": 0, "headBytesTruncated": 0, "headBytesLost": 0}),
         "{}: the undamaged store needed recovery: {stat}",
         sys.name
     );
     let head = stat["head"].as_u64().expect("stat head");
-    let block_size = stat["block_size"].as_u64().expect("stat block_size");
+    let block_size = stat["blockSize"].as_u64().expect("stat block_size");
     let volumes = parse(&must(Probe::Volumes));
     let ids: Vec<u64> = volumes
         .as_array()

@@ -60,7 +60,7 @@ pub fn describe(cell: &Cell, volumes: &[VolumeInfo]) -> String {
     };
     let from = match (cell.origin.as_str(), cell.volume) {
         ("partition", Some(volume)) => {
-            let info = volumes.iter().find(|v| v.id == volume);
+            let info = volumes.iter().find(|v| v.id.0 == volume);
             let label = info
                 .filter(|v| !v.label.is_empty())
                 .map(|v| format!(" \"{}\"", v.label))

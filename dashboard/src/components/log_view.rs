@@ -37,8 +37,8 @@ pub fn LogView(props: &LogViewProps) -> Html {
     let filtered: Vec<&LogEntry> = props
         .entries
         .iter()
-        .filter(|e| volume_filter.is_none_or(|v| e.volume == v))
-        .filter(|e| block_filter.is_none_or(|b| e.addr <= b && b < e.addr + e.blocks))
+        .filter(|e| volume_filter.is_none_or(|v| e.volume.0 == v))
+        .filter(|e| block_filter.is_none_or(|b| e.addr <= b && b < e.addr + u64::from(e.blocks)))
         .collect();
     let rows = filtered.len();
     let start = moved(*first, 0, rows);
@@ -95,7 +95,7 @@ pub fn LogView(props: &LogViewProps) -> Html {
         let blocks = if e.blocks == 1 {
             format!("block {}", e.addr)
         } else {
-            format!("blocks {}–{}", e.addr, e.addr + e.blocks - 1)
+            format!("blocks {}–{}", e.addr, e.addr + u64::from(e.blocks) - 1)
         };
         html! {
             <tr class="log-row" data-seq={e.seq.to_string()}>

@@ -44,10 +44,10 @@ pub fn StoragePanel(props: &StoragePanelProps) -> Html {
                 <dt>{ "Backend" }</dt><dd id="info-backend">{ &info.backend }</dd>
                 <dt>{ "Block size" }</dt><dd id="info-block-size">{ info.block_size }</dd>
                 <dt>{ "Blocks" }</dt><dd id="info-blocks">{ info.block_count }</dd>
-                <dt>{ "Baseline" }</dt><dd>{ &info.baseline }</dd>
+                <dt>{ "Baseline" }</dt><dd>{ info.baseline.as_str() }</dd>
                 <dt>{ "Log bytes" }</dt><dd id="info-log-bytes">{ format_bytes(info.log_bytes) }</dd>
                 <dt>{ "Blocks written in the log" }</dt><dd>{ info.mapped_blocks }</dd>
-                <dt>{ "Head volume" }</dt><dd id="info-head">{ info.head }</dd>
+                <dt>{ "Head volume" }</dt><dd id="info-head">{ info.head.0 }</dd>
                 <dt>{ "Next sequence" }</dt><dd>{ info.next_seq }</dd>
             </dl>
         }

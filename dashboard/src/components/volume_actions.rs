@@ -4,7 +4,7 @@
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::client::{Extent, VolumeInfo};
+use crate::client::{Extent, VolumeInfo, VolumeKind};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum VolumeAction {
@@ -43,7 +43,7 @@ fn volume_select(
                 } else {
                     format!("{} ({}, {})", v.id, v.kind, v.label)
                 };
-                html! { <option value={v.id.to_string()} selected={Some(v.id) == value}>{ text }</option> }
+                html! { <option value={v.id.to_string()} selected={Some(v.id.0) == value}>{ text }</option> }
             }) }
         </select>
     }
@@ -60,16 +60,16 @@ pub fn VolumeActions(props: &VolumeActionsProps) -> Html {
     let head = props
         .volumes
         .iter()
-        .find(|v| v.kind == "head")
-        .map(|v| v.id);
+        .find(|v| v.kind == VolumeKind::Head)
+        .map(|v| v.id.0);
     let target_volume = target
-        .filter(|t| props.volumes.iter().any(|v| v.id == *t))
+        .filter(|t| props.volumes.iter().any(|v| v.id.0 == *t))
         .or(props.shown);
     let a = diff_a
-        .filter(|t| props.volumes.iter().any(|v| v.id == *t))
+        .filter(|t| props.volumes.iter().any(|v| v.id.0 == *t))
         .or(Some(0));
     let b = diff_b
-        .filter(|t| props.volumes.iter().any(|v| v.id == *t))
+        .filter(|t| props.volumes.iter().any(|v| v.id.0 == *t))
         .or(head);
 
     let pick = |state: &UseStateHandle<Option<u64>>| {

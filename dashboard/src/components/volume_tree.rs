@@ -4,7 +4,7 @@
 
 use yew::prelude::*;
 
-use crate::client::{SpaceInfo, VolumeInfo};
+use crate::client::{SpaceInfo, VolumeInfo, VolumeKind};
 use crate::components::block_map::volume_class;
 use crate::format::{format_bytes, format_time};
 
@@ -35,18 +35,18 @@ fn depth(volumes: &[VolumeInfo], volume: &VolumeInfo) -> usize {
 pub fn VolumeTree(props: &VolumeTreeProps) -> Html {
     let rows = props.volumes.iter().map(|v| {
         let space = props.space.iter().find(|s| s.volume == v.id);
-        let is_head = v.kind == "head";
-        let shown = props.shown == Some(v.id);
+        let is_head = v.kind == VolumeKind::Head;
+        let shown = props.shown == Some(v.id.0);
         let select = {
-            let (on_select, id) = (props.on_select.clone(), v.id);
+            let (on_select, id) = (props.on_select.clone(), v.id.0);
             Callback::from(move |_| on_select.emit(id))
         };
         // Indentation by class (the CSP allows no inline styles), up to ten levels.
         let indent = format!("depth-{}", depth(&props.volumes, v).min(10));
-        let colour = if v.kind == "baseline" {
+        let colour = if v.kind == VolumeKind::Baseline {
             "baseline".to_string()
         } else {
-            volume_class(v.id)
+            volume_class(v.id.0)
         };
         let when = v
             .sealed_ms
@@ -60,7 +60,7 @@ pub fn VolumeTree(props: &VolumeTreeProps) -> Html {
                     { v.id }
                     if is_head { <span class="tag head" title="the live, writable volume">{ "head" }</span> }
                 </td>
-                <td>{ &v.kind }</td>
+                <td>{ v.kind.as_str() }</td>
                 <td class="label">{ &v.label }</td>
                 <td>{ v.parent.map(|p| p.to_string()).unwrap_or_else(|| "—".into()) }</td>
                 <td>{ v.entry_count }</td>

@@ -3,23 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::decision::{Decision, Origin};
 use crate::{StoreInfo, VolumeId, VolumeInfo, VolumeKind};
-
-// Volume identifiers travel as plain numbers in policy JSON, views and audit entries.
-impl Serialize for VolumeId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for VolumeId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        u64::deserialize(deserializer).map(VolumeId)
-    }
-}
 
 /// One volume, as a policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

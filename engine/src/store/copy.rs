@@ -33,7 +33,8 @@ pub struct SendOptions {
 }
 
 /// What a send or receive moved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CopyReport {
     /// Volumes carried (received: landed).
     pub volumes: u64,

@@ -290,7 +290,7 @@ impl<S: Storage> Store<S> {
     /// Facts about the store.
     pub fn info(&self) -> StoreInfo {
         StoreInfo {
-            backend: self.storage.kind(),
+            backend: self.storage.kind().to_string(),
             block_size: self.block_size,
             block_count: self.block_count,
             baseline: self.baseline,
@@ -302,6 +302,7 @@ impl<S: Storage> Store<S> {
             log_bytes: self.partitions.iter().map(|p| p.segment_len).sum(),
             mapped_blocks: self.index.mapped_blocks(),
             index_bytes: self.index.heap_bytes(),
+            recovery: self.recovery.clone(),
         }
     }
 

@@ -26,7 +26,8 @@ pub struct Progress {
 }
 
 /// What a compaction (or a deletion, which compacts) did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CompactReport {
     /// Segment bytes before.
     pub bytes_before: u64,
@@ -41,7 +42,8 @@ pub struct CompactReport {
 }
 
 /// A run of block addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Extent {
     /// First block.
     pub addr: u64,
@@ -50,7 +52,8 @@ pub struct Extent {
 }
 
 /// Space used by one partition. `total = live + reclaimable + metadata`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SpaceInfo {
     /// The partition's volume identifier.
     pub volume: VolumeId,

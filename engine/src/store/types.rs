@@ -1,4 +1,16 @@
 //! The store's public value types: how a store is created, what it reports, where a cursor starts.
+//!
+//! # Boundary types
+//!
+//! What a store reports ([`VolumeInfo`], [`StoreInfo`], [`RecoveryReport`], [`LogEntry`], and
+//! beside them `CompactReport`, `CopyReport`, `Extent` and `SpaceInfo`) is described once, here,
+//! with serde: field names in camelCase, volume identifiers and quantities as plain numbers,
+//! options as `null`. The CLI prints these types as its JSON (`--json`), the wasm bindings hand
+//! them to JavaScript with serde-wasm-bindgen, the dashboard reads them back with it, and the
+//! TypeScript declarations (`wasm/js/client.d.ts`) declare the same fields; the test
+//! `tests/npm/shapes.test.mjs` compares the three so that they cannot drift apart.
+
+use serde::{Deserialize, Serialize};
 
 use crate::VolumeId;
 
@@ -30,8 +42,9 @@ impl CreateOptions {
     }
 }
 
-/// What the baseline holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the baseline holds (`"zero"` or `"image"` across the boundary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BaselineKind {
     /// All zeros (the store was created empty).
     Zero,
@@ -39,8 +52,9 @@ pub enum BaselineKind {
     Image,
 }
 
-/// Where a volume sits in the tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a volume sits in the tree (`"baseline"`, `"snapshot"` or `"head"` across the boundary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum VolumeKind {
     /// The baseline partition (volume 0).
     Baseline,
@@ -50,8 +64,42 @@ pub enum VolumeKind {
     Head,
 }
 
+impl VolumeKind {
+    /// `"baseline"`, `"snapshot"` or `"head"`, as the boundary spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeKind::Baseline => "baseline",
+            VolumeKind::Snapshot => "snapshot",
+            VolumeKind::Head => "head",
+        }
+    }
+}
+
+impl std::fmt::Display for VolumeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl BaselineKind {
+    /// `"zero"` or `"image"`, as the boundary spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaselineKind::Zero => "zero",
+            BaselineKind::Image => "image",
+        }
+    }
+}
+
+impl std::fmt::Display for BaselineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A description of one volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VolumeInfo {
     /// Its identifier.
     pub id: VolumeId,
@@ -78,17 +126,20 @@ pub struct VolumeInfo {
 }
 
 /// Facts about a store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StoreInfo {
-    /// The storage backend's kind.
-    pub backend: &'static str,
+    /// The storage backend's kind (`"dir"`, `"memory"`, `"opfs"`, `"indexeddb"`, ...).
+    pub backend: String,
     /// Block size.
     pub block_size: u32,
     /// Number of blocks.
     pub block_count: u64,
     /// What the baseline holds.
     pub baseline: BaselineKind,
-    /// Store identifier.
+    /// Store identifier: 64 random bits, which a JavaScript number cannot hold, so it travels as
+    /// 16 hexadecimal digits.
+    #[serde(with = "hex_u64")]
     pub store_id: u64,
     /// Creation time.
     pub created_ms: u64,
@@ -104,10 +155,84 @@ pub struct StoreInfo {
     pub mapped_blocks: usize,
     /// Approximate heap bytes of the block index.
     pub index_bytes: usize,
+    /// What recovery did when the store was opened.
+    pub recovery: RecoveryReport,
+}
+
+/// A `u64` as 16 lowercase hexadecimal digits.
+mod hex_u64 {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{value:016x}"))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        u64::from_str_radix(&text, 16).map_err(D::Error::custom)
+    }
+}
+
+/// Block data as bytes (a `Uint8Array` in JavaScript), not as a list of numbers.
+mod optional_bytes {
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(bytes) => serializer.serialize_bytes(bytes),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<Bytes>::deserialize(deserializer).map(|b| b.map(|b| b.0))
+    }
+
+    /// Bytes from a byte buffer (serde-wasm-bindgen's `Uint8Array`) or a list of numbers (JSON).
+    struct Bytes(Vec<u8>);
+
+    impl<'de> Deserialize<'de> for Bytes {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_byte_buf(BytesVisitor)
+        }
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Bytes;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E>(self, bytes: &[u8]) -> Result<Bytes, E> {
+            Ok(Bytes(bytes.to_vec()))
+        }
+
+        fn visit_byte_buf<E>(self, bytes: Vec<u8>) -> Result<Bytes, E> {
+            Ok(Bytes(bytes))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(byte) = seq.next_element()? {
+                bytes.push(byte);
+            }
+            Ok(Bytes(bytes))
+        }
+    }
 }
 
 /// What recovery did when the store was opened.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RecoveryReport {
     /// Bytes cut from the metadata journal's torn tail.
     pub journal_bytes_truncated: u64,
@@ -130,7 +255,8 @@ pub enum CursorStart {
 }
 
 /// One entry of the log, as returned by [`Store::next_entry`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     /// Sequence number.
     pub seq: u64,
@@ -143,5 +269,6 @@ pub struct LogEntry {
     /// Commit time (ms since the Unix epoch).
     pub timestamp_ms: u64,
     /// The data, when asked for.
+    #[serde(with = "optional_bytes")]
     pub data: Option<Vec<u8>>,
 }

@@ -13,7 +13,7 @@ use strata_engine::{BaselineImport, CreateOptions, SendOptions, Store, StreamRec
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{AnyStorage, BackendKind};
-use crate::convert::{self, ObjectBuilder};
+use crate::convert;
 use crate::error::{callback_error, StrataError, CODE_CLOSED, CODE_INVALID_STATE, CODE_READ_ONLY};
 use crate::exclusive::Exclusive;
 use crate::place::{self, StoreLock};
@@ -76,6 +76,7 @@ export interface VolumeInfo {
   nextSeq: number;
 }
 
+/** What `info()` returns: the engine's facts about the store, with the session's name and mode. */
 export interface StoreInfo {
   name: string;
   backend: "memory" | "opfs" | "indexeddb";
@@ -93,7 +94,20 @@ export interface StoreInfo {
   mappedBlocks: number;
   indexBytes: number;
   /** What recovery cut from torn tails when the store was opened. */
-  recovery: { journalBytesTruncated: number; headBytesTruncated: number };
+  recovery: RecoveryReport;
+}
+
+/** What recovery did when a store was opened. */
+export interface RecoveryReport {
+  /** Bytes cut from the metadata journal's torn tail. */
+  journalBytesTruncated: number;
+  /** Bytes cut from the head segment's torn tail. */
+  headBytesTruncated: number;
+  /**
+   * Bytes of the head segment that the commit point says were synced but that were cut: only a
+   * mirror's secondary opens like this (its legs give those writes back); 0 for a store.
+   */
+  headBytesLost: number;
 }
 
 /** Where a log cursor starts. */
@@ -181,6 +195,16 @@ export type ChunkCallback = (chunk: Uint8Array) => boolean | void;
 /** Receives a policy copy to the tertiary target `target`, chunk by chunk. */
 export type CopyCallback = (target: string, chunk: Uint8Array) => void;
 "#;
+
+/// What `info()` returns: the engine's `StoreInfo` and the session's name and mode.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OpenStoreInfo<'a> {
+    name: &'a str,
+    read_only: bool,
+    #[serde(flatten)]
+    info: strata_engine::StoreInfo,
+}
 
 /// What a [`StrataStore`] holds while it is open.
 pub(crate) struct Session {
@@ -582,19 +606,11 @@ impl StrataStore {
     pub async fn info(&self) -> Result<JsValue> {
         let session = self.session.lock().await;
         let store = session.store()?;
-        let recovery = store.recovery();
-        Ok(convert::store_info(&store.info())
-            .set("name", self.name.as_str())
-            .set("backend", self.backend.as_str())
-            .set("readOnly", self.read_only)
-            .set(
-                "recovery",
-                ObjectBuilder::new()
-                    .number("journalBytesTruncated", recovery.journal_bytes_truncated)
-                    .number("headBytesTruncated", recovery.head_bytes_truncated)
-                    .build(),
-            )
-            .build())
+        convert::to_js(&OpenStoreInfo {
+            name: &self.name,
+            read_only: self.read_only,
+            info: store.info(),
+        })
     }
 
     /// A cursor over the log in sequence order, for `nextEntry`.
@@ -696,7 +712,11 @@ impl StrataStore {
             }
         };
         let report = session.store()?.send(&send_options, &mut sink).await?;
-        Ok(convert::copy_report(&report).set("chunks", chunks).build())
+        Ok(convert::with_property(
+            convert::to_js(&report)?,
+            "chunks",
+            chunks,
+        ))
     }
 
     /// Applies a copy stream (one `Uint8Array` or an array of chunks, in order) to this store.
@@ -963,7 +983,7 @@ impl StrataStore {
         match receiver.finish().await {
             Ok((store, report)) => {
                 session.store = Some(store);
-                Ok(convert::copy_report(&report).build())
+                convert::to_js(&report)
             }
             Err(e) => {
                 session.store = Some(self.open_again().await?);
