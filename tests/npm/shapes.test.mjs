@@ -66,7 +66,7 @@ async function cliObjects() {
     await strata(['create', '--blocks', '64', dir], { json: false });
     await strata(['write', '--addr', '3', '--pattern', '7', '--blocks', '2', dir], { json: false });
     await strata(['snapshot', dir], { json: false });
-    await strata(['write', '--addr', '3', '--pattern', '9', dir], { json: false });
+    await strata(['write', '--addr', '3', '--pattern', '9', '--blocks', '1', dir], { json: false });
     await strata(['snapshot', dir], { json: false });
     const stream = path.join(work, 'stream');
     await strata(['send', '--output', stream, dir], { json: false });
