@@ -28,7 +28,7 @@ use strata_engine::format::record::{RECORD_BLOCKS_MAX, RECORD_DATA_BYTES_MAX};
 use strata_engine::storage::dir::DirStorage;
 use strata_engine::storage::StorageError;
 use strata_engine::{
-    BaselineKind, CreateOptions, CursorStart, Error, LogEntry, Store, StoreInfo, VolumeId,
+    BaselineKind, CreateOptions, CursorStart, Error, LogEntry, Managed, Store, StoreInfo, VolumeId,
     VolumeInfo, VolumeKind, IMAGE_CHUNK_BYTES,
 };
 
@@ -110,15 +110,30 @@ fn lock_dir(dir: &Path) -> CliResult<DirStorage> {
 /// Opens an existing store for writing: the directory is locked, recovery finishes what a
 /// crash left, and the `open` event rules run. A missing path is reported as `NOT_A_STORE`
 /// without creating it.
-fn open_store(dir: &Path) -> CliResult<Store<DirStorage>> {
+fn open_store(dir: &Path) -> CliResult<Managed<Store<DirStorage>>> {
     check_store_dir(dir)?;
     let storage = lock_dir(dir)?;
-    block_on(Store::open_with_automatic_policies(
+    block_on(Managed::open_store(
         storage,
         clock(),
         AUTOMATIC_POLICIES.load(std::sync::atomic::Ordering::Relaxed),
     ))
     .map_err(|e| CliError::at(dir, e))
+}
+
+/// `store` (just created, or received into) under storage management, its automatic policies
+/// as the command line says. Signals no `open`.
+fn managed(dir: &Path, store: Store<DirStorage>) -> CliResult<Managed<Store<DirStorage>>> {
+    let mut store = Managed::new(store).map_err(|e| CliError::at(dir, e))?;
+    store.set_automatic_policies(AUTOMATIC_POLICIES.load(std::sync::atomic::Ordering::Relaxed));
+    Ok(store)
+}
+
+/// A read-only view under storage management, for the commands that show the policy, the
+/// assignments or the audit trail (no rule ever acts on a view).
+fn open_managed_read_only(dir: &Path) -> CliResult<Managed<Store<DirStorage>>> {
+    let view = open_store_read_only(dir)?;
+    Managed::new(view).map_err(|e| CliError::at(dir, e))
 }
 
 /// Opens an existing store as a read-only view for the commands that only look: no lock (a

@@ -34,6 +34,7 @@ pub mod clock;
 pub mod error;
 pub mod format;
 mod index;
+pub mod managed;
 pub mod mirror;
 mod order;
 pub mod policy;
@@ -42,11 +43,12 @@ mod store;
 mod volume;
 
 pub use error::{Error, Result};
+pub use managed::Managed;
 pub use store::{
-    BaselineImport, BaselineKind, CompactReport, CopyReport, CreateOptions, CursorStart, Extent,
-    LogCursor, LogEntry, Progress, RecoveryReport, SendOptions, SpaceInfo, Store, StoreInfo,
-    StreamReceiver, VolumeInfo, VolumeKind, DEFAULT_WRITE_BUFFER_BYTES, IMAGE_CHUNK_BYTES,
-    PARTITIONS_MAX, READ_BYTES_MAX,
+    BaselineImport, BaselineKind, CompactReport, CopyReport, CreateOptions, CursorStart, Document,
+    Documents, Extent, LogCursor, LogEntry, Progress, RecoveryReport, SendOptions, SpaceInfo,
+    Store, StoreInfo, StreamReceiver, VolumeInfo, VolumeKind, DEFAULT_WRITE_BUFFER_BYTES,
+    DOCUMENT_TRAIL_MAX, IMAGE_CHUNK_BYTES, PARTITIONS_MAX, READ_BYTES_MAX,
 };
 pub use store::{BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX};
 pub use volume::Volume;

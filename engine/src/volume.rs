@@ -12,8 +12,8 @@
 use crate::mirror::Mirror;
 use crate::storage::Storage;
 use crate::store::{
-    CompactReport, CursorStart, Extent, LogCursor, LogEntry, Progress, SpaceInfo, Store, StoreInfo,
-    VolumeInfo,
+    CompactReport, CursorStart, Document, Documents, Extent, LogCursor, LogEntry, Progress,
+    SpaceInfo, Store, StoreInfo, VolumeInfo,
 };
 use crate::{Result, VolumeId};
 
@@ -64,6 +64,15 @@ pub trait Volume {
     /// Makes the head read as `to` does, keeping the old head as a snapshot labelled `label`;
     /// returns the new head's identifier.
     async fn rollback(&mut self, to: VolumeId, label: Option<&str>) -> Result<VolumeId>;
+
+    /// Appends documents of the layers above (the policy executor's) to the store's journal, as
+    /// one durable commit (see [`Store::append_documents`]).
+    async fn append_documents(&mut self, documents: &[Document]) -> Result<()>;
+
+    /// The documents the store's journal keeps for the layers above.
+    fn documents(&self) -> &Documents {
+        self.store().documents()
+    }
 
     /// Block size in bytes.
     fn block_size(&self) -> u32 {
@@ -175,6 +184,10 @@ impl<S: Storage> Volume for Store<S> {
     async fn rollback(&mut self, to: VolumeId, label: Option<&str>) -> Result<VolumeId> {
         Store::rollback(self, to, label).await
     }
+
+    async fn append_documents(&mut self, documents: &[Document]) -> Result<()> {
+        Store::append_documents(self, documents).await
+    }
 }
 
 impl<P: Storage, S: Storage> Volume for Mirror<P, S> {
@@ -226,5 +239,9 @@ impl<P: Storage, S: Storage> Volume for Mirror<P, S> {
 
     async fn rollback(&mut self, to: VolumeId, label: Option<&str>) -> Result<VolumeId> {
         Mirror::rollback(self, to, label).await
+    }
+
+    async fn append_documents(&mut self, documents: &[Document]) -> Result<()> {
+        Mirror::append_documents(self, documents).await
     }
 }

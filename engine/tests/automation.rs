@@ -14,7 +14,7 @@ use strata_engine::policy::{
 };
 use strata_engine::storage::memory::MemoryStorage;
 use strata_engine::storage::sim::{CrashMode, SimDisk};
-use strata_engine::{CreateOptions, Store, StreamReceiver, VolumeId, VolumeKind};
+use strata_engine::{CreateOptions, Managed, Store, StreamReceiver, VolumeId, VolumeKind};
 
 const BS: usize = 512;
 const BLOCKS: u64 = 32;
@@ -22,13 +22,16 @@ const HOUR_MS: u64 = 3_600_000;
 /// 2024-01-01T00:00:00Z, a Monday.
 const START_MS: u64 = 1_704_067_200_000;
 
-fn store(clock: &Rc<ManualClock>) -> (MemoryStorage, Store<MemoryStorage>) {
+fn store(clock: &Rc<ManualClock>) -> (MemoryStorage, Managed<Store<MemoryStorage>>) {
     let storage = MemoryStorage::new();
-    let store = block_on(Store::create(
-        storage.clone(),
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        clock.clone(),
-    ))
+    let store = Managed::new(
+        block_on(Store::create(
+            storage.clone(),
+            CreateOptions::new(BLOCKS).block_size(BS as u32),
+            clock.clone(),
+        ))
+        .unwrap(),
+    )
     .unwrap();
     (storage, store)
 }
@@ -143,7 +146,7 @@ fn policy_assignments_and_audit_survive_reopen() {
     let entries = block_on(store.run_policies(Trigger::Tick, None, &mut no_copy)).unwrap();
     assert!(!entries.is_empty());
     block_on(store.close()).unwrap();
-    let store = block_on(Store::open(storage, clock.clone())).unwrap();
+    let store = block_on(Managed::open_store(storage, clock.clone(), true)).unwrap();
     assert_eq!(store.policy(), Some(&hourly_policy()));
     assert!(store.assignments().is_held(s));
     assert_eq!(store.audit().len(), entries.len());
@@ -253,7 +256,7 @@ fn invalid_policy_is_refused_with_the_field_named() {
 
 // ----- automatic evaluation after operations -----------------------------------------------------
 
-fn snapshot_ids(store: &Store<MemoryStorage>) -> Vec<VolumeId> {
+fn snapshot_ids(store: &Managed<Store<MemoryStorage>>) -> Vec<VolumeId> {
     store
         .volumes()
         .iter()
@@ -447,7 +450,7 @@ fn automatic_entries_and_the_rule_survive_reopen() {
     let audit = store.audit().to_vec();
     assert_eq!(audit.len(), 1);
     block_on(store.close()).unwrap();
-    let mut store = block_on(Store::open(storage, clock.clone())).unwrap();
+    let mut store = block_on(Managed::open_store(storage, clock.clone(), true)).unwrap();
     assert_eq!(
         store.audit(),
         &audit[..],
@@ -513,7 +516,7 @@ fn a_policy_copy_never_names_a_deleted_volume_as_the_newest() {
     .unwrap();
     block_on(store.set_policy(Some(policy))).unwrap();
     let mut stream = Vec::new();
-    let close = |store: &mut Store<MemoryStorage>, stream: &mut Vec<u8>| {
+    let close = |store: &mut Managed<Store<MemoryStorage>>, stream: &mut Vec<u8>| {
         stream.clear();
         let entries = block_on(store.event("close", &mut |_, chunk| {
             stream.extend_from_slice(chunk);
@@ -577,7 +580,7 @@ fn closing_runs_no_threshold_rule() {
     }
     store.set_automatic_policies(true);
     block_on(store.close()).unwrap();
-    let store = block_on(Store::open(storage, clock.clone())).unwrap();
+    let store = block_on(Managed::open_store(storage, clock.clone(), true)).unwrap();
     assert!(snapshot_ids(&store).is_empty());
     assert!(store.audit().is_empty(), "{:?}", store.audit());
     assert_eq!(
@@ -588,12 +591,15 @@ fn closing_runs_no_threshold_rule() {
 }
 
 /// A store whose next write makes `log_bytes > 0 -> merge_oldest` due, with three snapshots.
-fn merge_setup(disk: &SimDisk, clock: &Rc<ManualClock>) -> Store<SimDisk> {
-    let mut store = block_on(Store::create(
-        disk.clone(),
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        clock.clone(),
-    ))
+fn merge_setup(disk: &SimDisk, clock: &Rc<ManualClock>) -> Managed<Store<SimDisk>> {
+    let mut store = Managed::new(
+        block_on(Store::create(
+            disk.clone(),
+            CreateOptions::new(BLOCKS).block_size(BS as u32),
+            clock.clone(),
+        ))
+        .unwrap(),
+    )
     .unwrap();
     let policy = Policy::from_json(
         r#"{ "rules": [
@@ -641,7 +647,7 @@ fn a_failed_automatic_action_fails_no_operation_and_is_not_retried_after_reopen(
             );
             break;
         }
-        let attempted = |store: &Store<SimDisk>| {
+        let attempted = |store: &Managed<Store<SimDisk>>| {
             store.policy_view(None).rule_last_run_ms.get(&0) == Some(&(START_MS + 1000))
         };
         match result {
@@ -658,7 +664,8 @@ fn a_failed_automatic_action_fails_no_operation_and_is_not_retried_after_reopen(
                 block_on(store.write(21, &vec![9u8; BS])).unwrap();
                 assert_eq!(store.audit().len(), audit, "k {k}: retried at once");
                 block_on(store.close()).unwrap();
-                let mut store = block_on(Store::open(disk.clone(), clock.clone())).unwrap();
+                let mut store =
+                    block_on(Managed::open_store(disk.clone(), clock.clone(), true)).unwrap();
                 block_on(store.write(22, &vec![9u8; BS])).unwrap();
                 block_on(store.sync()).unwrap();
                 // (Recovery may finish a merge that had started: that is not a retry.)
@@ -667,7 +674,8 @@ fn a_failed_automatic_action_fails_no_operation_and_is_not_retried_after_reopen(
             Err(_) => {
                 drop(store);
                 disk.crash(CrashMode::KeepAll, &mut StdRng::seed_from_u64(k));
-                let mut store = block_on(Store::open(disk.clone(), clock.clone())).unwrap();
+                let mut store =
+                    block_on(Managed::open_store(disk.clone(), clock.clone(), true)).unwrap();
                 if !attempted(&store) {
                     continue; // The failure came before the attempt was recorded.
                 }
@@ -709,7 +717,7 @@ fn a_failed_automatic_action_fails_no_operation_and_is_not_retried_after_reopen(
     assert!(poisoned_then_held > 0, "no commit of the merge failed");
 }
 
-fn snapshot_labels(store: &Store<MemoryStorage>, prefix: &str) -> Vec<VolumeId> {
+fn snapshot_labels(store: &Managed<Store<MemoryStorage>>, prefix: &str) -> Vec<VolumeId> {
     store
         .volumes()
         .iter()
@@ -718,7 +726,7 @@ fn snapshot_labels(store: &Store<MemoryStorage>, prefix: &str) -> Vec<VolumeId> 
         .collect()
 }
 
-fn event_entries<'a>(store: &'a Store<MemoryStorage>, name: &str) -> Vec<&'a AuditEntry> {
+fn event_entries<'a>(store: &'a Managed<Store<MemoryStorage>>, name: &str) -> Vec<&'a AuditEntry> {
     store
         .audit()
         .iter()
@@ -742,7 +750,7 @@ fn the_open_event_fires_on_a_writable_reopen_with_automatic_policies_on() {
     );
     block_on(store.close()).unwrap();
 
-    let store = block_on(Store::open(storage.clone(), clock.clone())).unwrap();
+    let store = block_on(Managed::open_store(storage.clone(), clock.clone(), true)).unwrap();
     let snaps = snapshot_labels(&store, "at-open");
     assert_eq!(snaps.len(), 1, "{:?}", store.volumes());
     assert_eq!(
@@ -757,9 +765,10 @@ fn the_open_event_fires_on_a_writable_reopen_with_automatic_policies_on() {
 
     // A read-only view never fires.
     let view = block_on(Store::open_read_only(storage.clone(), clock.clone())).unwrap();
+    let view = block_on(Managed::open(view, true)).unwrap();
     assert_eq!(snapshot_labels(&view, "at-open").len(), 1);
     block_on(view.close()).unwrap();
-    let store = block_on(Store::open(storage.clone(), clock.clone())).unwrap();
+    let store = block_on(Managed::open_store(storage.clone(), clock.clone(), true)).unwrap();
     assert_eq!(
         snapshot_labels(&store, "at-open").len(),
         2,
@@ -768,16 +777,11 @@ fn the_open_event_fires_on_a_writable_reopen_with_automatic_policies_on() {
     block_on(store.close()).unwrap();
 
     // Automatic policies off from the start: nothing fires.
-    let store = block_on(Store::open_with_automatic_policies(
-        storage.clone(),
-        clock.clone(),
-        false,
-    ))
-    .unwrap();
+    let store = block_on(Managed::open_store(storage.clone(), clock.clone(), false)).unwrap();
     assert!(!store.automatic_policies());
     assert_eq!(snapshot_labels(&store, "at-open").len(), 2);
     block_on(store.close()).unwrap();
-    let store = block_on(Store::open(storage, clock.clone())).unwrap();
+    let store = block_on(Managed::open_store(storage, clock.clone(), true)).unwrap();
     assert_eq!(snapshot_labels(&store, "at-open").len(), 3);
 }
 
@@ -792,7 +796,7 @@ fn the_close_event_leaves_a_snapshot_visible_after_reopen() {
     block_on(store.set_policy(Some(policy))).unwrap();
     block_on(store.write(2, &vec![9u8; BS])).unwrap();
     block_on(store.close()).unwrap();
-    let mut store = block_on(Store::open(storage.clone(), clock.clone())).unwrap();
+    let mut store = block_on(Managed::open_store(storage.clone(), clock.clone(), true)).unwrap();
     let snaps = snapshot_labels(&store, "at-close");
     assert_eq!(snaps.len(), 1, "{:?}", store.volumes());
     assert_eq!(
@@ -803,12 +807,7 @@ fn the_close_event_leaves_a_snapshot_visible_after_reopen() {
     // Off: closing fires nothing.
     store.set_automatic_policies(false);
     block_on(store.close()).unwrap();
-    let store = block_on(Store::open_with_automatic_policies(
-        storage,
-        clock.clone(),
-        false,
-    ))
-    .unwrap();
+    let store = block_on(Managed::open_store(storage, clock.clone(), false)).unwrap();
     assert_eq!(snapshot_labels(&store, "at-close").len(), 1);
 }
 

@@ -12,7 +12,7 @@ use strata_engine::policy::{AuditEntry, Policy, Trigger, VolumeAssignments};
 use strata_engine::storage::memory::MemoryStorage;
 use strata_engine::storage::sim::SimDisk;
 use strata_engine::storage::Storage;
-use strata_engine::{CreateOptions, Error, Store, VolumeId, VolumeInfo, VolumeKind};
+use strata_engine::{CreateOptions, Error, Managed, Store, VolumeId, VolumeInfo, VolumeKind};
 
 const BS: usize = 512;
 const BLOCKS: u64 = 32;
@@ -47,7 +47,7 @@ struct State {
     created_ms: u64,
 }
 
-fn state<S: Storage>(store: &Store<S>) -> State {
+fn state<S: Storage>(store: &Managed<Store<S>>) -> State {
     let volumes = store.volumes();
     let images = volumes
         .iter()
@@ -78,22 +78,20 @@ fn journals(storage: &MemoryStorage) -> Vec<String> {
 }
 
 /// A new store of the tests' geometry on `storage`.
-fn create<S: Storage>(storage: S, clock: &Rc<ManualClock>) -> Store<S> {
-    block_on(Store::create(
-        storage,
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        clock.clone(),
-    ))
+fn create<S: Storage>(storage: S, clock: &Rc<ManualClock>) -> Managed<Store<S>> {
+    Managed::new(
+        block_on(Store::create(
+            storage,
+            CreateOptions::new(BLOCKS).block_size(BS as u32),
+            clock.clone(),
+        ))
+        .unwrap(),
+    )
     .unwrap()
 }
 
-fn reopen(storage: MemoryStorage, clock: &Rc<ManualClock>) -> Store<MemoryStorage> {
-    block_on(Store::open_with_automatic_policies(
-        storage,
-        clock.clone(),
-        false,
-    ))
-    .unwrap()
+fn reopen(storage: MemoryStorage, clock: &Rc<ManualClock>) -> Managed<Store<MemoryStorage>> {
+    block_on(Managed::open_store(storage, clock.clone(), false)).unwrap()
 }
 
 /// A store with a long history; returned closed.
@@ -340,7 +338,7 @@ fn a_checkpoint_is_refused_on_a_read_only_store_and_during_an_unfinished_merge()
         .into_keys()
         .find(|k| k.starts_with(&format!("seg-{:016x}", snap.0)))
         .unwrap();
-    let mut store = block_on(Store::open(disk.clone(), clock.clone())).unwrap();
+    let mut store = block_on(Managed::open_store(disk.clone(), clock.clone(), true)).unwrap();
     // Data of the first record's block: after the record header and tables; flip a bit well
     // inside the 512-byte block.
     assert!(disk.flip_bit(&segment, 200, 1));

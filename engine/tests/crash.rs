@@ -36,7 +36,7 @@ use rand::{Rng, SeedableRng};
 use strata_engine::clock::ManualClock;
 use strata_engine::storage::sim::{CrashMode, SimDisk};
 use strata_engine::{
-    CreateOptions, Error, SendOptions, Store, StreamReceiver, VolumeId, VolumeKind,
+    CreateOptions, Error, Managed, SendOptions, Store, StreamReceiver, VolumeId, VolumeKind,
 };
 
 mod common;
@@ -172,7 +172,7 @@ fn count(f: impl FnOnce(&mut CopyStats)) {
 /// The second store that copies land in, and what it may hold after a crash.
 struct Target {
     disk: SimDisk,
-    store: Option<Store<SimDisk>>,
+    store: Option<Managed<Store<SimDisk>>>,
     /// A copy into this disk was acknowledged (its `finish` returned `Ok`): the store must open.
     acknowledged: bool,
     /// Every snapshot a stream into this disk may have carried: (parent, image when sent).
@@ -197,7 +197,7 @@ impl Target {
 
     /// After the crash: absent or refused only if nothing was acknowledged; otherwise every
     /// landed volume present, and everything present exactly as sent.
-    fn check(&self, store: Result<Store<SimDisk>, Error>) -> Result<(), String> {
+    fn check(&self, store: Result<Managed<Store<SimDisk>>, Error>) -> Result<(), String> {
         let store = match store {
             Err(_) if !self.acknowledged => {
                 count(|c| c.target_absent += 1);
@@ -291,7 +291,7 @@ impl Faults {
 struct Case {
     disk: SimDisk,
     clock: Rc<ManualClock>,
-    store: Store<SimDisk>,
+    store: Managed<Store<SimDisk>>,
     model: Model,
     target: Option<Target>,
     faults: Faults,
@@ -324,8 +324,12 @@ fn close_and_reopen(case: &mut Case) -> Result<bool, Option<InFlight>> {
     let store = std::mem::replace(&mut case.store, placeholder);
     block_on(store.close()).map_err(|_| None)?;
     case.model.synced();
-    let mut store =
-        block_on(Store::open(case.disk.clone(), case.clock.clone())).map_err(|_| None)?;
+    let mut store = block_on(Managed::open_store(
+        case.disk.clone(),
+        case.clock.clone(),
+        true,
+    ))
+    .map_err(|_| None)?;
     configure(&mut store);
     if !case.in_setup && ARM_CHECKPOINT_AFTER_SETUP.with(|c| c.get()) {
         store.set_journal_checkpoint_bytes(0);
@@ -398,7 +402,7 @@ fn copy(case: &mut Case) -> Result<bool, Option<InFlight>> {
         }
     }
     let mut receiver = match target.store.take() {
-        Some(store) => StreamReceiver::into_store(store),
+        Some(store) => StreamReceiver::into_store(store.into_volume()),
         None => StreamReceiver::new_store(target.disk.clone(), case.clock.clone()),
     };
     case.faults.arm(&target.disk);
@@ -412,13 +416,17 @@ fn copy(case: &mut Case) -> Result<bool, Option<InFlight>> {
         .map(|v| v.id)
         .collect();
     target.acknowledged = true;
-    target.store = Some(store);
+    target.store = Some(Managed::new(store).map_err(|_| None)?);
     Ok(true)
 }
 
 /// Runs one operation against store and model. `Err` carries what a failed operation may have
 /// done; `Ok(false)` means the operation did not apply (no target).
-fn apply(store: &mut Store<SimDisk>, model: &mut Model, op: Op) -> Result<bool, Option<InFlight>> {
+fn apply(
+    store: &mut Managed<Store<SimDisk>>,
+    model: &mut Model,
+    op: Op,
+) -> Result<bool, Option<InFlight>> {
     let snapshots: Vec<VolumeId> = model.snapshots.iter().map(|(v, _)| *v).collect();
     match op {
         Op::Copy | Op::Close => Ok(false),
@@ -543,7 +551,7 @@ fn apply(store: &mut Store<SimDisk>, model: &mut Model, op: Op) -> Result<bool, 
 
 /// After recovery: decide from the store whether the operation in flight happened, and update
 /// the model to match (both outcomes are legal; a mix is not, and `check` would see it).
-fn resolve(store: &Store<SimDisk>, model: &mut Model, in_flight: Option<InFlight>) {
+fn resolve(store: &Managed<Store<SimDisk>>, model: &mut Model, in_flight: Option<InFlight>) {
     let visible = |id: VolumeId| {
         store
             .volumes()
@@ -574,20 +582,21 @@ fn resolve(store: &Store<SimDisk>, model: &mut Model, in_flight: Option<InFlight
     }
 }
 
-fn create(disk: &SimDisk, clock: &Rc<ManualClock>) -> Store<SimDisk> {
-    let mut s = block_on(Store::create(
+fn create(disk: &SimDisk, clock: &Rc<ManualClock>) -> Managed<Store<SimDisk>> {
+    let s = block_on(Store::create(
         disk.clone(),
         CreateOptions::new(BLOCKS).block_size(BS as u32),
         clock.clone(),
     ))
     .unwrap();
+    let mut s = Managed::new(s).unwrap();
     configure(&mut s);
     s
 }
 
 /// The test's settings of a source store: unsynced records go to storage at once, and the
 /// automatic checkpoint threshold of the test.
-fn configure(s: &mut Store<SimDisk>) {
+fn configure(s: &mut Managed<Store<SimDisk>>) {
     s.set_write_buffer_bytes(0);
     if let Some(bytes) = CHECKPOINT_BYTES.with(|c| c.get()) {
         s.set_journal_checkpoint_bytes(bytes);
@@ -601,13 +610,13 @@ fn crash_and_reopen(
     clock: &Rc<ManualClock>,
     mode: CrashMode,
     crash_seed: u64,
-) -> Result<Store<SimDisk>, Error> {
+) -> Result<Managed<Store<SimDisk>>, Error> {
     disk.crash(mode, &mut StdRng::seed_from_u64(crash_seed));
     let mut recovery_rng = StdRng::seed_from_u64(crash_seed);
     disk.fail_from(disk.io_count() + recovery_rng.random_range(1..16));
-    let _ = block_on(Store::open(disk.clone(), clock.clone()));
+    let _ = block_on(Managed::open_store(disk.clone(), clock.clone(), true));
     disk.crash(CrashMode::Random, &mut recovery_rng);
-    block_on(Store::open(disk.clone(), clock.clone()))
+    block_on(Managed::open_store(disk.clone(), clock.clone(), true))
 }
 
 /// Runs `setup` (without faults) then `ops` with the device dying at I/O `point` of `ops`
@@ -881,7 +890,12 @@ fn power_loss_at_random_moments_of_a_long_workload() {
                 .check(reopened)
                 .unwrap_or_else(|e| panic!("seed {seed}, operation {i} {op:?}: target: {e}"));
             // Copies go on into the target if it opens; else the next one starts a new target.
-            target.store = block_on(Store::open(target.disk.clone(), case.clock.clone())).ok();
+            target.store = block_on(Managed::open_store(
+                target.disk.clone(),
+                case.clock.clone(),
+                true,
+            ))
+            .ok();
             if target.store.is_some() {
                 case.target = Some(target);
             }

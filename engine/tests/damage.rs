@@ -120,7 +120,7 @@ fn a_journal_cut_at_a_record_boundary_is_reported() {
     let storage = history();
     let journal = journal_name(&storage);
     let before = len_of(&storage, &journal);
-    let mut store = open(&storage).expect("open");
+    let mut store = strata_engine::Managed::new(open(&storage).expect("open")).expect("managed");
     let mut holds = VolumeAssignments::new();
     holds.set(
         VolumeId(1),

@@ -21,13 +21,14 @@ use strata_engine::policy::{
     RULES_MAX,
 };
 use strata_engine::storage::memory::MemoryStorage;
-use strata_engine::{CreateOptions, Error, SendOptions, Store, StreamReceiver, VolumeId};
+use strata_engine::{CreateOptions, Error, Managed, SendOptions, Store, StreamReceiver, VolumeId};
 
 fn clock() -> Rc<ManualClock> {
     Rc::new(ManualClock::new(1_700_000_000_000))
 }
 
-fn new_store() -> (MemoryStorage, Store<MemoryStorage>) {
+/// A new store under storage management (policies and assignments are the executor's).
+fn new_store() -> (MemoryStorage, Managed<Store<MemoryStorage>>) {
     let storage = MemoryStorage::new();
     let store = block_on(Store::create(
         storage.clone(),
@@ -35,7 +36,7 @@ fn new_store() -> (MemoryStorage, Store<MemoryStorage>) {
         clock(),
     ))
     .expect("create");
-    (storage, store)
+    (storage, Managed::new(store).expect("managed"))
 }
 
 /// A policy of `n` event rules, each with a name and a label template, like the one that
@@ -70,7 +71,7 @@ fn a_thousand_rule_policy_is_kept_and_the_store_reopens() {
     let policy = Policy::from_json(&json).expect("1,000 rules are within the limits");
     block_on(store.set_policy(Some(policy.clone()))).expect("set");
     block_on(store.close()).expect("close");
-    let store = block_on(Store::open(storage, clock())).expect("reopens");
+    let store = block_on(Managed::open_store(storage, clock(), true)).expect("reopens");
     assert_eq!(store.policy(), Some(&policy));
 }
 
@@ -108,7 +109,7 @@ fn a_version_1_store_refuses_records_its_readers_would_refuse_and_stays_openable
     let (storage, store) = new_store();
     drop(store);
     set_header_version(&storage, 1);
-    let mut store = block_on(Store::open(storage.clone(), clock())).expect("open v1");
+    let mut store = block_on(Managed::open_store(storage.clone(), clock(), true)).expect("open v1");
     let policy = Policy::from_json(&event_policy(1000)).expect("valid");
     let error = block_on(store.set_policy(Some(policy.clone()))).expect_err("too big for v1");
     assert_eq!(error.code(), "LIMIT_EXCEEDED");
@@ -116,12 +117,13 @@ fn a_version_1_store_refuses_records_its_readers_would_refuse_and_stays_openable
     drop(store);
     // Nothing was written: the store opens, and a checkpoint (which writes a version-2 header)
     // lifts the limit.
-    let mut store = block_on(Store::open(storage.clone(), clock())).expect("still opens");
+    let mut store =
+        block_on(Managed::open_store(storage.clone(), clock(), true)).expect("still opens");
     assert!(store.policy().is_none());
     block_on(store.checkpoint_journal()).expect("checkpoint");
     block_on(store.set_policy(Some(policy.clone()))).expect("version 2 takes it");
     drop(store);
-    let store = block_on(Store::open(storage, clock())).expect("reopens");
+    let store = block_on(Managed::open_store(storage, clock(), true)).expect("reopens");
     assert_eq!(store.policy(), Some(&policy));
     assert!(
         store.journal_bytes() > 64 * 1024,
@@ -269,7 +271,7 @@ fn streams_with_identifiers_a_store_cannot_hold_are_refused_and_the_target_still
             "{what}: {error}"
         );
         // Whatever was created before the refusal opens and reads.
-        if let Ok(store) = block_on(Store::open(target, clock())) {
+        if let Ok(store) = block_on(Managed::open_store(target, clock(), true)) {
             assert!(store.volumes().iter().all(|v| v.id.0 < 1 << 62), "{what}");
         }
     }
@@ -308,10 +310,10 @@ fn the_longest_label_and_the_largest_batch_work_and_one_more_is_refused() {
     .expect("send");
     let (target, result) = receive(&stream);
     result.expect("the stream lands");
-    let copy = block_on(Store::open(target, clock())).expect("open the copy");
+    let copy = block_on(Managed::open_store(target, clock(), true)).expect("open the copy");
     assert_eq!(copy.volume(snap).expect("the snapshot").label, label);
     assert_eq!(block_on(copy.read_at(snap, 0, blocks)).expect("read"), big);
     drop(store);
-    let store = block_on(Store::open(storage, clock())).expect("reopen");
+    let store = block_on(Managed::open_store(storage, clock(), true)).expect("reopen");
     assert_eq!(store.volume(snap).expect("the snapshot").label, label);
 }

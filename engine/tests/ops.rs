@@ -323,7 +323,9 @@ fn space_accounting_adds_up() {
 
 #[test]
 fn held_volumes_cannot_be_deleted_or_merged() {
-    let (_, mut store) = new_store();
+    // Holds are the policy executor's: a managed store refuses to delete or merge held volumes.
+    let (_, store) = new_store();
+    let mut store = strata_engine::Managed::new(store).unwrap();
     block_on(store.write(0, &block(1))).unwrap();
     let s1 = block_on(store.snapshot(None)).unwrap();
     let s2 = block_on(store.snapshot(None)).unwrap();

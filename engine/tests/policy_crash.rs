@@ -23,7 +23,7 @@ use strata_engine::policy::{
     AuditEntry, Decision, Operation, Outcome, Policy, Trigger, VolumeAssignments,
 };
 use strata_engine::storage::sim::{CrashMode, SimDisk};
-use strata_engine::{CreateOptions, Store, VolumeId, VolumeKind};
+use strata_engine::{CreateOptions, Managed, Store, VolumeId, VolumeKind};
 
 const BS: usize = 512;
 const BLOCKS: u64 = 8;
@@ -78,7 +78,7 @@ const AUTO_WRITE: (u64, u8) = (5, 0xAB);
 
 /// The store after the fixed setup, with what its volumes must read.
 struct Setup {
-    store: Store<SimDisk>,
+    store: Managed<Store<SimDisk>>,
     /// Every snapshot volume and the image it reads; the head's image under its own id.
     images: BTreeMap<VolumeId, Vec<u8>>,
     head_image: Vec<u8>,
@@ -86,11 +86,14 @@ struct Setup {
 }
 
 fn setup(disk: &SimDisk, clock: &Rc<ManualClock>) -> Setup {
-    let mut store = block_on(Store::create(
-        disk.clone(),
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        clock.clone(),
-    ))
+    let mut store = Managed::new(
+        block_on(Store::create(
+            disk.clone(),
+            CreateOptions::new(BLOCKS).block_size(BS as u32),
+            clock.clone(),
+        ))
+        .unwrap(),
+    )
     .unwrap();
     store.set_write_buffer_bytes(0);
     let mut image = vec![0u8; BLOCKS as usize * BS];
@@ -148,7 +151,7 @@ fn new_assignments(old: &[VolumeId]) -> VolumeAssignments {
 
 /// Runs the case's operation; `Ok(entries)` if it returned.
 fn operate(
-    store: &mut Store<SimDisk>,
+    store: &mut Managed<Store<SimDisk>>,
     case: Case,
     old: &[VolumeId],
 ) -> Result<Vec<AuditEntry>, ()> {
@@ -179,7 +182,7 @@ struct Reference {
     assignments_after: Vec<VolumeAssignments>,
 }
 
-fn snapshots(store: &Store<SimDisk>) -> Vec<VolumeId> {
+fn snapshots(store: &Managed<Store<SimDisk>>) -> Vec<VolumeId> {
     store
         .volumes()
         .iter()
@@ -291,9 +294,9 @@ fn run_case(
     disk.crash(mode, &mut StdRng::seed_from_u64(crash_seed));
     let mut recovery_rng = StdRng::seed_from_u64(crash_seed);
     disk.fail_from(disk.io_count() + recovery_rng.random_range(1..16));
-    let _ = block_on(Store::open(disk.clone(), clock.clone()));
+    let _ = block_on(Managed::open_store(disk.clone(), clock.clone(), true));
     disk.crash(CrashMode::Random, &mut recovery_rng);
-    let store = block_on(Store::open(disk.clone(), clock.clone()))
+    let store = block_on(Managed::open_store(disk.clone(), clock.clone(), true))
         .map_err(|e| format!("reopen failed: {e}"))?;
 
     // Policy and the executor's state: old or new together.

@@ -11,7 +11,7 @@ use strata_engine::format::meta::MetaRecord;
 use strata_engine::format::{parse_meta_object, segment_object};
 use strata_engine::storage::memory::MemoryStorage;
 use strata_engine::{
-    CreateOptions, Error, SendOptions, Store, StreamReceiver, VolumeId, VolumeKind,
+    CreateOptions, Error, Managed, SendOptions, Store, StreamReceiver, VolumeId, VolumeKind,
 };
 
 const BS: usize = 512;
@@ -84,11 +84,13 @@ fn writer() -> (MemoryStorage, Store<MemoryStorage>, VolumeId, VolumeId) {
 }
 
 /// Every change is refused with `Error::ReadOnly`, and nothing reaches storage.
-fn check_changes_refused(mut view: Store<MemoryStorage>, storage: &MemoryStorage) {
+fn check_changes_refused(view: Store<MemoryStorage>, storage: &MemoryStorage) {
     let before = objects(storage);
     let snapshot = view.volumes().last().unwrap().id;
     let head = view.head();
     assert!(view.is_read_only());
+    // Under storage management too: no policy acts on a view, and no change goes through.
+    let mut view = block_on(Managed::open(view, true)).unwrap();
     assert!(!view.automatic_policies());
     assert!(is_read_only(block_on(view.write(0, &block(9)))));
     assert!(is_read_only(block_on(
@@ -111,6 +113,7 @@ fn check_changes_refused(mut view: Store<MemoryStorage>, storage: &MemoryStorage
     assert!(is_read_only(block_on(
         view.event("close", &mut |_, _| Ok(()))
     )));
+    let view = view.into_volume();
 
     // Receiving a copy stream is a change too.
     let source_storage = MemoryStorage::new();

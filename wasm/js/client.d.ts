@@ -269,6 +269,23 @@ export interface Volume<Info = StoreInfo, Snapshot = number, VolumeStats = Stats
   rollback(volume: Integer, label?: string): Promise<number>;
   /** The block extents that differ between two volumes; at most 1,048,576 (`LIMIT_EXCEEDED` beyond). */
   diff(a: Integer, b: Integer): Promise<Extent[]>;
+
+  // Storage management (the policy executor above the store or the mirror, its documents in
+  // the store's journal).
+  /** A policy as an object or JSON text; `null` removes it. */
+  setPolicy(policy: object | string | null): Promise<void>;
+  policy(): Promise<object | null>;
+  setAssignments(assignments: Array<{ volume: number; hold?: boolean; ttl_ms?: number }> | string): Promise<void>;
+  assignments(): Promise<Array<{ volume: number; hold?: boolean; ttl_ms?: number }>>;
+  /** Signals an application event to the policies; resolves to the new audit entries. */
+  event(name: string, callbacks?: { onCopy?: (target: string, chunk: Uint8Array) => void }): Promise<AuditEntry[]>;
+  /** Evaluates the policies now and carries out their decisions. */
+  runPolicies(callbacks?: { onCopy?: (target: string, chunk: Uint8Array) => void }): Promise<AuditEntry[]>;
+  /** What the policies would decide now (or for `event`), without doing it. */
+  dryRun(event?: string): Promise<Decision[]>;
+  audit(): Promise<AuditEntry[]>;
+  /** The policies' decisions if the clock ran for `durationMs` from now (a model; nothing changes). */
+  simulatePolicies(durationMs: Integer, stepMs: Integer): Promise<TimelineEntry[]>;
   /**
    * Syncs, closes the store (a mirror: the secondary and the legs), releases the locks and ends
    * the worker. Closing twice does nothing; after `WORKER_ERROR` it resolves at once (the worker
@@ -287,8 +304,6 @@ export declare class StrataClient {
   locate(volume: Integer, addr: Integer, blocks: Integer): Promise<Provenance[]>;
   /** `volume` summarised as `buckets` regions, each with the origin serving most of its blocks. */
   blockMap(volume: Integer, buckets: Integer): Promise<BlockMapBucket[]>;
-  /** The policies' decisions if the clock ran for `durationMs` from now (a model; nothing changes). */
-  simulatePolicies(durationMs: Integer, stepMs: Integer): Promise<TimelineEntry[]>;
   /** A copy stream of sealed snapshots; chunks in the result, or to `onChunk`. */
   send(options?: SendOptions, callbacks?: { onChunk?: (chunk: Uint8Array) => void }): Promise<SendResult>;
   /**
@@ -301,18 +316,6 @@ export declare class StrataClient {
     stream: ImageSource | Uint8Array[],
     options?: { onProgress?: (streamBytes: number) => void },
   ): Promise<CopyReport>;
-  /** A policy as an object or JSON text; `null` removes it. */
-  setPolicy(policy: object | string | null): Promise<void>;
-  policy(): Promise<object | null>;
-  setAssignments(assignments: Array<{ volume: number; hold?: boolean; ttl_ms?: number }> | string): Promise<void>;
-  assignments(): Promise<Array<{ volume: number; hold?: boolean; ttl_ms?: number }>>;
-  /** Signals an application event to the policies; resolves to the new audit entries. */
-  event(name: string, callbacks?: { onCopy?: (target: string, chunk: Uint8Array) => void }): Promise<AuditEntry[]>;
-  /** Evaluates the policies now and carries out their decisions. */
-  runPolicies(callbacks?: { onCopy?: (target: string, chunk: Uint8Array) => void }): Promise<AuditEntry[]>;
-  /** What the policies would decide now (or for `event`), without doing it. */
-  dryRun(event?: string): Promise<Decision[]>;
-  audit(): Promise<AuditEntry[]>;
   /**
    * Volume `volume` as a raw image: to `onChunk` in chunks (any size), or returned whole (at
    * most `READ_BYTES_MAX` bytes: `LIMIT_EXCEEDED` beyond).
@@ -369,6 +372,12 @@ export interface MirrorOpenOptions extends ClientOptions {
    * most `n` remain. Not stored with the mirror: give it at every open.
    */
   compactOnSnapshot?: 'none' | 'inPlace' | { keepSnapshots: number };
+  /**
+   * Whether the mirror acts on its policy by itself (default true), as a store does: threshold
+   * rules right after the operation that crossed them, built-in events (`open`, `close`,
+   * compactions). With `false`, only `runPolicies()` and `event()` carry decisions out.
+   */
+  automaticPolicies?: boolean;
 }
 
 /**

@@ -455,6 +455,50 @@ class VolumeClient {
       this.#connection.terminate();
     }
   }
+
+  // Storage management: a store and a mirror both carry policies out (the engine's Managed).
+
+  async setPolicy(policy) {
+    return this[CALL]('setPolicy', { policy: policy === null || policy === undefined ? null : json('policy', policy) });
+  }
+
+  async policy() {
+    return this[CALL]('policy');
+  }
+
+  async setAssignments(assignments) {
+    return this[CALL]('setAssignments', { assignments: json('assignments', assignments) });
+  }
+
+  async assignments() {
+    return this[CALL]('assignments');
+  }
+
+  async event(name, handlers) {
+    if (typeof name !== 'string') throw invalid('name', `must be a string, not ${shown(name)}`);
+    const onCopy = optionalFunction('handlers.onCopy', options('handlers', handlers).onCopy);
+    return this[CALL]('event', { name }, { onEvent: copyEvents(onCopy) });
+  }
+
+  async runPolicies(handlers) {
+    const onCopy = optionalFunction('handlers.onCopy', options('handlers', handlers).onCopy);
+    return this[CALL]('runPolicies', {}, { onEvent: copyEvents(onCopy) });
+  }
+
+  async dryRun(event) {
+    return this[CALL]('dryRun', { event: optionalString('event', event) });
+  }
+
+  async audit() {
+    return this[CALL]('audit');
+  }
+
+  async simulatePolicies(durationMs, stepMs) {
+    return this[CALL]('simulatePolicies', {
+      durationMs: integer('durationMs', durationMs),
+      stepMs: integer('stepMs', stepMs, { min: 1 }),
+    });
+  }
 }
 
 /** A store open in its worker. Created by `open()` or `importImage()`. */
@@ -477,13 +521,6 @@ export class StrataClient extends VolumeClient {
 
   async blockMap(volume, buckets) {
     return this[CALL]('blockMap', { volume: integer('volume', volume), buckets: integer('buckets', buckets, { min: 1 }) });
-  }
-
-  async simulatePolicies(durationMs, stepMs) {
-    return this[CALL]('simulatePolicies', {
-      durationMs: integer('durationMs', durationMs),
-      stepMs: integer('stepMs', stepMs, { min: 1 }),
-    });
   }
 
   async send(sendOptions, handlers) {
@@ -532,41 +569,6 @@ export class StrataClient extends VolumeClient {
       await this[CALL]('receiveAbort').catch(() => {});
       throw error;
     }
-  }
-
-  async setPolicy(policy) {
-    return this[CALL]('setPolicy', { policy: policy === null || policy === undefined ? null : json('policy', policy) });
-  }
-
-  async policy() {
-    return this[CALL]('policy');
-  }
-
-  async setAssignments(assignments) {
-    return this[CALL]('setAssignments', { assignments: json('assignments', assignments) });
-  }
-
-  async assignments() {
-    return this[CALL]('assignments');
-  }
-
-  async event(name, handlers) {
-    if (typeof name !== 'string') throw invalid('name', `must be a string, not ${shown(name)}`);
-    const onCopy = optionalFunction('handlers.onCopy', options('handlers', handlers).onCopy);
-    return this[CALL]('event', { name }, { onEvent: copyEvents(onCopy) });
-  }
-
-  async runPolicies(handlers) {
-    const onCopy = optionalFunction('handlers.onCopy', options('handlers', handlers).onCopy);
-    return this[CALL]('runPolicies', {}, { onEvent: copyEvents(onCopy) });
-  }
-
-  async dryRun(event) {
-    return this[CALL]('dryRun', { event: optionalString('event', event) });
-  }
-
-  async audit() {
-    return this[CALL]('audit');
   }
 
   /**

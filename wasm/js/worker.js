@@ -47,8 +47,8 @@ function needsMainModule(op) {
 /**
  * The store this worker hosts (one per worker), or null: a StrataStore, or a StrataMirror
  * (`openMirror`), which answers the same write/read/sync/snapshot/volumes/info/space/stats,
- * cursor, compact/merge/deleteVolume/rollback/diff and close requests, plus status, scrub,
- * replace, rebuild and events (and not the policy, copy-stream, export, locate and blockMap ones:
+ * cursor, compact/merge/deleteVolume/rollback/diff, policy and close requests, plus status,
+ * scrub, replace, rebuild and events (and not the copy-stream, export, locate and blockMap ones:
  * those fail with code UNSUPPORTED, see `openStore`).
  */
 let store = null;
@@ -94,7 +94,7 @@ function codeError(code, message) {
 }
 
 /**
- * The hosted store or mirror; with `method`, checked to have it: a mirror has no policies, copy
+ * The hosted store or mirror; with `method`, checked to have it: a mirror has no copy
  * streams, export, locate or blockMap, a store no status, scrub, replace, rebuild or events
  * (code UNSUPPORTED rather than a TypeError).
  */

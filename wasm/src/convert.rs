@@ -20,7 +20,7 @@ use strata_engine::storage::Storage;
 use strata_engine::{CursorStart, Extent, LogCursor, Progress, Store, VolumeId};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::error::StrataError;
+use crate::error::{callback_error, StrataError};
 
 /// The largest integer a JS number holds exactly.
 const SAFE_INTEGER_MAX: f64 = 9_007_199_254_740_991.0;
@@ -316,4 +316,22 @@ pub(crate) fn json_text(value: &JsValue, what: &str) -> Result<String, StrataErr
         .ok_or_else(|| {
             StrataError::invalid_argument(format!("{what} must be a JSON string or a plain object"))
         })
+}
+
+/// Where a policy copy streams: the `onCopy(target, chunk)` callback; without one, a copy
+/// decision fails (and is recorded as failed).
+pub(crate) fn copy_sink(
+    callback: &Option<Function>,
+) -> impl FnMut(&str, &[u8]) -> strata_engine::Result<()> + '_ {
+    move |target: &str, chunk: &[u8]| match callback {
+        None => Err(strata_engine::Error::InvalidArgument(format!(
+            "a policy copies to target {target:?}, but no onCopy callback was given"
+        ))),
+        Some(f) => {
+            let array = Uint8Array::from(chunk);
+            f.call2(&JsValue::NULL, &JsValue::from_str(target), &array)
+                .map(drop)
+                .map_err(|thrown| callback_error("onCopy", &thrown))
+        }
+    }
 }

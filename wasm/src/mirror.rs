@@ -38,9 +38,10 @@ use strata_engine::mirror::{
     FaultEvent, FaultKind, FoundBy, LegOpenOutcome, LegState, MirrorOptions, MirrorStatus,
     ResilverReport, ScrubReport, SnapshotCompaction, SnapshotReport,
 };
+use strata_engine::policy::Operation;
 use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::Volume;
-use strata_engine::{CreateOptions, Store};
+use strata_engine::{CreateOptions, Managed, Store};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{AnyStorage, BackendKind};
@@ -84,6 +85,12 @@ export interface MirrorOptions {
    * so that at most `n` remain; absent or `"none"`: nothing. Not stored: give it at every open.
    */
   compactOnSnapshot?: "none" | "inPlace" | { keepSnapshots: number };
+  /**
+   * Whether the mirror acts on its policy by itself (default true), as a store does; with
+   * `false`, only `runPolicies` and `event` carry policy decisions out, and opening signals no
+   * `open` event.
+   */
+  automaticPolicies?: boolean;
 }
 
 /** What `StrataMirror.info()` returns: the secondary's facts, and the legs' backends. */
@@ -268,8 +275,8 @@ impl Storage for LegDevice {
 
 /// What a [`StrataMirror`] holds while it is open.
 pub(crate) struct Session {
-    /// The controller; `None` once closed.
-    mirror: Option<Mirror>,
+    /// The controller, under storage management; `None` once closed.
+    mirror: Option<Managed<Mirror>>,
     /// Each leg's backend (resolved when its storage opened).
     legs: Vec<BackendKind>,
     /// The secondary's lock, then each leg's; released when the session closes.
@@ -277,7 +284,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    fn mirror(&mut self) -> Result<&mut Mirror> {
+    fn mirror(&mut self) -> Result<&mut Managed<Mirror>> {
         self.mirror.as_mut().ok_or_else(|| {
             StrataError::new(
                 CODE_CLOSED,
@@ -430,7 +437,7 @@ async fn open_parts(
         legs.push(chosen);
     }
     let mirror = if exists {
-        let store = Store::open_with_automatic_policies(secondary, place::clock(), false).await?;
+        let store = Store::open(secondary, place::clock()).await?;
         for (asked, actual, what) in [
             (block_size, u64::from(store.block_size()), "-byte blocks"),
             (blocks, store.block_count(), " blocks"),
@@ -483,8 +490,15 @@ impl Binding for StrataMirror {
         &self.session
     }
 
-    fn volume(session: &mut Session) -> Result<&mut Mirror> {
+    fn volume(session: &mut Session) -> Result<&mut Managed<Mirror>> {
         session.mirror()
+    }
+
+    async fn quota_free_bytes(&self) -> Option<u64> {
+        match self.backend {
+            BackendKind::Memory | BackendKind::Auto => None,
+            BackendKind::Opfs | BackendKind::IndexedDb => place::quota_free_bytes().await,
+        }
     }
 }
 
@@ -503,8 +517,17 @@ impl StrataMirror {
         let blocks = convert::optional_u64_field(&options, "blocks")?;
         let mut mirror_options = MirrorOptions::new();
         mirror_options.compact_on_snapshot = snapshot_compaction(&options)?;
+        let automatic =
+            convert::optional_bool_field(&options, "automaticPolicies")?.unwrap_or(true);
         let locks = parsed.lock().await?;
-        match open_parts(&parsed, block_size, blocks, mirror_options).await {
+        let opened = match open_parts(&parsed, block_size, blocks, mirror_options).await {
+            Ok((mirror, legs, backend)) => Managed::open(mirror, automatic)
+                .await
+                .map(|mirror| (mirror, legs, backend))
+                .map_err(StrataError::from),
+            Err(e) => Err(e),
+        };
+        match opened {
             Ok((mirror, legs, backend)) => Ok(StrataMirror {
                 session: Exclusive::new(Session {
                     mirror: Some(mirror),
@@ -583,7 +606,10 @@ impl StrataMirror {
     #[wasm_bindgen(unchecked_return_type = "MirrorSnapshot")]
     pub async fn snapshot(&self, label: Option<String>) -> Result<JsValue> {
         let mut session = self.session.lock().await;
-        let report = session.mirror()?.snapshot(label.as_deref()).await?;
+        let mirror = session.mirror()?;
+        // The mirror's own snapshot (with its compaction report), then observed by the policies.
+        let report = mirror.volume_mut().snapshot(label.as_deref()).await?;
+        mirror.observe(Operation::Snapshot).await?;
         snapshot_report(&report)
     }
 
@@ -770,6 +796,78 @@ impl StrataMirror {
         Ok(convert::array(&reports, |r| {
             resilver_report(r, &session.legs)
         }))
+    }
+
+    /// Assigns a storage-management policy (a JSON string or a plain object; `null` removes
+    /// it), kept in the secondary's journal. The mirror acts on it as a store does: threshold
+    /// rules after the operations that cross them, event rules, and `runPolicies`.
+    #[wasm_bindgen(js_name = setPolicy)]
+    pub async fn set_policy(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | object | null")] policy: JsValue,
+    ) -> Result<()> {
+        volume_api::set_policy(self, policy).await
+    }
+
+    /// The policy assigned to the mirror, as a plain object, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "object | null")]
+    pub async fn policy(&self) -> Result<JsValue> {
+        volume_api::policy(self).await
+    }
+
+    /// Replaces the per-volume holds and times to live (see `StrataStore.setAssignments`).
+    #[wasm_bindgen(js_name = setAssignments)]
+    pub async fn set_assignments(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | object[]")] assignments: JsValue,
+    ) -> Result<()> {
+        volume_api::set_assignments(self, assignments).await
+    }
+
+    /// The per-volume holds and times to live.
+    #[wasm_bindgen(unchecked_return_type = "object[]")]
+    pub async fn assignments(&self) -> Result<JsValue> {
+        volume_api::assignments(self).await
+    }
+
+    /// Signals the application event `name` to the policies and carries out what they decide.
+    /// Returns the new audit entries.
+    #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
+    pub async fn event(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<Function>,
+    ) -> Result<Array> {
+        volume_api::event(self, name, on_copy).await
+    }
+
+    /// Evaluates the policies now (a clock tick) and carries out their decisions.
+    #[wasm_bindgen(js_name = runPolicies, unchecked_return_type = "AuditEntry[]")]
+    pub async fn run_policies(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<Function>,
+    ) -> Result<Array> {
+        volume_api::run_policies(self, on_copy).await
+    }
+
+    /// What the policies would decide now (for a clock tick, or for `event` if given), without
+    /// doing it.
+    #[wasm_bindgen(js_name = dryRun, unchecked_return_type = "Decision[]")]
+    pub async fn dry_run(&self, event: Option<String>) -> Result<Array> {
+        volume_api::dry_run(self, event).await
+    }
+
+    /// The audit trail: every decision the executor carried out (or tried to), oldest first.
+    #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
+    pub async fn audit(&self) -> Result<Array> {
+        volume_api::audit(self).await
+    }
+
+    /// What the policies would do if the clock ran from now for `durationMs`, evaluated every
+    /// `stepMs`, on a model of the mirror's history (nothing is changed).
+    #[wasm_bindgen(js_name = simulatePolicies, unchecked_return_type = "TimelineEntry[]")]
+    pub async fn simulate_policies(&self, duration_ms: f64, step_ms: f64) -> Result<Array> {
+        volume_api::simulate_policies(self, duration_ms, step_ms).await
     }
 
     /// The faults found on the legs since the last call (reads, scrubs, resilvers, syncs),

@@ -1,4 +1,6 @@
-//! The JavaScript operations a store and a mirror share, written once over [`Volume`].
+//! The JavaScript operations a store and a mirror share, written once over [`Volume`], and
+//! their storage management: each class holds its volume as a [`Managed`] one, so the policy
+//! methods (`setPolicy`, `runPolicies`, `audit`, ...) are written once here too.
 //!
 //! wasm-bindgen exports no generics, so [`crate::StrataStore`] and [`crate::StrataMirror`] each
 //! keep a one-line exported method that calls the function here; what differs between them
@@ -9,7 +11,10 @@ use std::cell::RefCell;
 use std::future::Future;
 
 use js_sys::{Array, Function};
-use strata_engine::{LogCursor, Volume};
+use strata_engine::policy::{
+    apply_to_model, simulate, Policy, Trigger, VolumeAssignments, SIMULATION_STEPS_MAX,
+};
+use strata_engine::{LogCursor, Managed, Volume};
 use wasm_bindgen::prelude::*;
 
 use crate::convert;
@@ -46,14 +51,20 @@ impl StrataCursor {
 pub(crate) trait Binding {
     /// What the class holds while open.
     type Session;
-    /// The volume inside it.
+    /// The volume inside it (under storage management).
     type Volume: Volume;
 
     /// The session, taken in turns (see `exclusive.rs`).
     fn session(&self) -> &Exclusive<Self::Session>;
 
     /// The open volume (an error once closed, or while it is busy otherwise).
-    fn volume(session: &mut Self::Session) -> Result<&mut Self::Volume>;
+    fn volume(session: &mut Self::Session) -> Result<&mut Managed<Self::Volume>>;
+
+    /// The origin's free quota for `quota_free_bytes` thresholds (`None`: not known, e.g. in
+    /// memory).
+    fn quota_free_bytes(&self) -> impl Future<Output = Option<u64>> {
+        crate::place::quota_free_bytes()
+    }
 
     /// Fails with `READ_ONLY` if the volume may not change.
     fn check_writable(&self) -> Result<()> {
@@ -224,4 +235,121 @@ pub(crate) async fn diff<B: Binding>(b: &B, a: f64, c: f64) -> Result<Array> {
     let mut session = b.session().lock().await;
     let extents = B::volume(&mut session)?.diff(a, c).await?;
     convert::diff_extents(&extents)
+}
+
+// ----- storage management ------------------------------------------------------------------------
+
+pub(crate) async fn set_policy<B: Binding>(b: &B, policy: JsValue) -> Result<()> {
+    b.check_writable()?;
+    let policy = if policy.is_null() || policy.is_undefined() {
+        None
+    } else {
+        let json = convert::json_text(&policy, "policy")?;
+        Some(
+            Policy::from_json(&json)
+                .map_err(|e| StrataError::invalid_argument(format!("policy: {e}")))?,
+        )
+    };
+    let mut session = b.session().lock().await;
+    let outcome = B::volume(&mut session)?.set_policy(policy).await;
+    b.settle(&mut session, outcome).await
+}
+
+pub(crate) async fn policy<B: Binding>(b: &B) -> Result<JsValue> {
+    let mut session = b.session().lock().await;
+    match B::volume(&mut session)?.policy() {
+        Some(policy) => convert::via_json(policy),
+        None => Ok(JsValue::NULL),
+    }
+}
+
+pub(crate) async fn set_assignments<B: Binding>(b: &B, assignments: JsValue) -> Result<()> {
+    b.check_writable()?;
+    let json = convert::json_text(&assignments, "assignments")?;
+    let assignments: VolumeAssignments = serde_json::from_str(&json)
+        .map_err(|e| StrataError::invalid_argument(format!("assignments: {e}")))?;
+    let mut session = b.session().lock().await;
+    let outcome = B::volume(&mut session)?.set_assignments(assignments).await;
+    b.settle(&mut session, outcome).await
+}
+
+pub(crate) async fn assignments<B: Binding>(b: &B) -> Result<JsValue> {
+    let mut session = b.session().lock().await;
+    convert::via_json(B::volume(&mut session)?.assignments())
+}
+
+pub(crate) async fn event<B: Binding>(
+    b: &B,
+    name: String,
+    on_copy: Option<Function>,
+) -> Result<Array> {
+    b.check_writable()?;
+    let mut session = b.session().lock().await;
+    let mut copy = convert::copy_sink(&on_copy);
+    let outcome = B::volume(&mut session)?.event(&name, &mut copy).await;
+    let entries = b.settle(&mut session, outcome).await?;
+    convert::audit_entries(&entries)
+}
+
+pub(crate) async fn run_policies<B: Binding>(b: &B, on_copy: Option<Function>) -> Result<Array> {
+    b.check_writable()?;
+    let quota = b.quota_free_bytes().await;
+    let mut session = b.session().lock().await;
+    let mut copy = convert::copy_sink(&on_copy);
+    let outcome = B::volume(&mut session)?
+        .run_policies(Trigger::Tick, quota, &mut copy)
+        .await;
+    let entries = b.settle(&mut session, outcome).await?;
+    convert::audit_entries(&entries)
+}
+
+pub(crate) async fn dry_run<B: Binding>(b: &B, event: Option<String>) -> Result<Array> {
+    let trigger = match event {
+        Some(name) => Trigger::Event(name),
+        None => Trigger::Tick,
+    };
+    let quota = b.quota_free_bytes().await;
+    let mut session = b.session().lock().await;
+    convert::decisions(&B::volume(&mut session)?.policy_dry_run(trigger, quota))
+}
+
+pub(crate) async fn audit<B: Binding>(b: &B) -> Result<Array> {
+    let mut session = b.session().lock().await;
+    convert::audit_entries(B::volume(&mut session)?.audit())
+}
+
+pub(crate) async fn simulate_policies<B: Binding>(
+    b: &B,
+    duration_ms: f64,
+    step_ms: f64,
+) -> Result<Array> {
+    let duration_ms = convert::to_u64(duration_ms, "durationMs")?;
+    let step_ms = convert::to_u64(step_ms, "stepMs")?;
+    if step_ms == 0 || duration_ms / step_ms > SIMULATION_STEPS_MAX {
+        return Err(StrataError::invalid_argument(format!(
+            "stepMs must be positive and durationMs / stepMs at most {SIMULATION_STEPS_MAX}"
+        )));
+    }
+    let quota = b.quota_free_bytes().await;
+    let mut session = b.session().lock().await;
+    let managed = B::volume(&mut session)?;
+    let Some(policy) = managed.policy() else {
+        return Ok(Array::new());
+    };
+    let now_ms = crate::place::clock().now_ms();
+    let simulation = simulate(
+        policy,
+        managed.assignments(),
+        managed.policy_view(quota),
+        now_ms,
+        now_ms.saturating_add(duration_ms),
+        step_ms,
+        apply_to_model,
+    )
+    .map_err(|e| StrataError::invalid_argument(format!("policy: {e}")))?;
+    let out = Array::new();
+    for entry in &simulation.timeline {
+        out.push(&convert::via_json(entry)?);
+    }
+    Ok(out)
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use strata_engine::policy::Operation;
 use strata_engine::{CopyReport, SendOptions, StreamReceiver};
 
 use crate::args::{ReceiveArgs, SendArgs};
@@ -127,7 +128,7 @@ fn target(dir: &Path) -> CliResult<Target> {
     }
     let entries_before = dir_entries(dir);
     match open_store(dir) {
-        Ok(store) => Ok(Target::Existing(Box::new(store))),
+        Ok(store) => Ok(Target::Existing(Box::new(store.into_volume()))),
         Err(CliError::Engine {
             error: Error::NotAStore,
             ..
@@ -209,6 +210,10 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
         Ok(done) => done,
         Err(e) => return Err(receive_failed(e, dir, &report, &before, new)),
     };
+    // The received volumes are committed: the policy may act on them (a failed rule is in the
+    // audit trail; only a poisoned store fails the command).
+    let mut store = managed(dir, store)?;
+    block_on(store.observe(Operation::Receive)).map_err(|e| CliError::at(dir, e))?;
     let (after, _) = snapshot_ids(&store);
     let landed: Vec<u64> = after.difference(&before).copied().collect();
     let head = store.head();

@@ -504,7 +504,7 @@ fn create(args: MirrorCreateArgs) -> CliResult {
                 info.block_count,
                 info.block_size,
             )?;
-            open_store(dir)?
+            open_store(dir)?.into_volume()
         }
     };
     let devices = legs

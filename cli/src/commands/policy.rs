@@ -318,7 +318,7 @@ struct AssignmentJson {
     expires_ms: Option<u64>,
 }
 
-fn assignment_rows(store: &Store<DirStorage>) -> Vec<AssignmentJson> {
+fn assignment_rows(store: &Managed<Store<DirStorage>>) -> Vec<AssignmentJson> {
     store
         .assignments()
         .iter()
@@ -339,7 +339,7 @@ fn assignment_rows(store: &Store<DirStorage>) -> Vec<AssignmentJson> {
 }
 
 fn show(args: PolicyShowArgs) -> CliResult {
-    let store = open_store_read_only(&args.store.dir)?;
+    let store = open_managed_read_only(&args.store.dir)?;
     let assignments = assignment_rows(&store);
     let mut out = io::BufWriter::new(io::stdout().lock());
     if args.print.json {
@@ -863,7 +863,7 @@ fn run(args: PolicyRunArgs) -> CliResult {
             true,
         );
     }
-    let store = open_store_read_only(&args.store.dir)?;
+    let store = open_managed_read_only(&args.store.dir)?;
     let Some(policy) = store.policy().cloned() else {
         return Err(no_policy(&args.store.dir));
     };
@@ -1105,7 +1105,7 @@ pub fn ttl(args: TtlArgs) -> CliResult {
 // ----- audit -------------------------------------------------------------------------------------
 
 pub fn audit(args: AuditArgs) -> CliResult {
-    let store = open_store_read_only(&args.store.dir)?;
+    let store = open_managed_read_only(&args.store.dir)?;
     let all = store.audit();
     let entries = match args.limit {
         Some(n) => &all[all.len().saturating_sub(n)..],

@@ -647,7 +647,6 @@ impl<P: Storage, S: Storage> Mirror<P, S> {
         clock: Rc<dyn Clock>,
     ) -> Result<Self> {
         Self::check_leg_count(legs.len())?;
-        // The secondary's policies never act behind the controller's back (see `attach`).
         let store = Store::open_secondary(secondary, clock).await?;
         Self::attach(store, legs, options).await
     }
@@ -655,15 +654,10 @@ impl<P: Storage, S: Storage> Mirror<P, S> {
     /// Puts a primary on `legs` beside an open store (for instance one created by importing a
     /// baseline image). Legs that hold this store's primary are reconciled, blank ones are filled;
     /// a device holding another store's primary is refused.
-    pub async fn attach(
-        mut secondary: Store<S>,
-        legs: Vec<P>,
-        options: MirrorOptions,
-    ) -> Result<Self> {
+    pub async fn attach(secondary: Store<S>, legs: Vec<P>, options: MirrorOptions) -> Result<Self> {
         Self::check_leg_count(legs.len())?;
-        // The controller must see every change of the secondary's head to keep the primary in
-        // step, so the secondary's policies never act behind its back.
-        secondary.set_automatic_policies(false);
+        // A store acts on no policy by itself (a `Managed` mirror does, through the controller),
+        // so every change of the secondary's head goes through here and the primary keeps step.
         let zero_crc = crc(&vec![0u8; secondary.block_size() as usize]);
         let store_id = secondary.info().store_id;
         let mut this = Mirror {
@@ -951,6 +945,12 @@ impl<P: Storage, S: Storage> Mirror<P, S> {
     /// The secondary store (read-only access: log cursor, diff, space, export...).
     pub fn secondary(&self) -> &Store<S> {
         &self.secondary
+    }
+
+    /// Appends documents of the layers above (a `Managed` mirror's policy executor) to the
+    /// secondary's journal: they touch no block, so the primary has nothing to follow.
+    pub async fn append_documents(&mut self, documents: &[crate::Document]) -> Result<()> {
+        self.secondary.append_documents(documents).await
     }
 
     /// The device of leg `i`, if it has one.

@@ -83,22 +83,23 @@
 //!
 //! Which rules an evaluation considers depends on its [`Trigger`]: `Tick` (the executor's
 //! timer) evaluates temporal rules, thresholds and TTLs; `AfterOperation` only thresholds;
-//! `Event(name)` only the event rules for `name`. A store evaluates `AfterOperation` by itself
+//! `Event(name)` only the event rules for `name`. The executor ([`crate::Managed`], above a store
+//! or a mirror) evaluates `AfterOperation` by itself
 //! after the operations that change the statuses its threshold rules watch (writes, syncs,
 //! snapshots, compactions, merges, deletions, rollbacks, received streams; see
 //! [`Operation`]), records the trigger and the operation in each [`AuditEntry`], and never lets
-//! the actions it takes start another evaluation; `Store::set_automatic_policies(false)` turns
+//! the actions it takes start another evaluation; `Managed::set_automatic_policies(false)` turns
 //! this off.
 //!
 //! ## Events, and pre/post pairs
 //!
 //! Application events have any name the application chooses (`deploy`); the built-in events
 //! ([`BuiltinEvent`]) are `open`, `close`, `before_compaction`, `after_compaction` and
-//! `quota_warning`. The store signals the first four itself and carries out their rules: `open`
-//! when a writable store is opened, `close` before closing, `before_compaction` and
+//! `quota_warning`. The executor signals the first four itself and carries out their rules:
+//! `open` when a writable store or mirror is opened under it, `close` before closing, `before_compaction` and
 //! `after_compaction` around a compaction or merge the caller asked for (never one the executor
-//! carries out), unless automatic policies are off (see `Store::set_automatic_policies`); the
-//! host signals `quota_warning` with `Store::event`. A rule with `"pair": true` for event `upgrade`
+//! carries out), unless automatic policies are off (see `Managed::set_automatic_policies`); the
+//! host signals `quota_warning` with `Managed::event`. A rule with `"pair": true` for event `upgrade`
 //! fires on `upgrade:pre` and on `upgrade:post`: the application signals `upgrade:pre` before
 //! an operation and `upgrade:post` after it, and gets a snapshot of the state before and one of
 //! the state after, as snapper's pre/post snapshots (`{event}` in the label is the full name,

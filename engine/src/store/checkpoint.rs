@@ -118,13 +118,12 @@ impl<S: Storage> Store<S> {
 
     /// Checkpoints the journal if it is over the threshold and more than
     /// [`JOURNAL_CHECKPOINT_RATIO`] times what a checkpoint would write. Called when an
-    /// operation has finished; skipped while a merge is unfinished or the executor is running,
-    /// and on read-only or poisoned stores. Returns an error only if the store is poisoned.
+    /// operation has finished; skipped while a merge is unfinished, and on read-only or
+    /// poisoned stores. Returns an error only if the store is poisoned.
     pub(crate) async fn maybe_checkpoint_journal(&mut self) -> Result<()> {
         if self.read_only
             || self.poisoned
             || self.merging.is_some()
-            || self.executor_running()
             || self.meta_len <= self.checkpoint.threshold
             || self.meta_len < self.checkpoint.next_check
         {
@@ -233,7 +232,7 @@ impl<S: Storage> Store<S> {
             }
             written.insert(slot);
         }
-        records.extend(self.policy_documents());
+        records.extend(self.documents.records());
         Ok(records)
     }
 }

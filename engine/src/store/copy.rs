@@ -854,13 +854,8 @@ impl<S: Storage> StreamReceiver<S> {
         }
         match self.target {
             Target::Open(mut store) => {
-                // The volumes are committed: only a store poisoned by an automatic action is
-                // not given back (after_operation records any other failure in the audit trail).
-                if let Err(e) = store.after_operation(Operation::Receive).await {
-                    if store.poisoned {
-                        return Err(e);
-                    }
-                }
+                // The volumes are committed; a journal checkpoint that fails poisons the store.
+                store.operation_done().await?;
                 Ok((*store, self.report))
             }
             Target::New { .. } => Err(stream_error("the stream carried no volumes and no end")),

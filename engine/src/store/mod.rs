@@ -33,13 +33,11 @@ use crate::format::{
     self, block_crc, meta_object, parse_meta_object, segment_object, FORMAT_VERSION,
 };
 use crate::index::{BlockIndex, SlotSet, Version};
-use crate::policy::{BuiltinEvent, Operation};
-
-mod automation;
 mod checkpoint;
 mod copy;
 mod create;
 mod cursor;
+mod documents;
 mod open;
 mod ops;
 mod provenance;
@@ -53,6 +51,7 @@ use crate::VolumeId;
 pub use copy::{CopyReport, SendOptions, StreamReceiver};
 pub use create::BaselineImport;
 pub use cursor::LogCursor;
+pub use documents::{Document, Documents, DOCUMENT_TRAIL_MAX};
 pub use ops::{CompactReport, Extent, Progress, SpaceInfo};
 pub use provenance::{
     BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX,
@@ -105,7 +104,8 @@ pub struct Store<S: Storage> {
     baseline_sum_crc: u32,
     /// Bumped whenever records move (compaction, merge, deletion), so cursors re-seek.
     epoch: u64,
-    automation: automation::Automation,
+    /// The documents of the layers above (the policy executor's), as the journal holds them.
+    documents: Documents,
     /// When the journal is checkpointed by itself.
     checkpoint: checkpoint::CheckpointTrigger,
     /// A merge whose start is journaled but whose finish is not (it failed part-way): the
@@ -224,6 +224,52 @@ impl<S: Storage> Store<S> {
         self.partitions[self.head as usize].volume
     }
 
+    /// The store's clock, read now (ms since the Unix epoch).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// A storage commit failed: the handle refuses every change and must be reopened.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// What the head has taken since it was opened, cheaply: entries, blocks written and the
+    /// bytes of its segment.
+    pub(crate) fn head_counters(&self) -> (u64, u64, u64) {
+        let head = &self.partitions[self.head as usize];
+        (head.entries, head.blocks_written, head.segment_len)
+    }
+
+    /// Bytes of log segments outside the head (a sum over the partitions).
+    pub(crate) fn sealed_log_bytes(&self) -> u64 {
+        let head = self.head as usize;
+        self.partitions
+            .iter()
+            .enumerate()
+            .filter(|(slot, _)| *slot != head)
+            .map(|(_, p)| p.segment_len)
+            .sum()
+    }
+
+    /// Live partitions: snapshots (deleted ones kept for their descendants too) and the head.
+    pub(crate) fn partition_count(&self) -> usize {
+        self.partitions.iter().filter(|p| !p.dropped).count()
+    }
+
+    /// The newest snapshot of the live chain, as `send` picks it (the baseline if there is
+    /// none): a deleted volume's partition kept for the head is not one.
+    pub(crate) fn newest_snapshot(&self) -> VolumeId {
+        self.partitions
+            .visible_ancestor(self.partitions[self.head as usize].parent)
+    }
+
+    /// Fails with [`Error::UnknownVolume`] unless `volume` is a volume of the store (the
+    /// baseline, a snapshot or the head; not a deleted one).
+    pub(crate) fn check_volume(&self, volume: VolumeId) -> Result<()> {
+        self.partitions.slot_of(volume).map(drop)
+    }
+
     /// Sets how many bytes of written records are kept in memory before they are handed to
     /// storage ahead of a sync. Larger means fewer, bigger storage writes; `0` hands every
     /// record over at once (tests use it to expose unsynced writes to simulated crashes).
@@ -242,19 +288,22 @@ impl<S: Storage> Store<S> {
         &self.storage
     }
 
-    /// Closes the store after a final sync, and gives back the storage. First signals the
-    /// built-in `close` event (with automatic policies on): the event rules for `close` are
-    /// carried out before the final sync, and their failure does not fail the close, unless it
-    /// poisoned the store. No threshold rule is evaluated.
+    /// Closes the store after a final sync, and gives back the storage.
     pub async fn close(mut self) -> Result<S> {
         if self.read_only {
             return Ok(self.storage);
         }
-        let signalled = self.signal_event(BuiltinEvent::Close).await;
         self.flush(true).await?;
         self.write_commit_point().await?;
-        signalled?;
         Ok(self.storage)
+    }
+
+    /// What every operation that changes the store does when it has finished: checks the
+    /// invariants (debug builds), then checkpoints the journal if it has grown large (see
+    /// [`Store::set_journal_checkpoint_bytes`]).
+    pub(crate) async fn operation_done(&mut self) -> Result<()> {
+        self.check_invariants();
+        self.maybe_checkpoint_journal().await
     }
 
     /// Writes the commit point (see `format::commit`): the journal's length and the head's

@@ -16,9 +16,8 @@ impl<S: Storage> Store<S> {
         let replayed =
             recovery::replay(storage, clock, read_only, head_loss_vouched_elsewhere).await?;
         let mut store = Store::assemble(replayed.parts, replayed.partitions, replayed.head).await?;
-        store.load_policy_documents(replayed.documents)?;
+        store.documents = Documents::from_journal(replayed.documents);
         if read_only {
-            store.set_automatic_policies(false);
             return Ok(store);
         }
         if let Some(volume) = replayed.merging {
@@ -28,37 +27,20 @@ impl<S: Storage> Store<S> {
         Ok(store)
     }
 
-    /// Opens the store on `storage`, recovering from a crash if needed (see `format.md`), and
-    /// signals the built-in `open` event to its policy (automatic policies are on): the event
-    /// rules for `open` are carried out before it returns. Their failure does not fail the
-    /// open, unless it poisoned the store. Creating a store or importing a baseline signals
-    /// nothing (a new store has no policy yet).
+    /// Opens the store on `storage`, recovering from a crash if needed (see `format.md`). The
+    /// store keeps its policy documents but does not act on them: [`crate::Managed`] does.
     pub async fn open(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
-        Self::open_with_automatic_policies(storage, clock, true).await
+        let mut store = Self::recover(storage, clock, false, false).await?;
+        store.maybe_checkpoint_journal().await?;
+        Ok(store)
     }
 
-    /// Opens the secondary of a mirror: as [`Store::open`] with automatic policies off, except
-    /// that synced records of the head that the commit point vouches for but that are missing or
+    /// Opens the secondary of a mirror: as [`Store::open`], except that synced records of the head that the commit point vouches for but that are missing or
     /// damaged at the end of the head's segment are cut as a torn tail would be (and counted in
     /// [`RecoveryReport::head_bytes_lost`]) instead of failing the open: the mirror's legs hold
     /// those writes and give them back.
     pub(crate) async fn open_secondary(storage: S, clock: Rc<dyn Clock>) -> Result<Self> {
         let mut store = Self::recover(storage, clock, false, true).await?;
-        store.set_automatic_policies(false);
-        store.maybe_checkpoint_journal().await?;
-        Ok(store)
-    }
-
-    /// [`Store::open`], with automatic policies on or off from the start (see
-    /// [`Store::set_automatic_policies`]): with them off, `open` is not signalled either.
-    pub async fn open_with_automatic_policies(
-        storage: S,
-        clock: Rc<dyn Clock>,
-        automatic_policies: bool,
-    ) -> Result<Self> {
-        let mut store = Self::recover(storage, clock, false, false).await?;
-        store.set_automatic_policies(automatic_policies);
-        store.signal_event(BuiltinEvent::Open).await?;
         store.maybe_checkpoint_journal().await?;
         Ok(store)
     }
@@ -111,7 +93,7 @@ impl<S: Storage> Store<S> {
             write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
             baseline_sum_crc: parts.baseline_sum_crc,
             epoch: 0,
-            automation: automation::Automation::default(),
+            documents: Documents::default(),
             checkpoint: checkpoint::CheckpointTrigger::default(),
             merging: None,
             next_volume: 1,

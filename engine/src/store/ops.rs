@@ -225,24 +225,33 @@ impl<S: Storage> Store<S> {
         }
     }
 
+    /// Fails unless `volume` is a sealed snapshot of the store (what compaction and merging
+    /// take).
+    pub(crate) fn sealed_snapshot(&self, volume: VolumeId) -> Result<()> {
+        self.sealed_slot(volume).map(drop)
+    }
+
+    /// The volumes a merge up to snapshot `volume` removes: it and its ancestors.
+    pub(crate) fn merge_chain(&self, volume: VolumeId) -> Result<Vec<VolumeId>> {
+        let chain = self.chain_to_root(self.sealed_slot(volume)?)?;
+        Ok(chain
+            .iter()
+            .map(|&slot| self.partitions[slot as usize].volume)
+            .collect())
+    }
+
     /// In-place compaction of snapshot `volume`: rewrites its partition keeping only the blocks
     /// some volume can still read (the last write of each block), under the same volume
-    /// identifier. Crash-safe and cancellable through `progress`. Signals the built-in
-    /// `before_compaction` and `after_compaction` events around it (see the policy executor).
+    /// identifier. Crash-safe and cancellable through `progress`.
     pub async fn compact(
         &mut self,
         volume: VolumeId,
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<CompactReport> {
         self.check_writable()?;
-        self.sealed_slot(volume)?;
-        // Built-in events around a compaction the caller asked for (never around one the
-        // executor carries out: it signals no events).
-        self.signal_event(BuiltinEvent::BeforeCompaction).await?;
         let slot = self.sealed_slot(volume)?;
         let report = self.compact_slot(slot, progress).await?;
-        self.after_operation(Operation::Compact).await?;
-        self.signal_event(BuiltinEvent::AfterCompaction).await?;
+        self.operation_done().await?;
         Ok(report)
     }
 
@@ -484,11 +493,6 @@ impl<S: Storage> Store<S> {
             ));
         }
         let slot = self.sealed_slot(volume)?;
-        if self.is_held(volume) {
-            return Err(Error::InvalidArgument(format!(
-                "volume {volume} is held; release the hold before deleting it"
-            )));
-        }
         self.append_journal(&[MetaRecord::VolumeReleased { volume: volume.0 }])
             .await?;
         self.partitions[slot as usize].hidden = true;
@@ -505,7 +509,7 @@ impl<S: Storage> Store<S> {
             ),
             error: Box::new(e),
         })?;
-        self.after_operation(Operation::Delete).await?;
+        self.operation_done().await?;
         Ok(report)
     }
 
@@ -547,7 +551,7 @@ impl<S: Storage> Store<S> {
         if self.partitions[old_head as usize].dropped {
             self.reclaim_hidden_ancestors(old_parent).await?;
         }
-        self.after_operation(Operation::Rollback).await?;
+        self.operation_done().await?;
         Ok(head)
     }
 
@@ -563,19 +567,8 @@ impl<S: Storage> Store<S> {
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<u32> {
         self.check_writable()?;
-        self.sealed_slot(volume)?;
-        self.signal_event(BuiltinEvent::BeforeCompaction).await?;
         let target = self.sealed_slot(volume)?;
         let chain = self.chain_to_root(target)?;
-        if let Some(held) = chain
-            .iter()
-            .map(|&s| self.partitions[s as usize].volume)
-            .find(|&v| self.is_held(v))
-        {
-            return Err(Error::InvalidArgument(format!(
-                "volume {held} is held; merging would remove it: release the hold first"
-            )));
-        }
         for (slot, p) in self.partitions.iter().enumerate() {
             let slot = slot as u32;
             if p.dropped || chain.contains(&slot) {
@@ -605,8 +598,7 @@ impl<S: Storage> Store<S> {
                 error: Box::new(e),
             })?;
         self.merging = None;
-        self.after_operation(Operation::Merge).await?;
-        self.signal_event(BuiltinEvent::AfterCompaction).await?;
+        self.operation_done().await?;
         Ok(chain.len() as u32)
     }
 

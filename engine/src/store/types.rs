@@ -254,7 +254,7 @@ pub enum CursorStart {
     Volume(VolumeId),
 }
 
-/// One entry of the log, as returned by [`Store::next_entry`].
+/// One entry of the log, as returned by [`crate::Store::next_entry`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {

@@ -27,7 +27,9 @@ impl<S: Storage> Store<S> {
         Ok(())
     }
 
-    pub(super) fn check_writable(&self) -> Result<()> {
+    /// Fails with [`Error::ReadOnly`] on a read-only view and [`Error::Poisoned`] once a
+    /// storage commit has failed.
+    pub(crate) fn check_writable(&self) -> Result<()> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
@@ -38,12 +40,8 @@ impl<S: Storage> Store<S> {
     }
 
     /// Appends one entry: `data` (whole blocks) written from block `addr`. Returns its sequence
-    /// number. Durable once a later [`Store::sync`] returns.
-    ///
-    /// A threshold rule this write makes due is carried out before it returns (see
-    /// [`Store::set_automatic_policies`]). Such an automatic action never turns the write into an
-    /// error, unless it poisoned the store: then the error is returned (the write itself was
-    /// done, but the handle is unusable and must be reopened).
+    /// number. Durable once a later [`Store::sync`] returns. (A store acts on no policy: a
+    /// [`crate::Managed`] store carries out the threshold rules a write makes due.)
     pub async fn write(&mut self, addr: u64, data: &[u8]) -> Result<u64> {
         self.write_batch(&[(addr, data)]).await
     }
@@ -133,7 +131,7 @@ impl<S: Storage> Store<S> {
         if self.head_state.pending.len() >= self.write_buffer_bytes {
             self.flush(false).await?;
         }
-        self.after_operation(Operation::Write).await?;
+        self.operation_done().await?;
         Ok(header.first_seq)
     }
 
@@ -179,13 +177,9 @@ impl<S: Storage> Store<S> {
     }
 
     /// The durability point: when this returns `Ok`, every write so far survives a crash.
-    ///
-    /// A threshold rule that is due is then carried out (see
-    /// [`Store::set_automatic_policies`]). Its failure does not fail the sync, unless it poisoned
-    /// the store: then the error is returned, although the writes were made durable first.
     pub async fn sync(&mut self) -> Result<()> {
         self.flush(true).await?;
-        self.after_operation(Operation::Sync).await
+        self.operation_done().await
     }
 
     /// The largest journal record payload this store may write: what its format version's
@@ -240,7 +234,7 @@ impl<S: Storage> Store<S> {
     pub async fn snapshot(&mut self, label: Option<&str>) -> Result<VolumeId> {
         let sealed = self.head();
         self.seal_head_and_open(label.unwrap_or(""), None).await?;
-        self.after_operation(Operation::Snapshot).await?;
+        self.operation_done().await?;
         Ok(sealed)
     }
 

@@ -7,9 +7,9 @@
 //! `Uint8Array` that JavaScript owns (and may transfer to another thread).
 
 use js_sys::{Array, Function, Uint8Array};
-use strata_engine::policy::{Policy, Trigger, VolumeAssignments};
+use strata_engine::policy::Operation;
 use strata_engine::storage::Storage;
-use strata_engine::{BaselineImport, CreateOptions, SendOptions, Store, StreamReceiver};
+use strata_engine::{BaselineImport, CreateOptions, Managed, SendOptions, Store, StreamReceiver};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{AnyStorage, BackendKind};
@@ -208,8 +208,9 @@ struct OpenStoreInfo<'a> {
 
 /// What a [`StrataStore`] holds while it is open.
 pub(crate) struct Session {
-    /// The store; `None` once closed, and while `receiving` holds it.
-    store: Option<Store<AnyStorage>>,
+    /// The store, under storage management; `None` once closed, and while `receiving` holds
+    /// it.
+    store: Option<Managed<Store<AnyStorage>>>,
     /// A copy stream being received (`receiveBegin` .. `receiveFinish`): it owns the store.
     receiving: Option<StreamReceiver<AnyStorage>>,
     /// The cross-tab lock; released when the session closes. Read-only views take none.
@@ -217,7 +218,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    fn new(store: Store<AnyStorage>, lock: Option<StoreLock>) -> Self {
+    fn new(store: Managed<Store<AnyStorage>>, lock: Option<StoreLock>) -> Self {
         Session {
             store: Some(store),
             receiving: None,
@@ -236,14 +237,14 @@ impl Session {
         }
     }
 
-    fn store(&self) -> Result<&Store<AnyStorage>> {
+    fn store(&self) -> Result<&Managed<Store<AnyStorage>>> {
         match &self.store {
             Some(store) => Ok(store),
             None => Err(self.unavailable()),
         }
     }
 
-    fn store_mut(&mut self) -> Result<&mut Store<AnyStorage>> {
+    fn store_mut(&mut self) -> Result<&mut Managed<Store<AnyStorage>>> {
         if self.store.is_none() {
             return Err(self.unavailable());
         }
@@ -362,22 +363,6 @@ fn deliver_chunk(callback: &Function, name: &str, chunk: &[u8]) -> strata_engine
 }
 
 /// The copy sink handed to the policy executor.
-fn copy_sink(
-    callback: &Option<Function>,
-) -> impl FnMut(&str, &[u8]) -> strata_engine::Result<()> + '_ {
-    move |target: &str, chunk: &[u8]| match callback {
-        None => Err(strata_engine::Error::InvalidArgument(format!(
-            "a policy copies to target {target:?}, but no onCopy callback was given"
-        ))),
-        Some(f) => {
-            let array = Uint8Array::from(chunk);
-            f.call2(&JsValue::NULL, &JsValue::from_str(target), &array)
-                .map(drop)
-                .map_err(|thrown| callback_error("onCopy", &thrown))
-        }
-    }
-}
-
 impl Binding for StrataStore {
     type Session = Session;
     type Volume = Store<AnyStorage>;
@@ -386,8 +371,15 @@ impl Binding for StrataStore {
         &self.session
     }
 
-    fn volume(session: &mut Session) -> Result<&mut Store<AnyStorage>> {
+    fn volume(session: &mut Session) -> Result<&mut Managed<Store<AnyStorage>>> {
         session.store_mut()
+    }
+
+    async fn quota_free_bytes(&self) -> Option<u64> {
+        match self.backend {
+            BackendKind::Memory | BackendKind::Auto => None,
+            BackendKind::Opfs | BackendKind::IndexedDb => place::quota_free_bytes().await,
+        }
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -443,13 +435,11 @@ impl StrataStore {
             // Writes nothing: a writer's unfinished work is read around, never redone or removed.
             let store = Store::open_read_only(storage, clock).await?;
             check_geometry(&store, options.block_size, options.blocks)?;
-            store
+            Managed::new(store)?
         } else if has_store(&storage).await? {
-            let store =
-                Store::open_with_automatic_policies(storage, clock, options.automatic_policies)
-                    .await?;
+            let store = Store::open(storage, clock).await?;
             check_geometry(&store, options.block_size, options.blocks)?;
-            store
+            Managed::open(store, options.automatic_policies).await?
         } else if options.read_only {
             return Err(strata_engine::Error::NotAStore.into());
         } else {
@@ -464,7 +454,7 @@ impl StrataStore {
                 block_count,
                 store_id: Some(random_store_id()),
             };
-            let mut store = Store::create(storage, create, clock).await?;
+            let mut store = Managed::new(Store::create(storage, create, clock).await?)?;
             store.set_automatic_policies(options.automatic_policies);
             store
         };
@@ -781,7 +771,7 @@ impl StrataStore {
             return Ok(());
         };
         match receiver.finish().await {
-            Ok((store, _)) => session.store = Some(store),
+            Ok((store, _)) => session.store = Some(self.manage(store)?),
             // An unfinished stream is refused and takes the store with it: reopen it.
             Err(_) => session.store = Some(self.open_again().await?),
         }
@@ -795,29 +785,13 @@ impl StrataStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | object | null")] policy: JsValue,
     ) -> Result<()> {
-        self.check_writable()?;
-        let policy = if policy.is_null() || policy.is_undefined() {
-            None
-        } else {
-            let json = convert::json_text(&policy, "policy")?;
-            Some(
-                Policy::from_json(&json)
-                    .map_err(|e| StrataError::invalid_argument(format!("policy: {e}")))?,
-            )
-        };
-        let mut session = self.session.lock().await;
-        let outcome = session.store_mut()?.set_policy(policy).await;
-        self.settle(&mut session, outcome).await
+        volume_api::set_policy(self, policy).await
     }
 
     /// The policy assigned to the store, as a plain object, or `null`.
     #[wasm_bindgen(unchecked_return_type = "object | null")]
     pub async fn policy(&self) -> Result<JsValue> {
-        let session = self.session.lock().await;
-        match session.store()?.policy() {
-            Some(policy) => convert::via_json(policy),
-            None => Ok(JsValue::NULL),
-        }
+        volume_api::policy(self).await
     }
 
     /// Replaces the per-volume holds and times to live:
@@ -827,20 +801,13 @@ impl StrataStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | object[]")] assignments: JsValue,
     ) -> Result<()> {
-        self.check_writable()?;
-        let json = convert::json_text(&assignments, "assignments")?;
-        let assignments: VolumeAssignments = serde_json::from_str(&json)
-            .map_err(|e| StrataError::invalid_argument(format!("assignments: {e}")))?;
-        let mut session = self.session.lock().await;
-        let outcome = session.store_mut()?.set_assignments(assignments).await;
-        self.settle(&mut session, outcome).await
+        volume_api::set_assignments(self, assignments).await
     }
 
     /// The per-volume holds and times to live.
     #[wasm_bindgen(unchecked_return_type = "object[]")]
     pub async fn assignments(&self) -> Result<JsValue> {
-        let session = self.session.lock().await;
-        convert::via_json(session.store()?.assignments())
+        volume_api::assignments(self).await
     }
 
     /// Signals the application event `name` (e.g. `"deploy"`, `"upgrade:pre"`) to the policies
@@ -851,12 +818,7 @@ impl StrataStore {
         name: String,
         #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<Function>,
     ) -> Result<Array> {
-        self.check_writable()?;
-        let mut session = self.session.lock().await;
-        let mut copy = copy_sink(&on_copy);
-        let outcome = session.store_mut()?.event(&name, &mut copy).await;
-        let entries = self.settle(&mut session, outcome).await?;
-        convert::audit_entries(&entries)
+        volume_api::event(self, name, on_copy).await
     }
 
     /// Evaluates the policies now (a clock tick) and carries out their decisions. The origin's
@@ -866,36 +828,20 @@ impl StrataStore {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<Function>,
     ) -> Result<Array> {
-        self.check_writable()?;
-        let quota = self.quota_free_bytes().await;
-        let mut session = self.session.lock().await;
-        let mut copy = copy_sink(&on_copy);
-        let outcome = session
-            .store_mut()?
-            .run_policies(Trigger::Tick, quota, &mut copy)
-            .await;
-        let entries = self.settle(&mut session, outcome).await?;
-        convert::audit_entries(&entries)
+        volume_api::run_policies(self, on_copy).await
     }
 
     /// What the policies would decide now (for a clock tick, or for `event` if given), without
     /// doing it.
     #[wasm_bindgen(js_name = dryRun, unchecked_return_type = "Decision[]")]
     pub async fn dry_run(&self, event: Option<String>) -> Result<Array> {
-        let trigger = match event {
-            Some(name) => Trigger::Event(name),
-            None => Trigger::Tick,
-        };
-        let quota = self.quota_free_bytes().await;
-        let session = self.session.lock().await;
-        convert::decisions(&session.store()?.policy_dry_run(trigger, quota))
+        volume_api::dry_run(self, event).await
     }
 
     /// The audit trail: every decision the executor carried out (or tried to), oldest first.
     #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
     pub async fn audit(&self) -> Result<Array> {
-        let session = self.session.lock().await;
-        convert::audit_entries(session.store()?.audit())
+        volume_api::audit(self).await
     }
 
     /// Streams volume `volume` as a raw image to `onChunk` (chunks of up to 1 MiB), calling
@@ -956,7 +902,7 @@ impl StrataStore {
             return Err(session.unavailable());
         }
         let store = session.store.take().ok_or_else(closed)?;
-        session.receiving = Some(StreamReceiver::into_store(store));
+        session.receiving = Some(StreamReceiver::into_store(store.into_volume()));
         Ok(())
     }
 
@@ -982,7 +928,11 @@ impl StrataStore {
         })?;
         match receiver.finish().await {
             Ok((store, report)) => {
+                // The volumes landed: the policy may act on them, as after any operation.
+                let mut store = self.manage(store)?;
+                let observed = store.observe(Operation::Receive).await;
                 session.store = Some(store);
+                self.settle(session, observed).await?;
                 convert::to_js(&report)
             }
             Err(e) => {
@@ -992,16 +942,25 @@ impl StrataStore {
         }
     }
 
-    /// Opens the store again from storage (recovery runs, as after a crash).
-    async fn open_again(&self) -> Result<Store<AnyStorage>> {
+    /// Opens the store again from storage (recovery runs, as after a crash), under storage
+    /// management as it was opened.
+    async fn open_again(&self) -> Result<Managed<Store<AnyStorage>>> {
         let (storage, _) = place::open_storage(self.backend, &self.name, self.read_only).await?;
         if self.read_only {
-            return Ok(Store::open_read_only(storage, place::clock()).await?);
+            return Ok(Managed::new(
+                Store::open_read_only(storage, place::clock()).await?,
+            )?);
         }
-        Ok(
-            Store::open_with_automatic_policies(storage, place::clock(), self.automatic_policies)
-                .await?,
-        )
+        let store = Store::open(storage, place::clock()).await?;
+        Ok(Managed::open(store, self.automatic_policies).await?)
+    }
+
+    /// `store` (received into, or just created) under storage management, with the session's
+    /// automatic policies. Signals no `open`.
+    fn manage(&self, store: Store<AnyStorage>) -> Result<Managed<Store<AnyStorage>>> {
+        let mut store = Managed::new(store)?;
+        store.set_automatic_policies(self.automatic_policies && !self.read_only);
+        Ok(store)
     }
 
     /// Passes a change's outcome on. A storage failure (a `QuotaExceededError`, say) poisons
@@ -1049,13 +1008,6 @@ impl StrataStore {
             session.store = Some(store);
         }
     }
-
-    async fn quota_free_bytes(&self) -> Option<u64> {
-        match self.backend {
-            BackendKind::Memory | BackendKind::Auto => None,
-            BackendKind::Opfs | BackendKind::IndexedDb => place::quota_free_bytes().await,
-        }
-    }
 }
 
 /// Checks an existing store against the geometry the caller asked for, if any.
@@ -1099,14 +1051,14 @@ impl StrataStore {
         lock: StoreLock,
         name: &str,
         backend: BackendKind,
-    ) -> StrataStore {
-        StrataStore {
-            session: Exclusive::new(Session::new(store, Some(lock))),
+    ) -> Result<StrataStore> {
+        Ok(StrataStore {
+            session: Exclusive::new(Session::new(Managed::new(store)?, Some(lock))),
             name: name.to_string(),
             backend,
             read_only: false,
             automatic_policies: true,
-        }
+        })
     }
 }
 
@@ -1129,7 +1081,7 @@ impl ImageImport {
         let mut state = self.state.lock().await;
         let ImportState { import, lock } = state.take().ok_or_else(import_finished)?;
         let store = import.finish().await?;
-        Ok(StrataStore::created(store, lock, &self.name, self.backend))
+        StrataStore::created(store, lock, &self.name, self.backend)
     }
 
     /// Abandons the import and releases the store's lock. What was written stays on storage
@@ -1205,7 +1157,7 @@ impl StreamImport {
         let mut state = self.state.lock().await;
         let StreamImportState { receiver, lock } = state.take().ok_or_else(import_finished)?;
         let (store, _) = receiver.finish().await?;
-        Ok(StrataStore::created(store, lock, &self.name, self.backend))
+        StrataStore::created(store, lock, &self.name, self.backend)
     }
 
     /// Abandons the import and releases the store's lock; what was written stays on storage

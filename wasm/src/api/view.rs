@@ -4,14 +4,11 @@
 //! every other method.
 
 use js_sys::Array;
-use strata_engine::policy::{apply_to_model, simulate, SIMULATION_STEPS_MAX};
 use strata_engine::{BlockMapBucket, Origin, Provenance};
 use wasm_bindgen::prelude::*;
 
 use super::{Result, StrataStore};
 use crate::convert::{self, ObjectBuilder};
-use crate::error::StrataError;
-use crate::place;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_VIEW_TYPES: &str = r#"
@@ -120,34 +117,6 @@ impl StrataStore {
     /// simulated times. Shows temporal policies acting without waiting for them.
     #[wasm_bindgen(js_name = simulatePolicies, unchecked_return_type = "TimelineEntry[]")]
     pub async fn simulate_policies(&self, duration_ms: f64, step_ms: f64) -> Result<Array> {
-        let duration_ms = convert::to_u64(duration_ms, "durationMs")?;
-        let step_ms = convert::to_u64(step_ms, "stepMs")?;
-        if step_ms == 0 || duration_ms / step_ms > SIMULATION_STEPS_MAX {
-            return Err(StrataError::invalid_argument(format!(
-                "stepMs must be positive and durationMs / stepMs at most {SIMULATION_STEPS_MAX}"
-            )));
-        }
-        let quota = self.quota_free_bytes().await;
-        let session = self.session.lock().await;
-        let store = session.store()?;
-        let Some(policy) = store.policy() else {
-            return Ok(Array::new());
-        };
-        let now_ms = place::clock().now_ms();
-        let simulation = simulate(
-            policy,
-            store.assignments(),
-            store.policy_view(quota),
-            now_ms,
-            now_ms.saturating_add(duration_ms),
-            step_ms,
-            apply_to_model,
-        )
-        .map_err(|e| StrataError::invalid_argument(format!("policy: {e}")))?;
-        let out = Array::new();
-        for entry in &simulation.timeline {
-            out.push(&convert::via_json(entry)?);
-        }
-        Ok(out)
+        crate::volume_api::simulate_policies(self, duration_ms, step_ms).await
     }
 }

@@ -1,68 +1,12 @@
-//! The policy executor: the one place where storage-management decisions are carried out.
-//!
-//! Policies ([`crate::policy`]) are pure: they look at a [`StoreView`] and a clock reading and
-//! return [`Decision`]s. This module builds the view from the store, carries the decisions out in
-//! order, and records each one, with its reason and outcome, in an audit trail. The policy, the
-//! per-volume assignments (holds, time to live), the executor's state (when each rule last ran,
-//! when each tertiary target was last copied to) and the audit trail are journal records, so
-//! they survive reopen and crashes.
-//!
-//! # Automatic evaluation after operations
-//!
-//! The store evaluates the policy's threshold rules by itself ([`Trigger::AfterOperation`])
-//! after the operations that change the statuses those rules watch: writes, syncs, snapshots,
-//! compactions, merges, deletions, rollbacks and received copy streams. It is on by default
-//! and [`Store::set_automatic_policies`] turns it off for callers who drive every evaluation
-//! themselves. The audit entries it records say [`Trigger::AfterOperation`] and which
-//! [`Operation`] it followed.
-//!
-//! Invariants:
-//! * **Cheap**: the write path pays only a comparison per threshold rule on a head counter
-//!   (`writes_since_snapshot`, `bytes_since_snapshot`, `log_bytes`); the store's view is built
-//!   and the policy evaluated only when such a comparison says a rule is past its threshold and
-//!   out of its cooldown. Rules on `partition_count` and the reclaimable bytes (which need the
-//!   space accounting) are considered only after operations that change partitions; rules on
-//!   `quota_free_bytes` only when the host evaluates with a quota.
-//! * **No recursion**: the decisions an automatic evaluation carries out are operations
-//!   themselves, but while the executor runs (automatically or through
-//!   [`Store::run_policies`]) operations never start another evaluation. One user operation
-//!   therefore causes at most one automatic evaluation, which carries out the bounded list of
-//!   decisions [`evaluate`] returns.
-//! * **No busy loop**: a rule that was due but whose decision was not carried out (nothing to
-//!   merge, a failure) is *disarmed* until the partitions next change, so a rule stuck past its
-//!   threshold does not cost an evaluation per write. An automatic action's attempt is written
-//!   to the executor's state before the action (it counts as the rule's run, and the rule is
-//!   listed as failed until the action applies), so the cooldown and the disarming also hold
-//!   across a reopen, even after an action that poisoned the store.
-//! * **The operation stands**: a failed automatic action is recorded in the audit trail
-//!   ([`Outcome::Failed`]) and never turns the operation it followed into an error, unless it
-//!   poisoned the store. Closing the store evaluates no threshold rule.
-//! * **Deferred copies**: an automatic evaluation has no copy sink, so copy decisions are left
-//!   for the host's next [`Store::run_policies`] or [`Store::event`] (an event the store
-//!   signals itself records its copy decisions as [`Outcome::Skipped`], "no copy sink").
-//!
-//! # Built-in events
-//!
-//! The store also signals the built-in events ([`crate::policy::BuiltinEvent`]) itself and
-//! carries out the event rules for them, recorded with the trigger `Event(name)`: `open` at the
-//! end of a writable [`Store::open`] (not on a read-only view, and not when
-//! [`Store::open_with_automatic_policies`] turns automatic policies off; creating a store
-//! signals nothing, as it has no policy yet), `close` at the start of [`Store::close`] before
-//! its final sync, `before_compaction` and `after_compaction` around the compactions and merges
-//! the caller asks for ([`Store::compact`], [`Store::merge`]), never around the ones the
-//! executor carries out. `quota_warning` is the host's to signal, with [`Store::event`] (the
-//! browser worker does it when the origin's storage is over 90% of its quota). The invariants
-//! above hold for them too: nothing is signalled while the executor runs, with automatic
-//! policies off, or on a read-only or poisoned store, and a failed action fails neither the
-//! operation nor the open or close (which still syncs), unless it poisoned the store.
-//! * **Deterministic**: what fires depends only on the store, the policy, its persisted state and
-//!   the clock.
+//! The executor: builds the view a policy looks at, evaluates the policy when a rule may be due,
+//! carries the decisions out with the volume's own operations and records each in the audit
+//! trail. See the [module documentation](super) for what it promises.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::*;
+use super::Managed;
 use crate::format::meta::{
     META_KIND_ASSIGNMENTS, META_KIND_AUDIT, META_KIND_POLICY, META_KIND_POLICY_STATE,
 };
@@ -70,12 +14,14 @@ use crate::policy::{
     evaluate, AuditEntry, BuiltinEvent, Decision, Operation, Origin, Outcome, Policy, Rule, Status,
     StoreView, Trigger, VolumeAssignments,
 };
+use crate::{Document, Error, Result, SendOptions, Volume, VolumeId, VolumeKind};
 
 /// Where a policy copy streams its chunks (`copy(target, chunk)`).
 type CopySink<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<()>;
 
-/// Most audit entries kept in memory (the journal keeps all of them until it is rewritten).
-const AUDIT_ENTRIES_MAX: usize = 10_000;
+/// Most audit entries kept in memory (the journal keeps all of them until it is rewritten),
+/// as many as the store keeps of its trail documents.
+const AUDIT_ENTRIES_MAX: usize = crate::DOCUMENT_TRAIL_MAX;
 
 /// The executor's persistent state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +41,8 @@ pub(crate) struct PolicyState {
     failed_rules: BTreeSet<usize>,
 }
 
-/// Everything policy-related a store holds.
+/// The executor's state: the documents read from the volume's store, and what it keeps only in
+/// memory.
 #[derive(Debug, Default)]
 pub(crate) struct Automation {
     policy: Option<Policy>,
@@ -103,9 +50,7 @@ pub(crate) struct Automation {
     state: PolicyState,
     audit: Vec<AuditEntry>,
     /// Automatic evaluation after operations is turned off (see `set_automatic_policies`).
-    manual_only: bool,
-    /// The executor is carrying out decisions: operations must not start another evaluation.
-    running: bool,
+    pub(super) manual_only: bool,
     /// Bumped by every operation that may change the partitions.
     generation: u64,
     /// Rules that were due but not carried out, with the generation they were disarmed at.
@@ -146,79 +91,50 @@ fn document_error(what: &str, e: impl std::fmt::Display) -> Error {
     Error::corrupt("journal", 0, format!("{what} document does not parse: {e}"))
 }
 
-impl<S: Storage> Store<S> {
-    pub(crate) fn load_policy_documents(&mut self, documents: Vec<(u16, String)>) -> Result<()> {
-        for (kind, json) in documents {
-            match kind {
-                META_KIND_POLICY if json.is_empty() => self.automation.policy = None,
-                META_KIND_POLICY => {
-                    self.automation.policy =
-                        Some(serde_json::from_str(&json).map_err(|e| document_error("policy", e))?)
-                }
-                META_KIND_ASSIGNMENTS => {
-                    self.automation.assignments =
-                        serde_json::from_str(&json).map_err(|e| document_error("assignments", e))?
-                }
-                META_KIND_POLICY_STATE => {
-                    self.automation.state = serde_json::from_str(&json)
-                        .map_err(|e| document_error("policy state", e))?
-                }
-                META_KIND_AUDIT => {
-                    let entry =
-                        serde_json::from_str(&json).map_err(|e| document_error("audit", e))?;
-                    self.push_audit(entry);
-                }
-                _ => {}
-            }
+impl Automation {
+    /// The executor's state from the documents in the volume's store.
+    pub(super) fn from_documents(documents: &crate::Documents) -> Result<Self> {
+        let mut automation = Automation::default();
+        if let Some(json) = documents.latest(META_KIND_POLICY).filter(|j| !j.is_empty()) {
+            automation.policy =
+                Some(serde_json::from_str(json).map_err(|e| document_error("policy", e))?);
         }
-        self.automation.watches_writes = watches_writes(self.automation.policy.as_ref());
-        let generation = self.automation.generation;
-        for &index in &self.automation.state.failed_rules {
-            self.automation.disarmed.insert(index, generation);
+        if let Some(json) = documents.latest(META_KIND_ASSIGNMENTS) {
+            automation.assignments =
+                serde_json::from_str(json).map_err(|e| document_error("assignments", e))?;
         }
-        Ok(())
-    }
-
-    /// The journal documents that rebuild the policy, assignments, executor state and audit
-    /// trail held in memory (for a journal checkpoint).
-    pub(super) fn policy_documents(&self) -> Vec<MetaRecord> {
-        let mut records = Vec::with_capacity(self.automation.audit.len() + 3);
-        if let Some(policy) = &self.automation.policy {
-            records.push(Self::document(META_KIND_POLICY, policy));
+        if let Some(json) = documents.latest(META_KIND_POLICY_STATE) {
+            automation.state =
+                serde_json::from_str(json).map_err(|e| document_error("policy state", e))?;
         }
-        records.push(Self::document(
-            META_KIND_ASSIGNMENTS,
-            &self.automation.assignments,
-        ));
-        records.push(Self::document(
-            META_KIND_POLICY_STATE,
-            &self.automation.state,
-        ));
-        for entry in &self.automation.audit {
-            records.push(Self::document(META_KIND_AUDIT, entry));
+        for json in documents.trail() {
+            let entry = serde_json::from_str(json).map_err(|e| document_error("audit", e))?;
+            automation.push_audit(entry);
         }
-        records
-    }
-
-    /// The executor is carrying out decisions (operations run inside it).
-    pub(super) fn executor_running(&self) -> bool {
-        self.automation.running
+        automation.watches_writes = watches_writes(automation.policy.as_ref());
+        for &index in &automation.state.failed_rules {
+            automation.disarmed.insert(index, 0);
+        }
+        Ok(automation)
     }
 
     fn push_audit(&mut self, entry: AuditEntry) {
-        if self.automation.audit.len() >= AUDIT_ENTRIES_MAX {
-            self.automation.audit.remove(0);
+        if self.audit.len() >= AUDIT_ENTRIES_MAX {
+            self.audit.remove(0);
         }
-        self.automation.audit.push(entry);
+        self.audit.push(entry);
     }
+}
 
-    fn document(kind: u16, value: &impl Serialize) -> MetaRecord {
-        MetaRecord::Document {
-            kind,
-            json: serde_json::to_string(value).unwrap_or_default(),
-        }
+/// A document of `kind` holding `value` as JSON.
+fn document(kind: u16, value: &impl Serialize) -> Document {
+    Document {
+        kind,
+        json: serde_json::to_string(value).unwrap_or_default(),
     }
+}
 
+impl<V: Volume> Managed<V> {
     /// The policy assigned to the incremental log, if any.
     pub fn policy(&self) -> Option<&Policy> {
         self.automation.policy.as_ref()
@@ -227,7 +143,7 @@ impl<S: Storage> Store<S> {
     /// Assigns a storage management policy to the incremental log (store-wide), after validating
     /// it; `None` removes it. Durable on return.
     pub async fn set_policy(&mut self, policy: Option<Policy>) -> Result<()> {
-        self.check_writable()?;
+        self.volume.store().check_writable()?;
         if let Some(p) = &policy {
             p.validate()
                 .map_err(|e| Error::InvalidArgument(format!("policy: {e}")))?;
@@ -242,19 +158,20 @@ impl<S: Storage> Store<S> {
         let mut state = self.automation.state.clone();
         state.rule_last_run_ms.clear();
         state.failed_rules.clear();
-        self.append_journal(&[
-            MetaRecord::Document {
-                kind: META_KIND_POLICY,
-                json,
-            },
-            Self::document(META_KIND_POLICY_STATE, &state),
-        ])
-        .await?;
+        self.volume
+            .append_documents(&[
+                Document {
+                    kind: META_KIND_POLICY,
+                    json,
+                },
+                document(META_KIND_POLICY_STATE, &state),
+            ])
+            .await?;
         self.automation.watches_writes = watches_writes(policy.as_ref());
         self.automation.policy = policy;
         self.automation.state = state;
         self.automation.disarmed.clear();
-        self.maybe_checkpoint_journal().await
+        Ok(())
     }
 
     /// The per-volume assignments (holds and times to live).
@@ -264,17 +181,18 @@ impl<S: Storage> Store<S> {
 
     /// Replaces the per-volume assignments, after validating them. Durable on return.
     pub async fn set_assignments(&mut self, assignments: VolumeAssignments) -> Result<()> {
-        self.check_writable()?;
+        self.volume.store().check_writable()?;
         assignments
             .validate()
             .map_err(|e| Error::InvalidArgument(format!("assignments: {e}")))?;
         for (volume, _) in assignments.iter() {
-            self.partitions.slot_of(volume)?;
+            self.volume.store().check_volume(volume)?;
         }
-        self.append_journal(&[Self::document(META_KIND_ASSIGNMENTS, &assignments)])
+        self.volume
+            .append_documents(&[document(META_KIND_ASSIGNMENTS, &assignments)])
             .await?;
         self.automation.assignments = assignments;
-        self.maybe_checkpoint_journal().await
+        Ok(())
     }
 
     /// True if a hold protects `volume` from deletion and merging.
@@ -289,17 +207,18 @@ impl<S: Storage> Store<S> {
 
     /// The store as policies see it, with `quota_free_bytes` supplied by the host (browser).
     pub fn policy_view(&self, quota_free_bytes: Option<u64>) -> StoreView {
-        let volumes = self.volumes();
-        let mut view = StoreView::from_store(&self.info(), &volumes);
-        let space = self.space();
+        let store = self.volume.store();
+        let volumes = store.volumes();
+        let mut view = StoreView::from_store(&store.info(), &volumes);
+        let space = store.space();
         for v in view.volumes.iter_mut() {
             if let Some(s) = space.iter().find(|s| s.volume == v.id) {
                 v.reclaimable_bytes = s.reclaimable_bytes;
             }
         }
-        let head = &self.partitions[self.head as usize];
-        view.writes_since_snapshot = head.entries;
-        view.bytes_since_snapshot = head.blocks_written * u64::from(self.block_size);
+        let (entries, blocks_written, _) = store.head_counters();
+        view.writes_since_snapshot = entries;
+        view.bytes_since_snapshot = blocks_written * u64::from(store.block_size());
         view.last_snapshot_ms = volumes
             .iter()
             .filter_map(|v| match v.kind {
@@ -320,7 +239,7 @@ impl<S: Storage> Store<S> {
                 policy,
                 &self.automation.assignments,
                 &self.policy_view(quota_free_bytes),
-                self.clock.now_ms(),
+                self.volume.store().now_ms(),
                 trigger,
             ),
             None => Vec::new(),
@@ -349,19 +268,16 @@ impl<S: Storage> Store<S> {
         quota_free_bytes: Option<u64>,
         copy: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
     ) -> Result<Vec<AuditEntry>> {
-        self.check_writable()?;
+        self.volume.store().check_writable()?;
         let decisions = self.policy_dry_run(trigger.clone(), quota_free_bytes);
-        let entries = self
-            .execute(decisions, trigger, None, quota_free_bytes, Some(copy))
-            .await?;
-        self.maybe_checkpoint_journal().await?;
-        Ok(entries)
+        self.execute(decisions, trigger, None, quota_free_bytes, Some(copy))
+            .await
     }
 
     /// Turns the automatic evaluation of threshold rules after operations on (the default) or
     /// off. Not persisted: it is the calling program's choice, made again after each open.
-    /// With it off, nothing happens unless the host calls [`Store::run_policies`] or
-    /// [`Store::event`].
+    /// With it off, nothing happens unless the host calls [`Managed::run_policies`] or
+    /// [`Managed::event`].
     ///
     /// An automatic action that fails never fails the operation it followed: the operation
     /// returns `Ok` (its own effect is done), the failure is recorded in the audit trail
@@ -378,28 +294,20 @@ impl<S: Storage> Store<S> {
         !self.automation.manual_only
     }
 
-    /// The hook every status-changing operation calls when it has finished: evaluates the
+    /// Observes `operation`, which has just been carried out on the volume: evaluates the
     /// threshold rules that may now be due ([`Trigger::AfterOperation`]) and carries out their
-    /// decisions. See the module documentation for what keeps this cheap and bounded.
+    /// decisions. Every operation made through `Managed` calls it; call it for an operation
+    /// made on the volume directly (a copy stream received into the store, say). See the
+    /// module documentation for what keeps this cheap and bounded.
     ///
     /// Returns an error only if the store is poisoned: a failed action is recorded in the audit
     /// trail and its rule disarmed, and the operation that called this still succeeds.
-    ///
-    /// Then checkpoints the journal if it has grown large (see
-    /// [`Store::set_journal_checkpoint_bytes`]).
-    pub(crate) async fn after_operation(&mut self, operation: Operation) -> Result<()> {
-        self.check_invariants();
-        self.evaluate_after_operation(operation).await?;
-        self.maybe_checkpoint_journal().await
-    }
-
-    async fn evaluate_after_operation(&mut self, operation: Operation) -> Result<()> {
+    pub async fn observe(&mut self, operation: Operation) -> Result<()> {
         if operation.is_structural() {
             self.automation.generation += 1;
         }
-        if self.automation.running
-            || self.automation.manual_only
-            || self.poisoned
+        if self.automation.manual_only
+            || self.volume.store().is_poisoned()
             || self.automation.policy.is_none()
             || (operation == Operation::Write && !self.automation.watches_writes)
         {
@@ -412,20 +320,20 @@ impl<S: Storage> Store<S> {
         let mut decisions = self.policy_dry_run(Trigger::AfterOperation, None);
         // No copy sink here: copies wait for the host's next evaluation.
         decisions.retain(|d| !matches!(d, Decision::Copy { .. }));
-        // Boxed: the decisions are operations whose futures contain this one (they return here
-        // at once, as the executor is running), and a future cannot contain itself unboxed.
-        // Only reached when a rule is due, so the write path allocates nothing.
-        let entries = match Box::pin(self.execute(
-            decisions,
-            Trigger::AfterOperation,
-            Some(operation),
-            None,
-            None,
-        ))
-        .await
+        // The decisions are carried out with the volume's own operations, which observe
+        // nothing: no evaluation starts inside this one.
+        let entries = match self
+            .execute(
+                decisions,
+                Trigger::AfterOperation,
+                Some(operation),
+                None,
+                None,
+            )
+            .await
         {
             Ok(entries) => entries,
-            Err(e) if self.poisoned => return Err(e),
+            Err(e) if self.volume.store().is_poisoned() => return Err(e),
             // Not reached today (the executor records failures and returns errors only when
             // poisoned), but the caller's operation is done: it must not fail for this.
             Err(_) => Vec::new(),
@@ -452,11 +360,11 @@ impl<S: Storage> Store<S> {
     /// action is recorded in the audit trail and never fails the caller's operation.
     ///
     /// Returns an error only if the store is poisoned.
-    pub(crate) async fn signal_event(&mut self, event: BuiltinEvent) -> Result<()> {
-        if self.automation.running
-            || self.automation.manual_only
-            || self.read_only
-            || self.poisoned
+    pub(super) async fn signal_event(&mut self, event: BuiltinEvent) -> Result<()> {
+        let store = self.volume.store();
+        if self.automation.manual_only
+            || store.is_read_only()
+            || store.is_poisoned()
             || self.automation.policy.is_none()
         {
             return Ok(());
@@ -466,11 +374,9 @@ impl<S: Storage> Store<S> {
         if decisions.is_empty() {
             return Ok(());
         }
-        // Boxed, as in `after_operation`: the decisions are operations whose futures contain
-        // this one.
-        match Box::pin(self.execute(decisions, trigger, None, None, None)).await {
+        match self.execute(decisions, trigger, None, None, None).await {
             Ok(_) => Ok(()),
-            Err(e) if self.poisoned => Err(e),
+            Err(e) if self.volume.store().is_poisoned() => Err(e),
             Err(_) => Ok(()),
         }
     }
@@ -497,13 +403,14 @@ impl<S: Storage> Store<S> {
         } else {
             0
         };
-        let now = self.clock.now_ms();
-        let head = &self.partitions[self.head as usize];
-        let writes = head.entries as f64;
-        let bytes = (head.blocks_written * u64::from(self.block_size)) as f64;
+        let store = self.volume.store();
+        let now = store.now_ms();
+        let (entries, blocks_written, _) = store.head_counters();
+        let writes = entries as f64;
+        let bytes = (blocks_written * u64::from(store.block_size())) as f64;
         // Partitions change only in structural operations: not counted on the write path.
         let partition_count = if structural {
-            self.partitions.iter().filter(|p| !p.dropped).count() as f64
+            store.partition_count() as f64
         } else {
             0.0
         };
@@ -556,39 +463,16 @@ impl<S: Storage> Store<S> {
         let sealed = match self.automation.sealed_log_bytes {
             Some((at, bytes)) if at == generation => bytes,
             _ => {
-                let head = self.head as usize;
-                let bytes = self
-                    .partitions
-                    .iter()
-                    .enumerate()
-                    .filter(|(slot, _)| *slot != head)
-                    .map(|(_, p)| p.segment_len)
-                    .sum();
+                let bytes = self.volume.store().sealed_log_bytes();
                 self.automation.sealed_log_bytes = Some((generation, bytes));
                 bytes
             }
         };
-        sealed + self.partitions[self.head as usize].segment_len
+        sealed + self.volume.store().head_counters().2
     }
 
     /// Carries `decisions` out in order and records each, with the trigger, in the audit trail.
     async fn execute(
-        &mut self,
-        decisions: Vec<Decision>,
-        trigger: Trigger,
-        after: Option<Operation>,
-        quota_free_bytes: Option<u64>,
-        copy: Option<CopySink<'_>>,
-    ) -> Result<Vec<AuditEntry>> {
-        let was_running = std::mem::replace(&mut self.automation.running, true);
-        let result = self
-            .execute_inner(decisions, trigger, after, quota_free_bytes, copy)
-            .await;
-        self.automation.running = was_running;
-        result
-    }
-
-    async fn execute_inner(
         &mut self,
         decisions: Vec<Decision>,
         trigger: Trigger,
@@ -604,7 +488,7 @@ impl<S: Storage> Store<S> {
         };
         let mut entries = Vec::new();
         for decision in decisions {
-            let now = self.clock.now_ms();
+            let now = self.volume.store().now_ms();
             let rule = match decision.reason().origin {
                 Origin::Rule { index, .. } => Some(index),
                 Origin::VolumeTtl { .. } => None,
@@ -615,12 +499,13 @@ impl<S: Storage> Store<S> {
                 self.automation.state.failed_rules.insert(index);
                 self.automation.state.rule_last_run_ms.insert(index, now);
                 let state = self.automation.state.clone();
-                self.append_journal(&[Self::document(META_KIND_POLICY_STATE, &state)])
+                self.volume
+                    .append_documents(&[document(META_KIND_POLICY_STATE, &state)])
                     .await?;
             }
             let outcome = match self.carry_out(&decision, has_sink, copy).await {
                 Ok(outcome) => outcome,
-                Err(e) if self.poisoned => return Err(e),
+                Err(e) if self.volume.store().is_poisoned() => return Err(e),
                 Err(e) => Outcome::Failed {
                     error: e.to_string(),
                 },
@@ -648,14 +533,15 @@ impl<S: Storage> Store<S> {
             let state = self.automation.state.clone();
             let mut assignments = self.automation.assignments.clone();
             assignments.prune(&self.policy_view(quota_free_bytes));
-            self.append_journal(&[
-                Self::document(META_KIND_AUDIT, &entry),
-                Self::document(META_KIND_POLICY_STATE, &state),
-                Self::document(META_KIND_ASSIGNMENTS, &assignments),
-            ])
-            .await?;
+            self.volume
+                .append_documents(&[
+                    document(META_KIND_AUDIT, &entry),
+                    document(META_KIND_POLICY_STATE, &state),
+                    document(META_KIND_ASSIGNMENTS, &assignments),
+                ])
+                .await?;
             self.automation.assignments = assignments;
-            self.push_audit(entry.clone());
+            self.automation.push_audit(entry.clone());
             entries.push(entry);
         }
         Ok(entries)
@@ -670,19 +556,19 @@ impl<S: Storage> Store<S> {
         Ok(match decision {
             Decision::Snapshot { label, .. } => {
                 let label = (!label.is_empty()).then_some(label.as_str());
-                let volume = self.snapshot(label).await?;
+                let volume = self.volume.snapshot(label).await?;
                 Outcome::Applied {
                     volume: Some(volume),
                 }
             }
             Decision::Compact { volume, .. } => {
-                self.compact(*volume, &mut |_| true).await?;
+                self.volume.compact(*volume, &mut |_| true).await?;
                 Outcome::Applied {
                     volume: Some(*volume),
                 }
             }
             Decision::Merge { up_to, .. } => {
-                self.merge(*up_to, &mut |_| true).await?;
+                self.volume.merge(*up_to, &mut |_| true).await?;
                 Outcome::Applied {
                     volume: Some(*up_to),
                 }
@@ -694,7 +580,7 @@ impl<S: Storage> Store<S> {
                         why: format!("volume {volume} is held"),
                     }
                 } else {
-                    self.delete_volume(*volume).await?;
+                    self.volume.delete_volume(*volume).await?;
                     Outcome::Applied {
                         volume: Some(*volume),
                     }
@@ -711,9 +597,7 @@ impl<S: Storage> Store<S> {
                 }
                 // The newest snapshot of the live chain, as `send` picks it: a deleted volume's
                 // partition kept for the head is not one (it is not a volume a copy can name).
-                let newest_volume = self
-                    .partitions
-                    .visible_ancestor(self.partitions[self.head as usize].parent);
+                let newest_volume = self.volume.store().newest_snapshot();
                 if newest_volume == VolumeId::BASELINE {
                     return Ok(Outcome::Skipped {
                         why: "no snapshot to copy yet".into(),
@@ -725,7 +609,7 @@ impl<S: Storage> Store<S> {
                     .last_copy_volume
                     .get(target)
                     .map(|&v| VolumeId(v))
-                    .filter(|v| self.partitions.slot_of(*v).is_ok());
+                    .filter(|v| self.volume.store().check_volume(*v).is_ok());
                 if base == Some(newest_volume) {
                     return Ok(Outcome::Skipped {
                         why: format!("{target} already has volume {newest_volume}"),
@@ -735,7 +619,9 @@ impl<S: Storage> Store<S> {
                     base,
                     ..SendOptions::default()
                 };
-                self.send(&options, &mut |chunk| copy(target, chunk))
+                self.volume
+                    .store()
+                    .send(&options, &mut |chunk| copy(target, chunk))
                     .await?;
                 self.automation
                     .state
