@@ -3,7 +3,8 @@
 // of the primary on OPFS and IndexedDB. Writes and a snapshot, a page reload, then the data, the
 // legs' status and a scrub; then a leg replaced in place and the mirror destroyed. Then the
 // history through the client (diff, log, compact, merge, rollback, delete) with the primary and
-// the secondary in step after each.
+// the secondary in step after each. Then storage management on a mirror: a policy acted on by
+// itself, kept across a reopen, and run by hand with automatic policies off.
 //
 // Run: scripts/build-npm.sh && node --test tests/npm/mirror.test.mjs
 
@@ -144,5 +145,29 @@ test("a mirror's history through the client: diff, log, compact, merge, rollback
   assert.equal(r.degraded, false);
   assert.deepEqual(r.events, []);
   assert.deepEqual(problems, [], 'the page threw');
+  await page.close();
+});
+
+test('a mirror carries its policy out as a store does, keeps it across a reopen, and stays in step', async () => {
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  await mirrorPage(page);
+  const r = await page.evaluate((n) => window.mirrorScenarios.policies(n), 'npm-mirror-policies');
+  // Writes 3 and 6 crossed the threshold: two snapshots, each recorded with what started it.
+  assert.deepEqual(r.labels, ['auto-1', 'auto-2']);
+  assert.deepEqual(r.audit, [
+    ['snapshot', 'applied', 'after_operation', 'write'],
+    ['snapshot', 'applied', 'after_operation', 'write'],
+  ]);
+  assert.deepEqual(r.dryRun, [], 'one write since the last snapshot: nothing due');
+  assert.equal(r.scrubbed, 0);
+  assert.ok(r.inStep, 'the primary reads as the secondary');
+  // Automatic policies off: four writes took no snapshot until runPolicies.
+  assert.equal(r.manual.policy.rules[0].name, 'every-three');
+  assert.equal(r.manual.audit, 2);
+  assert.equal(r.manual.snapshots, 2);
+  assert.deepEqual(r.manual.ran, ['snapshot']);
+  assert.deepEqual(problems, []);
   await page.close();
 });

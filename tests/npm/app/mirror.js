@@ -211,6 +211,61 @@ window.mirrorScenarios = {
     await destroyMirror({ name, backend: 'opfs', legs: LEGS });
     return { report, headOk, healthy, closed, gone };
   },
+
+  /**
+   * Storage management on a mirror: a threshold rule snapshots every third write by itself, the
+   * policy and the audit trail survive a reopen, and the legs stay in step.
+   */
+  async policies(name) {
+    await destroyMirror({ name, backend: 'opfs', legs: LEGS });
+    let mirror = await openMirror({ name, backend: 'opfs', legs: LEGS, blocks: BLOCKS });
+    const policy = {
+      rules: [
+        {
+          name: 'every-three',
+          kind: 'threshold',
+          status: 'writes_since_snapshot',
+          above: 2,
+          action: 'snapshot',
+          label: 'auto-{n}',
+        },
+      ],
+    };
+    let labels;
+    let audit;
+    let dryRun;
+    let scrub;
+    let inStep;
+    let manual;
+    try {
+      await mirror.setPolicy(policy);
+      for (let addr = 0; addr < 7; addr++) await mirror.write(addr, block(addr));
+      labels = (await mirror.volumes()).filter((v) => v.kind === 'snapshot').map((v) => v.label);
+      audit = (await mirror.audit()).map((e) => [e.decision.decision, e.outcome.outcome, e.trigger, e.after]);
+      dryRun = await mirror.dryRun();
+      await mirror.sync();
+      scrub = await mirror.scrub();
+      const { head } = await mirror.info();
+      inStep = same(await mirror.read(0, 7), await mirror.readAt(head, 0, 7));
+    } finally {
+      await mirror.close();
+    }
+    // Reopened with automatic policies off: the policy is kept, writes take no snapshot.
+    mirror = await openRetrying({ name, backend: 'opfs', legs: LEGS, automaticPolicies: false });
+    try {
+      for (let addr = 7; addr < 11; addr++) await mirror.write(addr, block(addr));
+      manual = {
+        policy: await mirror.policy(),
+        audit: (await mirror.audit()).length,
+        snapshots: (await mirror.volumes()).filter((v) => v.kind === 'snapshot').length,
+        ran: (await mirror.runPolicies()).map((e) => e.decision.decision),
+      };
+    } finally {
+      await mirror.close();
+    }
+    await destroyMirror({ name, backend: 'opfs', legs: LEGS });
+    return { labels, audit, dryRun, scrubbed: scrub.detected, inStep, manual };
+  },
 };
 
 document.getElementById('status').textContent = 'ready';
