@@ -38,7 +38,30 @@ pub fn evaluate(
             index,
             name: rule.name().map(str::to_string),
         };
-        match (rule, &trigger) {
+        let considered = Considered {
+            context: &context,
+            rule,
+            index,
+            origin,
+        };
+        considered.collect(&trigger, &mut intents);
+    }
+    let on_tick = trigger == Trigger::Tick;
+    intents.resolve(&context, on_tick)
+}
+
+/// One rule being considered for one evaluation.
+struct Considered<'a> {
+    context: &'a Context<'a>,
+    rule: &'a Rule,
+    index: usize,
+    origin: Origin,
+}
+
+impl Considered<'_> {
+    /// Adds what the rule intends for `trigger` to `intents` (nothing if it does not fire).
+    fn collect(self, trigger: &Trigger, intents: &mut Intents) {
+        match (self.rule, trigger) {
             (
                 Rule::SnapshotEvery {
                     snapshot_every_ms,
@@ -46,16 +69,7 @@ pub fn evaluate(
                     ..
                 },
                 Trigger::Tick,
-            ) => {
-                let last = view.rule_last_run_ms.get(&index).copied();
-                if let Some(why) = interval_due(now_ms, last, *snapshot_every_ms, "last run") {
-                    let text = format!(
-                        "snapshot_every {}: {why}",
-                        format_duration_ms(*snapshot_every_ms)
-                    );
-                    intents.snapshot(&context, rule, label.as_deref(), "", origin, text);
-                }
-            }
+            ) => self.snapshot_every(*snapshot_every_ms, label.as_deref(), intents),
             (
                 Rule::CopyEvery {
                     target,
@@ -63,62 +77,12 @@ pub fn evaluate(
                     ..
                 },
                 Trigger::Tick,
-            ) => {
-                let last = view.last_copy_ms.get(target).copied();
-                let last_what = format!("last copy to {target:?}");
-                if let Some(why) = interval_due(now_ms, last, *copy_every_ms, &last_what) {
-                    let text = format!("copy_every {}: {why}", format_duration_ms(*copy_every_ms));
-                    intents
-                        .copies
-                        .push((target.clone(), Reason { origin, text }));
-                }
-            }
+            ) => self.copy_every(target, *copy_every_ms, intents),
             (Rule::MergeOlderThan { older_than_ms, .. }, Trigger::Tick) => {
-                let old_enough = context
-                    .trunk
-                    .iter()
-                    .take_while(|v| now_ms.saturating_sub(v.snapshot_ms()) >= *older_than_ms)
-                    .count();
-                if let Some(up_to) = old_enough.checked_sub(1).map(|i| context.trunk[i]) {
-                    let text = format!(
-                        "merge_older_than {}: {old_enough} partition(s) up to volume {} (taken {}) are at least that old",
-                        format_duration_ms(*older_than_ms),
-                        up_to.id,
-                        UtcDateTime::from_unix_ms(up_to.snapshot_ms()),
-                    );
-                    intents.merges.push((old_enough, Reason { origin, text }));
-                }
+                self.merge_older_than(*older_than_ms, intents)
             }
-            (
-                Rule::Threshold {
-                    status,
-                    above,
-                    below,
-                    action,
-                    target,
-                    label,
-                    cooldown_ms,
-                    ..
-                },
-                Trigger::Tick | Trigger::AfterOperation,
-            ) => {
-                let Some(text) = threshold_crossed(view, *status, *above, *below) else {
-                    continue;
-                };
-                if let (Some(cooldown_ms), Some(last)) =
-                    (cooldown_ms, view.rule_last_run_ms.get(&index))
-                {
-                    if now_ms.saturating_sub(*last) < *cooldown_ms {
-                        continue;
-                    }
-                }
-                let act = Act {
-                    action: *action,
-                    target: target.as_deref(),
-                    template: label.as_deref(),
-                    event: "",
-                };
-                intents.action(&context, rule, act, origin, text);
+            (Rule::Threshold { .. }, Trigger::Tick | Trigger::AfterOperation) => {
+                self.threshold(intents)
             }
             (
                 Rule::Event {
@@ -132,7 +96,7 @@ pub fn evaluate(
                 Trigger::Event(name),
             ) => {
                 if !event_matches(event, *pair, name) {
-                    continue;
+                    return;
                 }
                 let text = format!("event {name:?}");
                 let act = Act {
@@ -141,13 +105,88 @@ pub fn evaluate(
                     template: label.as_deref(),
                     event: name,
                 };
-                intents.action(&context, rule, act, origin, text);
+                intents.action(self.context, self.rule, act, self.origin, text);
             }
             _ => {}
         }
     }
-    let on_tick = trigger == Trigger::Tick;
-    intents.resolve(&context, on_tick)
+
+    fn snapshot_every(self, every_ms: u64, label: Option<&str>, intents: &mut Intents) {
+        let view = self.context.view;
+        let last = view.rule_last_run_ms.get(&self.index).copied();
+        if let Some(why) = interval_due(self.context.now_ms, last, every_ms, "last run") {
+            let text = format!("snapshot_every {}: {why}", format_duration_ms(every_ms));
+            intents.snapshot(self.context, self.rule, label, "", self.origin, text);
+        }
+    }
+
+    fn copy_every(self, target: &str, every_ms: u64, intents: &mut Intents) {
+        let last = self.context.view.last_copy_ms.get(target).copied();
+        let last_what = format!("last copy to {target:?}");
+        if let Some(why) = interval_due(self.context.now_ms, last, every_ms, &last_what) {
+            let text = format!("copy_every {}: {why}", format_duration_ms(every_ms));
+            let reason = Reason {
+                origin: self.origin,
+                text,
+            };
+            intents.copies.push((target.to_string(), reason));
+        }
+    }
+
+    fn merge_older_than(self, older_than_ms: u64, intents: &mut Intents) {
+        let (trunk, now_ms) = (&self.context.trunk, self.context.now_ms);
+        let old_enough = trunk
+            .iter()
+            .take_while(|v| now_ms.saturating_sub(v.snapshot_ms()) >= older_than_ms)
+            .count();
+        if let Some(up_to) = old_enough.checked_sub(1).map(|i| trunk[i]) {
+            let text = format!(
+                "merge_older_than {}: {old_enough} partition(s) up to volume {} (taken {}) are at least that old",
+                format_duration_ms(older_than_ms),
+                up_to.id,
+                UtcDateTime::from_unix_ms(up_to.snapshot_ms()),
+            );
+            let reason = Reason {
+                origin: self.origin,
+                text,
+            };
+            intents.merges.push((old_enough, reason));
+        }
+    }
+
+    fn threshold(self, intents: &mut Intents) {
+        let Rule::Threshold {
+            status,
+            above,
+            below,
+            action,
+            target,
+            label,
+            cooldown_ms,
+            ..
+        } = self.rule
+        else {
+            return;
+        };
+        let view = self.context.view;
+        let Some(text) = threshold_crossed(view, *status, *above, *below) else {
+            return;
+        };
+        if let (Some(cooldown_ms), Some(last)) =
+            (cooldown_ms, view.rule_last_run_ms.get(&self.index))
+        {
+            if self.context.now_ms.saturating_sub(*last) < *cooldown_ms {
+                return;
+            }
+        }
+        let act = Act {
+            action: *action,
+            target: target.as_deref(),
+            template: label.as_deref(),
+            event: "",
+        };
+        intents.action(self.context, self.rule, act, self.origin, text);
+    }
 }
 
 /// Whether an event rule for `event` (with `pair`) fires on the signalled `name`.
@@ -258,6 +297,7 @@ fn status_value(view: &StoreView, status: Status) -> Option<StatusValue> {
 struct Context<'a> {
     policy: &'a Policy,
     assignments: &'a VolumeAssignments,
+    view: &'a StoreView,
     now_ms: u64,
     /// Every volume, sorted (by identifier first), so results never depend on input order.
     volumes: Vec<&'a VolumeView>,
@@ -294,6 +334,7 @@ impl<'a> Context<'a> {
         let mut context = Context {
             policy,
             assignments,
+            view,
             now_ms,
             volumes,
             newest_snapshot,

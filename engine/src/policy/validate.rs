@@ -183,21 +183,7 @@ fn validate_rule(at: &str, rule: &Rule) -> Result<(), PolicyError> {
             max_age_ms,
             keep,
             ..
-        } => {
-            if let Some(prefix) = label_prefix {
-                check_text(&format!("{at}.label_prefix"), prefix, LABEL_BYTES_MAX, true)?;
-            }
-            if let Some(max_age_ms) = max_age_ms {
-                at_least_one(&format!("{at}.max_age_ms"), *max_age_ms)?;
-            }
-            match keep {
-                Some(keep) => check_keep(&format!("{at}.keep"), keep),
-                None if max_age_ms.is_none() => {
-                    Err(invalid(at, "a retain rule needs max_age_ms, keep, or both"))
-                }
-                None => Ok(()),
-            }
-        }
+        } => check_retain(at, label_prefix.as_deref(), *max_age_ms, keep.as_ref()),
         Rule::MergeOlderThan { older_than_ms, .. } => {
             at_least_one(&format!("{at}.older_than_ms"), *older_than_ms)
         }
@@ -218,26 +204,7 @@ fn validate_rule(at: &str, rule: &Rule) -> Result<(), PolicyError> {
             label,
             ..
         } => {
-            let (field, threshold) = match (above, below) {
-                (Some(above), None) => ("above", *above),
-                (None, Some(below)) => ("below", *below),
-                _ => {
-                    return Err(invalid(
-                        at,
-                        "a threshold rule needs exactly one of above or below",
-                    ))
-                }
-            };
-            let path = format!("{at}.{field}");
-            if !threshold.is_finite() || threshold < 0.0 {
-                return Err(invalid(path, "must be a number of at least 0"));
-            }
-            if *status == Status::ReclaimableRatio && threshold > 1.0 {
-                return Err(invalid(
-                    path,
-                    "must be between 0 and 1 for reclaimable_ratio",
-                ));
-            }
+            check_threshold(at, *status, *above, *below)?;
             check_action(at, *action, target.as_deref(), label.as_deref())
         }
         Rule::Event {
@@ -248,30 +215,86 @@ fn validate_rule(at: &str, rule: &Rule) -> Result<(), PolicyError> {
             label,
             ..
         } => {
-            let path = format!("{at}.event");
-            check_name(&path, event)?;
-            let builtin = BuiltinEvent::from_name(event);
-            if *pair && builtin.is_some() {
-                return Err(invalid(
-                    format!("{at}.pair"),
-                    format!("built-in event {event:?} has no pre/post pair"),
-                ));
-            }
-            if *action == ActionKind::Compact
-                && matches!(
-                    builtin,
-                    Some(BuiltinEvent::BeforeCompaction | BuiltinEvent::AfterCompaction)
-                )
-            {
-                // The compaction would signal the same event again, for ever.
-                return Err(invalid(
-                    format!("{at}.action"),
-                    format!("compact on {event:?} would trigger itself without end"),
-                ));
-            }
+            check_event(at, event, *pair, *action)?;
             check_action(at, *action, target.as_deref(), label.as_deref())
         }
     }
+}
+
+fn check_retain(
+    at: &str,
+    label_prefix: Option<&str>,
+    max_age_ms: Option<u64>,
+    keep: Option<&Keep>,
+) -> Result<(), PolicyError> {
+    if let Some(prefix) = label_prefix {
+        check_text(&format!("{at}.label_prefix"), prefix, LABEL_BYTES_MAX, true)?;
+    }
+    if let Some(max_age_ms) = max_age_ms {
+        at_least_one(&format!("{at}.max_age_ms"), max_age_ms)?;
+    }
+    match keep {
+        Some(keep) => check_keep(&format!("{at}.keep"), keep),
+        None if max_age_ms.is_none() => {
+            Err(invalid(at, "a retain rule needs max_age_ms, keep, or both"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Exactly one bound, a number of at least 0 (at most 1 for a ratio).
+fn check_threshold(
+    at: &str,
+    status: Status,
+    above: Option<f64>,
+    below: Option<f64>,
+) -> Result<(), PolicyError> {
+    let (field, threshold) = match (above, below) {
+        (Some(above), None) => ("above", above),
+        (None, Some(below)) => ("below", below),
+        _ => {
+            return Err(invalid(
+                at,
+                "a threshold rule needs exactly one of above or below",
+            ))
+        }
+    };
+    let path = format!("{at}.{field}");
+    if !threshold.is_finite() || threshold < 0.0 {
+        return Err(invalid(path, "must be a number of at least 0"));
+    }
+    if status == Status::ReclaimableRatio && threshold > 1.0 {
+        return Err(invalid(
+            path,
+            "must be between 0 and 1 for reclaimable_ratio",
+        ));
+    }
+    Ok(())
+}
+
+/// A valid event name; no pre/post pair on a built-in event; no compaction on a compaction
+/// event (it would signal itself again, for ever).
+fn check_event(at: &str, event: &str, pair: bool, action: ActionKind) -> Result<(), PolicyError> {
+    check_name(&format!("{at}.event"), event)?;
+    let builtin = BuiltinEvent::from_name(event);
+    if pair && builtin.is_some() {
+        return Err(invalid(
+            format!("{at}.pair"),
+            format!("built-in event {event:?} has no pre/post pair"),
+        ));
+    }
+    if action == ActionKind::Compact
+        && matches!(
+            builtin,
+            Some(BuiltinEvent::BeforeCompaction | BuiltinEvent::AfterCompaction)
+        )
+    {
+        return Err(invalid(
+            format!("{at}.action"),
+            format!("compact on {event:?} would trigger itself without end"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_action(
