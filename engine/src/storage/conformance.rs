@@ -369,7 +369,32 @@ pub async fn backend_contract<B: Backend>(backend: &mut B) {
     let kind = kind.as_str();
     let mut storage = backend.open().await;
     let mut model = MemoryStorage::new();
+    contract_missing_and_gaps(kind, &mut storage, &mut model).await;
+    contract_commits(kind, &mut storage, &mut model).await;
+    contract_read_many(kind, &storage, &model).await;
+    let storage = contract_random_commits(kind, backend, storage, &mut model).await;
+    drop(storage);
+    let storage = backend.open().await;
+    assert_same(kind, "final reopen", &storage, &model).await;
+    drop(storage);
+    backend.destroy().await;
+    let storage = backend.open().await;
+    assert_eq!(
+        storage.list().await.unwrap(),
+        Vec::<String>::new(),
+        "{kind}: destroyed"
+    );
+    drop(storage);
+    backend.destroy().await;
+}
 
+/// A missing object (no length, reads as zeros), a write past the start (the gap is zero), reads
+/// past the end (zero-filled).
+async fn contract_missing_and_gaps<S: Storage>(
+    kind: &str,
+    storage: &mut S,
+    model: &mut MemoryStorage,
+) {
     // A missing object: no length, reads as zeros, 0 bytes existed.
     assert_eq!(storage.len("missing").await.unwrap(), None);
     let mut buf = [0xAAu8; 300];
@@ -384,7 +409,7 @@ pub async fn backend_contract<B: Backend>(backend: &mut B) {
     let data: Vec<u8> = (0..100u32).map(|i| i as u8 + 1).collect();
     let mut c = Commit::new(false);
     c.write("a", 10, data.clone());
-    apply(kind, &mut storage, &mut model, c).await;
+    apply(kind, storage, model, c).await;
     let mut buf = [0xAAu8; 200];
     assert_eq!(storage.read_at("a", 0, &mut buf).await.unwrap(), 110);
     assert!(buf[..10].iter().all(|&b| b == 0), "{kind}: leading gap");
@@ -396,7 +421,11 @@ pub async fn backend_contract<B: Backend>(backend: &mut B) {
     let mut buf = [0xAAu8; 10];
     assert_eq!(storage.read_at("a", 500, &mut buf).await.unwrap(), 0);
     assert_eq!(buf, [0; 10], "{kind}: read wholly past the end");
+}
 
+/// Several changes in one commit across 64 KiB boundaries; shrink then grow (nothing old comes
+/// back); delete then recreate (it starts empty).
+async fn contract_commits<S: Storage>(kind: &str, storage: &mut S, model: &mut MemoryStorage) {
     // Several changes in one commit, in order, across 64 KiB boundaries.
     let mut c = Commit::new(true);
     c.write("b", 1000, blocks(7, 50)); // 200 KiB
@@ -405,13 +434,13 @@ pub async fn backend_contract<B: Backend>(backend: &mut B) {
     c.write("b", 69_990, vec![8; 20]);
     c.truncate("c", 5);
     c.write("a", 20, vec![7; 5]); // partial overwrite of a committed chunk
-    apply(kind, &mut storage, &mut model, c).await;
-    assert_same(kind, "after a mixed commit", &storage, &model).await;
+    apply(kind, storage, model, c).await;
+    assert_same(kind, "after a mixed commit", storage, model).await;
 
     // Shrink then grow: nothing of the old bytes comes back.
     let mut c = Commit::new(true);
     c.truncate("b", 200_000);
-    apply(kind, &mut storage, &mut model, c).await;
+    apply(kind, storage, model, c).await;
     // (the mixed commit ended "b" at 70_010: a write followed its truncation to 70_000)
     let mut tail = vec![0xAAu8; 129_990];
     assert_eq!(
@@ -427,13 +456,16 @@ pub async fn backend_contract<B: Backend>(backend: &mut B) {
     let mut c = Commit::new(false);
     c.delete("a");
     c.delete("never-existed");
-    apply(kind, &mut storage, &mut model, c).await;
+    apply(kind, storage, model, c).await;
     assert_eq!(storage.len("a").await.unwrap(), None, "{kind}: deleted");
     let mut c = Commit::new(true);
     c.write("a", 3, vec![1, 2, 3]);
-    apply(kind, &mut storage, &mut model, c).await;
-    assert_same(kind, "after delete and recreate", &storage, &model).await;
+    apply(kind, storage, model, c).await;
+    assert_same(kind, "after delete and recreate", storage, model).await;
+}
 
+/// `read_many` over several objects, a missing one and past the end.
+async fn contract_read_many<S: Storage>(kind: &str, storage: &S, model: &MemoryStorage) {
     // read_many over several objects, a missing one and past the end.
     let (mut b1, mut b2, mut b3, mut b4) = (
         vec![0xAA; 70_000],
@@ -476,7 +508,16 @@ pub async fn backend_contract<B: Backend>(backend: &mut B) {
     assert_eq!(b2, vec![0; 10]);
     assert_eq!(b3, vec![0, 0, 0, 1, 2, 3, 0, 0]);
     assert_eq!(b4, vec![0; 4]);
+}
 
+/// Random commits against the model, with reopens (cold caches) on the way; gives back the
+/// storage open at the end.
+async fn contract_random_commits<B: Backend>(
+    kind: &str,
+    backend: &mut B,
+    mut storage: B::Storage,
+    model: &mut MemoryStorage,
+) -> B::Storage {
     // Random commits against the model, with reopens (cold caches) on the way.
     let mut rng = Rng(u64::from(kind.len() as u32) * 7919 + 17);
     let objects = ["x", "y", "z", "b"];
@@ -505,25 +546,13 @@ pub async fn backend_contract<B: Backend>(backend: &mut B) {
                 }
             }
         }
-        apply(kind, &mut storage, &mut model, c).await;
-        assert_same(kind, &format!("random step {step}"), &storage, &model).await;
+        apply(kind, &mut storage, model, c).await;
+        assert_same(kind, &format!("random step {step}"), &storage, model).await;
         if step % 13 == 12 {
             drop(storage);
             storage = backend.open().await;
-            assert_same(kind, &format!("reopen at step {step}"), &storage, &model).await;
+            assert_same(kind, &format!("reopen at step {step}"), &storage, model).await;
         }
     }
-    drop(storage);
-    let storage = backend.open().await;
-    assert_same(kind, "final reopen", &storage, &model).await;
-    drop(storage);
-    backend.destroy().await;
-    let storage = backend.open().await;
-    assert_eq!(
-        storage.list().await.unwrap(),
-        Vec::<String>::new(),
-        "{kind}: destroyed"
-    );
-    drop(storage);
-    backend.destroy().await;
+    storage
 }
