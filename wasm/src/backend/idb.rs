@@ -159,6 +159,77 @@ struct Work {
     chunks: BTreeMap<u64, Vec<u8>>,
 }
 
+/// The committed contents of the chunks a commit rewrites in part (see `IdbStorage::fetch`).
+type Base = HashMap<ChunkKey, Rc<Vec<u8>>>;
+
+impl Work {
+    /// The state of `object` before the commit: its committed length, nothing rewritten yet.
+    fn new(len: Option<u64>) -> Self {
+        Work {
+            len,
+            base_valid: len.unwrap_or(0),
+            purge_from: None,
+            chunks: BTreeMap::new(),
+        }
+    }
+
+    /// Chunk `index` of `object` as rewritten so far: on first use, its committed bytes that
+    /// are still valid, zeros after them.
+    fn chunk_mut(&mut self, object: &str, index: u64, base: &Base) -> &mut Vec<u8> {
+        let base_valid = self.base_valid;
+        self.chunks.entry(index).or_insert_with(|| {
+            let mut chunk = vec![0; CHUNK as usize];
+            let start = index * CHUNK;
+            if start < base_valid {
+                if let Some(old) = base.get(&(object.to_string(), index)) {
+                    let n = (old.len() as u64).min(base_valid - start) as usize;
+                    chunk[..n].copy_from_slice(&old[..n]);
+                }
+            }
+            chunk
+        })
+    }
+
+    /// Applies one change of `object` to the chunks in memory.
+    fn apply(&mut self, object: &str, change: &Change, base: &Base) {
+        match change {
+            Change::Write { offset, data, .. } => {
+                let end = offset + data.len() as u64;
+                self.len = Some(self.len.unwrap_or(0).max(end));
+                if data.is_empty() {
+                    return;
+                }
+                for index in offset / CHUNK..=(end - 1) / CHUNK {
+                    let chunk = self.chunk_mut(object, index, base);
+                    let start = index * CHUNK;
+                    let from = (*offset).max(start);
+                    let to = end.min(start + CHUNK);
+                    chunk[(from - start) as usize..(to - start) as usize]
+                        .copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
+                }
+            }
+            Change::Truncate { len, .. } => {
+                if *len < self.len.unwrap_or(0) {
+                    let keep = len.div_ceil(CHUNK);
+                    self.chunks.retain(|index, _| *index < keep);
+                    if len % CHUNK != 0 {
+                        self.chunk_mut(object, len / CHUNK, base)[(len % CHUNK) as usize..].fill(0);
+                    }
+                    self.base_valid = self.base_valid.min(*len);
+                    self.purge_from = Some(self.purge_from.map_or(keep, |p| p.min(keep)));
+                }
+                self.len = Some(*len);
+            }
+            Change::Delete { .. } => {
+                self.len = None;
+                self.base_valid = 0;
+                self.chunks.clear();
+                self.purge_from = Some(0);
+            }
+        }
+    }
+}
+
 impl IdbStorage {
     /// Opens (creating it if needed) the database `strata-<store_name>` and loads the object
     /// lengths.
@@ -478,80 +549,31 @@ impl Storage for IdbStorage {
         }
         // 1. Old contents of partly rewritten chunks, before the write transaction opens.
         let base = self.fetch(&self.chunks_to_fetch(&commit)).await?;
-
         // 2. The new chunks, built in memory.
         let mut work: BTreeMap<String, Work> = BTreeMap::new();
         for change in &commit.changes {
             let object = change.object();
-            let state = work.entry(object.to_string()).or_insert_with(|| {
-                let len = self.lengths.borrow().get(object).copied();
-                Work {
-                    len,
-                    base_valid: len.unwrap_or(0),
-                    purge_from: None,
-                    chunks: BTreeMap::new(),
-                }
-            });
-            let materialize = |state: &mut Work, index: u64| -> usize {
-                let base_valid = state.base_valid;
-                state.chunks.entry(index).or_insert_with(|| {
-                    let mut chunk = vec![0; CHUNK as usize];
-                    let start = index * CHUNK;
-                    if start < base_valid {
-                        if let Some(old) = base.get(&(object.to_string(), index)) {
-                            let n = (old.len() as u64).min(base_valid - start) as usize;
-                            chunk[..n].copy_from_slice(&old[..n]);
-                        }
-                    }
-                    chunk
-                });
-                index as usize
-            };
-            match change {
-                Change::Write { offset, data, .. } => {
-                    let end = offset + data.len() as u64;
-                    state.len = Some(state.len.unwrap_or(0).max(end));
-                    if data.is_empty() {
-                        continue;
-                    }
-                    for index in offset / CHUNK..=(end - 1) / CHUNK {
-                        materialize(state, index);
-                        let chunk = state.chunks.get_mut(&index).expect("materialized");
-                        let start = index * CHUNK;
-                        let from = (*offset).max(start);
-                        let to = end.min(start + CHUNK);
-                        chunk[(from - start) as usize..(to - start) as usize].copy_from_slice(
-                            &data[(from - offset) as usize..(to - offset) as usize],
-                        );
-                    }
-                }
-                Change::Truncate { len, .. } => {
-                    let current = state.len.unwrap_or(0);
-                    if *len < current {
-                        let keep = len.div_ceil(CHUNK);
-                        state.chunks.retain(|index, _| *index < keep);
-                        if len % CHUNK != 0 {
-                            let index = len / CHUNK;
-                            materialize(state, index);
-                            let chunk = state.chunks.get_mut(&index).expect("materialized");
-                            chunk[(len % CHUNK) as usize..].fill(0);
-                        }
-                        state.base_valid = state.base_valid.min(*len);
-                        state.purge_from = Some(state.purge_from.map_or(keep, |p| p.min(keep)));
-                    }
-                    state.len = Some(*len);
-                }
-                Change::Delete { .. } => {
-                    state.len = None;
-                    state.base_valid = 0;
-                    state.chunks.clear();
-                    state.purge_from = Some(0);
-                }
-            }
+            work.entry(object.to_string())
+                .or_insert_with(|| Work::new(self.lengths.borrow().get(object).copied()))
+                .apply(object, change, &base);
         }
-
         // 3. One readwrite transaction.
-        let durability = if commit.durable { "strict" } else { "relaxed" };
+        let puts = self.write_transaction(&work, commit.durable).await?;
+        // 4. Committed: only now do the caches change.
+        self.committed(&work, puts);
+        Ok(())
+    }
+}
+
+impl IdbStorage {
+    /// Writes `work` in one readwrite transaction (`strict` durability for a durable commit);
+    /// returns the chunks it stored, for the cache.
+    async fn write_transaction(
+        &self,
+        work: &BTreeMap<String, Work>,
+        durable: bool,
+    ) -> Result<Vec<(ChunkKey, Rc<Vec<u8>>)>, StorageError> {
+        let durability = if durable { "strict" } else { "relaxed" };
         let tx = transaction(
             &self.db,
             &[CHUNKS, META],
@@ -561,41 +583,7 @@ impl Storage for IdbStorage {
         .map_err(|e| map_error(&self.name, &e))?;
         let done = transaction_promise(&tx);
         let mut puts: Vec<(ChunkKey, Rc<Vec<u8>>)> = Vec::new();
-        let issued = (|| -> Result<(), JsValue> {
-            let chunks = tx.object_store(CHUNKS)?;
-            let meta = tx.object_store(META)?;
-            for (object, state) in &work {
-                if let Some(from) = state.purge_from {
-                    let range = IdbKeyRange::bound(
-                        &chunk_key(object, from),
-                        &Array::of2(&object.into(), &f64::INFINITY.into()),
-                    )?;
-                    chunks.delete(&range)?;
-                }
-                match state.len {
-                    None => {
-                        meta.delete(&object.into())?;
-                    }
-                    Some(len) => {
-                        for (index, chunk) in &state.chunks {
-                            let start = index * CHUNK;
-                            if start >= len {
-                                continue;
-                            }
-                            let stored = &chunk[..(len - start).min(CHUNK) as usize];
-                            chunks.put_with_key(
-                                &Uint8Array::from(stored),
-                                &chunk_key(object, *index),
-                            )?;
-                            puts.push(((object.clone(), *index), Rc::new(stored.to_vec())));
-                        }
-                        meta.put_with_key(&(len as f64).into(), &object.into())?;
-                    }
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = issued {
+        if let Err(e) = issue_writes(&tx, work, &mut puts) {
             let _ = tx.abort();
             let _ = await_transaction(&tx, done, &self.name).await;
             return Err(map_error(&self.name, &e));
@@ -604,11 +592,14 @@ impl Storage for IdbStorage {
             let _ = tx.abort();
         }
         await_transaction(&tx, done, &self.name).await?;
+        Ok(puts)
+    }
 
-        // 4. Committed: only now do the caches change.
+    /// After a committed transaction: the lengths and the chunk cache take its changes.
+    fn committed(&self, work: &BTreeMap<String, Work>, puts: Vec<(ChunkKey, Rc<Vec<u8>>)>) {
         let mut lengths = self.lengths.borrow_mut();
         let mut cache = self.cache.borrow_mut();
-        for (object, state) in &work {
+        for (object, state) in work {
             if let Some(from) = state.purge_from {
                 cache.forget_from(object, from);
             }
@@ -624,6 +615,39 @@ impl Storage for IdbStorage {
         for (key, chunk) in puts {
             cache.insert(key, chunk);
         }
-        Ok(())
     }
+}
+
+/// Issues the requests of `work` in `tx`: purges, chunk puts (recorded in `puts`) and lengths.
+fn issue_writes(
+    tx: &IdbTransaction,
+    work: &BTreeMap<String, Work>,
+    puts: &mut Vec<(ChunkKey, Rc<Vec<u8>>)>,
+) -> Result<(), JsValue> {
+    let chunks = tx.object_store(CHUNKS)?;
+    let meta = tx.object_store(META)?;
+    for (object, state) in work {
+        if let Some(from) = state.purge_from {
+            let range = IdbKeyRange::bound(
+                &chunk_key(object, from),
+                &Array::of2(&object.into(), &f64::INFINITY.into()),
+            )?;
+            chunks.delete(&range)?;
+        }
+        let Some(len) = state.len else {
+            meta.delete(&object.into())?;
+            continue;
+        };
+        for (index, chunk) in &state.chunks {
+            let start = index * CHUNK;
+            if start >= len {
+                continue;
+            }
+            let stored = &chunk[..(len - start).min(CHUNK) as usize];
+            chunks.put_with_key(&Uint8Array::from(stored), &chunk_key(object, *index))?;
+            puts.push(((object.clone(), *index), Rc::new(stored.to_vec())));
+        }
+        meta.put_with_key(&(len as f64).into(), &object.into())?;
+    }
+    Ok(())
 }
