@@ -472,15 +472,27 @@ async fn open_parts(
     Ok((mirror, legs, backend))
 }
 
-/// The mirror (the redundant system) in this thread (a dedicated worker, for OPFS): a secondary store and a
-/// primary mirrored on several legs. Created by [`StrataMirror::open`]; see the module
-/// documentation for where things live and `MirrorOptions` in the TypeScript declarations.
+/// The mirror (the redundant system) in this thread (a dedicated worker, for OPFS): a secondary
+/// store and a primary mirrored on several legs. Created by [`StrataMirror::open`]; see the
+/// module documentation for where things live and `MirrorOptions` in the TypeScript declarations.
+///
+/// Its methods are a store's (`volume_api.rs`), done through the controller: a write goes to
+/// the secondary at once and to every leg at the next `sync()`; `sync()` makes the secondary
+/// durable, then every leg in service (a leg that fails is taken out of service, see
+/// `status()`, not reported as an error); `read()` reads the live volume from the primary,
+/// verified block by block (a bad copy is taken from another leg or the secondary and
+/// rewritten; a block with no good copy anywhere fails with `CORRUPT`); reads of history and
+/// the log come from the secondary; compactions, merges, deletions and rollbacks sync first
+/// and keep the primary in step.
 #[wasm_bindgen]
 pub struct StrataMirror {
     session: Exclusive<Session>,
     name: String,
     backend: BackendKind,
 }
+
+// write, read, history and storage management: shared with `StrataStore` (see `volume_api.rs`).
+volume_api::shared_methods!(StrataMirror);
 
 impl Binding for StrataMirror {
     type Session = Session;
@@ -578,29 +590,6 @@ impl StrataMirror {
         self.backend.as_str().to_string()
     }
 
-    /// Writes whole blocks from block `addr`; returns the entry's sequence number. On the
-    /// secondary at once, on every leg at the next `sync()`.
-    pub async fn write(&self, addr: f64, data: Vec<u8>) -> Result<f64> {
-        volume_api::write(self, addr, data).await
-    }
-
-    /// Writes several entries as one atomic record (`[[addr, Uint8Array], ...]`). Returns the
-    /// first entry's sequence number.
-    #[wasm_bindgen(js_name = writeBatch)]
-    pub async fn write_batch(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")] writes: JsValue,
-    ) -> Result<f64> {
-        volume_api::write_batch(self, writes).await
-    }
-
-    /// The durability point: the secondary first (when this resolves, every write so far
-    /// survives a crash), then every leg in service. A leg that fails is taken out of service
-    /// (see `status()`), not reported as an error: the data is safe in the secondary.
-    pub async fn sync(&self) -> Result<()> {
-        volume_api::sync(self).await
-    }
-
     /// Syncs and takes a snapshot of the secondary labelled `label`, then does the
     /// `compactOnSnapshot` compaction. Durable when it resolves.
     #[wasm_bindgen(unchecked_return_type = "MirrorSnapshot")]
@@ -611,107 +600,6 @@ impl StrataMirror {
         let report = mirror.volume_mut().snapshot(label.as_deref()).await?;
         mirror.observe(Operation::Snapshot).await?;
         snapshot_report(&report)
-    }
-
-    /// Reads `blocks` blocks from block `addr` of the live volume, from the primary: every block
-    /// is verified, a bad copy is taken from another leg (or the secondary) and rewritten. A
-    /// block with no good copy anywhere fails with `CORRUPT`, never returns wrong bytes.
-    pub async fn read(&self, addr: f64, blocks: f64) -> Result<Vec<u8>> {
-        volume_api::read(self, addr, blocks).await
-    }
-
-    /// Reads `blocks` blocks from block `addr` of volume `volume` (from the secondary).
-    #[wasm_bindgen(js_name = readAt)]
-    pub async fn read_at(&self, volume: f64, addr: f64, blocks: f64) -> Result<Vec<u8>> {
-        volume_api::read_at(self, volume, addr, blocks).await
-    }
-
-    /// Every volume of the secondary: the baseline first, then the partitions.
-    #[wasm_bindgen(unchecked_return_type = "VolumeInfo[]")]
-    pub async fn volumes(&self) -> Result<Array> {
-        volume_api::volumes(self).await
-    }
-
-    /// Space accounting for every partition of the secondary (as `StrataStore.space`).
-    #[wasm_bindgen(unchecked_return_type = "SpaceInfo[]")]
-    pub async fn space(&self) -> Result<Array> {
-        volume_api::space(self).await
-    }
-
-    /// A cursor over the secondary's log in sequence order, for `nextEntry` (as
-    /// `StrataStore.cursor`). Writes appear in the log at once, before any `sync()`.
-    pub async fn cursor(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "CursorStart | undefined")] start: JsValue,
-    ) -> Result<StrataCursor> {
-        volume_api::cursor(self, start).await
-    }
-
-    /// The entry at the cursor (advancing it), or `null` at the end of the log. With `withData`
-    /// the entry's blocks are read from the secondary and verified.
-    #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "LogEntry | null")]
-    pub async fn next_entry(&self, cursor: &StrataCursor, with_data: bool) -> Result<JsValue> {
-        volume_api::next_entry(self, cursor, with_data).await
-    }
-
-    /// Up to `max` entries from the cursor (fewer at the end of the log; none past it).
-    #[wasm_bindgen(js_name = nextEntries, unchecked_return_type = "LogEntry[]")]
-    pub async fn next_entries(
-        &self,
-        cursor: &StrataCursor,
-        max: f64,
-        with_data: bool,
-    ) -> Result<Array> {
-        volume_api::next_entries(self, cursor, max, with_data).await
-    }
-
-    /// In-place compaction of snapshot `volume` of the secondary. Syncs first (the primary is
-    /// not touched: the head does not change). `onProgress(done, total)` may return `false` to
-    /// cancel (code `CANCELLED`; the sync stands).
-    #[wasm_bindgen(unchecked_return_type = "CompactReport")]
-    pub async fn compact(
-        &self,
-        volume: f64,
-        #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
-            Function,
-        >,
-    ) -> Result<JsValue> {
-        volume_api::compact(self, volume, on_progress).await
-    }
-
-    /// Folds the secondary's oldest partitions, up to and including snapshot `volume`, into its
-    /// baseline; returns the number of partitions merged. Syncs first. `onProgress(done, total)`
-    /// follows it, but a merge cannot be cancelled half-way (its start is journaled): what the
-    /// callback returns is ignored.
-    pub async fn merge(
-        &self,
-        volume: f64,
-        #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
-            Function,
-        >,
-    ) -> Result<f64> {
-        volume_api::merge(self, volume, on_progress).await
-    }
-
-    /// Deletes snapshot `volume` of the secondary (its identifier disappears; what descendants
-    /// need stays). Syncs first.
-    #[wasm_bindgen(js_name = deleteVolume, unchecked_return_type = "CompactReport")]
-    pub async fn delete_volume(&self, volume: f64) -> Result<JsValue> {
-        volume_api::delete_volume(self, volume).await
-    }
-
-    /// Rolls the live volume back to `volume`, keeping the current head as a snapshot labelled
-    /// `label` (default `"before-rollback"`); returns the new head's identifier. Syncs first,
-    /// then rewrites the blocks that changed on every leg in service, from the secondary (a leg
-    /// that fails meanwhile is taken out of service, as in `sync()`).
-    pub async fn rollback(&self, volume: f64, label: Option<String>) -> Result<f64> {
-        volume_api::rollback(self, volume, label).await
-    }
-
-    /// The block extents whose contents differ between volumes `a` and `b` of the secondary.
-    #[wasm_bindgen(unchecked_return_type = "Extent[]")]
-    pub async fn diff(&self, a: f64, b: f64) -> Result<Array> {
-        volume_api::diff(self, a, b).await
     }
 
     /// Facts about the secondary, with the mirror's name and the legs' backends.
@@ -796,78 +684,6 @@ impl StrataMirror {
         Ok(convert::array(&reports, |r| {
             resilver_report(r, &session.legs)
         }))
-    }
-
-    /// Assigns a storage-management policy (a JSON string or a plain object; `null` removes
-    /// it), kept in the secondary's journal. The mirror acts on it as a store does: threshold
-    /// rules after the operations that cross them, event rules, and `runPolicies`.
-    #[wasm_bindgen(js_name = setPolicy)]
-    pub async fn set_policy(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string | object | null")] policy: JsValue,
-    ) -> Result<()> {
-        volume_api::set_policy(self, policy).await
-    }
-
-    /// The policy assigned to the mirror, as a plain object, or `null`.
-    #[wasm_bindgen(unchecked_return_type = "object | null")]
-    pub async fn policy(&self) -> Result<JsValue> {
-        volume_api::policy(self).await
-    }
-
-    /// Replaces the per-volume holds and times to live (see `StrataStore.setAssignments`).
-    #[wasm_bindgen(js_name = setAssignments)]
-    pub async fn set_assignments(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string | object[]")] assignments: JsValue,
-    ) -> Result<()> {
-        volume_api::set_assignments(self, assignments).await
-    }
-
-    /// The per-volume holds and times to live.
-    #[wasm_bindgen(unchecked_return_type = "object[]")]
-    pub async fn assignments(&self) -> Result<JsValue> {
-        volume_api::assignments(self).await
-    }
-
-    /// Signals the application event `name` to the policies and carries out what they decide.
-    /// Returns the new audit entries.
-    #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
-    pub async fn event(
-        &self,
-        name: String,
-        #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<Function>,
-    ) -> Result<Array> {
-        volume_api::event(self, name, on_copy).await
-    }
-
-    /// Evaluates the policies now (a clock tick) and carries out their decisions.
-    #[wasm_bindgen(js_name = runPolicies, unchecked_return_type = "AuditEntry[]")]
-    pub async fn run_policies(
-        &self,
-        #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<Function>,
-    ) -> Result<Array> {
-        volume_api::run_policies(self, on_copy).await
-    }
-
-    /// What the policies would decide now (for a clock tick, or for `event` if given), without
-    /// doing it.
-    #[wasm_bindgen(js_name = dryRun, unchecked_return_type = "Decision[]")]
-    pub async fn dry_run(&self, event: Option<String>) -> Result<Array> {
-        volume_api::dry_run(self, event).await
-    }
-
-    /// The audit trail: every decision the executor carried out (or tried to), oldest first.
-    #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
-    pub async fn audit(&self) -> Result<Array> {
-        volume_api::audit(self).await
-    }
-
-    /// What the policies would do if the clock ran from now for `durationMs`, evaluated every
-    /// `stepMs`, on a model of the mirror's history (nothing is changed).
-    #[wasm_bindgen(js_name = simulatePolicies, unchecked_return_type = "TimelineEntry[]")]
-    pub async fn simulate_policies(&self, duration_ms: f64, step_ms: f64) -> Result<Array> {
-        volume_api::simulate_policies(self, duration_ms, step_ms).await
     }
 
     /// The faults found on the legs since the last call (reads, scrubs, resilvers, syncs),

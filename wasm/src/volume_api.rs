@@ -353,3 +353,187 @@ pub(crate) async fn simulate_policies<B: Binding>(
     }
     Ok(out)
 }
+
+/// The exported methods a store and a mirror share, each the function of the same name above:
+/// wasm-bindgen exports no generics, so each class gets these one-line methods from here, and
+/// keeps only what is its own (`open`, `snapshot`, `info`, `close`, ...).
+macro_rules! shared_methods {
+    ($class:ident) => {
+        #[wasm_bindgen]
+        impl $class {
+            /// Writes whole blocks from block `addr`; returns the entry's sequence number. Durable after
+            /// the next `sync()`.
+            pub async fn write(&self, addr: f64, data: Vec<u8>) -> Result<f64> {
+                $crate::volume_api::write(self, addr, data).await
+            }
+            /// Writes several entries as one atomic record (`[[addr, Uint8Array], ...]`): after a crash
+            /// all of them are there or none. Returns the first entry's sequence number.
+            #[wasm_bindgen(js_name = writeBatch)]
+            pub async fn write_batch(
+                &self,
+                #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")]
+                writes: JsValue,
+            ) -> Result<f64> {
+                $crate::volume_api::write_batch(self, writes).await
+            }
+            /// The durability point: when the promise resolves, every write so far survives a crash
+            /// (IndexedDB: a `strict` transaction; OPFS: `flush()`).
+            pub async fn sync(&self) -> Result<()> {
+                $crate::volume_api::sync(self).await
+            }
+            /// Reads `blocks` blocks from block `addr` of the live volume.
+            pub async fn read(&self, addr: f64, blocks: f64) -> Result<Vec<u8>> {
+                $crate::volume_api::read(self, addr, blocks).await
+            }
+            /// Reads `blocks` blocks from block `addr` of volume `volume` (a snapshot, the baseline `0`
+            /// or the head).
+            #[wasm_bindgen(js_name = readAt)]
+            pub async fn read_at(&self, volume: f64, addr: f64, blocks: f64) -> Result<Vec<u8>> {
+                $crate::volume_api::read_at(self, volume, addr, blocks).await
+            }
+            /// Every volume: the baseline first, then the partitions in creation order.
+            #[wasm_bindgen(unchecked_return_type = "VolumeInfo[]")]
+            pub async fn volumes(&self) -> Result<Array> {
+                $crate::volume_api::volumes(self).await
+            }
+            /// A cursor over the log in sequence order, for `nextEntry`.
+            pub async fn cursor(
+                &self,
+                #[wasm_bindgen(unchecked_param_type = "CursorStart | undefined")] start: JsValue,
+            ) -> Result<StrataCursor> {
+                $crate::volume_api::cursor(self, start).await
+            }
+            /// The entry at the cursor (advancing it), or `null` at the end of the log. With `withData`
+            /// the entry's blocks are read and verified.
+            #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "LogEntry | null")]
+            pub async fn next_entry(
+                &self,
+                cursor: &StrataCursor,
+                with_data: bool,
+            ) -> Result<JsValue> {
+                $crate::volume_api::next_entry(self, cursor, with_data).await
+            }
+            /// Up to `max` entries from the cursor (fewer at the end of the log; none past it).
+            #[wasm_bindgen(js_name = nextEntries, unchecked_return_type = "LogEntry[]")]
+            pub async fn next_entries(
+                &self,
+                cursor: &StrataCursor,
+                max: f64,
+                with_data: bool,
+            ) -> Result<Array> {
+                $crate::volume_api::next_entries(self, cursor, max, with_data).await
+            }
+            /// In-place compaction of snapshot `volume`. `onProgress(done, total)` may return `false` to
+            /// cancel.
+            #[wasm_bindgen(unchecked_return_type = "CompactReport")]
+            pub async fn compact(
+                &self,
+                volume: f64,
+                #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")]
+                on_progress: Option<Function>,
+            ) -> Result<JsValue> {
+                $crate::volume_api::compact(self, volume, on_progress).await
+            }
+            /// Folds the oldest partitions, up to and including snapshot `volume`, into the baseline.
+            /// Returns the number of partitions merged.
+            pub async fn merge(
+                &self,
+                volume: f64,
+                #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")]
+                on_progress: Option<Function>,
+            ) -> Result<f64> {
+                $crate::volume_api::merge(self, volume, on_progress).await
+            }
+            /// Deletes snapshot `volume` (its identifier disappears; what descendants need stays).
+            #[wasm_bindgen(js_name = deleteVolume, unchecked_return_type = "CompactReport")]
+            pub async fn delete_volume(&self, volume: f64) -> Result<JsValue> {
+                $crate::volume_api::delete_volume(self, volume).await
+            }
+            /// Rolls the live volume back to `volume`, keeping the current head as a snapshot labelled
+            /// `label` (default `"before-rollback"`). Returns the new head's identifier.
+            pub async fn rollback(&self, volume: f64, label: Option<String>) -> Result<f64> {
+                $crate::volume_api::rollback(self, volume, label).await
+            }
+            /// The block extents whose contents differ between volumes `a` and `b`.
+            #[wasm_bindgen(unchecked_return_type = "Extent[]")]
+            pub async fn diff(&self, a: f64, b: f64) -> Result<Array> {
+                $crate::volume_api::diff(self, a, b).await
+            }
+            /// Space accounting for every partition.
+            #[wasm_bindgen(unchecked_return_type = "SpaceInfo[]")]
+            pub async fn space(&self) -> Result<Array> {
+                $crate::volume_api::space(self).await
+            }
+            /// Assigns a storage-management policy (a JSON string or a plain object; `null` removes
+            /// it). Validated first: a bad field fails with code `INVALID_ARGUMENT` naming it.
+            #[wasm_bindgen(js_name = setPolicy)]
+            pub async fn set_policy(
+                &self,
+                #[wasm_bindgen(unchecked_param_type = "string | object | null")] policy: JsValue,
+            ) -> Result<()> {
+                $crate::volume_api::set_policy(self, policy).await
+            }
+            /// The policy assigned to the volume, as a plain object, or `null`.
+            #[wasm_bindgen(unchecked_return_type = "object | null")]
+            pub async fn policy(&self) -> Result<JsValue> {
+                $crate::volume_api::policy(self).await
+            }
+            /// Replaces the per-volume holds and times to live:
+            /// `[{ volume, hold?: boolean, ttl_ms?: number }, ...]` (JSON string or array).
+            #[wasm_bindgen(js_name = setAssignments)]
+            pub async fn set_assignments(
+                &self,
+                #[wasm_bindgen(unchecked_param_type = "string | object[]")] assignments: JsValue,
+            ) -> Result<()> {
+                $crate::volume_api::set_assignments(self, assignments).await
+            }
+            /// The per-volume holds and times to live.
+            #[wasm_bindgen(unchecked_return_type = "object[]")]
+            pub async fn assignments(&self) -> Result<JsValue> {
+                $crate::volume_api::assignments(self).await
+            }
+            /// Signals the application event `name` (e.g. `"deploy"`, `"upgrade:pre"`) to the policies
+            /// and carries out what they decide. Returns the new audit entries.
+            #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
+            pub async fn event(
+                &self,
+                name: String,
+                #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<
+                    Function,
+                >,
+            ) -> Result<Array> {
+                $crate::volume_api::event(self, name, on_copy).await
+            }
+            /// Evaluates the policies now (a clock tick) and carries out their decisions. The origin's
+            /// free quota (`navigator.storage.estimate()`) feeds `quota_free_bytes` thresholds.
+            #[wasm_bindgen(js_name = runPolicies, unchecked_return_type = "AuditEntry[]")]
+            pub async fn run_policies(
+                &self,
+                #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<
+                    Function,
+                >,
+            ) -> Result<Array> {
+                $crate::volume_api::run_policies(self, on_copy).await
+            }
+            /// What the policies would decide now (for a clock tick, or for `event` if given), without
+            /// doing it.
+            #[wasm_bindgen(js_name = dryRun, unchecked_return_type = "Decision[]")]
+            pub async fn dry_run(&self, event: Option<String>) -> Result<Array> {
+                $crate::volume_api::dry_run(self, event).await
+            }
+            /// The audit trail: every decision the executor carried out (or tried to), oldest first.
+            #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
+            pub async fn audit(&self) -> Result<Array> {
+                $crate::volume_api::audit(self).await
+            }
+            /// What the policies would do if the clock ran from now for `durationMs`, evaluated every
+            /// `stepMs`, on a model of the volume (nothing is changed): the decisions with their
+            /// simulated times. Shows temporal policies acting without waiting for them.
+            #[wasm_bindgen(js_name = simulatePolicies, unchecked_return_type = "TimelineEntry[]")]
+            pub async fn simulate_policies(&self, duration_ms: f64, step_ms: f64) -> Result<Array> {
+                $crate::volume_api::simulate_policies(self, duration_ms, step_ms).await
+            }
+        }
+    };
+}
+pub(crate) use shared_methods;

@@ -111,12 +111,4 @@ impl StrataStore {
         let map = session.store()?.block_map(volume, buckets)?;
         Ok(convert::array(&map, bucket))
     }
-
-    /// What the policies would do if the clock ran from now for `durationMs`, evaluated every
-    /// `stepMs`, on a model of the store (nothing is changed): the decisions with their
-    /// simulated times. Shows temporal policies acting without waiting for them.
-    #[wasm_bindgen(js_name = simulatePolicies, unchecked_return_type = "TimelineEntry[]")]
-    pub async fn simulate_policies(&self, duration_ms: f64, step_ms: f64) -> Result<Array> {
-        crate::volume_api::simulate_policies(self, duration_ms, step_ms).await
-    }
 }
