@@ -10,7 +10,8 @@
 # `mirror`; `strata_mirror` (the same plus `StrataMirror`, the redundant system) with it. The
 # worker imports the second only for `openMirror`, so pages that never open a mirror never
 # download it. The 250 KiB target is the main module's; the mirror module has its own ceiling
-# (STRATA_MIRROR_GZ_LIMIT_BYTES, default 340 KiB).
+# (STRATA_MIRROR_GZ_LIMIT_BYTES, default 360 KiB: 340 KiB until 2026-12-05, when a mirror gained
+# storage management, the policy executor instantiated over it, and measured 348,723 bytes).
 #
 # Measured on 2026-11-25: 270 KiB, 279 KiB at the end of the day; 253,848 bytes (248 KiB) after a day's cuts
 # (policy enums without serde's buffering, one sort and one hasher, a one-table CRC-32C). binaryen's wasm-opt (npm `binaryen` 132) was tried: -Oz and
@@ -34,7 +35,7 @@ cd "$REPO_ROOT"
 out_dir=$(realpath -m "${1:-wasm/pkg}")
 target_bytes=$((250 * 1024))
 limit_bytes=${STRATA_WASM_GZ_LIMIT_BYTES:-$((288 * 1024))}
-mirror_limit_bytes=${STRATA_MIRROR_GZ_LIMIT_BYTES:-$((340 * 1024))}
+mirror_limit_bytes=${STRATA_MIRROR_GZ_LIMIT_BYTES:-$((360 * 1024))}
 
 # Prints the gzipped sizes of the package's two modules (the main one against the target) and
 # fails above the ceilings. Run on the skip path too, so that a rerun after a size failure fails

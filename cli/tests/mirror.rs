@@ -98,8 +98,9 @@ fn status_shows_both_legs_caught_up_with_writes_made_outside_the_mirror() {
     for leg in status["legs"].as_array().unwrap() {
         assert_eq!(leg["state"], "healthy");
         // The write went to the store only; opening the mirror caught the legs up from the log.
-        assert_eq!(leg["open"], "caught up 8", "{leg}");
-        assert_eq!(leg["syncedHead"], 1);
+        assert_eq!(leg["open"], "caughtUp", "{leg}");
+        assert_eq!(leg["openBlocksWritten"], 8, "{leg}");
+        assert_eq!(leg["synced"]["head"], 1);
     }
     // Both legs now hold exactly the head.
     let head = f.head();
@@ -130,17 +131,17 @@ fn scrub_detects_and_repairs_a_corrupted_leg_file() {
     let report = f.scrub();
     assert_eq!(report["blocksChecked"], BLOCKS);
     assert_eq!(report["copiesChecked"], 2 * BLOCKS);
-    assert_eq!(report["mismatches"], 2, "{report}");
+    assert_eq!(report["detected"], 2, "{report}");
     assert_eq!(report["repaired"], 2, "{report}");
     assert_eq!(report["unrecoverable"], serde_json::json!([]));
-    assert_eq!(report["legs"][0]["mismatches"], 1);
-    assert_eq!(report["legs"][1]["mismatches"], 1);
+    assert_eq!(report["legs"][0]["detected"], 1);
+    assert_eq!(report["legs"][1]["detected"], 1);
     // The damage is gone from the files, and a second scrub finds nothing.
     let head = f.head();
     assert_eq!(leg_image(&f.leg("a")), head);
     assert_eq!(leg_image(&f.leg("b")), head);
     let again = f.scrub();
-    assert_eq!(again["mismatches"], 0, "{again}");
+    assert_eq!(again["detected"], 0, "{again}");
     // The text form.
     flip_byte(&f.leg("a").join("primary.img"), 4 * BS);
     let text = ok_text(["mirror", "scrub", &f.dir]);
@@ -157,7 +158,7 @@ fn the_same_block_damaged_on_every_leg_is_repaired_from_the_store() {
     flip_byte(&f.leg("a").join("primary.img"), 6 * BS + 1);
     flip_byte(&f.leg("b").join("primary.img"), 6 * BS + 2);
     let report = f.scrub();
-    assert_eq!(report["mismatches"], 2, "{report}");
+    assert_eq!(report["detected"], 2, "{report}");
     assert_eq!(report["repaired"], 2, "{report}");
     assert_eq!(leg_image(&f.leg("a")), f.head());
     assert_eq!(leg_image(&f.leg("b")), f.head());
@@ -181,7 +182,9 @@ fn a_dead_leg_is_reported_degraded_and_replaced_by_a_new_directory() {
     // The store still serves the head, and writes still reach the surviving leg.
     let more = noise(2 * BS, 9);
     ok_in(["write", &f.dir, "--addr", "40"], Some(&more));
-    assert_eq!(f.status()["legs"][0]["open"], "caught up 2");
+    let leg = &f.status()["legs"][0];
+    assert_eq!(leg["open"], "caughtUp", "{leg}");
+    assert_eq!(leg["openBlocksWritten"], 2, "{leg}");
     // Replace it with a new directory: resilvered from leg a, back in service.
     let c = f.leg("c");
     let report = json(&ok([
@@ -204,7 +207,7 @@ fn a_dead_leg_is_reported_degraded_and_replaced_by_a_new_directory() {
     assert_eq!(status["degraded"], false, "{status}");
     assert_eq!(status["legs"][1]["path"], s(&c));
     assert_eq!(leg_image(&c), f.head());
-    assert_eq!(f.scrub()["mismatches"], 0);
+    assert_eq!(f.scrub()["detected"], 0);
 }
 
 #[test]
@@ -360,8 +363,8 @@ fn writes_the_store_lost_to_a_damaged_last_record_come_back_from_the_legs() {
     let at = bytes.windows(BS).position(|w| w == &f.data[..BS]).unwrap();
     flip_byte(&segment, at + 100);
     let status = f.status();
-    assert_eq!(status["storeBlocksRestored"], 8, "{status}");
-    assert_eq!(status["storeBlocksLost"], 0, "{status}");
+    assert_eq!(status["secondaryBlocksRestored"], 8, "{status}");
+    assert_eq!(status["secondaryBlocksLost"], 0, "{status}");
     assert_eq!(&f.head()[3 * BS..11 * BS], &f.data[..]);
     assert_eq!(leg_image(&f.leg("a")), f.head());
 }

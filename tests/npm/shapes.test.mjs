@@ -1,6 +1,7 @@
 // One shape per boundary type: the JSON the CLI prints (`--json`), the objects the npm package
 // returns in the browser, and the package's TypeScript declarations must name the same fields.
-// All three come from the engine's serde types (engine/src/store/types.rs, camelCase); this test
+// All three come from the engine's serde types (engine/src/store/types.rs and
+// engine/src/mirror/types.rs, camelCase); this test
 // is what keeps a field added, renamed or dropped in one place from leaving the others behind.
 //
 // For each type it runs the CLI on a scratch store, calls the packed package in headless
@@ -40,6 +41,14 @@ const TYPES = {
   Extent: { cli: [], js: [] },
   CopyReport: { cli: ['created', 'landed', 'head', 'headParent'], js: [] },
   SpaceInfo: { cli: null, js: [] },
+  // The mirror's: the CLI says where the system and each leg live, the bindings which backend
+  // and store name each leg has.
+  MirrorStatus: { cli: ['dir'], js: [] },
+  MirrorLegStatus: { cli: ['path'], js: ['backend', 'store'] },
+  MirrorScrubReport: { cli: [], js: [] },
+  MirrorLegScrub: { cli: ['path'], js: ['backend'] },
+  ResilverReport: { cli: ['path'], js: ['backend'] },
+  MirrorSnapshot: { cli: null, js: [] },
 };
 
 let app;
@@ -76,7 +85,16 @@ async function cliObjects() {
     const compact = await strata(['compact', '--volume', '1', '--json', dir]);
     const diff = await strata(['diff', '--json', dir, '0', '2']);
     const received = await strata(['receive', '--input', stream, '--json', path.join(work, 'copy')]);
+    const legs = ['--leg', path.join(work, 'leg-a'), '--leg', path.join(work, 'leg-b')];
+    const created = await strata(['mirror', 'create', ...legs, '--json', dir]);
+    const status = await strata(['mirror', 'status', '--json', dir]);
+    const scrub = await strata(['mirror', 'scrub', '--json', dir]);
     return {
+      MirrorStatus: [status],
+      MirrorLegStatus: status.legs,
+      MirrorScrubReport: [scrub],
+      MirrorLegScrub: scrub.legs,
+      ResilverReport: created.legs,
       VolumeInfo: volumes,
       StoreInfo: [stat],
       RecoveryReport: [stat.recovery],
@@ -93,7 +111,7 @@ async function cliObjects() {
 /** The same objects as the npm package returns them in the browser. */
 async function jsObjects(page) {
   return page.evaluate(async () => {
-    const { open, destroy, importStream } = await import('strata-engine');
+    const { open, destroy, importStream, openMirror } = await import('strata-engine');
     const block = (seed, blocks = 1) => new Uint8Array(4096 * blocks).fill(seed);
     await destroy({ name: 'shapes', backend: 'memory' });
     await destroy({ name: 'shapes-copy', backend: 'memory' });
@@ -123,7 +141,26 @@ async function jsObjects(page) {
         }
         return value;
       };
+      const mirror = await openMirror({ name: 'shapes-mirror', backend: 'memory', legs: ['memory', 'memory'], blocks: 64 });
+      let mirrored;
+      try {
+        await mirror.write(1, block(5));
+        const snapshot = await mirror.snapshot();
+        const status = await mirror.status();
+        const scrub = await mirror.scrub();
+        mirrored = {
+          MirrorStatus: [status],
+          MirrorLegStatus: status.legs,
+          MirrorScrubReport: [scrub],
+          MirrorLegScrub: scrub.legs,
+          ResilverReport: [await mirror.replace(1)],
+          MirrorSnapshot: [snapshot],
+        };
+      } finally {
+        await mirror.close();
+      }
       return plain({
+        ...mirrored,
         VolumeInfo: await store.volumes(),
         StoreInfo: [info],
         RecoveryReport: [info.recovery],
@@ -152,6 +189,7 @@ function declaredFields() {
   for (let symbol of checker.getExportsOfModule(module)) {
     if (symbol.flags & ts.SymbolFlags.Alias) symbol = checker.getAliasedSymbol(symbol);
     if (!(symbol.name in TYPES) && symbol.name !== 'SendResult') continue;
+    if (symbol.name in fields) continue;
     const type = checker.getDeclaredTypeOfSymbol(symbol);
     fields[symbol.name] = sorted(checker.getPropertiesOfType(type).map((p) => p.name));
   }

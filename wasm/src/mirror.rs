@@ -32,12 +32,9 @@
 //! Memory legs live as long as the worker: after a page reload they are lost (call `rebuild()`),
 //! and a memory secondary is gone with them.
 
-use js_sys::{Array, Function};
+use js_sys::{Array, Function, Reflect};
 use strata_engine::mirror::layout::HEADER_OBJECT;
-use strata_engine::mirror::{
-    FaultEvent, FaultKind, FoundBy, LegOpenOutcome, LegState, MirrorOptions, MirrorStatus,
-    ResilverReport, ScrubReport, SnapshotCompaction, SnapshotReport,
-};
+use strata_engine::mirror::{MirrorOptions, ResilverReport, SnapshotCompaction};
 use strata_engine::policy::Operation;
 use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::Volume;
@@ -45,8 +42,8 @@ use strata_engine::{CreateOptions, Managed, Store};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{AnyStorage, BackendKind};
-use crate::convert::{self, ObjectBuilder};
-use crate::error::{StrataError, CODE_CLOSED};
+use crate::convert;
+use crate::error::{StrataError, CODE_CLOSED, CODE_INVALID_STATE};
 use crate::exclusive::Exclusive;
 use crate::place::{self, StoreLock};
 use crate::volume_api::{self, Binding, StrataCursor};
@@ -599,7 +596,7 @@ impl StrataMirror {
         // The mirror's own snapshot (with its compaction report), then observed by the policies.
         let report = mirror.volume_mut().snapshot(label.as_deref()).await?;
         mirror.observe(Operation::Snapshot).await?;
-        snapshot_report(&report)
+        convert::to_js(&report)
     }
 
     /// Facts about the secondary, with the mirror's name and the legs' backends.
@@ -620,9 +617,14 @@ impl StrataMirror {
     pub async fn status(&self) -> Result<JsValue> {
         let mut session = self.session.lock().await;
         let mirror = session.mirror()?;
-        let status = mirror.status();
-        let open = mirror.open_report().to_vec();
-        Ok(status_object(&status, &open, &session.legs, &self.name))
+        let status = convert::to_js(&mirror.status())?;
+        // Each leg with where it lives: its backend and its store's name.
+        let legs = Reflect::get(&status, &JsValue::from_str("legs")).map_err(|_| shape_error())?;
+        for (i, leg) in Array::from(&legs).iter().enumerate() {
+            let leg = convert::with_property(leg, "backend", backend_of(&session.legs, i));
+            convert::with_property(leg, "store", leg_store_name(&self.name, i));
+        }
+        Ok(status)
     }
 
     /// Verifies every block of every leg in service against its checksum, the other legs and
@@ -630,8 +632,12 @@ impl StrataMirror {
     #[wasm_bindgen(unchecked_return_type = "MirrorScrubReport")]
     pub async fn scrub(&self) -> Result<JsValue> {
         let mut session = self.session.lock().await;
-        let report = session.mirror()?.scrub().await?;
-        Ok(scrub_report(&report, &session.legs))
+        let report = convert::to_js(&session.mirror()?.scrub().await?)?;
+        let legs = Reflect::get(&report, &JsValue::from_str("legs")).map_err(|_| shape_error())?;
+        for (i, leg) in Array::from(&legs).iter().enumerate() {
+            convert::with_property(leg, "backend", backend_of(&session.legs, i));
+        }
+        Ok(report)
     }
 
     /// Wipes leg `leg`'s storage and resilvers it from the other legs in service, or from the
@@ -661,7 +667,7 @@ impl StrataMirror {
             .mirror()?
             .replace(i, LegDevice::Ready(storage))
             .await?;
-        Ok(resilver_report(&report, &session.legs))
+        resilver_report(&report, &session.legs)
     }
 
     /// Rebuilds the whole primary from the secondary's head: every leg's storage is wiped and
@@ -681,9 +687,10 @@ impl StrataMirror {
             devices.push(LegDevice::Ready(storage));
         }
         let reports = session.mirror()?.rebuild_primary(devices).await?;
-        Ok(convert::array(&reports, |r| {
-            resilver_report(r, &session.legs)
-        }))
+        reports
+            .iter()
+            .map(|r| resilver_report(r, &session.legs))
+            .collect()
     }
 
     /// The faults found on the legs since the last call (reads, scrubs, resilvers, syncs),
@@ -691,10 +698,7 @@ impl StrataMirror {
     #[wasm_bindgen(unchecked_return_type = "FaultEvent[]")]
     pub async fn events(&self) -> Result<Array> {
         let mut session = self.session.lock().await;
-        Ok(convert::array(
-            &session.mirror()?.take_events(),
-            fault_event,
-        ))
+        convert::to_js_array(&session.mirror()?.take_events())
     }
 
     /// Syncs, closes the secondary and every leg, and releases the locks. Later calls fail with
@@ -725,160 +729,21 @@ struct MirrorInfo<'a> {
     legs: Vec<&'a str>,
 }
 
-fn numbers(values: &[u64]) -> Array {
-    convert::array(values, |&n| JsValue::from_f64(n as f64))
-}
-
-fn optional_text(text: Option<&str>) -> JsValue {
-    text.map_or(JsValue::NULL, JsValue::from_str)
-}
-
 fn backend_of(legs: &[BackendKind], i: usize) -> &'static str {
     legs.get(i).map_or("auto", |b| b.as_str())
 }
 
-fn snapshot_report(r: &SnapshotReport) -> Result<JsValue> {
-    Ok(ObjectBuilder::new()
-        .number("volume", r.volume.0)
-        .set(
-            "compacted",
-            r.compacted
-                .as_ref()
-                .map_or(Ok(JsValue::NULL), convert::to_js)?,
-        )
-        .number("mergedPartitions", u64::from(r.merged_partitions))
-        .set(
-            "compactionSkipped",
-            optional_text(r.compaction_skipped.as_deref()),
-        )
-        .build())
+/// A leg's resilver report, with its backend.
+fn resilver_report(report: &ResilverReport, legs: &[BackendKind]) -> Result<JsValue> {
+    let object = convert::to_js(report)?;
+    Ok(convert::with_property(
+        object,
+        "backend",
+        backend_of(legs, report.leg),
+    ))
 }
 
-fn status_object(
-    status: &MirrorStatus,
-    open: &[LegOpenOutcome],
-    legs: &[BackendKind],
-    name: &str,
-) -> JsValue {
-    let leg_objects: Array = status
-        .legs
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let (opened, written) = match open.get(i) {
-                Some(LegOpenOutcome::Reconciled(r)) => ("caughtUp", r.blocks_written),
-                Some(LegOpenOutcome::Resilvered(r)) => ("resilvered", r.blocks_written),
-                Some(LegOpenOutcome::Failed(_)) => ("failed", 0),
-                Some(LegOpenOutcome::InSync) | None => ("inSync", 0),
-            };
-            let synced = match l.synced {
-                Some((head, next_seq)) => ObjectBuilder::new()
-                    .number("head", head.0)
-                    .number("nextSeq", next_seq)
-                    .build(),
-                None => JsValue::NULL,
-            };
-            ObjectBuilder::new()
-                .number("leg", i as u64)
-                .set("backend", backend_of(legs, i))
-                .set("store", leg_store_name(name, i))
-                .set(
-                    "state",
-                    match l.state {
-                        LegState::Healthy => "healthy",
-                        LegState::Degraded => "degraded",
-                        LegState::Missing => "missing",
-                    },
-                )
-                .set("reason", optional_text(l.reason.as_deref()))
-                .set("open", opened)
-                .number("openBlocksWritten", written)
-                .set("synced", synced)
-                .number("errorsDetected", l.errors_detected)
-                .number("errorsRepaired", l.errors_repaired)
-                .number("ioErrors", l.io_errors)
-                .number("blocksResilvered", l.blocks_resilvered)
-                .number("replacements", l.replacements)
-                .number("generation", l.generation)
-                .build()
-        })
-        .collect();
-    ObjectBuilder::new()
-        .number("head", status.head.0)
-        .number("healthyLegs", status.healthy_legs as u64)
-        .set("degraded", status.is_degraded())
-        .number("pendingBlocks", status.pending_blocks as u64)
-        .number("blocksServedBySecondary", status.blocks_served_by_secondary)
-        .number("unrecoverableReads", status.unrecoverable_reads)
-        .number("secondaryBlocksRestored", status.secondary_blocks_restored)
-        .number("secondaryBlocksLost", status.secondary_blocks_lost)
-        .set("legs", leg_objects)
-        .build()
-}
-
-fn scrub_report(r: &ScrubReport, legs: &[BackendKind]) -> JsValue {
-    let leg_objects: Array = r
-        .legs
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            ObjectBuilder::new()
-                .number("leg", i as u64)
-                .set("backend", backend_of(legs, i))
-                .number("checked", l.checked)
-                .number("detected", l.mismatches)
-                .number("repaired", l.repaired)
-                .set("ioError", optional_text(l.io_error.as_deref()))
-                .build()
-        })
-        .collect();
-    ObjectBuilder::new()
-        .number("blocksChecked", r.blocks_checked)
-        .number("copiesChecked", r.copies_checked)
-        .number("detected", r.mismatches)
-        .number("repaired", r.repaired)
-        .set("unrecoverable", numbers(&r.unrecoverable))
-        .set("secondaryDamaged", numbers(&r.secondary_damaged))
-        .set("legs", leg_objects)
-        .build()
-}
-
-fn resilver_report(r: &ResilverReport, legs: &[BackendKind]) -> JsValue {
-    ObjectBuilder::new()
-        .number("leg", r.leg as u64)
-        .set("backend", backend_of(legs, r.leg))
-        .number("blocksChecked", r.blocks_checked)
-        .number("blocksWritten", r.blocks_written)
-        .number("damagedFound", r.damaged_found)
-        .set("unrecoverable", numbers(&r.unrecoverable))
-        .build()
-}
-
-fn fault_event(e: &FaultEvent) -> JsValue {
-    ObjectBuilder::new()
-        .number("leg", e.leg as u64)
-        .set(
-            "addr",
-            e.addr
-                .map_or(JsValue::NULL, |a| JsValue::from_f64(a as f64)),
-        )
-        .set(
-            "kind",
-            match e.kind {
-                FaultKind::Checksum => "checksum",
-                FaultKind::Stale => "stale",
-                FaultKind::Io => "io",
-            },
-        )
-        .set(
-            "foundBy",
-            match e.found_by {
-                FoundBy::Read => "read",
-                FoundBy::Scrub => "scrub",
-                FoundBy::Resilver => "resilver",
-                FoundBy::Write => "write",
-            },
-        )
-        .set("repaired", e.repaired)
-        .build()
+/// A serialized report lost a field the engine's type has (cannot happen).
+fn shape_error() -> StrataError {
+    StrataError::new(CODE_INVALID_STATE, "a mirror report lacks its legs")
 }

@@ -18,7 +18,9 @@ use strata_engine::mirror::layout::{
     current_header, HeaderState, HEADER_OBJECT, IMAGE_OBJECT, PRIMARY_HEADER_LEN,
     PRIMARY_HEADER_SLOTS, SUM_ENTRY_LEN, SUM_OBJECT,
 };
-use strata_engine::mirror::{LegOpenOutcome, LegState, MirrorOptions, ResilverReport, ScrubReport};
+use strata_engine::mirror::{
+    LegOpenOutcome, LegState, MirrorOptions, MirrorStatus, ResilverReport,
+};
 use strata_engine::storage::dir::DirStorage;
 use strata_engine::storage::{Commit, ReadRequest, Storage, StorageError};
 use strata_engine::Error;
@@ -261,26 +263,43 @@ fn close(dir: &Path, mirror: Mirror) -> CliResult {
     Ok(())
 }
 
+// The mirror's JSON: the engine's reports (camelCase, as the npm package returns them), with
+// where each leg lives (`path`) beside them.
+
+/// A resilver report and its leg's directory.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResilverJson {
-    leg: usize,
+struct ResilverJson<'a> {
     path: String,
-    blocks_checked: u64,
-    blocks_written: u64,
-    damaged_found: u64,
-    unrecoverable: Vec<u64>,
+    #[serde(flatten)]
+    report: &'a ResilverReport,
 }
 
-fn resilver_json(report: &ResilverReport, config: &MirrorConfig) -> ResilverJson {
+fn resilver_json<'a>(report: &'a ResilverReport, config: &MirrorConfig) -> ResilverJson<'a> {
     ResilverJson {
-        leg: report.leg,
         path: leg_path(config, report.leg),
-        blocks_checked: report.blocks_checked,
-        blocks_written: report.blocks_written,
-        damaged_found: report.damaged_found,
-        unrecoverable: report.unrecoverable.clone(),
+        report,
     }
+}
+
+/// `value` (a report whose `legs` each have a `leg` number) with each leg's `path`.
+fn with_leg_paths(mut value: serde_json::Value, config: &MirrorConfig) -> serde_json::Value {
+    if let Some(legs) = value.get_mut("legs").and_then(|l| l.as_array_mut()) {
+        for leg in legs {
+            let path = leg
+                .get("leg")
+                .and_then(|i| i.as_u64())
+                .map_or_else(String::new, |i| leg_path(config, i as usize));
+            if let Some(object) = leg.as_object_mut() {
+                object.insert("path".into(), path.into());
+            }
+        }
+    }
+    value
+}
+
+/// An engine report as JSON, for `with_leg_paths`.
+fn json_value(value: &impl Serialize) -> CliResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| CliError::io("formatting JSON", io::Error::other(e)))
 }
 
 fn leg_path(config: &MirrorConfig, leg: usize) -> String {
@@ -459,10 +478,10 @@ fn check_legs(
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CreateJson {
+struct CreateJson<'a> {
     dir: String,
     head: u64,
-    legs: Vec<ResilverJson>,
+    legs: Vec<ResilverJson<'a>>,
 }
 
 fn create(args: MirrorCreateArgs) -> CliResult {
@@ -577,37 +596,6 @@ fn create(args: MirrorCreateArgs) -> CliResult {
 
 // ----- status -----------------------------------------------------------------------------------
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LegJson {
-    leg: usize,
-    path: String,
-    state: &'static str,
-    reason: Option<String>,
-    open: String,
-    open_blocks_written: u64,
-    synced_head: Option<u64>,
-    synced_next_seq: Option<u64>,
-    errors_detected: u64,
-    errors_repaired: u64,
-    io_errors: u64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusJson {
-    dir: String,
-    head: u64,
-    healthy_legs: usize,
-    degraded: bool,
-    /// Blocks the store had lost (its last record damaged) and got back from the legs.
-    store_blocks_restored: u64,
-    /// Blocks the store may have lost (its last record damaged) that no leg held a good copy
-    /// of: their latest writes could not be restored.
-    store_blocks_lost: u64,
-    legs: Vec<LegJson>,
-}
-
 fn state_name(state: LegState) -> &'static str {
     match state {
         LegState::Healthy => "healthy",
@@ -634,89 +622,76 @@ fn status(args: MirrorStatusArgs) -> CliResult {
     let dir = &args.store.dir;
     let (mirror, config) = open_mirror(dir)?;
     let status = mirror.status();
-    let legs: Vec<LegJson> = status
-        .legs
-        .iter()
-        .enumerate()
-        .map(|(i, leg)| {
-            let (open, open_blocks_written) = open_text(mirror.open_report().get(i));
-            LegJson {
-                leg: i,
-                path: leg_path(&config, i),
-                state: state_name(leg.state),
-                reason: leg.reason.clone(),
-                open,
-                open_blocks_written,
-                synced_head: leg.synced.map(|(v, _)| v.0),
-                synced_next_seq: leg.synced.map(|(_, s)| s),
-                errors_detected: leg.errors_detected,
-                errors_repaired: leg.errors_repaired,
-                io_errors: leg.io_errors,
-            }
-        })
+    let open: Vec<String> = (0..status.legs.len())
+        .map(|i| open_text(mirror.open_report().get(i)).0)
         .collect();
-    let value = StatusJson {
-        dir: dir.display().to_string(),
-        head: status.head.0,
-        healthy_legs: status.healthy_legs,
-        degraded: status.is_degraded(),
-        store_blocks_restored: status.secondary_blocks_restored,
-        store_blocks_lost: status.secondary_blocks_lost,
-        legs,
-    };
     close(dir, mirror)?;
     if args.print.json {
+        let mut value = with_leg_paths(json_value(&status)?, &config);
+        if let Some(object) = value.as_object_mut() {
+            object.insert("dir".into(), dir.display().to_string().into());
+        }
         return print_line(&to_json(&value, true)?);
     }
+    print_status(dir, &status, &open, &config)
+}
+
+/// `mirror status` for people: a summary, what the open restored, a table of the legs.
+fn print_status(
+    dir: &Path,
+    status: &MirrorStatus,
+    open: &[String],
+    config: &MirrorConfig,
+) -> CliResult {
     let mut out = io::stdout().lock();
-    let summary = if value.degraded {
+    let summary = if status.degraded {
         format!(
             "{}: DEGRADED, {} of {} legs in service; head volume {} (replace the bad legs with `strata mirror replace`)",
-            value.dir,
-            value.healthy_legs,
-            value.legs.len(),
-            value.head
+            dir.display(),
+            status.healthy_legs,
+            status.legs.len(),
+            status.head
         )
     } else {
         format!(
             "{}: all {} in service; head volume {}",
-            value.dir,
-            plural(value.legs.len() as u64, "leg", "legs"),
-            value.head
+            dir.display(),
+            plural(status.legs.len() as u64, "leg", "legs"),
+            status.head
         )
     };
     writeln!(out, "{summary}").map_err(stdout_err)?;
-    if value.store_blocks_restored > 0 {
+    if status.secondary_blocks_restored > 0 {
         writeln!(
             out,
             "the store had lost acknowledged writes (its last log record was damaged): {} restored from the legs",
-            plural(value.store_blocks_restored, "block", "blocks")
+            plural(status.secondary_blocks_restored, "block", "blocks")
         )
         .map_err(stdout_err)?;
     }
-    if value.store_blocks_lost > 0 {
+    if status.secondary_blocks_lost > 0 {
         writeln!(
             out,
             "WARNING: {} the store may have lost could not be restored (no leg had a good copy); their latest writes may be gone",
-            plural(value.store_blocks_lost, "block", "blocks")
+            plural(status.secondary_blocks_lost, "block", "blocks")
         )
         .map_err(stdout_err)?;
     }
-    let rows: Vec<Vec<String>> = value
+    let rows: Vec<Vec<String>> = status
         .legs
         .iter()
         .map(|l| {
             vec![
                 l.leg.to_string(),
-                l.state.to_string(),
-                l.open.clone(),
-                match (l.synced_head, l.synced_next_seq) {
-                    (Some(v), Some(s)) => format!("volume {v} @ {s}"),
-                    _ => "-".into(),
+                state_name(l.state).to_string(),
+                open.get(l.leg).cloned().unwrap_or_default(),
+                match l.synced {
+                    Some((v, s)) => format!("volume {v} @ {s}"),
+                    None => "-".into(),
                 },
                 l.errors_detected.to_string(),
                 l.errors_repaired.to_string(),
-                l.path.clone(),
+                leg_path(config, l.leg),
             ]
         })
         .collect();
@@ -729,7 +704,7 @@ fn status(args: MirrorStatusArgs) -> CliResult {
         &[4, 5],
     )
     .map_err(stdout_err)?;
-    for l in &value.legs {
+    for l in &status.legs {
         if let Some(reason) = &l.reason {
             writeln!(out, "leg {}: {reason}", l.leg).map_err(stdout_err)?;
         }
@@ -739,61 +714,15 @@ fn status(args: MirrorStatusArgs) -> CliResult {
 
 // ----- scrub ------------------------------------------------------------------------------------
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LegScrubJson {
-    leg: usize,
-    path: String,
-    checked: u64,
-    mismatches: u64,
-    repaired: u64,
-    io_error: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ScrubJson {
-    blocks_checked: u64,
-    copies_checked: u64,
-    mismatches: u64,
-    repaired: u64,
-    unrecoverable: Vec<u64>,
-    secondary_damaged: Vec<u64>,
-    legs: Vec<LegScrubJson>,
-}
-
-fn scrub_json(report: &ScrubReport, config: &MirrorConfig) -> ScrubJson {
-    ScrubJson {
-        blocks_checked: report.blocks_checked,
-        copies_checked: report.copies_checked,
-        mismatches: report.mismatches,
-        repaired: report.repaired,
-        unrecoverable: report.unrecoverable.clone(),
-        secondary_damaged: report.secondary_damaged.clone(),
-        legs: report
-            .legs
-            .iter()
-            .enumerate()
-            .map(|(i, l)| LegScrubJson {
-                leg: i,
-                path: leg_path(config, i),
-                checked: l.checked,
-                mismatches: l.mismatches,
-                repaired: l.repaired,
-                io_error: l.io_error.clone(),
-            })
-            .collect(),
-    }
-}
-
 fn scrub(args: MirrorScrubArgs) -> CliResult {
     let dir = &args.store.dir;
     let (mut mirror, config) = open_mirror(dir)?;
     let report = block_on(mirror.scrub()).map_err(|e| CliError::at(dir, e))?;
     close(dir, mirror)?;
-    let value = scrub_json(&report, &config);
+    let value = &report;
     if args.print.json {
-        print_line(&to_json(&value, true)?)?;
+        let json = with_leg_paths(json_value(&report)?, &config);
+        print_line(&to_json(&json, true)?)?;
     } else {
         let mut out = format!(
             "scrubbed {}, {}: {} bad, {} repaired, {} unrecoverable",

@@ -246,7 +246,7 @@ fn judge(
         .iter()
         .find(|(p, r)| *p == Probe::MirrorStatus && r.ok())
         .and_then(|(_, r)| serde_json::from_slice::<Value>(&r.stdout).ok())
-        .is_some_and(|s| s["storeBlocksRestored"].as_u64().is_some_and(|n| n > 0));
+        .is_some_and(|s| s["secondaryBlocksRestored"].as_u64().is_some_and(|n| n > 0));
     if let Damage::Add(_) = case.damage {
         if !store.join(&case.file).exists() {
             notes.push(format!(
@@ -312,14 +312,14 @@ fn judge_legs(
         .filter_map(|(_, r)| serde_json::from_slice(&r.stdout).ok())
         .collect();
     if let Some(first) = statuses.first() {
-        for key in ["store_blocks_restored", "store_blocks_lost"] {
+        for key in ["secondaryBlocksRestored", "secondaryBlocksLost"] {
             if first[key].as_u64().is_some_and(|n| n > 0) {
                 notes.push(format!("mirror status: {key} = {}", first[key]));
             }
         }
         for (i, leg) in first["legs"].as_array().into_iter().flatten().enumerate() {
             let open = leg["open"].as_str().unwrap_or("?");
-            if open != "in sync" {
+            if open != "inSync" {
                 notes.push(format!(
                     "mirror status: {} open = {open}",
                     Location::Leg(i).name()

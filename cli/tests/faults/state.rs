@@ -193,7 +193,7 @@ pub fn record(sys: &System, io: &Path) -> Expected {
     };
     if sys.mirrored {
         let scrub = parse(&must(Probe::MirrorScrub));
-        assert_eq!(scrub["mismatches"], 0, "{}: {scrub}", sys.name);
+        assert_eq!(scrub["detected"], 0, "{}: {scrub}", sys.name);
         let head_image = &expected.images[&head];
         for leg in &sys.legs {
             let image = leg_image(leg, head_image.len());

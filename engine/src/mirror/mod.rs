@@ -125,7 +125,7 @@ mod sums;
 mod types;
 
 pub use types::{
-    FaultEvent, FaultKind, FoundBy, LegOpenOutcome, LegScrubReport, LegState, LegStatus,
+    FaultEvent, FaultKind, FoundBy, LegOpen, LegOpenOutcome, LegScrubReport, LegState, LegStatus,
     MirrorOptions, MirrorStatus, ResilverReport, ScrubOptions, ScrubReport, SnapshotCompaction,
     SnapshotReport,
 };
@@ -409,7 +409,21 @@ impl<P: Storage, S: Storage> Mirror<P, S> {
         let legs: Vec<LegStatus> = self
             .legs
             .iter()
-            .map(|l| LegStatus {
+            .enumerate()
+            .map(|(i, l)| LegStatus {
+                leg: i,
+                open: match self.open_report.get(i) {
+                    Some(LegOpenOutcome::Reconciled(_)) => LegOpen::CaughtUp,
+                    Some(LegOpenOutcome::Resilvered(_)) => LegOpen::Resilvered,
+                    Some(LegOpenOutcome::Failed(_)) => LegOpen::Failed,
+                    Some(LegOpenOutcome::InSync) | None => LegOpen::InSync,
+                },
+                open_blocks_written: match self.open_report.get(i) {
+                    Some(LegOpenOutcome::Reconciled(r) | LegOpenOutcome::Resilvered(r)) => {
+                        r.blocks_written
+                    }
+                    _ => 0,
+                },
                 state: if l.device.is_none() {
                     LegState::Missing
                 } else if l.resilvering {
@@ -427,8 +441,10 @@ impl<P: Storage, S: Storage> Mirror<P, S> {
                 synced: l.synced,
             })
             .collect();
+        let healthy_legs = legs.iter().filter(|l| l.state == LegState::Healthy).count();
         MirrorStatus {
-            healthy_legs: legs.iter().filter(|l| l.state == LegState::Healthy).count(),
+            healthy_legs,
+            degraded: healthy_legs < legs.len(),
             legs,
             pending_blocks: self.pending.len(),
             blocks_served_by_secondary: self.served_by_secondary,

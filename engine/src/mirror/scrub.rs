@@ -33,7 +33,12 @@ impl<P: Storage, S: Storage> Mirror<P, S> {
         let block_count = self.block_count();
         let chunk = self.chunk_blocks();
         let mut report = ScrubReport {
-            legs: vec![LegScrubReport::default(); self.legs.len()],
+            legs: (0..self.legs.len())
+                .map(|leg| LegScrubReport {
+                    leg,
+                    ..LegScrubReport::default()
+                })
+                .collect(),
             ..ScrubReport::default()
         };
         let mut at = 0;

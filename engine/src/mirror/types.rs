@@ -1,5 +1,11 @@
 //! The mirror's options and what it reports: status, snapshots, faults, resilvers and scrubs.
 
+//!
+//! What it reports crosses to the CLI's JSON and to JavaScript as these types, serialized with
+//! serde (camelCase), as the store's boundary types are (see `store/types.rs`).
+
+use serde::{Serialize, Serializer};
+
 use super::DEFAULT_PRIMARY_BUFFER_BYTES;
 use crate::{CompactReport, VolumeId};
 
@@ -55,7 +61,8 @@ impl MirrorOptions {
 }
 
 /// What [`super::Mirror::snapshot`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SnapshotReport {
     /// The snapshot's volume identifier.
     pub volume: VolumeId,
@@ -68,7 +75,8 @@ pub struct SnapshotReport {
 }
 
 /// The state of one primary leg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LegState {
     /// In service: written on every sync, read from, scrubbed.
     Healthy,
@@ -78,13 +86,34 @@ pub enum LegState {
     Missing,
 }
 
+/// How opening the mirror brought a leg in line (see [`LegOpenOutcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LegOpen {
+    /// Nothing to do (or the leg was put in later, by `replace` or `rebuild_primary`).
+    InSync,
+    /// The blocks written since it was last updated were rewritten.
+    CaughtUp,
+    /// Every block was compared and rewritten as needed.
+    Resilvered,
+    /// Its device could not be used.
+    Failed,
+}
+
 /// Status of one leg.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LegStatus {
+    /// Its position in the primary.
+    pub leg: usize,
     /// Healthy, degraded or missing.
     pub state: LegState,
     /// Why it is degraded.
     pub reason: Option<String>,
+    /// How opening the mirror brought it in line.
+    pub open: LegOpen,
+    /// Blocks that opening wrote to it.
+    pub open_blocks_written: u64,
     /// Damaged (failed checksum) or stale copies found on it by reads and scrubs, and damaged
     /// copies found while resilvering it.
     pub errors_detected: u64,
@@ -99,17 +128,38 @@ pub struct LegStatus {
     pub replacements: u64,
     /// Generation of its current header.
     pub generation: u64,
-    /// The head volume and next sequence number its image reflects, if known to be consistent.
+    /// The head volume and next sequence number its image reflects, if known to be consistent
+    /// (`{ head, nextSeq }` across the boundary).
+    #[serde(serialize_with = "synced_object")]
     pub synced: Option<(VolumeId, u64)>,
 }
 
+/// A leg's synced position as `{ head, nextSeq }` (or `null`).
+fn synced_object<S: Serializer>(
+    synced: &Option<(VolumeId, u64)>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Synced {
+        head: VolumeId,
+        next_seq: u64,
+    }
+    synced
+        .map(|(head, next_seq)| Synced { head, next_seq })
+        .serialize(serializer)
+}
+
 /// Status of the whole system.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MirrorStatus {
-    /// One entry per leg.
-    pub legs: Vec<LegStatus>,
+    /// The secondary's head volume.
+    pub head: VolumeId,
     /// Legs in service.
     pub healthy_legs: usize,
+    /// Some leg is not in service (see [`MirrorStatus::is_degraded`]).
+    pub degraded: bool,
     /// Written blocks not yet on the primary (they reach it at the next sync).
     pub pending_blocks: usize,
     /// Blocks head reads took from the secondary because no leg had a good copy (or none was in
@@ -125,19 +175,20 @@ pub struct MirrorStatus {
     /// writes (if any) cannot be recovered; the legs are reconciled with the secondary's older
     /// data.
     pub secondary_blocks_lost: u64,
-    /// The secondary's head volume.
-    pub head: VolumeId,
+    /// One entry per leg.
+    pub legs: Vec<LegStatus>,
 }
 
 impl MirrorStatus {
     /// True if some leg is not in service.
     pub fn is_degraded(&self) -> bool {
-        self.healthy_legs < self.legs.len()
+        self.degraded
     }
 }
 
 /// What kind of fault an event reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FaultKind {
     /// A copy failed its checksum (data or checksum entry damaged).
     Checksum,
@@ -148,7 +199,8 @@ pub enum FaultKind {
 }
 
 /// Which operation found a fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FoundBy {
     /// A head read.
     Read,
@@ -161,7 +213,8 @@ pub enum FoundBy {
 }
 
 /// One fault found on a leg (see [`super::Mirror::take_events`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FaultEvent {
     /// The leg.
     pub leg: usize,
@@ -189,7 +242,8 @@ pub enum LegOpenOutcome {
 }
 
 /// What a resilver did to one leg.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ResilverReport {
     /// The leg.
     pub leg: usize,
@@ -223,11 +277,16 @@ impl Default for ScrubOptions {
 }
 
 /// What a scrub found on one leg.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LegScrubReport {
+    /// Its position in the primary.
+    pub leg: usize,
     /// Copies checked.
     pub checked: u64,
-    /// Copies that failed their checksum or differed from the truth.
+    /// Copies that failed their checksum or differed from the truth (`detected` across the
+    /// boundary).
+    #[serde(rename = "detected")]
     pub mismatches: u64,
     /// Of those, rewritten.
     pub repaired: u64,
@@ -236,13 +295,15 @@ pub struct LegScrubReport {
 }
 
 /// What [`super::Mirror::scrub`] found and did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScrubReport {
     /// Block addresses checked.
     pub blocks_checked: u64,
     /// Leg copies checked (blocks times legs in service).
     pub copies_checked: u64,
-    /// Copies found damaged or stale.
+    /// Copies found damaged or stale (`detected` across the boundary).
+    #[serde(rename = "detected")]
     pub mismatches: u64,
     /// Copies rewritten from a good copy.
     pub repaired: u64,
