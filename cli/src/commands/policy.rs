@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use strata_engine::policy::label::format_duration_ms;
 use strata_engine::policy::{
-    apply_to_model, simulate, AuditEntry, Decision, Keep, LabelScheme, Outcome, Policy, Rule,
-    RuleCategory, StoreView, Trigger, POLICY_BYTES_MAX,
+    apply_to_model, simulate, AuditEntry, Decision, Outcome, Policy, Rule, RuleCategory, StoreView,
+    Trigger, POLICY_BYTES_MAX,
 };
 use strata_engine::storage::StorageError;
 
@@ -73,130 +73,6 @@ fn rule_counts(policy: &Policy) -> String {
         text.push_str(&format!(" ({})", parts.join(", ")));
     }
     text
-}
-
-fn describe_labels(labels: &LabelScheme) -> String {
-    match labels {
-        LabelScheme::Sequential => "none (volumes are known by number)".to_string(),
-        LabelScheme::Time => "the UTC time, e.g. 2024-02-29T133005Z".to_string(),
-        LabelScheme::Template(t) => format!("template {t:?}"),
-    }
-}
-
-fn describe_keep(keep: &Keep) -> String {
-    [
-        (keep.last, "last"),
-        (keep.hourly, "hourly"),
-        (keep.daily, "daily"),
-        (keep.weekly, "weekly"),
-        (keep.monthly, "monthly"),
-        (keep.yearly, "yearly"),
-    ]
-    .iter()
-    .filter_map(|(n, what)| n.map(|n| format!("{n} {what}")))
-    .collect::<Vec<_>>()
-    .join(", ")
-}
-
-fn labelled(label: &Option<String>) -> String {
-    label
-        .as_ref()
-        .map_or(String::new(), |l| format!(", labelled {l:?}"))
-}
-
-/// One rule in words: `snapshot every 1h, labelled "hourly-{date}"`.
-fn describe_rule(rule: &Rule) -> String {
-    match rule {
-        Rule::SnapshotEvery {
-            snapshot_every_ms,
-            label,
-            ..
-        } => format!(
-            "snapshot every {}{}",
-            format_duration_ms(*snapshot_every_ms),
-            labelled(label)
-        ),
-        Rule::Retain {
-            label_prefix,
-            max_age_ms,
-            keep,
-            ..
-        } => {
-            let scope = match label_prefix {
-                Some(p) => format!("snapshots labelled {p:?}..."),
-                None => "all snapshots".to_string(),
-            };
-            let mut kept = Vec::new();
-            if let Some(age) = max_age_ms {
-                kept.push(format!("younger than {}", format_duration_ms(*age)));
-            }
-            if let Some(keep) = keep {
-                kept.push(describe_keep(keep));
-            }
-            format!("retain {scope}: keep {}", kept.join("; "))
-        }
-        Rule::MergeOlderThan { older_than_ms, .. } => format!(
-            "merge snapshots older than {} into the baseline",
-            format_duration_ms(*older_than_ms)
-        ),
-        Rule::CopyEvery {
-            target,
-            copy_every_ms,
-            ..
-        } => format!(
-            "copy to {target:?} every {}",
-            format_duration_ms(*copy_every_ms)
-        ),
-        Rule::Threshold {
-            status,
-            above,
-            below,
-            action,
-            target,
-            label,
-            cooldown_ms,
-            ..
-        } => {
-            let when = match (above, below) {
-                (Some(a), _) => format!("{} > {a}", status.as_str()),
-                (None, Some(b)) => format!("{} < {b}", status.as_str()),
-                (None, None) => status.as_str().to_string(),
-            };
-            let to = target
-                .as_ref()
-                .map_or(String::new(), |t| format!(" to {t:?}"));
-            let cooldown = cooldown_ms.map_or(String::new(), |c| {
-                format!(", at most every {}", format_duration_ms(c))
-            });
-            format!(
-                "{}{to} while {when}{cooldown}{}",
-                action.as_str(),
-                labelled(label)
-            )
-        }
-        Rule::Event {
-            event,
-            pair,
-            action,
-            target,
-            label,
-            ..
-        } => {
-            let on = if *pair {
-                format!(
-                    "{:?} and {:?}",
-                    format!("{event}:pre"),
-                    format!("{event}:post")
-                )
-            } else {
-                format!("{event:?}")
-            };
-            let to = target
-                .as_ref()
-                .map_or(String::new(), |t| format!(" to {t:?}"));
-            format!("{}{to} on event {on}{}", action.as_str(), labelled(label))
-        }
-    }
 }
 
 /// `rules[0] "hourly"` (or `rules[0]`).
@@ -288,13 +164,13 @@ fn set(args: PolicySetArgs) -> CliResult {
         "policy set on {}: {}; labels: {}",
         args.store.dir.display(),
         rule_counts(&policy),
-        describe_labels(&policy.labels)
+        policy.labels.describe()
     );
     for (index, rule) in policy.rules.iter().enumerate() {
         text.push_str(&format!(
             "\n  {}: {}",
             rule_ref(index, rule),
-            describe_rule(rule)
+            rule.describe()
         ));
     }
     super::ops::print_line(&text)
@@ -364,17 +240,12 @@ fn show(args: PolicyShowArgs) -> CliResult {
                 "# policy of {}: {}; labels: {}",
                 args.store.dir.display(),
                 rule_counts(policy),
-                describe_labels(&policy.labels)
+                policy.labels.describe()
             )
             .map_err(stdout_err)?;
             for (index, rule) in policy.rules.iter().enumerate() {
-                writeln!(
-                    out,
-                    "#   {}: {}",
-                    rule_ref(index, rule),
-                    describe_rule(rule)
-                )
-                .map_err(stdout_err)?;
+                writeln!(out, "#   {}: {}", rule_ref(index, rule), rule.describe())
+                    .map_err(stdout_err)?;
             }
             let text = toml::to_string_pretty(policy)
                 .map_err(|e| CliError::io("formatting the policy as TOML", io::Error::other(e)))?;
@@ -1145,7 +1016,7 @@ mod tests {
     #[test]
     fn rules_read_as_sentences() {
         let policy: Policy = toml::from_str(crate::args::POLICY_EXAMPLE_TOML).unwrap();
-        let lines: Vec<String> = policy.rules.iter().map(describe_rule).collect();
+        let lines: Vec<String> = policy.rules.iter().map(Rule::describe).collect();
         assert_eq!(
             lines,
             [

@@ -168,6 +168,7 @@
 //! - Labels are at most [`label::LABEL_BYTES_MAX`] bytes and have no control characters.
 
 mod decision;
+mod describe;
 mod evaluate;
 pub mod label;
 mod retention;

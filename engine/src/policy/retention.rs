@@ -104,17 +104,10 @@ pub(crate) fn describe(max_age_ms: Option<u64>, keep: Option<&Keep>) -> String {
         ));
     }
     if let Some(keep) = keep {
-        let counts: Vec<String> = [
-            ("last", keep.last),
-            ("hourly", keep.hourly),
-            ("daily", keep.daily),
-            ("weekly", keep.weekly),
-            ("monthly", keep.monthly),
-            ("yearly", keep.yearly),
-        ]
-        .into_iter()
-        .filter_map(|(name, count)| count.map(|c| format!("{name} {c}")))
-        .collect();
+        let counts: Vec<String> = keep
+            .counts()
+            .map(|(name, count)| format!("{name} {count}"))
+            .collect();
         parts.push(format!("keep {}", counts.join(", ")));
     }
     parts.join("; ")
