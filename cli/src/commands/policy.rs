@@ -739,81 +739,23 @@ fn run(args: PolicyRunArgs) -> CliResult {
         return Err(no_policy(&args.store.dir));
     };
     let now = clock().now_ms();
-    let (from, until, step) = match args.until {
-        None => (now, now, 1),
-        Some(until) => {
-            let until_ms = match until {
-                Until::In(ms) => now.saturating_add(ms),
-                Until::At(ms) => ms,
-            };
-            if until_ms < now {
-                return Err(invalid(format!(
-                    "--until {} is in the past (now is {})",
-                    rfc3339(until_ms),
-                    rfc3339(now)
-                )));
-            }
-            (now, until_ms, args.step.0)
-        }
-    };
-    let mut rows = Vec::new();
-    let mut merged_partitions = 0u64;
-    let mut apply = |decision: &Decision, view: &mut StoreView, at_ms: u64| {
-        rows.push(model_row(decision, view, at_ms));
-        let before = view.volumes.len();
-        apply_to_model(decision, view, at_ms);
-        if matches!(decision, Decision::Merge { .. }) {
-            merged_partitions += before.saturating_sub(view.volumes.len()) as u64;
-        }
-    };
-    let (timeline, view) = if args.until.is_none() {
-        // What the policy decides now: the engine's own dry run.
-        let mut view = store.policy_view(None);
-        let decisions = store.policy_dry_run(Trigger::Tick, None);
-        for decision in &decisions {
-            apply(decision, &mut view, now);
-        }
-        (decisions, view)
-    } else {
-        let simulation = simulate(
-            &policy,
-            store.assignments(),
-            store.policy_view(None),
-            from,
-            until,
-            step,
-            &mut apply,
-        )
-        .map_err(|e| invalid(format!("cannot simulate: {e}")))?;
-        let decisions = simulation
-            .timeline
-            .into_iter()
-            .map(|t| t.decision)
-            .collect();
-        (decisions, simulation.view)
-    };
+    let window = dry_run_window(&args, now)?;
+    let simulated = args.until.map(|_| window);
+    let dry_run = DryRun::of(&store, &policy, simulated, now)?;
     drop(store);
-    let count = |kind: &str| timeline.iter().filter(|d| d.kind_str() == kind).count() as u64;
-    let summary = SummaryJson {
-        snapshots: count("snapshot"),
-        deleted: count("delete"),
-        merges: count("merge"),
-        merged_partitions,
-        compacted: count("compact"),
-        copied: count("copy"),
-        snapshots_after: view.volumes.iter().filter(|v| v.is_snapshot()).count() as u64,
-    };
-    let steps = (until - from) / step + 1;
+    let summary = dry_run.summary();
     let mut out = io::BufWriter::new(io::stdout().lock());
     if args.print.json {
+        let (from, until, step) = window;
         let value = DryRunJson {
             from_ms: from,
             until_ms: until,
             step_ms: args.until.map(|_| step),
-            steps,
-            timeline: rows
+            steps: (until - from) / step + 1,
+            timeline: dry_run
+                .rows
                 .iter()
-                .zip(&timeline)
+                .zip(&dry_run.timeline)
                 .map(|(row, decision)| TimelineJson {
                     at_ms: row.at_ms,
                     time: rfc3339(row.at_ms),
@@ -826,16 +768,126 @@ fn run(args: PolicyRunArgs) -> CliResult {
         writeln!(out, "{}", to_json(&value, true)?).map_err(stdout_err)?;
         return out.flush().map_err(stdout_err);
     }
-    if rows.is_empty() {
+    print_dry_run(&mut out, &dry_run, &summary, simulated)?;
+    out.flush().map_err(stdout_err)
+}
+
+/// The dry run's window: from now to `--until` (or now alone), evaluated every `--step`.
+fn dry_run_window(args: &PolicyRunArgs, now: u64) -> CliResult<(u64, u64, u64)> {
+    let Some(until) = args.until else {
+        return Ok((now, now, 1));
+    };
+    let until_ms = match until {
+        Until::In(ms) => now.saturating_add(ms),
+        Until::At(ms) => ms,
+    };
+    if until_ms < now {
+        return Err(invalid(format!(
+            "--until {} is in the past (now is {})",
+            rfc3339(until_ms),
+            rfc3339(now)
+        )));
+    }
+    Ok((now, until_ms, args.step.0))
+}
+
+/// What a dry run found: the decisions, a row for each, the model of the store afterwards.
+struct DryRun {
+    rows: Vec<Row>,
+    timeline: Vec<Decision>,
+    view: StoreView,
+    merged_partitions: u64,
+}
+
+impl DryRun {
+    /// The policy's decisions now (the engine's own dry run), or simulated over `simulated`
+    /// (from, until, step) on a model of the store.
+    fn of(
+        store: &Managed<Store<DirStorage>>,
+        policy: &Policy,
+        simulated: Option<(u64, u64, u64)>,
+        now: u64,
+    ) -> CliResult<DryRun> {
+        let mut rows = Vec::new();
+        let mut merged_partitions = 0u64;
+        let mut apply = |decision: &Decision, view: &mut StoreView, at_ms: u64| {
+            rows.push(model_row(decision, view, at_ms));
+            let before = view.volumes.len();
+            apply_to_model(decision, view, at_ms);
+            if matches!(decision, Decision::Merge { .. }) {
+                merged_partitions += before.saturating_sub(view.volumes.len()) as u64;
+            }
+        };
+        let (timeline, view) = if let Some((from, until, step)) = simulated {
+            let simulation = simulate(
+                policy,
+                store.assignments(),
+                store.policy_view(None),
+                from,
+                until,
+                step,
+                &mut apply,
+            )
+            .map_err(|e| invalid(format!("cannot simulate: {e}")))?;
+            let decisions = simulation
+                .timeline
+                .into_iter()
+                .map(|t| t.decision)
+                .collect();
+            (decisions, simulation.view)
+        } else {
+            // What the policy decides now: the engine's own dry run.
+            let mut view = store.policy_view(None);
+            let decisions = store.policy_dry_run(Trigger::Tick, None);
+            for decision in &decisions {
+                apply(decision, &mut view, now);
+            }
+            (decisions, view)
+        };
+        Ok(DryRun {
+            rows,
+            timeline,
+            view,
+            merged_partitions,
+        })
+    }
+
+    fn summary(&self) -> SummaryJson {
+        let count = |kind: &str| {
+            self.timeline
+                .iter()
+                .filter(|d| d.kind_str() == kind)
+                .count() as u64
+        };
+        SummaryJson {
+            snapshots: count("snapshot"),
+            deleted: count("delete"),
+            merges: count("merge"),
+            merged_partitions: self.merged_partitions,
+            compacted: count("compact"),
+            copied: count("copy"),
+            snapshots_after: self.view.volumes.iter().filter(|v| v.is_snapshot()).count() as u64,
+        }
+    }
+}
+
+/// A dry run for people: its rows, the simulated window (if any), the summary.
+fn print_dry_run(
+    out: &mut impl Write,
+    dry_run: &DryRun,
+    summary: &SummaryJson,
+    simulated: Option<(u64, u64, u64)>,
+) -> CliResult {
+    if dry_run.rows.is_empty() {
         writeln!(out, "nothing would be done: no rule is due").map_err(stdout_err)?;
     } else {
-        print_rows(&mut out, &rows)?;
+        print_rows(out, &dry_run.rows)?;
     }
-    if args.until.is_some() {
+    if let Some((from, until, step)) = simulated {
         writeln!(
             out,
             "simulated {} every {} from {} to {}",
-            plural(steps, "evaluation", "evaluations"),
+            plural((until - from) / step + 1, "evaluation", "evaluations"),
             format_duration_ms(step),
             rfc3339(from),
             rfc3339(until)
@@ -854,8 +906,7 @@ fn run(args: PolicyRunArgs) -> CliResult {
         plural(summary.snapshots_after, "snapshot", "snapshots"),
     )
     .map_err(stdout_err)?;
-    writeln!(out, "dry run: nothing was written").map_err(stdout_err)?;
-    out.flush().map_err(stdout_err)
+    writeln!(out, "dry run: nothing was written").map_err(stdout_err)
 }
 
 #[derive(Serialize)]
