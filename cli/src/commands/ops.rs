@@ -379,8 +379,14 @@ pub fn du(args: DuArgs) -> CliResult {
         writeln!(out, "{}", to_json(&value, true)?).map_err(stdout_err)?;
         return out.flush().map_err(stdout_err);
     }
+    print_du(&mut out, &rows, &total, args.bytes)?;
+    out.flush().map_err(stdout_err)
+}
+
+/// `du` for people: a row per partition and the total, sizes in bytes when `exact`.
+fn print_du(out: &mut impl Write, rows: &[SpaceJson], total: &SpaceJson, exact: bool) -> CliResult {
     let size = |bytes: u64| {
-        if args.bytes {
+        if exact {
             bytes.to_string()
         } else {
             strata_units::format_bytes(bytes)
@@ -388,7 +394,7 @@ pub fn du(args: DuArgs) -> CliResult {
     };
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .chain(std::iter::once(&total))
+        .chain(std::iter::once(total))
         .map(|r| {
             vec![
                 match (r.volume, r.kind) {
@@ -419,7 +425,7 @@ pub fn du(args: DuArgs) -> CliResult {
         })
         .collect();
     table(
-        &mut out,
+        out,
         &[
             "VOLUME",
             "KIND",
@@ -434,5 +440,5 @@ pub fn du(args: DuArgs) -> CliResult {
         &[0, 3, 4, 5, 6, 7],
     )
     .map_err(stdout_err)?;
-    out.flush().map_err(stdout_err)
+    Ok(())
 }
