@@ -537,23 +537,37 @@ impl Intents {
     }
 }
 
+/// Each retain rule: its scope (snapshots without a TTL whose label has its prefix) and the
+/// snapshots it keeps.
+struct Retention<'r> {
+    origin: Origin,
+    label_prefix: Option<&'r str>,
+    describe: String,
+    kept: BTreeSet<VolumeId>,
+}
+
 /// Per-volume TTLs, then store-wide retention, in the precedence the module documents.
 fn deletions(context: &Context<'_>, merged: &BTreeSet<VolumeId>) -> Vec<(VolumeId, Reason)> {
-    let now_ms = context.now_ms;
     let snapshots: Vec<&VolumeView> = context
         .volumes
         .iter()
         .copied()
         .filter(|v| v.is_snapshot())
         .collect();
-    // Each retain rule: its scope (snapshots without a TTL whose label has its prefix) and the
-    // snapshots it keeps.
-    struct Retention<'r> {
-        origin: Origin,
-        label_prefix: Option<&'r str>,
-        describe: String,
-        kept: BTreeSet<VolumeId>,
-    }
+    let retentions = retentions(context, &snapshots);
+    snapshots
+        .into_iter()
+        .filter(|v| !merged.contains(&v.id) && !context.is_protected(v.id))
+        .filter_map(|v| match context.assignments.get(v.id).ttl_ms {
+            // A TTL replaces store-wide retention for this volume, both ways.
+            Some(ttl_ms) => ttl_deletion(context, v, ttl_ms),
+            None => retention_deletion(context, v, &retentions),
+        })
+        .collect()
+}
+
+/// The retain rules, each with what it keeps of `snapshots`.
+fn retentions<'a>(context: &Context<'a>, snapshots: &[&VolumeView]) -> Vec<Retention<'a>> {
     let mut retentions = Vec::new();
     for (index, rule) in context.policy.rules.iter().enumerate() {
         let Rule::Retain {
@@ -578,62 +592,53 @@ fn deletions(context: &Context<'_>, merged: &BTreeSet<VolumeId>) -> Vec<(VolumeI
             },
             label_prefix,
             describe: retention::describe(*max_age_ms, keep.as_ref()),
-            kept: retention::kept(&scope, *max_age_ms, keep.as_ref(), now_ms),
+            kept: retention::kept(&scope, *max_age_ms, keep.as_ref(), context.now_ms),
         });
     }
-    let mut out = Vec::new();
-    for v in snapshots {
-        if merged.contains(&v.id) || context.is_protected(v.id) {
-            continue;
-        }
-        let age_ms = now_ms.saturating_sub(v.snapshot_ms());
-        if let Some(ttl_ms) = context.assignments.get(v.id).ttl_ms {
-            if age_ms >= ttl_ms {
-                let text = format!(
-                    "age {} reached its ttl {}",
-                    format_duration_ms(age_ms),
-                    format_duration_ms(ttl_ms)
-                );
-                out.push((
-                    v.id,
-                    Reason {
-                        origin: Origin::VolumeTtl { ttl_ms },
-                        text,
-                    },
-                ));
-            }
-            // A TTL replaces store-wide retention for this volume, both ways.
-            continue;
-        }
-        let governing: Vec<&Retention> = retentions
-            .iter()
-            .filter(|r| in_scope(v, r.label_prefix, context.assignments))
-            .collect();
-        let Some(first) = governing.first() else {
-            continue;
-        };
-        if governing.iter().any(|r| r.kept.contains(&v.id)) {
-            continue;
-        }
-        let rules: Vec<String> = governing
-            .iter()
-            .map(|r| format!("{} ({})", r.origin, r.describe))
-            .collect();
-        let text = format!(
-            "taken {} (age {}), kept by none of {}",
-            UtcDateTime::from_unix_ms(v.snapshot_ms()),
-            format_duration_ms(age_ms),
-            rules.join(", ")
-        );
-        out.push((
-            v.id,
-            Reason {
-                origin: first.origin.clone(),
-                text,
-            },
-        ));
+    retentions
+}
+
+/// Snapshot `v` deleted by its time to live, if it has reached it.
+fn ttl_deletion(context: &Context<'_>, v: &VolumeView, ttl_ms: u64) -> Option<(VolumeId, Reason)> {
+    let age_ms = context.now_ms.saturating_sub(v.snapshot_ms());
+    if age_ms < ttl_ms {
+        return None;
     }
-    out
+    let text = format!(
+        "age {} reached its ttl {}",
+        format_duration_ms(age_ms),
+        format_duration_ms(ttl_ms)
+    );
+    let origin = Origin::VolumeTtl { ttl_ms };
+    Some((v.id, Reason { origin, text }))
+}
+
+/// Snapshot `v` deleted by store-wide retention: some retain rule governs it and none keeps it.
+fn retention_deletion(
+    context: &Context<'_>,
+    v: &VolumeView,
+    retentions: &[Retention<'_>],
+) -> Option<(VolumeId, Reason)> {
+    let governing: Vec<&Retention> = retentions
+        .iter()
+        .filter(|r| in_scope(v, r.label_prefix, context.assignments))
+        .collect();
+    let first = governing.first()?;
+    if governing.iter().any(|r| r.kept.contains(&v.id)) {
+        return None;
+    }
+    let rules: Vec<String> = governing
+        .iter()
+        .map(|r| format!("{} ({})", r.origin, r.describe))
+        .collect();
+    let text = format!(
+        "taken {} (age {}), kept by none of {}",
+        UtcDateTime::from_unix_ms(v.snapshot_ms()),
+        format_duration_ms(context.now_ms.saturating_sub(v.snapshot_ms())),
+        rules.join(", ")
+    );
+    let origin = first.origin.clone();
+    Some((v.id, Reason { origin, text }))
 }
 
 fn in_scope(v: &VolumeView, label_prefix: Option<&str>, assignments: &VolumeAssignments) -> bool {
