@@ -103,66 +103,79 @@ impl<S: Storage> Store<S> {
             commit_point: parts.commit_point,
             head_loss_vouched_elsewhere: parts.head_loss_vouched_elsewhere,
         };
+        let head_slot = store.build_tree(&journal, head_volume)?;
+        store.load_sealed_partitions(&journal, head_slot).await?;
+        store.set_head(head_slot);
+        store.scan_head().await?;
+        store.check_invariants();
+        Ok(store)
+    }
+
+    /// The partition tree from the journal's partitions (in creation order); returns the head's
+    /// slot.
+    fn build_tree(&mut self, journal: &[JournalPartition], head_volume: u64) -> Result<u32> {
         let mut head_slot = None;
-        for jp in &journal {
+        for jp in journal {
             let parent = if jp.parent == 0 {
                 None
             } else {
-                let slot = store.partitions.slot(VolumeId(jp.parent));
+                let slot = self.partitions.slot(VolumeId(jp.parent));
                 Some(slot.ok_or_else(|| {
                     Error::corrupt(
-                        &store.meta_object,
+                        &self.meta_object,
                         0,
                         format!("partition {} has unknown parent {}", jp.volume, jp.parent),
                     )
                 })?)
             };
-            let slot = store.partitions.push(
+            let slot = self.partitions.push(
                 VolumeId(jp.volume),
                 parent,
                 jp.created_ms,
                 jp.first_seq,
                 jp.segment_generation,
             );
-            let p = &mut store.partitions[slot as usize];
+            let p = &mut self.partitions[slot as usize];
             p.compacted = jp.compacted;
             p.hidden = jp.hidden;
-            store.next_volume = store.next_volume.max(jp.volume.saturating_add(1));
+            self.next_volume = self.next_volume.max(jp.volume.saturating_add(1));
             if jp.volume == head_volume {
                 head_slot = Some(slot);
             }
         }
-        let head_slot = head_slot
-            .ok_or_else(|| Error::corrupt(&store.meta_object, 0, "no live head partition"))?;
-        // Load partitions in sequence order so that every block's versions end up oldest first.
-        let order = crate::order::order_by(store.partitions.len(), |s| {
-            (store.partitions[s].first_seq, 0)
-        });
+        head_slot.ok_or_else(|| Error::corrupt(&self.meta_object, 0, "no live head partition"))
+    }
+
+    /// Loads every sealed partition's index, in sequence order so that every block's versions
+    /// end up oldest first; every partition but the head must be sealed.
+    async fn load_sealed_partitions(
+        &mut self,
+        journal: &[JournalPartition],
+        head_slot: u32,
+    ) -> Result<()> {
+        let order =
+            crate::order::order_by(self.partitions.len(), |s| (self.partitions[s].first_seq, 0));
         for slot in order.into_iter().map(|s| s as u32) {
             let jp = &journal[slot as usize];
             match &jp.sealed {
                 Some(seal) => {
-                    store
-                        .load_sealed(slot, seal.segment_len, seal.next_seq)
+                    self.load_sealed(slot, seal.segment_len, seal.next_seq)
                         .await?;
-                    let p = &mut store.partitions[slot as usize];
+                    let p = &mut self.partitions[slot as usize];
                     p.sealed_ms = Some(seal.sealed_ms);
                     p.label = seal.label.clone();
                 }
                 None if slot == head_slot => {}
                 None => {
                     return Err(Error::corrupt(
-                        &store.meta_object,
+                        &self.meta_object,
                         0,
                         format!("partition {} is neither sealed nor the head", jp.volume),
                     ))
                 }
             }
         }
-        store.set_head(head_slot);
-        store.scan_head().await?;
-        store.check_invariants();
-        Ok(store)
+        Ok(())
     }
 
     pub(super) fn apply_record_to_index(&mut self, slot: u32, offset: u64, meta: &RecordMeta) {
