@@ -140,27 +140,49 @@ fn target(dir: &Path) -> CliResult<Target> {
     }
 }
 
+/// The stream to receive (`-`: stdin, never a terminal) and its name for messages.
+fn open_input(input: &Path) -> CliResult<(File, String)> {
+    if input.as_os_str() != "-" {
+        let name = input.display().to_string();
+        let file = File::open(input).map_err(|e| CliError::io(&name, e))?;
+        return Ok((file, name));
+    }
+    if io::stdin().is_terminal() {
+        return Err(CliError::io(
+            "reading stdin",
+            io::Error::other(
+                "refusing to read a stream from a terminal; pipe one in or use -i FILE",
+            ),
+        ));
+    }
+    Ok((stdin_file()?, "stdin".to_string()))
+}
+
+/// Pushes the whole stream from `input` into `receiver`, chunk by chunk.
+fn push_stream(
+    receiver: &mut StreamReceiver<DirStorage>,
+    input: &mut File,
+    in_name: &str,
+    bar: &ProgressBar,
+) -> CliResult {
+    let mut buf = vec![0u8; IMAGE_CHUNK_BYTES];
+    loop {
+        let n = read_full(input, &mut buf)
+            .map_err(|e| CliError::io(format!("reading {in_name}"), e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        block_on(receiver.push(&buf[..n])).map_err(|e| stream_error(in_name, e))?;
+        bar.inc(n as u64);
+        if n < buf.len() {
+            return Ok(());
+        }
+    }
+}
+
 pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
     let dir = &args.dir;
-    let from_stdin = args.input.as_os_str() == "-";
-    let in_name = if from_stdin {
-        "stdin".to_string()
-    } else {
-        args.input.display().to_string()
-    };
-    let mut input = if from_stdin {
-        if io::stdin().is_terminal() {
-            return Err(CliError::io(
-                "reading stdin",
-                io::Error::other(
-                    "refusing to read a stream from a terminal; pipe one in or use -i FILE",
-                ),
-            ));
-        }
-        stdin_file()?
-    } else {
-        File::open(&args.input).map_err(|e| CliError::io(&in_name, e))?
-    };
+    let (mut input, in_name) = open_input(&args.input)?;
     let total = remaining_len(&mut input);
     let into = target(dir)?;
     let (mut receiver, before, new) = match into {
@@ -181,23 +203,7 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
         }
     };
     let bar = progress_bar(total, quiet, "receiving");
-    let mut buf = vec![0u8; IMAGE_CHUNK_BYTES];
-    let outcome = loop {
-        let n = match read_full(&mut input, &mut buf) {
-            Ok(n) => n,
-            Err(e) => break Err(CliError::io(format!("reading {in_name}"), e)),
-        };
-        if n == 0 {
-            break Ok(());
-        }
-        if let Err(e) = block_on(receiver.push(&buf[..n])) {
-            break Err(stream_error(&in_name, e));
-        }
-        bar.inc(n as u64);
-        if n < buf.len() {
-            break Ok(());
-        }
-    };
+    let outcome = push_stream(&mut receiver, &mut input, &in_name, &bar);
     let report = receiver.report();
     let finished = match outcome {
         Ok(()) => block_on(receiver.finish()).map_err(|e| stream_error(&in_name, e)),
