@@ -484,6 +484,74 @@ struct CreateJson<'a> {
     legs: Vec<ResilverJson<'a>>,
 }
 
+/// The leg directories, absolute; each given once.
+fn distinct_legs(given: &[PathBuf]) -> CliResult<Vec<PathBuf>> {
+    let mut legs = Vec::with_capacity(given.len());
+    for leg in given {
+        let leg = absolute(leg)?;
+        if legs.contains(&leg) {
+            return Err(Error::InvalidArgument(format!(
+                "{} is given as a leg twice: each leg needs its own directory",
+                leg.display()
+            ))
+            .into());
+        }
+        legs.push(leg);
+    }
+    Ok(legs)
+}
+
+/// The store to mirror (created with `--blocks`, else opened), once the legs are checked: before
+/// the store is created or opened for writing, and before any leg is written.
+fn checked_store(
+    args: &MirrorCreateArgs,
+    legs: &[PathBuf],
+) -> CliResult<strata_engine::Store<DirStorage>> {
+    let dir = &args.dir;
+    match args.blocks {
+        Some(blocks) => {
+            check_legs(dir, legs, None, blocks, args.block_size)?;
+            create_or_undo(dir, || create_empty(dir, blocks, args.block_size))
+        }
+        None => {
+            let info = open_store_read_only(dir)?.info();
+            check_legs(
+                dir,
+                legs,
+                Some(info.store_id),
+                info.block_count,
+                info.block_size,
+            )?;
+            Ok(open_store(dir)?.into_volume())
+        }
+    }
+}
+
+/// What filling each leg did (a leg the open did not touch reports nothing), and the legs that
+/// could not be written.
+fn fill_reports(open: &[LegOpenOutcome]) -> (Vec<ResilverReport>, Vec<String>) {
+    let reports = open
+        .iter()
+        .enumerate()
+        .map(|(i, outcome)| match outcome {
+            LegOpenOutcome::Reconciled(r) | LegOpenOutcome::Resilvered(r) => r.clone(),
+            _ => ResilverReport {
+                leg: i,
+                ..ResilverReport::default()
+            },
+        })
+        .collect();
+    let failed = open
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            LegOpenOutcome::Failed(why) => Some(format!("leg {i}: {why}")),
+            _ => None,
+        })
+        .collect();
+    (reports, failed)
+}
+
 fn create(args: MirrorCreateArgs) -> CliResult {
     let dir = &args.dir;
     if dir.join(CONFIG_FILE).exists() {
@@ -495,37 +563,8 @@ fn create(args: MirrorCreateArgs) -> CliResult {
             ),
         });
     }
-    let mut legs = Vec::with_capacity(args.legs.len());
-    for leg in &args.legs {
-        let leg = absolute(leg)?;
-        if legs.contains(&leg) {
-            return Err(Error::InvalidArgument(format!(
-                "{} is given as a leg twice: each leg needs its own directory",
-                leg.display()
-            ))
-            .into());
-        }
-        legs.push(leg);
-    }
-    // The legs are checked before the store is created or opened for writing, and before any
-    // leg is written.
-    let store = match args.blocks {
-        Some(blocks) => {
-            check_legs(dir, &legs, None, blocks, args.block_size)?;
-            create_or_undo(dir, || create_empty(dir, blocks, args.block_size))?
-        }
-        None => {
-            let info = open_store_read_only(dir)?.info();
-            check_legs(
-                dir,
-                &legs,
-                Some(info.store_id),
-                info.block_count,
-                info.block_size,
-            )?;
-            open_store(dir)?.into_volume()
-        }
-    };
+    let legs = distinct_legs(&args.legs)?;
+    let store = checked_store(&args, &legs)?;
     let devices = legs
         .iter()
         .map(|leg| LegDevice::open_for_writing(leg))
@@ -536,27 +575,7 @@ fn create(args: MirrorCreateArgs) -> CliResult {
         version: CONFIG_VERSION,
         legs,
     };
-    let reports: Vec<ResilverReport> = mirror
-        .open_report()
-        .iter()
-        .enumerate()
-        .map(|(i, outcome)| match outcome {
-            LegOpenOutcome::Reconciled(r) | LegOpenOutcome::Resilvered(r) => r.clone(),
-            _ => ResilverReport {
-                leg: i,
-                ..ResilverReport::default()
-            },
-        })
-        .collect();
-    let failed: Vec<String> = mirror
-        .open_report()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| match o {
-            LegOpenOutcome::Failed(why) => Some(format!("leg {i}: {why}")),
-            _ => None,
-        })
-        .collect();
+    let (reports, failed) = fill_reports(mirror.open_report());
     let head = mirror.head();
     close(dir, mirror)?;
     if !failed.is_empty() {
