@@ -622,6 +622,54 @@ struct RunJson<'a> {
 }
 
 /// Evaluates the policy for `trigger`, carries the decisions out and prints the audit entries.
+/// A policy run for people: its decisions, the copies it wrote, a count by outcome.
+fn print_run(
+    out: &mut impl Write,
+    trigger_name: &str,
+    entries: &[AuditEntry],
+    labels: &BTreeMap<VolumeId, String>,
+    files: &[StreamFile],
+) -> CliResult {
+    if entries.is_empty() {
+        let what = match trigger_name {
+            "run" => "no rule is due".to_string(),
+            event => format!("no rule acts on {event}"),
+        };
+        return writeln!(out, "nothing to do: {what}").map_err(stdout_err);
+    }
+    let rows: Vec<Row> = entries.iter().map(|e| audit_row(e, labels)).collect();
+    print_rows(out, &rows)?;
+    for f in files {
+        writeln!(
+            out,
+            "copy to {:?}: wrote {} ({}), up to volume {}",
+            f.target,
+            f.path,
+            strata_units::format_bytes(f.bytes),
+            f.volume
+        )
+        .map_err(stdout_err)?;
+    }
+    let count = |skipped: bool| {
+        entries
+            .iter()
+            .filter(|e| match e.outcome {
+                Outcome::Skipped { .. } => skipped,
+                Outcome::Failed { .. } => !skipped,
+                _ => false,
+            })
+            .count()
+    };
+    let (skipped, failed) = (count(true), count(false));
+    writeln!(
+        out,
+        "{}: {} applied, {skipped} skipped, {failed} failed",
+        plural(entries.len() as u64, "decision", "decisions"),
+        entries.len() - skipped - failed,
+    )
+    .map_err(stdout_err)
+}
+
 fn execute(
     dir: &Path,
     trigger: Trigger,
@@ -679,37 +727,8 @@ fn execute(
             files,
         };
         writeln!(out, "{}", to_json(&value, true)?).map_err(stdout_err)?;
-    } else if entries.is_empty() {
-        let what = match trigger_name.as_str() {
-            "run" => "no rule is due".to_string(),
-            event => format!("no rule acts on {event}"),
-        };
-        writeln!(out, "nothing to do: {what}").map_err(stdout_err)?;
     } else {
-        let rows: Vec<Row> = entries.iter().map(|e| audit_row(e, &labels)).collect();
-        print_rows(&mut out, &rows)?;
-        for f in &files {
-            writeln!(
-                out,
-                "copy to {:?}: wrote {} ({}), up to volume {}",
-                f.target,
-                f.path,
-                strata_units::format_bytes(f.bytes),
-                f.volume
-            )
-            .map_err(stdout_err)?;
-        }
-        let skipped = entries
-            .iter()
-            .filter(|e| matches!(e.outcome, Outcome::Skipped { .. }))
-            .count();
-        writeln!(
-            out,
-            "{}: {} applied, {skipped} skipped, {failed} failed",
-            plural(entries.len() as u64, "decision", "decisions"),
-            entries.len() - skipped - failed,
-        )
-        .map_err(stdout_err)?;
+        print_run(&mut out, &trigger_name, &entries, &labels, &files)?;
     }
     out.flush().map_err(stdout_err)?;
     if failed > 0 {
