@@ -548,20 +548,7 @@ impl JournalState {
                 segment_generation,
                 flags,
             } => {
-                let parent_known = parent == 0 || self.live.contains_key(&parent);
-                if volume == 0
-                    || volume >= format::SEQ_MAX
-                    || first_seq >= format::SEQ_MAX
-                    || !parent_known
-                    || self.live.contains_key(&volume)
-                {
-                    return Err(self.corrupt(format!("bad partition {volume} (parent {parent})")));
-                }
-                if flags & CREATED_FLAG_HEAD != 0 {
-                    self.head = Some(volume);
-                }
-                self.live.insert(volume, self.partitions.len());
-                self.partitions.push(Some(JournalPartition {
+                let partition = JournalPartition {
                     volume,
                     parent,
                     created_ms,
@@ -570,7 +557,8 @@ impl JournalState {
                     sealed: None,
                     compacted: false,
                     hidden: false,
-                }));
+                };
+                self.created(partition, flags & CREATED_FLAG_HEAD != 0)?
             }
             MetaRecord::PartitionSealed {
                 volume,
@@ -579,19 +567,13 @@ impl JournalState {
                 next_seq,
                 label,
             } => {
-                let unsealed = self
-                    .live
-                    .get(&volume)
-                    .and_then(|&i| self.partitions[i].as_mut().filter(|p| p.sealed.is_none()));
-                let Some(p) = unsealed else {
-                    return Err(self.corrupt(format!("seal of unknown partition {volume}")));
-                };
-                p.sealed = Some(JournalSeal {
+                let seal = JournalSeal {
                     sealed_ms,
                     segment_len,
                     next_seq,
                     label,
-                });
+                };
+                self.sealed(volume, seal)?
             }
             MetaRecord::PartitionRewritten {
                 volume,
@@ -627,6 +609,40 @@ impl JournalState {
                 baseline_sum_crc,
             } => self.merge_finished(volume, baseline_sum_crc)?,
         }
+        Ok(())
+    }
+
+    /// A partition created (`head`: as the live head), after checking it names a new volume
+    /// and a known parent.
+    fn created(&mut self, partition: JournalPartition, head: bool) -> Result<()> {
+        let (volume, parent) = (partition.volume, partition.parent);
+        let parent_known = parent == 0 || self.live.contains_key(&parent);
+        if volume == 0
+            || volume >= format::SEQ_MAX
+            || partition.first_seq >= format::SEQ_MAX
+            || !parent_known
+            || self.live.contains_key(&volume)
+        {
+            return Err(self.corrupt(format!("bad partition {volume} (parent {parent})")));
+        }
+        if head {
+            self.head = Some(volume);
+        }
+        self.live.insert(volume, self.partitions.len());
+        self.partitions.push(Some(partition));
+        Ok(())
+    }
+
+    /// Partition `volume` sealed; it must exist and not be sealed yet.
+    fn sealed(&mut self, volume: u64, seal: JournalSeal) -> Result<()> {
+        let unsealed = self
+            .live
+            .get(&volume)
+            .and_then(|&i| self.partitions[i].as_mut().filter(|p| p.sealed.is_none()));
+        let Some(p) = unsealed else {
+            return Err(self.corrupt(format!("seal of unknown partition {volume}")));
+        };
+        p.sealed = Some(seal);
         Ok(())
     }
 
