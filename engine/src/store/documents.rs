@@ -8,7 +8,7 @@
 //! audit kind is a trail, every document of it kept, the newest [`DOCUMENT_TRAIL_MAX`] in
 //! memory and through checkpoints.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::*;
 use crate::format::meta::META_KIND_AUDIT;
@@ -28,7 +28,9 @@ pub struct Document {
 /// The documents of a store, as its journal holds them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Documents {
-    latest: BTreeMap<u16, String>,
+    /// The latest document of each kind, by kind (a handful of kinds: a sorted list, not a map,
+    /// which would cost the browser module a map instantiation of its own).
+    latest: Vec<(u16, String)>,
     trail: VecDeque<String>,
 }
 
@@ -49,13 +51,19 @@ impl Documents {
             }
             self.trail.push_back(json);
         } else {
-            self.latest.insert(kind, json);
+            match self.latest.binary_search_by_key(&kind, |(k, _)| *k) {
+                Ok(i) => self.latest[i].1 = json,
+                Err(i) => self.latest.insert(i, (kind, json)),
+            }
         }
     }
 
     /// The latest document of `kind`, if one was ever written.
     pub fn latest(&self, kind: u16) -> Option<&str> {
-        self.latest.get(&kind).map(String::as_str)
+        self.latest
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, json)| json.as_str())
     }
 
     /// The trail (audit) documents, oldest first.
@@ -65,7 +73,7 @@ impl Documents {
 
     /// The journal records that rebuild these documents (for a checkpoint).
     pub(super) fn records(&self) -> Vec<MetaRecord> {
-        let latest = self.latest.iter().map(|(&kind, json)| (kind, json));
+        let latest = self.latest.iter().map(|(kind, json)| (*kind, json));
         let trail = self.trail.iter().map(|json| (META_KIND_AUDIT, json));
         latest
             .chain(trail)
