@@ -12,6 +12,7 @@
 mod disk;
 mod engine;
 mod figures;
+mod flushes;
 mod history;
 mod maintenance;
 mod qemu;
@@ -51,7 +52,7 @@ struct Args {
     /// Scratch directory (emptied of the bench's own files after each figure).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Run only these figures (comma separated, 1-11).
+    /// Run only these figures (comma separated, 0-11; 0: device flushes per sync and snapshot).
     #[arg(long, value_delimiter = ',')]
     only: Vec<u32>,
     /// Run the figures of the log-reshaping operations (9: merge into the baseline vs
@@ -260,7 +261,7 @@ fn main() -> Res<()> {
             .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
     });
     let p = Params::new(&args, seed);
-    // Figures 1-8 run by default; 9-11 with --ops (or when named in --only).
+    // Figures 0-8 run by default; 9-11 with --ops (or when named in --only).
     let want = |f: u32| {
         if args.only.is_empty() {
             (f <= 8) != args.ops
@@ -311,6 +312,9 @@ fn main() -> Res<()> {
         }
         println!("  ({name} took {})", fmt_dur(t.elapsed()));
     };
+    if want(0) {
+        run(&mut rep, "0", &mut |rep| flushes::flush_counts(&p, rep));
+    }
     if want(1) || want(4) {
         run(&mut rep, "1/4a", &mut |rep| {
             figures::writes_then_reads(&p, rep, &mut rng_for(seed, 1), want(1), want(4))

@@ -50,6 +50,8 @@ pub struct DirStorage {
     dirty: BTreeSet<String>,
     /// Whether directory entries changed since the last durable commit.
     dir_dirty: bool,
+    /// Device flushes so far: `fdatasync` of a file, `fsync` of the directory.
+    flushes: u64,
 }
 
 fn io_error(object: &str, error: std::io::Error) -> StorageError {
@@ -122,7 +124,14 @@ impl DirStorage {
             open_files_max: OPEN_FILES_MAX,
             dirty: BTreeSet::new(),
             dir_dirty: false,
+            flushes: 0,
         }
+    }
+
+    /// Device flushes this handle has made (each `fdatasync` of a file and each `fsync` of the
+    /// directory), for the benchmarks that count them per durability point.
+    pub fn flushes(&self) -> u64 {
+        self.flushes
     }
 
     /// True if opened with [`DirStorage::open_read_only`].
@@ -284,11 +293,13 @@ impl Storage for DirStorage {
             // open) for the next durable commit.
             let dirty: Vec<String> = self.dirty.iter().cloned().collect();
             for object in &dirty {
+                self.flushes += 1;
                 self.with_file(object, true, |f| f.sync_data())?;
                 self.dirty.remove(object);
             }
             if self.dir_dirty {
                 let root_name = self.root.display().to_string();
+                self.flushes += 1;
                 File::open(&self.root)
                     .and_then(|d| d.sync_all())
                     .map_err(|e| io_error(&root_name, e))?;
