@@ -43,7 +43,7 @@ mod store;
 mod volume;
 
 pub use error::{Error, Result};
-pub use managed::Managed;
+pub use managed::{Lent, Managed};
 pub use store::{
     BaselineImport, BaselineKind, CompactReport, CopyReport, CreateOptions, CursorStart, Document,
     Documents, Extent, LogCursor, LogEntry, Progress, RecoveryReport, SendOptions, SpaceInfo,

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use strata_engine::policy::Operation;
-use strata_engine::{CopyReport, SendOptions, StreamReceiver};
+use strata_engine::{CopyReport, Lent, SendOptions, StreamReceiver};
 
 use crate::args::{ReceiveArgs, SendArgs};
 
@@ -105,13 +105,14 @@ fn snapshot_ids(store: &Store<DirStorage>) -> (BTreeSet<u64>, Option<u64>) {
     (snapshots.into_iter().map(|v| v.id.0).collect(), newest)
 }
 
-/// What the receive works on: a new store in a directory without one, or an open store.
+/// What the receive works on: a new store in a directory without one, or an open store (lent
+/// out of its policy executor, which takes it back when the stream has landed).
 enum Target {
     New {
         dir_existed: bool,
         entries_before: BTreeSet<OsString>,
     },
-    Existing(Box<Store<DirStorage>>),
+    Existing(Box<(Store<DirStorage>, Lent)>),
 }
 
 fn target(dir: &Path) -> CliResult<Target> {
@@ -128,7 +129,7 @@ fn target(dir: &Path) -> CliResult<Target> {
     }
     let entries_before = dir_entries(dir);
     match open_store(dir) {
-        Ok(store) => Ok(Target::Existing(Box::new(store.into_volume()))),
+        Ok(store) => Ok(Target::Existing(Box::new(store.lend()))),
         Err(CliError::Engine {
             error: Error::NotAStore,
             ..
@@ -185,10 +186,11 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
     let (mut input, in_name) = open_input(&args.input)?;
     let total = remaining_len(&mut input);
     let into = target(dir)?;
-    let (mut receiver, before, new) = match into {
-        Target::Existing(store) => {
+    let (mut receiver, before, new, lent) = match into {
+        Target::Existing(lent) => {
+            let (store, lent) = *lent;
             let (before, _) = snapshot_ids(&store);
-            (StreamReceiver::into_store(*store), before, None)
+            (StreamReceiver::into_store(store), before, None, Some(lent))
         }
         Target::New {
             dir_existed,
@@ -199,6 +201,7 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
                 StreamReceiver::new_store(storage, clock()),
                 BTreeSet::new(),
                 Some((dir_existed, entries_before)),
+                None,
             )
         }
     };
@@ -218,7 +221,10 @@ pub fn receive(args: ReceiveArgs, quiet: bool) -> CliResult {
     };
     // The received volumes are committed: the policy may act on them (a failed rule is in the
     // audit trail; only a poisoned store fails the command).
-    let mut store = managed(dir, store)?;
+    let mut store = match lent {
+        Some(lent) => lent.take_back(store),
+        None => managed(dir, store)?,
+    };
     block_on(store.observe(Operation::Receive)).map_err(|e| CliError::at(dir, e))?;
     let (after, _) = snapshot_ids(&store);
     let landed: Vec<u64> = after.difference(&before).copied().collect();

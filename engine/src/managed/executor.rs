@@ -118,6 +118,12 @@ impl Automation {
         Ok(automation)
     }
 
+    /// The volume's partitions changed behind the executor: forget what it measured of them
+    /// and re-arm the rules disarmed until they next change.
+    pub(super) fn partitions_changed(&mut self) {
+        self.generation += 1;
+    }
+
     fn push_audit(&mut self, entry: AuditEntry) {
         if self.audit.len() >= AUDIT_ENTRIES_MAX {
             self.audit.remove(0);

@@ -146,6 +146,16 @@ impl<V: Volume> Managed<V> {
         self.volume
     }
 
+    /// Lends the volume out whole (to a copy-stream receiver, which takes a store by value),
+    /// keeping the executor's state in [`Lent`] so that [`Lent::take_back`] puts it back
+    /// without reading the documents again.
+    pub fn lend(self) -> (V, Lent) {
+        let lent = Lent {
+            automation: self.automation,
+        };
+        (self.volume, lent)
+    }
+
     /// Signals the built-in `close` event (with automatic policies on) and gives the volume back
     /// to be closed. A failed `close` rule fails this only if it poisoned the store.
     pub async fn finish(mut self) -> Result<V> {
@@ -252,6 +262,24 @@ impl<V: Volume> Managed<V> {
     /// Fails unless `volume` is a sealed snapshot (what compaction and merging take).
     fn sealed_snapshot(&self, volume: VolumeId) -> Result<()> {
         self.volume.store().sealed_snapshot(volume)
+    }
+}
+
+/// The executor's state while its volume is lent out (see [`Managed::lend`]).
+#[derive(Debug)]
+pub struct Lent {
+    automation: Automation,
+}
+
+impl Lent {
+    /// Puts `volume` (the one lent out, or the store it became) back under storage management
+    /// with the state it had. The documents are not read again: only the executor writes them.
+    pub fn take_back<V: Volume>(self, volume: V) -> Managed<V> {
+        let mut automation = self.automation;
+        // Its partitions may have changed while it was away (a stream landed): nothing the
+        // executor remembers of them holds.
+        automation.partitions_changed();
+        Managed { volume, automation }
     }
 }
 

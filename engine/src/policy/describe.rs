@@ -1,7 +1,8 @@
 //! Policies in words, for people: a rule, a naming scheme, a retention's counts.
 
+use super::evaluate::threshold_text;
 use super::label::format_duration_ms;
-use super::rules::{Keep, LabelScheme, Rule};
+use super::rules::{Keep, LabelScheme, Rule, PAIR_POST_SUFFIX, PAIR_PRE_SUFFIX};
 
 impl LabelScheme {
     /// How snapshots are named, in words.
@@ -103,8 +104,8 @@ impl Rule {
                 ..
             } => {
                 let when = match (above, below) {
-                    (Some(a), _) => format!("{} > {a}", status.as_str()),
-                    (None, Some(b)) => format!("{} < {b}", status.as_str()),
+                    (Some(a), _) => format!("{} > {}", status.as_str(), threshold_text(*a)),
+                    (None, Some(b)) => format!("{} < {}", status.as_str(), threshold_text(*b)),
                     (None, None) => status.as_str().to_string(),
                 };
                 let to = target
@@ -130,8 +131,8 @@ impl Rule {
                 let on = if *pair {
                     format!(
                         "{:?} and {:?}",
-                        format!("{event}:pre"),
-                        format!("{event}:post")
+                        format!("{event}{PAIR_PRE_SUFFIX}"),
+                        format!("{event}{PAIR_POST_SUFFIX}")
                     )
                 } else {
                     format!("{event:?}")

@@ -259,7 +259,7 @@ fn ratio_text(ratio: f64) -> String {
 /// A threshold as written in the policy: whole numbers in full (`1000`, `10000000000000000`),
 /// others in the shortest form that reads back as the same number (`0.3`; exponent notation
 /// below 0.001 or so, `1e-7`), as JSON writes them.
-fn threshold_text(threshold: f64) -> String {
+pub(super) fn threshold_text(threshold: f64) -> String {
     if threshold.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&threshold) {
         return (threshold as u64).to_string();
     }

@@ -9,7 +9,9 @@
 use js_sys::{Array, Function, Uint8Array};
 use strata_engine::policy::Operation;
 use strata_engine::storage::Storage;
-use strata_engine::{BaselineImport, CreateOptions, Managed, SendOptions, Store, StreamReceiver};
+use strata_engine::{
+    BaselineImport, CreateOptions, Lent, Managed, SendOptions, Store, StreamReceiver,
+};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{AnyStorage, BackendKind};
@@ -212,7 +214,8 @@ pub(crate) struct Session {
     /// it.
     store: Option<Managed<Store<AnyStorage>>>,
     /// A copy stream being received (`receiveBegin` .. `receiveFinish`): it owns the store.
-    receiving: Option<StreamReceiver<AnyStorage>>,
+    /// With it, the executor's state while the store is lent out.
+    receiving: Option<(StreamReceiver<AnyStorage>, Lent)>,
     /// The cross-tab lock; released when the session closes. Read-only views take none.
     lock: Option<StoreLock>,
 }
@@ -655,11 +658,11 @@ impl StrataStore {
     #[wasm_bindgen(js_name = receiveAbort)]
     pub async fn receive_abort(&self) -> Result<()> {
         let mut session = self.session.lock().await;
-        let Some(receiver) = session.receiving.take() else {
+        let Some((receiver, lent)) = session.receiving.take() else {
             return Ok(());
         };
         match receiver.finish().await {
-            Ok((store, _)) => session.store = Some(self.manage(store)?),
+            Ok((store, _)) => session.store = Some(lent.take_back(store)),
             // An unfinished stream is refused and takes the store with it: reopen it.
             Err(_) => session.store = Some(self.open_again().await?),
         }
@@ -723,13 +726,13 @@ impl StrataStore {
         if session.receiving.is_some() {
             return Err(session.unavailable());
         }
-        let store = session.store.take().ok_or_else(closed)?;
-        session.receiving = Some(StreamReceiver::into_store(store.into_volume()));
+        let (store, lent) = session.store.take().ok_or_else(closed)?.lend();
+        session.receiving = Some((StreamReceiver::into_store(store), lent));
         Ok(())
     }
 
     async fn push_received(&self, session: &mut Session, chunk: &[u8]) -> Result<f64> {
-        let receiver = session.receiving.as_mut().ok_or_else(|| {
+        let (receiver, _) = session.receiving.as_mut().ok_or_else(|| {
             StrataError::new(CODE_INVALID_STATE, "no copy stream is being received")
         })?;
         match receiver.push(chunk).await {
@@ -745,13 +748,13 @@ impl StrataStore {
     }
 
     async fn finish_receiving(&self, session: &mut Session) -> Result<JsValue> {
-        let receiver = session.receiving.take().ok_or_else(|| {
+        let (receiver, lent) = session.receiving.take().ok_or_else(|| {
             StrataError::new(CODE_INVALID_STATE, "no copy stream is being received")
         })?;
         match receiver.finish().await {
             Ok((store, report)) => {
                 // The volumes landed: the policy may act on them, as after any operation.
-                let mut store = self.manage(store)?;
+                let mut store = lent.take_back(store);
                 let observed = store.observe(Operation::Receive).await;
                 session.store = Some(store);
                 self.settle(session, observed).await?;
@@ -775,14 +778,6 @@ impl StrataStore {
         }
         let store = Store::open(storage, place::clock()).await?;
         Ok(Managed::open(store, self.automatic_policies).await?)
-    }
-
-    /// `store` (received into, or just created) under storage management, with the session's
-    /// automatic policies. Signals no `open`.
-    fn manage(&self, store: Store<AnyStorage>) -> Result<Managed<Store<AnyStorage>>> {
-        let mut store = Managed::new(store)?;
-        store.set_automatic_policies(self.automatic_policies && !self.read_only);
-        Ok(store)
     }
 
     /// Passes a change's outcome on. A storage failure (a `QuotaExceededError`, say) poisons
