@@ -11,13 +11,17 @@
 # worker imports the second only for `openMirror`, so pages that never open a mirror never
 # download it. The 250 KiB target is the main module's; the mirror module has its own ceiling
 # (STRATA_MIRROR_GZ_LIMIT_BYTES, default 360 KiB: 340 KiB until 2026-12-05, when a mirror gained
-# storage management, the policy executor instantiated over it, and measured 348,723 bytes).
+# storage management, the policy executor instantiated over it, and measured 348,723 bytes;
+# 321,350 bytes after the cuts below).
 #
 # Measured on 2026-11-25: 270 KiB, 279 KiB at the end of the day; 253,848 bytes (248 KiB) after a day's cuts
 # (policy enums without serde's buffering, one sort and one hasher, a one-table CRC-32C). binaryen's wasm-opt (npm `binaryen` 132) was tried: -Oz and
 # -Os cut the raw size by 9-10% but made the gzipped size 5% larger (LLVM's output compresses
-# better), so it is not used; opt-level "s" instead of "z" gave 297 KiB. Most of the rest is
-# the engine's own code and its serde/serde_json and BTreeMap instantiations.
+# better), so it is not used; opt-level "s" instead of "z" gave 297 KiB. 276,415 bytes on
+# 2026-12-05 after the policy executor moved above the store; then 251,144 bytes with the small
+# maps as sorted vectors (litemap: each BTreeMap instantiation was ~8 KiB of code) and one
+# future_to_promise for every exported method (wasm/src/promise.rs; ~500 bytes per method
+# before). Most of the rest is the engine's own code and its serde/serde_json instantiations.
 #
 # Built with `wasm-pack build --mode no-install` (wasm-pack and the wasm-bindgen CLI of the version
 # Cargo.lock pins both come from scripts/setup.sh; nothing is downloaded here; wasm-pack asks

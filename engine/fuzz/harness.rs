@@ -21,7 +21,6 @@
 //   the log cursor is walked with data (sequence numbers must never go back), `space` and `diff`
 //   run, and one write + snapshot + sync (+ compaction of a snapshot) + reopen is attempted.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -38,7 +37,7 @@ use strata_engine::storage::memory::MemoryStorage;
 use strata_engine::{CreateOptions, CursorStart, Store, VolumeId, VolumeKind};
 
 /// The raw objects of a store.
-pub type Objects = BTreeMap<String, Vec<u8>>;
+pub use strata_engine::storage::Objects;
 
 /// A harness function: returns normally for every input.
 pub type Harness = fn(&[u8]);

@@ -33,6 +33,37 @@ pub(crate) fn sort_u64s(values: &mut [u64]) {
     }
 }
 
+/// A set of volume identifiers as a sorted vector: membership by binary search, and no
+/// `BTreeSet` instantiation (some 8 KiB of WebAssembly each).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IdSet(Vec<u64>);
+
+impl IdSet {
+    /// The set of `ids` (in any order, repeats allowed).
+    pub(crate) fn from_ids(ids: impl IntoIterator<Item = crate::VolumeId>) -> Self {
+        let mut values: Vec<u64> = ids.into_iter().map(|id| id.0).collect();
+        sort_u64s(&mut values);
+        values.dedup();
+        IdSet(values)
+    }
+
+    /// Whether `id` is in the set.
+    pub(crate) fn contains(&self, id: crate::VolumeId) -> bool {
+        self.0.binary_search(&id.0).is_ok()
+    }
+
+    /// Adds `id`; false if it was there already.
+    pub(crate) fn insert(&mut self, id: crate::VolumeId) -> bool {
+        match self.0.binary_search(&id.0) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, id.0);
+                true
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +86,13 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(got, "ebdcaf");
         assert!(order_by(0, |_| (0, 0)).is_empty());
+
+        let set = IdSet::from_ids([9, 2, 9, 5].map(crate::VolumeId));
+        assert!(set.contains(crate::VolumeId(9)) && set.contains(crate::VolumeId(2)));
+        assert!(!set.contains(crate::VolumeId(3)));
+        let mut set = set;
+        assert!(set.insert(crate::VolumeId(3)) && !set.insert(crate::VolumeId(5)));
+        assert_eq!(set.0, vec![2, 3, 5, 9]);
 
         let mut values = vec![5, u64::MAX, 0, 5, 2];
         sort_u64s(&mut values);

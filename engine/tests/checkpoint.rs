@@ -202,12 +202,12 @@ fn a_checkpoint_shrinks_the_journal_and_reopens_identically() {
 fn recovery_after_a_crash_between_the_commits_of_a_checkpoint() {
     let clock = Rc::new(ManualClock::new(START_MS));
     let storage = long_history(&clock);
-    let old = storage.with_objects(|o| o["meta-0000000000000001"].clone());
+    let old = storage.with_objects(|o| o.get("meta-0000000000000001").expect("journal").clone());
     let mut store = reopen(storage.clone(), &clock);
     let expected = state(&store);
     block_on(store.checkpoint_journal()).unwrap();
     drop(store);
-    let new = storage.with_objects(|o| o["meta-0000000000000002"].clone());
+    let new = storage.with_objects(|o| o.get("meta-0000000000000002").expect("journal").clone());
 
     // Crash after the new generation was complete, before the old one was deleted.
     storage.with_objects(|o| o.insert("meta-0000000000000001".into(), old.clone()));
@@ -224,7 +224,7 @@ fn recovery_after_a_crash_between_the_commits_of_a_checkpoint() {
     let mut headless = new.clone();
     headless[..64].fill(0);
     storage.with_objects(|o| {
-        o.clear_journals();
+        o.retain(|k, _| !k.starts_with("meta-"));
         o.insert("meta-0000000000000001".into(), old.clone());
         o.insert("meta-0000000000000002".into(), headless);
     });
@@ -243,16 +243,6 @@ fn recovery_after_a_crash_between_the_commits_of_a_checkpoint() {
     drop(store);
     let store = reopen(storage, &clock);
     assert_eq!(state(&store), expected);
-}
-
-trait ClearJournals {
-    fn clear_journals(&mut self);
-}
-
-impl ClearJournals for std::collections::BTreeMap<String, Vec<u8>> {
-    fn clear_journals(&mut self) {
-        self.retain(|k, _| !k.starts_with("meta-"));
-    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ use strata_engine::{
 const BS: usize = 512;
 const BLOCKS: u64 = 32;
 
-type Objects = BTreeMap<String, Vec<u8>>;
+use strata_engine::storage::Objects;
 
 fn clock() -> Rc<ManualClock> {
     Rc::new(ManualClock::new(1_000))
@@ -176,7 +176,10 @@ fn interrupted_merge_orphans_and_torn_tails_are_read_as_they_are_and_left_alone(
             .unwrap()
             .extend_from_slice(&[0xa5; 300]);
         for name in ["baseline", "baseline.sum"] {
-            o.insert(name.into(), merged_objects[name].clone());
+            o.insert(
+                name.into(),
+                merged_objects.get(name).expect("object").clone(),
+            );
         }
         o.insert(orphan.clone(), vec![0x11; 700]);
     });

@@ -62,6 +62,7 @@ mod exclusive;
 #[cfg(feature = "mirror")]
 mod mirror;
 mod place;
+mod promise;
 mod volume_api;
 
 pub use api::{ImageImport, StrataStore, StreamImport};

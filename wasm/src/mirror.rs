@@ -32,7 +32,9 @@
 //! Memory legs live as long as the worker: after a page reload they are lost (call `rebuild()`),
 //! and a memory secondary is gone with them.
 
-use js_sys::{Array, Function, Reflect};
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Promise, Reflect};
 use strata_engine::mirror::layout::HEADER_OBJECT;
 use strata_engine::mirror::{MirrorOptions, ResilverReport, SnapshotCompaction};
 use strata_engine::policy::Operation;
@@ -46,6 +48,7 @@ use crate::convert;
 use crate::error::{StrataError, CODE_CLOSED, CODE_INVALID_STATE};
 use crate::exclusive::Exclusive;
 use crate::place::{self, StoreLock};
+use crate::promise::promise;
 use crate::volume_api::{self, Binding, StrataCursor};
 
 type Result<T, E = StrataError> = std::result::Result<T, E>;
@@ -482,7 +485,12 @@ async fn open_parts(
 /// the log come from the secondary; compactions, merges, deletions and rollbacks sync first
 /// and keep the primary in step.
 #[wasm_bindgen]
-pub struct StrataMirror {
+#[derive(Clone)]
+// A handle, as a store's (see `promise.rs`).
+pub struct StrataMirror(Rc<MirrorState>);
+
+/// What a [`StrataMirror`] holds.
+struct MirrorState {
     session: Exclusive<Session>,
     name: String,
     backend: BackendKind,
@@ -496,7 +504,7 @@ impl Binding for StrataMirror {
     type Volume = Mirror;
 
     fn session(&self) -> &Exclusive<Session> {
-        &self.session
+        &self.0.session
     }
 
     fn volume(session: &mut Session) -> Result<&mut Managed<Mirror>> {
@@ -504,23 +512,16 @@ impl Binding for StrataMirror {
     }
 
     async fn quota_free_bytes(&self) -> Option<u64> {
-        match self.backend {
+        match self.0.backend {
             BackendKind::Memory | BackendKind::Auto => None,
             BackendKind::Opfs | BackendKind::IndexedDb => place::quota_free_bytes().await,
         }
     }
 }
 
-#[wasm_bindgen]
 impl StrataMirror {
-    /// Opens the mirror `options.name`, creating it (with `options.blocks` blocks of
-    /// `options.blockSize` bytes) if its secondary does not exist. Takes the locks of the
-    /// secondary and of every leg first: `LOCKED` if any is held. Opening an existing mirror
-    /// brings every leg in line with the secondary (see `status().legs[i].open`); a leg whose
-    /// storage holds no primary is left out of service (see the module documentation).
-    pub async fn open(
-        #[wasm_bindgen(unchecked_param_type = "MirrorOptions")] options: JsValue,
-    ) -> Result<StrataMirror> {
+    /// [`Self::js_open`] for Rust callers (the wasm-bindgen tests).
+    pub async fn open(options: JsValue) -> Result<StrataMirror> {
         let parsed = Options::parse(&options)?;
         let block_size = convert::optional_u64_field(&options, "blockSize")?;
         let blocks = convert::optional_u64_field(&options, "blocks")?;
@@ -537,7 +538,7 @@ impl StrataMirror {
             Err(e) => Err(e),
         };
         match opened {
-            Ok((mirror, legs, backend)) => Ok(StrataMirror {
+            Ok((mirror, legs, backend)) => Ok(StrataMirror(Rc::new(MirrorState {
                 session: Exclusive::new(Session {
                     mirror: Some(mirror),
                     legs,
@@ -545,22 +546,16 @@ impl StrataMirror {
                 }),
                 name: parsed.name,
                 backend,
-            }),
+            }))),
             Err(e) => {
                 release_all(locks).await;
                 Err(e)
             }
         }
     }
-    /// Deletes everything the mirror `options.name` holds: the secondary on `options.backend`
-    /// and leg `i` on `options.legs[i]` (`"auto"`: on every backend). Takes every lock first, so
-    /// an open mirror (or an open leg) fails with `LOCKED`. Missing parts are not an error.
-    pub async fn destroy(
-        #[wasm_bindgen(
-            unchecked_param_type = "{ name: string; backend?: MirrorOptions[\"backend\"]; legs: MirrorOptions[\"legs\"] }"
-        )]
-        options: JsValue,
-    ) -> Result<()> {
+
+    /// [`Self::js_destroy`] for Rust callers (the wasm-bindgen tests).
+    pub async fn destroy(options: JsValue) -> Result<()> {
         let parsed = Options::parse(&options)?;
         let locks = parsed.lock().await?;
         let mut outcome = crate::backend::destroy_backend(parsed.backend, &parsed.name).await;
@@ -575,23 +570,9 @@ impl StrataMirror {
         Ok(outcome?)
     }
 
-    /// The mirror's name (the secondary's store name).
-    #[wasm_bindgen(getter)]
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// The secondary's backend: `"memory"`, `"opfs"` or `"indexeddb"` (never `"auto"`).
-    #[wasm_bindgen(getter, unchecked_return_type = "ResolvedBackend")]
-    pub fn backend(&self) -> String {
-        self.backend.as_str().to_string()
-    }
-
-    /// Syncs and takes a snapshot of the secondary labelled `label`, then does the
-    /// `compactOnSnapshot` compaction. Durable when it resolves.
-    #[wasm_bindgen(unchecked_return_type = "MirrorSnapshot")]
+    /// [`Self::js_snapshot`] for Rust callers (the wasm-bindgen tests).
     pub async fn snapshot(&self, label: Option<String>) -> Result<JsValue> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         let mirror = session.mirror()?;
         // The mirror's own snapshot (with its compaction report), then observed by the policies.
         let report = mirror.volume_mut().snapshot(label.as_deref()).await?;
@@ -599,39 +580,35 @@ impl StrataMirror {
         convert::to_js(&report)
     }
 
-    /// Facts about the secondary, with the mirror's name and the legs' backends.
-    #[wasm_bindgen(unchecked_return_type = "MirrorInfo")]
+    /// [`Self::js_info`] for Rust callers (the wasm-bindgen tests).
     pub async fn info(&self) -> Result<JsValue> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         let info = session.mirror()?.info();
         let legs: Vec<&str> = session.legs.iter().map(|b| b.as_str()).collect();
         convert::to_js(&MirrorInfo {
-            name: &self.name,
+            name: &self.0.name,
             info,
             legs,
         })
     }
 
-    /// The state of every leg and what has been found and fixed since the mirror was opened.
-    #[wasm_bindgen(unchecked_return_type = "MirrorStatus")]
+    /// [`Self::js_status`] for Rust callers (the wasm-bindgen tests).
     pub async fn status(&self) -> Result<JsValue> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         let mirror = session.mirror()?;
         let status = convert::to_js(&mirror.status())?;
         // Each leg with where it lives: its backend and its store's name.
         let legs = Reflect::get(&status, &JsValue::from_str("legs")).map_err(|_| shape_error())?;
         for (i, leg) in Array::from(&legs).iter().enumerate() {
             let leg = convert::with_property(leg, "backend", backend_of(&session.legs, i));
-            convert::with_property(leg, "store", leg_store_name(&self.name, i));
+            convert::with_property(leg, "store", leg_store_name(&self.0.name, i));
         }
         Ok(status)
     }
 
-    /// Verifies every block of every leg in service against its checksum, the other legs and
-    /// the secondary's head, and rewrites every bad copy it can. Syncs first.
-    #[wasm_bindgen(unchecked_return_type = "MirrorScrubReport")]
+    /// [`Self::js_scrub`] for Rust callers (the wasm-bindgen tests).
     pub async fn scrub(&self) -> Result<JsValue> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         let report = convert::to_js(&session.mirror()?.scrub().await?)?;
         let legs = Reflect::get(&report, &JsValue::from_str("legs")).map_err(|_| shape_error())?;
         for (i, leg) in Array::from(&legs).iter().enumerate() {
@@ -640,12 +617,9 @@ impl StrataMirror {
         Ok(report)
     }
 
-    /// Wipes leg `leg`'s storage and resilvers it from the other legs in service, or from the
-    /// secondary; the leg is then in service again. For a leg that is degraded, or whose storage
-    /// is suspect.
-    #[wasm_bindgen(unchecked_return_type = "ResilverReport")]
+    /// [`Self::js_replace`] for Rust callers (the wasm-bindgen tests).
     pub async fn replace(&self, leg: f64) -> Result<JsValue> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         session.mirror()?;
         let count = session.legs.len();
         // Formatted as an integer: a float in a message would bring core's float printing in.
@@ -661,7 +635,7 @@ impl StrataMirror {
         // The old device goes first (dropping it closes its handles or connection), so that its
         // storage can be deleted.
         let _ = session.mirror()?.detach(i);
-        let (storage, backend) = wipe_leg(&self.name, i, session.legs[i]).await?;
+        let (storage, backend) = wipe_leg(&self.0.name, i, session.legs[i]).await?;
         session.legs[i] = backend;
         let report = session
             .mirror()?
@@ -670,19 +644,16 @@ impl StrataMirror {
         resilver_report(&report, &session.legs)
     }
 
-    /// Rebuilds the whole primary from the secondary's head: every leg's storage is wiped and
-    /// filled again. For when every leg was lost (or to put a mirror beside a store made with
-    /// `StrataStore`). Returns one report per leg.
-    #[wasm_bindgen(unchecked_return_type = "ResilverReport[]")]
+    /// [`Self::js_rebuild`] for Rust callers (the wasm-bindgen tests).
     pub async fn rebuild(&self) -> Result<Array> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         let count = session.legs.len();
         for i in 0..count {
             let _ = session.mirror()?.detach(i);
         }
         let mut devices = Vec::with_capacity(count);
         for i in 0..count {
-            let (storage, backend) = wipe_leg(&self.name, i, session.legs[i]).await?;
+            let (storage, backend) = wipe_leg(&self.0.name, i, session.legs[i]).await?;
             session.legs[i] = backend;
             devices.push(LegDevice::Ready(storage));
         }
@@ -693,18 +664,15 @@ impl StrataMirror {
             .collect()
     }
 
-    /// The faults found on the legs since the last call (reads, scrubs, resilvers, syncs),
-    /// oldest first; at most 65536 are kept.
-    #[wasm_bindgen(unchecked_return_type = "FaultEvent[]")]
+    /// [`Self::js_events`] for Rust callers (the wasm-bindgen tests).
     pub async fn events(&self) -> Result<Array> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         convert::to_js_array(&session.mirror()?.take_events())
     }
 
-    /// Syncs, closes the secondary and every leg, and releases the locks. Later calls fail with
-    /// code `CLOSED`; closing twice is allowed.
+    /// [`Self::js_close`] for Rust callers (the wasm-bindgen tests).
     pub async fn close(&self) -> Result<()> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         // The storages are released (handles, connections) when what `close` returns is
         // dropped, or with the controller if it fails; the locks go after them.
         let closed = match session.mirror.take() {
@@ -715,6 +683,110 @@ impl StrataMirror {
             place::release(lock).await;
         }
         Ok(closed?)
+    }
+}
+
+#[wasm_bindgen]
+impl StrataMirror {
+    /// Opens the mirror `options.name`, creating it (with `options.blocks` blocks of
+    /// `options.blockSize` bytes) if its secondary does not exist. Takes the locks of the
+    /// secondary and of every leg first: `LOCKED` if any is held. Opening an existing mirror
+    /// brings every leg in line with the secondary (see `status().legs[i].open`); a leg whose
+    /// storage holds no primary is left out of service (see the module documentation).
+    #[wasm_bindgen(js_name = open, unchecked_return_type = "Promise<StrataMirror>")]
+    pub fn js_open(
+        #[wasm_bindgen(unchecked_param_type = "MirrorOptions")] options: JsValue,
+    ) -> Promise {
+        promise(Self::open(options))
+    }
+
+    /// Deletes everything the mirror `options.name` holds: the secondary on `options.backend`
+    /// and leg `i` on `options.legs[i]` (`"auto"`: on every backend). Takes every lock first, so
+    /// an open mirror (or an open leg) fails with `LOCKED`. Missing parts are not an error.
+    #[wasm_bindgen(js_name = destroy, unchecked_return_type = "Promise<void>")]
+    pub fn js_destroy(
+        #[wasm_bindgen(
+            unchecked_param_type = "{ name: string; backend?: MirrorOptions[\"backend\"]; legs: MirrorOptions[\"legs\"] }"
+        )]
+        options: JsValue,
+    ) -> Promise {
+        promise(Self::destroy(options))
+    }
+
+    /// The mirror's name (the secondary's store name).
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.0.name.clone()
+    }
+
+    /// The secondary's backend: `"memory"`, `"opfs"` or `"indexeddb"` (never `"auto"`).
+    #[wasm_bindgen(getter, unchecked_return_type = "ResolvedBackend")]
+    pub fn backend(&self) -> String {
+        self.0.backend.as_str().to_string()
+    }
+
+    /// Syncs and takes a snapshot of the secondary labelled `label`, then does the
+    /// `compactOnSnapshot` compaction. Durable when it resolves.
+    #[wasm_bindgen(js_name = snapshot, unchecked_return_type = "Promise<MirrorSnapshot>")]
+    pub fn js_snapshot(&self, label: Option<String>) -> Promise {
+        let this = self.clone();
+        promise(async move { this.snapshot(label).await })
+    }
+
+    /// Facts about the secondary, with the mirror's name and the legs' backends.
+    #[wasm_bindgen(js_name = info, unchecked_return_type = "Promise<MirrorInfo>")]
+    pub fn js_info(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.info().await })
+    }
+
+    /// The state of every leg and what has been found and fixed since the mirror was opened.
+    #[wasm_bindgen(js_name = status, unchecked_return_type = "Promise<MirrorStatus>")]
+    pub fn js_status(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.status().await })
+    }
+
+    /// Verifies every block of every leg in service against its checksum, the other legs and
+    /// the secondary's head, and rewrites every bad copy it can. Syncs first.
+    #[wasm_bindgen(js_name = scrub, unchecked_return_type = "Promise<MirrorScrubReport>")]
+    pub fn js_scrub(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.scrub().await })
+    }
+
+    /// Wipes leg `leg`'s storage and resilvers it from the other legs in service, or from the
+    /// secondary; the leg is then in service again. For a leg that is degraded, or whose storage
+    /// is suspect.
+    #[wasm_bindgen(js_name = replace, unchecked_return_type = "Promise<ResilverReport>")]
+    pub fn js_replace(&self, leg: f64) -> Promise {
+        let this = self.clone();
+        promise(async move { this.replace(leg).await })
+    }
+
+    /// Rebuilds the whole primary from the secondary's head: every leg's storage is wiped and
+    /// filled again. For when every leg was lost (or to put a mirror beside a store made with
+    /// `StrataStore`). Returns one report per leg.
+    #[wasm_bindgen(js_name = rebuild, unchecked_return_type = "Promise<ResilverReport[]>")]
+    pub fn js_rebuild(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.rebuild().await })
+    }
+
+    /// The faults found on the legs since the last call (reads, scrubs, resilvers, syncs),
+    /// oldest first; at most 65536 are kept.
+    #[wasm_bindgen(js_name = events, unchecked_return_type = "Promise<FaultEvent[]>")]
+    pub fn js_events(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.events().await })
+    }
+
+    /// Syncs, closes the secondary and every leg, and releases the locks. Later calls fail with
+    /// code `CLOSED`; closing twice is allowed.
+    #[wasm_bindgen(js_name = close, unchecked_return_type = "Promise<void>")]
+    pub fn js_close(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.close().await })
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::rc::Rc;
 
 use js_sys::{Array, Function};
 use strata_engine::policy::{
@@ -25,15 +26,17 @@ type Result<T, E = StrataError> = std::result::Result<T, E>;
 
 /// A position in a store's or a mirror's log; see `cursor()`.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct StrataCursor {
-    /// For a mirror, a position in its secondary's log.
-    pub(crate) cursor: RefCell<LogCursor>,
+    /// For a mirror, a position in its secondary's log. Shared with the promise of a
+    /// `nextEntry` call in progress.
+    pub(crate) cursor: Rc<RefCell<LogCursor>>,
 }
 
 impl StrataCursor {
     pub(crate) fn new(cursor: LogCursor) -> Self {
         StrataCursor {
-            cursor: RefCell::new(cursor),
+            cursor: Rc::new(RefCell::new(cursor)),
         }
     }
 }
@@ -359,179 +362,320 @@ pub(crate) async fn simulate_policies<B: Binding>(
 /// keeps only what is its own (`open`, `snapshot`, `info`, `close`, ...).
 macro_rules! shared_methods {
     ($class:ident) => {
+        impl $class {
+            /// [`Self::js_write`] for Rust callers (the wasm-bindgen tests).
+            pub async fn write(&self, addr: f64, data: Vec<u8>) -> Result<f64> {
+                $crate::volume_api::write(self, addr, data).await
+            }
+
+            /// [`Self::js_write_batch`] for Rust callers (the wasm-bindgen tests).
+            pub async fn write_batch(&self, writes: JsValue) -> Result<f64> {
+                $crate::volume_api::write_batch(self, writes).await
+            }
+
+            /// [`Self::js_sync`] for Rust callers (the wasm-bindgen tests).
+            pub async fn sync(&self) -> Result<()> {
+                $crate::volume_api::sync(self).await
+            }
+
+            /// [`Self::js_read`] for Rust callers (the wasm-bindgen tests).
+            pub async fn read(&self, addr: f64, blocks: f64) -> Result<Vec<u8>> {
+                $crate::volume_api::read(self, addr, blocks).await
+            }
+
+            /// [`Self::js_read_at`] for Rust callers (the wasm-bindgen tests).
+            pub async fn read_at(&self, volume: f64, addr: f64, blocks: f64) -> Result<Vec<u8>> {
+                $crate::volume_api::read_at(self, volume, addr, blocks).await
+            }
+
+            /// [`Self::js_volumes`] for Rust callers (the wasm-bindgen tests).
+            pub async fn volumes(&self) -> Result<Array> {
+                $crate::volume_api::volumes(self).await
+            }
+
+            /// [`Self::js_cursor`] for Rust callers (the wasm-bindgen tests).
+            pub async fn cursor(&self, start: JsValue) -> Result<StrataCursor> {
+                $crate::volume_api::cursor(self, start).await
+            }
+
+            /// [`Self::js_next_entry`] for Rust callers (the wasm-bindgen tests).
+            pub async fn next_entry(&self, cursor: &StrataCursor, with_data: bool) -> Result<JsValue> {
+                $crate::volume_api::next_entry(self, cursor, with_data).await
+            }
+
+            /// [`Self::js_next_entries`] for Rust callers (the wasm-bindgen tests).
+            pub async fn next_entries(&self, cursor: &StrataCursor, max: f64, with_data: bool) -> Result<Array> {
+                $crate::volume_api::next_entries(self, cursor, max, with_data).await
+            }
+
+            /// [`Self::js_compact`] for Rust callers (the wasm-bindgen tests).
+            pub async fn compact(&self, volume: f64, on_progress: Option<Function>) -> Result<JsValue> {
+                $crate::volume_api::compact(self, volume, on_progress).await
+            }
+
+            /// [`Self::js_merge`] for Rust callers (the wasm-bindgen tests).
+            pub async fn merge(&self, volume: f64, on_progress: Option<Function>) -> Result<f64> {
+                $crate::volume_api::merge(self, volume, on_progress).await
+            }
+
+            /// [`Self::js_delete_volume`] for Rust callers (the wasm-bindgen tests).
+            pub async fn delete_volume(&self, volume: f64) -> Result<JsValue> {
+                $crate::volume_api::delete_volume(self, volume).await
+            }
+
+            /// [`Self::js_rollback`] for Rust callers (the wasm-bindgen tests).
+            pub async fn rollback(&self, volume: f64, label: Option<String>) -> Result<f64> {
+                $crate::volume_api::rollback(self, volume, label).await
+            }
+
+            /// [`Self::js_diff`] for Rust callers (the wasm-bindgen tests).
+            pub async fn diff(&self, a: f64, b: f64) -> Result<Array> {
+                $crate::volume_api::diff(self, a, b).await
+            }
+
+            /// [`Self::js_space`] for Rust callers (the wasm-bindgen tests).
+            pub async fn space(&self) -> Result<Array> {
+                $crate::volume_api::space(self).await
+            }
+
+            /// [`Self::js_set_policy`] for Rust callers (the wasm-bindgen tests).
+            pub async fn set_policy(&self, policy: JsValue) -> Result<()> {
+                $crate::volume_api::set_policy(self, policy).await
+            }
+
+            /// [`Self::js_policy`] for Rust callers (the wasm-bindgen tests).
+            pub async fn policy(&self) -> Result<JsValue> {
+                $crate::volume_api::policy(self).await
+            }
+
+            /// [`Self::js_set_assignments`] for Rust callers (the wasm-bindgen tests).
+            pub async fn set_assignments(&self, assignments: JsValue) -> Result<()> {
+                $crate::volume_api::set_assignments(self, assignments).await
+            }
+
+            /// [`Self::js_assignments`] for Rust callers (the wasm-bindgen tests).
+            pub async fn assignments(&self) -> Result<JsValue> {
+                $crate::volume_api::assignments(self).await
+            }
+
+            /// [`Self::js_event`] for Rust callers (the wasm-bindgen tests).
+            pub async fn event(&self, name: String, on_copy: Option< Function, >) -> Result<Array> {
+                $crate::volume_api::event(self, name, on_copy).await
+            }
+
+            /// [`Self::js_run_policies`] for Rust callers (the wasm-bindgen tests).
+            pub async fn run_policies(&self, on_copy: Option< Function, >) -> Result<Array> {
+                $crate::volume_api::run_policies(self, on_copy).await
+            }
+
+            /// [`Self::js_dry_run`] for Rust callers (the wasm-bindgen tests).
+            pub async fn dry_run(&self, event: Option<String>) -> Result<Array> {
+                $crate::volume_api::dry_run(self, event).await
+            }
+
+            /// [`Self::js_audit`] for Rust callers (the wasm-bindgen tests).
+            pub async fn audit(&self) -> Result<Array> {
+                $crate::volume_api::audit(self).await
+            }
+
+            /// [`Self::js_simulate_policies`] for Rust callers (the wasm-bindgen tests).
+            pub async fn simulate_policies(&self, duration_ms: f64, step_ms: f64) -> Result<Array> {
+                $crate::volume_api::simulate_policies(self, duration_ms, step_ms).await
+            }
+        }
+
         #[wasm_bindgen]
         impl $class {
             /// Writes whole blocks from block `addr`; returns the entry's sequence number. Durable after
             /// the next `sync()`.
-            pub async fn write(&self, addr: f64, data: Vec<u8>) -> Result<f64> {
-                $crate::volume_api::write(self, addr, data).await
+            #[wasm_bindgen(js_name = write, unchecked_return_type = "Promise<number>")]
+            pub fn js_write(&self, addr: f64, data: Vec<u8>) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.write(addr, data).await })
             }
+
             /// Writes several entries as one atomic record (`[[addr, Uint8Array], ...]`): after a crash
             /// all of them are there or none. Returns the first entry's sequence number.
-            #[wasm_bindgen(js_name = writeBatch)]
-            pub async fn write_batch(
-                &self,
-                #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")]
-                writes: JsValue,
-            ) -> Result<f64> {
-                $crate::volume_api::write_batch(self, writes).await
+            #[wasm_bindgen(js_name = writeBatch, unchecked_return_type = "Promise<number>")]
+            pub fn js_write_batch(&self, #[wasm_bindgen(unchecked_param_type = "Array<[number, Uint8Array]>")]
+                writes: JsValue) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.write_batch(writes).await })
             }
+
             /// The durability point: when the promise resolves, every write so far survives a crash
             /// (IndexedDB: a `strict` transaction; OPFS: `flush()`).
-            pub async fn sync(&self) -> Result<()> {
-                $crate::volume_api::sync(self).await
+            #[wasm_bindgen(js_name = sync, unchecked_return_type = "Promise<void>")]
+            pub fn js_sync(&self) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.sync().await })
             }
+
             /// Reads `blocks` blocks from block `addr` of the live volume.
-            pub async fn read(&self, addr: f64, blocks: f64) -> Result<Vec<u8>> {
-                $crate::volume_api::read(self, addr, blocks).await
+            #[wasm_bindgen(js_name = read, unchecked_return_type = "Promise<Uint8Array>")]
+            pub fn js_read(&self, addr: f64, blocks: f64) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.read(addr, blocks).await })
             }
+
             /// Reads `blocks` blocks from block `addr` of volume `volume` (a snapshot, the baseline `0`
             /// or the head).
-            #[wasm_bindgen(js_name = readAt)]
-            pub async fn read_at(&self, volume: f64, addr: f64, blocks: f64) -> Result<Vec<u8>> {
-                $crate::volume_api::read_at(self, volume, addr, blocks).await
+            #[wasm_bindgen(js_name = readAt, unchecked_return_type = "Promise<Uint8Array>")]
+            pub fn js_read_at(&self, volume: f64, addr: f64, blocks: f64) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.read_at(volume, addr, blocks).await })
             }
+
             /// Every volume: the baseline first, then the partitions in creation order.
-            #[wasm_bindgen(unchecked_return_type = "VolumeInfo[]")]
-            pub async fn volumes(&self) -> Result<Array> {
-                $crate::volume_api::volumes(self).await
+            #[wasm_bindgen(js_name = volumes, unchecked_return_type = "Promise<VolumeInfo[]>")]
+            pub fn js_volumes(&self) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.volumes().await })
             }
+
             /// A cursor over the log in sequence order, for `nextEntry`.
-            pub async fn cursor(
-                &self,
-                #[wasm_bindgen(unchecked_param_type = "CursorStart | undefined")] start: JsValue,
-            ) -> Result<StrataCursor> {
-                $crate::volume_api::cursor(self, start).await
+            #[wasm_bindgen(js_name = cursor, unchecked_return_type = "Promise<StrataCursor>")]
+            pub fn js_cursor(&self, #[wasm_bindgen(unchecked_param_type = "CursorStart | undefined")] start: JsValue) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.cursor(start).await })
             }
+
             /// The entry at the cursor (advancing it), or `null` at the end of the log. With `withData`
             /// the entry's blocks are read and verified.
-            #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "LogEntry | null")]
-            pub async fn next_entry(
-                &self,
-                cursor: &StrataCursor,
-                with_data: bool,
-            ) -> Result<JsValue> {
-                $crate::volume_api::next_entry(self, cursor, with_data).await
+            #[wasm_bindgen(js_name = nextEntry, unchecked_return_type = "Promise<LogEntry | null>")]
+            pub fn js_next_entry(&self, cursor: &StrataCursor, with_data: bool) -> ::js_sys::Promise {
+                let this = self.clone();
+                let cursor = cursor.clone();
+                $crate::promise::promise(async move { this.next_entry(&cursor, with_data).await })
             }
+
             /// Up to `max` entries from the cursor (fewer at the end of the log; none past it).
-            #[wasm_bindgen(js_name = nextEntries, unchecked_return_type = "LogEntry[]")]
-            pub async fn next_entries(
-                &self,
-                cursor: &StrataCursor,
-                max: f64,
-                with_data: bool,
-            ) -> Result<Array> {
-                $crate::volume_api::next_entries(self, cursor, max, with_data).await
+            #[wasm_bindgen(js_name = nextEntries, unchecked_return_type = "Promise<LogEntry[]>")]
+            pub fn js_next_entries(&self, cursor: &StrataCursor, max: f64, with_data: bool) -> ::js_sys::Promise {
+                let this = self.clone();
+                let cursor = cursor.clone();
+                $crate::promise::promise(async move { this.next_entries(&cursor, max, with_data).await })
             }
+
             /// In-place compaction of snapshot `volume`. `onProgress(done, total)` may return `false` to
             /// cancel.
-            #[wasm_bindgen(unchecked_return_type = "CompactReport")]
-            pub async fn compact(
-                &self,
-                volume: f64,
-                #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")]
-                on_progress: Option<Function>,
-            ) -> Result<JsValue> {
-                $crate::volume_api::compact(self, volume, on_progress).await
+            #[wasm_bindgen(js_name = compact, unchecked_return_type = "Promise<CompactReport>")]
+            pub fn js_compact(&self, volume: f64, #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")]
+                on_progress: Option<Function>) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.compact(volume, on_progress).await })
             }
+
             /// Folds the oldest partitions, up to and including snapshot `volume`, into the baseline.
             /// Returns the number of partitions merged.
-            pub async fn merge(
-                &self,
-                volume: f64,
-                #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")]
-                on_progress: Option<Function>,
-            ) -> Result<f64> {
-                $crate::volume_api::merge(self, volume, on_progress).await
+            #[wasm_bindgen(js_name = merge, unchecked_return_type = "Promise<number>")]
+            pub fn js_merge(&self, volume: f64, #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")]
+                on_progress: Option<Function>) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.merge(volume, on_progress).await })
             }
+
             /// Deletes snapshot `volume` (its identifier disappears; what descendants need stays).
-            #[wasm_bindgen(js_name = deleteVolume, unchecked_return_type = "CompactReport")]
-            pub async fn delete_volume(&self, volume: f64) -> Result<JsValue> {
-                $crate::volume_api::delete_volume(self, volume).await
+            #[wasm_bindgen(js_name = deleteVolume, unchecked_return_type = "Promise<CompactReport>")]
+            pub fn js_delete_volume(&self, volume: f64) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.delete_volume(volume).await })
             }
+
             /// Rolls the live volume back to `volume`, keeping the current head as a snapshot labelled
             /// `label` (default `"before-rollback"`). Returns the new head's identifier.
-            pub async fn rollback(&self, volume: f64, label: Option<String>) -> Result<f64> {
-                $crate::volume_api::rollback(self, volume, label).await
+            #[wasm_bindgen(js_name = rollback, unchecked_return_type = "Promise<number>")]
+            pub fn js_rollback(&self, volume: f64, label: Option<String>) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.rollback(volume, label).await })
             }
+
             /// The block extents whose contents differ between volumes `a` and `b`.
-            #[wasm_bindgen(unchecked_return_type = "Extent[]")]
-            pub async fn diff(&self, a: f64, b: f64) -> Result<Array> {
-                $crate::volume_api::diff(self, a, b).await
+            #[wasm_bindgen(js_name = diff, unchecked_return_type = "Promise<Extent[]>")]
+            pub fn js_diff(&self, a: f64, b: f64) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.diff(a, b).await })
             }
+
             /// Space accounting for every partition.
-            #[wasm_bindgen(unchecked_return_type = "SpaceInfo[]")]
-            pub async fn space(&self) -> Result<Array> {
-                $crate::volume_api::space(self).await
+            #[wasm_bindgen(js_name = space, unchecked_return_type = "Promise<SpaceInfo[]>")]
+            pub fn js_space(&self) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.space().await })
             }
+
             /// Assigns a storage-management policy (a JSON string or a plain object; `null` removes
             /// it). Validated first: a bad field fails with code `INVALID_ARGUMENT` naming it.
-            #[wasm_bindgen(js_name = setPolicy)]
-            pub async fn set_policy(
-                &self,
-                #[wasm_bindgen(unchecked_param_type = "string | object | null")] policy: JsValue,
-            ) -> Result<()> {
-                $crate::volume_api::set_policy(self, policy).await
+            #[wasm_bindgen(js_name = setPolicy, unchecked_return_type = "Promise<void>")]
+            pub fn js_set_policy(&self, #[wasm_bindgen(unchecked_param_type = "string | object | null")] policy: JsValue) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.set_policy(policy).await })
             }
+
             /// The policy assigned to the volume, as a plain object, or `null`.
-            #[wasm_bindgen(unchecked_return_type = "object | null")]
-            pub async fn policy(&self) -> Result<JsValue> {
-                $crate::volume_api::policy(self).await
+            #[wasm_bindgen(js_name = policy, unchecked_return_type = "Promise<object | null>")]
+            pub fn js_policy(&self) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.policy().await })
             }
+
             /// Replaces the per-volume holds and times to live:
             /// `[{ volume, hold?: boolean, ttl_ms?: number }, ...]` (JSON string or array).
-            #[wasm_bindgen(js_name = setAssignments)]
-            pub async fn set_assignments(
-                &self,
-                #[wasm_bindgen(unchecked_param_type = "string | object[]")] assignments: JsValue,
-            ) -> Result<()> {
-                $crate::volume_api::set_assignments(self, assignments).await
+            #[wasm_bindgen(js_name = setAssignments, unchecked_return_type = "Promise<void>")]
+            pub fn js_set_assignments(&self, #[wasm_bindgen(unchecked_param_type = "string | object[]")] assignments: JsValue) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.set_assignments(assignments).await })
             }
+
             /// The per-volume holds and times to live.
-            #[wasm_bindgen(unchecked_return_type = "object[]")]
-            pub async fn assignments(&self) -> Result<JsValue> {
-                $crate::volume_api::assignments(self).await
+            #[wasm_bindgen(js_name = assignments, unchecked_return_type = "Promise<object[]>")]
+            pub fn js_assignments(&self) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.assignments().await })
             }
+
             /// Signals the application event `name` (e.g. `"deploy"`, `"upgrade:pre"`) to the policies
             /// and carries out what they decide. Returns the new audit entries.
-            #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
-            pub async fn event(
-                &self,
-                name: String,
-                #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<
+            #[wasm_bindgen(js_name = event, unchecked_return_type = "Promise<AuditEntry[]>")]
+            pub fn js_event(&self, name: String, #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<
                     Function,
-                >,
-            ) -> Result<Array> {
-                $crate::volume_api::event(self, name, on_copy).await
+                >) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.event(name, on_copy).await })
             }
+
             /// Evaluates the policies now (a clock tick) and carries out their decisions. The origin's
             /// free quota (`navigator.storage.estimate()`) feeds `quota_free_bytes` thresholds.
-            #[wasm_bindgen(js_name = runPolicies, unchecked_return_type = "AuditEntry[]")]
-            pub async fn run_policies(
-                &self,
-                #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<
+            #[wasm_bindgen(js_name = runPolicies, unchecked_return_type = "Promise<AuditEntry[]>")]
+            pub fn js_run_policies(&self, #[wasm_bindgen(unchecked_optional_param_type = "CopyCallback")] on_copy: Option<
                     Function,
-                >,
-            ) -> Result<Array> {
-                $crate::volume_api::run_policies(self, on_copy).await
+                >) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.run_policies(on_copy).await })
             }
+
             /// What the policies would decide now (for a clock tick, or for `event` if given), without
             /// doing it.
-            #[wasm_bindgen(js_name = dryRun, unchecked_return_type = "Decision[]")]
-            pub async fn dry_run(&self, event: Option<String>) -> Result<Array> {
-                $crate::volume_api::dry_run(self, event).await
+            #[wasm_bindgen(js_name = dryRun, unchecked_return_type = "Promise<Decision[]>")]
+            pub fn js_dry_run(&self, event: Option<String>) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.dry_run(event).await })
             }
+
             /// The audit trail: every decision the executor carried out (or tried to), oldest first.
-            #[wasm_bindgen(unchecked_return_type = "AuditEntry[]")]
-            pub async fn audit(&self) -> Result<Array> {
-                $crate::volume_api::audit(self).await
+            #[wasm_bindgen(js_name = audit, unchecked_return_type = "Promise<AuditEntry[]>")]
+            pub fn js_audit(&self) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.audit().await })
             }
+
             /// What the policies would do if the clock ran from now for `durationMs`, evaluated every
             /// `stepMs`, on a model of the volume (nothing is changed): the decisions with their
             /// simulated times. Shows temporal policies acting without waiting for them.
-            #[wasm_bindgen(js_name = simulatePolicies, unchecked_return_type = "TimelineEntry[]")]
-            pub async fn simulate_policies(&self, duration_ms: f64, step_ms: f64) -> Result<Array> {
-                $crate::volume_api::simulate_policies(self, duration_ms, step_ms).await
+            #[wasm_bindgen(js_name = simulatePolicies, unchecked_return_type = "Promise<TimelineEntry[]>")]
+            pub fn js_simulate_policies(&self, duration_ms: f64, step_ms: f64) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.simulate_policies(duration_ms, step_ms).await })
             }
         }
     };

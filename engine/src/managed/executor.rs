@@ -2,14 +2,14 @@
 //! carries the decisions out with the volume's own operations and records each in the audit
 //! trail. See the [module documentation](super) for what it promises.
 
-use std::collections::{BTreeMap, BTreeSet};
-
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 use super::Managed;
 use crate::format::meta::{
     META_KIND_ASSIGNMENTS, META_KIND_AUDIT, META_KIND_POLICY, META_KIND_POLICY_STATE,
 };
+use crate::policy::view::{as_map, from_map};
 use crate::policy::{
     evaluate, AuditEntry, BuiltinEvent, Decision, Operation, Origin, Outcome, Policy, Rule, Status,
     StoreView, Trigger, VolumeAssignments,
@@ -26,19 +26,20 @@ const AUDIT_ENTRIES_MAX: usize = crate::DOCUMENT_TRAIL_MAX;
 /// The executor's persistent state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PolicyState {
-    #[serde(default)]
-    rule_last_run_ms: BTreeMap<usize, u64>,
-    #[serde(default)]
-    last_copy_ms: BTreeMap<String, u64>,
+    #[serde(default, serialize_with = "as_map", deserialize_with = "from_map")]
+    rule_last_run_ms: LiteMap<usize, u64>,
+    #[serde(default, serialize_with = "as_map", deserialize_with = "from_map")]
+    last_copy_ms: LiteMap<String, u64>,
     /// The newest volume each target received, the base of the next incremental copy.
-    #[serde(default)]
-    last_copy_volume: BTreeMap<String, u64>,
+    #[serde(default, serialize_with = "as_map", deserialize_with = "from_map")]
+    last_copy_volume: LiteMap<String, u64>,
     /// Rules whose latest automatic action is not known to have been carried out: written
     /// before the action (with the attempt counted as the rule's run) and cleared when it
     /// applies. They stay disarmed after a reopen until the partitions next change, so that an
-    /// action that failed (or poisoned the store) is not retried by every operation.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    failed_rules: BTreeSet<usize>,
+    /// action that failed (or poisoned the store) is not retried by every operation. Sorted,
+    /// no index twice (a JSON array, as a set was written before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    failed_rules: Vec<usize>,
 }
 
 /// The executor's state: the documents read from the volume's store, and what it keeps only in
@@ -54,7 +55,7 @@ pub(crate) struct Automation {
     /// Bumped by every operation that may change the partitions.
     generation: u64,
     /// Rules that were due but not carried out, with the generation they were disarmed at.
-    disarmed: BTreeMap<usize, u64>,
+    disarmed: LiteMap<usize, u64>,
     /// Bytes of the log outside the head, with the generation it was measured at.
     sealed_log_bytes: Option<(u64, u64)>,
     /// The policy has a threshold rule on a status that writes change.
@@ -112,6 +113,9 @@ impl Automation {
             automation.push_audit(entry);
         }
         automation.watches_writes = watches_writes(automation.policy.as_ref());
+        // Sorted and without repeats, whatever the document held.
+        automation.state.failed_rules.sort_unstable();
+        automation.state.failed_rules.dedup();
         for &index in &automation.state.failed_rules {
             automation.disarmed.insert(index, 0);
         }
@@ -502,7 +506,10 @@ impl<V: Volume> Managed<V> {
             if let (Some(_), Some(index)) = (after, rule) {
                 // An automatic action: record the attempt before it, so that if it fails (even by
                 // poisoning the store) a reopen neither forgets the cooldown nor retries at once.
-                self.automation.state.failed_rules.insert(index);
+                let failed = &mut self.automation.state.failed_rules;
+                if let Err(at) = failed.binary_search(&index) {
+                    failed.insert(at, index);
+                }
                 self.automation.state.rule_last_run_ms.insert(index, now);
                 let state = self.automation.state.clone();
                 self.volume
@@ -526,7 +533,7 @@ impl<V: Volume> Managed<V> {
                 self.automation.state.rule_last_run_ms = view.rule_last_run_ms;
                 self.automation.state.last_copy_ms = view.last_copy_ms;
                 if let Some(index) = rule {
-                    self.automation.state.failed_rules.remove(&index);
+                    self.automation.state.failed_rules.retain(|&i| i != index);
                 }
             }
             let entry = AuditEntry {
@@ -638,5 +645,33 @@ impl<V: Volume> Managed<V> {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state document as stores wrote it when its maps were `BTreeMap`s and its set a
+    /// `BTreeSet`: it reads back, and is written again byte for byte (the set sorted).
+    #[test]
+    fn the_state_document_keeps_its_json_form() {
+        let written = r#"{"rule_last_run_ms":{"0":5,"12":7,"3":9},"last_copy_ms":{"b":1,"a":2},"last_copy_volume":{"a":4},"failed_rules":[12,3]}"#;
+        let state: PolicyState = serde_json::from_str(written).expect("reads");
+        assert_eq!(state.rule_last_run_ms.get(&12), Some(&7));
+        assert_eq!(state.last_copy_ms.get("a"), Some(&2));
+        let mut automation =
+            Automation::from_documents(&crate::Documents::default()).expect("no documents");
+        automation.state = state;
+        let again = serde_json::to_string(&automation.state).expect("writes");
+        assert_eq!(
+            again,
+            r#"{"rule_last_run_ms":{"0":5,"3":9,"12":7},"last_copy_ms":{"a":2,"b":1},"last_copy_volume":{"a":4},"failed_rules":[12,3]}"#
+        );
+        let empty = serde_json::to_string(&PolicyState::default()).expect("writes");
+        assert_eq!(
+            empty,
+            r#"{"rule_last_run_ms":{},"last_copy_ms":{},"last_copy_volume":{}}"#
+        );
     }
 }

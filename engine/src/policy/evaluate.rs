@@ -5,8 +5,6 @@
 //! against the retention and TTL deletions, so that no decision in one result undoes or
 //! invalidates another (nothing is both merged and deleted, nothing deleted is compacted).
 
-use std::collections::BTreeSet;
-
 use super::decision::{Decision, Origin, Reason};
 use super::label::{format_duration_ms, LabelContext, LabelTemplate, UtcDateTime};
 use super::retention;
@@ -15,6 +13,7 @@ use super::rules::{
 };
 use super::trigger::Trigger;
 use super::view::{StoreView, VolumeAssignments, VolumeView};
+use crate::order::IdSet;
 use crate::VolumeId;
 
 /// Evaluates `policy` at `now_ms` for `trigger`, and returns what should be done, in the order
@@ -476,9 +475,10 @@ impl Intents {
         for (label, reason) in self.snapshots {
             decisions.push(Decision::Snapshot { label, reason });
         }
-        let mut copied = BTreeSet::new();
+        let mut copied: Vec<String> = Vec::new();
         for (target, reason) in self.copies {
-            if copied.insert(target.clone()) {
+            if !copied.contains(&target) {
+                copied.push(target.clone());
                 decisions.push(Decision::Copy { target, reason });
             }
         }
@@ -491,12 +491,7 @@ impl Intents {
                 merge_reason = Some(reason);
             }
         }
-        // Inserted one by one: collecting into a BTreeSet sorts with the stable sort, which no
-        // other code of the WebAssembly build needs (several KiB of it).
-        let mut merged = BTreeSet::new();
-        for volume in context.trunk.iter().take(merged_count) {
-            merged.insert(volume.id);
-        }
+        let merged = IdSet::from_ids(context.trunk.iter().take(merged_count).map(|v| v.id));
         if let (Some(reason), Some(up_to)) = (merge_reason, merged_count.checked_sub(1)) {
             if let Some(up_to) = context.trunk.get(up_to) {
                 decisions.push(Decision::Merge {
@@ -505,7 +500,7 @@ impl Intents {
                 });
             }
         }
-        let mut deleted = BTreeSet::new();
+        let mut deleted = IdSet::default();
         if on_tick {
             for (volume, reason) in deletions(context, &merged) {
                 deleted.insert(volume);
@@ -517,7 +512,7 @@ impl Intents {
                 .volumes
                 .iter()
                 .filter(|v| v.is_snapshot() && v.reclaimable_bytes > 0)
-                .filter(|v| !merged.contains(&v.id) && !deleted.contains(&v.id))
+                .filter(|v| !merged.contains(v.id) && !deleted.contains(v.id))
                 .max_by_key(|v| (v.reclaimable_bytes, std::cmp::Reverse(v.id)));
             if let Some(best) = best {
                 let text = format!(
@@ -543,11 +538,11 @@ struct Retention<'r> {
     origin: Origin,
     label_prefix: Option<&'r str>,
     describe: String,
-    kept: BTreeSet<VolumeId>,
+    kept: IdSet,
 }
 
 /// Per-volume TTLs, then store-wide retention, in the precedence the module documents.
-fn deletions(context: &Context<'_>, merged: &BTreeSet<VolumeId>) -> Vec<(VolumeId, Reason)> {
+fn deletions(context: &Context<'_>, merged: &IdSet) -> Vec<(VolumeId, Reason)> {
     let snapshots: Vec<&VolumeView> = context
         .volumes
         .iter()
@@ -557,7 +552,7 @@ fn deletions(context: &Context<'_>, merged: &BTreeSet<VolumeId>) -> Vec<(VolumeI
     let retentions = retentions(context, &snapshots);
     snapshots
         .into_iter()
-        .filter(|v| !merged.contains(&v.id) && !context.is_protected(v.id))
+        .filter(|v| !merged.contains(v.id) && !context.is_protected(v.id))
         .filter_map(|v| match context.assignments.get(v.id).ttl_ms {
             // A TTL replaces store-wide retention for this volume, both ways.
             Some(ttl_ms) => ttl_deletion(context, v, ttl_ms),
@@ -624,7 +619,7 @@ fn retention_deletion(
         .filter(|r| in_scope(v, r.label_prefix, context.assignments))
         .collect();
     let first = governing.first()?;
-    if governing.iter().any(|r| r.kept.contains(&v.id)) {
+    if governing.iter().any(|r| r.kept.contains(v.id)) {
         return None;
     }
     let rules: Vec<String> = governing

@@ -176,7 +176,7 @@ mod rules;
 mod simulate;
 mod trigger;
 mod validate;
-mod view;
+pub(crate) mod view;
 mod wire;
 
 pub use decision::{AuditEntry, Decision, Origin, Outcome, Reason};

@@ -1,6 +1,6 @@
 //! Retention: which snapshots one `retain` rule keeps. Pure set arithmetic over snapshot times.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::order::IdSet;
 
 use super::label::civil_from_days;
 use super::rules::Keep;
@@ -49,8 +49,8 @@ pub(crate) fn kept(
     max_age_ms: Option<u64>,
     keep: Option<&Keep>,
     now_ms: u64,
-) -> BTreeSet<VolumeId> {
-    let mut kept = BTreeSet::new();
+) -> IdSet {
+    let mut kept = Vec::new();
     if let Some(max_age_ms) = max_age_ms {
         kept.extend(
             candidates
@@ -60,7 +60,7 @@ pub(crate) fn kept(
         );
     }
     let Some(keep) = keep else {
-        return kept;
+        return IdSet::from_ids(kept);
     };
     // Newest first: descending (time, identifier).
     let newest_first: Vec<&VolumeView> = crate::order::order_by(candidates.len(), |i| {
@@ -82,16 +82,23 @@ pub(crate) fn kept(
     ];
     for (bucket, count) in buckets {
         let Some(count) = count else { continue };
-        // Walking newest first, the first snapshot seen in a bucket is that bucket's newest.
-        let mut newest_in_bucket: BTreeMap<u64, VolumeId> = BTreeMap::new();
+        // Walking newest first, bucket keys never grow (a bucket is a span of time), and the
+        // first snapshot seen in a bucket is that bucket's newest.
+        let mut newest_in_bucket: Vec<(u64, VolumeId)> = Vec::new();
         for v in &newest_first {
-            newest_in_bucket
-                .entry(bucket.key(v.snapshot_ms()))
-                .or_insert(v.id);
+            let key = bucket.key(v.snapshot_ms());
+            if newest_in_bucket.last().is_none_or(|&(last, _)| last != key) {
+                newest_in_bucket.push((key, v.id));
+            }
         }
-        kept.extend(newest_in_bucket.values().rev().take(count as usize));
+        kept.extend(
+            newest_in_bucket
+                .iter()
+                .take(count as usize)
+                .map(|&(_, id)| id),
+        );
     }
-    kept
+    IdSet::from_ids(kept)
 }
 
 /// A rule's retention criteria in words: `max_age 7d; keep hourly 24, daily 7`.

@@ -1,7 +1,7 @@
 //! What a policy looks at: a read-only [`StoreView`] (plain data the executor fills from the
 //! store) and per-volume [`VolumeAssignments`].
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -90,16 +90,60 @@ pub struct StoreView {
     #[serde(default)]
     pub last_snapshot_ms: Option<u64>,
     /// When the last copy to each tertiary volume finished, by target name.
-    #[serde(default)]
-    pub last_copy_ms: BTreeMap<String, u64>,
+    #[serde(default, serialize_with = "as_map", deserialize_with = "from_map")]
+    pub last_copy_ms: LiteMap<String, u64>,
     /// When each rule last produced a decision that was carried out, by rule index. The
     /// executor keeps this (see [`StoreView::record_run`]) and clears it when a different
     /// policy is assigned, since indices then mean other rules.
-    #[serde(default)]
-    pub rule_last_run_ms: BTreeMap<usize, u64>,
+    #[serde(default, serialize_with = "as_map", deserialize_with = "from_map")]
+    pub rule_last_run_ms: LiteMap<usize, u64>,
     /// Free bytes of the browser's storage quota; `None` where there is no quota.
     #[serde(default)]
     pub quota_free_bytes: Option<u64>,
+}
+
+/// Writes `map` as a map even when empty (a `LiteMap` alone writes an empty one as `[]`,
+/// which the documents of earlier versions, `BTreeMap`s, never held).
+pub(crate) fn as_map<K: Serialize, V: Serialize, S: serde::Serializer>(
+    map: &LiteMap<K, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.iter())
+}
+
+/// Reads a map into a `LiteMap` entry by entry, a later repeat of a key replacing the earlier
+/// one as in a `BTreeMap` (`LiteMap`'s own reader sorts out-of-order entries with a stable
+/// sort, one more instantiation of it per map type in the WebAssembly module).
+pub(crate) fn from_map<'de, K, V, D>(deserializer: D) -> Result<LiteMap<K, V>, D::Error>
+where
+    K: Deserialize<'de> + Ord,
+    V: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
+
+    impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> serde::de::Visitor<'de>
+        for Entries<K, V>
+    {
+        type Value = LiteMap<K, V>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a map")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut access: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut map = LiteMap::new();
+            while let Some((key, value)) = access.next_entry()? {
+                map.insert(key, value);
+            }
+            Ok(map)
+        }
+    }
+
+    deserializer.deserialize_map(Entries(std::marker::PhantomData))
 }
 
 impl StoreView {
@@ -174,7 +218,7 @@ pub struct Assignment {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(into = "Vec<AssignmentEntry>", try_from = "Vec<AssignmentEntry>")]
 pub struct VolumeAssignments {
-    by_volume: BTreeMap<VolumeId, Assignment>,
+    by_volume: LiteMap<VolumeId, Assignment>,
 }
 
 /// One element of the serialised form of [`VolumeAssignments`].

@@ -4,15 +4,14 @@
 //! Everything is durable as soon as it is written (there is no crash to survive).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::{apply_change, read_from, Commit, Storage, StorageError};
+use super::{apply_change, read_from, Commit, Objects, Storage, StorageError};
 
 /// Objects held in memory.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStorage {
-    objects: Rc<RefCell<BTreeMap<String, Vec<u8>>>>,
+    objects: Rc<RefCell<Objects>>,
 }
 
 impl MemoryStorage {
@@ -27,7 +26,7 @@ impl MemoryStorage {
     }
 
     /// Runs `f` on the raw object map (tests use it to damage bytes on purpose).
-    pub fn with_objects<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> T) -> T {
+    pub fn with_objects<T>(&self, f: impl FnOnce(&mut Objects) -> T) -> T {
         f(&mut self.objects.borrow_mut())
     }
 }

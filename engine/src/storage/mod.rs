@@ -203,11 +203,13 @@ pub trait Storage {
     async fn commit(&mut self, commit: Commit) -> Result<(), StorageError>;
 }
 
+/// Objects held in memory by name, in name order: the memory and simulated backends' images.
+/// A sorted vector rather than a `BTreeMap`, whose code is some 8 KiB of the WebAssembly module
+/// for the one map of this type there.
+pub type Objects = litemap::LiteMap<String, Vec<u8>>;
+
 /// Applies one change to an in-memory object map; shared by the memory and simulated backends.
-pub(crate) fn apply_change(
-    objects: &mut std::collections::BTreeMap<String, Vec<u8>>,
-    change: &Change,
-) {
+pub(crate) fn apply_change(objects: &mut Objects, change: &Change) {
     match change {
         Change::Write {
             object,

@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use rand_core::RngCore;
 
-use super::{apply_change, read_from, Change, Commit, Storage, StorageError};
+use super::{apply_change, read_from, Change, Commit, Objects, Storage, StorageError};
 
 /// Sector size at which unsynced writes tear.
 pub const SECTOR_BYTES: usize = 512;
@@ -34,8 +34,8 @@ pub enum CrashMode {
 
 #[derive(Debug, Default)]
 struct SimState {
-    durable: BTreeMap<String, Vec<u8>>,
-    current: BTreeMap<String, Vec<u8>>,
+    durable: Objects,
+    current: Objects,
     pending: Vec<Change>,
     io_count: u64,
     fail_once_at: Option<u64>,

@@ -1,12 +1,15 @@
 //! The exported classes: [`StrataStore`] and [`ImageImport`] (the cursor: `volume_api.rs`).
 //!
-//! Every method is async, takes its turn with the store (see `exclusive.rs`) and converts engine
+//! Every method returns a promise (made in `promise.rs`, from the class's Rust `async fn` of
+//! the same name), takes its turn with the store (see `exclusive.rs`) and converts engine
 //! errors once, at the end, into a JS `Error` with a `code` (see `error.rs`). Data from
 //! JavaScript arrives as an owned `Vec<u8>`: wasm-bindgen copies the `Uint8Array` into wasm memory
 //! once and the engine works on that copy. Data going out is copied once into a fresh
 //! `Uint8Array` that JavaScript owns (and may transfer to another thread).
 
-use js_sys::{Array, Function, Uint8Array};
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Promise, Uint8Array};
 use strata_engine::policy::Operation;
 use strata_engine::storage::Storage;
 use strata_engine::{
@@ -19,6 +22,7 @@ use crate::convert;
 use crate::error::{callback_error, StrataError, CODE_CLOSED, CODE_INVALID_STATE, CODE_READ_ONLY};
 use crate::exclusive::Exclusive;
 use crate::place::{self, StoreLock};
+use crate::promise::promise;
 use crate::volume_api::{self, Binding, StrataCursor};
 
 // `locate` and `blockMap`: a child module, so that it shares the session's turn-taking.
@@ -274,7 +278,12 @@ fn closed() -> StrataError {
 /// A Strata store in this thread (a dedicated worker, for OPFS). Created by
 /// [`StrataStore::open`]; see the crate documentation for the methods.
 #[wasm_bindgen]
-pub struct StrataStore {
+#[derive(Clone)]
+// A handle: clones share the store (each exported method's promise holds one: `promise.rs`).
+pub struct StrataStore(Rc<StoreState>);
+
+/// What a [`StrataStore`] holds.
+struct StoreState {
     session: Exclusive<Session>,
     name: String,
     backend: BackendKind,
@@ -371,7 +380,7 @@ impl Binding for StrataStore {
     type Volume = Store<AnyStorage>;
 
     fn session(&self) -> &Exclusive<Session> {
-        &self.session
+        &self.0.session
     }
 
     fn volume(session: &mut Session) -> Result<&mut Managed<Store<AnyStorage>>> {
@@ -379,7 +388,7 @@ impl Binding for StrataStore {
     }
 
     async fn quota_free_bytes(&self) -> Option<u64> {
-        match self.backend {
+        match self.0.backend {
             BackendKind::Memory | BackendKind::Auto => None,
             BackendKind::Opfs | BackendKind::IndexedDb => place::quota_free_bytes().await,
         }
@@ -390,7 +399,7 @@ impl Binding for StrataStore {
     }
 
     fn read_only(&self) -> bool {
-        self.read_only
+        self.0.read_only
     }
 
     async fn settle<T>(
@@ -405,23 +414,9 @@ impl Binding for StrataStore {
 // write, read, history and storage management: shared with `StrataMirror` (see `volume_api.rs`).
 volume_api::shared_methods!(StrataStore);
 
-#[wasm_bindgen]
 impl StrataStore {
-    /// Opens the store `options.name`, creating it (with `options.blocks` blocks of
-    /// `options.blockSize` bytes) if it does not exist. Takes the store's cross-tab lock first:
-    /// if another tab or worker has the store open, fails with code `LOCKED`.
-    ///
-    /// With `readOnly: true` no lock is taken: the store opens as a point-in-time view beside a
-    /// writer in another tab (OPFS through `getFile()`, IndexedDB through a second connection),
-    /// and every change fails with code `READ_ONLY`. The view shows the store as it was when it
-    /// opened; a writer's later compaction or deletion may make some of its reads fail
-    /// verification (`CHECKSUM_MISMATCH`), never return wrong bytes. Reopen to see newer data.
-    /// Opening a view writes nothing ([`Store::open_read_only`]): a writer's unfinished
-    /// compaction, merge or receive is read around, never redone or removed. The memory backend
-    /// has no read-only views (`INVALID_ARGUMENT`): its storage is the writer's own.
-    pub async fn open(
-        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
-    ) -> Result<StrataStore> {
+    /// [`Self::js_open`] for Rust callers (the wasm-bindgen tests).
+    pub async fn open(options: JsValue) -> Result<StrataStore> {
         let options = OpenOptions::parse(&options)?;
         if options.read_only && options.backend == BackendKind::Memory {
             return Err(memory_read_only());
@@ -464,21 +459,17 @@ impl StrataStore {
             store.set_automatic_policies(options.automatic_policies);
             store
         };
-        Ok(StrataStore {
+        Ok(StrataStore(Rc::new(StoreState {
             session: Exclusive::new(Session::new(store, lock)),
             name: options.name,
             backend,
             read_only: options.read_only,
             automatic_policies: options.automatic_policies,
-        })
+        })))
     }
 
-    /// Starts creating the store `options.name` from a raw image pushed in chunks; the store
-    /// must not exist. Takes the store's lock like `open`.
-    #[wasm_bindgen(js_name = beginImport)]
-    pub async fn begin_import(
-        #[wasm_bindgen(unchecked_param_type = "ImportOptions")] options: JsValue,
-    ) -> Result<ImageImport> {
+    /// [`Self::js_begin_import`] for Rust callers (the wasm-bindgen tests).
+    pub async fn begin_import(options: JsValue) -> Result<ImageImport> {
         let name = required_name(&options)?;
         let backend = backend_option(&options)?;
         let block_size = block_size_option(&options)?.unwrap_or(4096);
@@ -493,22 +484,15 @@ impl StrataStore {
             place::clock(),
         )
         .await?;
-        Ok(ImageImport {
+        Ok(ImageImport(Rc::new(Import {
             state: Exclusive::new(Some(ImportState { import, lock })),
             name,
             backend,
-        })
+        })))
     }
 
-    /// Deletes everything the store `options.name` holds on `options.backend` (`"auto"`: on
-    /// every backend). Takes the store's lock first, so an open store fails with `LOCKED`.
-    /// A missing store is not an error.
-    pub async fn destroy(
-        #[wasm_bindgen(
-            unchecked_param_type = "{ name: string; backend?: OpenOptions[\"backend\"] }"
-        )]
-        options: JsValue,
-    ) -> Result<()> {
+    /// [`Self::js_destroy`] for Rust callers (the wasm-bindgen tests).
+    pub async fn destroy(options: JsValue) -> Result<()> {
         let name = required_name(&options)?;
         let backend = backend_option(&options)?;
         let lock = place::lock(&name).await?;
@@ -517,73 +501,45 @@ impl StrataStore {
         Ok(destroyed?)
     }
 
-    /// The backend the store is on: `"memory"`, `"opfs"` or `"indexeddb"` (never `"auto"`).
-    #[wasm_bindgen(
-        getter,
-        unchecked_return_type = "\"memory\" | \"opfs\" | \"indexeddb\""
-    )]
-    pub fn backend(&self) -> String {
-        self.backend.as_str().to_string()
-    }
-
-    /// The store's name.
-    #[wasm_bindgen(getter)]
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// True if the store was opened with `readOnly: true`.
-    #[wasm_bindgen(getter, js_name = readOnly)]
-    pub fn read_only(&self) -> bool {
-        self.read_only
-    }
-
     fn check_writable(&self) -> Result<()> {
-        if self.read_only {
+        if self.0.read_only {
             Err(StrataError::new(
                 CODE_READ_ONLY,
-                format!("store {:?} was opened read-only", self.name),
+                format!("store {:?} was opened read-only", self.0.name),
             ))
         } else {
             Ok(())
         }
     }
 
-    /// Takes a snapshot labelled `label`; returns the snapshot's volume identifier.
+    /// [`Self::js_snapshot`] for Rust callers (the wasm-bindgen tests).
     pub async fn snapshot(&self, label: Option<String>) -> Result<f64> {
         self.check_writable()?;
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         let outcome = session.store_mut()?.snapshot(label.as_deref()).await;
         Ok(self.settle(&mut session, outcome).await?.0 as f64)
     }
 
-    /// Facts about the store.
-    #[wasm_bindgen(unchecked_return_type = "StoreInfo")]
+    /// [`Self::js_info`] for Rust callers (the wasm-bindgen tests).
     pub async fn info(&self) -> Result<JsValue> {
-        let session = self.session.lock().await;
+        let session = self.0.session.lock().await;
         let store = session.store()?;
         convert::to_js(&OpenStoreInfo {
-            name: &self.name,
-            read_only: self.read_only,
+            name: &self.0.name,
+            read_only: self.0.read_only,
             info: store.info(),
         })
     }
 
-    /// Writes a copy stream of sealed snapshots (see `SendOptions`). Chunks go to `onChunk` if
-    /// given, else they are returned in `chunks`.
-    #[wasm_bindgen(unchecked_return_type = "SendResult")]
-    pub async fn send(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "SendOptions | undefined")] options: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "ChunkCallback")] on_chunk: Option<Function>,
-    ) -> Result<JsValue> {
+    /// [`Self::js_send`] for Rust callers (the wasm-bindgen tests).
+    pub async fn send(&self, options: JsValue, on_chunk: Option<Function>) -> Result<JsValue> {
         let send_options = SendOptions {
             base: convert::optional_u64_field(&options, "base")?.map(strata_engine::VolumeId),
             upto: convert::optional_u64_field(&options, "upto")?.map(strata_engine::VolumeId),
             since_seq: convert::optional_u64_field(&options, "sinceSeq")?,
             blocks: convert::block_range(&convert::field(&options, "blocks"))?,
         };
-        let session = self.session.lock().await;
+        let session = self.0.session.lock().await;
         let chunks = Array::new();
         let mut sink = |chunk: &[u8]| match &on_chunk {
             Some(f) => deliver_chunk(f, "onChunk", chunk),
@@ -600,15 +556,8 @@ impl StrataStore {
         ))
     }
 
-    /// Applies a copy stream (one `Uint8Array` or an array of chunks, in order) to this store.
-    /// Volumes that arrived whole stay even if a later part of the stream is refused, so an
-    /// interrupted copy can be resumed by receiving the stream again. For a stream that does
-    /// not fit in memory, push it chunk by chunk: `receiveBegin`, `receivePush`, `receiveFinish`.
-    #[wasm_bindgen(unchecked_return_type = "CopyReport")]
-    pub async fn receive(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array | Uint8Array[]")] stream: JsValue,
-    ) -> Result<JsValue> {
+    /// [`Self::js_receive`] for Rust callers (the wasm-bindgen tests).
+    pub async fn receive(&self, stream: JsValue) -> Result<JsValue> {
         self.check_writable()?;
         let chunks: Vec<Uint8Array> = if Array::is_array(&stream) {
             Array::from(&stream)
@@ -621,7 +570,7 @@ impl StrataStore {
         .map_err(|_| {
             StrataError::invalid_argument("receive takes a Uint8Array or an array of them")
         })?;
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         self.begin_receiving(&mut session)?;
         for chunk in &chunks {
             self.push_received(&mut session, &chunk.to_vec()).await?;
@@ -629,35 +578,28 @@ impl StrataStore {
         self.finish_receiving(&mut session).await
     }
 
-    /// Starts receiving a copy stream pushed chunk by chunk (`receivePush`), so that a stream
-    /// of any size goes through bounded memory. Until `receiveFinish` or `receiveAbort`, other
-    /// calls on the store fail with code `INVALID_STATE`.
-    #[wasm_bindgen(js_name = receiveBegin)]
+    /// [`Self::js_receive_begin`] for Rust callers (the wasm-bindgen tests).
     pub async fn receive_begin(&self) -> Result<()> {
         self.check_writable()?;
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         self.begin_receiving(&mut session)
     }
 
-    /// Feeds the next bytes of the stream being received; returns the stream bytes so far. A
-    /// refused stream ends the receive (the store reopens as storage holds it) and fails.
-    #[wasm_bindgen(js_name = receivePush)]
+    /// [`Self::js_receive_push`] for Rust callers (the wasm-bindgen tests).
     pub async fn receive_push(&self, chunk: Vec<u8>) -> Result<f64> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         self.push_received(&mut session, &chunk).await
     }
 
-    /// Completes the receive; fails with `BAD_STREAM` if the stream stopped before its end.
-    #[wasm_bindgen(js_name = receiveFinish, unchecked_return_type = "CopyReport")]
+    /// [`Self::js_receive_finish`] for Rust callers (the wasm-bindgen tests).
     pub async fn receive_finish(&self) -> Result<JsValue> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         self.finish_receiving(&mut session).await
     }
 
-    /// Abandons the receive: volumes that arrived whole stay, a partial one is dropped.
-    #[wasm_bindgen(js_name = receiveAbort)]
+    /// [`Self::js_receive_abort`] for Rust callers (the wasm-bindgen tests).
     pub async fn receive_abort(&self) -> Result<()> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         let Some((receiver, lent)) = session.receiving.take() else {
             return Ok(());
         };
@@ -669,19 +611,15 @@ impl StrataStore {
         Ok(())
     }
 
-    /// Streams volume `volume` as a raw image to `onChunk` (chunks of up to 1 MiB), calling
-    /// `onProgress(done, total)` after each.
-    #[wasm_bindgen(js_name = exportImage)]
+    /// [`Self::js_export_image`] for Rust callers (the wasm-bindgen tests).
     pub async fn export_image(
         &self,
         volume: f64,
-        #[wasm_bindgen(unchecked_param_type = "ChunkCallback")] on_chunk: Function,
-        #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
-            Function,
-        >,
+        on_chunk: Function,
+        on_progress: Option<Function>,
     ) -> Result<()> {
         let volume = convert::to_volume(volume, "volume")?;
-        let session = self.session.lock().await;
+        let session = self.0.session.lock().await;
         let sink = |chunk: &[u8]| deliver_chunk(&on_chunk, "onChunk", chunk);
         let progress = |done: u64, total: u64| {
             if let Some(f) = &on_progress {
@@ -697,16 +635,15 @@ impl StrataStore {
         Ok(())
     }
 
-    /// Syncs, closes the store and releases its lock. Later calls fail with code `CLOSED`;
-    /// closing twice is allowed.
+    /// [`Self::js_close`] for Rust callers (the wasm-bindgen tests).
     pub async fn close(&self) -> Result<()> {
-        let mut session = self.session.lock().await;
+        let mut session = self.0.session.lock().await;
         let lock = session.lock.take();
         // A receive in progress is abandoned with its partial volume (recovery drops it).
         session.receiving = None;
         let closed = match session.store.take() {
             // Nothing to sync: release the storage (OPFS handles, the IndexedDB connection).
-            Some(store) if self.read_only => {
+            Some(store) if self.0.read_only => {
                 store.storage().close();
                 Ok(())
             }
@@ -770,14 +707,15 @@ impl StrataStore {
     /// Opens the store again from storage (recovery runs, as after a crash), under storage
     /// management as it was opened.
     async fn open_again(&self) -> Result<Managed<Store<AnyStorage>>> {
-        let (storage, _) = place::open_storage(self.backend, &self.name, self.read_only).await?;
-        if self.read_only {
+        let (storage, _) =
+            place::open_storage(self.0.backend, &self.0.name, self.0.read_only).await?;
+        if self.0.read_only {
             return Ok(Managed::new(
                 Store::open_read_only(storage, place::clock()).await?,
             )?);
         }
         let store = Store::open(storage, place::clock()).await?;
-        Ok(Managed::open(store, self.automatic_policies).await?)
+        Ok(Managed::open(store, self.0.automatic_policies).await?)
     }
 
     /// Passes a change's outcome on. A storage failure (a `QuotaExceededError`, say) poisons
@@ -818,12 +756,170 @@ impl StrataStore {
         // The new OPFS storage needs the sync access handles the old one holds. Closing them
         // leaves the old one usable (handles reopen on demand) should the new open fail.
         // IndexedDB allows a second connection; closing the old one would end it.
-        if self.backend == BackendKind::Opfs {
+        if self.0.backend == BackendKind::Opfs {
             old.storage().close();
         }
         if let Ok(store) = self.open_again().await {
             session.store = Some(store);
         }
+    }
+}
+
+#[wasm_bindgen]
+impl StrataStore {
+    /// Opens the store `options.name`, creating it (with `options.blocks` blocks of
+    /// `options.blockSize` bytes) if it does not exist. Takes the store's cross-tab lock first:
+    /// if another tab or worker has the store open, fails with code `LOCKED`.
+    ///
+    /// With `readOnly: true` no lock is taken: the store opens as a point-in-time view beside a
+    /// writer in another tab (OPFS through `getFile()`, IndexedDB through a second connection),
+    /// and every change fails with code `READ_ONLY`. The view shows the store as it was when it
+    /// opened; a writer's later compaction or deletion may make some of its reads fail
+    /// verification (`CHECKSUM_MISMATCH`), never return wrong bytes. Reopen to see newer data.
+    /// Opening a view writes nothing ([`Store::open_read_only`]): a writer's unfinished
+    /// compaction, merge or receive is read around, never redone or removed. The memory backend
+    /// has no read-only views (`INVALID_ARGUMENT`): its storage is the writer's own.
+    #[wasm_bindgen(js_name = open, unchecked_return_type = "Promise<StrataStore>")]
+    pub fn js_open(
+        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
+    ) -> Promise {
+        promise(Self::open(options))
+    }
+
+    /// Starts creating the store `options.name` from a raw image pushed in chunks; the store
+    /// must not exist. Takes the store's lock like `open`.
+    #[wasm_bindgen(js_name = beginImport, unchecked_return_type = "Promise<ImageImport>")]
+    pub fn js_begin_import(
+        #[wasm_bindgen(unchecked_param_type = "ImportOptions")] options: JsValue,
+    ) -> Promise {
+        promise(Self::begin_import(options))
+    }
+
+    /// Deletes everything the store `options.name` holds on `options.backend` (`"auto"`: on
+    /// every backend). Takes the store's lock first, so an open store fails with `LOCKED`.
+    /// A missing store is not an error.
+    #[wasm_bindgen(js_name = destroy, unchecked_return_type = "Promise<void>")]
+    pub fn js_destroy(
+        #[wasm_bindgen(
+            unchecked_param_type = "{ name: string; backend?: OpenOptions[\"backend\"] }"
+        )]
+        options: JsValue,
+    ) -> Promise {
+        promise(Self::destroy(options))
+    }
+
+    /// The backend the store is on: `"memory"`, `"opfs"` or `"indexeddb"` (never `"auto"`).
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "\"memory\" | \"opfs\" | \"indexeddb\""
+    )]
+    pub fn backend(&self) -> String {
+        self.0.backend.as_str().to_string()
+    }
+
+    /// The store's name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.0.name.clone()
+    }
+
+    /// True if the store was opened with `readOnly: true`.
+    #[wasm_bindgen(getter, js_name = readOnly)]
+    pub fn read_only(&self) -> bool {
+        self.0.read_only
+    }
+
+    /// Takes a snapshot labelled `label`; returns the snapshot's volume identifier.
+    #[wasm_bindgen(js_name = snapshot, unchecked_return_type = "Promise<number>")]
+    pub fn js_snapshot(&self, label: Option<String>) -> Promise {
+        let this = self.clone();
+        promise(async move { this.snapshot(label).await })
+    }
+
+    /// Facts about the store.
+    #[wasm_bindgen(js_name = info, unchecked_return_type = "Promise<StoreInfo>")]
+    pub fn js_info(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.info().await })
+    }
+
+    /// Writes a copy stream of sealed snapshots (see `SendOptions`). Chunks go to `onChunk` if
+    /// given, else they are returned in `chunks`.
+    #[wasm_bindgen(js_name = send, unchecked_return_type = "Promise<SendResult>")]
+    pub fn js_send(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SendOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ChunkCallback")] on_chunk: Option<Function>,
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move { this.send(options, on_chunk).await })
+    }
+
+    /// Applies a copy stream (one `Uint8Array` or an array of chunks, in order) to this store.
+    /// Volumes that arrived whole stay even if a later part of the stream is refused, so an
+    /// interrupted copy can be resumed by receiving the stream again. For a stream that does
+    /// not fit in memory, push it chunk by chunk: `receiveBegin`, `receivePush`, `receiveFinish`.
+    #[wasm_bindgen(js_name = receive, unchecked_return_type = "Promise<CopyReport>")]
+    pub fn js_receive(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | Uint8Array[]")] stream: JsValue,
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move { this.receive(stream).await })
+    }
+
+    /// Starts receiving a copy stream pushed chunk by chunk (`receivePush`), so that a stream
+    /// of any size goes through bounded memory. Until `receiveFinish` or `receiveAbort`, other
+    /// calls on the store fail with code `INVALID_STATE`.
+    #[wasm_bindgen(js_name = receiveBegin, unchecked_return_type = "Promise<void>")]
+    pub fn js_receive_begin(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.receive_begin().await })
+    }
+
+    /// Feeds the next bytes of the stream being received; returns the stream bytes so far. A
+    /// refused stream ends the receive (the store reopens as storage holds it) and fails.
+    #[wasm_bindgen(js_name = receivePush, unchecked_return_type = "Promise<number>")]
+    pub fn js_receive_push(&self, chunk: Vec<u8>) -> Promise {
+        let this = self.clone();
+        promise(async move { this.receive_push(chunk).await })
+    }
+
+    /// Completes the receive; fails with `BAD_STREAM` if the stream stopped before its end.
+    #[wasm_bindgen(js_name = receiveFinish, unchecked_return_type = "Promise<CopyReport>")]
+    pub fn js_receive_finish(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.receive_finish().await })
+    }
+
+    /// Abandons the receive: volumes that arrived whole stay, a partial one is dropped.
+    #[wasm_bindgen(js_name = receiveAbort, unchecked_return_type = "Promise<void>")]
+    pub fn js_receive_abort(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.receive_abort().await })
+    }
+
+    /// Streams volume `volume` as a raw image to `onChunk` (chunks of up to 1 MiB), calling
+    /// `onProgress(done, total)` after each.
+    #[wasm_bindgen(js_name = exportImage, unchecked_return_type = "Promise<void>")]
+    pub fn js_export_image(
+        &self,
+        volume: f64,
+        #[wasm_bindgen(unchecked_param_type = "ChunkCallback")] on_chunk: Function,
+        #[wasm_bindgen(unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
+            Function,
+        >,
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move { this.export_image(volume, on_chunk, on_progress).await })
+    }
+
+    /// Syncs, closes the store and releases its lock. Later calls fail with code `CLOSED`;
+    /// closing twice is allowed.
+    #[wasm_bindgen(js_name = close, unchecked_return_type = "Promise<void>")]
+    pub fn js_close(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.close().await })
     }
 }
 
@@ -855,8 +951,13 @@ struct ImportState {
 
 /// A store being created from a raw image; see [`StrataStore::begin_import`].
 #[wasm_bindgen]
-pub struct ImageImport {
-    state: Exclusive<Option<ImportState>>,
+#[derive(Clone)]
+// A handle, as the store's.
+pub struct ImageImport(Rc<Import<ImportState>>);
+
+/// What an [`ImageImport`] or a [`StreamImport`] holds.
+struct Import<S> {
+    state: Exclusive<Option<S>>,
     name: String,
     backend: BackendKind,
 }
@@ -869,13 +970,13 @@ impl StrataStore {
         name: &str,
         backend: BackendKind,
     ) -> Result<StrataStore> {
-        Ok(StrataStore {
+        Ok(StrataStore(Rc::new(StoreState {
             session: Exclusive::new(Session::new(Managed::new(store)?, Some(lock))),
             name: name.to_string(),
             backend,
             read_only: false,
             automatic_policies: true,
-        })
+        })))
     }
 }
 
@@ -883,29 +984,55 @@ fn import_finished() -> StrataError {
     StrataError::new(CODE_INVALID_STATE, "the import has finished or failed")
 }
 
-#[wasm_bindgen]
 impl ImageImport {
-    /// Adds the next bytes of the image; returns the bytes imported so far.
+    /// [`Self::js_push`] for Rust callers (the wasm-bindgen tests).
     pub async fn push(&self, chunk: Vec<u8>) -> Result<f64> {
-        let mut state = self.state.lock().await;
+        let mut state = self.0.state.lock().await;
         let import = &mut state.as_mut().ok_or_else(import_finished)?.import;
         import.push(&chunk).await?;
         Ok(import.bytes_imported() as f64)
     }
 
-    /// Completes the import (checks the size, makes the baseline durable) and opens the store.
+    /// [`Self::js_finish`] for Rust callers (the wasm-bindgen tests).
     pub async fn finish(&self) -> Result<StrataStore> {
-        let mut state = self.state.lock().await;
+        let mut state = self.0.state.lock().await;
         let ImportState { import, lock } = state.take().ok_or_else(import_finished)?;
         let store = import.finish().await?;
-        StrataStore::created(store, lock, &self.name, self.backend)
+        StrataStore::created(store, lock, &self.0.name, self.0.backend)
+    }
+
+    /// [`Self::js_abort`] for Rust callers (the wasm-bindgen tests).
+    pub async fn abort(&self) {
+        let mut state = self.0.state.lock().await;
+        state.take();
+    }
+}
+
+#[wasm_bindgen]
+impl ImageImport {
+    /// Adds the next bytes of the image; returns the bytes imported so far.
+    #[wasm_bindgen(js_name = push, unchecked_return_type = "Promise<number>")]
+    pub fn js_push(&self, chunk: Vec<u8>) -> Promise {
+        let this = self.clone();
+        promise(async move { this.push(chunk).await })
+    }
+
+    /// Completes the import (checks the size, makes the baseline durable) and opens the store.
+    #[wasm_bindgen(js_name = finish, unchecked_return_type = "Promise<StrataStore>")]
+    pub fn js_finish(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.finish().await })
     }
 
     /// Abandons the import and releases the store's lock. What was written stays on storage
     /// without a journal (it is not a store); importing again under the name replaces it.
-    pub async fn abort(&self) {
-        let mut state = self.state.lock().await;
-        state.take();
+    #[wasm_bindgen(js_name = abort, unchecked_return_type = "Promise<void>")]
+    pub fn js_abort(&self) -> Promise {
+        let this = self.clone();
+        promise(async move {
+            this.abort().await;
+            Ok(())
+        })
     }
 }
 
@@ -917,24 +1044,13 @@ struct StreamImportState {
 /// A new store being created from a copy stream (a full `send`); see
 /// [`StrataStore::begin_stream_import`].
 #[wasm_bindgen]
-pub struct StreamImport {
-    state: Exclusive<Option<StreamImportState>>,
-    name: String,
-    backend: BackendKind,
-}
+#[derive(Clone)]
+// A handle, as the store's.
+pub struct StreamImport(Rc<Import<StreamImportState>>);
 
-#[wasm_bindgen]
 impl StrataStore {
-    /// Starts creating the store `options.name` as a copy of another, from a full copy stream
-    /// (`send()` without `base`) pushed in chunks; the store must not exist. Takes the store's
-    /// lock like `open`. Later copy streams of the same source go to `receive`.
-    #[wasm_bindgen(js_name = beginStreamImport)]
-    pub async fn begin_stream_import(
-        #[wasm_bindgen(
-            unchecked_param_type = "{ name: string; backend?: OpenOptions[\"backend\"] }"
-        )]
-        options: JsValue,
-    ) -> Result<StreamImport> {
+    /// [`Self::js_begin_stream_import`] for Rust callers (the wasm-bindgen tests).
+    pub async fn begin_stream_import(options: JsValue) -> Result<StreamImport> {
         let name = required_name(&options)?;
         let backend = backend_option(&options)?;
         let lock = place::lock(&name).await?;
@@ -942,23 +1058,37 @@ impl StrataStore {
         if has_store(&storage).await? {
             return Err(strata_engine::Error::AlreadyExists.into());
         }
-        Ok(StreamImport {
+        Ok(StreamImport(Rc::new(Import {
             state: Exclusive::new(Some(StreamImportState {
                 receiver: StreamReceiver::new_store(storage, place::clock()),
                 lock,
             })),
             name,
             backend,
-        })
+        })))
     }
 }
 
 #[wasm_bindgen]
+impl StrataStore {
+    /// Starts creating the store `options.name` as a copy of another, from a full copy stream
+    /// (`send()` without `base`) pushed in chunks; the store must not exist. Takes the store's
+    /// lock like `open`. Later copy streams of the same source go to `receive`.
+    #[wasm_bindgen(js_name = beginStreamImport, unchecked_return_type = "Promise<StreamImport>")]
+    pub fn js_begin_stream_import(
+        #[wasm_bindgen(
+            unchecked_param_type = "{ name: string; backend?: OpenOptions[\"backend\"] }"
+        )]
+        options: JsValue,
+    ) -> Promise {
+        promise(Self::begin_stream_import(options))
+    }
+}
+
 impl StreamImport {
-    /// Adds the next bytes of the stream; returns the stream bytes so far. A refused stream
-    /// ends the import.
+    /// [`Self::js_push`] for Rust callers (the wasm-bindgen tests).
     pub async fn push(&self, chunk: Vec<u8>) -> Result<f64> {
-        let mut state = self.state.lock().await;
+        let mut state = self.0.state.lock().await;
         let import = state.as_mut().ok_or_else(import_finished)?;
         match import.receiver.push(&chunk).await {
             Ok(()) => Ok(import.receiver.report().stream_bytes as f64),
@@ -969,18 +1099,46 @@ impl StreamImport {
         }
     }
 
-    /// Completes the import (the stream must have reached its end) and opens the new store.
+    /// [`Self::js_finish`] for Rust callers (the wasm-bindgen tests).
     pub async fn finish(&self) -> Result<StrataStore> {
-        let mut state = self.state.lock().await;
+        let mut state = self.0.state.lock().await;
         let StreamImportState { receiver, lock } = state.take().ok_or_else(import_finished)?;
         let (store, _) = receiver.finish().await?;
-        StrataStore::created(store, lock, &self.name, self.backend)
+        StrataStore::created(store, lock, &self.0.name, self.0.backend)
+    }
+
+    /// [`Self::js_abort`] for Rust callers (the wasm-bindgen tests).
+    pub async fn abort(&self) {
+        let mut state = self.0.state.lock().await;
+        state.take();
+    }
+}
+
+#[wasm_bindgen]
+impl StreamImport {
+    /// Adds the next bytes of the stream; returns the stream bytes so far. A refused stream
+    /// ends the import.
+    #[wasm_bindgen(js_name = push, unchecked_return_type = "Promise<number>")]
+    pub fn js_push(&self, chunk: Vec<u8>) -> Promise {
+        let this = self.clone();
+        promise(async move { this.push(chunk).await })
+    }
+
+    /// Completes the import (the stream must have reached its end) and opens the new store.
+    #[wasm_bindgen(js_name = finish, unchecked_return_type = "Promise<StrataStore>")]
+    pub fn js_finish(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.finish().await })
     }
 
     /// Abandons the import and releases the store's lock; what was written stays on storage
     /// (destroy the store, or import again after destroying it).
-    pub async fn abort(&self) {
-        let mut state = self.state.lock().await;
-        state.take();
+    #[wasm_bindgen(js_name = abort, unchecked_return_type = "Promise<void>")]
+    pub fn js_abort(&self) -> Promise {
+        let this = self.clone();
+        promise(async move {
+            this.abort().await;
+            Ok(())
+        })
     }
 }

@@ -3,12 +3,13 @@
 //! block map from these. A child module of `api`, so that it takes its turn with the store like
 //! every other method.
 
-use js_sys::Array;
+use js_sys::{Array, Promise};
 use strata_engine::{BlockMapBucket, Origin, Provenance};
 use wasm_bindgen::prelude::*;
 
 use super::{Result, StrataStore};
 use crate::convert::{self, ObjectBuilder};
+use crate::promise::promise;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_VIEW_TYPES: &str = r#"
@@ -87,28 +88,42 @@ fn bucket(b: &BlockMapBucket) -> JsValue {
     .build()
 }
 
-#[wasm_bindgen]
 impl StrataStore {
-    /// Which partition serves each of `blocks` blocks from `addr` of volume `volume` (at most
-    /// 65536 blocks).
-    #[wasm_bindgen(unchecked_return_type = "Provenance[]")]
+    /// [`Self::js_locate`] for Rust callers (the wasm-bindgen tests).
     pub async fn locate(&self, volume: f64, addr: f64, blocks: f64) -> Result<Array> {
         let volume = convert::to_volume(volume, "volume")?;
         let addr = convert::to_u64(addr, "addr")?;
         let blocks = convert::to_u64(blocks, "blocks")?;
-        let session = self.session.lock().await;
+        let session = self.0.session.lock().await;
         let located = session.store()?.locate(volume, addr, blocks)?;
         Ok(convert::array(&located, provenance))
     }
 
-    /// Volume `volume` as `buckets` regions of nearly equal size, each with the origin serving
-    /// most of its blocks (one bucket per block when `buckets` >= the block count).
-    #[wasm_bindgen(js_name = blockMap, unchecked_return_type = "BlockMapBucket[]")]
+    /// [`Self::js_block_map`] for Rust callers (the wasm-bindgen tests).
     pub async fn block_map(&self, volume: f64, buckets: f64) -> Result<Array> {
         let volume = convert::to_volume(volume, "volume")?;
         let buckets = convert::to_u64(buckets, "buckets")?;
-        let session = self.session.lock().await;
+        let session = self.0.session.lock().await;
         let map = session.store()?.block_map(volume, buckets)?;
         Ok(convert::array(&map, bucket))
+    }
+}
+
+#[wasm_bindgen]
+impl StrataStore {
+    /// Which partition serves each of `blocks` blocks from `addr` of volume `volume` (at most
+    /// 65536 blocks).
+    #[wasm_bindgen(js_name = locate, unchecked_return_type = "Promise<Provenance[]>")]
+    pub fn js_locate(&self, volume: f64, addr: f64, blocks: f64) -> Promise {
+        let this = self.clone();
+        promise(async move { this.locate(volume, addr, blocks).await })
+    }
+
+    /// Volume `volume` as `buckets` regions of nearly equal size, each with the origin serving
+    /// most of its blocks (one bucket per block when `buckets` >= the block count).
+    #[wasm_bindgen(js_name = blockMap, unchecked_return_type = "Promise<BlockMapBucket[]>")]
+    pub fn js_block_map(&self, volume: f64, buckets: f64) -> Promise {
+        let this = self.clone();
+        promise(async move { this.block_map(volume, buckets).await })
     }
 }

@@ -20,15 +20,15 @@
 //! truncations recovery asks for and refuses every other change.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
-
-use rustc_hash::FxHashMap as HashMap;
-// Sets of chunk keys hash like the chunk maps (no B-tree of keys: one instantiation less in the
-// WebAssembly module; no caller needs them ordered).
-use rustc_hash::FxHashSet as ChunkSet;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+// Ordered maps are sorted vectors (no B-tree: each instantiation is some 8 KiB of WebAssembly).
+use litemap::LiteMap;
+use rustc_hash::FxHashMap as HashMap;
+// Sets of chunk keys hash like the chunk maps (no caller needs them ordered).
+use rustc_hash::FxHashSet as ChunkSet;
 use strata_engine::storage::{Change, Commit, ReadRequest, Storage, StorageError};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -92,7 +92,7 @@ impl ChunkCache {
 pub struct IdbStorage {
     name: String,
     db: IdbDatabase,
-    lengths: RefCell<BTreeMap<String, u64>>,
+    lengths: RefCell<LiteMap<String, u64>>,
     cache: RefCell<ChunkCache>,
     /// Test hook: abort the next commit's transaction after issuing its requests.
     abort_next_commit: Cell<bool>,
@@ -156,7 +156,7 @@ struct Work {
     /// Delete every stored chunk from this index on before writing.
     purge_from: Option<u64>,
     /// Chunks rewritten by this commit, each CHUNK bytes long.
-    chunks: BTreeMap<u64, Vec<u8>>,
+    chunks: LiteMap<u64, Vec<u8>>,
 }
 
 /// The committed contents of the chunks a commit rewrites in part (see `IdbStorage::fetch`).
@@ -169,7 +169,7 @@ impl Work {
             len,
             base_valid: len.unwrap_or(0),
             purge_from: None,
-            chunks: BTreeMap::new(),
+            chunks: LiteMap::new(),
         }
     }
 
@@ -326,7 +326,7 @@ impl IdbStorage {
         self.abort_next_commit.set(true);
     }
 
-    async fn load_lengths(&self) -> Result<BTreeMap<String, u64>, StorageError> {
+    async fn load_lengths(&self) -> Result<LiteMap<String, u64>, StorageError> {
         let tx = transaction(&self.db, &[META], IdbTransactionMode::Readonly, None)
             .map_err(|e| map_error(&self.name, &e))?;
         let store = tx.object_store(META).map_err(|e| map_error(META, &e))?;
@@ -342,7 +342,7 @@ impl IdbStorage {
             .await?
             .dyn_into()
             .map_err(|_| io(META, "getAll gave no array"))?;
-        let mut lengths = BTreeMap::new();
+        let mut lengths = LiteMap::new();
         for (key, value) in keys.iter().zip(values.iter()) {
             let (Some(object), Some(len)) = (key.as_string(), value.as_f64()) else {
                 return Err(io(META, format!("bad length record {key:?} = {value:?}")));
@@ -550,7 +550,7 @@ impl Storage for IdbStorage {
         // 1. Old contents of partly rewritten chunks, before the write transaction opens.
         let base = self.fetch(&self.chunks_to_fetch(&commit)).await?;
         // 2. The new chunks, built in memory.
-        let mut work: BTreeMap<String, Work> = BTreeMap::new();
+        let mut work: LiteMap<String, Work> = LiteMap::new();
         for change in &commit.changes {
             let object = change.object();
             work.entry(object.to_string())
@@ -570,7 +570,7 @@ impl IdbStorage {
     /// returns the chunks it stored, for the cache.
     async fn write_transaction(
         &self,
-        work: &BTreeMap<String, Work>,
+        work: &LiteMap<String, Work>,
         durable: bool,
     ) -> Result<Vec<(ChunkKey, Rc<Vec<u8>>)>, StorageError> {
         let durability = if durable { "strict" } else { "relaxed" };
@@ -596,7 +596,7 @@ impl IdbStorage {
     }
 
     /// After a committed transaction: the lengths and the chunk cache take its changes.
-    fn committed(&self, work: &BTreeMap<String, Work>, puts: Vec<(ChunkKey, Rc<Vec<u8>>)>) {
+    fn committed(&self, work: &LiteMap<String, Work>, puts: Vec<(ChunkKey, Rc<Vec<u8>>)>) {
         let mut lengths = self.lengths.borrow_mut();
         let mut cache = self.cache.borrow_mut();
         for (object, state) in work {
@@ -621,7 +621,7 @@ impl IdbStorage {
 /// Issues the requests of `work` in `tx`: purges, chunk puts (recorded in `puts`) and lengths.
 fn issue_writes(
     tx: &IdbTransaction,
-    work: &BTreeMap<String, Work>,
+    work: &LiteMap<String, Work>,
     puts: &mut Vec<(ChunkKey, Rc<Vec<u8>>)>,
 ) -> Result<(), JsValue> {
     let chunks = tx.object_store(CHUNKS)?;
