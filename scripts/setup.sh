@@ -132,13 +132,15 @@ if [ "$mode" = test ]; then
   step "chromium + chromium-driver" has_chromium install_chromium
 
   # The real-client checks build ext4 images (mkfs.ext4, e2fsck) and compare them with qemu-img;
-  # the benchmark's peer is qcow2 through qemu-img and qemu-io.
+  # the benchmark's peer is qcow2 through qemu-img and qemu-io; `strata serve` is tested with
+  # qemu-io, qemu-img, nbdinfo and nbdcopy (libnbd-bin).
   has_fs_tools() {
     { command -v mkfs.ext4 || [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ]; } >/dev/null &&
-      command -v qemu-img >/dev/null && command -v qemu-io >/dev/null
+      command -v qemu-img >/dev/null && command -v qemu-io >/dev/null &&
+      command -v nbdinfo >/dev/null && command -v nbdcopy >/dev/null
   }
-  install_fs_tools() { apt_install e2fsprogs qemu-utils; }
-  step "e2fsprogs + qemu-utils" has_fs_tools install_fs_tools
+  install_fs_tools() { apt_install e2fsprogs qemu-utils libnbd-bin; }
+  step "e2fsprogs + qemu-utils + libnbd-bin" has_fs_tools install_fs_tools
 
   # playwright-core needs Node 20 or newer. Debian 12's own nodejs is 18, so installing it only
   # helps on newer releases; otherwise say plainly what is missing.

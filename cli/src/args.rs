@@ -143,6 +143,7 @@ pub enum Command {
     Ttl(TtlArgs),
     Audit(AuditArgs),
     Mirror(mirror::MirrorArgs),
+    Serve(ServeArgs),
 }
 
 /// Create a store: an empty baseline of zeros, or a baseline imported from a raw image
@@ -1390,4 +1391,43 @@ mod tests {
         assert!("..5".parse::<BlockRange>().is_err());
         assert!("a..b".parse::<BlockRange>().is_err());
     }
+}
+
+/// Serve the store over NBD: the head writable, every volume read-only (QEMU, nbdcopy, Linux)
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Serve the store as a network block device (the NBD protocol, fixed newstyle, structured replies, \
+base:allocation block status) on a Unix socket or a port of 127.0.0.1.
+
+Export names: `head` (or the empty name) is the live head, writable by one client at a time \
+(read-only with --read-only); a volume number, `baseline`, or a snapshot's label is that volume, \
+read-only, for any number of clients. NBD FLUSH is the store's sync, the durability point; TRIM and \
+WRITE_ZEROES make blocks read as zeros; unaligned requests are read-modify-written. The policy's \
+temporal rules run on a clock tick while serving. The server prints its URI on stdout, and on \
+SIGINT or SIGTERM stops accepting, syncs and closes the store. It holds the store's write lock: \
+reading commands (read, volumes, diff...) work beside it, changing ones wait until it stops.",
+    after_help = "\
+Examples:
+  strata serve ./vol --socket /tmp/vol.sock &
+  qemu-img convert -n -O raw disk.raw 'nbd+unix:///head?socket=/tmp/vol.sock'
+  qemu-io -f raw -c 'write -P 0xab 0 64k' -c flush 'nbd+unix:///head?socket=/tmp/vol.sock'
+  nbdcopy 'nbd+unix:///1?socket=/tmp/vol.sock' snapshot1.raw
+  strata serve ./vol --port 10809        # nbd://127.0.0.1:10809/head"
+)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Listen on this Unix socket (a stale socket file is replaced)
+    #[arg(long, value_name = "PATH", conflicts_with = "port")]
+    pub socket: Option<PathBuf>,
+    /// Listen on this port of 127.0.0.1 (0 picks a free one; the URI printed says which)
+    #[arg(long, value_name = "PORT", default_value_t = 10809)]
+    pub port: u16,
+    /// Export the head read-only too
+    #[arg(long)]
+    pub read_only: bool,
+    /// How often the policy's temporal rules are evaluated while serving
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub tick: DurationArg,
 }

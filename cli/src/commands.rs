@@ -5,11 +5,13 @@ mod mirror;
 mod ops;
 mod paths;
 mod policy;
+mod serve;
 
 pub use copy::{receive, send};
 pub use mirror::mirror;
 pub use ops::{compact, delete, diff, du, merge, rollback};
 pub use policy::{audit, event, hold, policy, ttl};
+pub use serve::serve;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;

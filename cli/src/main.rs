@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         Command::Ttl(a) => commands::ttl(a),
         Command::Audit(a) => commands::audit(a),
         Command::Mirror(a) => commands::mirror(a),
+        Command::Serve(a) => commands::serve(a, quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

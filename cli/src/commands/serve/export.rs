@@ -1,0 +1,399 @@
+//! What `strata serve` exports and how NBD's byte ranges become whole-block operations on the
+//! store: the head (writable, by one client at a time) and every volume read-only.
+//!
+//! NBD clients do not promise block alignment, so a write that starts or ends inside a block
+//! reads that block from the head, patches it and writes it whole (read-modify-write), and a
+//! read fetches the covering blocks and returns the bytes asked for. Zeroing (`TRIM`,
+//! `WRITE_ZEROES`) skips blocks that already read as zeros from an all-zero baseline, so a
+//! client zeroing a fresh export writes nothing.
+
+use std::cell::Cell;
+
+use strata_engine::storage::dir::DirStorage;
+use strata_engine::{Error, Managed, Origin, Store, VolumeId, LOCATE_BLOCKS_MAX};
+use tokio::sync::Mutex;
+
+use super::proto;
+use crate::args::VolumeArg;
+
+/// The store being served.
+pub type Served = Managed<Store<DirStorage>>;
+
+/// Most bytes put in one log record by a write or a zeroing (the engine's record limit is 16 MiB).
+const WRITE_CHUNK_BYTES: u64 = 4 << 20;
+
+/// An error answered to the client: the protocol's error value and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub errno: u32,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(errno: u32, message: impl Into<String>) -> Self {
+        Refusal {
+            errno,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        let errno = match &e {
+            Error::BlockOutOfRange { .. } => proto::EINVAL,
+            Error::UnknownVolume(_) => proto::EIO,
+            _ => proto::EIO,
+        };
+        Refusal::new(errno, format!("{}: {e}", e.code()))
+    }
+}
+
+/// Which volume an export shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The live head, whatever its number becomes while the client is connected.
+    Head,
+    /// One volume (a snapshot or the baseline), read-only.
+    Volume(VolumeId),
+}
+
+/// An export a client asked for by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    pub target: Target,
+    /// Size in bytes.
+    pub size: u64,
+    pub writable: bool,
+    /// For people (`NBD_INFO_DESCRIPTION`, `NBD_OPT_LIST`).
+    pub description: String,
+}
+
+/// The state every connection shares.
+pub struct Server {
+    store: Mutex<Served>,
+    /// A client has the head open for writing.
+    writer: Cell<bool>,
+    /// `--read-only`: the head is exported read-only too.
+    read_only: bool,
+    block_size: u32,
+    block_count: u64,
+}
+
+impl Server {
+    pub fn new(store: Served, read_only: bool) -> Self {
+        Server {
+            block_size: store.block_size(),
+            block_count: store.block_count(),
+            store: Mutex::new(store),
+            writer: Cell::new(false),
+            read_only,
+        }
+    }
+
+    /// The store back, once no connection is left.
+    pub fn into_store(self) -> Served {
+        self.store.into_inner()
+    }
+
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    pub fn size(&self) -> u64 {
+        self.block_count * u64::from(self.block_size)
+    }
+
+    /// The store, for the server's own use (ticks, the final sync).
+    pub fn store(&self) -> &Mutex<Served> {
+        &self.store
+    }
+
+    /// Looks up an export: `""` or `head` (the head), a volume number, `baseline`, or a label.
+    pub async fn export(&self, name: &str) -> Result<Export, Refusal> {
+        let store = self.store.lock().await;
+        let target = match name {
+            "" => Target::Head,
+            _ => match name.parse::<VolumeArg>() {
+                Ok(VolumeArg::Head) => Target::Head,
+                Ok(VolumeArg::Id(n)) => Target::Volume(VolumeId(n)),
+                Err(_) => {
+                    let matches: Vec<VolumeId> = store
+                        .volumes()
+                        .into_iter()
+                        .filter(|v| !v.label.is_empty() && v.label == name)
+                        .map(|v| v.id)
+                        .collect();
+                    match matches.as_slice() {
+                        [id] => Target::Volume(*id),
+                        [] => {
+                            return Err(Refusal::new(
+                                proto::EINVAL,
+                                format!("no export {name:?}: give `head`, a volume number, `baseline` or a snapshot's label"),
+                            ))
+                        }
+                        _ => {
+                            return Err(Refusal::new(
+                                proto::EINVAL,
+                                format!("the label {name:?} names {} volumes: give a number", matches.len()),
+                            ))
+                        }
+                    }
+                }
+            },
+        };
+        let (writable, description) = match target {
+            Target::Head => (
+                !self.read_only,
+                format!(
+                    "the head (volume {}), {}",
+                    store.head(),
+                    if self.read_only {
+                        "read-only"
+                    } else {
+                        "writable"
+                    }
+                ),
+            ),
+            Target::Volume(id) if id == store.head() => {
+                (false, format!("volume {id} (the head), read-only"))
+            }
+            Target::Volume(id) => {
+                let info = store
+                    .volume(id)
+                    .map_err(|e| Refusal::new(proto::EINVAL, e.to_string()))?;
+                let label = label_suffix(&info.label);
+                (false, format!("volume {id}{label}, read-only"))
+            }
+        };
+        Ok(Export {
+            target,
+            size: self.size(),
+            writable,
+            description,
+        })
+    }
+
+    /// The exports `NBD_OPT_LIST` names: the head, then every volume by number.
+    pub async fn list(&self) -> Vec<(String, String)> {
+        let store = self.store.lock().await;
+        let mut out = vec![(
+            "head".to_string(),
+            format!("the head (volume {})", store.head()),
+        )];
+        for v in store.volumes() {
+            if v.id == store.head() {
+                continue;
+            }
+            let label = label_suffix(&v.label);
+            out.push((
+                v.id.0.to_string(),
+                format!("volume {}{label}, read-only", v.id),
+            ));
+        }
+        out
+    }
+
+    /// Takes the head for writing; false if another client has it.
+    pub fn claim_writer(&self) -> bool {
+        !self.writer.replace(true)
+    }
+
+    /// Gives the head back (the writer disconnected).
+    pub fn release_writer(&self) {
+        self.writer.set(false);
+    }
+
+    /// Checks a request's range against the export.
+    pub fn check_range(&self, offset: u64, length: u64, errno: u32) -> Result<(), Refusal> {
+        match offset.checked_add(length) {
+            Some(end) if end <= self.size() => Ok(()),
+            _ => Err(Refusal::new(
+                errno,
+                format!(
+                    "bytes {offset}..+{length} are outside the export ({} bytes)",
+                    self.size()
+                ),
+            )),
+        }
+    }
+
+    /// Blocks `[first, end)` covering bytes `[offset, offset + length)`.
+    fn blocks(&self, offset: u64, length: u64) -> (u64, u64) {
+        let bs = u64::from(self.block_size);
+        (offset / bs, (offset + length).div_ceil(bs))
+    }
+
+    /// `length` bytes at `offset` of `target` (checked by the caller: in range, at most
+    /// [`proto::PAYLOAD_MAX`]).
+    pub async fn read(&self, target: Target, offset: u64, length: u64) -> Result<Vec<u8>, Refusal> {
+        if length == 0 {
+            return Ok(Vec::new());
+        }
+        let (first, end) = self.blocks(offset, length);
+        let store = self.store.lock().await;
+        let volume = resolve(&store, target);
+        let data = store.read_at(volume, first, end - first).await?;
+        let skip = (offset - first * u64::from(self.block_size)) as usize;
+        Ok(data[skip..skip + length as usize].to_vec())
+    }
+
+    /// Writes `data` at byte `offset` of the head; with `fua`, syncs before returning.
+    pub async fn write(&self, offset: u64, data: &[u8], fua: bool) -> Result<(), Refusal> {
+        let mut store = self.store.lock().await;
+        let bs = u64::from(self.block_size);
+        let mut at = offset;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let block = at / bs;
+            let within = (at % bs) as usize;
+            if within != 0 || (rest.len() as u64) < bs {
+                // An edge: read the block, patch it, write it whole.
+                let take = rest.len().min(bs as usize - within);
+                let mut whole = store.read_at(store.head(), block, 1).await?;
+                whole[within..within + take].copy_from_slice(&rest[..take]);
+                store.write(block, &whole).await?;
+                at += take as u64;
+                rest = &rest[take..];
+                continue;
+            }
+            let whole_blocks = (rest.len() as u64 / bs).min(WRITE_CHUNK_BYTES / bs);
+            let bytes = (whole_blocks * bs) as usize;
+            store.write(block, &rest[..bytes]).await?;
+            at += bytes as u64;
+            rest = &rest[bytes..];
+        }
+        if fua {
+            store.sync().await?;
+        }
+        Ok(())
+    }
+
+    /// Makes `length` bytes at `offset` of the head read as zeros; with `fua`, syncs.
+    pub async fn zero(&self, offset: u64, length: u64, fua: bool) -> Result<(), Refusal> {
+        if length == 0 {
+            return Ok(());
+        }
+        let bs = u64::from(self.block_size);
+        let end = offset + length;
+        let whole_first = offset.div_ceil(bs);
+        let whole_end = end / bs;
+        if whole_first >= whole_end {
+            // Within one block, or across one boundary without a whole block.
+            return self.write_zero_bytes(offset, length, fua).await;
+        }
+        if offset < whole_first * bs {
+            self.write_zero_bytes(offset, whole_first * bs - offset, false)
+                .await?;
+        }
+        let mut store = self.store.lock().await;
+        let zeros = vec![0u8; WRITE_CHUNK_BYTES.min((whole_end - whole_first) * bs) as usize];
+        let mut block = whole_first;
+        while block < whole_end {
+            let n = (whole_end - block).min(LOCATE_BLOCKS_MAX);
+            let origins = store.locate(store.head(), block, n)?;
+            // Runs of blocks that do not read as zeros yet.
+            let mut i = 0usize;
+            while i < origins.len() {
+                if origins[i].origin == Origin::Zero {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < origins.len()
+                    && origins[i].origin != Origin::Zero
+                    && ((i - start + 1) as u64) * bs <= zeros.len() as u64
+                {
+                    i += 1;
+                }
+                let count = (i - start) as u64;
+                store
+                    .write(block + start as u64, &zeros[..(count * bs) as usize])
+                    .await?;
+            }
+            block += n;
+        }
+        drop(store);
+        if end > whole_end * bs {
+            self.write_zero_bytes(whole_end * bs, end - whole_end * bs, false)
+                .await?;
+        }
+        if fua {
+            self.store.lock().await.sync().await?;
+        }
+        Ok(())
+    }
+
+    async fn write_zero_bytes(&self, offset: u64, length: u64, fua: bool) -> Result<(), Refusal> {
+        self.write(offset, &vec![0u8; length as usize], fua).await
+    }
+
+    /// The durability point.
+    pub async fn flush(&self) -> Result<(), Refusal> {
+        self.store.lock().await.sync().await?;
+        Ok(())
+    }
+
+    /// `base:allocation` extents from `offset`: (length, flags) pairs, consecutive, covering at
+    /// least the first byte and never past `offset + length`. Looks at most
+    /// [`LOCATE_BLOCKS_MAX`] blocks (and at most 2 GiB) per call; the client asks again for
+    /// the rest.
+    pub async fn block_status(
+        &self,
+        target: Target,
+        offset: u64,
+        length: u64,
+        one: bool,
+    ) -> Result<Vec<(u32, u32)>, Refusal> {
+        let bs = u64::from(self.block_size);
+        let limit = LOCATE_BLOCKS_MAX.min((1u64 << 31) / bs);
+        let (first, end) = self.blocks(offset, length);
+        let end = end.min(first + limit);
+        let store = self.store.lock().await;
+        let volume = resolve(&store, target);
+        let origins = store.locate(volume, first, end - first)?;
+        let stop = (offset + length).min(end * bs);
+        let mut extents: Vec<(u32, u32)> = Vec::new();
+        let mut at = offset;
+        for (i, p) in origins.iter().enumerate() {
+            let block_end = ((first + i as u64 + 1) * bs).min(stop);
+            if block_end <= at {
+                continue;
+            }
+            let status = if p.origin == Origin::Zero {
+                proto::STATE_HOLE | proto::STATE_ZERO
+            } else {
+                0
+            };
+            let len = (block_end - at) as u32;
+            match extents.last_mut() {
+                Some((l, s)) if *s == status => *l += len,
+                _ => {
+                    if one && !extents.is_empty() {
+                        break;
+                    }
+                    extents.push((len, status));
+                }
+            }
+            at = block_end;
+        }
+        Ok(extents)
+    }
+}
+
+/// The volume `target` names now.
+fn resolve(store: &Served, target: Target) -> VolumeId {
+    match target {
+        Target::Head => store.head(),
+        Target::Volume(id) => id,
+    }
+}
+
+/// ` "label"`, or nothing for an unlabelled volume.
+fn label_suffix(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!(" {label:?}")
+    }
+}
