@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p strata-bench -- [--seed N] [--volume-gib 1] [--quick] [--scale] [--dir D]
-//! cargo run --release -p strata-bench -- --ops [--ops-mib 256]   # figures 9-11 only
+//! cargo run --release -p strata-bench -- --ops [--ops-mib 256]   # figures 9-12 only
 //! ```
 //!
 //! See BENCHMARKS.md at the top of the repository for what each figure measures and the latest
@@ -15,6 +15,7 @@ mod figures;
 mod flushes;
 mod history;
 mod maintenance;
+mod nbd;
 mod qemu;
 mod report;
 mod stats;
@@ -261,7 +262,7 @@ fn main() -> Res<()> {
             .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
     });
     let p = Params::new(&args, seed);
-    // Figures 0-8 run by default; 9-11 with --ops (or when named in --only).
+    // Figures 0-8 run by default; 9-12 with --ops (or when named in --only).
     let want = |f: u32| {
         if args.only.is_empty() {
             (f <= 8) != args.ops
@@ -364,6 +365,11 @@ fn main() -> Res<()> {
     if want(11) {
         run(&mut rep, "11", &mut |rep| {
             maintenance::incremental_stream(&p, rep, &mut rng_for(seed, 11))
+        });
+    }
+    if want(12) {
+        run(&mut rep, "12", &mut |rep| {
+            nbd::convert_through_nbd(&p, rep, &mut rng_for(seed, 12))
         });
     }
 

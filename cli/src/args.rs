@@ -41,13 +41,15 @@ Example:
   strata read ./vol --addr 10 --volume 1 --hex
   strata log ./vol";
 
-/// A volume given on the command line: a number, `head` or `baseline`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A volume given on the command line: a number, `head`, `baseline` or a snapshot's label.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeArg {
     /// The live head, whatever its number.
     Head,
     /// A volume by identifier (`baseline` is 0).
     Id(u64),
+    /// A volume by label (resolved against the store: it must name exactly one volume).
+    Label(String),
 }
 
 impl FromStr for VolumeArg {
@@ -57,10 +59,15 @@ impl FromStr for VolumeArg {
         match s.to_ascii_lowercase().as_str() {
             "head" => Ok(VolumeArg::Head),
             "baseline" | "base" => Ok(VolumeArg::Id(0)),
-            other => other
-                .parse::<u64>()
-                .map(VolumeArg::Id)
-                .map_err(|_| format!("`{s}` is not a volume: give a number, `head` or `baseline`")),
+            other => match other.parse::<u64>() {
+                Ok(n) => Ok(VolumeArg::Id(n)),
+                Err(_) if !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control) => {
+                    Ok(VolumeArg::Label(s.to_string()))
+                }
+                Err(_) => Err(format!(
+                    "`{s}` is not a volume: give a number, `head`, `baseline` or a label"
+                )),
+            },
         }
     }
 }
@@ -270,7 +277,7 @@ pub struct ReadArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub blocks: u64,
-    /// Volume to read: a volume identifier, `head` or `baseline`
+    /// Volume to read: a volume identifier, `head`, `baseline` or a label
     #[arg(long, value_name = "V", default_value = "head")]
     pub volume: VolumeArg,
     /// Print a hex dump instead of raw bytes
@@ -306,7 +313,7 @@ pub struct LogArgs {
     /// Start at the first entry with this sequence number or a later one
     #[arg(long, value_name = "S", conflicts_with = "volume")]
     pub from_seq: Option<u64>,
-    /// List only the entries of this volume: a volume identifier, `head` or `baseline`
+    /// List only the entries of this volume: a volume identifier, `head`, `baseline` or a label
     #[arg(long, value_name = "V")]
     pub volume: Option<VolumeArg>,
     /// Stop after this many entries
@@ -363,7 +370,7 @@ Examples:
 pub struct ExportArgs {
     #[command(flatten)]
     pub store: StoreArg,
-    /// Volume to export: a volume identifier, `head` or `baseline`
+    /// Volume to export: a volume identifier, `head`, `baseline` or a label
     #[arg(long, value_name = "V", default_value = "head")]
     pub volume: VolumeArg,
     /// Image file to write (`-` for stdout)
@@ -540,10 +547,10 @@ Examples:
 pub struct DiffArgs {
     #[command(flatten)]
     pub store: StoreArg,
-    /// First volume: a volume identifier, `head` or `baseline`
+    /// First volume: a volume identifier, `head`, `baseline` or a label
     #[arg(value_name = "A")]
     pub a: VolumeArg,
-    /// Second volume: a volume identifier, `head` or `baseline`
+    /// Second volume: a volume identifier, `head`, `baseline` or a label
     #[arg(value_name = "B")]
     pub b: VolumeArg,
     #[command(flatten)]
@@ -1295,8 +1302,10 @@ mod tests {
         assert_eq!("head".parse::<VolumeArg>(), Ok(VolumeArg::Head));
         assert_eq!("Baseline".parse::<VolumeArg>(), Ok(VolumeArg::Id(0)));
         assert_eq!("7".parse::<VolumeArg>(), Ok(VolumeArg::Id(7)));
-        assert!("x7".parse::<VolumeArg>().is_err());
-        assert!("-1".parse::<VolumeArg>().is_err());
+        assert_eq!("v1".parse::<VolumeArg>(), Ok(VolumeArg::Label("v1".into())));
+        assert!("".parse::<VolumeArg>().is_err());
+        assert!("a\nb".parse::<VolumeArg>().is_err());
+        assert!("x".repeat(256).parse::<VolumeArg>().is_err());
     }
 
     #[test]

@@ -255,10 +255,39 @@ fn create_empty(dir: &Path, blocks: u64, block_size: u32) -> CliResult<Store<Dir
     block_on(Store::create(storage, options, clock())).map_err(|e| CliError::at(dir, e))
 }
 
-fn resolve(store: &Store<DirStorage>, volume: VolumeArg) -> CliResult<VolumeInfo> {
+/// The volume `volume` names in `store`: a label must name exactly one.
+pub(crate) fn resolve(store: &Store<DirStorage>, volume: VolumeArg) -> CliResult<VolumeInfo> {
     let id = match volume {
         VolumeArg::Head => store.head(),
         VolumeArg::Id(n) => VolumeId(n),
+        VolumeArg::Label(label) => {
+            let named: Vec<VolumeInfo> = store
+                .volumes()
+                .into_iter()
+                .filter(|v| v.label == label)
+                .collect();
+            return match <[VolumeInfo; 1]>::try_from(named) {
+                Ok([one]) => Ok(one),
+                Err(named) if named.is_empty() => Err(CliError::Message {
+                    code: "UNKNOWN_VOLUME",
+                    message: format!(
+                        "no volume is labelled {label:?} (`strata volumes` lists them)"
+                    ),
+                }),
+                Err(named) => Err(CliError::Message {
+                    code: "INVALID_ARGUMENT",
+                    message: format!(
+                        "the label {label:?} names {} volumes ({}): give a number",
+                        named.len(),
+                        named
+                            .iter()
+                            .map(|v| v.id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
+            };
+        }
     };
     Ok(store.volume(id)?)
 }

@@ -581,7 +581,7 @@ fn usage_errors_exit_2() {
     ]);
     usage_error(["write", d, "--addr", "0", "--pattern", "1", "--blocks", "0"]);
     usage_error(["read", d, "--addr", "-1"]);
-    usage_error(["read", d, "--addr", "0", "--volume", "latest"]);
+    usage_error(["read", d, "--addr", "0", "--volume", "a\u{1}b"]);
     usage_error(["read", d, "--addr", "0", "--hex", "-o", "x.bin"]);
     usage_error(["log", d, "--from-seq", "1", "--volume", "1"]);
     usage_error(["frobnicate"]);
@@ -990,5 +990,78 @@ fn stat_reports_a_torn_journal_tail_and_leaves_it_to_the_next_writer() {
     assert_eq!(
         json(&ok(["stat", d, "--json"]))["recovery"]["journalBytesTruncated"],
         0
+    );
+}
+
+#[test]
+fn every_command_that_takes_a_volume_takes_its_label_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "64", "-q"]);
+    ok([
+        "write",
+        d,
+        "--addr",
+        "0",
+        "--pattern",
+        "0x11",
+        "--blocks",
+        "1",
+        "-q",
+    ]);
+    ok(["snapshot", d, "--label", "v1"]);
+    ok([
+        "write",
+        d,
+        "--addr",
+        "0",
+        "--pattern",
+        "0x22",
+        "--blocks",
+        "1",
+        "-q",
+    ]);
+    ok(["snapshot", d, "--label", "twice"]);
+    ok([
+        "write",
+        d,
+        "--addr",
+        "1",
+        "--pattern",
+        "0x33",
+        "--blocks",
+        "1",
+        "-q",
+    ]);
+    ok(["snapshot", d, "--label", "twice"]);
+    assert_eq!(
+        ok(["read", d, "--volume", "v1", "--addr", "0", "--blocks", "1"]),
+        ok(["read", d, "--volume", "1", "--addr", "0", "--blocks", "1"])
+    );
+    assert_eq!(
+        ok(["read", d, "--volume", "v1", "--addr", "0", "--blocks", "1"])[0],
+        0x11
+    );
+    assert_eq!(export(d, "v1"), export(d, "1"));
+    let diff = ok_text(["diff", d, "v1", "head"]);
+    assert!(diff.contains('0'), "{diff}");
+    // A label naming two volumes is refused with their numbers; an unknown one too.
+    let err = fails_with(
+        ["read", d, "--volume", "twice", "--addr", "0"],
+        None,
+        "INVALID_ARGUMENT",
+    );
+    assert!(err.contains("2, 3"), "{err}");
+    fails_with(
+        ["read", d, "--volume", "nope", "--addr", "0"],
+        None,
+        "UNKNOWN_VOLUME",
+    );
+    ok(["delete", d, "--volume", "v1"]);
+    fails_with(
+        ["read", d, "--volume", "v1", "--addr", "0"],
+        None,
+        "UNKNOWN_VOLUME",
     );
 }

@@ -907,10 +907,10 @@ fn new_commands_use_usage_errors_for_bad_arguments() {
     let d = s(tmp.path());
     usage_error(["compact", d]); // no --volume
     usage_error(["merge", d]);
-    usage_error(["delete", d, "--volume", "x"]);
+    usage_error(["delete", d, "--volume", ""]);
     usage_error(["rollback", d]); // no --to
     usage_error(["diff", d, "1"]); // no B
-    usage_error(["diff", d, "1", "latest"]);
+    usage_error(["diff", d, "1", "bad\tlabel"]);
     usage_error(["du", d, "--json", "--bytes"]);
     usage_error(["send", d]); // no -o
     usage_error(["send", d, "--blocks", "8..8", "-o", "x"]);

@@ -112,35 +112,15 @@ impl Server {
     /// Looks up an export: `""` or `head` (the head), a volume number, `baseline`, or a label.
     pub async fn export(&self, name: &str) -> Result<Export, Refusal> {
         let store = self.store.lock().await;
-        let target = match name {
-            "" => Target::Head,
-            _ => match name.parse::<VolumeArg>() {
-                Ok(VolumeArg::Head) => Target::Head,
-                Ok(VolumeArg::Id(n)) => Target::Volume(VolumeId(n)),
-                Err(_) => {
-                    let matches: Vec<VolumeId> = store
-                        .volumes()
-                        .into_iter()
-                        .filter(|v| !v.label.is_empty() && v.label == name)
-                        .map(|v| v.id)
-                        .collect();
-                    match matches.as_slice() {
-                        [id] => Target::Volume(*id),
-                        [] => {
-                            return Err(Refusal::new(
-                                proto::EINVAL,
-                                format!("no export {name:?}: give `head`, a volume number, `baseline` or a snapshot's label"),
-                            ))
-                        }
-                        _ => {
-                            return Err(Refusal::new(
-                                proto::EINVAL,
-                                format!("the label {name:?} names {} volumes: give a number", matches.len()),
-                            ))
-                        }
-                    }
-                }
-            },
+        let target = match name.parse::<VolumeArg>() {
+            _ if name.is_empty() => Target::Head,
+            Ok(VolumeArg::Head) => Target::Head,
+            Ok(arg) => {
+                let info = crate::commands::resolve(&store, arg)
+                    .map_err(|e| Refusal::new(proto::EINVAL, format!("no export {name:?}: {e}")))?;
+                Target::Volume(info.id)
+            }
+            Err(e) => return Err(Refusal::new(proto::EINVAL, e)),
         };
         let (writable, description) = match target {
             Target::Head => (
