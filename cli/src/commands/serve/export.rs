@@ -329,33 +329,41 @@ impl Server {
         let limit = LOCATE_BLOCKS_MAX.min((1u64 << 31) / bs);
         let (first, end) = self.blocks(offset, length);
         let end = end.min(first + limit);
+        let stop = (offset + length).min(end * bs);
         let store = self.store.lock().await;
         let volume = resolve(&store, target);
-        let origins = store.locate(volume, first, end - first)?;
-        let stop = (offset + length).min(end * bs);
         let mut extents: Vec<(u32, u32)> = Vec::new();
         let mut at = offset;
-        for (i, p) in origins.iter().enumerate() {
-            let block_end = ((first + i as u64 + 1) * bs).min(stop);
-            if block_end <= at {
-                continue;
-            }
-            let status = if p.origin == Origin::Zero {
-                proto::STATE_HOLE | proto::STATE_ZERO
-            } else {
-                0
-            };
-            let len = (block_end - at) as u32;
-            match extents.last_mut() {
-                Some((l, s)) if *s == status => *l += len,
-                _ => {
-                    if one && !extents.is_empty() {
-                        break;
-                    }
-                    extents.push((len, status));
+        // Looked up in growing windows, so that a client asking for one extent at a time
+        // (qemu sets NBD_CMD_FLAG_REQ_ONE) costs the length of that extent, not the limit's.
+        let mut window = 64u64;
+        let mut block = first;
+        'windows: while block < end {
+            let n = window.min(end - block);
+            for (i, p) in store.locate(volume, block, n)?.iter().enumerate() {
+                let block_end = ((block + i as u64 + 1) * bs).min(stop);
+                if block_end <= at {
+                    continue;
                 }
+                let status = if p.origin == Origin::Zero {
+                    proto::STATE_HOLE | proto::STATE_ZERO
+                } else {
+                    0
+                };
+                let len = (block_end - at) as u32;
+                match extents.last_mut() {
+                    Some((l, s)) if *s == status => *l += len,
+                    _ => {
+                        if one && !extents.is_empty() {
+                            break 'windows;
+                        }
+                        extents.push((len, status));
+                    }
+                }
+                at = block_end;
             }
-            at = block_end;
+            block += n;
+            window = (window * 2).min(limit);
         }
         Ok(extents)
     }
