@@ -215,7 +215,12 @@ impl Server {
         let volume = resolve(&store, target);
         let data = store.read_at(volume, first, end - first).await?;
         let skip = (offset - first * u64::from(self.block_size)) as usize;
-        Ok(data[skip..skip + length as usize].to_vec())
+        let mut data = data;
+        if skip > 0 {
+            data.drain(..skip);
+        }
+        data.truncate(length as usize);
+        Ok(data)
     }
 
     /// Writes `data` at byte `offset` of the head; with `fua`, syncs before returning.

@@ -418,22 +418,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
         let bytes = match result {
             Err(refusal) if self.structured => error_chunk(cookie, refusal.errno, &refusal.message),
             Err(refusal) => simple_reply(cookie, refusal.errno).to_vec(),
-            Ok(Reply::Data(data)) if self.structured => {
-                let mut b = chunk_header(
-                    cookie,
-                    REPLY_FLAG_DONE,
-                    REPLY_TYPE_OFFSET_DATA,
-                    8 + data.len() as u32,
-                )
-                .to_vec();
-                b.extend_from_slice(&request.offset.to_be_bytes());
-                b.extend_from_slice(&data);
-                b
-            }
             Ok(Reply::Data(data)) => {
-                let mut b = simple_reply(cookie, 0).to_vec();
-                b.extend_from_slice(&data);
-                b
+                // The header, then the data as read: no copy of it into a reply buffer.
+                if self.structured {
+                    let mut b = chunk_header(
+                        cookie,
+                        REPLY_FLAG_DONE,
+                        REPLY_TYPE_OFFSET_DATA,
+                        8 + data.len() as u32,
+                    )
+                    .to_vec();
+                    b.extend_from_slice(&request.offset.to_be_bytes());
+                    self.stream.write_all(&b).await?;
+                } else {
+                    self.stream.write_all(&simple_reply(cookie, 0)).await?;
+                }
+                return self.stream.write_all(&data).await;
             }
             Ok(Reply::Extents(extents)) => block_status_chunk(cookie, &extents),
             Ok(Reply::Done) => simple_reply(cookie, 0).to_vec(),
