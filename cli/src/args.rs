@@ -1436,6 +1436,9 @@ pub struct ServeArgs {
     /// Export the head read-only too
     #[arg(long)]
     pub read_only: bool,
+    /// Most clients connected at once (each may hold one 32 MiB request); more are closed at once
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_clients: u16,
     /// How often the policy's temporal rules are evaluated while serving
     #[arg(long, value_name = "DURATION", default_value = "1s")]
     pub tick: DurationArg,

@@ -514,3 +514,31 @@ fn malformed_and_hostile_packets_get_protocol_errors_and_never_hurt_the_server_o
         "hostile clients changed the store"
     );
 }
+
+#[test]
+fn clients_beyond_max_clients_are_closed_at_once_and_the_rest_are_served() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = create(tmp.path());
+    let served = Served::start(&store, &tmp.path().join("sock"), &["--max-clients", "2"]);
+    let first = connect(&served.socket);
+    let second = connect(&served.socket);
+    let mut third = UnixStream::connect(&served.socket).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(closed(&mut third), "a third client was served beside two");
+    drop(first);
+    drop(second);
+    // Their tasks end once the server reads end-of-file; then clients are served again.
+    let mut served_again = false;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(20));
+        let out = output(Command::new(tool("nbdinfo")).arg(served.uri("head")));
+        if out.status.success() {
+            served_again = true;
+            break;
+        }
+    }
+    assert!(served_again, "no client was served after the others left");
+    served.stop();
+}

@@ -40,9 +40,9 @@ impl Refusal {
 
 impl From<Error> for Refusal {
     fn from(e: Error) -> Self {
+        // A volume deleted under a read-only client, a damaged block, a failed commit: EIO.
         let errno = match &e {
             Error::BlockOutOfRange { .. } => proto::EINVAL,
-            Error::UnknownVolume(_) => proto::EIO,
             _ => proto::EIO,
         };
         Refusal::new(errno, format!("{}: {e}", e.code()))

@@ -6,6 +6,10 @@
 //! a time and every reader sees every acknowledged write. `NBD_CMD_FLUSH` is the store's
 //! `sync()`. While serving, the policy's rules get a clock tick every `--tick`; on SIGINT or
 //! SIGTERM the server stops accepting, syncs and closes the store.
+//!
+//! Bounds: at most `--max-clients` connections (64 by default; more are closed at once), each
+//! holding at most one request's payload ([`proto::PAYLOAD_MAX`], 32 MiB) and one option's
+//! ([`proto::OPTION_PAYLOAD_MAX`], 64 KiB) at a time.
 
 mod export;
 pub mod proto;
@@ -134,6 +138,16 @@ async fn run(args: &ServeArgs, server: Rc<Server>, quiet: bool) -> CliResult {
             accepted = accept(&listener) => accepted,
         };
         match accepted {
+            Ok(_) if tasks.len() >= usize::from(args.max_clients) => {
+                // Dropped at once: the client sees the connection closed before the greeting.
+                note(
+                    quiet,
+                    format_args!(
+                        "strata serve: refused a client: {} are connected (--max-clients)",
+                        tasks.len()
+                    ),
+                );
+            }
             Ok(stream) => {
                 let server = server.clone();
                 tasks.spawn_local(async move {
