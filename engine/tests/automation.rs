@@ -896,3 +896,61 @@ fn compaction_events_fire_around_user_compactions_and_merges_only() {
     assert_eq!(store.audit().len(), audit_before);
     assert_eq!(snapshot_labels(&store, "pre-compact").len(), 2);
 }
+
+#[test]
+fn the_policy_scheme_names_every_snapshot_taken_without_a_label_and_never_twice_alike() {
+    let clock = Rc::new(ManualClock::new(START_MS + 13 * HOUR_MS));
+    let (_, mut store) = store(&clock);
+    // Without a policy, an unlabelled snapshot stays unlabelled.
+    block_on(store.write(1, &vec![1u8; BS])).unwrap();
+    let first = block_on(store.snapshot(None)).unwrap();
+    assert_eq!(store.volume(first).unwrap().label, "");
+    block_on(store.set_policy(Some(
+        Policy::from_json(r#"{"labels": "time", "rules": []}"#).unwrap(),
+    )))
+    .unwrap();
+    // A user's snapshot is named by the scheme; two in the same second get a suffix.
+    let a = block_on(store.snapshot(None)).unwrap();
+    let b = block_on(store.snapshot(None)).unwrap();
+    assert_eq!(store.volume(a).unwrap().label, "2024-01-01T130000Z");
+    assert_eq!(store.volume(b).unwrap().label, "2024-01-01T130000Z-2");
+    // A label given explicitly is kept as given, even a duplicate.
+    let c = block_on(store.snapshot(Some("2024-01-01T130000Z"))).unwrap();
+    assert_eq!(store.volume(c).unwrap().label, "2024-01-01T130000Z");
+    // Templates see `{n}` as the identifier the snapshot carries and `{rule}` as `user`;
+    // a rollback's sealed head is named too.
+    block_on(store.set_policy(Some(
+        Policy::from_json(r#"{"labels": {"template": "{rule}-{n}"}, "rules": []}"#).unwrap(),
+    )))
+    .unwrap();
+    block_on(store.write(2, &vec![2u8; BS])).unwrap();
+    let d = block_on(store.snapshot(None)).unwrap();
+    assert_eq!(store.volume(d).unwrap().label, format!("user-{}", d.0));
+    block_on(store.write(3, &vec![3u8; BS])).unwrap();
+    let sealed = store.head();
+    block_on(store.rollback(a, None)).unwrap();
+    assert_eq!(
+        store.volume(sealed).unwrap().label,
+        format!("user-{}", sealed.0)
+    );
+    // The policy's own snapshots are made unique the same way.
+    block_on(store.set_policy(Some(
+        Policy::from_json(
+            r#"{"rules": [{ "kind": "event", "event": "go", "action": "snapshot", "label": "same" }]}"#,
+        )
+        .unwrap(),
+    )))
+    .unwrap();
+    for _ in 0..3 {
+        block_on(store.write(4, &vec![4u8; BS])).unwrap();
+        block_on(store.event("go", &mut no_copy)).unwrap();
+    }
+    let mut same: Vec<String> = store
+        .volumes()
+        .into_iter()
+        .map(|v| v.label)
+        .filter(|l| l.starts_with("same"))
+        .collect();
+    same.sort();
+    assert_eq!(same, ["same", "same-2", "same-3"]);
+}

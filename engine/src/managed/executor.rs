@@ -568,6 +568,9 @@ impl<V: Volume> Managed<V> {
     ) -> Result<Outcome> {
         Ok(match decision {
             Decision::Snapshot { label, .. } => {
+                // The scheme never names two volumes alike (time-based labels can collide
+                // within a second).
+                let label = self.unique(label.clone());
                 let label = (!label.is_empty()).then_some(label.as_str());
                 let volume = self.volume.snapshot(label).await?;
                 Outcome::Applied {

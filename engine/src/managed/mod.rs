@@ -187,9 +187,11 @@ impl<V: Volume> Managed<V> {
         self.observe(Operation::Sync).await
     }
 
-    /// Seals the head as a snapshot ([`Volume::snapshot`]), then observes it.
+    /// Seals the head as a snapshot ([`Volume::snapshot`]), then observes it. Without a
+    /// `label`, the policy's identifier scheme names it ([`Managed::scheme_label`]).
     pub async fn snapshot(&mut self, label: Option<&str>) -> Result<VolumeId> {
-        let volume = self.volume.snapshot(label).await?;
+        let named = self.label_or_scheme(label);
+        let volume = self.volume.snapshot(named.as_deref()).await?;
         self.observe(Operation::Snapshot).await?;
         Ok(volume)
     }
@@ -252,11 +254,53 @@ impl<V: Volume> Managed<V> {
         Ok(report)
     }
 
-    /// Makes the head read as `to` does ([`Volume::rollback`]), then observes it.
+    /// Makes the head read as `to` does ([`Volume::rollback`]), then observes it. Without a
+    /// `label`, the policy's identifier scheme names the head it seals.
     pub async fn rollback(&mut self, to: VolumeId, label: Option<&str>) -> Result<VolumeId> {
-        let head = self.volume.rollback(to, label).await?;
+        let named = self.label_or_scheme(label);
+        let head = self.volume.rollback(to, named.as_deref()).await?;
         self.observe(Operation::Rollback).await?;
         Ok(head)
+    }
+
+    /// The label the policy's identifier scheme gives the head if it is sealed now by `rule`
+    /// (`"user"` for a snapshot taken without a label): rendered with the head's identifier as
+    /// `{n}` and the store's clock, and made unique among the volumes' labels (see
+    /// [`crate::policy::label::unique_label`]). Empty without a policy or with the sequential
+    /// scheme (the volume is known by its number).
+    pub fn scheme_label(&self, rule: &str) -> String {
+        let Some(policy) = self.policy() else {
+            return String::new();
+        };
+        let store = self.volume.store();
+        let label = policy
+            .labels
+            .render(store.now_ms(), store.head().0, rule, "");
+        self.unique(label)
+    }
+
+    /// `label` made unique among the store's volume labels.
+    fn unique(&self, label: String) -> String {
+        if label.is_empty() {
+            return label;
+        }
+        let labels: Vec<String> = self
+            .volume
+            .store()
+            .volumes()
+            .into_iter()
+            .map(|v| v.label)
+            .filter(|l| !l.is_empty())
+            .collect();
+        crate::policy::label::unique_label(label, |l| labels.iter().any(|t| t == l))
+    }
+
+    /// A label given explicitly, kept as given; else the scheme's, if it gives one.
+    fn label_or_scheme(&self, label: Option<&str>) -> Option<String> {
+        match label {
+            Some(label) => Some(label.to_string()),
+            None => Some(self.scheme_label("user")).filter(|l| !l.is_empty()),
+        }
     }
 
     /// Fails unless `volume` is a sealed snapshot (what compaction and merging take).

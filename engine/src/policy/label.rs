@@ -10,13 +10,20 @@
 //! | `{time}` | the UTC time of the snapshot, `HHMMSS` |
 //! | `{n}` | a counter: the volume identifier the snapshot will carry (identifiers are sequential and never reused) |
 //! | `{event}` | the event that caused the snapshot (`deploy`, `upgrade:pre`, `close`), empty otherwise |
-//! | `{rule}` | the name of the rule that took it, or its kind (`snapshot_every`) if it has no name |
+//! | `{rule}` | the name of the rule that took it, or its kind (`snapshot_every`) if it has no name; `user` for a snapshot a person or program took without a label |
+//!
+//! The scheme names every snapshot taken without a label, the policy's own and a user's
+//! ([`LabelScheme::render`]). A rendered label another volume already carries gets the first free
+//! suffix `-2`, `-3`, ... ([`unique_label`]), so a scheme never names two volumes alike (a label
+//! given explicitly is kept as given).
 //!
 //! `{{` and `}}` stand for literal braces. A rendered label is cut to [`LABEL_BYTES_MAX`] bytes
 //! (at a character boundary) and control characters are replaced with `_`, so whatever a template
 //! renders is a label the store accepts.
 
 use std::fmt::Write as _;
+
+use super::rules::LabelScheme;
 
 pub use crate::format::meta::LABEL_BYTES_MAX;
 
@@ -224,6 +231,52 @@ impl LabelTemplate {
     }
 }
 
+impl LabelScheme {
+    /// The label this scheme gives a snapshot taken at `at_ms` that will carry identifier
+    /// `counter`, taken by `rule` because of `event` (empty for none); empty for the sequential
+    /// scheme or a template that does not parse (the validator refuses those).
+    pub fn render(&self, at_ms: u64, counter: u64, rule: &str, event: &str) -> String {
+        let template = match self {
+            LabelScheme::Sequential => return String::new(),
+            LabelScheme::Time => LabelTemplate::time_based(),
+            LabelScheme::Template(t) => match LabelTemplate::parse(t) {
+                Ok(t) => t,
+                Err(_) => return String::new(),
+            },
+        };
+        template.render(&LabelContext {
+            at_ms,
+            counter,
+            event,
+            rule,
+        })
+    }
+}
+
+/// How many suffixes [`unique_label`] tries before it gives the label up (returns it empty).
+pub const UNIQUE_SUFFIXES_MAX: u32 = 10_000;
+
+/// `label` if no volume carries it (`taken` says), else `label-2`, `label-3`, ... the first free
+/// one, cut so that the suffix fits in [`LABEL_BYTES_MAX`] bytes. Empty stays empty; if
+/// [`UNIQUE_SUFFIXES_MAX`] suffixes are all taken, the result is empty (no label).
+pub fn unique_label(label: String, taken: impl Fn(&str) -> bool) -> String {
+    if label.is_empty() || !taken(&label) {
+        return label;
+    }
+    for n in 2..=UNIQUE_SUFFIXES_MAX {
+        let suffix = format!("-{n}");
+        let mut end = label.len().min(LABEL_BYTES_MAX - suffix.len());
+        while !label.is_char_boundary(end) {
+            end -= 1;
+        }
+        let candidate = format!("{}{suffix}", &label[..end]);
+        if !taken(&candidate) {
+            return candidate;
+        }
+    }
+    String::new()
+}
+
 /// Replaces control characters with `_` and cuts `label` to [`LABEL_BYTES_MAX`] bytes at a
 /// character boundary.
 pub fn sanitize_label(label: String) -> String {
@@ -298,5 +351,34 @@ mod tests {
         let label = sanitize_label("é".repeat(200));
         assert!(label.len() <= LABEL_BYTES_MAX);
         assert_eq!(label.chars().count(), LABEL_BYTES_MAX / 2);
+    }
+
+    #[test]
+    fn a_taken_label_gets_the_first_free_suffix_and_fits_the_limit() {
+        let taken = ["a", "a-2", "a-3"];
+        assert_eq!(unique_label("a".into(), |l| taken.contains(&l)), "a-4");
+        assert_eq!(unique_label("b".into(), |l| taken.contains(&l)), "b");
+        assert_eq!(unique_label(String::new(), |_| true), "");
+        let long = "é".repeat(LABEL_BYTES_MAX / 2);
+        let named = unique_label(long.clone(), |l| l == long);
+        assert!(
+            named.len() <= LABEL_BYTES_MAX && named.ends_with("-2"),
+            "{named}"
+        );
+        assert_eq!(unique_label("x".into(), |_| true), "");
+    }
+
+    #[test]
+    fn a_scheme_renders_for_a_user_snapshot() {
+        let at = 1_709_213_405_000; // 2024-02-29T13:30:05Z
+        assert_eq!(LabelScheme::Sequential.render(at, 7, "user", ""), "");
+        assert_eq!(
+            LabelScheme::Time.render(at, 7, "user", ""),
+            "2024-02-29T133005Z"
+        );
+        assert_eq!(
+            LabelScheme::Template("{rule}-{n}".into()).render(at, 7, "user", ""),
+            "user-7"
+        );
     }
 }
