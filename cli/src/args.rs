@@ -1415,7 +1415,7 @@ read-only, for any number of clients. NBD FLUSH is the store's sync, the durabil
 WRITE_ZEROES make blocks read as zeros; unaligned requests are read-modify-written. The policy's \
 temporal rules run on a clock tick while serving. The server prints its URI on stdout, and on \
 SIGINT or SIGTERM stops accepting, syncs and closes the store. It holds the store's write lock: \
-reading commands (read, volumes, diff...) work beside it, changing ones wait until it stops.",
+reading commands (read, volumes, diff...) work beside it, changing ones are refused (LOCKED) until it stops.",
     after_help = "\
 Examples:
   strata serve ./vol --socket /tmp/vol.sock &
