@@ -398,6 +398,18 @@ impl<'a> OutputFile<'a> {
         })
     }
 
+    /// Like [`OutputFile::open`], but a file is written sparsely (see [`SparseFile`]): for
+    /// images, whose unwritten blocks read as zeros.
+    fn open_sparse(&self) -> CliResult<Box<dyn Write>> {
+        Ok(match self.path {
+            None => self.open()?,
+            Some(path) => Box::new(SparseFile {
+                file: File::create(path).map_err(|e| CliError::io(&self.name, e))?,
+                at: 0,
+            }),
+        })
+    }
+
     /// Calls `produce` with a sink that writes each chunk to `out`, then flushes `out`. A write
     /// that fails cancels `produce` (the sink returns [`Error::Cancelled`]) and is the error
     /// reported.
@@ -426,6 +438,43 @@ impl<'a> OutputFile<'a> {
         if let Some(path) = self.path {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// The unit [`SparseFile`] leaves as a hole when it is all zeros (the page size of the
+/// filesystems a raw image usually lives on).
+const HOLE_BYTES: u64 = 4096;
+
+/// A new file written from its start, in which every all-zero [`HOLE_BYTES`] piece is skipped
+/// rather than written, so it stays a hole (as `cp --sparse` and `qemu-img convert` do); `flush`
+/// sets the length, which covers trailing zeros. Reads of the file are unchanged.
+struct SparseFile {
+    file: File,
+    /// Bytes written (or skipped) so far.
+    at: u64,
+}
+
+impl Write for SparseFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let to_boundary = (HOLE_BYTES - self.at % HOLE_BYTES) as usize;
+            let (piece, tail) = rest.split_at(to_boundary.min(rest.len()));
+            if piece.iter().any(|&b| b != 0) {
+                self.file.write_all_at(piece, self.at)?;
+            }
+            self.at += piece.len() as u64;
+            rest = tail;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.file.metadata()?.len() < self.at {
+            self.file.set_len(self.at)?;
+        }
+        Ok(())
     }
 }
 
@@ -894,7 +943,7 @@ pub fn export(args: ExportArgs, quiet: bool) -> CliResult {
     let output = OutputFile::checked(&args.output, &args.store.dir)?;
     let store = open_store_read_only(&args.store.dir)?;
     let volume = resolve(&store, args.volume)?.id;
-    let mut out = output.open()?;
+    let mut out = output.open_sparse()?;
     let total = store.block_count() * u64::from(store.block_size());
     let bar = progress_bar(Some(total), quiet, "exporting");
     let result = output.stream(&mut out, |sink| {

@@ -1065,3 +1065,29 @@ fn every_command_that_takes_a_volume_takes_its_label_too() {
         "UNKNOWN_VOLUME",
     );
 }
+
+#[test]
+fn export_to_a_file_leaves_zero_blocks_as_holes() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "16384", "-q"]); // 64 MiB
+    let data = noise(3 * 4096, 9);
+    ok_in(["write", d, "--addr", "1000", "-q"], Some(&data));
+    let image = tmp.path().join("out.raw");
+    ok(["export", d, "-o", s(&image), "-q"]);
+    let meta = std::fs::metadata(&image).unwrap();
+    assert_eq!(meta.len(), 64 << 20);
+    let allocated = meta.blocks() * 512;
+    assert!(
+        allocated < 1 << 20,
+        "{allocated} bytes allocated for 12 KiB of data"
+    );
+    let bytes = std::fs::read(&image).unwrap();
+    assert!(bytes[1000 * 4096..1003 * 4096] == data[..]);
+    assert!(bytes[..1000 * 4096].iter().all(|&b| b == 0));
+    assert!(bytes[1003 * 4096..].iter().all(|&b| b == 0));
+    // To stdout the same bytes come out.
+    assert!(ok(["export", d, "-o", "-", "-q"]) == bytes);
+}
