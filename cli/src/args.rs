@@ -359,7 +359,7 @@ Export a volume (default: the head) as a raw image.
 Any volume can be exported: the head as it is now, a snapshot as it was when taken, or the \
 baseline partition (volume 0) as created. The image has block-count x block-size bytes and is \
 streamed 1 MiB at a time with every block's checksum verified, so the store can be much larger \
-than memory. Use `-o -` to write the image to stdout. An output in a store's directory (after \
+than memory. A file is written sparsely: all-zero 4 KiB pieces are left as holes. Use `-o -` to write the image to stdout. An output in a store's directory (after \
 symbolic links and `..`) is refused before anything is written.",
     after_help = "\
 Examples:
