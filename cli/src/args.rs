@@ -1413,7 +1413,8 @@ Export names: `head` (or the empty name) is the live head, writable by one clien
 (read-only with --read-only); a volume number, `baseline`, or a snapshot's label is that volume, \
 read-only, for any number of clients. NBD FLUSH is the store's sync, the durability point; TRIM and \
 WRITE_ZEROES make blocks read as zeros; unaligned requests are read-modify-written. The policy's \
-temporal rules run on a clock tick while serving. The server prints its URI on stdout, and on \
+temporal rules run on a clock tick while serving, and SIGUSR1 takes a snapshot (named by the \
+policy's scheme, if any) between two requests. The server prints its URI on stdout, and on \
 SIGINT or SIGTERM stops accepting, syncs and closes the store. It holds the store's write lock: \
 reading commands (read, volumes, diff...) work beside it, changing ones are refused (LOCKED) until it stops.",
     after_help = "\

@@ -542,3 +542,39 @@ fn clients_beyond_max_clients_are_closed_at_once_and_the_rest_are_served() {
     assert!(served_again, "no client was served after the others left");
     served.stop();
 }
+
+#[test]
+fn sigusr1_takes_a_snapshot_between_requests_and_exports_it_at_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = create(tmp.path());
+    let served = Served::start(&store, &tmp.path().join("sock"), &[]);
+    qemu_io(&served.uri("head"), &["write -P 1 0 64k".into()]);
+    let pid = served.child.as_ref().expect("running").id();
+    succeeds(Command::new("kill").args(["-USR1", &pid.to_string()]));
+    // The snapshot is volume 1 (the head it sealed); wait until it is exported.
+    let mut exported = false;
+    for _ in 0..100 {
+        if output(Command::new(tool("nbdinfo")).arg(served.uri("1")))
+            .status
+            .success()
+            && succeeds(Command::new(tool("nbdinfo")).arg(served.uri("head"))).contains("volume 2")
+        {
+            exported = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(exported, "no snapshot after SIGUSR1");
+    qemu_io(&served.uri("head"), &["write -P 2 0 64k".into()]);
+    succeeds(Command::new(tool("qemu-io")).args([
+        "-r",
+        "-f",
+        "raw",
+        "-c",
+        "read -P 1 0 64k",
+        &served.uri("1"),
+    ]));
+    qemu_io(&served.uri("head"), &["read -P 2 0 64k".into()]);
+    served.stop();
+    assert_eq!(volume_ids(s(&store)), vec![0, 1, 2]);
+}

@@ -4,8 +4,8 @@
 //! accepts clients on a Unix socket or a 127.0.0.1 port and serves each in its own task; the
 //! store sits behind one async mutex, so requests from different clients are carried out one at
 //! a time and every reader sees every acknowledged write. `NBD_CMD_FLUSH` is the store's
-//! `sync()`. While serving, the policy's rules get a clock tick every `--tick`; on SIGINT or
-//! SIGTERM the server stops accepting, syncs and closes the store.
+//! `sync()`. While serving, the policy's rules get a clock tick every `--tick`; SIGUSR1 takes a
+//! snapshot; on SIGINT or SIGTERM the server stops accepting, syncs and closes the store.
 //!
 //! Bounds: at most `--max-clients` connections (64 by default; more are closed at once), each
 //! holding at most one request's payload ([`proto::PAYLOAD_MAX`], 32 MiB) and one option's
@@ -104,6 +104,8 @@ async fn run(args: &ServeArgs, server: Rc<Server>, quiet: bool) -> CliResult {
     let (listener, uri) = listen(args).await?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| CliError::io("SIGINT", e))?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| CliError::io("SIGTERM", e))?;
+    let mut snapshot =
+        signal(SignalKind::user_defined1()).map_err(|e| CliError::io("SIGUSR1", e))?;
     let mut tick = tokio::time::interval(Duration::from_millis(args.tick.0.max(1)));
     // The first tick of an interval fires at once; the policy had its `open` event already.
     tick.tick().await;
@@ -123,6 +125,13 @@ async fn run(args: &ServeArgs, server: Rc<Server>, quiet: bool) -> CliResult {
         let accepted = tokio::select! {
             _ = interrupt.recv() => break Ok(()),
             _ = terminate.recv() => break Ok(()),
+            _ = snapshot.recv() => {
+                // A refused snapshot (the partition limit, say) is reported; serving goes on.
+                if let Err(e) = take_snapshot(&server, quiet).await {
+                    eprintln!("error[{}]: strata serve: no snapshot: {e}", e.code());
+                }
+                continue;
+            }
             _ = tick.tick() => {
                 if let Err(e) = policy_tick(&server).await {
                     break Err(e);
@@ -189,6 +198,28 @@ async fn accept(listener: &Listener) -> std::io::Result<Stream> {
             Ok(Stream::Tcp(s))
         }
     }
+}
+
+/// SIGUSR1: seals the head as a snapshot between two requests (so it holds every write
+/// acknowledged before it and none after), named by the policy's scheme if it has one. The head
+/// export goes on writing the new head; the snapshot is exported read-only at once.
+async fn take_snapshot(server: &Server, quiet: bool) -> CliResult {
+    let mut store = server.store().lock().await;
+    let volume = store.snapshot(None).await?;
+    let label = store.volume(volume).map(|v| v.label).unwrap_or_default();
+    note(
+        quiet,
+        format_args!(
+            "strata serve: snapshot {volume}{}; head {}",
+            if label.is_empty() {
+                String::new()
+            } else {
+                format!(" {label:?}")
+            },
+            store.head()
+        ),
+    );
+    Ok(())
 }
 
 /// A clock tick for the policy's temporal rules (nothing without a policy). Copies to a tertiary
