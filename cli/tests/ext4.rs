@@ -24,23 +24,12 @@ const IMAGE_BYTES: usize = 16 << 20;
 const FS_UUID: &str = "5e1f0c3a-7d2b-4c6e-9a8f-0b1c2d3e4f50";
 const FAKE_TIME: u64 = 1_700_000_000;
 
-/// The path of tool `name`, looked up in `PATH` and the sbin directories (which are not always on
-/// a user's `PATH`). Fails the test with what to install when it is missing.
+/// The path of tool `name` (see [`find_tool`]).
 fn tool(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    for dir in dirs {
-        let candidate = dir.join(name);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "the ext4 test needs `{name}`, which is not installed: install the Debian packages \
-         e2fsprogs (mkfs.ext4, e2fsck) and qemu-utils (qemu-img), e.g. \
-         `apt-get install -y e2fsprogs qemu-utils`"
-    );
+    find_tool(
+        name,
+        "install the Debian packages e2fsprogs (mkfs.ext4, e2fsck) and qemu-utils (qemu-img), e.g. `apt-get install -y e2fsprogs qemu-utils`",
+    )
 }
 
 struct Tools {

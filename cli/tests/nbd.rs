@@ -19,21 +19,12 @@ use common::*;
 const BS: usize = 4096;
 const BLOCKS: usize = 4096; // 16 MiB
 
-/// The path of tool `name` (in `PATH` or an sbin directory); fails with what to install.
+/// The path of tool `name` (see [`find_tool`]).
 fn tool(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    for dir in dirs {
-        let candidate = dir.join(name);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "the NBD tests need `{name}`: install the Debian packages qemu-utils, libnbd-bin and \
-         e2fsprogs (`./scripts/setup.sh test` does)"
-    );
+    find_tool(
+        name,
+        "install the Debian packages qemu-utils, libnbd-bin and e2fsprogs (`./scripts/setup.sh test` does)",
+    )
 }
 
 fn output(command: &mut Command) -> Output {

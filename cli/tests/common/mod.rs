@@ -255,3 +255,18 @@ pub fn run_bounded(script: &str, dir: &str) -> std::process::Output {
     }
     child.wait_with_output().expect("output")
 }
+
+/// The path of tool `name`, looked up in `PATH` and the sbin directories (which are not always on
+/// a user's `PATH`). Fails the test, saying `install` (which packages to install), when missing.
+pub fn find_tool(name: &str, install: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(std::path::PathBuf::from));
+    for dir in dirs {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("this test needs `{name}`, which is not installed: {install}");
+}

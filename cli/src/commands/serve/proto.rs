@@ -235,6 +235,20 @@ pub fn chunk_header(cookie: u64, flags: u16, kind: u16, length: u32) -> [u8; 20]
     b
 }
 
+/// The header of a final `NBD_REPLY_TYPE_OFFSET_DATA` chunk carrying `length` bytes read at
+/// `offset` (the data follows it).
+pub fn offset_data_header(cookie: u64, offset: u64, length: u32) -> [u8; 28] {
+    let mut b = [0u8; 28];
+    b[..20].copy_from_slice(&chunk_header(
+        cookie,
+        REPLY_FLAG_DONE,
+        REPLY_TYPE_OFFSET_DATA,
+        8 + length,
+    ));
+    b[20..].copy_from_slice(&offset.to_be_bytes());
+    b
+}
+
 /// A final `NBD_REPLY_TYPE_ERROR` chunk.
 pub fn error_chunk(cookie: u64, error: u32, message: &str) -> Vec<u8> {
     let message = truncate(message).as_bytes();

@@ -10,7 +10,7 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::export::{Export, Refusal, Server, Target};
+use super::export::{Export, Refusal, Server};
 use super::proto::*;
 
 /// How a connection ended.
@@ -421,15 +421,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
             Ok(Reply::Data(data)) => {
                 // The header, then the data as read: no copy of it into a reply buffer.
                 if self.structured {
-                    let mut b = chunk_header(
-                        cookie,
-                        REPLY_FLAG_DONE,
-                        REPLY_TYPE_OFFSET_DATA,
-                        8 + data.len() as u32,
-                    )
-                    .to_vec();
-                    b.extend_from_slice(&request.offset.to_be_bytes());
-                    self.stream.write_all(&b).await?;
+                    let header = offset_data_header(cookie, request.offset, data.len() as u32);
+                    self.stream.write_all(&header).await?;
                 } else {
                     self.stream.write_all(&simple_reply(cookie, 0)).await?;
                 }
@@ -456,10 +449,6 @@ fn transmission_flags(export: &Export) -> u16 {
         flags |= TFLAG_SEND_TRIM | TFLAG_SEND_WRITE_ZEROES;
     } else {
         flags |= TFLAG_READ_ONLY | TFLAG_CAN_MULTI_CONN;
-    }
-    if matches!(export.target, Target::Head) && export.writable {
-        // One writer at a time, whose own requests are answered in order.
-        flags &= !TFLAG_CAN_MULTI_CONN;
     }
     flags
 }
