@@ -876,7 +876,9 @@ pub fn log(args: LogArgs) -> CliResult {
                 entry.blocks,
                 rfc3339(entry.timestamp_ms)
             );
-            if let Some(preview) = preview {
+            if entry.zero {
+                line.push_str("  zero");
+            } else if let Some(preview) = preview {
                 line.push_str("  ");
                 line.push_str(&preview);
             }

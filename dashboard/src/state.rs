@@ -394,6 +394,7 @@ mod tests {
             addr: 0,
             blocks: 1,
             timestamp_ms: 0,
+            zero: false,
             data: None,
         };
         let state = Rc::new(DashboardState::default())

@@ -30,6 +30,7 @@ use strata_engine::format::meta::{
     MetaRecord, META_HEADER_LEN, META_KIND_GROUP, META_MAGIC, META_PAYLOAD_MAX,
 };
 use strata_engine::format::record::{
+    Payload, RECORD_FLAG_ZERO_ENTRIES,
     decode_header, decode_tables, encode_record, verify_data, RECORD_HEADER_LEN,
 };
 use strata_engine::format::{self, block_crc, crc, crc_append};
@@ -137,7 +138,10 @@ pub fn fuzz_decode_record(data: &[u8]) {
     let Ok(header) = decode_header(data) else {
         return;
     };
-    assert!(header.entry_count >= 1 && header.entry_count <= header.block_count);
+    assert!(header.entry_count >= 1);
+    assert!(
+        header.entry_count <= header.block_count || header.flags & RECORD_FLAG_ZERO_ENTRIES != 0
+    );
     let tables_len = header.tables_len();
     let tables = rest.get(..tables_len).unwrap_or(rest);
     let Ok(meta) = decode_tables(header_bytes, tables) else {
@@ -156,8 +160,12 @@ pub fn fuzz_decode_record(data: &[u8]) {
     let mut writes = Vec::new();
     let mut at = 0usize;
     for e in &meta.entries {
+        if e.zero {
+            writes.push((e.addr, Payload::Zero(e.blocks)));
+            continue;
+        }
         let n = e.blocks as usize * block_size;
-        writes.push((e.addr, &body[at..at + n]));
+        writes.push((e.addr, Payload::Data(&body[at..at + n])));
         at += n;
     }
     let seq_offsets: Vec<u32> = meta.entries.iter().map(|e| e.seq_offset).collect();

@@ -17,8 +17,20 @@ pub(crate) struct Version {
     pub slot: u32,
     /// The block's CRC (see `format::block_crc`).
     pub crc: u32,
-    /// Byte offset of the block's data in the partition's segment.
+    /// Byte offset of the block's data in the partition's segment; for a block of a zero
+    /// extent, [`ZERO_VERSION`] plus the byte offset of the extent's entry in the segment
+    /// (unique per entry, so that compaction can tell which entry a version came from).
     pub offset: u64,
+}
+
+/// High bit of [`Version::offset`]: the block is part of a zero extent and reads as zeros.
+pub(crate) const ZERO_VERSION: u64 = 1 << 63;
+
+impl Version {
+    /// The block reads as zeros (it belongs to a zero extent: no data is stored for it).
+    pub fn is_zero(&self) -> bool {
+        self.offset & ZERO_VERSION != 0
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -34,6 +34,11 @@ pub trait Volume {
     /// Writes several entries as one atomic record; returns the first entry's sequence number.
     async fn write_batch(&mut self, writes: &[(u64, &[u8])]) -> Result<u64>;
 
+    /// Makes `blocks` blocks from `addr` read as zeros (trim, discard, write-zeroes); returns
+    /// how many did not already (see [`Store::write_zeroes`]). Durable after the next
+    /// [`Volume::sync`].
+    async fn write_zeroes(&mut self, addr: u64, blocks: u64) -> Result<u64>;
+
     /// The durability point: every write so far survives a crash once this returns.
     async fn sync(&mut self) -> Result<()>;
 
@@ -149,6 +154,10 @@ impl<S: Storage> Volume for Store<S> {
         Store::write_batch(self, writes).await
     }
 
+    async fn write_zeroes(&mut self, addr: u64, blocks: u64) -> Result<u64> {
+        Store::write_zeroes(self, addr, blocks).await
+    }
+
     async fn sync(&mut self) -> Result<()> {
         Store::sync(self).await
     }
@@ -203,6 +212,10 @@ impl<P: Storage, S: Storage> Volume for Mirror<P, S> {
 
     async fn write_batch(&mut self, writes: &[(u64, &[u8])]) -> Result<u64> {
         Mirror::write_batch(self, writes).await
+    }
+
+    async fn write_zeroes(&mut self, addr: u64, blocks: u64) -> Result<u64> {
+        Mirror::write_zeroes(self, addr, blocks).await
     }
 
     async fn sync(&mut self) -> Result<()> {

@@ -115,7 +115,12 @@ fn encoded_record_has_its_fields_where_the_document_says() {
     let a = vec![1u8; 1024];
     let b = vec![2u8; 512];
     let mut out = Vec::new();
-    let crcs = encode_record(&mut out, &header, &[(10, &a), (20, &b)], &[]);
+    let crcs = encode_record(
+        &mut out,
+        &header,
+        &[(10, Payload::Data(&a)), (20, Payload::Data(&b))],
+        &[],
+    );
     assert_eq!(&out[0..4], b"SREC");
     assert_eq!(u64_at(&out, RECORD_VOLUME_OFFSET), 7);
     assert_eq!(u64_at(&out, RECORD_FIRST_SEQ_OFFSET), 42);
@@ -143,6 +148,60 @@ fn encoded_record_has_its_fields_where_the_document_says() {
     let meta = decode_tables(&out[..64], &out[64..108]).unwrap();
     assert_eq!(meta.header, header);
     assert!(verify_data(&meta, &out[108..]).is_ok());
+}
+
+#[test]
+fn a_zero_extent_is_an_entry_with_the_zero_bit_and_no_crc_or_data() {
+    // One data block at 5, then 1000 zero blocks from 100: the zero extent adds 16 bytes.
+    let header = RecordHeader {
+        flags: RECORD_FLAG_ZERO_ENTRIES,
+        volume: 3,
+        first_seq: 8,
+        timestamp_ms: 1,
+        entry_count: 2,
+        block_count: 1,
+        durable_offset: 0,
+        block_size: 512,
+    };
+    let a = vec![7u8; 512];
+    let mut out = Vec::new();
+    let crcs = encode_record(
+        &mut out,
+        &header,
+        &[(5, Payload::Data(&a)), (100, Payload::Zero(1000))],
+        &[],
+    );
+    assert_eq!(crcs.len(), 1);
+    assert_eq!(u16::from_le_bytes([out[6], out[7]]), 2, "flags");
+    assert_eq!(u32_at(&out, RECORD_BLOCK_COUNT_OFFSET), 1);
+    assert_eq!(u32_at(&out, RECORD_TABLES_LEN_OFFSET), 16 * 2 + 4);
+    assert_eq!(u64_at(&out, 80), 100);
+    assert_eq!(u32_at(&out, 88), ENTRY_ZERO | 1000);
+    assert_eq!(out.len(), 64 + 36 + 512);
+    let meta = decode_tables(&out[..64], &out[64..100]).unwrap();
+    assert!(meta.entries[1].zero && meta.entries[1].blocks == 1000);
+    assert!(!meta.entries[0].zero);
+    assert!(verify_data(&meta, &out[100..]).is_ok());
+    // Without the record flag the bit is not a zero extent: the entry is refused as too long
+    // for the record's blocks.
+    let mut plain = out.clone();
+    plain[6] = 0;
+    let c = crc32c::crc32c_append(crc32c::crc32c(&plain[..60]), &plain[64..100]);
+    plain[60..64].copy_from_slice(&c.to_le_bytes());
+    assert!(decode_tables(&plain[..64], &plain[64..100]).is_err());
+    // A zero extent longer than a record's blocks is refused.
+    let mut long = Vec::new();
+    encode_record(
+        &mut long,
+        &RecordHeader {
+            block_count: 0,
+            entry_count: 1,
+            ..header
+        },
+        &[(0, Payload::Zero(ZERO_EXTENT_BLOCKS_MAX + 1))],
+        &[],
+    );
+    assert!(decode_tables(&long[..64], &long[64..80]).is_err());
 }
 
 #[test]

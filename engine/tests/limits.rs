@@ -23,6 +23,9 @@ use strata_engine::policy::{
 use strata_engine::storage::memory::MemoryStorage;
 use strata_engine::{CreateOptions, Error, Managed, SendOptions, Store, StreamReceiver, VolumeId};
 
+mod common;
+use common::set_header_version;
+
 fn clock() -> Rc<ManualClock> {
     Rc::new(ManualClock::new(1_700_000_000_000))
 }
@@ -50,17 +53,6 @@ fn event_policy(n: usize) -> String {
         })
         .collect();
     format!(r#"{{"rules":[{}]}}"#, rules.join(","))
-}
-
-/// Rewrites the store header of `meta-0000000000000001` to carry `version`, re-checksummed.
-fn set_header_version(storage: &MemoryStorage, version: u32) {
-    storage.with_objects(|objects| {
-        let journal = objects.get_mut("meta-0000000000000001").expect("journal");
-        journal[16..20].copy_from_slice(&version.to_le_bytes());
-        let len = u32::from_le_bytes(journal[8..12].try_into().expect("4 bytes")) as usize;
-        let c = crc32c::crc32c_append(crc32c::crc32c(&journal[..12]), &journal[16..16 + len]);
-        journal[12..16].copy_from_slice(&c.to_le_bytes());
-    });
 }
 
 #[test]

@@ -1278,3 +1278,32 @@ fn a_managed_mirror_carries_its_policy_out_and_keeps_the_legs_in_step() {
         .count();
     assert_eq!(snapshots, 2);
 }
+
+#[test]
+fn write_zeroes_zeroes_every_leg_and_the_secondary() {
+    let (secondary, legs, mut rs) = create(2, MirrorOptions::new());
+    let data: Vec<u8> = (0..16 * BS).map(|i| (i % 251) as u8 + 1).collect();
+    block_on(rs.write(10, &data)).unwrap();
+    block_on(rs.sync()).unwrap();
+    // Blocks 0..10 were never written: only the 10 written blocks of the range are recorded.
+    assert_eq!(block_on(rs.write_zeroes(0, 20)).unwrap(), 10);
+    block_on(rs.sync()).unwrap();
+    let zero = vec![0u8; BS];
+    for leg in &legs {
+        for addr in 10..20 {
+            assert!(
+                leg_block_is(leg, addr, &zero),
+                "leg block {addr} not zeroed"
+            );
+        }
+        assert!(leg_block_is(leg, 20, block_of(&data, 10)));
+    }
+    assert_eq!(block_on(rs.read(0, 20)).unwrap(), vec![0u8; 20 * BS]);
+    drop(rs);
+    let mut rs = reopen(&secondary, &legs);
+    assert_eq!(block_on(rs.read(10, 10)).unwrap(), vec![0u8; 10 * BS]);
+    assert_eq!(
+        block_on(rs.secondary().read(10, 10)).unwrap(),
+        vec![0u8; 10 * BS]
+    );
+}

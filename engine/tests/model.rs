@@ -39,6 +39,11 @@ enum Op {
         fill: u8,
     },
     Batch(Vec<(u64, u8)>),
+    /// `write_zeroes` (trim) of a range.
+    Zero {
+        addr: u64,
+        blocks: u64,
+    },
     Sync,
     Snapshot,
     Crash {
@@ -63,10 +68,16 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        8 => (0..BLOCKS, 1..4u64, any::<u8>()).prop_map(|(addr, blocks, fill)| Op::Write {
+        // Fill 0 often: an all-zero write is kept as a zero extent.
+        8 => (0..BLOCKS, 1..4u64, prop_oneof![1 => Just(0u8), 4 => any::<u8>()])
+            .prop_map(|(addr, blocks, fill)| Op::Write {
+                addr: addr.min(BLOCKS - blocks),
+                blocks,
+                fill
+            }),
+        2 => (0..BLOCKS, 1..12u64).prop_map(|(addr, blocks)| Op::Zero {
             addr: addr.min(BLOCKS - blocks),
             blocks,
-            fill
         }),
         2 => proptest::collection::vec((0..BLOCKS, any::<u8>()), 1..4).prop_map(Op::Batch),
         3 => Just(Op::Sync),
@@ -286,6 +297,20 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     owned.iter().map(|(a, d)| (*a, d.as_slice())).collect();
                 block_on(store.write_batch(&borrowed)).unwrap();
                 model.apply(&owned);
+            }
+            Op::Zero { addr, blocks } => {
+                // What the engine records: one zero extent per run of blocks that do not read
+                // as zeros, all in one record (or nothing, if the range reads as zeros).
+                let runs = model.nonzero_runs(addr, blocks);
+                let recorded = block_on(store.write_zeroes(addr, blocks)).unwrap();
+                prop_assert_eq!(recorded, runs.iter().map(|&(_, n)| n).sum::<u64>());
+                if !runs.is_empty() {
+                    let zeros: Vec<(u64, Vec<u8>)> = runs
+                        .iter()
+                        .map(|&(a, n)| (a, vec![0u8; n as usize * BS]))
+                        .collect();
+                    model.apply(&zeros);
+                }
             }
             Op::Sync => {
                 block_on(store.sync()).unwrap();

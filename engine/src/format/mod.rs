@@ -14,11 +14,12 @@ pub mod meta;
 pub mod record;
 pub mod stream;
 
-/// The format version this build writes and the highest it reads. Version 2 (this build) may
-/// hold journal records of up to [`meta::META_PAYLOAD_MAX`] bytes (version 1: 64 KiB) and a
-/// `commit` object; a version-1 store is read as it is and keeps the version-1 record limit
-/// until its journal is checkpointed, which writes a version-2 header.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes and the highest it reads. Version 3 (this build) adds
+/// zero extents to log records ([`record::RECORD_FLAG_ZERO_ENTRIES`]); version 2 journal records
+/// of up to [`meta::META_PAYLOAD_MAX`] bytes (version 1: 64 KiB) and a `commit` object. An older
+/// store is read as it is and keeps its version's limits (no zero extents; version 1: the
+/// 64 KiB record limit) until its journal is checkpointed, which writes a current header.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Smallest and largest block sizes.
 pub const BLOCK_SIZE_MIN: u32 = 512;

@@ -33,6 +33,16 @@ pub const RECORD_FLAGS_OFFSET: usize = 6;
 /// (written by compaction, which keeps only some entries, or parts of entries, of a record).
 /// Without it, entry `i` has sequence number `first_seq + i` and the field is zero.
 pub const RECORD_FLAG_SEQ_TABLE: u16 = 1;
+/// Record flag: some entries are zero extents (their `blocks` field has [`ENTRY_ZERO`] set):
+/// those blocks read as zeros and have no CRC and no data in the record, so a trimmed or zeroed
+/// range costs 16 bytes however long it is. Written only by stores of format version 3 or later.
+pub const RECORD_FLAG_ZERO_ENTRIES: u16 = 2;
+/// Bit of an entry's `blocks` field: the entry is a zero extent (see
+/// [`RECORD_FLAG_ZERO_ENTRIES`]); the low 31 bits are its block count.
+pub const ENTRY_ZERO: u32 = 1 << 31;
+/// Most blocks one zero extent covers (as many as a record's data may hold): it bounds the
+/// index entries one 16-byte entry can make.
+pub const ZERO_EXTENT_BLOCKS_MAX: u32 = RECORD_BLOCKS_MAX;
 /// Offset of the partition's volume identifier.
 pub const RECORD_VOLUME_OFFSET: usize = 8;
 /// Offset of the first entry's sequence number.
@@ -61,7 +71,7 @@ const _: () = assert!(RECORD_CRC_OFFSET + 4 == RECORD_HEADER_LEN);
 /// The fixed header of a record, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {
-    /// [`RECORD_FLAG_SEQ_TABLE`] or zero.
+    /// [`RECORD_FLAG_SEQ_TABLE`], [`RECORD_FLAG_ZERO_ENTRIES`], both or neither.
     pub flags: u16,
     /// Volume identifier of the partition the record belongs to.
     pub volume: u64,
@@ -71,7 +81,7 @@ pub struct RecordHeader {
     pub timestamp_ms: u64,
     /// Number of entries.
     pub entry_count: u32,
-    /// Number of blocks over all entries.
+    /// Number of data blocks over all entries (zero extents not counted: they have no data).
     pub block_count: u32,
     /// See [`RECORD_DURABLE_OFFSET`].
     pub durable_offset: u64,
@@ -106,6 +116,35 @@ pub struct EntryDesc {
     pub blocks: u32,
     /// Sequence number minus the record's `first_seq`.
     pub seq_offset: u32,
+    /// A zero extent: the blocks read as zeros, and the record holds no CRC or data for them.
+    pub zero: bool,
+}
+
+/// What one entry of a record writes: whole blocks of data, or a zero extent of `n` blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// Whole blocks of data.
+    Data(&'a [u8]),
+    /// `n` blocks of zeros, recorded as metadata only (at most [`ZERO_EXTENT_BLOCKS_MAX`]).
+    Zero(u32),
+}
+
+impl Payload<'_> {
+    /// The entry's length in blocks.
+    pub fn blocks(&self, block_size: usize) -> u64 {
+        match self {
+            Payload::Data(data) => (data.len() / block_size) as u64,
+            Payload::Zero(n) => u64::from(*n),
+        }
+    }
+
+    /// The number of data blocks (zero for a zero extent).
+    pub fn data_blocks(&self, block_size: usize) -> u64 {
+        match self {
+            Payload::Data(data) => (data.len() / block_size) as u64,
+            Payload::Zero(_) => 0,
+        }
+    }
 }
 
 /// A record's header and tables (everything but the data).
@@ -140,16 +179,21 @@ impl RecordMeta {
     }
 }
 
-/// Appends a record holding `writes` (address, whole blocks of data) to `out`.
+/// Appends a record holding `writes` (address, whole blocks of data or a zero extent) to `out`.
 /// `seq_offsets` gives each entry's sequence offset when `header.flags` has
-/// [`RECORD_FLAG_SEQ_TABLE`] (it is ignored otherwise).
-/// Returns the block CRCs. The caller has validated addresses and sizes.
+/// [`RECORD_FLAG_SEQ_TABLE`] (it is ignored otherwise); `header.flags` must have
+/// [`RECORD_FLAG_ZERO_ENTRIES`] if any entry is a zero extent, and `header.block_count` counts
+/// the data blocks. Returns the data blocks' CRCs. The caller has validated addresses and sizes.
 pub fn encode_record(
     out: &mut Vec<u8>,
     header: &RecordHeader,
-    writes: &[(u64, &[u8])],
+    writes: &[(u64, Payload<'_>)],
     seq_offsets: &[u32],
 ) -> Vec<u32> {
+    debug_assert!(
+        header.flags & RECORD_FLAG_ZERO_ENTRIES != 0
+            || writes.iter().all(|(_, p)| matches!(p, Payload::Data(_)))
+    );
     let block_size = header.block_size as usize;
     let start = out.len();
     out.put_u32(RECORD_MAGIC);
@@ -168,16 +212,22 @@ pub fn encode_record(
     debug_assert_eq!(out.len() - start, RECORD_HEADER_LEN);
     let mut crcs = Vec::with_capacity(header.block_count as usize);
     let with_table = header.flags & RECORD_FLAG_SEQ_TABLE != 0;
-    for (i, (addr, data)) in writes.iter().enumerate() {
+    for (i, (addr, payload)) in writes.iter().enumerate() {
         out.put_u64(*addr);
-        out.put_u32((data.len() / block_size) as u32);
+        out.put_u32(match payload {
+            Payload::Data(data) => (data.len() / block_size) as u32,
+            Payload::Zero(n) => ENTRY_ZERO | n,
+        });
         out.put_u32(if with_table {
             seq_offsets.get(i).copied().unwrap_or(0)
         } else {
             0
         });
     }
-    for (addr, data) in writes {
+    for (addr, payload) in writes {
+        let Payload::Data(data) = payload else {
+            continue;
+        };
         for (i, block) in data.chunks_exact(block_size).enumerate() {
             let c = super::block_crc(addr + i as u64, block);
             crcs.push(c);
@@ -189,8 +239,10 @@ pub fn encode_record(
         &out[start + RECORD_HEADER_LEN..],
     );
     set_u32_at(&mut out[start..], RECORD_CRC_OFFSET, header_crc);
-    for (_, data) in writes {
-        out.extend_from_slice(data);
+    for (_, payload) in writes {
+        if let Payload::Data(data) = payload {
+            out.extend_from_slice(data);
+        }
     }
     debug_assert_eq!((out.len() - start) as u64, header.record_len());
     crcs
@@ -212,7 +264,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
         });
     }
     let flags = d.u16("record flags")?;
-    if flags & !RECORD_FLAG_SEQ_TABLE != 0 {
+    if flags & !(RECORD_FLAG_SEQ_TABLE | RECORD_FLAG_ZERO_ENTRIES) != 0 {
         return Err(DecodeError {
             at: RECORD_FLAGS_OFFSET,
             what: "unknown record flags",
@@ -236,7 +288,14 @@ pub fn decode_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
         durable_offset,
         block_size,
     };
-    if entry_count == 0 || entry_count > block_count || block_count > RECORD_BLOCKS_MAX {
+    // Zero extents have no data blocks, so a record of them may have more entries than blocks;
+    // it still has at most `RECORD_BLOCKS_MAX` entries.
+    let zero_entries = flags & RECORD_FLAG_ZERO_ENTRIES != 0;
+    if entry_count == 0
+        || (entry_count > block_count && !zero_entries)
+        || entry_count > RECORD_BLOCKS_MAX
+        || block_count > RECORD_BLOCKS_MAX
+    {
         return Err(DecodeError {
             at: RECORD_ENTRY_COUNT_OFFSET,
             what: "entry or block count out of bounds",
@@ -285,10 +344,13 @@ pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, D
     let mut entries = Vec::with_capacity(header.entry_count as usize);
     let mut blocks_total: u64 = 0;
     let with_table = header.flags & RECORD_FLAG_SEQ_TABLE != 0;
+    let zero_entries = header.flags & RECORD_FLAG_ZERO_ENTRIES != 0;
     let mut previous_offset = 0u32;
     for i in 0..header.entry_count {
         let addr = d.u64("entry address")?;
-        let blocks = d.u32("entry blocks")?;
+        let field = d.u32("entry blocks")?;
+        let zero = zero_entries && field & ENTRY_ZERO != 0;
+        let blocks = if zero { field & !ENTRY_ZERO } else { field };
         let seq_offset = d.u32("entry sequence offset")?;
         // Without a table the field is zero; with one, offsets never go backwards.
         let seq_offset_ok = if with_table {
@@ -296,18 +358,21 @@ pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, D
         } else {
             seq_offset == 0
         };
-        if !seq_offset_ok || blocks == 0 {
+        if !seq_offset_ok || blocks == 0 || (zero && blocks > ZERO_EXTENT_BLOCKS_MAX) {
             return Err(DecodeError {
                 at: d.position(),
                 what: "bad entry",
             });
         }
         previous_offset = seq_offset;
-        blocks_total += u64::from(blocks);
+        if !zero {
+            blocks_total += u64::from(blocks);
+        }
         entries.push(EntryDesc {
             addr,
             blocks,
             seq_offset: if with_table { seq_offset } else { i },
+            zero,
         });
     }
     if header
@@ -341,7 +406,7 @@ pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, D
 pub fn verify_data(meta: &RecordMeta, data: &[u8]) -> Result<(), usize> {
     let block_size = meta.header.block_size as usize;
     let mut block = 0usize;
-    for entry in &meta.entries {
+    for entry in meta.entries.iter().filter(|e| !e.zero) {
         for i in 0..entry.blocks as usize {
             let bytes = data
                 .get(block * block_size..(block + 1) * block_size)

@@ -9,8 +9,15 @@ use super::{crc, crc_append, set_u32_at, u32_at, DecodeError, Decoder, Encode};
 
 /// `"SSTM"`: first bytes of a stream.
 pub const STREAM_MAGIC: u32 = u32::from_le_bytes(*b"SSTM");
-/// Stream format version.
-pub const STREAM_VERSION: u32 = 1;
+/// Stream format version written. Version 2 adds zero extents (an entry frame with
+/// [`ENTRY_FLAG_ZERO`] and no data) and lets baseline frames skip all-zero chunks; version-2
+/// readers read version-1 streams, version-1 readers refuse version-2 streams.
+pub const STREAM_VERSION: u32 = 2;
+/// Oldest stream version read.
+pub const STREAM_VERSION_MIN: u32 = 1;
+/// Entry frame flag (the `u32` after the block count): the entry is a zero extent, and the frame
+/// carries no data.
+pub const ENTRY_FLAG_ZERO: u32 = 1;
 /// Length of the stream header.
 pub const STREAM_HEADER_LEN: usize = 64;
 /// Offset of the stream header's CRC (over bytes 0..60).
@@ -97,7 +104,7 @@ impl StreamHeader {
                 what: "not a strata stream (bad magic)",
             });
         }
-        if d.u32("stream version")? != STREAM_VERSION {
+        if !(STREAM_VERSION_MIN..=STREAM_VERSION).contains(&d.u32("stream version")?) {
             return Err(DecodeError {
                 at: 4,
                 what: "unsupported stream version",

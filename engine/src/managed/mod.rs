@@ -179,6 +179,13 @@ impl<V: Volume> Managed<V> {
         Ok(seq)
     }
 
+    /// Makes blocks read as zeros ([`Volume::write_zeroes`]), then observes it as a write.
+    pub async fn write_zeroes(&mut self, addr: u64, blocks: u64) -> Result<u64> {
+        let recorded = self.volume.write_zeroes(addr, blocks).await?;
+        self.observe(Operation::Write).await?;
+        Ok(recorded)
+    }
+
     /// The durability point ([`Volume::sync`]), then observes it. A rule's failure does not fail
     /// the sync, unless it poisoned the store: then the error is returned, although the writes
     /// were made durable first.
@@ -374,6 +381,10 @@ impl<V: Volume> Volume for Managed<V> {
 
     async fn write_batch(&mut self, writes: &[(u64, &[u8])]) -> Result<u64> {
         Managed::write_batch(self, writes).await
+    }
+
+    async fn write_zeroes(&mut self, addr: u64, blocks: u64) -> Result<u64> {
+        Managed::write_zeroes(self, addr, blocks).await
     }
 
     async fn sync(&mut self) -> Result<()> {

@@ -483,6 +483,23 @@ impl<P: Storage, S: Storage> Mirror<P, S> {
         Ok(seq)
     }
 
+    /// Makes `blocks` blocks from `addr` read as zeros: recorded in the secondary as zero
+    /// extents (see [`Store::write_zeroes`]), and the blocks that did not read as zeros already
+    /// are zeroed on the primary at the next sync. Returns how many those were.
+    pub async fn write_zeroes(&mut self, addr: u64, blocks: u64) -> Result<u64> {
+        let runs = self.secondary.write_zeroes_runs(addr, blocks).await?;
+        let bs = self.block_size() as usize;
+        for &(first, n) in &runs {
+            for a in first..first + n {
+                self.pending.insert(a, vec![0u8; bs]);
+            }
+        }
+        if self.pending.len().saturating_mul(bs) >= self.options.primary_buffer_bytes {
+            self.sync().await?;
+        }
+        Ok(runs.iter().map(|&(_, n)| n).sum())
+    }
+
     /// The durability point: the secondary first (when this returns `Ok`, every write so far
     /// survives a crash), then every leg in service (data and checksums, then its header). A leg
     /// that fails is degraded; that is reported by [`Mirror::status`], not as an error,

@@ -164,11 +164,15 @@ impl<S: Storage> Store<S> {
         while addr < self.block_count {
             let n = chunk_blocks.min(self.block_count - addr);
             let data = self.read_at(VolumeId::BASELINE, addr, n).await?;
-            let mut payload = addr.to_le_bytes().to_vec();
+            addr += n;
+            // All-zero chunks are left out: the receiver leaves them as holes.
+            if data.iter().all(|&b| b == 0) {
+                continue;
+            }
+            let mut payload = (addr - n).to_le_bytes().to_vec();
             payload.extend_from_slice(&data);
             encode_frame(&mut out.bytes, FRAME_BASELINE, &payload);
             out.report.data_bytes += data.len() as u64;
-            addr += n;
             out.emit(false)?;
         }
         Ok(())
@@ -212,8 +216,10 @@ impl<S: Storage> Store<S> {
                 if start >= end {
                     continue;
                 }
-                bytes = &data
-                    [((start - addr) * block_size) as usize..((end - addr) * block_size) as usize];
+                if !entry.zero {
+                    bytes = &data[((start - addr) * block_size) as usize
+                        ..((end - addr) * block_size) as usize];
+                }
                 addr = start;
                 blocks = end - start;
             }
@@ -222,7 +228,8 @@ impl<S: Storage> Store<S> {
             payload.put_u64(entry.timestamp_ms);
             payload.put_u64(addr);
             payload.put_u32(blocks as u32);
-            payload.put_u32(0);
+            // A zero extent travels as metadata: the flag, no data.
+            payload.put_u32(if entry.zero { ENTRY_FLAG_ZERO } else { 0 });
             payload.extend_from_slice(bytes);
             encode_frame(&mut out.bytes, FRAME_ENTRY, &payload);
             entries += 1;
@@ -254,8 +261,7 @@ impl<S: Storage> Store<S> {
                 header.store_id, self.store_id
             )));
         }
-        let head = &self.partitions[self.head as usize];
-        if !head.records.is_empty() {
+        if !self.partitions[self.head as usize].records.is_empty() {
             return Err(Error::InvalidArgument(
                 "the target's head has local writes; receive only into a store whose head is empty (roll back first)".into(),
             ));
@@ -271,8 +277,15 @@ impl<S: Storage> Store<S> {
                 header.base_volume
             )));
         }
+        // Received volumes may hold zero extents: a store of an older format version is
+        // upgraded first (a journal checkpoint writes the current version's header).
+        if !self.writes_zero_extents() {
+            self.checkpoint_journal().await?;
+        }
+        let head = &self.partitions[self.head as usize];
         let head_volume = head.volume.0;
         let head_first_seq = head.first_seq;
+
         self.next_volume = self.next_volume.max(header.source_next_volume);
         if head_volume < header.source_next_volume || head_first_seq < header.source_next_seq {
             let parent = head.parent;
@@ -372,16 +385,18 @@ struct ReceivingVolume {
     /// run: the runs of one sequence number become one record, so together they must fit a
     /// record and be in increasing address order without overlap.
     seq_blocks: u64,
+    seq_entries: u64,
     seq_end: u64,
     segment: String,
     pending: Vec<u8>,
     written: u64,
     index: Vec<u8>,
     records: u64,
-    /// Entries of one sequence number not yet encoded: (address, data). Compaction splits an
-    /// entry partly overwritten in its partition into runs that keep its sequence number; they
-    /// are written as one record, since records' first sequence numbers increase strictly.
-    group: Vec<(u64, Vec<u8>)>,
+    /// Entries of one sequence number not yet encoded: (address, data, or the block count of
+    /// a zero extent). Compaction splits an entry partly overwritten in its partition into runs
+    /// that keep its sequence number; they are written as one record, since records' first
+    /// sequence numbers increase strictly.
+    group: Vec<(u64, std::result::Result<Vec<u8>, u32>)>,
     group_seq: u64,
     group_timestamp_ms: u64,
 }
@@ -393,16 +408,28 @@ impl ReceivingVolume {
             return;
         }
         let group = std::mem::take(&mut self.group);
-        let writes: Vec<(u64, &[u8])> = group.iter().map(|(a, d)| (*a, d.as_slice())).collect();
+        let writes: Vec<(u64, Payload<'_>)> = group
+            .iter()
+            .map(|(a, d)| match d {
+                Ok(data) => (*a, Payload::Data(data)),
+                Err(n) => (*a, Payload::Zero(*n)),
+            })
+            .collect();
+        let has_zero = writes.iter().any(|(_, p)| matches!(p, Payload::Zero(_)));
         let record = RecordHeader {
-            flags: RECORD_FLAG_SEQ_TABLE,
+            flags: RECORD_FLAG_SEQ_TABLE
+                | if has_zero {
+                    RECORD_FLAG_ZERO_ENTRIES
+                } else {
+                    0
+                },
             volume: self.volume,
             first_seq: self.group_seq,
             timestamp_ms: self.group_timestamp_ms,
             entry_count: writes.len() as u32,
             block_count: writes
                 .iter()
-                .map(|(_, d)| (d.len() / block_size as usize) as u32)
+                .map(|(_, p)| p.data_blocks(block_size as usize) as u32)
                 .sum(),
             durable_offset: 0,
             block_size,
@@ -531,7 +558,18 @@ impl<S: Storage> StreamReceiver<S> {
                 .header
                 .ok_or_else(|| stream_error("frame before the header"))?;
             let store = match import.take() {
-                Some(import) => import.finish().await?,
+                Some(mut import) => {
+                    // The baseline's trailing all-zero chunks were left out of the stream.
+                    let image_bytes = header
+                        .block_count
+                        .saturating_mul(u64::from(header.block_size));
+                    if let Some(gap) = image_bytes.checked_sub(import.bytes_imported()) {
+                        if gap > 0 {
+                            import.push_zeros(gap).await?;
+                        }
+                    }
+                    import.finish().await?
+                }
                 None => {
                     let storage = storage
                         .take()
@@ -608,8 +646,14 @@ impl<S: Storage> StreamReceiver<S> {
             );
         }
         let import = import.as_mut().ok_or_else(|| stream_error("no import"))?;
-        if addr.saturating_mul(u64::from(header.block_size)) != import.bytes_imported() {
+        // Frames come in address order; the all-zero chunks between them were left out.
+        let at = addr.saturating_mul(u64::from(header.block_size));
+        if at < import.bytes_imported() {
             return Err(stream_error("baseline frames out of order"));
+        }
+        if at > import.bytes_imported() {
+            let gap = at - import.bytes_imported();
+            import.push_zeros(gap).await?;
         }
         let data = &payload[8..];
         import.push(data).await?;
@@ -686,6 +730,7 @@ impl<S: Storage> StreamReceiver<S> {
             entries: 0,
             last_seq: None,
             seq_blocks: 0,
+            seq_entries: 0,
             seq_end: 0,
             segment: segment_object(volume, 0),
             pending: Vec::new(),
@@ -708,7 +753,11 @@ impl<S: Storage> StreamReceiver<S> {
         let timestamp_ms = d.u64("timestamp").map_err(bad)?;
         let addr = d.u64("address").map_err(bad)?;
         let blocks = d.u32("blocks").map_err(bad)?;
-        d.u32("reserved").map_err(bad)?;
+        let flags = d.u32("entry flags").map_err(bad)?;
+        let zero = flags == ENTRY_FLAG_ZERO;
+        if flags & !ENTRY_FLAG_ZERO != 0 {
+            return Err(stream_error(format!("entry {seq} has unknown flags")));
+        }
         let data = &payload[32..];
         let block_size = u64::from(header.block_size);
         let v = self
@@ -717,8 +766,14 @@ impl<S: Storage> StreamReceiver<S> {
             .ok_or_else(|| stream_error("entry outside a volume"))?;
         // Equal sequence numbers: the runs of one entry split by compaction.
         let in_order = v.last_seq.is_none_or(|last| seq >= last);
+        let data_len = if zero {
+            0
+        } else {
+            u64::from(blocks) * block_size
+        };
         if blocks == 0
-            || data.len() as u64 != u64::from(blocks) * block_size
+            || data.len() as u64 != data_len
+            || (zero && blocks > ZERO_EXTENT_BLOCKS_MAX)
             || addr >= header.block_count
             || u64::from(blocks) > header.block_count - addr
             || seq < v.first_seq
@@ -730,9 +785,11 @@ impl<S: Storage> StreamReceiver<S> {
         // Runs of one sequence number become one record: they must fit its limits and
         // come in increasing address order without overlap.
         let repeat = v.last_seq == Some(seq);
-        let seq_blocks = if repeat { v.seq_blocks } else { 0 } + u64::from(blocks);
+        let seq_blocks = if repeat { v.seq_blocks } else { 0 } + data_len / block_size;
+        let seq_entries = if repeat { v.seq_entries } else { 0 } + 1;
         if (repeat && addr < v.seq_end)
             || seq_blocks > u64::from(RECORD_BLOCKS_MAX)
+            || seq_entries > u64::from(RECORD_BLOCKS_MAX)
             || seq_blocks * block_size > RECORD_DATA_BYTES_MAX
         {
             return Err(stream_error(format!(
@@ -740,6 +797,7 @@ impl<S: Storage> StreamReceiver<S> {
             )));
         }
         v.seq_blocks = seq_blocks;
+        v.seq_entries = seq_entries;
         v.seq_end = addr + u64::from(blocks);
         v.last_seq = Some(seq);
         v.entries += 1;
@@ -753,7 +811,8 @@ impl<S: Storage> StreamReceiver<S> {
             v.group_seq = seq;
             v.group_timestamp_ms = timestamp_ms;
         }
-        v.group.push((addr, data.to_vec()));
+        v.group
+            .push((addr, if zero { Err(blocks) } else { Ok(data.to_vec()) }));
         if v.pending.len() >= DEFAULT_WRITE_BUFFER_BYTES {
             let bytes = std::mem::take(&mut v.pending);
             let (segment, at) = (v.segment.clone(), v.written);

@@ -85,19 +85,78 @@ impl<S: Storage> BaselineImport<S> {
         let rest = self.partial.split_off(whole);
         let chunk = std::mem::replace(&mut self.partial, rest);
         let first_block = self.written / u64::from(self.block_size);
+        // Zero blocks are left as holes: their checksum entry is zero (which stands for a zero
+        // block, as after a merge into a zero baseline) and their bytes are never written, so
+        // a sparse image stays sparse. Runs of data blocks go in one write each.
         let mut sums = Vec::with_capacity(whole / block_size * 4);
+        let mut commit = Commit::new(false);
+        let mut run: Option<usize> = None; // first block of the current run of data blocks
+        let blocks = whole / block_size;
         for (i, block) in chunk.chunks_exact(block_size).enumerate() {
-            sums.extend_from_slice(&block_crc(first_block + i as u64, block).to_le_bytes());
+            let zero = block.iter().all(|&b| b == 0);
+            let sum = if zero {
+                0
+            } else {
+                block_crc(first_block + i as u64, block)
+            };
+            sums.extend_from_slice(&sum.to_le_bytes());
+            match (zero, run) {
+                (false, None) => run = Some(i),
+                (true, Some(first)) => {
+                    commit.write(
+                        BASELINE_OBJECT,
+                        self.written + (first * block_size) as u64,
+                        chunk[first * block_size..i * block_size].to_vec(),
+                    );
+                    run = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(first) = run {
+            commit.write(
+                BASELINE_OBJECT,
+                self.written + (first * block_size) as u64,
+                chunk[first * block_size..blocks * block_size].to_vec(),
+            );
         }
         self.sum_crc = format::crc_append(self.sum_crc, &sums);
-        let mut commit = Commit::new(false);
-        commit.write(BASELINE_OBJECT, self.written, chunk).write(
-            BASELINE_SUM_OBJECT,
-            first_block * 4,
-            sums,
-        );
+        commit.write(BASELINE_SUM_OBJECT, first_block * 4, sums);
         self.written += whole as u64;
         self.storage.commit(commit).await?;
+        Ok(())
+    }
+
+    /// Adds `bytes` bytes of zeros (whole blocks) without writing them: they stay holes. A copy
+    /// stream leaves all-zero chunks of a baseline out, and the receiver skips them with this.
+    pub(crate) async fn push_zeros(&mut self, bytes: u64) -> Result<()> {
+        self.write_whole_blocks().await?;
+        let block_size = u64::from(self.block_size);
+        if !self.partial.is_empty() || !bytes.is_multiple_of(block_size) {
+            return Err(Error::InvalidArgument(
+                "zeros are skipped in whole blocks, at a block boundary".into(),
+            ));
+        }
+        let total = self.written.saturating_add(bytes);
+        let limit = self
+            .expected_bytes
+            .unwrap_or(format::BLOCK_COUNT_MAX * block_size);
+        if total > limit {
+            return Err(Error::ImageSize {
+                expected: limit,
+                actual: total,
+            });
+        }
+        // The checksum entries of zero blocks are zeros, which `baseline.sum`'s final length
+        // leaves as holes; the object's CRC still covers them.
+        let zeros = [0u8; 4096];
+        let mut left = bytes / block_size * 4;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            self.sum_crc = format::crc_append(self.sum_crc, &zeros[..n]);
+            left -= n as u64;
+        }
+        self.written = total;
         Ok(())
     }
 

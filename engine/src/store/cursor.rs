@@ -110,7 +110,7 @@ impl<S: Storage> Store<S> {
         let entry = place.meta.entries[i];
         let seq = place.meta.entry_seq(i);
         let partition = &self.partitions[place.slot as usize];
-        let data = if with_data {
+        let data = if with_data && !entry.zero {
             Some(self.entry_data(place).await?)
         } else {
             None
@@ -127,6 +127,7 @@ impl<S: Storage> Store<S> {
             addr: entry.addr,
             blocks: entry.blocks,
             timestamp_ms: place.meta.header.timestamp_ms,
+            zero: entry.zero,
             data,
         }))
     }
@@ -168,6 +169,7 @@ impl<S: Storage> Store<S> {
         let block_size = self.block_size as usize;
         let blocks_before: u64 = meta.entries[..place.entry]
             .iter()
+            .filter(|e| !e.zero)
             .map(|e| u64::from(e.blocks))
             .sum();
         let offset =

@@ -25,14 +25,14 @@ use crate::format::meta::{
     META_PAYLOAD_MAX_V1,
 };
 use crate::format::record::{
-    decode_header, decode_tables, encode_record, verify_data, RecordHeader, RecordMeta,
-    RECORD_BLOCKS_MAX, RECORD_DATA_BYTES_MAX, RECORD_FLAG_SEQ_TABLE, RECORD_HEADER_LEN,
-    RECORD_MAGIC,
+    decode_header, decode_tables, encode_record, verify_data, Payload, RecordHeader, RecordMeta,
+    RECORD_BLOCKS_MAX, RECORD_DATA_BYTES_MAX, RECORD_ENTRY_LEN, RECORD_FLAG_SEQ_TABLE,
+    RECORD_FLAG_ZERO_ENTRIES, RECORD_HEADER_LEN, RECORD_MAGIC, ZERO_EXTENT_BLOCKS_MAX,
 };
 use crate::format::{
     self, block_crc, meta_object, parse_meta_object, segment_object, FORMAT_VERSION,
 };
-use crate::index::{BlockIndex, SlotSet, Version};
+use crate::index::{BlockIndex, SlotSet, Version, ZERO_VERSION};
 mod checkpoint;
 mod copy;
 mod create;
@@ -144,6 +144,12 @@ pub(crate) fn check_read_len(blocks: u64, block_size: u32) -> Result<usize> {
     }
     usize::try_from(bytes)
         .map_err(|_| Error::InvalidArgument("read too large for this platform".into()))
+}
+
+/// The index's [`Version::offset`] for the blocks of zero extent `entry` of the record at
+/// `record_offset`: the entry's place in the segment, marked as a zero version.
+pub(crate) fn zero_entry_offset(record_offset: u64, entry: usize) -> u64 {
+    ZERO_VERSION | (record_offset + (RECORD_HEADER_LEN + entry * RECORD_ENTRY_LEN) as u64)
 }
 
 fn check_label(label: &str) -> Result<()> {

@@ -181,7 +181,21 @@ impl<S: Storage> Store<S> {
     pub(super) fn apply_record_to_index(&mut self, slot: u32, offset: u64, meta: &RecordMeta) {
         let mut data_offset = offset + meta.header.data_offset();
         let mut block = 0usize;
-        for entry in &meta.entries {
+        for (e, entry) in meta.entries.iter().enumerate() {
+            if entry.zero {
+                let at = zero_entry_offset(offset, e);
+                for i in 0..u64::from(entry.blocks) {
+                    self.index.insert(
+                        entry.addr + i,
+                        Version {
+                            slot,
+                            crc: 0,
+                            offset: at,
+                        },
+                    );
+                }
+                continue;
+            }
             for i in 0..u64::from(entry.blocks) {
                 self.index.insert(
                     entry.addr + i,
@@ -219,6 +233,9 @@ impl<S: Storage> Store<S> {
         }
         if header.block_size != self.block_size {
             return Err("record block size differs from the store's");
+        }
+        if header.flags & RECORD_FLAG_ZERO_ENTRIES != 0 && !self.writes_zero_extents() {
+            return Err("zero extents in a store whose format version predates them");
         }
         // Compaction leaves gaps in the sequence numbers; otherwise they are contiguous.
         let in_order = if p.compacted {

@@ -89,6 +89,8 @@ struct Run {
     seq: u64,
     source_offset: u64,
     crcs: Vec<u32>,
+    /// A whole zero extent (no data to read or write), with the blocks of it that survive.
+    zero: Option<Vec<u64>>,
 }
 
 /// A segment being written by a rewrite: records gather in `bytes` and go to storage in
@@ -129,20 +131,36 @@ impl SegmentOut {
         block_size: u32,
     ) -> u64 {
         let first_seq = runs[0].seq;
+        let has_zero = runs.iter().any(|r| r.zero.is_some());
         let header = RecordHeader {
-            flags: RECORD_FLAG_SEQ_TABLE,
+            flags: RECORD_FLAG_SEQ_TABLE
+                | if has_zero {
+                    RECORD_FLAG_ZERO_ENTRIES
+                } else {
+                    0
+                },
             volume,
             first_seq,
             timestamp_ms,
             entry_count: runs.len() as u32,
-            block_count: runs.iter().map(|r| r.blocks).sum(),
+            block_count: runs
+                .iter()
+                .filter(|r| r.zero.is_none())
+                .map(|r| r.blocks)
+                .sum(),
             durable_offset: 0,
             block_size,
         };
-        let writes: Vec<(u64, &[u8])> = runs
+        let writes: Vec<(u64, Payload<'_>)> = runs
             .iter()
             .zip(data)
-            .map(|(r, d)| (r.addr, d.as_slice()))
+            .map(|(r, d)| {
+                if r.zero.is_some() {
+                    (r.addr, Payload::Zero(r.blocks))
+                } else {
+                    (r.addr, Payload::Data(d.as_slice()))
+                }
+            })
             .collect();
         let seq_offsets: Vec<u32> = runs.iter().map(|r| (r.seq - first_seq) as u32).collect();
         let record_offset = self.written + self.bytes.len() as u64;
@@ -152,7 +170,13 @@ impl SegmentOut {
         self.index
             .extend_from_slice(&self.bytes[start..start + header.data_offset() as usize]);
         let mut block_offset = record_offset + header.data_offset();
-        for run in runs {
+        for (e, run) in runs.iter().enumerate() {
+            if let Some(survivors) = &run.zero {
+                let at = zero_entry_offset(record_offset, e);
+                self.relocations
+                    .extend(survivors.iter().map(|&addr| (addr, at)));
+                continue;
+            }
             for k in 0..u64::from(run.blocks) {
                 self.relocations.push((run.addr + k, block_offset));
                 block_offset += u64::from(block_size);
@@ -281,6 +305,41 @@ impl<S: Storage> Store<S> {
             for (i, entry) in meta.entries.iter().enumerate() {
                 let seq = meta.entry_seq(i);
                 let mut extend = false;
+                if entry.zero {
+                    // A zero extent is kept whole if any of its blocks survives (it costs 16
+                    // bytes however long it is, and cutting it into pieces could make a record
+                    // of more entries than a record may hold); only the blocks that survive keep
+                    // their place in the index.
+                    let at = zero_entry_offset(*offset, i);
+                    let mut relocate = Vec::new();
+                    for k in 0..u64::from(entry.blocks) {
+                        let addr = entry.addr + k;
+                        let survives = self
+                            .index
+                            .lookup(addr, |s| s == slot)
+                            .is_some_and(|v| v.offset == at)
+                            && self.is_live(&children, slot, addr);
+                        if survives {
+                            relocate.push(addr);
+                        }
+                    }
+                    // Blocks of a kept extent are not dropped (they stay in the record), so a
+                    // second compaction finds nothing to do.
+                    if relocate.is_empty() {
+                        report.blocks_dropped += u64::from(entry.blocks);
+                    } else {
+                        report.blocks_kept += relocate.len() as u64;
+                        runs.push(Run {
+                            addr: entry.addr,
+                            blocks: entry.blocks,
+                            seq,
+                            source_offset: 0,
+                            crcs: Vec::new(),
+                            zero: Some(relocate),
+                        });
+                    }
+                    continue;
+                }
                 for k in 0..u64::from(entry.blocks) {
                     let addr = entry.addr + k;
                     let current = self.index.lookup(addr, |s| s == slot);
@@ -299,6 +358,7 @@ impl<S: Storage> Store<S> {
                                 seq,
                                 source_offset: data_offset,
                                 crcs: vec![crc],
+                                zero: None,
                             }),
                         }
                         report.blocks_kept += 1;
@@ -354,7 +414,13 @@ impl<S: Storage> Store<S> {
         let old_segment = partition.segment.clone();
         let generation = partition.generation + 1;
         let mut out = SegmentOut::new(segment_object(volume.0, generation));
-        let total_bytes = report.blocks_kept * u64::from(self.block_size);
+        let data_blocks_kept: u64 = plan
+            .iter()
+            .flat_map(|(_, runs)| runs.iter())
+            .filter(|r| r.zero.is_none())
+            .map(|r| u64::from(r.blocks))
+            .sum();
+        let total_bytes = data_blocks_kept * u64::from(self.block_size);
         let mut done_bytes = 0u64;
         for (timestamp_ms, runs) in &plan {
             let data = self.read_survivors(&old_segment, runs).await?;
@@ -400,7 +466,7 @@ impl<S: Storage> Store<S> {
             out,
             records_end,
             segment_len,
-            report.blocks_kept,
+            data_blocks_kept,
         );
         let mut commit = Commit::new(false);
         commit.delete(&old_segment);
@@ -413,11 +479,21 @@ impl<S: Storage> Store<S> {
         let block_size = self.block_size as usize;
         let mut data: Vec<Vec<u8>> = runs
             .iter()
-            .map(|r| vec![0u8; r.blocks as usize * block_size])
+            .map(|r| {
+                vec![
+                    0u8;
+                    if r.zero.is_some() {
+                        0
+                    } else {
+                        r.blocks as usize * block_size
+                    }
+                ]
+            })
             .collect();
         let mut requests: Vec<ReadRequest<'_>> = runs
             .iter()
             .zip(data.iter_mut())
+            .filter(|(r, _)| r.zero.is_none())
             .map(|(r, buf)| ReadRequest {
                 object: segment,
                 offset: r.source_offset,
@@ -455,7 +531,7 @@ impl<S: Storage> Store<S> {
         out: SegmentOut,
         records_end: u64,
         segment_len: u64,
-        blocks_kept: u64,
+        data_blocks_kept: u64,
     ) {
         let kept: rustc_hash::FxHashSet<u64> = out.relocations.iter().map(|(a, _)| *a).collect();
         let mut dropped = Vec::new();
@@ -478,7 +554,7 @@ impl<S: Storage> Store<S> {
         p.records_end = records_end;
         p.segment_len = segment_len;
         p.entries = out.entries;
-        p.blocks_written = blocks_kept;
+        p.blocks_written = data_blocks_kept;
         self.epoch += 1;
     }
 
@@ -726,8 +802,14 @@ impl<S: Storage> Store<S> {
         // Per block of the window: its run and its byte offset in the run.
         let mut at: Vec<(usize, usize)> = vec![(0, 0); window.len()];
         let mut gap_budget = window.len() * block;
+        // Blocks of zero extents have nothing to read: they all point at one run of zeros.
+        let zero_run = usize::MAX;
         for &i in &by_place {
             let v = &window[i].1;
+            if v.is_zero() {
+                at[i] = (zero_run, 0);
+                continue;
+            }
             let last = runs.len().wrapping_sub(1);
             if let Some(run) = runs.last_mut() {
                 let end = run.1 + run.2 as u64;
@@ -760,8 +842,19 @@ impl<S: Storage> Store<S> {
                 .collect();
             self.storage.read_many(&mut requests).await?;
         }
+        let zeros = vec![0u8; block];
+        let bytes_of = |(run, from): (usize, usize)| -> &[u8] {
+            if run == zero_run {
+                &zeros
+            } else {
+                &buffers[run][from..from + block]
+            }
+        };
         for (i, (addr, v)) in window.iter().enumerate() {
             let (run, from) = at[i];
+            if run == zero_run {
+                continue;
+            }
             let actual = block_crc(*addr, &buffers[run][from..from + block]);
             if actual != v.crc {
                 return Err(Error::ChecksumMismatch {
@@ -783,8 +876,8 @@ impl<S: Storage> Store<S> {
                 j += 1;
             }
             let mut bytes = Vec::with_capacity((j - i) * block);
-            for &(run, from) in &at[i..j] {
-                bytes.extend_from_slice(&buffers[run][from..from + block]);
+            for &place in &at[i..j] {
+                bytes.extend_from_slice(bytes_of(place));
             }
             commit.write(BASELINE_OBJECT, first * block as u64, bytes);
             i = j;
@@ -944,6 +1037,20 @@ impl<S: Storage> Store<S> {
             if va == vb {
                 return;
             }
+            // A zero extent's block is compared as the zero block it reads as.
+            let as_data = |v: Option<Version>| {
+                v.map(|v| {
+                    if v.is_zero() {
+                        Version {
+                            crc: block_crc(addr, &zero),
+                            ..v
+                        }
+                    } else {
+                        v
+                    }
+                })
+            };
+            let (va, vb) = (as_data(va), as_data(vb));
             let other = match (va, vb, self.baseline) {
                 (Some(a), Some(b), _) => {
                     if a.crc != b.crc {
@@ -1004,7 +1111,8 @@ impl<S: Storage> Store<S> {
         let mut live = vec![0u64; self.partitions.len()];
         let mut exclusive = vec![0u64; self.partitions.len()];
         self.index.for_each(|addr, versions| {
-            for v in versions {
+            // A zero extent's blocks are metadata: no data bytes.
+            for v in versions.iter().filter(|v| !v.is_zero()) {
                 let slot = v.slot;
                 let below = self.needed_below(&children, slot, addr);
                 let visible = !self.partitions[slot as usize].hidden;

@@ -48,6 +48,9 @@ pub struct Provenance {
     pub created_ms: Option<u64>,
     /// For a sealed partition: when it was sealed.
     pub sealed_ms: Option<u64>,
+    /// The block reads as zeros without data stored for it: a zero baseline's block, or one of
+    /// a zero extent (trimmed or zeroed) in a partition.
+    pub zero: bool,
 }
 
 /// One region of the block map: blocks `[first_addr, first_addr + blocks)`.
@@ -109,7 +112,7 @@ impl<S: Storage> Store<S> {
                     // The record holding the block is the last one starting at or before it.
                     let record = p
                         .records
-                        .partition_point(|r| r.offset <= version.offset)
+                        .partition_point(|r| r.offset <= version.offset & !ZERO_VERSION)
                         .checked_sub(1)
                         .and_then(|i| p.records.get(i));
                     Provenance {
@@ -118,6 +121,7 @@ impl<S: Storage> Store<S> {
                         record_seq: record.map(|r| r.first_seq),
                         created_ms: Some(p.created_ms),
                         sealed_ms: p.sealed_ms,
+                        zero: version.is_zero(),
                     }
                 }
                 None => Provenance {
@@ -126,6 +130,7 @@ impl<S: Storage> Store<S> {
                     record_seq: None,
                     created_ms: None,
                     sealed_ms: None,
+                    zero: self.baseline == BaselineKind::Zero,
                 },
             };
             out.push(provenance);

@@ -5,7 +5,7 @@ use super::*;
 /// Where the blocks of one run come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
-    /// A zero baseline: nothing to read.
+    /// A zero baseline or a zero extent: nothing to read.
     Zero,
     /// The baseline image (checked against `baseline.sum`).
     Baseline,
@@ -101,6 +101,7 @@ impl<S: Storage> Store<S> {
         };
         let runs = plan_read(addr, blocks, block_size as u64, |a| {
             match self.index.lookup(a, |s| ancestry.contains(s)) {
+                Some(v) if v.is_zero() => (Source::Zero, 0),
                 Some(v) if v.slot == self.head && v.offset >= self.head_state.flushed => {
                     (Source::Pending(v.offset - self.head_state.flushed), v.crc)
                 }

@@ -268,7 +268,10 @@ pub struct LogEntry {
     pub blocks: u32,
     /// Commit time (ms since the Unix epoch).
     pub timestamp_ms: u64,
-    /// The data, when asked for.
+    /// A zero extent (a trim, write-zeroes, or a write of all-zero blocks): the blocks read as
+    /// zeros, and `data` is `None` even when asked for (it would be only zeros).
+    pub zero: bool,
+    /// The data, when asked for (never for a zero extent).
     #[serde(with = "optional_bytes")]
     pub data: Option<Vec<u8>>,
 }

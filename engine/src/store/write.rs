@@ -47,7 +47,9 @@ impl<S: Storage> Store<S> {
     }
 
     /// Appends several entries as one atomic record: after a crash either all of them or none is
-    /// there. Returns the first entry's sequence number; the others follow in order.
+    /// there. Returns the first entry's sequence number; the others follow in order. An entry
+    /// whose data is all zeros is kept as a zero extent (16 bytes of metadata, no data) in
+    /// stores of format version 3 and later.
     pub async fn write_batch(&mut self, writes: &[(u64, &[u8])]) -> Result<u64> {
         self.check_writable()?;
         if writes.is_empty() {
@@ -68,34 +70,206 @@ impl<S: Storage> Store<S> {
             self.check_range(*addr, blocks)?;
             total_blocks += blocks;
         }
-        let max_blocks =
-            u64::from(RECORD_BLOCKS_MAX).min(RECORD_DATA_BYTES_MAX / u64::from(self.block_size));
+        let max_blocks = self.record_blocks_max();
         if total_blocks > max_blocks || writes.len() as u64 > max_blocks {
             return Err(Error::BatchTooLarge {
                 blocks: total_blocks,
                 max: max_blocks,
             });
         }
+        let zero_extents = self.writes_zero_extents();
+        let payloads: Vec<(u64, Payload<'_>)> = writes
+            .iter()
+            .map(|&(addr, data)| {
+                if zero_extents && data.iter().all(|&b| b == 0) {
+                    (addr, Payload::Zero((data.len() / block_size) as u32))
+                } else {
+                    (addr, Payload::Data(data))
+                }
+            })
+            .collect();
+        let seq = self.append_record(&payloads)?;
+        if self.head_state.pending.len() >= self.write_buffer_bytes {
+            self.flush(false).await?;
+        }
+        self.operation_done().await?;
+        Ok(seq)
+    }
+
+    /// Most blocks (and entries) one record may hold in this store.
+    fn record_blocks_max(&self) -> u64 {
+        u64::from(RECORD_BLOCKS_MAX).min(RECORD_DATA_BYTES_MAX / u64::from(self.block_size))
+    }
+
+    /// Whether this store records zero blocks as zero extents: its format version (3 and later)
+    /// says its readers understand them.
+    pub(crate) fn writes_zero_extents(&self) -> bool {
+        self.format_version >= 3
+    }
+
+    /// Makes `blocks` blocks from `addr` read as zeros in the head: trim, discard and
+    /// write-zeroes are all this. Only blocks that do not already read as zeros are recorded,
+    /// as zero extents (16 bytes each, however long; stores of format version 2 write blocks
+    /// of zeros instead), so trimming a range frees what the log would spend on it once
+    /// compaction or a merge drops the data it hides. Returns the number of blocks recorded.
+    /// Durable once a later [`Store::sync`] returns; the range may be recorded in several
+    /// records, each atomic, so a crash before the sync can leave a part of it zeroed.
+    pub async fn write_zeroes(&mut self, addr: u64, blocks: u64) -> Result<u64> {
+        let runs = self.write_zeroes_runs(addr, blocks).await?;
+        Ok(runs.iter().map(|&(_, n)| n).sum())
+    }
+
+    /// [`Store::write_zeroes`], returning the runs (first block, length) it recorded.
+    pub(crate) async fn write_zeroes_runs(
+        &mut self,
+        addr: u64,
+        blocks: u64,
+    ) -> Result<Vec<(u64, u64)>> {
+        self.check_writable()?;
+        self.check_range(addr, blocks)?;
+        let runs = self.nonzero_runs(addr, blocks).await?;
+        let recorded: u64 = runs.iter().map(|&(_, n)| n).sum();
+        if self.writes_zero_extents() {
+            let max_entries = self.record_blocks_max() as usize;
+            let mut entries: Vec<(u64, Payload<'_>)> = Vec::new();
+            for &(start, n) in &runs {
+                let mut at = start;
+                while at < start + n {
+                    let take = (start + n - at).min(u64::from(ZERO_EXTENT_BLOCKS_MAX));
+                    entries.push((at, Payload::Zero(take as u32)));
+                    at += take;
+                }
+            }
+            for record in entries.chunks(max_entries) {
+                self.append_record(record)?;
+                if self.head_state.pending.len() >= self.write_buffer_bytes {
+                    self.flush(false).await?;
+                }
+            }
+        } else {
+            let chunk = self.record_blocks_max();
+            let zeros =
+                vec![0u8; (chunk.min(recorded.max(1)) * u64::from(self.block_size)) as usize];
+            for &(start, n) in &runs {
+                let mut at = start;
+                while at < start + n {
+                    let take = (start + n - at).min(chunk);
+                    let len = (take * u64::from(self.block_size)) as usize;
+                    self.append_record(&[(at, Payload::Data(&zeros[..len]))])?;
+                    if self.head_state.pending.len() >= self.write_buffer_bytes {
+                        self.flush(false).await?;
+                    }
+                    at += take;
+                }
+            }
+        }
+        self.operation_done().await?;
+        Ok(runs)
+    }
+
+    /// The runs (first block, length) of `blocks` blocks from `addr` that do not read as zeros
+    /// in the head. With a zero baseline only blocks written in the head's lineage can, so the
+    /// work follows the blocks mapped, not the length of the range; an image baseline's blocks
+    /// are checked against `baseline.sum` (a zero entry, or the checksum of a zero block).
+    async fn nonzero_runs(&self, addr: u64, blocks: u64) -> Result<Vec<(u64, u64)>> {
+        let end = addr + blocks;
+        let ancestry = &self.head_ancestry;
+        // `Some(true)`: a version that reads as data; `Some(false)`: one that reads as zeros;
+        // `None`: no version in the lineage (the baseline shows through).
+        let visible = |versions: &[Version]| {
+            versions
+                .iter()
+                .rev()
+                .find(|v| ancestry.contains(v.slot))
+                .map(|v| !v.is_zero())
+        };
+        let mut nonzero: Vec<u64> = Vec::new();
+        if self.baseline == BaselineKind::Zero {
+            if blocks > self.index.mapped_blocks() as u64 {
+                self.index.for_each(|a, versions| {
+                    if (addr..end).contains(&a) && visible(versions) == Some(true) {
+                        nonzero.push(a);
+                    }
+                });
+                nonzero.sort_unstable();
+            } else {
+                for a in addr..end {
+                    if self
+                        .index
+                        .lookup(a, |s| ancestry.contains(s))
+                        .is_some_and(|v| !v.is_zero())
+                    {
+                        nonzero.push(a);
+                    }
+                }
+            }
+        } else {
+            let chunk = (IMAGE_CHUNK_BYTES / 4) as u64;
+            let zero_block = vec![0u8; self.block_size as usize];
+            let mut sums = vec![0u8; (chunk.min(blocks) * 4) as usize];
+            let mut at = addr;
+            while at < end {
+                let n = chunk.min(end - at);
+                let sums = &mut sums[..(n * 4) as usize];
+                self.storage
+                    .read_at(BASELINE_SUM_OBJECT, at * 4, sums)
+                    .await?;
+                for i in 0..n {
+                    let a = at + i;
+                    let reads_data = match self.index.lookup(a, |s| ancestry.contains(s)) {
+                        Some(v) => !v.is_zero(),
+                        None => {
+                            let sum = format::u32_at(sums, (i * 4) as usize);
+                            sum != 0 && sum != block_crc(a, &zero_block)
+                        }
+                    };
+                    if reads_data {
+                        nonzero.push(a);
+                    }
+                }
+                at += n;
+            }
+        }
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for a in nonzero {
+            match runs.last_mut() {
+                Some((first, n)) if *first + *n == a => *n += 1,
+                _ => runs.push((a, 1)),
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Appends one record of `entries` (validated by the caller) to the head, in memory, and
+    /// maps its blocks. Returns its first sequence number.
+    fn append_record(&mut self, entries: &[(u64, Payload<'_>)]) -> Result<u64> {
+        let block_size = self.block_size as usize;
         let head_slot = self.head;
         let head = &mut self.partitions[head_slot as usize];
-        if head.next_seq + writes.len() as u64 > format::SEQ_MAX {
+        if head.next_seq + entries.len() as u64 > format::SEQ_MAX {
             return Err(Error::InvalidArgument(
                 "the store has used up its sequence numbers".into(),
             ));
         }
+        let has_zero = entries.iter().any(|(_, p)| matches!(p, Payload::Zero(_)));
+        let data_blocks: u64 = entries.iter().map(|(_, p)| p.data_blocks(block_size)).sum();
         let header = RecordHeader {
-            flags: 0,
+            flags: if has_zero {
+                RECORD_FLAG_ZERO_ENTRIES
+            } else {
+                0
+            },
             volume: head.volume.0,
             first_seq: head.next_seq,
             timestamp_ms: self.clock.now_ms(),
-            entry_count: writes.len() as u32,
-            block_count: total_blocks as u32,
+            entry_count: entries.len() as u32,
+            block_count: data_blocks as u32,
             durable_offset: self.head_state.durable,
             block_size: self.block_size,
         };
         let offset = head.records_end;
         let start = self.head_state.pending.len();
-        let crcs = encode_record(&mut self.head_state.pending, &header, writes, &[]);
+        let crcs = encode_record(&mut self.head_state.pending, &header, entries, &[]);
         let meta_end = start + header.data_offset() as usize;
         self.head_state
             .index
@@ -105,18 +279,35 @@ impl<S: Storage> Store<S> {
             .extend_from_slice(&self.head_state.pending[start..meta_end]);
         let mut data_offset = offset + header.data_offset();
         let mut crc_iter = crcs.into_iter();
-        for (addr, data) in writes {
-            for i in 0..(data.len() / block_size) as u64 {
-                let crc = crc_iter.next().unwrap_or_default();
-                self.index.insert(
-                    addr + i,
-                    Version {
-                        slot: head_slot,
-                        crc,
-                        offset: data_offset,
-                    },
-                );
-                data_offset += block_size as u64;
+        for (i, (addr, payload)) in entries.iter().enumerate() {
+            match payload {
+                Payload::Data(data) => {
+                    for k in 0..(data.len() / block_size) as u64 {
+                        let crc = crc_iter.next().unwrap_or_default();
+                        self.index.insert(
+                            addr + k,
+                            Version {
+                                slot: head_slot,
+                                crc,
+                                offset: data_offset,
+                            },
+                        );
+                        data_offset += block_size as u64;
+                    }
+                }
+                Payload::Zero(n) => {
+                    let entry_at = zero_entry_offset(offset, i);
+                    for k in 0..u64::from(*n) {
+                        self.index.insert(
+                            addr + k,
+                            Version {
+                                slot: head_slot,
+                                crc: 0,
+                                offset: entry_at,
+                            },
+                        );
+                    }
+                }
             }
         }
         head.records.push(RecordRef {
@@ -127,11 +318,7 @@ impl<S: Storage> Store<S> {
         head.segment_len = head.records_end;
         head.next_seq += u64::from(header.entry_count);
         head.entries += u64::from(header.entry_count);
-        head.blocks_written += total_blocks;
-        if self.head_state.pending.len() >= self.write_buffer_bytes {
-            self.flush(false).await?;
-        }
-        self.operation_done().await?;
+        head.blocks_written += data_blocks;
         Ok(header.first_seq)
     }
 

@@ -8,6 +8,18 @@ use pollster::block_on;
 use strata_engine::storage::Storage;
 use strata_engine::{Store, VolumeId};
 
+/// Rewrites the store header of `meta-0000000000000001` to carry format `version`,
+/// re-checksummed: a store as an older build would have written it.
+pub fn set_header_version(storage: &strata_engine::storage::memory::MemoryStorage, version: u32) {
+    storage.with_objects(|objects| {
+        let journal = objects.get_mut("meta-0000000000000001").expect("journal");
+        journal[16..20].copy_from_slice(&version.to_le_bytes());
+        let len = u32::from_le_bytes(journal[8..12].try_into().expect("4 bytes")) as usize;
+        let c = crc32c::crc32c_append(crc32c::crc32c(&journal[..12]), &journal[16..16 + len]);
+        journal[12..16].copy_from_slice(&c.to_le_bytes());
+    });
+}
+
 /// What a store must read, kept as whole images.
 pub struct Model {
     pub block_size: usize,
@@ -80,6 +92,26 @@ impl Model {
         self.next_seq += writes.len() as u64;
         self.head_entries += 1;
         self.unsynced.push((writes.len() as u64, self.head.clone()));
+    }
+
+    /// The runs (first block, length) of `blocks` blocks from `addr` whose head data is not
+    /// all zeros.
+    pub fn nonzero_runs(&self, addr: u64, blocks: u64) -> Vec<(u64, u64)> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for a in addr..addr + blocks {
+            let start = a as usize * self.block_size;
+            if self.head[start..start + self.block_size]
+                .iter()
+                .all(|&b| b == 0)
+            {
+                continue;
+            }
+            match runs.last_mut() {
+                Some((first, n)) if *first + *n == a => *n += 1,
+                _ => runs.push((a, 1)),
+            }
+        }
+        runs
     }
 
     /// Everything so far is durable.
