@@ -130,6 +130,8 @@ pub struct Cli {
 pub enum Command {
     Create(CreateArgs),
     Write(WriteArgs),
+    #[command(visible_alias = "trim", visible_alias = "discard")]
+    Zero(ZeroArgs),
     Snapshot(SnapshotArgs),
     Read(ReadArgs),
     Log(LogArgs),
@@ -221,6 +223,33 @@ pub struct WriteArgs {
     pub blocks: Option<u64>,
 }
 
+/// Make blocks of the head read as zeros (trim, discard, write-zeroes), then sync
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Make blocks of the head read as zeros (trim, discard, write-zeroes), then sync.
+
+Zeroed blocks are metadata, not data: the range is recorded in the head's partition as zero \
+extents of 16 bytes each, and only the blocks that do not already read as zeros are recorded, so \
+trimming never-written blocks costs nothing. Snapshots keep what they hold; once no volume reads \
+the data a trim hides (its snapshot deleted, or merged), compaction frees it. A zero extent \
+copies as metadata too (send, receive, the log cursor). Prints how many blocks were recorded.",
+    after_help = "\
+Examples:
+  strata zero ./vol --addr 0 --blocks 16384
+  strata trim ./vol --addr 1000 --blocks 24"
+)]
+pub struct ZeroArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// First block address to zero
+    #[arg(long, value_name = "A")]
+    pub addr: u64,
+    /// Number of blocks to zero
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub blocks: u64,
+}
+
 /// Seal the head as a read-only snapshot and start a new head on top of it
 #[derive(Debug, Args)]
 #[command(
@@ -283,7 +312,7 @@ pub struct ReadArgs {
     /// Print a hex dump instead of raw bytes
     #[arg(long, conflicts_with = "output")]
     pub hex: bool,
-    /// Write the raw bytes to this file instead of stdout
+    /// Write the raw bytes to this file instead of stdout (`-`: stdout)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

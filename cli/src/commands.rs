@@ -36,7 +36,7 @@ use strata_engine::{
 
 use crate::args::{
     CreateArgs, ExportArgs, LogArgs, ReadArgs, SnapshotArgs, StatArgs, VolumeArg, VolumesArgs,
-    WriteArgs,
+    WriteArgs, ZeroArgs,
 };
 use crate::error::CliError;
 use crate::format::{hex_preview, rfc3339, table, HexDump};
@@ -605,8 +605,28 @@ fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> 
     .map_err(|e| image_error(image, dir, e))?;
     let bar = progress_bar(expected, quiet, "importing");
     let mut buf = vec![0u8; IMAGE_CHUNK_BYTES];
+    // The holes of a sparse regular file are skipped, not read: they become holes of the
+    // baseline (whole blocks only; what is left is read like the rest).
+    let sparse = file.metadata().is_ok_and(|m| m.is_file());
+    let block_size = u64::from(args.block_size);
+    let mut pos = 0u64;
     loop {
+        if let (true, Some(len)) = (sparse, expected) {
+            let data = next_data(&file, pos).unwrap_or(len).min(len);
+            let skip = (data - pos) / block_size * block_size;
+            if skip > 0 {
+                if let Err(e) = block_on(import.push_zeros(skip)) {
+                    bar.abandon();
+                    return Err(CliError::at(image, e));
+                }
+                pos += skip;
+                bar.inc(skip);
+                file.seek(SeekFrom::Start(pos))
+                    .map_err(|e| CliError::io(&image_name, e))?;
+            }
+        }
         let n = read_full(&mut file, &mut buf).map_err(|e| CliError::io(&image_name, e))?;
+        pos += n as u64;
         if n == 0 {
             break;
         }
@@ -623,6 +643,16 @@ fn create_inner(args: &CreateArgs, quiet: bool) -> CliResult<Store<DirStorage>> 
     let store = block_on(import.finish());
     bar.finish_and_clear();
     store.map_err(|e| image_error(image, image, e))
+}
+
+/// The offset of the first byte of data at or after `pos` in `file` (`SEEK_DATA`); `None` if
+/// the rest of the file is a hole. A file system that cannot tell says `pos`: all data.
+fn next_data(file: &File, pos: u64) -> Option<u64> {
+    match rustix::fs::seek(file, rustix::fs::SeekFrom::Data(pos)) {
+        Ok(data) => Some(data),
+        Err(rustix::io::Errno::NXIO) => None,
+        Err(_) => Some(pos),
+    }
 }
 
 /// An error of a baseline import, about `path`; an empty image is said plainly.
@@ -733,6 +763,27 @@ pub fn write(args: WriteArgs, quiet: bool) -> CliResult {
     Ok(())
 }
 
+// ----- zero --------------------------------------------------------------------------------------
+
+pub fn zero(args: ZeroArgs, quiet: bool) -> CliResult {
+    let mut store = open_store(&args.store.dir)?;
+    check_range(&store, args.addr, args.blocks)?;
+    let recorded = block_on(store.write_zeroes(args.addr, args.blocks))?;
+    block_on(store.sync())?;
+    note(
+        quiet,
+        format_args!(
+            "zeroed blocks {}..{} of volume {} ({} recorded, the rest read as zeros already), synced",
+            args.addr,
+            args.addr + args.blocks,
+            store.head(),
+            plural(recorded, "block", "blocks"),
+        ),
+    );
+    block_on(store.close())?;
+    Ok(())
+}
+
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -779,7 +830,9 @@ pub fn snapshot(args: SnapshotArgs) -> CliResult {
 // ----- read --------------------------------------------------------------------------------------
 
 pub fn read(args: ReadArgs) -> CliResult {
-    if let Some(path) = &args.output {
+    // `-o -` is stdout, as for `export`.
+    let output = args.output.as_deref().filter(|p| p.as_os_str() != "-");
+    if let Some(path) = output {
         paths::check_output(path, &args.store.dir)?;
     }
     let store = open_store_read_only(&args.store.dir)?;
@@ -788,7 +841,7 @@ pub fn read(args: ReadArgs) -> CliResult {
     let block_size = u64::from(store.block_size());
     let chunk_blocks = (IMAGE_CHUNK_BYTES as u64 / block_size).max(1);
 
-    let (mut out, out_name): (Box<dyn Write>, String) = match &args.output {
+    let (mut out, out_name): (Box<dyn Write>, String) = match output {
         Some(path) => (
             Box::new(io::BufWriter::new(
                 File::create(path).map_err(|e| CliError::io(path.display().to_string(), e))?,

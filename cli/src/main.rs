@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Create(a) => commands::create(a, quiet),
         Command::Write(a) => commands::write(a, quiet),
+        Command::Zero(a) => commands::zero(a, quiet),
         Command::Snapshot(a) => commands::snapshot(a),
         Command::Read(a) => commands::read(a),
         Command::Log(a) => commands::log(a),

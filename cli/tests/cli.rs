@@ -1091,3 +1091,53 @@ fn export_to_a_file_leaves_zero_blocks_as_holes() {
     // To stdout the same bytes come out.
     assert!(ok(["export", d, "-o", "-", "-q"]) == bytes);
 }
+
+/// Bytes the files under `dir` take on disk.
+fn allocated_under(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap())
+        .filter(|m| m.is_file())
+        .map(|m| m.blocks() * 512)
+        .sum()
+}
+
+#[test]
+fn a_sparse_image_imports_sparse_and_a_trim_is_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A 64 MiB sparse image holding 12 KiB of data at block 1000.
+    let image = tmp.path().join("sparse.img");
+    let data = noise(3 * 4096, 5);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::File::create(&image).unwrap();
+        f.set_len(64 << 20).unwrap();
+        f.seek(SeekFrom::Start(1000 * 4096)).unwrap();
+        f.write_all(&data).unwrap();
+    }
+    let dir = tmp.path().join("s");
+    let d = s(&dir);
+    ok(["create", d, "--baseline", s(&image), "-q"]);
+    let allocated = allocated_under(&dir);
+    assert!(
+        allocated < 2 << 20,
+        "importing a 64 MiB image of 12 KiB data allocated {allocated} bytes"
+    );
+    assert!(ok(["read", d, "--addr", "1000", "--blocks", "3", "-o", "-"]) == data);
+    // Trim 40 MiB of which 12 KiB was data: three blocks recorded, the log grows by bytes.
+    let written = noise(64 * 4096, 6);
+    ok_in(["write", d, "--addr", "2000", "-q"], Some(&written));
+    let before = allocated_under(&dir);
+    let out = ok_out(["trim", d, "--addr", "0", "--blocks", "10240"], None);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("67 blocks recorded"), "{said}");
+    assert!(allocated_under(&dir) <= before + 64 * 1024);
+    let zeros = ok(["read", d, "--addr", "990", "--blocks", "80", "-o", "-"]);
+    assert!(zeros.iter().all(|&b| b == 0));
+    let log = String::from_utf8(ok(["log", d])).unwrap();
+    assert!(log.lines().any(|l| l.trim_end().ends_with("zero")), "{log}");
+    // Nothing to record the second time.
+    let out = ok_out(["zero", d, "--addr", "0", "--blocks", "10240"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(0 blocks recorded"));
+}

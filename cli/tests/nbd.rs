@@ -569,3 +569,38 @@ fn sigusr1_takes_a_snapshot_between_requests_and_exports_it_at_once() {
     served.stop();
     assert_eq!(volume_ids(s(&store)), vec![0, 1, 2]);
 }
+
+/// The head's log bytes, as `strata volumes --json` reports them (beside the live server).
+fn head_bytes(store: &Path) -> u64 {
+    let volumes: serde_json::Value =
+        serde_json::from_slice(&ok(["volumes", s(store), "--json"])).expect("json");
+    volumes
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|v| v["kind"] == "head")
+        .and_then(|v| v["bytes"].as_u64())
+        .expect("the head's bytes")
+}
+
+#[test]
+fn a_discard_through_nbd_is_metadata_and_block_status_reports_it_as_a_hole() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = create(tmp.path());
+    let served = Served::start(&store, &tmp.path().join("sock"), &[]);
+    let uri = served.uri("head");
+    let mib = 1 << 20;
+    qemu_io(&uri, &[format!("write -P 7 0 {}", 4 * mib), "flush".into()]);
+    let before = head_bytes(&store);
+    qemu_io(&uri, &[format!("discard 0 {}", 4 * mib), "flush".into()]);
+    let grew = head_bytes(&store) - before;
+    assert!(grew < 4096, "discarding 4 MiB took {grew} bytes of log");
+    // nbdinfo --map reads base:allocation: the discarded range is a hole that reads as zeros.
+    let map = succeeds(Command::new(tool("nbdinfo")).args(["--map", &uri]));
+    let first = map.lines().next().expect("a map line");
+    let fields: Vec<&str> = first.split_whitespace().collect();
+    assert_eq!(fields[0], "0", "{map}");
+    assert!(fields[1].parse::<u64>().unwrap() >= 4 * mib, "{map}");
+    assert_eq!(fields[2], "3", "hole and zero: {map}");
+    served.stop();
+}

@@ -65,6 +65,22 @@ for (const backend of ['memory', 'indexeddb', 'opfs']) {
 }
 
 for (const backend of ['indexeddb', 'opfs']) {
+  test(`${backend}: writeZeroes trims as metadata, keeps snapshots, and survives a reopen`, async () => {
+    const page = await appPage();
+    const result = await page.evaluate(
+      ([b, name]) => window.scenarios.trim(b, name),
+      [backend, `npm-trim-${backend}`],
+    );
+    assert.equal(result.recorded, 64, 'only the 64 written blocks of the 100 are recorded');
+    assert.equal(result.again, 0, 'a second trim has nothing to record');
+    assert.ok(result.grew > 0 && result.grew < 256, `the trim took ${result.grew} bytes of log`);
+    assert.deepEqual(result.entries, [{ zero: true, data: null, blocks: 64 }]);
+    assert.ok(result.headZero, 'the head reads zeros');
+    assert.ok(result.snapshotOk, 'the snapshot keeps its data');
+    assert.equal(result.badBlocks?.code, 'INVALID_ARGUMENT');
+    assert.equal(result.outOfRange?.code, 'OUT_OF_RANGE');
+  });
+
   test(`${backend}: a second page opening the same store gets LOCKED until the first closes it`, async () => {
     const name = `npm-lock-${backend}`;
     const first = await appPage();

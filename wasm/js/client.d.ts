@@ -236,6 +236,12 @@ export interface Volume<Info = StoreInfo, Snapshot = number, VolumeStats = Stats
   write(addr: Integer, data: Uint8Array): Promise<number>;
   /** One atomic record of several writes; resolves to the first sequence number. */
   writeBatch(writes: Array<[addr: Integer, data: Uint8Array]>): Promise<number>;
+  /**
+   * Makes `blocks` blocks from `addr` read as zeros (trim, discard, write-zeroes). Zeroed blocks
+   * are metadata (a 16-byte extent however long), and only blocks that do not read as zeros
+   * already are recorded; resolves to how many those were. Durable after `sync()`.
+   */
+  writeZeroes(addr: Integer, blocks: Integer): Promise<number>;
   /** The durability point: resolves once every earlier write survives a crash. */
   sync(): Promise<void>;
   /** Seals the head as a snapshot. */

@@ -335,6 +335,13 @@ class VolumeClient {
     return this[CALL]('writeBatch', { writes: owned }, { buffers: [...buffers] });
   }
 
+  async writeZeroes(addr, blocks) {
+    return this[CALL]('writeZeroes', {
+      addr: integer('addr', addr),
+      blocks: integer('blocks', blocks, { min: 1 }),
+    });
+  }
+
   async sync() {
     return this[CALL]('sync');
   }

@@ -201,6 +201,7 @@ const handlers = {
   events: () => openStore('events').events(),
   write: ({ addr, data }) => openStore('write').write(addr, data),
   writeBatch: ({ writes }) => openStore('writeBatch').writeBatch(writes),
+  writeZeroes: ({ addr, blocks }) => openStore('writeZeroes').writeZeroes(addr, blocks),
   sync: () => openStore('sync').sync(),
   snapshot: ({ label }) => openStore('snapshot').snapshot(label ?? undefined),
   read: ({ addr, blocks }) => openStore('read').read(addr, blocks),

@@ -108,6 +108,15 @@ pub(crate) async fn write_batch<B: Binding>(b: &B, writes: JsValue) -> Result<f6
     Ok(b.settle(&mut session, outcome).await? as f64)
 }
 
+pub(crate) async fn write_zeroes<B: Binding>(b: &B, addr: f64, blocks: f64) -> Result<f64> {
+    b.check_writable()?;
+    let addr = convert::to_u64(addr, "addr")?;
+    let blocks = convert::to_u64(blocks, "blocks")?;
+    let mut session = b.session().lock().await;
+    let outcome = B::volume(&mut session)?.write_zeroes(addr, blocks).await;
+    Ok(b.settle(&mut session, outcome).await? as f64)
+}
+
 pub(crate) async fn sync<B: Binding>(b: &B) -> Result<()> {
     let mut session = b.session().lock().await;
     if b.read_only() {
@@ -373,6 +382,11 @@ macro_rules! shared_methods {
                 $crate::volume_api::write_batch(self, writes).await
             }
 
+            /// [`Self::js_write_zeroes`] for Rust callers (the wasm-bindgen tests).
+            pub async fn write_zeroes(&self, addr: f64, blocks: f64) -> Result<f64> {
+                $crate::volume_api::write_zeroes(self, addr, blocks).await
+            }
+
             /// [`Self::js_sync`] for Rust callers (the wasm-bindgen tests).
             pub async fn sync(&self) -> Result<()> {
                 $crate::volume_api::sync(self).await
@@ -501,6 +515,15 @@ macro_rules! shared_methods {
                 writes: JsValue) -> ::js_sys::Promise {
                 let this = self.clone();
                 $crate::promise::promise(async move { this.write_batch(writes).await })
+            }
+
+            /// Makes `blocks` blocks from `addr` read as zeros (trim, discard): recorded as zero
+            /// extents, metadata only, for the blocks that do not read as zeros already; resolves to
+            /// how many those were. Durable after the next `sync()`.
+            #[wasm_bindgen(js_name = writeZeroes, unchecked_return_type = "Promise<number>")]
+            pub fn js_write_zeroes(&self, addr: f64, blocks: f64) -> ::js_sys::Promise {
+                let this = self.clone();
+                $crate::promise::promise(async move { this.write_zeroes(addr, blocks).await })
             }
 
             /// The durability point: when the promise resolves, every write so far survives a crash

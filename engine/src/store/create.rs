@@ -127,9 +127,10 @@ impl<S: Storage> BaselineImport<S> {
         Ok(())
     }
 
-    /// Adds `bytes` bytes of zeros (whole blocks) without writing them: they stay holes. A copy
-    /// stream leaves all-zero chunks of a baseline out, and the receiver skips them with this.
-    pub(crate) async fn push_zeros(&mut self, bytes: u64) -> Result<()> {
+    /// Adds `bytes` bytes of zeros (whole blocks, at a block boundary) without reading or
+    /// writing them: they stay holes. For the holes of a sparse input (found with `SEEK_DATA`),
+    /// and the all-zero chunks a copy stream leaves out of a baseline.
+    pub async fn push_zeros(&mut self, bytes: u64) -> Result<()> {
         self.write_whole_blocks().await?;
         let block_size = u64::from(self.block_size);
         if !self.partial.is_empty() || !bytes.is_multiple_of(block_size) {

@@ -55,6 +55,50 @@ window.scenarios = {
     }
   },
 
+  /**
+   * Writes 64 blocks, snapshots, trims 100 blocks over them (zero extents), reopens: what the
+   * head, the snapshot and the log say, and the log bytes the trim took.
+   */
+  async trim(backend, name) {
+    await destroy({ name, backend });
+    let store = await open({ name, backend, blockSize: BLOCK_BYTES, blocks: 256 });
+    try {
+      const data = new Uint8Array(64 * BLOCK_BYTES).fill(5);
+      await store.write(10, data);
+      const snapshot = await store.snapshot('before-trim');
+      const headBytes = async () => (await store.volumes()).find((v) => v.kind === 'head').bytes;
+      const before = await headBytes();
+      const recorded = await store.writeZeroes(0, 100);
+      const again = await store.writeZeroes(0, 100);
+      const grew = (await headBytes()) - before;
+      await store.sync();
+      const entries = [];
+      for await (const entry of store.log({ withData: true })) {
+        if (entry.volume !== snapshot) entries.push({ zero: entry.zero, data: entry.data, blocks: entry.blocks });
+      }
+      let badBlocks = null;
+      await store.writeZeroes(0, 0).catch((e) => (badBlocks = describeError(e)));
+      let outOfRange = null;
+      await store.writeZeroes(200, 100).catch((e) => (outOfRange = describeError(e)));
+      if (backend !== 'memory') {
+        await store.close();
+        store = await open({ name, backend });
+      }
+      return {
+        recorded,
+        again,
+        grew,
+        entries,
+        headZero: (await store.read(0, 100)).every((b) => b === 0),
+        snapshotOk: same(await store.readAt(snapshot, 10, 64), data),
+        badBlocks,
+        outOfRange,
+      };
+    } finally {
+      await store.close();
+    }
+  },
+
   /** Reopens an existing store (no geometry given) and reads what writeSnapshotRead left. */
   async reopenAndRead(backend, name) {
     try {

@@ -125,7 +125,9 @@ export interface LogEntry {
   addr: number;
   blocks: number;
   timestampMs: number;
-  /** The blocks' bytes when asked for (`withData`), else null. */
+  /** A zero extent (trim, write-zeroes, or an all-zero write): the blocks read as zeros, and `data` is null. */
+  zero: boolean;
+  /** The blocks' bytes when asked for (`withData`), else null (always null for a zero extent). */
   data: Uint8Array | null;
 }
 

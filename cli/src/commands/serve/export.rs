@@ -10,7 +10,7 @@
 use std::cell::Cell;
 
 use strata_engine::storage::dir::DirStorage;
-use strata_engine::{Error, Managed, Origin, Store, VolumeId, LOCATE_BLOCKS_MAX};
+use strata_engine::{Error, Managed, Store, VolumeId, LOCATE_BLOCKS_MAX};
 use tokio::sync::Mutex;
 
 use super::proto;
@@ -272,32 +272,11 @@ impl Server {
                 .await?;
         }
         let mut store = self.store.lock().await;
-        let zeros = vec![0u8; WRITE_CHUNK_BYTES.min((whole_end - whole_first) * bs) as usize];
-        let mut block = whole_first;
-        while block < whole_end {
-            let n = (whole_end - block).min(LOCATE_BLOCKS_MAX);
-            let origins = store.locate(store.head(), block, n)?;
-            // Runs of blocks that do not read as zeros yet.
-            let mut i = 0usize;
-            while i < origins.len() {
-                if origins[i].origin == Origin::Zero {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < origins.len()
-                    && origins[i].origin != Origin::Zero
-                    && ((i - start + 1) as u64) * bs <= zeros.len() as u64
-                {
-                    i += 1;
-                }
-                let count = (i - start) as u64;
-                store
-                    .write(block + start as u64, &zeros[..(count * bs) as usize])
-                    .await?;
-            }
-            block += n;
-        }
+        // Whole blocks become zero extents: metadata only, and only for the blocks that do not
+        // read as zeros already.
+        store
+            .write_zeroes(whole_first, whole_end - whole_first)
+            .await?;
         drop(store);
         if end > whole_end * bs {
             self.write_zero_bytes(whole_end * bs, end - whole_end * bs, false)
@@ -350,7 +329,7 @@ impl Server {
                 if block_end <= at {
                     continue;
                 }
-                let status = if p.origin == Origin::Zero {
+                let status = if p.zero {
                     proto::STATE_HOLE | proto::STATE_ZERO
                 } else {
                     0
