@@ -51,6 +51,7 @@ pub use store::{
     DOCUMENT_TRAIL_MAX, IMAGE_CHUNK_BYTES, PARTITIONS_MAX, READ_BYTES_MAX,
 };
 pub use store::{BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX};
+pub use store::{BranchInfo, BRANCHES_MAX, BRANCH_MAIN, BRANCH_NAME_BYTES_MAX};
 pub use volume::Volume;
 
 /// The engine's version, as published in its Cargo manifest.

@@ -57,6 +57,9 @@ pub const META_KIND_ASSIGNMENTS: u16 = 11;
 pub const META_KIND_POLICY_STATE: u16 = 12;
 /// Kind: one audit-trail entry of a policy decision carried out (JSON).
 pub const META_KIND_AUDIT: u16 = 13;
+/// Kind: the branch registry (JSON; format version 3): which branch the live head belongs to,
+/// and the head volume of every other branch.
+pub const META_KIND_BRANCHES: u16 = 14;
 
 /// Flag of [`MetaRecord::PartitionRewritten`]: sequence numbers in the segment may have gaps.
 pub const REWRITTEN_FLAG_COMPACTED: u32 = 1;
@@ -147,8 +150,8 @@ pub enum MetaRecord {
     },
     /// Records applied together (never nested).
     Group(Vec<MetaRecord>),
-    /// A JSON document of policy data: `kind` is one of [`META_KIND_POLICY`],
-    /// [`META_KIND_ASSIGNMENTS`], [`META_KIND_POLICY_STATE`], [`META_KIND_AUDIT`].
+    /// A JSON document: `kind` is one of [`META_KIND_POLICY`], [`META_KIND_ASSIGNMENTS`],
+    /// [`META_KIND_POLICY_STATE`], [`META_KIND_AUDIT`] (policy data) or [`META_KIND_BRANCHES`].
     Document {
         /// The document kind.
         kind: u16,
@@ -249,7 +252,11 @@ impl MetaRecord {
         debug_assert_eq!(u32_at(bytes, META_CRC_OFFSET), stored_crc);
         let mut p = Decoder::new(payload);
         let record = match kind {
-            META_KIND_POLICY | META_KIND_ASSIGNMENTS | META_KIND_POLICY_STATE | META_KIND_AUDIT => {
+            META_KIND_POLICY
+            | META_KIND_ASSIGNMENTS
+            | META_KIND_POLICY_STATE
+            | META_KIND_AUDIT
+            | META_KIND_BRANCHES => {
                 let json = std::str::from_utf8(p.bytes(payload.len(), "document")?)
                     .map_err(|_| DecodeError {
                         at: META_HEADER_LEN,

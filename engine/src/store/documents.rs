@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use super::*;
-use crate::format::meta::META_KIND_AUDIT;
+use crate::format::meta::{META_KIND_AUDIT, META_KIND_BRANCHES};
 
 /// Most documents of the trail kind (the audit) kept in memory and written by a checkpoint.
 pub const DOCUMENT_TRAIL_MAX: usize = 10_000;
@@ -44,7 +44,7 @@ impl Documents {
         out
     }
 
-    fn apply(&mut self, kind: u16, json: String) {
+    pub(super) fn apply(&mut self, kind: u16, json: String) {
         if kind == META_KIND_AUDIT {
             if self.trail.len() >= DOCUMENT_TRAIL_MAX {
                 self.trail.pop_front();
@@ -95,6 +95,11 @@ impl<S: Storage> Store<S> {
     /// Durable on return.
     pub async fn append_documents(&mut self, documents: &[Document]) -> Result<()> {
         self.check_writable()?;
+        if documents.iter().any(|d| d.kind == META_KIND_BRANCHES) {
+            return Err(Error::InvalidArgument(
+                "the branch registry is the store's own document; use the branch operations".into(),
+            ));
+        }
         let records: Vec<MetaRecord> = documents
             .iter()
             .map(|d| MetaRecord::Document {

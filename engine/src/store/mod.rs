@@ -33,6 +33,7 @@ use crate::format::{
     self, block_crc, meta_object, parse_meta_object, segment_object, FORMAT_VERSION,
 };
 use crate::index::{BlockIndex, SlotSet, Version, ZERO_VERSION};
+mod branch;
 mod checkpoint;
 mod copy;
 mod create;
@@ -48,6 +49,7 @@ mod types;
 mod write;
 use crate::storage::{Commit, ReadRequest, Storage};
 use crate::VolumeId;
+pub use branch::{BranchInfo, BRANCHES_MAX, BRANCH_MAIN, BRANCH_NAME_BYTES_MAX};
 pub use copy::{CopyReport, SendOptions, StreamReceiver};
 pub use create::BaselineImport;
 pub use cursor::LogCursor;
@@ -106,6 +108,8 @@ pub struct Store<S: Storage> {
     epoch: u64,
     /// The documents of the layers above (the policy executor's), as the journal holds them.
     documents: Documents,
+    /// The branch registry (see `branch.rs`).
+    branches: branch::Branches,
     /// When the journal is checkpointed by itself.
     checkpoint: checkpoint::CheckpointTrigger,
     /// A merge whose start is journaled but whose finish is not (it failed part-way): the
@@ -368,6 +372,7 @@ impl<S: Storage> Store<S> {
             kind: VolumeKind::Baseline,
             label: String::new(),
             parent: None,
+            branch: String::new(),
             created_ms: self.created_ms,
             sealed_ms: Some(self.created_ms),
             entry_count: 0,
@@ -392,6 +397,10 @@ impl<S: Storage> Store<S> {
                 },
                 label: p.label.clone(),
                 parent: Some(self.partitions.visible_ancestor(p.parent)),
+                branch: self
+                    .branch_of_head(p.volume)
+                    .unwrap_or_default()
+                    .to_string(),
                 created_ms: p.created_ms,
                 sealed_ms: p.sealed_ms,
                 entry_count: p.entry_count(),

@@ -17,6 +17,7 @@ impl<S: Storage> Store<S> {
             recovery::replay(storage, clock, read_only, head_loss_vouched_elsewhere).await?;
         let mut store = Store::assemble(replayed.parts, replayed.partitions, replayed.head).await?;
         store.documents = Documents::from_journal(replayed.documents);
+        store.load_branches()?;
         if read_only {
             return Ok(store);
         }
@@ -94,6 +95,7 @@ impl<S: Storage> Store<S> {
             baseline_sum_crc: parts.baseline_sum_crc,
             epoch: 0,
             documents: Documents::default(),
+            branches: Default::default(),
             checkpoint: checkpoint::CheckpointTrigger::default(),
             merging: None,
             next_volume: 1,
@@ -268,6 +270,20 @@ impl<S: Storage> Store<S> {
         segment_len: u64,
     ) -> Result<(footer::Footer, Vec<(u64, RecordMeta)>)> {
         let object = &self.partitions[slot as usize].segment;
+        if segment_len == 0 {
+            // An empty sealed partition has no segment object (a new branch's head, see
+            // `branch.rs`): no records, and its range of sequence numbers is empty.
+            let p = &self.partitions[slot as usize];
+            let footer = footer::Footer {
+                volume: p.volume.0,
+                records_end: 0,
+                index_len: 0,
+                record_count: 0,
+                next_seq: p.first_seq,
+                index_crc: 0,
+            };
+            return Ok((footer, Vec::new()));
+        }
         let actual_len = self.storage.len(object).await?.unwrap_or(0);
         if actual_len < segment_len || segment_len < FOOTER_LEN as u64 {
             return Err(Error::corrupt(

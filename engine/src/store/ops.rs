@@ -569,6 +569,7 @@ impl<S: Storage> Store<S> {
             ));
         }
         let slot = self.sealed_slot(volume)?;
+        self.check_not_parked_head(slot, "delete")?;
         self.append_journal(&[MetaRecord::VolumeReleased { volume: volume.0 }])
             .await?;
         self.partitions[slot as usize].hidden = true;
@@ -593,7 +594,7 @@ impl<S: Storage> Store<S> {
     /// a volume or went away: blocks only it read through them are no longer needed, and an
     /// ancestor left with nothing goes (regression: such partitions stayed, holding space and
     /// making merges of other branches refuse).
-    async fn reclaim_hidden_ancestors(&mut self, mut at: Option<u32>) -> Result<()> {
+    pub(super) async fn reclaim_hidden_ancestors(&mut self, mut at: Option<u32>) -> Result<()> {
         // Bounded: each step moves to an older partition.
         for _ in 0..self.partitions.len() {
             let Some(slot) = at else { break };
@@ -645,6 +646,9 @@ impl<S: Storage> Store<S> {
         self.check_writable()?;
         let target = self.sealed_slot(volume)?;
         let chain = self.chain_to_root(target)?;
+        for &slot in &chain {
+            self.check_not_parked_head(slot, "merge")?;
+        }
         for (slot, p) in self.partitions.iter().enumerate() {
             let slot = slot as u32;
             if p.dropped || chain.contains(&slot) {

@@ -109,6 +109,9 @@ pub struct VolumeInfo {
     pub label: String,
     /// Parent volume (`None` for the baseline).
     pub parent: Option<VolumeId>,
+    /// The branch whose head this volume is (the live head's: the active branch; a parked
+    /// branch's: its sealed head), or empty.
+    pub branch: String,
     /// When the partition was created (ms since the Unix epoch).
     pub created_ms: u64,
     /// When it was sealed, for snapshots.

@@ -435,6 +435,19 @@ impl<S: Storage> Store<S> {
         new_parent: Option<Option<u32>>,
         drop_if_empty: bool,
     ) -> Result<VolumeId> {
+        self.seal_head_and_open_then(label, new_parent, drop_if_empty, Vec::new())
+            .await
+    }
+
+    /// [`Store::seal_head_and_open_with`], with `extra` journal records appended in the same
+    /// atomic group (a branch switch records the registry with the seal).
+    pub(super) async fn seal_head_and_open_then(
+        &mut self,
+        label: &str,
+        new_parent: Option<Option<u32>>,
+        drop_if_empty: bool,
+        extra: Vec<MetaRecord>,
+    ) -> Result<VolumeId> {
         self.check_writable()?;
         check_label(label)?;
         let now = self.clock.now_ms();
@@ -482,7 +495,7 @@ impl<S: Storage> Store<S> {
                 label: label.to_string(),
             }
         };
-        self.append_journal(&[
+        let mut group = vec![
             first,
             MetaRecord::PartitionCreated {
                 volume: new_volume.0,
@@ -492,8 +505,9 @@ impl<S: Storage> Store<S> {
                 segment_generation: 0,
                 flags: CREATED_FLAG_HEAD,
             },
-        ])
-        .await?;
+        ];
+        group.extend(extra);
+        self.append_journal(&group).await?;
         // 3. Memory follows what is now durable.
         if drop_head {
             self.drop_slot(head_slot);
