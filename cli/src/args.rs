@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+pub mod branch;
 pub mod mirror;
 
 const ABOUT_LONG: &str = "\
@@ -152,6 +153,7 @@ pub enum Command {
     Ttl(TtlArgs),
     Audit(AuditArgs),
     Mirror(mirror::MirrorArgs),
+    Branch(branch::BranchArgs),
     Serve(ServeArgs),
 }
 
@@ -221,6 +223,9 @@ pub struct WriteArgs {
     #[arg(long, value_name = "N", requires = "pattern",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub blocks: Option<u64>,
+    /// Check this branch out first (see `strata branch`): the write goes to its head
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
 }
 
 /// Make blocks of the head read as zeros (trim, discard, write-zeroes), then sync
@@ -248,6 +253,9 @@ pub struct ZeroArgs {
     /// Number of blocks to zero
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub blocks: u64,
+    /// Check this branch out first (see `strata branch`)
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
 }
 
 /// Seal the head as a read-only snapshot and start a new head on top of it

@@ -1,5 +1,6 @@
 //! The subcommands.
 
+mod branch;
 mod copy;
 mod mirror;
 mod ops;
@@ -7,6 +8,7 @@ mod paths;
 mod policy;
 mod serve;
 
+pub use branch::branch;
 pub use copy::{receive, send};
 pub use mirror::mirror;
 pub use ops::{compact, delete, diff, du, merge, rollback};
@@ -260,6 +262,10 @@ pub(crate) fn resolve(store: &Store<DirStorage>, volume: VolumeArg) -> CliResult
     let id = match volume {
         VolumeArg::Head => store.head(),
         VolumeArg::Id(n) => VolumeId(n),
+        // A branch's name reads its head.
+        VolumeArg::Label(label) if store.branch_head(&label).is_ok() => {
+            store.branch_head(&label)?
+        }
         VolumeArg::Label(label) => {
             let named: Vec<VolumeInfo> = store
                 .volumes()
@@ -673,6 +679,9 @@ fn image_error(image: &Path, path: &Path, error: Error) -> CliError {
 
 pub fn write(args: WriteArgs, quiet: bool) -> CliResult {
     let mut store = open_store(&args.store.dir)?;
+    if let Some(branch) = &args.branch {
+        block_on(store.checkout(branch))?;
+    }
     let block_size = u64::from(store.block_size());
     let batch_blocks = WRITE_BATCH_BLOCKS
         .min(u64::from(RECORD_BLOCKS_MAX))
@@ -767,6 +776,9 @@ pub fn write(args: WriteArgs, quiet: bool) -> CliResult {
 
 pub fn zero(args: ZeroArgs, quiet: bool) -> CliResult {
     let mut store = open_store(&args.store.dir)?;
+    if let Some(branch) = &args.branch {
+        block_on(store.checkout(branch))?;
+    }
     check_range(&store, args.addr, args.blocks)?;
     let recorded = block_on(store.write_zeroes(args.addr, args.blocks))?;
     block_on(store.sync())?;
@@ -976,13 +988,18 @@ pub fn volumes(args: VolumesArgs) -> CliResult {
                     rfc3339(v.created_ms),
                     v.entry_count.to_string(),
                     v.bytes.to_string(),
+                    if v.branch.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.branch.clone()
+                    },
                 ]
             })
             .collect();
         table(
             &mut out,
             &[
-                "ID", "KIND", "LABEL", "PARENT", "CREATED", "ENTRIES", "BYTES",
+                "ID", "KIND", "LABEL", "PARENT", "CREATED", "ENTRIES", "BYTES", "BRANCH",
             ],
             &rows,
             &[0, 3, 5, 6],

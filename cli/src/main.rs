@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         Command::Ttl(a) => commands::ttl(a),
         Command::Audit(a) => commands::audit(a),
         Command::Mirror(a) => commands::mirror(a),
+        Command::Branch(a) => commands::branch(a, quiet),
         Command::Serve(a) => commands::serve(a, quiet),
     };
     match result {

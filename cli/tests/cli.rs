@@ -137,8 +137,9 @@ fn create_write_snapshot_write_then_read_at_head_and_at_snapshot() {
         .collect();
     assert_eq!(
         rows[0],
-        ["ID", "KIND", "LABEL", "PARENT", "CREATED", "ENTRIES", "BYTES"]
+        ["ID", "KIND", "LABEL", "PARENT", "CREATED", "ENTRIES", "BYTES", "BRANCH"]
     );
+    assert_eq!(rows[3].last(), Some(&"main"), "the head is main's");
     assert_eq!(rows[2][..4], ["1", "snapshot", "first", "0"]);
     assert_eq!(rows[3][..4], ["2", "head", "-", "1"]);
 
@@ -1140,4 +1141,109 @@ fn a_sparse_image_imports_sparse_and_a_trim_is_metadata() {
     // Nothing to record the second time.
     let out = ok_out(["zero", d, "--addr", "0", "--blocks", "10240"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("(0 blocks recorded"));
+}
+
+#[test]
+fn a_branch_is_a_writable_clone_that_every_volume_argument_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let d = s(&dir);
+    ok(["create", d, "--blocks", "64", "--block-size", "512", "-q"]);
+    ok([
+        "write",
+        d,
+        "--addr",
+        "0",
+        "--pattern",
+        "1",
+        "--blocks",
+        "4",
+        "-q",
+    ]);
+    ok(["snapshot", d, "--label", "golden"]);
+    let head = String::from_utf8(ok([
+        "branch", "create", d, "test", "--from", "golden", "-q",
+    ]))
+    .unwrap();
+    assert!(head.trim().parse::<u64>().is_ok(), "{head}");
+    // Writes go to main until the branch is named.
+    ok([
+        "write",
+        d,
+        "--addr",
+        "0",
+        "--pattern",
+        "2",
+        "--blocks",
+        "1",
+        "-q",
+    ]);
+    ok([
+        "write",
+        d,
+        "--branch",
+        "test",
+        "--addr",
+        "1",
+        "--pattern",
+        "3",
+        "--blocks",
+        "1",
+        "-q",
+    ]);
+    let read = |volume: &str| {
+        ok([
+            "read", d, "--volume", volume, "--addr", "0", "--blocks", "2",
+        ])
+    };
+    assert!(read("test") == [vec![1u8; 512], vec![3u8; 512]].concat());
+    assert!(read("main") == [vec![2u8; 512], vec![1u8; 512]].concat());
+    assert!(
+        read("head") == read("test"),
+        "test is the active branch now"
+    );
+    let branches = json(&ok(["branch", "list", d, "--json"]));
+    let names: Vec<(&str, bool)> = branches
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap(), b["active"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(names, [("test", true), ("main", false)]);
+    let volumes = json(&ok(["volumes", d, "--json"]));
+    let with_branch: Vec<&str> = volumes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["branch"].as_str().filter(|b| !b.is_empty()))
+        .collect();
+    assert_eq!(with_branch.len(), 2, "{volumes}");
+    // A parked head is not deleted as a volume; the branch is.
+    let main_head = read_only_head(d, "main");
+    let out = run(["delete", d, "--volume", &main_head], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("branch \"main\""));
+    ok(["branch", "checkout", d, "main", "-q"]);
+    ok(["branch", "delete", d, "test", "-q"]);
+    let out = run(
+        [
+            "read", d, "--volume", "test", "--addr", "0", "--blocks", "1",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let out = run(["branch", "delete", d, "main"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("INVALID_ARGUMENT"));
+}
+
+/// The head volume of branch `name`, as `branch list` prints it.
+fn read_only_head(d: &str, name: &str) -> String {
+    let branches = json(&ok(["branch", "list", d, "--json"]));
+    branches
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == name)
+        .map(|b| b["head"].to_string())
+        .unwrap()
 }

@@ -604,3 +604,57 @@ fn a_discard_through_nbd_is_metadata_and_block_status_reports_it_as_a_hole() {
     assert_eq!(fields[2], "3", "hole and zero: {map}");
     served.stop();
 }
+
+#[test]
+fn a_branch_is_exported_writable_by_name_beside_main() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = create(tmp.path());
+    let d = s(&store);
+    ok([
+        "write",
+        d,
+        "--addr",
+        "0",
+        "--pattern",
+        "1",
+        "--blocks",
+        "256",
+        "-q",
+    ]);
+    ok(["snapshot", d, "--label", "golden"]);
+    ok(["branch", "create", d, "test", "--from", "golden", "-q"]);
+    let served = Served::start(&store, &tmp.path().join("sock"), &[]);
+    // The branch takes writes through its own export; main's head is untouched.
+    qemu_io(
+        &served.uri("test"),
+        &["write -P 9 4096 8192".into(), "flush".into()],
+    );
+    let mut expected = vec![0u8; BLOCKS * BS];
+    expected[..256 * BS].fill(1);
+    let main_image = raw_file(&tmp.path().join("main.raw"), &expected);
+    expected[4096..4096 + 8192].fill(9);
+    let test_image = raw_file(&tmp.path().join("test.raw"), &expected);
+    for (export, image) in [("test", &test_image), ("main", &main_image)] {
+        succeeds(Command::new(tool("qemu-img")).args([
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "raw",
+            &served.uri(export),
+            s(image),
+        ]));
+    }
+    // Once that client is gone, a writer on main checks main out again; the branch keeps its
+    // writes.
+    qemu_io(
+        &served.uri("main"),
+        &["write -P 3 0 4096".into(), "flush".into()],
+    );
+    let mut main_bytes = std::fs::read(&main_image).unwrap();
+    main_bytes[..4096].fill(3);
+    let main_image = raw_file(&main_image, &main_bytes);
+    served.stop();
+    assert!(export(d, "test") == std::fs::read(&test_image).unwrap());
+    assert!(export(d, "main") == std::fs::read(&main_image).unwrap());
+}

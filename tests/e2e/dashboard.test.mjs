@@ -73,6 +73,8 @@ test('memory store: every action through the UI, checked against what the engine
   assert.equal(await page.locator('#info-blocks').textContent(), '64');
   assert.equal(await page.locator('#info-block-size').textContent(), '4096');
   assert.deepEqual((await volumeRows(page)).map((v) => v.kind), ['baseline', 'head']);
+  // The head is tagged with its branch.
+  assert.equal(await page.locator('#volumes tr.head .tag.branch').textContent(), '⎇ main');
 
   // A random burst first (it may land anywhere; the checks below overwrite what they read).
   const burst = await write(page, { mode: 'random', count: 20 });

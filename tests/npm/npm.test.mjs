@@ -81,6 +81,20 @@ for (const backend of ['indexeddb', 'opfs']) {
     assert.equal(result.outOfRange?.code, 'OUT_OF_RANGE');
   });
 
+  test(`${backend}: a cloned branch takes its own writes, main keeps its own, and both persist`, async () => {
+    const page = await appPage();
+    const result = await page.evaluate(
+      ([b, name]) => window.scenarios.branches(b, name),
+      [backend, `npm-branches-${backend}`],
+    );
+    assert.equal(typeof result.cloneHead, 'number');
+    assert.deepEqual(result.list, [['test', true], ['main', false]]);
+    assert.ok(result.testOk, 'the branch reads the clone plus its own write');
+    assert.ok(result.mainOk, 'main reads its own write');
+    assert.ok(result.liveIsTest, 'the live head is the checked-out branch');
+    assert.deepEqual(result.named, ['main', 'test']);
+  });
+
   test(`${backend}: a second page opening the same store gets LOCKED until the first closes it`, async () => {
     const name = `npm-lock-${backend}`;
     const first = await appPage();

@@ -3,6 +3,7 @@
 import type {
   AuditEntry,
   BlockMapBucket,
+  BranchInfo,
   CompactReport,
   CopyReport,
   CursorStart,
@@ -34,6 +35,7 @@ import type {
 export type {
   AuditEntry,
   BlockMapBucket,
+  BranchInfo,
   CompactReport,
   CopyReport,
   CursorStart,
@@ -310,6 +312,21 @@ export declare class StrataClient {
   locate(volume: Integer, addr: Integer, blocks: Integer): Promise<Provenance[]>;
   /** `volume` summarised as `buckets` regions, each with the origin serving most of its blocks. */
   blockMap(volume: Integer, buckets: Integer): Promise<BlockMapBucket[]>;
+  /** Every branch (writable clone), the active one first. */
+  branches(): Promise<BranchInfo[]>;
+  /**
+   * Clones volume `from` (a snapshot, the baseline `0`, or a parked branch's head) into a new,
+   * parked branch `name` that shares every block until written; resolves to its head's id.
+   * Names: 1 to 64 letters, digits, `-`, `_`, `.`; not only digits, not `head` or `baseline`.
+   */
+  cloneBranch(from: Integer, name: string): Promise<number>;
+  /**
+   * Makes branch `name` the active one: writes, snapshots and rollbacks then act on it (the
+   * live head is sealed as its branch's parked head). Resolves to the new live head's id.
+   */
+  checkout(name: string): Promise<number>;
+  /** Deletes branch `name` (not `"main"`; the active one: `"main"` is checked out). Its snapshots stay. */
+  deleteBranch(name: string): Promise<void>;
   /** A copy stream of sealed snapshots; chunks in the result, or to `onChunk`. */
   send(options?: SendOptions, callbacks?: { onChunk?: (chunk: Uint8Array) => void }): Promise<SendResult>;
   /**

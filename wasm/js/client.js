@@ -56,6 +56,12 @@ function integer(name, value, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
   return value;
 }
 
+/** A string. */
+function string(name, value) {
+  if (typeof value !== 'string') throw invalid(name, `must be a string, not ${shown(value)}`);
+  return value;
+}
+
 /** An optional string (`undefined` or `null`: absent). */
 function optionalString(name, value) {
   if (value === undefined || value === null) return undefined;
@@ -524,6 +530,22 @@ export class StrataClient extends VolumeClient {
       addr: integer('addr', addr),
       blocks: integer('blocks', blocks, { min: 1 }),
     });
+  }
+
+  async branches() {
+    return this[CALL]('branches');
+  }
+
+  async cloneBranch(from, name) {
+    return this[CALL]('cloneBranch', { from: integer('from', from), name: string('name', name) });
+  }
+
+  async checkout(name) {
+    return this[CALL]('checkout', { name: string('name', name) });
+  }
+
+  async deleteBranch(name) {
+    return this[CALL]('deleteBranch', { name: string('name', name) });
   }
 
   async blockMap(volume, buckets) {

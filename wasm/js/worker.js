@@ -207,6 +207,10 @@ const handlers = {
   read: ({ addr, blocks }) => openStore('read').read(addr, blocks),
   readAt: ({ volume, addr, blocks }) => openStore('readAt').readAt(volume, addr, blocks),
   volumes: () => openStore('volumes').volumes(),
+  branches: () => openStore('branches').branches(),
+  cloneBranch: ({ from, name }) => openStore('cloneBranch').cloneBranch(from, name),
+  checkout: ({ name }) => openStore('checkout').checkout(name),
+  deleteBranch: ({ name }) => openStore('deleteBranch').deleteBranch(name),
   info: () => openStore('info').info(),
   space: () => openStore('space').space(),
   async stats() {

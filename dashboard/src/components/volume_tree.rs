@@ -1,5 +1,6 @@
 //! The log partitions as a tree, oldest first: each volume's id, label, parent, entries and
-//! space (total, live, reclaimable), the head marked. Choosing a volume time-travels the block
+//! space (total, live, reclaimable), the head marked, and each branch's head (writable clones,
+//! `strata branch`) tagged with the branch's name. Choosing a volume time-travels the block
 //! map to it.
 
 use yew::prelude::*;
@@ -59,6 +60,11 @@ pub fn VolumeTree(props: &VolumeTreeProps) -> Html {
                     <span class={classes!("swatch", colour)} aria-hidden="true"></span>
                     { v.id }
                     if is_head { <span class="tag head" title="the live, writable volume">{ "head" }</span> }
+                    if !v.branch.is_empty() {
+                        <span class="tag branch" title={format!("the head of branch {:?}", v.branch)}>
+                            { format!("⎇ {}", v.branch) }
+                        </span>
+                    }
                 </td>
                 <td>{ v.kind.as_str() }</td>
                 <td class="label">{ &v.label }</td>

@@ -99,6 +99,41 @@ window.scenarios = {
     }
   },
 
+  /**
+   * A snapshot cloned into branch "test", written there, main written too; then a reopen: what
+   * each branch reads, the branch list, and the volumes' branch names.
+   */
+  async branches(backend, name) {
+    await destroy({ name, backend });
+    let store = await open({ name, backend, blockSize: BLOCK_BYTES, blocks: 64 });
+    try {
+      await store.write(0, block(1));
+      const golden = await store.snapshot('golden');
+      const cloneHead = await store.cloneBranch(golden, 'test');
+      await store.write(0, block(2));
+      await store.checkout('test');
+      await store.write(1, block(3));
+      await store.sync();
+      if (backend !== 'memory') {
+        await store.close();
+        store = await open({ name, backend });
+      }
+      const list = await store.branches();
+      const head = (n) => list.find((b) => b.name === n).head;
+      const volumes = await store.volumes();
+      return {
+        cloneHead,
+        list: list.map((b) => [b.name, b.active]),
+        testOk: same(await store.readAt(head('test'), 0, 2), new Uint8Array([...block(1), ...block(3)])),
+        mainOk: same(await store.readAt(head('main'), 0, 1), block(2)),
+        liveIsTest: same(await store.read(1, 1), block(3)),
+        named: volumes.filter((v) => v.branch !== '').map((v) => v.branch).sort(),
+      };
+    } finally {
+      await store.close();
+    }
+  },
+
   /** Reopens an existing store (no geometry given) and reads what writeSnapshotRead left. */
   async reopenAndRead(backend, name) {
     try {

@@ -221,6 +221,9 @@ const FEW_BAD_DATA = BAD_DATA.filter(([name]) =>
 const INTEGER_POSITIONS = [
   ['write', 'addr', (s, c, v) => s.write(v, fill(c.next())), 'both'],
   ['writeBatch', 'writes[0][0]', (s, c, v) => s.writeBatch([[v, fill(c.next())]]), 'both'],
+  ['writeZeroes', 'addr', (s, c, v) => s.writeZeroes(v, 1), 'both'],
+  ['writeZeroes', 'blocks', (s, c, v) => s.writeZeroes(0, v), 'both'],
+  ['cloneBranch', 'from', (s, c, v) => s.cloneBranch(v, 'x'), 'store'],
   ['read', 'addr', (s, c, v) => s.read(v, 1), 'both'],
   ['read', 'blocks', (s, c, v) => s.read(0, v), 'both'],
   ['readAt', 'volume', (s, c, v) => s.readAt(v, 0, 1), 'both'],
@@ -279,6 +282,7 @@ function rowsFor(kind, full) {
   // Arguments with a minimum of 1.
   for (const [id, call, arg, has] of [
     ['read(0, 0)', (s) => s.read(0, 0), 'blocks', 'both'],
+    ['writeZeroes(0, 0)', (s) => s.writeZeroes(0, 0), 'blocks', 'both'],
     ['readAt(snap, 0, 0)', (s, c) => s.readAt(c.snap, 0, 0), 'blocks', 'both'],
     ['readStream(0, 0)', (s) => s.readStream(0, 0), 'blocks', 'both'],
     ['readStream(0, 0n)', (s) => s.readStream(0, 0n), 'blocks', 'both'],
@@ -297,6 +301,25 @@ function rowsFor(kind, full) {
     rows.push({ id: `writeBatch([[0, ${name}]])`, call: (s) => s.writeBatch([[0, make()]]), expect: 'INVALID_ARGUMENT', arg: 'writes[0][1]' });
   }
   rows.push({ id: 'write(0): no data', call: (s) => s.write(0), expect: 'INVALID_ARGUMENT', arg: 'data' });
+  if (kind === 'store') {
+    for (const [id, call] of [
+      ['cloneBranch(snap, 7)', (s, c) => s.cloneBranch(c.snap, 7)],
+      ['cloneBranch(snap)', (s, c) => s.cloneBranch(c.snap)],
+      ['checkout(null)', (s) => s.checkout(null)],
+      ['deleteBranch({})', (s) => s.deleteBranch({})],
+    ]) {
+      rows.push({ id, call, expect: 'INVALID_ARGUMENT', arg: 'name' });
+    }
+    // Names the engine refuses, and branches that do not exist.
+    for (const [id, call] of [
+      ['cloneBranch(snap, "head")', (s, c) => s.cloneBranch(c.snap, 'head')],
+      ['cloneBranch(snap, "a b")', (s, c) => s.cloneBranch(c.snap, 'a b')],
+      ['checkout("nope")', (s) => s.checkout('nope')],
+      ['deleteBranch("main")', (s) => s.deleteBranch('main')],
+    ]) {
+      rows.push({ id, call, expect: 'INVALID_ARGUMENT' });
+    }
+  }
   rows.push({ id: 'write(): nothing', call: (s) => s.write(), expect: 'INVALID_ARGUMENT', arg: 'addr' });
   rows.push({ id: 'write(0, 100 bytes): not whole blocks', call: (s) => s.write(0, new Uint8Array(100)), expect: 'NOT_WHOLE_BLOCKS' });
   rows.push({ id: 'write(0, 4097 bytes): not whole blocks', call: (s) => s.write(0, new Uint8Array(BLOCK + 1)), expect: 'NOT_WHOLE_BLOCKS' });

@@ -73,6 +73,8 @@ export interface VolumeInfo {
   kind: VolumeKind;
   label: string;
   parent: number | null;
+  /** The branch whose head this volume is (the live head: the active branch), or "". */
+  branch: string;
   createdMs: number;
   sealedMs: number | null;
   entryCount: number;
@@ -80,6 +82,15 @@ export interface VolumeInfo {
   bytes: number;
   firstSeq: number;
   nextSeq: number;
+}
+
+/** One branch (a writable clone), as `branches()` lists it. */
+export interface BranchInfo {
+  name: string;
+  /** The volume its head is now: the live head if it is active, else its parked head. */
+  head: number;
+  /** Writes, snapshots and rollbacks act on the active branch. */
+  active: boolean;
 }
 
 /** What `info()` returns: the engine's facts about the store, with the session's name and mode. */
@@ -522,6 +533,37 @@ impl StrataStore {
         Ok(self.settle(&mut session, outcome).await?.0 as f64)
     }
 
+    /// [`Self::js_branches`] for Rust callers (the wasm-bindgen tests).
+    pub async fn branches(&self) -> Result<JsValue> {
+        let session = self.0.session.lock().await;
+        convert::to_js(&session.store()?.branches())
+    }
+
+    /// [`Self::js_clone_branch`] for Rust callers (the wasm-bindgen tests).
+    pub async fn clone_branch(&self, from: f64, name: String) -> Result<f64> {
+        self.check_writable()?;
+        let from = convert::to_volume(from, "from")?;
+        let mut session = self.0.session.lock().await;
+        let outcome = session.store_mut()?.clone_branch(from, &name).await;
+        Ok(self.settle(&mut session, outcome).await?.0 as f64)
+    }
+
+    /// [`Self::js_checkout`] for Rust callers (the wasm-bindgen tests).
+    pub async fn checkout(&self, name: String) -> Result<f64> {
+        self.check_writable()?;
+        let mut session = self.0.session.lock().await;
+        let outcome = session.store_mut()?.checkout(&name).await;
+        Ok(self.settle(&mut session, outcome).await?.0 as f64)
+    }
+
+    /// [`Self::js_delete_branch`] for Rust callers (the wasm-bindgen tests).
+    pub async fn delete_branch(&self, name: String) -> Result<()> {
+        self.check_writable()?;
+        let mut session = self.0.session.lock().await;
+        let outcome = session.store_mut()?.delete_branch(&name).await;
+        self.settle(&mut session, outcome).await
+    }
+
     /// [`Self::js_info`] for Rust callers (the wasm-bindgen tests).
     pub async fn info(&self) -> Result<JsValue> {
         let session = self.0.session.lock().await;
@@ -836,6 +878,35 @@ impl StrataStore {
     pub fn js_snapshot(&self, label: Option<String>) -> Promise {
         let this = self.clone();
         promise(async move { this.snapshot(label).await })
+    }
+
+    /// Every branch: the active one first.
+    #[wasm_bindgen(js_name = branches, unchecked_return_type = "Promise<BranchInfo[]>")]
+    pub fn js_branches(&self) -> Promise {
+        let this = self.clone();
+        promise(async move { this.branches().await })
+    }
+
+    /// Clones volume `from` (a snapshot, the baseline, or a parked branch's head) into a new
+    /// branch `name`, parked; resolves to its head's identifier. Nothing is copied.
+    #[wasm_bindgen(js_name = cloneBranch, unchecked_return_type = "Promise<number>")]
+    pub fn js_clone_branch(&self, from: f64, name: String) -> Promise {
+        let this = self.clone();
+        promise(async move { this.clone_branch(from, name).await })
+    }
+
+    /// Makes branch `name` the active one (where writes go); resolves to the live head's identifier.
+    #[wasm_bindgen(js_name = checkout, unchecked_return_type = "Promise<number>")]
+    pub fn js_checkout(&self, name: String) -> Promise {
+        let this = self.clone();
+        promise(async move { this.checkout(name).await })
+    }
+
+    /// Deletes branch `name` (not "main"); its snapshots stay.
+    #[wasm_bindgen(js_name = deleteBranch, unchecked_return_type = "Promise<void>")]
+    pub fn js_delete_branch(&self, name: String) -> Promise {
+        let this = self.clone();
+        promise(async move { this.delete_branch(name).await })
     }
 
     /// Facts about the store.

@@ -1,11 +1,12 @@
 //! What `strata serve` exports and how NBD's byte ranges become whole-block operations on the
-//! store: the head (writable, by one client at a time) and every volume read-only.
+//! store: every branch's head (`head` is the active branch's) writable, by one client at a time
+//! across the store (a write to a parked branch checks it out), and every volume read-only.
 //!
 //! NBD clients do not promise block alignment, so a write that starts or ends inside a block
 //! reads that block from the head, patches it and writes it whole (read-modify-write), and a
 //! read fetches the covering blocks and returns the bytes asked for. Zeroing (`TRIM`,
-//! `WRITE_ZEROES`) skips blocks that already read as zeros from an all-zero baseline, so a
-//! client zeroing a fresh export writes nothing.
+//! `WRITE_ZEROES`) records zero extents (metadata) for the whole blocks that do not read as
+//! zeros already, so a client zeroing a fresh export writes nothing.
 
 use std::cell::Cell;
 
@@ -50,10 +51,11 @@ impl From<Error> for Refusal {
 }
 
 /// Which volume an export shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// The live head, whatever its number becomes while the client is connected.
-    Head,
+    /// A branch's head, whatever its number becomes while the client is connected (`head`
+    /// names the branch active when the client connects). Writes check the branch out first.
+    Branch(String),
     /// One volume (a snapshot or the baseline), read-only.
     Volume(VolumeId),
 }
@@ -109,12 +111,16 @@ impl Server {
         &self.store
     }
 
-    /// Looks up an export: `""` or `head` (the head), a volume number, `baseline`, or a label.
+    /// Looks up an export: `""` or `head` (the active branch's head), a branch's name (its
+    /// head), a volume number, `baseline`, or a label.
     pub async fn export(&self, name: &str) -> Result<Export, Refusal> {
         let store = self.store.lock().await;
         let target = match name.parse::<VolumeArg>() {
-            _ if name.is_empty() => Target::Head,
-            Ok(VolumeArg::Head) => Target::Head,
+            _ if name.is_empty() => Target::Branch(store.active_branch().to_string()),
+            Ok(VolumeArg::Head) => Target::Branch(store.active_branch().to_string()),
+            Ok(VolumeArg::Label(label)) if store.branch_head(&label).is_ok() => {
+                Target::Branch(label)
+            }
             Ok(arg) => {
                 let info = crate::commands::resolve(&store, arg)
                     .map_err(|e| Refusal::new(proto::EINVAL, format!("no export {name:?}: {e}")))?;
@@ -122,12 +128,12 @@ impl Server {
             }
             Err(e) => return Err(Refusal::new(proto::EINVAL, e)),
         };
-        let (writable, description) = match target {
-            Target::Head => (
+        let (writable, description) = match &target {
+            Target::Branch(branch) => (
                 !self.read_only,
                 format!(
-                    "the head (volume {}), {}",
-                    store.head(),
+                    "branch {branch:?}'s head (volume {}), {}",
+                    store.branch_head(branch).map_or(0, |v| v.0),
                     if self.read_only {
                         "read-only"
                     } else {
@@ -135,12 +141,12 @@ impl Server {
                     }
                 ),
             ),
-            Target::Volume(id) if id == store.head() => {
+            Target::Volume(id) if *id == store.head() => {
                 (false, format!("volume {id} (the head), read-only"))
             }
             Target::Volume(id) => {
                 let info = store
-                    .volume(id)
+                    .volume(*id)
                     .map_err(|e| Refusal::new(proto::EINVAL, e.to_string()))?;
                 let label = label_suffix(&info.label);
                 (false, format!("volume {id}{label}, read-only"))
@@ -154,15 +160,22 @@ impl Server {
         })
     }
 
-    /// The exports `NBD_OPT_LIST` names: the head, then every volume by number.
+    /// The exports `NBD_OPT_LIST` names: the head, every branch by name, then every other
+    /// volume by number.
     pub async fn list(&self) -> Vec<(String, String)> {
         let store = self.store.lock().await;
         let mut out = vec![(
             "head".to_string(),
             format!("the head (volume {})", store.head()),
         )];
+        for b in store.branches() {
+            out.push((
+                b.name.clone(),
+                format!("branch {:?} (volume {})", b.name, b.head),
+            ));
+        }
         for v in store.volumes() {
-            if v.id == store.head() {
+            if !v.branch.is_empty() {
                 continue;
             }
             let label = label_suffix(&v.label);
@@ -206,13 +219,18 @@ impl Server {
 
     /// `length` bytes at `offset` of `target` (checked by the caller: in range, at most
     /// [`proto::PAYLOAD_MAX`]).
-    pub async fn read(&self, target: Target, offset: u64, length: u64) -> Result<Vec<u8>, Refusal> {
+    pub async fn read(
+        &self,
+        target: &Target,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, Refusal> {
         if length == 0 {
             return Ok(Vec::new());
         }
         let (first, end) = self.blocks(offset, length);
         let store = self.store.lock().await;
-        let volume = resolve(&store, target);
+        let volume = resolve(&store, target)?;
         let data = store.read_at(volume, first, end - first).await?;
         let skip = (offset - first * u64::from(self.block_size)) as usize;
         let mut data = data;
@@ -223,9 +241,17 @@ impl Server {
         Ok(data)
     }
 
-    /// Writes `data` at byte `offset` of the head; with `fua`, syncs before returning.
-    pub async fn write(&self, offset: u64, data: &[u8], fua: bool) -> Result<(), Refusal> {
+    /// Writes `data` at byte `offset` of `target`'s head (a branch: checked out first); with
+    /// `fua`, syncs before returning.
+    pub async fn write(
+        &self,
+        target: &Target,
+        offset: u64,
+        data: &[u8],
+        fua: bool,
+    ) -> Result<(), Refusal> {
         let mut store = self.store.lock().await;
+        check_out(&mut store, target).await?;
         let bs = u64::from(self.block_size);
         let mut at = offset;
         let mut rest = data;
@@ -254,8 +280,14 @@ impl Server {
         Ok(())
     }
 
-    /// Makes `length` bytes at `offset` of the head read as zeros; with `fua`, syncs.
-    pub async fn zero(&self, offset: u64, length: u64, fua: bool) -> Result<(), Refusal> {
+    /// Makes `length` bytes at `offset` of `target`'s head read as zeros; with `fua`, syncs.
+    pub async fn zero(
+        &self,
+        target: &Target,
+        offset: u64,
+        length: u64,
+        fua: bool,
+    ) -> Result<(), Refusal> {
         if length == 0 {
             return Ok(());
         }
@@ -265,13 +297,14 @@ impl Server {
         let whole_end = end / bs;
         if whole_first >= whole_end {
             // Within one block, or across one boundary without a whole block.
-            return self.write_zero_bytes(offset, length, fua).await;
+            return self.write_zero_bytes(target, offset, length, fua).await;
         }
         if offset < whole_first * bs {
-            self.write_zero_bytes(offset, whole_first * bs - offset, false)
+            self.write_zero_bytes(target, offset, whole_first * bs - offset, false)
                 .await?;
         }
         let mut store = self.store.lock().await;
+        check_out(&mut store, target).await?;
         // Whole blocks become zero extents: metadata only, and only for the blocks that do not
         // read as zeros already.
         store
@@ -279,7 +312,7 @@ impl Server {
             .await?;
         drop(store);
         if end > whole_end * bs {
-            self.write_zero_bytes(whole_end * bs, end - whole_end * bs, false)
+            self.write_zero_bytes(target, whole_end * bs, end - whole_end * bs, false)
                 .await?;
         }
         if fua {
@@ -288,8 +321,15 @@ impl Server {
         Ok(())
     }
 
-    async fn write_zero_bytes(&self, offset: u64, length: u64, fua: bool) -> Result<(), Refusal> {
-        self.write(offset, &vec![0u8; length as usize], fua).await
+    async fn write_zero_bytes(
+        &self,
+        target: &Target,
+        offset: u64,
+        length: u64,
+        fua: bool,
+    ) -> Result<(), Refusal> {
+        self.write(target, offset, &vec![0u8; length as usize], fua)
+            .await
     }
 
     /// The durability point.
@@ -304,7 +344,7 @@ impl Server {
     /// the rest.
     pub async fn block_status(
         &self,
-        target: Target,
+        target: &Target,
         offset: u64,
         length: u64,
         one: bool,
@@ -315,7 +355,7 @@ impl Server {
         let end = end.min(first + limit);
         let stop = (offset + length).min(end * bs);
         let store = self.store.lock().await;
-        let volume = resolve(&store, target);
+        let volume = resolve(&store, target)?;
         let mut extents: Vec<(u32, u32)> = Vec::new();
         let mut at = offset;
         // Looked up in growing windows, so that a client asking for one extent at a time
@@ -353,11 +393,27 @@ impl Server {
     }
 }
 
-/// The volume `target` names now.
-fn resolve(store: &Served, target: Target) -> VolumeId {
+/// The volume `target` names now (a branch deleted since the client connected names none).
+fn resolve(store: &Served, target: &Target) -> Result<VolumeId, Refusal> {
     match target {
-        Target::Head => store.head(),
-        Target::Volume(id) => id,
+        Target::Branch(branch) => Ok(store.branch_head(branch)?),
+        Target::Volume(id) => Ok(*id),
+    }
+}
+
+/// Makes `target`'s branch the active one before a write (one writer at a time, so this
+/// switches only when the writer's branch was not active when it connected).
+async fn check_out(store: &mut Served, target: &Target) -> Result<(), Refusal> {
+    match target {
+        Target::Branch(branch) if store.active_branch() != branch => {
+            store.checkout(branch).await?;
+            Ok(())
+        }
+        Target::Branch(_) => Ok(()),
+        Target::Volume(id) => Err(Refusal::new(
+            proto::EPERM,
+            format!("volume {id} is read-only"),
+        )),
     }
 }
 

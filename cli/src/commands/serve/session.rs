@@ -360,17 +360,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
                 }
                 server.check_range(offset, length, EINVAL)?;
                 Ok(Reply::Data(
-                    server.read(export.target, offset, length).await?,
+                    server.read(&export.target, offset, length).await?,
                 ))
             }
             CMD_WRITE => {
                 server.check_range(offset, length, ENOSPC)?;
-                server.write(offset, payload, fua).await?;
+                server.write(&export.target, offset, payload, fua).await?;
                 Ok(Reply::Done)
             }
             CMD_TRIM | CMD_WRITE_ZEROES => {
                 server.check_range(offset, length, ENOSPC)?;
-                server.zero(offset, length, fua).await?;
+                server.zero(&export.target, offset, length, fua).await?;
                 Ok(Reply::Done)
             }
             CMD_FLUSH => {
@@ -397,7 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
                 let one = request.flags & CMD_FLAG_REQ_ONE != 0;
                 Ok(Reply::Extents(
                     server
-                        .block_status(export.target, offset, length, one)
+                        .block_status(&export.target, offset, length, one)
                         .await?,
                 ))
             }
