@@ -421,3 +421,62 @@ fn branch_operations_are_atomic_through_a_crash_at_every_io() {
     println!("{total} I/O points, {runs} crash runs");
     assert!(total > 20, "only {total} I/Os");
 }
+
+#[test]
+fn a_full_send_copies_every_branch_and_snapshot() {
+    use strata_engine::{SendOptions, StreamReceiver};
+    let (_, mut store) = new_store();
+    block_on(store.write(0, &vec![1u8; 4 * BS])).unwrap();
+    let golden = block_on(store.snapshot(Some("golden"))).unwrap();
+    block_on(store.write(1, &vec![2u8; BS])).unwrap();
+    let main_snap = block_on(store.snapshot(Some("main-2"))).unwrap();
+    block_on(store.clone_branch(golden, "a")).unwrap();
+    block_on(store.clone_branch(golden, "b")).unwrap();
+    block_on(store.checkout("a")).unwrap();
+    block_on(store.write(2, &vec![3u8; BS])).unwrap();
+    let a_snap = block_on(store.snapshot(Some("a-1"))).unwrap();
+    block_on(store.checkout("b")).unwrap();
+    block_on(store.write(3, &vec![4u8; BS])).unwrap();
+    block_on(store.checkout(BRANCH_MAIN)).unwrap();
+    block_on(store.sync()).unwrap();
+    let mut stream = Vec::new();
+    block_on(store.send(&SendOptions::default(), &mut |bytes: &[u8]| {
+        stream.extend_from_slice(bytes);
+        Ok(())
+    }))
+    .unwrap();
+    let mut receiver = StreamReceiver::new_store(MemoryStorage::new(), clock());
+    block_on(receiver.push(&stream)).unwrap();
+    let (copy, report) = block_on(receiver.finish()).unwrap();
+    assert!(report.volumes >= 5, "{report:?}");
+    let names = |s: &Store<MemoryStorage>| -> Vec<(String, bool)> {
+        s.branches()
+            .into_iter()
+            .map(|b| (b.name, b.active))
+            .collect()
+    };
+    assert_eq!(names(&copy), names(&store));
+    for branch in ["a", "b"] {
+        let (src, dst) = (
+            store.branch_head(branch).unwrap(),
+            copy.branch_head(branch).unwrap(),
+        );
+        assert_eq!(
+            block_on(copy.read_at(dst, 0, BLOCKS)).unwrap(),
+            block_on(store.read_at(src, 0, BLOCKS)).unwrap(),
+            "branch {branch}"
+        );
+    }
+    for snap in [golden, main_snap, a_snap] {
+        assert_eq!(
+            block_on(copy.read_at(snap, 0, BLOCKS)).unwrap(),
+            block_on(store.read_at(snap, 0, BLOCKS)).unwrap(),
+            "snapshot {snap}"
+        );
+    }
+    // The copy's head grows from main's newest snapshot, as a copy of main's line would.
+    assert_eq!(
+        block_on(copy.read(0, BLOCKS)).unwrap(),
+        block_on(store.read_at(main_snap, 0, BLOCKS)).unwrap()
+    );
+}

@@ -47,6 +47,9 @@ pub const FRAME_ENTRY: u16 = 3;
 pub const FRAME_VOLUME_END: u16 = 4;
 /// Frame kind: the stream ends.
 pub const FRAME_END: u16 = 5;
+/// Frame kind: the branch registry and the volume the target's head grows from (JSON; a full
+/// send of the whole tree, version 2).
+pub const FRAME_BRANCHES: u16 = 6;
 
 const _: () = assert!(STREAM_CRC_OFFSET + 4 == STREAM_HEADER_LEN);
 

@@ -49,7 +49,7 @@ impl Default for Branches {
 }
 
 impl Branches {
-    fn document(&self) -> MetaRecord {
+    pub(super) fn document(&self) -> MetaRecord {
         MetaRecord::Document {
             kind: META_KIND_BRANCHES,
             json: serde_json::to_string(self).unwrap_or_default(),
@@ -115,21 +115,37 @@ impl<S: Storage> Store<S> {
         };
         let branches: Branches = serde_json::from_str(json)
             .map_err(|e| Error::corrupt(&self.meta_object, 0, format!("branch registry: {e}")))?;
+        self.check_registry(&branches).map_err(|what| {
+            Error::corrupt(&self.meta_object, 0, format!("branch registry: {what}"))
+        })?;
+        self.branches = branches;
+        Ok(())
+    }
+
+    /// What the module's invariants ask of a registry: every name once, at most
+    /// [`BRANCHES_MAX`], and every parked head a sealed, visible volume of this store.
+    pub(super) fn check_registry(&self, branches: &Branches) -> std::result::Result<(), String> {
+        if branches.parked.len() >= BRANCHES_MAX {
+            return Err(format!("more than {BRANCHES_MAX} branches"));
+        }
+        let mut names: Vec<&str> = branches.parked.iter().map(|(n, _)| n.as_str()).collect();
+        names.push(&branches.active);
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.is_empty()) {
+            return Err("a branch name is empty or given twice".into());
+        }
         for (name, volume) in &branches.parked {
             let sealed_visible = self
                 .partitions
                 .slot(VolumeId(*volume))
                 .map(|s| &self.partitions[s as usize])
-                .is_some_and(|p| !p.hidden && p.sealed_ms.is_some());
+                .is_some_and(|p| !p.hidden && !p.dropped && p.sealed_ms.is_some());
             if !sealed_visible {
-                return Err(Error::corrupt(
-                    &self.meta_object,
-                    0,
-                    format!("branch {name:?}'s head, volume {volume}, is not a sealed volume"),
+                return Err(format!(
+                    "branch {name:?}'s head, volume {volume}, is not a sealed volume"
                 ));
             }
         }
-        self.branches = branches;
         Ok(())
     }
 
@@ -365,7 +381,7 @@ impl<S: Storage> Store<S> {
     }
 
     /// Keeps `branches` as the registry, in memory and in the documents a checkpoint writes.
-    fn set_branches(&mut self, branches: Branches) {
+    pub(super) fn set_branches(&mut self, branches: Branches) {
         if let MetaRecord::Document { kind, json } = branches.document() {
             self.documents.apply(kind, json);
         }

@@ -91,11 +91,47 @@ impl<S: Storage> Store<S> {
         for &slot in &to_send {
             self.send_volume(slot, options, &mut out).await?;
         }
+        if Self::sends_whole_tree(options) {
+            let frame = BranchesFrame {
+                branches: self.branches.clone(),
+                head_parent: self.newest_snapshot().0,
+            };
+            let json = serde_json::to_vec(&frame).unwrap_or_default();
+            encode_frame(&mut out.bytes, FRAME_BRANCHES, &json);
+        }
         let mut payload = Vec::new();
         payload.put_u64(out.report.volumes);
         encode_frame(&mut out.bytes, FRAME_END, &payload);
         out.emit(true)?;
         Ok(out.report)
+    }
+
+    /// A full send without `upto` or filters carries the whole tree: every branch, every
+    /// snapshot, and the branch registry.
+    fn sends_whole_tree(options: &SendOptions) -> bool {
+        options.base.is_none()
+            && options.upto.is_none()
+            && options.since_seq.is_none()
+            && options.blocks.is_none()
+    }
+
+    /// Every sealed partition some sealed volume reads: the visible ones and the deleted ones
+    /// kept for them, oldest first (parents before children). A deleted partition kept only for
+    /// the live head holds just what the head does not override, so it is not sent.
+    fn whole_tree(&self) -> Vec<u32> {
+        let mut needed = SlotSet::default();
+        for (slot, p) in self.partitions.iter().enumerate() {
+            let slot = slot as u32;
+            if p.dropped || p.hidden || slot == self.head || p.sealed_ms.is_none() {
+                continue;
+            }
+            for s in self.partitions.lineage(Some(slot)) {
+                needed.insert(s);
+            }
+        }
+        (0..self.partitions.len() as u32)
+            .filter(|&s| needed.contains(s))
+            .collect()
     }
 
     /// What a send with `options` writes: the stream's header, and the partitions (slots) whose
@@ -128,6 +164,7 @@ impl<S: Storage> Store<S> {
             Some(v) => Some(self.partitions.slot_of(v)?.unwrap_or(0)),
         };
         let to_send: Vec<u32> = match base_slot {
+            None if Self::sends_whole_tree(options) => self.whole_tree(),
             None => chain.clone(),
             Some(base) => {
                 let at = chain.iter().position(|&s| s == base).ok_or_else(|| {
@@ -296,6 +333,42 @@ impl<S: Storage> Store<S> {
         Ok(())
     }
 
+    /// The end of a whole-tree stream: the source's branch registry becomes this store's (if it
+    /// has no branches of its own), and the head grows from `head_parent`, in one journal group.
+    async fn adopt_branches(
+        &mut self,
+        branches: super::branch::Branches,
+        head_parent: u64,
+    ) -> Result<()> {
+        let parent = self
+            .partitions
+            .slot_of(VolumeId(head_parent))
+            .map_err(|_| stream_error(format!("the head's volume {head_parent} did not arrive")))?;
+        // A store with branches of its own keeps its registry.
+        let adopt =
+            self.branches.parked.is_empty() && branches != super::branch::Branches::default();
+        if adopt {
+            self.check_registry(&branches)
+                .map_err(|what| stream_error(format!("branch registry: {what}")))?;
+        }
+        let extra = if adopt {
+            if !self.writes_zero_extents() {
+                self.checkpoint_journal().await?;
+            }
+            vec![branches.document()]
+        } else {
+            Vec::new()
+        };
+        if self.partitions[self.head as usize].parent != parent || !extra.is_empty() {
+            self.seal_head_and_open_then("", Some(parent), true, extra)
+                .await?;
+        }
+        if adopt {
+            self.set_branches(branches);
+        }
+        self.operation_done().await
+    }
+
     /// Lands one received volume whose segment `object` is complete and durable.
     async fn land_volume(&mut self, volume: &ReceivingVolume, segment_len: u64) -> Result<()> {
         let mut group = vec![
@@ -461,8 +534,19 @@ pub struct StreamReceiver<S: Storage> {
     buffer: Vec<u8>,
     header: Option<StreamHeader>,
     volume: Option<ReceivingVolume>,
+    /// The branch registry of a whole-tree stream, applied at its end.
+    branches: Option<BranchesFrame>,
     ended: bool,
     report: CopyReport,
+}
+
+/// The payload of a `FRAME_BRANCHES` frame.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BranchesFrame {
+    branches: super::branch::Branches,
+    /// The volume the target's head grows from (the source head's newest visible ancestor).
+    head_parent: u64,
 }
 
 fn stream_error(what: impl Into<String>) -> Error {
@@ -492,6 +576,7 @@ impl<S: Storage> StreamReceiver<S> {
             buffer: Vec::new(),
             header: None,
             volume: None,
+            branches: None,
             ended: false,
             report: CopyReport::default(),
         }
@@ -603,6 +688,15 @@ impl<S: Storage> StreamReceiver<S> {
             FRAME_ENTRY => self.entry_frame(header, payload).await,
             FRAME_VOLUME_END => self.volume_end(header, payload).await,
             FRAME_END => self.stream_end(payload).await,
+            FRAME_BRANCHES => {
+                if self.volume.is_some() || self.branches.is_some() {
+                    return Err(stream_error("branch registry out of place"));
+                }
+                let frame: BranchesFrame = serde_json::from_slice(payload)
+                    .map_err(|e| stream_error(format!("branch registry: {e}")))?;
+                self.branches = Some(frame);
+                Ok(())
+            }
             _ => Err(stream_error(format!("unknown frame kind {kind}"))),
         }
     }
@@ -870,8 +964,17 @@ impl<S: Storage> StreamReceiver<S> {
         if self.volume.is_some() || volumes != self.report.volumes + self.report.volumes_skipped {
             return Err(stream_error("the stream ended with volumes missing"));
         }
-        // The head now grows from the newest volume received.
+        let branches = self.branches.take();
         let store = self.store().await?;
+        if let Some(frame) = branches {
+            return store
+                .adopt_branches(frame.branches, frame.head_parent)
+                .await
+                .map(|()| {
+                    self.ended = true;
+                });
+        }
+        // The head now grows from the newest volume received.
         let newest = store
             .partitions
             .iter()
