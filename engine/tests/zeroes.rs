@@ -297,3 +297,18 @@ fn a_version_2_store_writes_zeros_as_data_until_a_checkpoint_upgrades_it() {
     let store = block_on(Store::open(storage, clock())).expect("reopen v3");
     assert_eq!(block_on(store.read(0, 8)).unwrap(), fill(0, 8));
 }
+
+#[test]
+fn a_trimmed_store_closed_and_reopened_keeps_its_snapshot() {
+    let (storage, mut store) = new_store(256);
+    block_on(store.write(10, &fill(5, 64))).unwrap();
+    let snap = block_on(store.snapshot(Some("before-trim"))).unwrap();
+    assert_eq!(block_on(store.write_zeroes(0, 100)).unwrap(), 64);
+    assert_eq!(block_on(store.write_zeroes(0, 100)).unwrap(), 0);
+    block_on(store.sync()).unwrap();
+    assert!(block_on(store.write_zeroes(200, 100)).is_err());
+    block_on(store.close()).unwrap();
+    let store = block_on(Store::open(storage, clock())).unwrap();
+    assert_eq!(block_on(store.read(0, 100)).unwrap(), fill(0, 100));
+    assert_eq!(block_on(store.read_at(snap, 10, 64)).unwrap(), fill(5, 64));
+}

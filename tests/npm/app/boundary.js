@@ -1382,7 +1382,8 @@ async function workerDeath(backend, name, how, boundMs = 5000) {
  */
 async function exhaustMemory(name, maxMiB) {
   const s = await open({ name, backend: 'memory', blocks: 1 << 28 });
-  const data = new Uint8Array(16 << 20);
+  // Not zeros: a write of zero blocks is a zero extent (metadata), which never fills memory.
+  const data = new Uint8Array(16 << 20).fill(0x5a);
   let written = 0;
   let last = null;
   const started = performance.now();

@@ -506,7 +506,11 @@ const OPS = {
       if (e.seq !== m.seq || e.addr !== m.addr || e.blocks !== m.stamps.length) {
         throw new ModelFailure(`log(): head entry ${i} is ${JSON.stringify([e.seq, e.addr, e.blocks])}, the model's ${JSON.stringify([m.seq, m.addr, m.stamps.length])}`);
       }
-      if (withData && firstWrongBlock(e.data, m.stamps) !== -1) throw new ModelFailure(`log(): the data of head entry ${i} (seq ${e.seq}) differs`);
+      // An entry of zero blocks only is a zero extent: metadata, no data even when asked for.
+      const allZero = m.stamps.every((s) => s === 0);
+      if (e.zero !== allZero) throw new ModelFailure(`log(): head entry ${i} (seq ${e.seq}) has zero = ${e.zero}, the model's blocks are ${allZero ? '' : 'not '}all zeros`);
+      if (e.zero && e.data !== null) throw new ModelFailure(`log(): zero extent ${i} (seq ${e.seq}) came with data`);
+      if (withData && !e.zero && firstWrongBlock(e.data, m.stamps) !== -1) throw new ModelFailure(`log(): the data of head entry ${i} (seq ${e.seq}) differs`);
     }
     count(state, 'log', 'ok');
     return `log({ withData: ${withData}, batch: ${batch} }): ${entries.length} entries, ${head.length} of the head`;
