@@ -638,8 +638,10 @@ pub struct DuArgs {
 Write a copy stream of snapshots to a file or stdout, for `strata receive` to apply elsewhere.
 
 A copy stream carries volumes from one store to another: a full stream (no --base) carries the \
-baseline image and every snapshot on the chain from the baseline up to --upto (default: the \
-snapshot the head grows from, i.e. the newest one on the live chain); an incremental stream \
+baseline image (all-zero chunks left out) and, without --upto or filters, the whole tree: every \
+snapshot, every branch's parked head and the branch registry, the target's head growing from the \
+snapshot the source's head grows from; with --upto V, the chain from the baseline up to V. An \
+incremental stream \
 (--base V) carries only the snapshots after V, for a target that already has V. Only sealed \
 snapshots are sent: take a snapshot first to include the head's recent writes. Volumes keep their \
 identifiers, labels, parents, timestamps and sequence numbers, so at the target each one reads \
@@ -1439,17 +1441,19 @@ mod tests {
     }
 }
 
-/// Serve the store over NBD: the head writable, every volume read-only (QEMU, nbdcopy, Linux)
+/// Serve the store over NBD: every branch writable, every volume read-only (QEMU, nbdcopy, Linux)
 #[derive(Debug, Args)]
 #[command(
     long_about = "\
 Serve the store as a network block device (the NBD protocol, fixed newstyle, structured replies, \
 base:allocation block status) on a Unix socket or a port of 127.0.0.1.
 
-Export names: `head` (or the empty name) is the live head, writable by one client at a time \
-(read-only with --read-only); a volume number, `baseline`, or a snapshot's label is that volume, \
-read-only, for any number of clients. NBD FLUSH is the store's sync, the durability point; TRIM and \
-WRITE_ZEROES make blocks read as zeros; unaligned requests are read-modify-written. The policy's \
+Export names: `head` (or the empty name) is the active branch's head, and a branch's name is that \
+branch's head (see `strata branch`), writable by one client at a time across the store (a write to \
+a parked branch checks it out; read-only with --read-only); a volume number, `baseline`, or a \
+snapshot's label is that volume, read-only, for any number of clients. NBD FLUSH is the store's \
+sync, the durability point; TRIM and WRITE_ZEROES record zero extents (metadata, reported as holes \
+by block status); unaligned requests are read-modify-written. The policy's \
 temporal rules run on a clock tick while serving, and SIGUSR1 takes a snapshot (named by the \
 policy's scheme, if any) between two requests. The server prints its URI on stdout, and on \
 SIGINT or SIGTERM stops accepting, syncs and closes the store. It holds the store's write lock: \

@@ -114,7 +114,7 @@ async fn run(args: &ServeArgs, server: Rc<Server>, quiet: bool) -> CliResult {
     note(
         quiet,
         format_args!(
-            "strata serve: exporting {} ({} bytes): `head`{}, and every volume read-only by number or label; Ctrl-C stops",
+            "strata serve: exporting {} ({} bytes): `head` and every branch by name{}, and every volume read-only by number or label; Ctrl-C stops",
             args.store.dir.display(),
             server.size(),
             if args.read_only { " read-only" } else { " writable" },
