@@ -56,6 +56,11 @@ impl Branches {
         }
     }
 
+    /// The registry from its JSON (a journal document, or a copy stream's branches frame).
+    pub(super) fn from_json(json: &str) -> serde_json::Result<Self> {
+        serde_json::from_str(json)
+    }
+
     fn parked_head(&self, name: &str) -> Option<VolumeId> {
         self.parked
             .iter()
@@ -113,7 +118,7 @@ impl<S: Storage> Store<S> {
             self.branches = Branches::default();
             return Ok(());
         };
-        let branches: Branches = serde_json::from_str(json)
+        let branches = Branches::from_json(json)
             .map_err(|e| Error::corrupt(&self.meta_object, 0, format!("branch registry: {e}")))?;
         self.check_registry(&branches).map_err(|what| {
             Error::corrupt(&self.meta_object, 0, format!("branch registry: {what}"))

@@ -92,12 +92,12 @@ impl<S: Storage> Store<S> {
             self.send_volume(slot, options, &mut out).await?;
         }
         if Self::sends_whole_tree(options) {
-            let frame = BranchesFrame {
-                branches: self.branches.clone(),
-                head_parent: self.newest_snapshot().0,
-            };
-            let json = serde_json::to_vec(&frame).unwrap_or_default();
-            encode_frame(&mut out.bytes, FRAME_BRANCHES, &json);
+            // The volume the target's head grows from, then the registry as the journal keeps it.
+            let mut payload = self.newest_snapshot().0.to_le_bytes().to_vec();
+            if let MetaRecord::Document { json, .. } = self.branches.document() {
+                payload.extend_from_slice(json.as_bytes());
+            }
+            encode_frame(&mut out.bytes, FRAME_BRANCHES, &payload);
         }
         let mut payload = Vec::new();
         payload.put_u64(out.report.volumes);
@@ -534,19 +534,11 @@ pub struct StreamReceiver<S: Storage> {
     buffer: Vec<u8>,
     header: Option<StreamHeader>,
     volume: Option<ReceivingVolume>,
-    /// The branch registry of a whole-tree stream, applied at its end.
-    branches: Option<BranchesFrame>,
+    /// The branch registry of a whole-tree stream and the volume the head grows from, applied
+    /// at its end.
+    branches: Option<(super::branch::Branches, u64)>,
     ended: bool,
     report: CopyReport,
-}
-
-/// The payload of a `FRAME_BRANCHES` frame.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BranchesFrame {
-    branches: super::branch::Branches,
-    /// The volume the target's head grows from (the source head's newest visible ancestor).
-    head_parent: u64,
 }
 
 fn stream_error(what: impl Into<String>) -> Error {
@@ -692,9 +684,13 @@ impl<S: Storage> StreamReceiver<S> {
                 if self.volume.is_some() || self.branches.is_some() {
                     return Err(stream_error("branch registry out of place"));
                 }
-                let frame: BranchesFrame = serde_json::from_slice(payload)
-                    .map_err(|e| stream_error(format!("branch registry: {e}")))?;
-                self.branches = Some(frame);
+                let mut d = Decoder::new(payload);
+                let head_parent = d.u64("head parent").map_err(|e| stream_error(e.what))?;
+                let branches = std::str::from_utf8(&payload[8..])
+                    .ok()
+                    .and_then(|json| super::branch::Branches::from_json(json).ok())
+                    .ok_or_else(|| stream_error("branch registry is not valid JSON"))?;
+                self.branches = Some((branches, head_parent));
                 Ok(())
             }
             _ => Err(stream_error(format!("unknown frame kind {kind}"))),
@@ -966,13 +962,10 @@ impl<S: Storage> StreamReceiver<S> {
         }
         let branches = self.branches.take();
         let store = self.store().await?;
-        if let Some(frame) = branches {
-            return store
-                .adopt_branches(frame.branches, frame.head_parent)
-                .await
-                .map(|()| {
-                    self.ended = true;
-                });
+        if let Some((branches, head_parent)) = branches {
+            return store.adopt_branches(branches, head_parent).await.map(|()| {
+                self.ended = true;
+            });
         }
         // The head now grows from the newest volume received.
         let newest = store
