@@ -954,3 +954,31 @@ fn the_policy_scheme_names_every_snapshot_taken_without_a_label_and_never_twice_
     same.sort();
     assert_eq!(same, ["same", "same-2", "same-3"]);
 }
+
+#[test]
+fn a_retention_rule_never_touches_a_parked_branch_head() {
+    let clock = Rc::new(ManualClock::new(START_MS));
+    let (_, mut store) = store(&clock);
+    let policy =
+        Policy::from_json(r#"{ "rules": [ { "kind": "retain", "max_age_ms": 3600000 } ] }"#)
+            .unwrap();
+    block_on(store.set_policy(Some(policy))).unwrap();
+    let golden = block_on(store.snapshot(Some("golden"))).unwrap();
+    let parked = block_on(store.clone_branch(golden, "test")).unwrap();
+    block_on(store.snapshot(Some("newest"))).unwrap();
+    clock.advance(10 * HOUR_MS);
+    block_on(store.run_policies(Trigger::Tick, None, &mut no_copy)).unwrap();
+    // The old snapshot goes (the branch keeps what it reads through it); the branch stays whole.
+    assert!(
+        store.volume(golden).is_err(),
+        "the old snapshot was deleted"
+    );
+    assert_eq!(store.branch_head("test").unwrap(), parked);
+    assert!(store.volume(parked).is_ok());
+    // No rule sees it: the view the rules are evaluated on leaves it out.
+    let view = strata_engine::policy::StoreView::from_store(&store.info(), &store.volumes());
+    assert!(
+        view.volume(parked).is_none(),
+        "a policy sees the parked head"
+    );
+}

@@ -151,13 +151,22 @@ impl StoreView {
     /// [`Store::volumes`](crate::Store::volumes). The counters since the last snapshot, the
     /// reclaimable bytes, the last-run and last-copy times and the quota are the executor's to
     /// fill in.
+    ///
+    /// A parked branch's head (a snapshot by kind, sealed when its branch was switched away from)
+    /// is not a snapshot to a policy: no rule sees it, so none deletes, merges or counts it.
     pub fn from_store(info: &StoreInfo, volumes: &[VolumeInfo]) -> Self {
+        let parked_head = |v: &&VolumeInfo| v.kind == VolumeKind::Snapshot && !v.branch.is_empty();
         StoreView {
-            volumes: volumes.iter().map(VolumeView::from).collect(),
+            volumes: volumes
+                .iter()
+                .filter(|v| !parked_head(v))
+                .map(VolumeView::from)
+                .collect(),
             log_bytes: info.log_bytes,
             partition_count: info.partitions as u64,
             last_snapshot_ms: volumes
                 .iter()
+                .filter(|v| !parked_head(v))
                 .filter(|v| v.kind == VolumeKind::Snapshot)
                 .filter_map(|v| v.sealed_ms)
                 .max(),
