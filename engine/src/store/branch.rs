@@ -61,6 +61,12 @@ impl Branches {
         serde_json::from_str(json)
     }
 
+    /// Parks branch `name` with its head `volume`, in name order.
+    fn park(&mut self, name: &str, volume: u64) {
+        let at = self.parked.partition_point(|(n, _)| n.as_str() < name);
+        self.parked.insert(at, (name.to_string(), volume));
+    }
+
     fn parked_head(&self, name: &str) -> Option<VolumeId> {
         self.parked
             .iter()
@@ -133,10 +139,18 @@ impl<S: Storage> Store<S> {
         if branches.parked.len() >= BRANCHES_MAX {
             return Err(format!("more than {BRANCHES_MAX} branches"));
         }
-        let mut names: Vec<&str> = branches.parked.iter().map(|(n, _)| n.as_str()).collect();
-        names.push(&branches.active);
-        names.sort_unstable();
-        if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.is_empty()) {
+        let names: Vec<&str> = branches
+            .parked
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain([branches.active.as_str()])
+            .collect();
+        // At most BRANCHES_MAX names: pairwise is cheap, and needs no sort of its own.
+        let twice = names
+            .iter()
+            .enumerate()
+            .any(|(i, a)| names[i + 1..].contains(a));
+        if twice || names.iter().any(|n| n.is_empty()) {
             return Err("a branch name is empty or given twice".into());
         }
         for (name, volume) in &branches.parked {
@@ -161,18 +175,17 @@ impl<S: Storage> Store<S> {
             head: self.head(),
             active: true,
         }];
-        let mut parked: Vec<BranchInfo> = self
-            .branches
-            .parked
-            .iter()
-            .map(|(name, volume)| BranchInfo {
-                name: name.clone(),
-                head: VolumeId(*volume),
-                active: false,
-            })
-            .collect();
-        parked.sort_by(|a, b| a.name.cmp(&b.name));
-        out.extend(parked);
+        // The registry keeps the parked branches in name order.
+        out.extend(
+            self.branches
+                .parked
+                .iter()
+                .map(|(name, volume)| BranchInfo {
+                    name: name.clone(),
+                    head: VolumeId(*volume),
+                    active: false,
+                }),
+        );
         out
     }
 
@@ -255,7 +268,7 @@ impl<S: Storage> Store<S> {
         // nothing is written before the journal names it) and the registry, in one durable
         // journal group.
         let mut branches = self.branches.clone();
-        branches.parked.push((name.to_string(), volume.0));
+        branches.park(name, volume.0);
         self.append_journal(&[
             MetaRecord::PartitionCreated {
                 volume: volume.0,
@@ -299,10 +312,8 @@ impl<S: Storage> Store<S> {
         let parked_volume = self.head();
         let mut branches = self.branches.clone();
         branches.parked.retain(|(n, _)| n != name);
-        branches
-            .parked
-            .push((branches.active.clone(), parked_volume.0));
-        branches.active = name.to_string();
+        let active = std::mem::replace(&mut branches.active, name.to_string());
+        branches.park(&active, parked_volume.0);
         let extra = vec![
             MetaRecord::VolumeReleased { volume: tip.0 },
             branches.document(),

@@ -191,7 +191,7 @@ impl<S: Storage> Store<S> {
                         nonzero.push(a);
                     }
                 });
-                nonzero.sort_unstable();
+                crate::order::sort_u64s(&mut nonzero);
             } else {
                 for a in addr..end {
                     if self
