@@ -98,6 +98,11 @@ impl Drop for Served {
     }
 }
 
+/// `qemu-img compare` of two raw images (export URIs or files): fails unless identical.
+fn qemu_img_compare(a: &str, b: &str) {
+    succeeds(Command::new(tool("qemu-img")).args(["compare", "-f", "raw", "-F", "raw", a, b]));
+}
+
 fn qemu_io(uri: &str, commands: &[String]) -> String {
     let mut cmd = Command::new(tool("qemu-io"));
     cmd.args(["-f", "raw"]);
@@ -160,15 +165,7 @@ fn a_qemu_io_trace_through_nbd_equals_the_same_trace_on_a_raw_file_and_survives_
     let commands = trace(0x5eed_0001, 120, (BLOCKS * BS) as u64);
     qemu_io(&served.uri("head"), &commands);
     qemu_io(s(&raw), &commands);
-    succeeds(Command::new(tool("qemu-img")).args([
-        "compare",
-        "-f",
-        "raw",
-        "-F",
-        "raw",
-        &served.uri("head"),
-        s(&raw),
-    ]));
+    qemu_img_compare(&served.uri("head"), s(&raw));
     // nbdcopy reads it sparsely (base:allocation) and must still get every byte.
     let copy = tmp.path().join("copy.raw");
     succeeds(Command::new(tool("nbdcopy")).args([&served.uri("head"), s(&copy)]));
@@ -199,15 +196,7 @@ fn snapshots_are_exported_read_only_by_number_and_label_to_any_number_of_clients
     let raw = raw_file(&tmp.path().join("v1.raw"), &expected);
     let served = Served::start(&store, &tmp.path().join("sock"), &[]);
     for name in ["1", "before"] {
-        succeeds(Command::new(tool("qemu-img")).args([
-            "compare",
-            "-f",
-            "raw",
-            "-F",
-            "raw",
-            &served.uri(name),
-            s(&raw),
-        ]));
+        qemu_img_compare(&served.uri(name), s(&raw));
     }
     // Several read-only clients at once, and the head's writer beside them.
     let readers: Vec<Child> = (0..3)
@@ -289,15 +278,7 @@ fn an_ext4_filesystem_made_through_nbd_checks_clean_in_a_snapshot_export() {
     let copy = tmp.path().join("snapshot.raw");
     succeeds(Command::new(tool("nbdcopy")).args([&served.uri("fs"), s(&copy)]));
     succeeds(Command::new(tool("e2fsck")).args(["-fn", s(&copy)]));
-    succeeds(Command::new(tool("qemu-img")).args([
-        "compare",
-        "-f",
-        "raw",
-        "-F",
-        "raw",
-        &served.uri("fs"),
-        s(&image),
-    ]));
+    qemu_img_compare(&served.uri("fs"), s(&image));
     served.stop();
 }
 
@@ -635,15 +616,7 @@ fn a_branch_is_exported_writable_by_name_beside_main() {
     expected[4096..4096 + 8192].fill(9);
     let test_image = raw_file(&tmp.path().join("test.raw"), &expected);
     for (export, image) in [("test", &test_image), ("main", &main_image)] {
-        succeeds(Command::new(tool("qemu-img")).args([
-            "compare",
-            "-f",
-            "raw",
-            "-F",
-            "raw",
-            &served.uri(export),
-            s(image),
-        ]));
+        qemu_img_compare(&served.uri(export), s(image));
     }
     // Once that client is gone, a writer on main checks main out again; the branch keeps its
     // writes.

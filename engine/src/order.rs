@@ -24,6 +24,18 @@ pub(crate) fn sort_triples(triples: &mut [(u64, u64, u64)]) {
     triples.sort_unstable();
 }
 
+/// Contiguous runs `(first, count)` of sorted block addresses.
+pub(crate) fn runs(addrs: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for a in addrs {
+        match out.last_mut() {
+            Some((first, n)) if *first + *n == a => *n += 1,
+            _ => out.push((a, 1)),
+        }
+    }
+    out
+}
+
 /// `values` in ascending order (a temporary copy of three words per value).
 pub(crate) fn sort_u64s(values: &mut [u64]) {
     let mut keyed: Vec<(u64, u64, u64)> = values.iter().map(|&v| (v, 0, 0)).collect();

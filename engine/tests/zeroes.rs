@@ -36,6 +36,20 @@ fn new_store(blocks: u64) -> (MemoryStorage, Store<MemoryStorage>) {
     (storage, store)
 }
 
+/// A new store on `storage` whose baseline is `image`.
+fn import<S: Storage>(storage: S, image: &[u8]) -> Store<S> {
+    let mut import = block_on(Store::import_baseline(
+        storage,
+        BS as u32,
+        Some(image.len() as u64),
+        None,
+        clock(),
+    ))
+    .unwrap();
+    block_on(import.push(image)).unwrap();
+    block_on(import.finish()).unwrap()
+}
+
 fn head_bytes<S: Storage>(store: &Store<S>) -> u64 {
     let head = store.head();
     store
@@ -154,16 +168,7 @@ fn a_trim_over_an_image_baseline_records_only_its_nonzero_blocks() {
     // 256 blocks: the first 16 hold data, the rest are zeros.
     let mut image = fill(0, 256);
     image[..16 * BS].fill(3);
-    let mut import = block_on(Store::import_baseline(
-        storage.clone(),
-        BS as u32,
-        Some(image.len() as u64),
-        None,
-        clock(),
-    ))
-    .unwrap();
-    block_on(import.push(&image)).unwrap();
-    let mut store = block_on(import.finish()).unwrap();
+    let mut store = import(storage, &image);
     assert_eq!(block_on(store.read(0, 256)).unwrap(), image);
     assert_eq!(block_on(store.write_zeroes(8, 100)).unwrap(), 8);
     let mut expected = image.clone();
@@ -221,16 +226,7 @@ fn streams_carry_zero_extents_and_skip_zero_baseline_chunks() {
     let blocks: u64 = 4096; // 16 MiB, of which one chunk holds data
     let mut image = fill(0, blocks as usize);
     image[1000 * BS..1001 * BS].fill(1);
-    let mut import = block_on(Store::import_baseline(
-        storage,
-        BS as u32,
-        Some(image.len() as u64),
-        None,
-        clock(),
-    ))
-    .unwrap();
-    block_on(import.push(&image)).unwrap();
-    let mut store = block_on(import.finish()).unwrap();
+    let mut store = import(storage, &image);
     block_on(store.write(0, &fill(4, 64))).unwrap();
     block_on(store.write_zeroes(0, blocks)).unwrap();
     block_on(store.write(10, &fill(6, 1))).unwrap();

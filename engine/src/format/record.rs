@@ -130,14 +130,6 @@ pub enum Payload<'a> {
 }
 
 impl Payload<'_> {
-    /// The entry's length in blocks.
-    pub fn blocks(&self, block_size: usize) -> u64 {
-        match self {
-            Payload::Data(data) => (data.len() / block_size) as u64,
-            Payload::Zero(n) => u64::from(*n),
-        }
-    }
-
     /// The number of data blocks (zero for a zero extent).
     pub fn data_blocks(&self, block_size: usize) -> u64 {
         match self {

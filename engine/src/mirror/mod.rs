@@ -130,6 +130,7 @@ pub use types::{
     SnapshotReport,
 };
 
+use crate::order::runs;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
@@ -245,18 +246,6 @@ impl<P: Storage, S: Storage> std::fmt::Debug for Mirror<P, S> {
             .field("pending_blocks", &self.pending.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Contiguous runs `(first, count)` of sorted block addresses.
-fn runs(addrs: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for a in addrs {
-        match out.last_mut() {
-            Some((first, n)) if *first + *n == a => *n += 1,
-            _ => out.push((a, 1)),
-        }
-    }
-    out
 }
 
 /// Reads blocks `addr..addr + blocks` of a leg: the image and the checksum entries, in one call.

@@ -208,16 +208,12 @@ impl<S: Storage> Store<S> {
         })
     }
 
-    /// The branch whose head `volume` is, if it is one (the live head's is the active branch).
-    pub(crate) fn branch_of_head(&self, volume: VolumeId) -> Option<&str> {
-        if volume == self.head() {
-            return Some(&self.branches.active);
-        }
+    /// Every parked branch's name and head.
+    pub(super) fn branch_heads(&self) -> impl Iterator<Item = (&str, VolumeId)> {
         self.branches
             .parked
             .iter()
-            .find(|&&(_, v)| v == volume.0)
-            .map(|(name, _)| name.as_str())
+            .map(|(name, volume)| (name.as_str(), VolumeId(*volume)))
     }
 
     /// Fails if `slot` is a parked branch's head (which only deleting the branch removes).
@@ -321,10 +317,7 @@ impl<S: Storage> Store<S> {
         let head = self
             .seal_head_and_open_then("", Some(tip_slot), false, extra)
             .await?;
-        if let Some(slot) = tip_slot {
-            self.partitions[slot as usize].hidden = true;
-            self.epoch += 1;
-        }
+        self.mark_released(tip_slot);
         self.set_branches(branches);
         // The resumed branch's old head stays only for what the new head reads through it.
         self.reclaim_hidden_ancestors(tip_slot).await?;
@@ -355,10 +348,7 @@ impl<S: Storage> Store<S> {
             branches.document(),
         ])
         .await?;
-        if let Some(slot) = tip_slot {
-            self.partitions[slot as usize].hidden = true;
-            self.epoch += 1;
-        }
+        self.mark_released(tip_slot);
         self.set_branches(branches);
         self.reclaim_hidden_ancestors(tip_slot).await?;
         self.operation_done().await?;
@@ -384,11 +374,8 @@ impl<S: Storage> Store<S> {
         ];
         self.seal_head_and_open_then("", Some(tip_slot), false, extra)
             .await?;
-        self.partitions[old_head as usize].hidden = true;
-        if let Some(slot) = tip_slot {
-            self.partitions[slot as usize].hidden = true;
-        }
-        self.epoch += 1;
+        self.mark_released(Some(old_head));
+        self.mark_released(tip_slot);
         self.set_branches(branches);
         self.reclaim_hidden_ancestors(Some(old_head)).await?;
         self.reclaim_hidden_ancestors(tip_slot).await?;

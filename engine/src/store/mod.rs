@@ -384,6 +384,14 @@ impl<S: Storage> Store<S> {
             first_seq: 1,
             next_seq: 1,
         }];
+        // Which slot is which branch's head: found once, not searched per partition.
+        let mut branch_of = vec![""; self.partitions.len()];
+        branch_of[self.head as usize] = self.active_branch();
+        for (name, volume) in self.branch_heads() {
+            if let Some(slot) = self.partitions.slot(volume) {
+                branch_of[slot as usize] = name;
+            }
+        }
         for (slot, p) in self.partitions.iter().enumerate() {
             if p.hidden {
                 continue;
@@ -397,10 +405,7 @@ impl<S: Storage> Store<S> {
                 },
                 label: p.label.clone(),
                 parent: Some(self.partitions.visible_ancestor(p.parent)),
-                branch: self
-                    .branch_of_head(p.volume)
-                    .unwrap_or_default()
-                    .to_string(),
+                branch: branch_of[slot].to_string(),
                 created_ms: p.created_ms,
                 sealed_ms: p.sealed_ms,
                 entry_count: p.entry_count(),

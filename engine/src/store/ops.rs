@@ -572,8 +572,7 @@ impl<S: Storage> Store<S> {
         self.check_not_parked_head(slot, "delete")?;
         self.append_journal(&[MetaRecord::VolumeReleased { volume: volume.0 }])
             .await?;
-        self.partitions[slot as usize].hidden = true;
-        self.epoch += 1;
+        self.mark_released(Some(slot));
         // The deletion is durable: a failure from here on must say so.
         let parent = self.partitions[slot as usize].parent;
         let reclaimed = match self.compact_slot(slot, &mut |_| true).await {
@@ -594,6 +593,15 @@ impl<S: Storage> Store<S> {
     /// a volume or went away: blocks only it read through them are no longer needed, and an
     /// ancestor left with nothing goes (regression: such partitions stayed, holding space and
     /// making merges of other branches refuse).
+    /// Memory follows a journaled `VolumeReleased` of `slot`'s identifier (the baseline, `None`,
+    /// has none): the partition is hidden, kept for what its descendants read through it.
+    pub(super) fn mark_released(&mut self, slot: Option<u32>) {
+        if let Some(slot) = slot {
+            self.partitions[slot as usize].hidden = true;
+            self.epoch += 1;
+        }
+    }
+
     pub(super) async fn reclaim_hidden_ancestors(&mut self, mut at: Option<u32>) -> Result<()> {
         // Bounded: each step moves to an older partition.
         for _ in 0..self.partitions.len() {
@@ -646,8 +654,15 @@ impl<S: Storage> Store<S> {
         self.check_writable()?;
         let target = self.sealed_slot(volume)?;
         let chain = self.chain_to_root(target)?;
+        // A parked branch's head is never folded in (one pass over each, not one per pair).
+        let mut in_chain = SlotSet::default();
         for &slot in &chain {
-            self.check_not_parked_head(slot, "merge")?;
+            in_chain.insert(slot);
+        }
+        for (_, head) in self.branch_heads() {
+            if let Some(slot) = self.partitions.slot(head).filter(|&s| in_chain.contains(s)) {
+                self.check_not_parked_head(slot, "merge")?;
+            }
         }
         for (slot, p) in self.partitions.iter().enumerate() {
             let slot = slot as u32;

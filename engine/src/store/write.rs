@@ -230,14 +230,7 @@ impl<S: Storage> Store<S> {
                 at += n;
             }
         }
-        let mut runs: Vec<(u64, u64)> = Vec::new();
-        for a in nonzero {
-            match runs.last_mut() {
-                Some((first, n)) if *first + *n == a => *n += 1,
-                _ => runs.push((a, 1)),
-            }
-        }
-        Ok(runs)
+        Ok(crate::order::runs(nonzero))
     }
 
     /// Appends one record of `entries` (validated by the caller) to the head, in memory, and
