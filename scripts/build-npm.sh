@@ -131,6 +131,7 @@ cat >"$out_dir/package.json" <<EOF
   "exports": {
     ".": { "types": "./index.d.ts", "default": "./index.js" },
     "./client": { "types": "./client.d.ts", "default": "./client.js" },
+    "./sqlite": { "types": "./sqlite.d.ts", "default": "./sqlite.js" },
     "./wasm": { "types": "./strata_wasm.d.ts", "default": "./strata_wasm.js" },
     "./worker.js": "./worker.js",
     "./strata_wasm_bg.wasm": "./strata_wasm_bg.wasm",
@@ -143,6 +144,8 @@ cat >"$out_dir/package.json" <<EOF
     "index.d.ts",
     "client.js",
     "client.d.ts",
+    "sqlite.js",
+    "sqlite.d.ts",
     "worker.js",
     "strata_wasm.js",
     "strata_wasm.d.ts",
@@ -154,8 +157,10 @@ cat >"$out_dir/package.json" <<EOF
     "strata_mirror_bg.wasm.d.ts",
     "README.md"
   ],
+  "peerDependencies": { "@journeyapps/wa-sqlite": "^2.0.6" },
+  "peerDependenciesMeta": { "@journeyapps/wa-sqlite": { "optional": true } },
   "sideEffects": ["./worker.js"],
-  "keywords": ["block-storage", "snapshots", "opfs", "indexeddb", "wasm", "worker"]
+  "keywords": ["block-storage", "snapshots", "opfs", "indexeddb", "wasm", "worker", "sqlite"]
 }
 EOF
 

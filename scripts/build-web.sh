@@ -30,5 +30,14 @@ wasm-bindgen --target web --no-typescript --out-dir www/pkg --out-name strata_da
 mkdir -p www/pkg/strata
 cp wasm/pkg/*.js wasm/pkg/*.wasm www/pkg/strata/
 
+# The SQLite demo (www/sqlite.html) runs wa-sqlite's Asyncify build from the version
+# tests/package-lock.json pins (scripts/setup.sh installs it): its API modules and that one build.
+wa_sqlite=tests/node_modules/@journeyapps/wa-sqlite
+[ -f "$wa_sqlite/dist/wa-sqlite-async.wasm" ] ||
+  die "$wa_sqlite is missing: run scripts/setup.sh (it runs npm ci in tests/)"
+mkdir -p www/pkg/wa-sqlite/src www/pkg/wa-sqlite/dist
+cp "$wa_sqlite"/src/*.js www/pkg/wa-sqlite/src/
+cp "$wa_sqlite"/dist/wa-sqlite-async.mjs "$wa_sqlite"/dist/wa-sqlite-async.wasm www/pkg/wa-sqlite/dist/
+
 log "build-web: done: $(du -h www/pkg/strata_dashboard_bg.wasm | cut -f1) of dashboard wasm," \
   "$(du -h www/pkg/strata/strata_wasm_bg.wasm | cut -f1) of engine wasm in www/pkg"

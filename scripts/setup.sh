@@ -8,8 +8,8 @@
 #
 # Sources: rustup (Rust target and components), crates.io (wasm-bindgen-cli, built from source),
 # Debian apt (chromium, chromium-driver; node and python3 only if missing), the npm registry
-# (playwright-core). Nothing is downloaded from anywhere else; in particular no browser is
-# downloaded by Playwright.
+# (tests/package-lock.json: playwright-core, bundlers, axe-core, wa-sqlite). Nothing is downloaded
+# from anywhere else; in particular no browser is downloaded by Playwright.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -141,48 +141,51 @@ if [ "$mode" = test ]; then
   }
   install_fs_tools() { apt_install e2fsprogs qemu-utils libnbd-bin; }
   step "e2fsprogs + qemu-utils + libnbd-bin" has_fs_tools install_fs_tools
-
-  # playwright-core needs Node 20 or newer. Debian 12's own nodejs is 18, so installing it only
-  # helps on newer releases; otherwise say plainly what is missing.
-  NODE_MAJOR_MIN=20
-  node_major() { node -p 'process.versions.node.split(".")[0]'; }
-  has_node() {
-    command -v node >/dev/null && command -v npm >/dev/null &&
-      [ "$(node_major)" -ge "$NODE_MAJOR_MIN" ]
-  }
-  install_node() {
-    command -v node >/dev/null || apt_install nodejs npm
-    command -v npm >/dev/null || apt_install npm
-    [ "$(node_major)" -ge "$NODE_MAJOR_MIN" ] ||
-      die "node $(node --version) is too old: the end-to-end tests need Node $NODE_MAJOR_MIN or newer"
-  }
-  step "node >= $NODE_MAJOR_MIN + npm" has_node install_node
-
-  # --- npm packages for the end-to-end tests ----------------------------------------------------
-
-  # Every devDependency of tests/package.json (playwright-core, typescript) at its locked version.
-  has_test_packages() {
-    local tests="$REPO_ROOT/tests"
-    node -e '
-      const fs = require("fs");
-      const dir = process.argv[1];
-      const lock = require(dir + "/package-lock.json");
-      const wanted = Object.keys(require(dir + "/package.json").devDependencies || {});
-      const ok = wanted.every((name) => {
-        const file = dir + "/node_modules/" + name + "/package.json";
-        const locked = lock.packages["node_modules/" + name];
-        return fs.existsSync(file) && locked && require(file).version === locked.version;
-      });
-      process.exit(ok ? 0 : 1);
-    ' "$tests"
-  }
-  install_test_packages() {
-    # playwright-core never downloads a browser; the variable makes sure nothing else does either.
-    # The tests use the apt-installed /usr/bin/chromium.
-    (cd "$REPO_ROOT/tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
-  }
-  step "playwright-core + typescript (npm, tests/)" has_test_packages install_test_packages
 fi
+
+# --- Node and npm packages (both modes: the served SQLite demo runs wa-sqlite from npm) ---------
+
+# playwright-core needs Node 20 or newer. Debian 12's own nodejs is 18, so installing it only
+# helps on newer releases; otherwise say plainly what is missing.
+NODE_MAJOR_MIN=20
+node_major() { node -p 'process.versions.node.split(".")[0]'; }
+has_node() {
+  command -v node >/dev/null && command -v npm >/dev/null &&
+    [ "$(node_major)" -ge "$NODE_MAJOR_MIN" ]
+}
+install_node() {
+  command -v node >/dev/null || apt_install nodejs npm
+  command -v npm >/dev/null || apt_install npm
+  [ "$(node_major)" -ge "$NODE_MAJOR_MIN" ] ||
+    die "node $(node --version) is too old: the end-to-end tests need Node $NODE_MAJOR_MIN or newer"
+}
+step "node >= $NODE_MAJOR_MIN + npm" has_node install_node
+
+# --- npm packages for the end-to-end tests ----------------------------------------------------
+
+# Every devDependency of tests/package.json at its locked version: the tests' playwright-core,
+# typescript, vite, esbuild and axe-core, and the wa-sqlite that the SQLite demo (served) runs.
+has_test_packages() {
+  local tests="$REPO_ROOT/tests"
+  node -e '
+    const fs = require("fs");
+    const dir = process.argv[1];
+    const lock = require(dir + "/package-lock.json");
+    const wanted = Object.keys(require(dir + "/package.json").devDependencies || {});
+    const ok = wanted.every((name) => {
+      const file = dir + "/node_modules/" + name + "/package.json";
+      const locked = lock.packages["node_modules/" + name];
+      return fs.existsSync(file) && locked && require(file).version === locked.version;
+    });
+    process.exit(ok ? 0 : 1);
+  ' "$tests"
+}
+install_test_packages() {
+  # playwright-core never downloads a browser; the variable makes sure nothing else does either.
+  # The tests use the apt-installed /usr/bin/chromium.
+  (cd "$REPO_ROOT/tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+}
+step "npm packages of tests/ (lock file)" has_test_packages install_test_packages
 
 echo
 echo "setup summary ($mode):"

@@ -1,0 +1,243 @@
+// The time-travel SQLite demo (www/sqlite.html, strata-engine/sqlite) in headless Chromium, on
+// every backend: real SQL through wa-sqlite, a snapshot after every commit, and after every step
+// `PRAGMA integrity_check` is `ok` on the live database and on every snapshot, and each
+// snapshot's rows equal the rows recorded when it was taken. Then a reload, a rollback, and a
+// worker killed mid-transaction and mid-commit lose no committed transaction.
+//
+// The workload is random: the seed is printed, and STRATA_SEED=<seed> replays it.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, startServer } from './helpers.mjs';
+
+const seed = Number(process.env.STRATA_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`sqlite.test.mjs: seed ${seed} (STRATA_SEED=${seed} replays it)`);
+
+let server;
+let browser;
+let baseUrl;
+
+before(async () => {
+  ({ child: server, url: baseUrl } = await startServer());
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+});
+
+/** A page of the demo on `backend`, store `name`, ready; its Strata workers are tracked. */
+async function openDemo(context, backend, name) {
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('pageerror', (error) => page.problems.push(`uncaught: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') page.problems.push(`console: ${message.text()}`);
+  });
+  await page.addInitScript(() => {
+    // The workers the page starts, so that a test can kill the store's.
+    window.trackedWorkers = [];
+    const NativeWorker = window.Worker;
+    window.Worker = class extends NativeWorker {
+      constructor(...args) {
+        super(...args);
+        window.trackedWorkers.push(this);
+      }
+    };
+  });
+  await page.goto(`${baseUrl}sqlite.html?backend=${backend}&name=${name}`);
+  await page.waitForFunction(() => /^(ready|error)/.test(document.getElementById('status')?.textContent ?? ''), null, {
+    timeout: 60_000,
+  });
+  assert.equal(await page.locator('#status').textContent(), 'ready');
+  return page;
+}
+
+/**
+ * In the page: one random step of the workload (a committed transaction), then a snapshot.
+ * Resolves to { step, snapshot, rows } with the rows as they are after the commit.
+ */
+function pageStep(args) {
+  return (async ({ seed, step }) => {
+    const { db } = window.notes;
+    // xorshift32, seeded per step: the same seed gives the same workload.
+    let x = (seed ^ Math.imul(step + 1, 0x9e3779b9)) >>> 0 || 1;
+    const rand = (n) => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x % n;
+    };
+    const text = (length) => {
+      let out = `s${step}-`;
+      while (out.length < length) out += String.fromCharCode(97 + rand(26));
+      return out;
+    };
+    const [{ n }] = await db.query('SELECT count(*) AS n FROM notes');
+    const kind = step === 0 ? 0 : rand(6);
+    let what;
+    switch (kind) {
+      case 0: {
+        // Many rows in one transaction, some spanning overflow pages.
+        const count = 20 + rand(200);
+        await db.query('BEGIN');
+        for (let i = 0; i < count; i++) {
+          const length = rand(10) === 0 ? 3000 + rand(20000) : 10 + rand(200);
+          await db.run('INSERT INTO notes (text, created) VALUES (?, ?)', [text(length), step]);
+        }
+        await db.query('COMMIT');
+        what = `insert ${count}`;
+        break;
+      }
+      case 1:
+        await db.run('UPDATE notes SET text = text || ? WHERE id % ? = 0', [text(50), 2 + rand(5)]);
+        what = 'update';
+        break;
+      case 2:
+        await db.run('DELETE FROM notes WHERE id % ? = ?', [3 + rand(4), rand(3)]);
+        what = 'delete';
+        break;
+      case 3:
+        await db.query(rand(2) ? 'CREATE INDEX IF NOT EXISTS notes_text ON notes(text)' : 'DROP INDEX IF EXISTS notes_text');
+        what = 'index';
+        break;
+      case 4:
+        // VACUUM rewrites the file and shrinks it: the truncate path.
+        await db.query('VACUUM');
+        what = 'vacuum';
+        break;
+      default:
+        await db.run('INSERT INTO notes (text, created) VALUES (?, ?)', [text(40000 + rand(40000)), step]);
+        what = 'one big row';
+    }
+    const snapshot = await db.snapshot(`step ${step}: ${what} (had ${n})`);
+    const rows = await db.query('SELECT id, text, created FROM notes ORDER BY id');
+    return { step, what, snapshot, rows: JSON.stringify(rows) };
+  })(args);
+}
+
+/** In the page: integrity_check of the live database and of every snapshot given, and their rows. */
+function pageCheck(snapshots) {
+  return (async (snapshots) => {
+    const { db } = window.notes;
+    const live = {
+      check: (await db.query('PRAGMA integrity_check')).map((row) => row.integrity_check).join(';'),
+      rows: JSON.stringify(await db.query('SELECT id, text, created FROM notes ORDER BY id')),
+    };
+    const seen = [];
+    for (const id of snapshots) {
+      const snap = await db.openSnapshot(id);
+      try {
+        const check = (await snap.query('PRAGMA integrity_check')).map((row) => row.integrity_check).join(';');
+        const rows = JSON.stringify(await snap.query('SELECT id, text, created FROM notes ORDER BY id'));
+        seen.push({ id, check, rows });
+      } finally {
+        await snap.close();
+      }
+    }
+    return { live, seen };
+  })(snapshots);
+}
+
+/** Asserts two JSON row lists are equal, with a short message (counts, first differing row). */
+function sameRows(actual, expected, message) {
+  if (actual === expected) return;
+  const a = JSON.parse(actual);
+  const e = JSON.parse(expected);
+  const at = a.findIndex((row, i) => JSON.stringify(row) !== JSON.stringify(e[i]));
+  assert.fail(`${message}: ${a.length} rows, expected ${e.length}; first difference at row ${at < 0 ? e.length : at}`);
+}
+
+/** Asserts the live database holds `rows` and each recorded snapshot its own rows, all intact. */
+async function checkAll(page, recorded, liveRows, context) {
+  const { live, seen } = await page.evaluate(pageCheck, recorded.map((r) => r.snapshot));
+  assert.equal(live.check, 'ok', `${context}: integrity_check of the live database`);
+  sameRows(live.rows, liveRows, `${context}: the live database's rows`);
+  for (const [i, snap] of seen.entries()) {
+    assert.equal(snap.check, 'ok', `${context}: integrity_check of snapshot ${snap.id} (${recorded[i].what})`);
+    sameRows(snap.rows, recorded[i].rows, `${context}: rows of snapshot ${snap.id} (${recorded[i].what})`);
+  }
+}
+
+for (const backend of ['memory', 'opfs', 'indexeddb']) {
+  test(`${backend}: every step and every snapshot is intact; reload, rollback and killed workers lose no commit`, async () => {
+    const context = await browser.newContext();
+    const name = `sqlite-e2e-${backend}-${seed}`;
+    try {
+      let page = await openDemo(context, backend, name);
+      const recorded = [];
+      const steps = 10;
+      for (let step = 0; step < steps; step++) {
+        const result = await page.evaluate(pageStep, { seed, step });
+        recorded.push(result);
+        await checkAll(page, recorded, result.rows, `seed ${seed}, ${backend}, after step ${step} (${result.what})`);
+      }
+      assert.deepEqual(page.problems, []);
+      if (backend === 'memory') return;
+
+      // A reload: everything committed is there, every snapshot too.
+      const last = recorded.at(-1);
+      await page.close();
+      page = await openDemo(context, backend, name);
+      await checkAll(page, recorded, last.rows, `seed ${seed}, ${backend}, after a reload`);
+
+      // Roll back to a middle snapshot: the live database is that snapshot's.
+      const middle = recorded[Math.floor(steps / 2)];
+      await page.evaluate((id) => window.notes.db.rollback(id, 'test rollback'), middle.snapshot);
+      await checkAll(page, recorded, middle.rows, `seed ${seed}, ${backend}, after a rollback to ${middle.snapshot}`);
+      // The database keeps working after it, and the commit survives a reload.
+      const afterRollback = await page.evaluate(pageStep, { seed, step: steps });
+      recorded.push(afterRollback);
+      await page.close();
+      page = await openDemo(context, backend, name);
+      await checkAll(page, recorded, afterRollback.rows, `seed ${seed}, ${backend}, a commit after the rollback, reloaded`);
+
+      // The worker killed in the middle of a transaction (its pages not yet committed).
+      await page.evaluate(async () => {
+        const { db } = window.notes;
+        await db.query('BEGIN');
+        for (let i = 0; i < 300; i++) await db.run('INSERT INTO notes (text, created) VALUES (?, -1)', [`lost ${i} `.repeat(20)]);
+        for (const worker of window.trackedWorkers) worker.terminate();
+      });
+      await page.close();
+      page = await openDemo(context, backend, name);
+      await checkAll(page, recorded, afterRollback.rows, `seed ${seed}, ${backend}, worker killed mid-transaction`);
+
+      // The worker killed while the commit's batch is on its way: after the reload the database
+      // is the one before the commit or the one after it, never anything else.
+      const commitRows = await page.evaluate(async () => {
+        const { db, store } = window.notes;
+        await db.query('BEGIN');
+        for (let i = 0; i < 500; i++) await db.run('INSERT INTO notes (text, created) VALUES (?, -2)', [`maybe ${i} `.repeat(30)]);
+        const expected = JSON.stringify(await db.query('SELECT id, text, created FROM notes ORDER BY id'));
+        const writeBatch = store.writeBatch.bind(store);
+        store.writeBatch = (writes) => {
+          const sent = writeBatch(writes);
+          for (const worker of window.trackedWorkers) worker.terminate();
+          return sent;
+        };
+        const outcome = await db.query('COMMIT').then(
+          () => 'committed',
+          (error) => `failed: ${error.message}`,
+        );
+        return { expected, outcome };
+      });
+      assert.match(commitRows.outcome, /failed/, 'a commit whose worker died must not report success');
+      await page.close();
+      page = await openDemo(context, backend, name);
+      const { live } = await page.evaluate(pageCheck, []);
+      assert.equal(live.check, 'ok', `seed ${seed}, ${backend}: integrity after a worker killed mid-commit`);
+      assert.ok(
+        live.rows === afterRollback.rows || live.rows === commitRows.expected,
+        `seed ${seed}, ${backend}: after a worker killed mid-commit the database is the one before or after it`,
+      );
+      await checkAll(page, recorded, live.rows, `seed ${seed}, ${backend}, after a worker killed mid-commit`);
+      assert.deepEqual(page.problems.filter((p) => !/WORKER_ERROR/.test(p)), []);
+    } finally {
+      await context.close();
+    }
+  });
+}
