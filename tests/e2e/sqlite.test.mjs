@@ -241,3 +241,147 @@ for (const backend of ['memory', 'opfs', 'indexeddb']) {
     }
   });
 }
+
+/** In the page: a fresh store `name` on `backend` (destroyed first) with a database in it. */
+async function freshDatabase(page, backend, name, openOptions = {}) {
+  await page.evaluate(
+    async ({ backend, name, openOptions }) => {
+      const { open, destroy } = await import('strata-engine');
+      const { openDatabase } = await import('strata-engine/sqlite');
+      await destroy({ name, backend });
+      const store = await open({ name, backend, blocks: 4096, ...openOptions });
+      const db = await openDatabase(store);
+      await db.query('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+      window.fresh = { store, db };
+    },
+    { backend, name, openOptions },
+  );
+}
+
+test('opfs: one write batch and one sync per commit, none for reads', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+    await freshDatabase(page, 'opfs', `sqlite-flush-${seed}`);
+    const counts = await page.evaluate(async () => {
+      const { store, db } = window.fresh;
+      const calls = { writeBatch: 0, sync: 0, write: 0 };
+      for (const method of Object.keys(calls)) {
+        const original = store[method].bind(store);
+        store[method] = (...args) => {
+          calls[method] += 1;
+          return original(...args);
+        };
+      }
+      const take = () => {
+        const taken = { ...calls };
+        for (const key of Object.keys(calls)) calls[key] = 0;
+        return taken;
+      };
+      const result = {};
+      for (let i = 0; i < 5; i++) await db.run('INSERT INTO t (v) VALUES (?)', [`row ${i}`]);
+      result.fiveCommits = take();
+      await db.query('BEGIN');
+      for (let i = 0; i < 300; i++) await db.run('INSERT INTO t (v) VALUES (?)', ['x'.repeat(500)]);
+      await db.query('COMMIT');
+      result.oneBigCommit = take();
+      await db.query('SELECT count(*), sum(length(v)) FROM t');
+      result.reads = take();
+      await db.close();
+      await store.close();
+      return result;
+    });
+    assert.deepEqual(counts.fiveCommits, { writeBatch: 5, sync: 5, write: 0 });
+    assert.deepEqual(counts.oneBigCommit, { writeBatch: 1, sync: 1, write: 0 });
+    assert.deepEqual(counts.reads, { writeBatch: 0, sync: 0, write: 0 });
+  } finally {
+    await context.close();
+  }
+});
+
+test('indexeddb: snapshots taken by a Strata policy between commits are consistent databases', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+    await freshDatabase(page, 'indexeddb', `sqlite-policy-${seed}`, { policyTickMs: 15 });
+    const result = await page.evaluate(async () => {
+      const { store, db } = window.fresh;
+      // A temporal rule (the timer) and a threshold rule (right after the batch that crossed it).
+      await store.setPolicy({
+        rules: [
+          { name: 'often', kind: 'snapshot_every', snapshot_every_ms: 40, label: 'tick-{n}' },
+          { name: 'busy', kind: 'threshold', status: 'writes_since_snapshot', above: 3, action: 'snapshot' },
+        ],
+      });
+      const states = new Set([JSON.stringify([])]);
+      const started = performance.now();
+      for (let i = 0; performance.now() - started < 2000; i++) {
+        await db.query('BEGIN');
+        for (let j = 0; j <= i % 7; j++) await db.run('INSERT INTO t (v) VALUES (?)', [`${i}.${j} `.repeat(1 + ((i * 37 + j) % 300))]);
+        if (i % 5 === 4) await db.run('DELETE FROM t WHERE id % 3 = ?', [i % 3]);
+        await db.query('COMMIT');
+        states.add(JSON.stringify(await db.query('SELECT id, v FROM t ORDER BY id')));
+      }
+      const snapshots = (await store.volumes()).filter((v) => v.kind === 'snapshot');
+      const checked = [];
+      for (const { id, label } of snapshots) {
+        const snap = await db.openSnapshot(id);
+        const [{ integrity_check: check }] = await snap.query('PRAGMA integrity_check');
+        const present = (await snap.query("SELECT count(*) AS n FROM sqlite_master WHERE name = 't'"))[0].n;
+        const rows = present ? JSON.stringify(await snap.query('SELECT id, v FROM t ORDER BY id')) : JSON.stringify([]);
+        checked.push({ id, label, check, committed: states.has(rows) });
+        await snap.close();
+      }
+      await db.close();
+      await store.close();
+      return { commits: states.size, checked };
+    });
+    console.log(`policy snapshots: ${result.checked.length} over ${result.commits} committed states`);
+    assert.ok(result.checked.length >= 5, `the policies took ${result.checked.length} snapshots`);
+    assert.ok(result.checked.some((s) => s.label.startsWith('tick-')), 'the temporal rule took snapshots');
+    for (const snapshot of result.checked) {
+      assert.equal(snapshot.check, 'ok', `integrity of policy snapshot ${snapshot.id} (${snapshot.label})`);
+      assert.ok(snapshot.committed, `policy snapshot ${snapshot.id} (${snapshot.label}) holds a committed state`);
+    }
+  } finally {
+    await context.close();
+  }
+});
+
+test('memory: the page diff of two snapshots names every page whose bytes differ', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+    await freshDatabase(page, 'memory', `sqlite-diff-${seed}`);
+    const result = await page.evaluate(async () => {
+      const { store, db } = window.fresh;
+      await db.query('BEGIN');
+      for (let i = 0; i < 2000; i++) await db.run('INSERT INTO t (v) VALUES (?)', [`value ${i} `.repeat(8)]);
+      await db.query('COMMIT');
+      const a = await db.snapshot('a');
+      await db.run("UPDATE t SET v = 'changed' WHERE id = 1000");
+      const b = await db.snapshot('b');
+      const diff = await db.diff(a, b);
+      // The pages whose bytes differ, read from both snapshots' files (block 0 is the header).
+      const pageSize = diff.pageSize;
+      const [{ page_count: pages }] = await db.query('PRAGMA page_count');
+      const before = await store.readAt(a, 1, (pages * pageSize) / 4096);
+      const after = await store.readAt(b, 1, (pages * pageSize) / 4096);
+      const differing = [];
+      for (let p = 0; p < pages; p++) {
+        for (let i = p * pageSize; i < (p + 1) * pageSize; i++) {
+          if (before[i] !== after[i]) {
+            differing.push(p + 1);
+            break;
+          }
+        }
+      }
+      return { diff, differing, pages };
+    });
+    assert.ok(result.differing.length >= 2, `an update changes the row's page and page 1: ${result.differing}`);
+    assert.deepEqual(result.diff.pages, result.differing, `diff pages of ${result.pages}`);
+    assert.equal(result.diff.headerChanged, false);
+  } finally {
+    await context.close();
+  }
+});
