@@ -25,10 +25,10 @@ const { chromium } = await import(pathToFileURL(path.join(repoRoot, 'tests/node_
 
 const { chromiumArgs, chromiumPath } = await import(pathToFileURL(path.join(repoRoot, 'tests/browser.mjs')));
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
 /** Serves `directory` on 127.0.0.1 (a secure context, so OPFS works); resolves to its URL. */
-async function serve(directory) {
+export async function serve(directory) {
   const server = http.createServer(async (request, response) => {
     const file = path.join(directory, path.normalize(decodeURIComponent(new URL(request.url, 'http://x').pathname)));
     if (!file.startsWith(directory + path.sep)) {
