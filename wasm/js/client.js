@@ -257,7 +257,8 @@ class Connection {
 }
 
 function startWorker() {
-  // Kept literally so that bundlers (Vite, webpack, esbuild, Parcel) find and ship the worker.
+  // Kept literally so that Vite (and, by their docs, webpack 5 and Parcel) find and ship the
+  // worker; esbuild needs it as an entry point (README.md: "With a bundler or without").
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   return new Connection(worker);
 }
