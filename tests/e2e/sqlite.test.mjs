@@ -7,8 +7,10 @@
 // The workload is random: the seed is printed, and STRATA_SEED=<seed> replays it.
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchBrowser, startServer } from './helpers.mjs';
+import { launchBrowser, repoRoot, startServer } from './helpers.mjs';
 
 const seed = Number(process.env.STRATA_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`sqlite.test.mjs: seed ${seed} (STRATA_SEED=${seed} replays it)`);
@@ -265,8 +267,15 @@ test('opfs: one write batch and one sync per commit, none for reads', async () =
     await freshDatabase(page, 'opfs', `sqlite-flush-${seed}`);
     const counts = await page.evaluate(async () => {
       const { store, db } = window.fresh;
-      const calls = { writeBatch: 0, sync: 0, write: 0 };
-      for (const method of Object.keys(calls)) {
+      const calls = { writeBatch: 0, sync: 0, write: 0, journals: 0 };
+      // Files SQLite opens besides the database (journals): none for commits that fit its cache.
+      const { StrataVFS } = await import('strata-engine/sqlite');
+      const jOpen = StrataVFS.prototype.jOpen;
+      StrataVFS.prototype.jOpen = async function (name, fileId, flags, outFlags) {
+        if (!(flags & 0x100)) calls.journals += 1; // SQLITE_OPEN_MAIN_DB
+        return jOpen.call(this, name, fileId, flags, outFlags);
+      };
+      for (const method of ['writeBatch', 'sync', 'write']) {
         const original = store[method].bind(store);
         store[method] = (...args) => {
           calls[method] += 1;
@@ -287,13 +296,14 @@ test('opfs: one write batch and one sync per commit, none for reads', async () =
       result.oneBigCommit = take();
       await db.query('SELECT count(*), sum(length(v)) FROM t');
       result.reads = take();
+      StrataVFS.prototype.jOpen = jOpen;
       await db.close();
       await store.close();
       return result;
     });
-    assert.deepEqual(counts.fiveCommits, { writeBatch: 5, sync: 5, write: 0 });
-    assert.deepEqual(counts.oneBigCommit, { writeBatch: 1, sync: 1, write: 0 });
-    assert.deepEqual(counts.reads, { writeBatch: 0, sync: 0, write: 0 });
+    assert.deepEqual(counts.fiveCommits, { writeBatch: 5, sync: 5, write: 0, journals: 0 });
+    assert.deepEqual(counts.oneBigCommit, { writeBatch: 1, sync: 1, write: 0, journals: 0 });
+    assert.deepEqual(counts.reads, { writeBatch: 0, sync: 0, write: 0, journals: 0 });
   } finally {
     await context.close();
   }
@@ -381,6 +391,151 @@ test('memory: the page diff of two snapshots names every page whose bytes differ
     assert.ok(result.differing.length >= 2, `an update changes the row's page and page 1: ${result.differing}`);
     assert.deepEqual(result.diff.pages, result.differing, `diff pages of ${result.pages}`);
     assert.equal(result.diff.headerChanged, false);
+  } finally {
+    await context.close();
+  }
+});
+
+test('opfs: a transaction over the batch limit fails with SQLITE_FULL and leaves the database as it was', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+    await freshDatabase(page, 'opfs', `sqlite-full-${seed}`);
+    const result = await page.evaluate(async () => {
+      const { store, db } = window.fresh;
+      await db.run('INSERT INTO t (v) VALUES (?)', ['kept']);
+      const before = JSON.stringify(await db.query('SELECT * FROM t'));
+      let error = null;
+      try {
+        await db.query('BEGIN');
+        // 24 MiB of rows: more than one Strata write batch holds.
+        for (let i = 0; i < 24; i++) await db.run('INSERT INTO t (v) VALUES (?)', ['x'.repeat(1024 * 1024)]);
+        await db.query('COMMIT');
+      } catch (e) {
+        error = { code: e.code, message: e.message };
+        await db.query('ROLLBACK').catch(() => {});
+      }
+      const after = JSON.stringify(await db.query('SELECT * FROM t'));
+      const [{ integrity_check: check }] = await db.query('PRAGMA integrity_check');
+      // The database keeps working, and a reopen finds what was committed.
+      await db.run('INSERT INTO t (v) VALUES (?)', ['later']);
+      await db.close();
+      const { openDatabase } = await import('strata-engine/sqlite');
+      const again = await openDatabase(store);
+      const reopened = (await again.query('SELECT v FROM t ORDER BY id')).map((row) => row.v);
+      const [{ integrity_check: check2 }] = await again.query('PRAGMA integrity_check');
+      await again.close();
+      await store.close();
+      return { error, same: before === after, check, reopened, check2, limit: db.transactionBytesMax };
+    });
+    assert.equal(result.error?.code, 13, `SQLITE_FULL (13): ${JSON.stringify(result.error)}`);
+    assert.ok(result.same, 'the failed transaction left nothing behind');
+    assert.equal(result.check, 'ok');
+    assert.deepEqual(result.reopened, ['kept', 'later']);
+    assert.equal(result.check2, 'ok');
+    assert.equal(result.limit, 16 * 1024 * 1024 - 4096);
+  } finally {
+    await context.close();
+  }
+});
+
+test('memory mirror: a database on a mirror reads back from its legs and its snapshots', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+    const result = await page.evaluate(async (name) => {
+      const { openMirror } = await import('strata-engine');
+      const { openDatabase } = await import('strata-engine/sqlite');
+      const mirror = await openMirror({ name, backend: 'memory', legs: ['memory', 'memory'], blocks: 2048 });
+      const db = await openDatabase(mirror);
+      await db.query('CREATE TABLE t (v TEXT)');
+      await db.run("INSERT INTO t VALUES ('one'), ('two')");
+      const volume = await db.snapshot('two rows');
+      await db.run("DELETE FROM t WHERE v = 'one'");
+      const snap = await db.openSnapshot(volume);
+      const then = (await snap.query('SELECT v FROM t ORDER BY v')).map((r) => r.v);
+      await snap.close();
+      const now = (await db.query('SELECT v FROM t ORDER BY v')).map((r) => r.v);
+      const [{ integrity_check: check }] = await db.query('PRAGMA integrity_check');
+      const scrub = await mirror.scrub();
+      await db.close();
+      await mirror.close();
+      return { then, now, check, scrub };
+    }, `sqlite-mirror-${seed}`);
+    assert.deepEqual(result.then, ['one', 'two']);
+    assert.deepEqual(result.now, ['two']);
+    assert.equal(result.check, 'ok');
+    assert.equal(result.scrub.detected, 0, 'the legs scrub clean');
+    assert.deepEqual(result.scrub.unrecoverable, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("README: the SQLite quickstart runs as written and prints what its comments say", async () => {
+  const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
+  const block = readme.split('**SQLite with history.**')[1]?.match(/```js\n([\s\S]*?)```/)?.[1];
+  assert.ok(block, 'README.md has the SQLite quickstart');
+  // Static imports become dynamic ones, so that the block runs as a function body in the page.
+  const body = block.replace(/^import \{([^}]*)\} from '([^']+)';$/gm, "const {$1} = await import('$2');");
+  // The demo page's CSP forbids eval; the test's own context may bypass it.
+  const context = await browser.newContext({ bypassCSP: true });
+  try {
+    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+    const printed = await page.evaluate(async (body) => {
+      const lines = [];
+      const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
+      await new AsyncFunction('console', body)({ log: (...args) => lines.push(args) });
+      return lines;
+    }, body);
+    assert.deepEqual(printed[0], [[{ text: 'first' }]]);
+    const [diff] = printed[1];
+    assert.ok(diff.pages.length > 0 && diff.pages.includes(2), `the diff names page 2: ${JSON.stringify(diff)}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the demo page by keyboard: add notes, slide back, read the old snapshot, roll back; no accessibility violations', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await openDemo(context, 'indexeddb', `sqlite-ui-${seed}`);
+    const note = async (text) => {
+      await page.locator('#note-text').focus();
+      await page.keyboard.type(text);
+      await page.keyboard.press('Enter');
+      await page.locator('#notes li', { hasText: text }).waitFor();
+    };
+    await note('buy milk');
+    await note('call the plumber');
+    await page.waitForFunction(() => document.querySelectorAll('#notes li').length === 2);
+    assert.equal(await page.locator('#live-check').textContent(), 'integrity_check: ok');
+    // The slider sits on the newest snapshot; one step left is the snapshot after the first note.
+    await page.locator('#slider').focus();
+    await page.keyboard.press('ArrowLeft');
+    await page.waitForFunction(() => /snapshot 1 of 2/.test(document.getElementById('slider-label').textContent));
+    await page.waitForFunction(() => document.querySelectorAll('#snapshot-notes li').length === 1);
+    assert.equal(await page.locator('#snapshot-notes li').textContent(), 'buy milk');
+    assert.equal(await page.locator('#snapshot-check').textContent(), 'integrity_check: ok');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => /pages changed since the snapshot before: \d/.test(document.getElementById('snapshot-diff').textContent));
+    await page.keyboard.press('ArrowLeft');
+    await page.waitForFunction(() => /snapshot 1 of 2/.test(document.getElementById('slider-label').textContent));
+    // Roll back by keyboard: the live list is the first snapshot's again.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'rollback');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#notes li').length === 1);
+    assert.match(await page.locator('#notes li').textContent(), /^buy milk/);
+    // axe-core (tests/node_modules), every rule it runs by default; evaluated by the devtools
+    // protocol, which the page's CSP (no inline scripts) does not govern.
+    await page.evaluate(await readFile(path.join(repoRoot, 'tests/node_modules/axe-core/axe.min.js'), 'utf8'));
+    const violations = await page.evaluate(async () => (await window.axe.run(document)).violations);
+    assert.deepEqual(
+      violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+      [],
+    );
+    assert.deepEqual(page.problems, []);
   } finally {
     await context.close();
   }

@@ -640,7 +640,9 @@ export class StrataDatabase {
   snapshot(label) {
     return this.withSQLite(async (sqlite3) => {
       if (!sqlite3.get_autocommit(this.#db)) throw new Error('a transaction is open: commit it first');
-      return this.#volume.snapshot(label);
+      // A mirror resolves to a MirrorSnapshot: its volume id is what a database is opened by.
+      const sealed = await this.#volume.snapshot(label);
+      return typeof sealed === 'number' ? sealed : sealed.volume;
     });
   }
 
