@@ -49,3 +49,23 @@ export async function mirror(): Promise<string[]> {
 export function code(error: unknown): string | undefined {
   return error instanceof StrataError ? error.code : undefined;
 }
+
+// strata-engine/sqlite: its declarations stand without wa-sqlite's (an optional peer).
+import { openDatabase, type PageDiff, type Row, type StrataDatabase } from 'strata-engine/sqlite';
+
+export async function sqlite(): Promise<number> {
+  const client: StrataClient = await open({ name: 'db', blocks: 16384 });
+  const db: StrataDatabase = await openDatabase(client);
+  await db.query('CREATE TABLE IF NOT EXISTS t (v TEXT)');
+  const changed: number = await db.run('INSERT INTO t VALUES (?)', ['x']);
+  const snapshot: number = await db.snapshot('after x');
+  const old = await db.openSnapshot(snapshot);
+  const rows: Row[] = await old.query('SELECT v FROM t WHERE v = :v', { ':v': 'x' });
+  await old.close();
+  const diff: PageDiff = await db.diff(snapshot, (await client.info()).head);
+  const head: number = await db.rollback(snapshot, 'before rollback');
+  const limit: number = db.transactionBytesMax;
+  await db.close();
+  await client.close();
+  return changed + rows.length + diff.pages.length + head + limit;
+}
