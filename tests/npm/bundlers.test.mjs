@@ -1,10 +1,13 @@
 // The npm package as apps that use a bundler consume it. For each bundler the tests pin (Vite and
 // esbuild, by tests/package-lock.json), the packed package is installed into a scratch app made
-// from tests/npm/bundler-app/ (harness.mjs), the app is built for production with that bundler as
-// wasm/README.md says to, and only the build's output folder is served (not node_modules) and
-// driven in the system's headless Chromium. The pages open a store on each backend and a mirror,
-// so the worker and both .wasm modules must load from the bundle; the network log then shows
-// that they did, each with status 200, and that nothing was fetched from outside the output.
+// from tests/npm/bundler-app/ (harness.mjs), with the SQLite sub-entry's peer dependency
+// @journeyapps/wa-sqlite (the version the lock file pins) installed beside it as a user would,
+// the app is built for production with that bundler as wasm/README.md says to, and only the
+// build's output folder is served (not node_modules) and driven in the system's headless
+// Chromium. The pages open a store on each backend, a mirror and a SQLite database
+// (strata-engine/sqlite) in an OPFS store, so the worker, the package's two .wasm modules and
+// wa-sqlite's must load from the bundle; the network log then shows that they did, each with
+// status 200, and that nothing was fetched from outside the output.
 //
 // Run: scripts/build-npm.sh && node --test tests/npm/bundlers.test.mjs
 
@@ -29,6 +32,19 @@ async function installedVersion(name) {
   return JSON.parse(await readFile(path.join(testModules, name, 'package.json'), 'utf8')).version;
 }
 
+/**
+ * Installs `name` at the version tests/node_modules holds into the app in `appDir` as a user
+ * would (`npm install name@version`), offline: npm's cache has it since tests/ was installed.
+ */
+async function installPeer(appDir, name) {
+  const spec = `${name}@${await installedVersion(name)}`;
+  try {
+    await run('npm', ['install', spec, '--offline', '--no-audit', '--no-fund'], { cwd: appDir });
+  } catch (error) {
+    throw new Error(`npm install ${spec} --offline failed in ${appDir}:\n${error.stderr}`, { cause: error });
+  }
+}
+
 /** Runs a bundler's command line in `cwd`; a failure reports the command and its output. */
 async function runBundler(command, args, cwd) {
   try {
@@ -49,7 +65,9 @@ const bundlers = [
     name: 'vite',
     // A plain production build, no configuration file: Vite follows
     // `new Worker(new URL('./worker.js', import.meta.url), ...)` into the package, bundles the
-    // worker, and emits both .wasm files the bindings reach by `new URL(..., import.meta.url)`.
+    // worker, and emits both .wasm files the bindings reach by `new URL(..., import.meta.url)`;
+    // likewise wa-sqlite-async.wasm, which wa-sqlite's Emscripten module (a chunk of its own,
+    // from sqlite.js's dynamic import) reaches by `new URL('wa-sqlite-async.wasm', import.meta.url)`.
     async build(appDir) {
       const vite = path.join(testModules, 'vite/bin/vite.js');
       await runBundler(process.execPath, [vite, 'build', '--logLevel', 'warn'], appDir);
@@ -59,11 +77,12 @@ const bundlers = [
   {
     name: 'esbuild',
     // esbuild bundles `new URL(..., import.meta.url)` as it is and emits nothing for it, so the
-    // worker and the two .wasm files are extra entry points: `--entry-names=[name]` puts them
-    // next to main.js under the names those URLs ask for, `--loader:.wasm=copy` copies the .wasm
-    // files as they are, and `--splitting` keeps the mirror's bindings (the worker's dynamic
-    // import) in a chunk of their own, fetched only for openMirror. esbuild leaves HTML alone:
-    // the page is copied in.
+    // worker and the three .wasm files (the package's two and wa-sqlite's Asyncify build) are
+    // extra entry points: `--entry-names=[name]` puts them next to main.js under the names those
+    // URLs ask for, `--loader:.wasm=copy` copies the .wasm files as they are, and `--splitting`
+    // keeps the mirror's bindings (the worker's dynamic import) and wa-sqlite's Emscripten
+    // module (sqlite.js's) in chunks of their own, also at the top of the output, fetched only
+    // for openMirror and openDatabase. esbuild leaves HTML alone: the page is copied in.
     async build(appDir) {
       const outDir = path.join(appDir, 'dist');
       await runBundler(
@@ -73,6 +92,7 @@ const bundlers = [
           'strata-engine/worker.js',
           'strata-engine/strata_wasm_bg.wasm',
           'strata-engine/strata_mirror_bg.wasm',
+          '@journeyapps/wa-sqlite/dist/wa-sqlite-async.wasm',
           '--bundle',
           '--format=esm',
           '--splitting',
@@ -114,6 +134,7 @@ for (const bundler of bundlers) {
     before(async () => {
       workDir = await mkdtemp(path.join(os.tmpdir(), `strata-${bundler.name}-`));
       const appDir = await installPackedApp(workDir, path.join(here, 'bundler-app'));
+      await installPeer(appDir, '@journeyapps/wa-sqlite');
       const outDir = await bundler.build(appDir);
       outputFiles = (await readdir(outDir, { recursive: true, withFileTypes: true }))
         .filter((entry) => entry.isFile())
@@ -195,11 +216,12 @@ for (const bundler of bundlers) {
       return network.slice(from).filter((e) => pattern.test(path.posix.basename(new URL(e.url).pathname)));
     }
 
-    test('the build emits the worker and both .wasm modules', () => {
+    test("the build emits the worker, the package's two .wasm modules and wa-sqlite's", () => {
       const files = `the output: ${outputFiles.join(', ')}`;
-      assert.equal(outputMatching(/\.wasm$/).length, 2, `not two .wasm files in ${files}`);
+      assert.equal(outputMatching(/\.wasm$/).length, 3, `not three .wasm files in ${files}`);
       assert.equal(outputMatching(/^strata_wasm_bg.*\.wasm$/).length, 1, `no main module in ${files}`);
       assert.equal(outputMatching(/^strata_mirror_bg.*\.wasm$/).length, 1, `no mirror module in ${files}`);
+      assert.equal(outputMatching(/^wa-sqlite-async.*\.wasm$/).length, 1, `no wa-sqlite module in ${files}`);
       assert.equal(outputMatching(/^worker.*\.js$/).length, 1, `no worker script in ${files}`);
     });
 
@@ -241,6 +263,12 @@ for (const bundler of bundlers) {
       }
       await page.close();
       await assertOnlyOutputFetched(from);
+      // The app imports strata-engine/sqlite, but only openDatabase loads SQLite.
+      assert.deepEqual(
+        fetched(from, /^wa-sqlite-async/).map((e) => e.url),
+        [],
+        `stores without a database loaded wa-sqlite:\n${shownNetwork(from)}`,
+      );
     });
 
     test('a mirror loads the second module from the bundle and reads the exact bytes back', async () => {
@@ -259,6 +287,42 @@ for (const bundler of bundlers) {
       assert.ok(
         fetched(from, /^strata_mirror_bg.*\.wasm$/).length > 0,
         `openMirror did not fetch strata_mirror_bg.wasm:\n${shownNetwork(from)}`,
+      );
+      await page.close();
+      await assertOnlyOutputFetched(from);
+    });
+
+    test("a SQLite database loads wa-sqlite's module from the bundle, and its snapshot reads the old rows", async () => {
+      const from = network.length;
+      const { page } = await appPage();
+      const result = await page.evaluate((n) => window.bundled.sqlite(n), `bundled-${bundler.name}-sqlite`);
+      const ok = [{ integrity_check: 'ok' }];
+      assert.deepEqual(
+        result,
+        {
+          backend: 'opfs',
+          snapshotRows: [
+            { id: 1, label: 'old-1' },
+            { id: 2, label: 'old-2' },
+            { id: 3, label: 'old-3' },
+            { id: 4, label: 'old-4' },
+          ],
+          snapshotIntegrity: ok,
+          liveRows: [
+            { id: 1, label: 'new-1' },
+            { id: 2, label: 'new-2' },
+            { id: 3, label: 'old-3' },
+            { id: 5, label: 'new-5' },
+          ],
+          liveIntegrity: ok,
+        },
+        'what the live database and its snapshot read',
+      );
+      const wasm = fetched(from, /^wa-sqlite-async.*\.wasm$/);
+      assert.ok(wasm.length > 0, `openDatabase did not fetch wa-sqlite-async.wasm:\n${shownNetwork(from)}`);
+      assert.ok(
+        wasm.every((e) => e.status === 200),
+        `wa-sqlite-async.wasm not answered with 200:\n${shownNetwork(from)}`,
       );
       await page.close();
       await assertOnlyOutputFetched(from);

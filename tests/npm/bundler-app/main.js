@@ -1,7 +1,11 @@
-// The app tests/npm/bundlers.test.mjs builds with each bundler: it imports strata-engine by its
-// bare name and leaves the worker and the two .wasm modules to the bundler, as an app would. The
-// test calls the scenarios below through `window.bundled`.
+// The app tests/npm/bundlers.test.mjs builds with each bundler: it imports strata-engine and its
+// SQLite sub-entry by their bare names and leaves the worker, the package's two .wasm modules
+// and wa-sqlite's (the peer dependency @journeyapps/wa-sqlite, installed beside the package) to
+// the bundler, as an app would. The test calls the scenarios below through `window.bundled`.
 import { destroy, destroyMirror, open, openMirror } from 'strata-engine';
+// Importing the sub-entry loads no SQLite yet: wa-sqlite's module and its .wasm are fetched by
+// the first openDatabase, so the pages that only open stores never load them.
+import { openDatabase } from 'strata-engine/sqlite';
 
 const BLOCK_BYTES = 4096;
 const BLOCKS = 64;
@@ -80,6 +84,47 @@ window.bundled = {
       return { snapshot, healthyLegs: status.healthyLegs, ...(await readBack(mirror, snapshot)) };
     } finally {
       await mirror.close();
+    }
+  },
+
+  /**
+   * A SQLite database (strata-engine/sqlite, wa-sqlite's Asyncify build) in an OPFS store: a
+   * table, rows inserted in one transaction, a snapshot, rows changed after it, then the
+   * snapshot opened read-only beside the live database. Returns both databases' rows and
+   * integrity checks.
+   */
+  async sqlite(name) {
+    await destroy({ name, backend: 'opfs' });
+    const store = await open({ name, backend: 'opfs', blockSize: BLOCK_BYTES, blocks: 1024 });
+    try {
+      const db = await openDatabase(store);
+      try {
+        await db.query('CREATE TABLE items(id INTEGER PRIMARY KEY, label TEXT NOT NULL)');
+        await db.query('BEGIN');
+        for (let id = 1; id <= 4; id++) await db.run('INSERT INTO items VALUES (?, ?)', [id, `old-${id}`]);
+        await db.query('COMMIT');
+        const snapshot = await db.snapshot('before-change');
+        await db.run("UPDATE items SET label = 'new-' || id WHERE id <= 2");
+        await db.run('DELETE FROM items WHERE id = 4');
+        await db.run('INSERT INTO items VALUES (?, ?)', [5, 'new-5']);
+        const rows = 'SELECT id, label FROM items ORDER BY id';
+        const old = await db.openSnapshot(snapshot);
+        try {
+          return {
+            backend: store.backend,
+            snapshotRows: await old.query(rows),
+            snapshotIntegrity: await old.query('PRAGMA integrity_check'),
+            liveRows: await db.query(rows),
+            liveIntegrity: await db.query('PRAGMA integrity_check'),
+          };
+        } finally {
+          await old.close();
+        }
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await store.close();
     }
   },
 };
