@@ -448,6 +448,8 @@ test('memory mirror: a database on a mirror reads back from its legs and its sna
       const { openDatabase } = await import('strata-engine/sqlite');
       const mirror = await openMirror({ name, backend: 'memory', legs: ['memory', 'memory'], blocks: 2048 });
       const db = await openDatabase(mirror);
+      // One database per volume: a second one would keep pages of its own.
+      const second = await openDatabase(mirror).then(() => 'opened', (e) => e.message);
       await db.query('CREATE TABLE t (v TEXT)');
       await db.run("INSERT INTO t VALUES ('one'), ('two')");
       const volume = await db.snapshot('two rows');
@@ -460,8 +462,9 @@ test('memory mirror: a database on a mirror reads back from its legs and its sna
       const scrub = await mirror.scrub();
       await db.close();
       await mirror.close();
-      return { then, now, check, scrub };
+      return { then, now, check, scrub, second };
     }, `sqlite-mirror-${seed}`);
+    assert.match(result.second, /already open/);
     assert.deepEqual(result.then, ['one', 'two']);
     assert.deepEqual(result.now, ['two']);
     assert.equal(result.check, 'ok');

@@ -518,6 +518,8 @@ export function loadSQLite() {
 }
 
 let vfsCount = 0;
+/** The volumes a `StrataDatabase` is open on. */
+const openVolumes = new WeakSet();
 
 /**
  * Calls of one SQLite module, one at a time: an Asyncify build cannot enter SQLite while
@@ -714,6 +716,7 @@ export class StrataDatabase {
     return this.withSQLite(async (sqlite3) => {
       if (this.#db) await sqlite3.close(this.#db);
       this.#db = 0;
+      openVolumes.delete(this.#volume);
     });
   }
 }
@@ -724,11 +727,19 @@ export class StrataDatabase {
  * wa-sqlite's Asyncify build (default: `loadSQLite()`).
  */
 export async function openDatabase(volume, options = {}) {
-  const sqlite = options.sqlite ?? (await loadSQLite());
-  vfsCount += 1;
-  const vfs = await StrataVFS.create(`strata-${vfsCount}`, sqlite.module, volume);
-  sqlite.sqlite3.vfs_register(vfs, false);
-  const database = new StrataDatabase(sqlite, vfs, volume);
-  await database._open();
-  return database;
+  // Two databases on one volume would each hold their own pending pages and header: refused.
+  if (openVolumes.has(volume)) throw new Error('a database is already open on this volume: close it first');
+  openVolumes.add(volume);
+  try {
+    const sqlite = options.sqlite ?? (await loadSQLite());
+    vfsCount += 1;
+    const vfs = await StrataVFS.create(`strata-${vfsCount}`, sqlite.module, volume);
+    sqlite.sqlite3.vfs_register(vfs, false);
+    const database = new StrataDatabase(sqlite, vfs, volume);
+    await database._open();
+    return database;
+  } catch (error) {
+    openVolumes.delete(volume);
+    throw error;
+  }
 }
