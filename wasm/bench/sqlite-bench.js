@@ -1,6 +1,8 @@
-// SQLite on Strata against the same SQLite (wa-sqlite's Asyncify build, one module for all)
-// on its own browser storage, in the same run: wa-sqlite's OPFSAnyContextVFS (OPFS) and
-// IDBBatchAtomicVFS (IndexedDB). Strata runs its store in its worker (OPFS, then IndexedDB).
+// SQLite on Strata against the same SQLite package on its own browser storage, in the same run:
+// wa-sqlite's Asyncify build on the page with its OPFSAnyContextVFS (OPFS) and IDBBatchAtomicVFS
+// (IndexedDB), as SQLite on Strata runs; and wa-sqlite's synchronous build with OPFSCoopSyncVFS
+// (sync access handles) in a dedicated worker, its fastest OPFS storage, driven by one message
+// per statement. Strata runs its store in its worker (OPFS, then IndexedDB).
 //
 // Figures, each the best of `rounds` runs:
 //   commits/s      single-row INSERTs, each its own transaction (a durability point each)
@@ -83,6 +85,38 @@ function peerEngine(label, VfsClass) {
   };
 }
 
+/** wa-sqlite's sync build and OPFSCoopSyncVFS in a dedicated worker (sqlite-peer-worker.js). */
+function workerPeerEngine(label) {
+  return {
+    name: label,
+    async open(round) {
+      const worker = new Worker(new URL('./sqlite-peer-worker.js', import.meta.url), { type: 'module' });
+      let next = 0;
+      const pending = new Map();
+      worker.onmessage = ({ data }) => {
+        const { resolve, reject } = pending.get(data.id);
+        pending.delete(data.id);
+        if (data.error) reject(new Error(data.error));
+        else resolve(data.rows);
+      };
+      const call = (message) =>
+        new Promise((resolve, reject) => {
+          next += 1;
+          pending.set(next, { resolve, reject });
+          worker.postMessage({ id: next, ...message });
+        });
+      await call({ op: 'open', name: `bench-coop-${round}-${Date.now()}.db` });
+      return {
+        query: (sql, params) => call({ op: 'query', sql, params }),
+        async close() {
+          await call({ op: 'close' });
+          worker.terminate();
+        },
+      };
+    },
+  };
+}
+
 async function measure(engine, round) {
   const db = await engine.open(round);
   try {
@@ -126,6 +160,7 @@ async function main() {
   const engines = [
     strataEngine('opfs'),
     peerEngine('wa-sqlite-opfs (OPFSAnyContextVFS)', OPFSAnyContextVFS),
+    workerPeerEngine('wa-sqlite-opfs-worker (OPFSCoopSyncVFS)'),
     strataEngine('indexeddb'),
     peerEngine('wa-sqlite-idb (IDBBatchAtomicVFS)', IDBBatchAtomicVFS),
   ];
@@ -152,6 +187,7 @@ async function main() {
   const ratios = [];
   for (const [strata, peer] of [
     ['strata-opfs', 'wa-sqlite-opfs (OPFSAnyContextVFS)'],
+    ['strata-opfs', 'wa-sqlite-opfs-worker (OPFSCoopSyncVFS)'],
     ['strata-indexeddb', 'wa-sqlite-idb (IDBBatchAtomicVFS)'],
   ]) {
     const s = results[strata];
