@@ -93,6 +93,32 @@ impl BlockIndex {
         }
     }
 
+    /// Like [`BlockIndex::lookup`], for a read at a volume whose partition starts at sequence
+    /// number `limit`: no version of a partition that starts later can be visible (a volume's
+    /// ancestors all start before it), and versions are in sequence order, so a binary search
+    /// on `first_seq(slot)` skips every newer version before the newest-first walk. A hot block
+    /// read at an old snapshot costs O(log versions), not O(versions newer than the snapshot).
+    pub fn lookup_at(
+        &self,
+        addr: u64,
+        limit: u64,
+        first_seq: impl Fn(u32) -> u64,
+        visible: impl Fn(u32) -> bool,
+    ) -> Option<Version> {
+        match self.map.get(&addr)? {
+            Versions::One(v) => visible(v.slot).then_some(*v),
+            Versions::Many(list) => {
+                debug_assert!(
+                    list.windows(2)
+                        .all(|w| first_seq(w[0].slot) <= first_seq(w[1].slot)),
+                    "the versions of block {addr} are not in sequence order"
+                );
+                let end = list.partition_point(|v| first_seq(v.slot) <= limit);
+                list[..end].iter().rev().find(|v| visible(v.slot)).copied()
+            }
+        }
+    }
+
     /// Moves the version of `addr` in `slot` to `offset` (compaction rewrote it).
     pub fn relocate(&mut self, addr: u64, slot: u32, offset: u64) {
         let list: &mut [Version] = match self.map.get_mut(&addr) {

@@ -99,8 +99,12 @@ impl<S: Storage> Store<S> {
             computed = self.partitions.ancestry(slot);
             &computed
         };
+        let limit = self.read_limit(slot);
         let runs = plan_read(addr, blocks, block_size as u64, |a| {
-            match self.index.lookup(a, |s| ancestry.contains(s)) {
+            match self
+                .index
+                .lookup_at(a, limit, self.first_seq_of(), |s| ancestry.contains(s))
+            {
                 Some(v) if v.is_zero() => (Source::Zero, 0),
                 Some(v) if v.slot == self.head && v.offset >= self.head_state.flushed => {
                     (Source::Pending(v.offset - self.head_state.flushed), v.crc)
@@ -112,6 +116,17 @@ impl<S: Storage> Store<S> {
         });
         let baseline_sums = self.fetch_runs(&runs, buf).await?;
         self.verify_runs(&runs, buf, &baseline_sums)
+    }
+
+    /// The newest partition start a read of `slot` (`None`: the baseline) can see a version
+    /// from: its own (see `BlockIndex::lookup_at`).
+    pub(super) fn read_limit(&self, slot: Option<u32>) -> u64 {
+        slot.map_or(0, |s| self.partitions[s as usize].first_seq)
+    }
+
+    /// Each partition slot's first sequence number, for `BlockIndex::lookup_at`.
+    pub(super) fn first_seq_of(&self) -> impl Fn(u32) -> u64 + '_ {
+        |slot| self.partitions[slot as usize].first_seq
     }
 
     /// The object and byte offset a run's data comes from (for reads and error messages).
