@@ -8,8 +8,10 @@ use crate::components::block_map::BlockMap;
 use crate::components::block_view::BlockView;
 use crate::components::header::Header;
 use crate::components::log_view::LogView;
+use crate::components::mirror_view::MirrorView;
 use crate::components::notice_bar::NoticeBar;
 use crate::components::policy_panel::PolicyPanel;
+use crate::components::scheme_view::SchemeView;
 use crate::components::storage_panel::StoragePanel;
 use crate::components::store_picker::StorePicker;
 use crate::components::tabs::Tabs;
@@ -18,7 +20,7 @@ use crate::components::volume_actions::VolumeActions;
 use crate::components::volume_tree::VolumeTree;
 use crate::components::write_form::WriteForm;
 use crate::hooks::use_storage_estimate::use_storage_estimate;
-use crate::state::{Action, DashboardState, View};
+use crate::state::{Action, DashboardState, LogCursor, View};
 
 #[component]
 pub fn App() -> Html {
@@ -54,6 +56,28 @@ pub fn App() -> Html {
             }
         });
     }
+
+    // The scheme is read again whenever it is shown and the store changed (every action refreshes
+    // the volumes, whose entry counts move with each write) or another volume was chosen.
+    {
+        let (dispatch, client) = (dispatch.clone(), client.clone());
+        let volumes = state.store.as_ref().map(|s| s.volumes.clone());
+        use_effect_with(
+            (state.view, client.clone(), volumes, selected),
+            move |(view, client, _, selected)| {
+                if let (View::Scheme, Some(client)) = (view, client.clone()) {
+                    commands::load_scheme(dispatch, client, *selected);
+                }
+            },
+        );
+    }
+
+    let on_mirror = {
+        let (dispatch, mirror) = (dispatch.clone(), state.mirror.clone());
+        Callback::from(move |action| {
+            commands::mirror_action(dispatch.clone(), mirror.clone(), action)
+        })
+    };
 
     let on_open = {
         let (dispatch, client) = (dispatch.clone(), client.clone());
@@ -156,7 +180,40 @@ pub fn App() -> Html {
             let (dispatch, client) = (dispatch.clone(), store.client.clone());
             Callback::from(move |()| commands::load_log(dispatch.clone(), client.clone(), None))
         };
+        let on_read = {
+            let dispatch = dispatch.clone();
+            Callback::from(move |volume: u64| dispatch.dispatch(Action::Select(Some(volume))))
+        };
+        let on_reshape = {
+            let (dispatch, client, before) =
+                (dispatch.clone(), store.client.clone(), state.scheme.clone());
+            Callback::from(move |reshape| {
+                if let Some(before) = before.clone() {
+                    commands::reshape(dispatch.clone(), client.clone(), selected, before, reshape)
+                }
+            })
+        };
+        let on_step = {
+            let (dispatch, client, cursor) =
+                (dispatch.clone(), store.client.clone(), state.cursor.clone());
+            Callback::from(move |()| commands::cursor_step(dispatch.clone(), client.clone(), cursor.clone()))
+        };
+        let on_rewind = {
+            let dispatch = dispatch.clone();
+            Callback::from(move |()| dispatch.dispatch(Action::Cursor(LogCursor::default())))
+        };
+        let on_dismiss_transition = {
+            let dispatch = dispatch.clone();
+            Callback::from(move |()| dispatch.dispatch(Action::Transition(None)))
+        };
         match state.view {
+            View::Scheme => html! {
+                <SchemeView scheme={state.scheme.clone()} transition={state.transition.clone()}
+                    cursor={state.cursor.clone()} busy={busy} on_read={on_read} on_reshape={on_reshape}
+                    on_step={on_step} on_rewind={on_rewind} on_dismiss={on_dismiss_transition} />
+            },
+            // The mirror view has no store of its own to show.
+            View::Mirror => Html::default(),
             View::Blocks | View::Tour => html! {
                 <>
                     <VolumeTree volumes={store.volumes.clone()} space={store.space.clone()} shown={shown} on_select={on_select} />
@@ -188,6 +245,9 @@ pub fn App() -> Html {
                 if state.view == View::Tour {
                     <Tour step={state.tour_step} busy={busy} on_step={on_tour} />
                 }
+                if state.view == View::Mirror {
+                    <MirrorView mirror={state.mirror.clone()} busy={busy} on_action={on_mirror} />
+                }
                 <StorePicker known={state.known.clone()}
                     open={state.store.as_ref().map(|s| (s.client.name.clone(), s.client.backend))}
                     busy={busy} on_open={on_open} on_close={on_close} on_delete={on_delete_store} on_import={on_import}
@@ -195,7 +255,7 @@ pub fn App() -> Html {
                 <StoragePanel estimate={state.storage.clone()} persisted={state.persisted}
                     info={state.store.as_ref().map(|s| s.info.clone())} on_persist={on_persist} />
                 { for store_view }
-                if state.store.is_none() && state.view != View::Tour {
+                if state.store.is_none() && !matches!(state.view, View::Tour | View::Mirror) {
                     <section class="panel wide empty">
                         <p>{ "Open or create a store to see its partitions, blocks, log and policies — or take the guided tour." }</p>
                     </section>

@@ -641,3 +641,215 @@ fn blob(chunks: &Array) -> ClientResult<web_sys::Blob> {
     web_sys::Blob::new_with_u8_array_sequence_and_options(chunks, &options)
         .map_err(|e| ClientError::from_js(&e))
 }
+
+// ----- the mirror -------------------------------------------------------------------------------
+
+// `www/main.js` hands over only the store functions (`strataBridge`); the mirror's `openMirror`
+// comes from the same module, imported again here by its URL (a module is instantiated once per
+// URL, so this is the very module main.js loaded, not a second copy with its own workers).
+#[wasm_bindgen(inline_js = "export function strataClientModule() { \
+    return import(new URL('pkg/strata/client.js', document.baseURI).href); }")]
+extern "C" {
+    #[wasm_bindgen(js_name = strataClientModule)]
+    fn strata_client_module() -> Promise;
+}
+
+/// One primary leg's state, as `StrataMirrorClient.status()` reports it (the engine's
+/// `LegStatus` with the leg's backend and store name). The engine's type only serializes, so the
+/// fields the dashboard shows are read into this one.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorLegStatus {
+    pub leg: u64,
+    /// `"healthy"`, `"degraded"` or `"missing"`.
+    pub state: String,
+    pub reason: Option<String>,
+    /// How opening the mirror brought the leg in line (`"inSync"`, `"caughtUp"`, ...).
+    pub open: String,
+    pub errors_detected: u64,
+    pub errors_repaired: u64,
+    pub io_errors: u64,
+    pub blocks_resilvered: u64,
+    pub replacements: u64,
+    pub generation: u64,
+    pub synced: Option<LegSynced>,
+    pub backend: String,
+    pub store: String,
+}
+
+/// The head and next sequence number a leg's image reflects.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegSynced {
+    pub head: u64,
+    pub next_seq: u64,
+}
+
+/// `StrataMirrorClient.status()`: the whole system.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorStatus {
+    pub head: u64,
+    pub healthy_legs: u64,
+    pub degraded: bool,
+    pub pending_blocks: u64,
+    pub blocks_served_by_secondary: u64,
+    pub unrecoverable_reads: u64,
+    pub legs: Vec<MirrorLegStatus>,
+}
+
+/// What a scrub found on one leg.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegScrub {
+    pub leg: u64,
+    pub checked: u64,
+    pub detected: u64,
+    pub repaired: u64,
+    pub io_error: Option<String>,
+}
+
+/// `StrataMirrorClient.scrub()`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScrubReport {
+    pub blocks_checked: u64,
+    pub copies_checked: u64,
+    pub detected: u64,
+    pub repaired: u64,
+    pub unrecoverable: Vec<u64>,
+    pub secondary_damaged: Vec<u64>,
+    pub legs: Vec<LegScrub>,
+}
+
+/// `StrataMirrorClient.replace()`: what resilvering the new leg did.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResilverReport {
+    pub leg: u64,
+    pub blocks_checked: u64,
+    pub blocks_written: u64,
+    pub damaged_found: u64,
+    pub unrecoverable: Vec<u64>,
+}
+
+/// One fault found on a leg (`StrataMirrorClient.events()`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultEvent {
+    pub leg: u64,
+    pub addr: Option<u64>,
+    /// `"checksum"`, `"stale"` or `"io"`.
+    pub kind: String,
+    /// `"read"`, `"scrub"`, `"resilver"` or `"write"`.
+    pub found_by: String,
+    pub repaired: bool,
+}
+
+/// An open mirror: one `StrataMirrorClient` (and its worker).
+#[derive(Clone)]
+pub struct MirrorClient {
+    inner: JsValue,
+    pub name: String,
+}
+
+impl PartialEq for MirrorClient {
+    fn eq(&self, other: &Self) -> bool {
+        Object::is(&self.inner, &other.inner)
+    }
+}
+
+impl fmt::Debug for MirrorClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MirrorClient({:?})", self.name)
+    }
+}
+
+/// Opens (or creates) the mirror `name` in memory: the secondary and `legs` primary legs, each a
+/// memory store of `blocks` blocks of `block_size` bytes.
+pub async fn open_mirror(
+    name: &str,
+    legs: u64,
+    block_size: u64,
+    blocks: u64,
+) -> ClientResult<MirrorClient> {
+    let module = JsFuture::from(strata_client_module())
+        .await
+        .map_err(|e| ClientError::from_js(&e))?;
+    let options = options_object(name, Backend::Memory);
+    let leg_backends: Array = (0..legs)
+        .map(|_| JsValue::from_str(Backend::Memory.as_str()))
+        .collect();
+    set(&options, "legs", &leg_backends);
+    set(&options, "blockSize", &num(block_size));
+    set(&options, "blocks", &num(blocks));
+    let inner = call_on(&module, "openMirror", &[options.into()]).await?;
+    Ok(MirrorClient {
+        inner,
+        name: name.to_string(),
+    })
+}
+
+impl MirrorClient {
+    async fn call_decoded<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &[JsValue],
+    ) -> ClientResult<T> {
+        decode(&call_on(&self.inner, method, args).await?)
+    }
+
+    /// Writes whole blocks from `addr` (to the secondary's log; the legs get them at `sync`).
+    pub async fn write(&self, addr: u64, data: &[u8]) -> ClientResult<u64> {
+        self.call_decoded("write", &[num(addr), Uint8Array::from(data).into()])
+            .await
+    }
+
+    /// Makes the secondary durable, then every leg in service.
+    pub async fn sync(&self) -> ClientResult<()> {
+        call_on(&self.inner, "sync", &[]).await.map(drop)
+    }
+
+    pub async fn volumes(&self) -> ClientResult<Vec<VolumeInfo>> {
+        self.call_decoded("volumes", &[]).await
+    }
+
+    /// The secondary's number of blocks (from `info()`, the secondary's `StoreInfo`).
+    pub async fn block_count(&self) -> ClientResult<u64> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Geometry {
+            block_count: u64,
+        }
+        let geometry: Geometry = self.call_decoded("info", &[]).await?;
+        Ok(geometry.block_count)
+    }
+
+    pub async fn status(&self) -> ClientResult<MirrorStatus> {
+        self.call_decoded("status", &[]).await
+    }
+
+    pub async fn scrub(&self) -> ClientResult<ScrubReport> {
+        self.call_decoded("scrub", &[]).await
+    }
+
+    pub async fn replace(&self, leg: u64) -> ClientResult<ResilverReport> {
+        self.call_decoded("replace", &[num(leg)]).await
+    }
+
+    pub async fn events(&self) -> ClientResult<Vec<FaultEvent>> {
+        self.call_decoded("events", &[]).await
+    }
+
+    /// Seals the secondary's head as a snapshot; returns its volume id.
+    pub async fn snapshot(&self) -> ClientResult<u64> {
+        let report = call_on(&self.inner, "snapshot", &[JsValue::UNDEFINED]).await?;
+        let volume = Reflect::get(&report, &JsValue::from_str("volume"))
+            .map_err(|e| ClientError::from_js(&e))?;
+        decode(&volume)
+    }
+
+    pub async fn close(&self) -> ClientResult<()> {
+        call_on(&self.inner, "close", &[]).await.map(drop)
+    }
+}

@@ -10,12 +10,16 @@ use gloo_file::{Blob, ObjectUrl};
 use gloo_storage::{LocalStorage, Storage};
 use yew::UseReducerDispatcher;
 
-use crate::client::{self, Backend, Canceller, Client, ClientError, ClientResult, LongOp};
+use crate::client::{
+    self, Backend, Canceller, Client, ClientError, ClientResult, CompactReport, LongOp,
+};
 use crate::components::policy_panel::PolicyAction;
 use crate::components::volume_actions::VolumeAction;
 use crate::components::write_form::WriteRequest;
+use crate::scheme::{Change, Scheme, SCHEME_BUCKETS};
 use crate::state::{
-    Action, BlockDetail, BlockMap, Busy, DashboardState, KnownStore, Notice, OpenStore, PolicyData,
+    Action, BlockDetail, BlockMap, Busy, DashboardState, KnownStore, LogCursor, MirrorView, Notice,
+    OpenStore, PolicyData, Transition,
 };
 
 pub type Dispatch = UseReducerDispatcher<DashboardState>;
@@ -563,28 +567,18 @@ pub fn volume_action(
         VolumeAction::Compact(volume) => {
             run_long(dispatch, c, selected, "Compacting", move |op| async move {
                 let r = client.compact(volume, op).await?;
-                Ok(format!(
-                    "Compacted volume {volume}: {} → {} bytes, {} blocks kept, {} dropped{}",
-                    r.bytes_before,
-                    r.bytes_after,
-                    r.blocks_kept,
-                    r.blocks_dropped,
-                    if r.removed { ", partition removed" } else { "" }
-                ))
+                Ok(compacted_text(volume, &r))
             })
         }
         VolumeAction::Merge(volume) => {
             run_long(dispatch, c, selected, "Merging", move |op| async move {
                 let merged = client.merge(volume, op).await?;
-                Ok(format!("Merged {merged} partition(s) into the baseline"))
+                Ok(merged_text(merged))
             })
         }
         VolumeAction::Delete(volume) => run(dispatch, c, selected, "Deleting", async move {
             let r = client.delete(volume).await?;
-            Ok(format!(
-                "Deleted volume {volume}: {} blocks kept for descendants, {} dropped",
-                r.blocks_kept, r.blocks_dropped
-            ))
+            Ok(deleted_text(volume, &r))
         }),
         VolumeAction::Rollback { volume, label } => {
             run(dispatch, c, selected, "Rolling back", async move {
@@ -810,6 +804,276 @@ pub fn persist(dispatch: Dispatch) {
             if let Ok(answer) = wasm_bindgen_futures::JsFuture::from(promise).await {
                 dispatch.dispatch(Action::Persisted(answer.as_bool() == Some(true)));
             }
+        }
+    });
+}
+
+fn compacted_text(volume: u64, r: &CompactReport) -> String {
+    format!(
+        "Compacted volume {volume}: {} → {} bytes, {} blocks kept, {} dropped{}",
+        r.bytes_before,
+        r.bytes_after,
+        r.blocks_kept,
+        r.blocks_dropped,
+        if r.removed { ", partition removed" } else { "" }
+    )
+}
+
+fn merged_text(merged: u64) -> String {
+    format!("Merged {merged} partition(s) into the baseline")
+}
+
+fn deleted_text(volume: u64, r: &CompactReport) -> String {
+    format!(
+        "Deleted volume {volume}: {} blocks kept for descendants, {} dropped",
+        r.blocks_kept, r.blocks_dropped
+    )
+}
+
+// ----- the scheme -------------------------------------------------------------------------------
+
+/// Reads the store as a [`Scheme`]: every volume's block map in [`SCHEME_BUCKETS`] buckets (one
+/// `blockMap` call per volume, each bounded whatever the volume's size) and the read path of
+/// `read_volume` (the head if it is gone or not given).
+pub async fn read_scheme(client: &Client, read_volume: Option<u64>) -> ClientResult<Scheme> {
+    let info = client.info().await?;
+    let volumes = client.volumes().await?;
+    let read = read_volume
+        .filter(|r| volumes.iter().any(|v| v.id.0 == *r))
+        .unwrap_or(info.head.0);
+    let mut maps = Vec::with_capacity(volumes.len());
+    for volume in &volumes {
+        maps.push((
+            volume.id.0,
+            client.block_map(volume.id.0, SCHEME_BUCKETS).await?,
+        ));
+    }
+    Ok(Scheme::build(info.block_count, &volumes, &maps, read))
+}
+
+/// Loads the scheme into the state (after the store changed, or another volume was chosen).
+pub fn load_scheme(dispatch: Dispatch, client: Client, read_volume: Option<u64>) {
+    yew::platform::spawn_local(async move {
+        match read_scheme(&client, read_volume).await {
+            Ok(scheme) => dispatch.dispatch(Action::Scheme(scheme)),
+            Err(error) => fail(&dispatch, error),
+        }
+    });
+}
+
+/// What the scheme view can do to a layer, shown before and after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reshape {
+    Compact(u64),
+    Merge(u64),
+    Delete(u64),
+}
+
+/// Runs a [`Reshape`] and records the scheme read just before it (`before`, as drawn) and just
+/// after it as a [`Transition`], with the report in words.
+pub fn reshape(
+    dispatch: Dispatch,
+    client: Client,
+    selected: Option<u64>,
+    before: Scheme,
+    reshape: Reshape,
+) {
+    let (d, c) = (dispatch.clone(), client.clone());
+    let record = move |operation: String, report: String| async move {
+        let after = read_scheme(&c, selected).await?;
+        let change = Change::between(&before, &after);
+        d.dispatch(Action::Transition(Some(Transition {
+            operation,
+            report: report.clone(),
+            before,
+            after,
+            change,
+        })));
+        Ok(report)
+    };
+    match reshape {
+        Reshape::Compact(volume) => run_long(
+            dispatch,
+            client.clone(),
+            selected,
+            "Compacting",
+            move |op| async move {
+                let report = compacted_text(volume, &client.compact(volume, op).await?);
+                record(format!("Compact volume {volume}"), report).await
+            },
+        ),
+        Reshape::Merge(volume) => run_long(
+            dispatch,
+            client.clone(),
+            selected,
+            "Merging",
+            move |op| async move {
+                let report = merged_text(client.merge(volume, op).await?);
+                record(format!("Merge up to volume {volume}"), report).await
+            },
+        ),
+        Reshape::Delete(volume) => {
+            run(dispatch, client.clone(), selected, "Deleting", async move {
+                let report = deleted_text(volume, &client.delete(volume).await?);
+                record(format!("Delete volume {volume}"), report).await
+            })
+        }
+    }
+}
+
+/// Moves the log cursor to the entry after the one it is on (or to the first).
+pub fn cursor_step(dispatch: Dispatch, client: Client, cursor: LogCursor) {
+    yew::platform::spawn_local(async move {
+        let from = cursor.entry.as_ref().map_or(0, |e| e.seq + 1);
+        match client.log_page(from, 1).await {
+            Ok(entries) => {
+                let next = match entries.into_iter().next() {
+                    Some(entry) => LogCursor {
+                        entry: Some(entry),
+                        steps: cursor.steps + 1,
+                        end: false,
+                    },
+                    None => LogCursor {
+                        end: true,
+                        ..cursor
+                    },
+                };
+                dispatch.dispatch(Action::Cursor(next));
+            }
+            Err(error) => fail(&dispatch, error),
+        }
+    });
+}
+
+// ----- the mirror -------------------------------------------------------------------------------
+
+/// What the mirror view can do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MirrorAction {
+    /// Open (or create) the in-memory mirror `name` with `legs` legs of `blocks` blocks.
+    Open {
+        name: String,
+        legs: u64,
+        blocks: u64,
+    },
+    /// Write `blocks` random blocks at random addresses, then sync (the legs get them).
+    WriteAndSync {
+        blocks: u64,
+    },
+    Snapshot,
+    Scrub,
+    Replace(u64),
+    Close,
+}
+
+/// Blocks of the demo mirror.
+const MIRROR_BLOCK_SIZE: u64 = 4096;
+
+/// Reads the mirror's status, volumes and new fault events into `view`.
+async fn mirror_refresh(mut view: MirrorView) -> ClientResult<MirrorView> {
+    view.status = view.client.status().await?;
+    view.volumes = view.client.volumes().await?;
+    view.events.extend(view.client.events().await?);
+    Ok(view)
+}
+
+/// Carries out a [`MirrorAction`] on the mirror view's mirror (`current`), with a busy indicator
+/// and the outcome as the notice.
+pub fn mirror_action(dispatch: Dispatch, current: Option<MirrorView>, action: MirrorAction) {
+    dispatch.dispatch(Action::Busy(Some(Busy {
+        label: "Mirror".into(),
+        done_bytes: 0.0,
+        total_bytes: 0.0,
+        canceller: None,
+    })));
+    let d = dispatch.clone();
+    yew::platform::spawn_local(async move {
+        let outcome: ClientResult<String> = async {
+            let need = |current: Option<MirrorView>| {
+                current.ok_or_else(|| ClientError::dashboard("no mirror is open"))
+            };
+            match action {
+                MirrorAction::Open { name, legs, blocks } => {
+                    if let Some(previous) = current {
+                        previous.client.close().await?;
+                        d.dispatch(Action::Mirror(None));
+                    }
+                    let client =
+                        client::open_mirror(&name, legs, MIRROR_BLOCK_SIZE, blocks).await?;
+                    let view = MirrorView {
+                        status: client.status().await?,
+                        volumes: client.volumes().await?,
+                        client,
+                        scrub: None,
+                        resilver: None,
+                        events: Vec::new(),
+                    };
+                    d.dispatch(Action::Mirror(Some(view)));
+                    Ok(format!("Opened mirror {name}: {legs} legs and a secondary, in memory"))
+                }
+                MirrorAction::WriteAndSync { blocks } => {
+                    let view = need(current)?;
+                    let block_count = view.client.block_count().await?;
+                    let random = js_sys::Math::random;
+                    for _ in 0..blocks {
+                        let addr = (random() * block_count as f64) as u64 % block_count.max(1);
+                        let data: Vec<u8> = (0..MIRROR_BLOCK_SIZE)
+                            .map(|_| (random() * 256.0) as u8)
+                            .collect();
+                        view.client.write(addr, &data).await?;
+                    }
+                    view.client.sync().await?;
+                    let view = mirror_refresh(view).await?;
+                    let legs = view.status.healthy_legs;
+                    d.dispatch(Action::Mirror(Some(view)));
+                    Ok(format!(
+                        "Wrote {blocks} blocks to the secondary's log and synced them to {legs} legs"
+                    ))
+                }
+                MirrorAction::Snapshot => {
+                    let view = need(current)?;
+                    let volume = view.client.snapshot().await?;
+                    d.dispatch(Action::Mirror(Some(mirror_refresh(view).await?)));
+                    Ok(format!("Sealed the mirror's head as snapshot {volume}"))
+                }
+                MirrorAction::Scrub => {
+                    let mut view = need(current)?;
+                    let report = view.client.scrub().await?;
+                    let text = format!(
+                        "Scrubbed: {} copies of {} blocks checked, {} bad, {} repaired",
+                        report.copies_checked,
+                        report.blocks_checked,
+                        report.detected,
+                        report.repaired
+                    );
+                    view.scrub = Some(report);
+                    d.dispatch(Action::Mirror(Some(mirror_refresh(view).await?)));
+                    Ok(text)
+                }
+                MirrorAction::Replace(leg) => {
+                    let mut view = need(current)?;
+                    let report = view.client.replace(leg).await?;
+                    let text = format!(
+                        "Replaced leg {leg}: {} blocks checked, {} written to the new leg",
+                        report.blocks_checked, report.blocks_written
+                    );
+                    view.resilver = Some(report);
+                    d.dispatch(Action::Mirror(Some(mirror_refresh(view).await?)));
+                    Ok(text)
+                }
+                MirrorAction::Close => {
+                    let view = need(current)?;
+                    view.client.close().await?;
+                    d.dispatch(Action::Mirror(None));
+                    Ok(format!("Closed mirror {}", view.client.name))
+                }
+            }
+        }
+        .await;
+        dispatch.dispatch(Action::Busy(None));
+        match outcome {
+            Ok(text) => info(&dispatch, text),
+            Err(error) => fail(&dispatch, error),
         }
     });
 }

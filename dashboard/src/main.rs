@@ -8,6 +8,7 @@ mod commands;
 mod components;
 mod format;
 mod hooks;
+mod scheme;
 mod state;
 
 fn main() {

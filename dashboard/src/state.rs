@@ -5,9 +5,11 @@ use std::rc::Rc;
 use yew::Reducible;
 
 use crate::client::{
-    Assignment, Backend, Bucket, Canceller, Client, ClientError, Extent, LogEntry, Provenance,
-    SpaceInfo, StoreInfo, VolumeInfo,
+    Assignment, Backend, Bucket, Canceller, Client, ClientError, Extent, FaultEvent, LogEntry,
+    MirrorClient, MirrorStatus, Provenance, ResilverReport, ScrubReport, SpaceInfo, StoreInfo,
+    VolumeInfo,
 };
+use crate::scheme::{Change, Scheme};
 
 /// What the browser reports about this origin's storage (`navigator.storage.estimate()`).
 #[derive(Clone, Debug, PartialEq)]
@@ -28,19 +30,30 @@ pub enum StorageUsage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     Blocks,
+    Scheme,
     Log,
     Policies,
+    Mirror,
     Tour,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Blocks, View::Log, View::Policies, View::Tour];
+    pub const ALL: [View; 6] = [
+        View::Blocks,
+        View::Scheme,
+        View::Log,
+        View::Policies,
+        View::Mirror,
+        View::Tour,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
             View::Blocks => "Volumes & blocks",
+            View::Scheme => "Layers",
             View::Log => "Log",
             View::Policies => "Policies",
+            View::Mirror => "Mirror",
             View::Tour => "Guided tour",
         }
     }
@@ -48,8 +61,10 @@ impl View {
     pub fn id(self) -> &'static str {
         match self {
             View::Blocks => "blocks",
+            View::Scheme => "scheme",
             View::Log => "log",
             View::Policies => "policies",
+            View::Mirror => "mirror",
             View::Tour => "tour",
         }
     }
@@ -162,6 +177,43 @@ pub struct PolicyData {
     pub simulation: Vec<serde_json::Value>,
 }
 
+/// A compaction, merge or deletion run from the scheme: the drawing before and after it, from
+/// the engine's data read on each side of the call, and the report's numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    /// What was done, e.g. "Compact volume 2".
+    pub operation: String,
+    /// The engine's report, in words.
+    pub report: String,
+    pub before: Scheme,
+    pub after: Scheme,
+    pub change: Change,
+}
+
+/// The log cursor the scheme walks, one entry per step.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct LogCursor {
+    /// The entry the cursor is on.
+    pub entry: Option<LogEntry>,
+    /// Entries stepped over since the start.
+    pub steps: u64,
+    /// The last step found no entry after the current one.
+    pub end: bool,
+}
+
+/// The mirror open in the mirror view, and what it last reported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MirrorView {
+    pub client: MirrorClient,
+    pub status: MirrorStatus,
+    /// The secondary's volumes (baseline, snapshots, head).
+    pub volumes: Vec<VolumeInfo>,
+    pub scrub: Option<ScrubReport>,
+    pub resilver: Option<ResilverReport>,
+    /// Faults found on the legs, newest last (collected from `events()` after each action).
+    pub events: Vec<FaultEvent>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct DashboardState {
     /// The version of the dashboard (the workspace's, which the engine shares).
@@ -183,6 +235,11 @@ pub struct DashboardState {
     pub policy: PolicyData,
     pub view: View,
     pub tour_step: usize,
+    /// The scheme of the open store, when the scheme view has loaded it.
+    pub scheme: Option<Scheme>,
+    pub transition: Option<Transition>,
+    pub cursor: LogCursor,
+    pub mirror: Option<MirrorView>,
 }
 
 impl Default for DashboardState {
@@ -204,6 +261,10 @@ impl Default for DashboardState {
             policy: PolicyData::default(),
             view: View::Blocks,
             tour_step: 0,
+            scheme: None,
+            transition: None,
+            cursor: LogCursor::default(),
+            mirror: None,
         }
     }
 }
@@ -254,6 +315,11 @@ pub enum Action {
     Policy(PolicyData),
     View(View),
     TourStep(usize),
+    Scheme(Scheme),
+    Transition(Option<Transition>),
+    Cursor(LogCursor),
+    /// The mirror view's mirror: opened or refreshed, or closed (`None`).
+    Mirror(Option<MirrorView>),
 }
 
 impl Reducible for DashboardState {
@@ -278,6 +344,9 @@ impl Reducible for DashboardState {
             Action::Known(known) => next.known = known,
             Action::Opened(store) => {
                 next.store = Some(store);
+                next.scheme = None;
+                next.transition = None;
+                next.cursor = LogCursor::default();
                 next.selected = None;
                 next.map = BlockMap::default();
                 next.detail = None;
@@ -288,6 +357,9 @@ impl Reducible for DashboardState {
             }
             Action::Closed => {
                 next.store = None;
+                next.scheme = None;
+                next.transition = None;
+                next.cursor = LogCursor::default();
                 next.selected = None;
                 next.map = BlockMap::default();
                 next.detail = None;
@@ -351,6 +423,10 @@ impl Reducible for DashboardState {
             Action::Policy(policy) => next.policy = policy,
             Action::View(view) => next.view = view,
             Action::TourStep(step) => next.tour_step = step,
+            Action::Scheme(scheme) => next.scheme = Some(scheme),
+            Action::Transition(transition) => next.transition = transition,
+            Action::Cursor(cursor) => next.cursor = cursor,
+            Action::Mirror(mirror) => next.mirror = mirror,
         }
         Rc::new(next)
     }
