@@ -37,6 +37,15 @@ const LOCK_SHARED = 1;
 const LOCK_RESERVED = 2;
 const LOCK_EXCLUSIVE = 4;
 
+/**
+ * Stored blocks a file keeps in memory after reading them (or writing them in a batch), least
+ * recently used first out: 1,024 blocks (4 MiB of 4 KiB blocks) per open file. Each costs a
+ * round trip to the store's worker otherwise; SQLite's own page cache sits above this one.
+ */
+const CACHE_BLOCKS_MAX = 1024;
+/** The most blocks one read fetches ahead: the window doubles while reads are sequential. */
+const READ_AHEAD_MAX = 64;
+
 /** A database file in a Strata volume: the live head, or a snapshot (read-only). */
 class VolumeFile {
   constructor(name, volume, blockSize, blockCount, snapshotId, size) {
@@ -57,6 +66,53 @@ class VolumeFile {
     /** Lock level per open handle. */
     this.locks = new Map();
     this.handles = 0;
+    /**
+     * File block index -> its stored content, as the volume holds it (the database is the
+     * volume's only writer while it is open, so only this file's own batches change it).
+     */
+    this.cache = new Map();
+    /** Read-ahead: the next window's size, and where a sequential read would start. */
+    this.window = 1;
+    this.sequentialFrom = -1;
+  }
+
+  /** Keeps `block` (its own copy) as the stored content of file block `index`. */
+  remember(index, block) {
+    this.cache.delete(index);
+    this.cache.set(index, block);
+    if (this.cache.size > CACHE_BLOCKS_MAX) this.cache.delete(this.cache.keys().next().value);
+  }
+
+  /**
+   * Makes every block from `first` to `last` that is not pending available in the cache: the
+   * missing ones in one round trip, with the blocks after them while reads are sequential.
+   */
+  async load(first, last) {
+    let missFirst = -1;
+    let missLast = -1;
+    for (let index = first; index <= last; index++) {
+      if (this.pending.has(index)) continue;
+      const cached = this.cache.get(index);
+      if (cached) {
+        this.remember(index, cached);
+      } else {
+        if (missFirst < 0) missFirst = index;
+        missLast = index;
+      }
+    }
+    if (missFirst < 0) return;
+    this.window = missFirst === this.sequentialFrom ? Math.min(2 * this.window, READ_AHEAD_MAX) : 1;
+    // Only blocks the stored file holds: past its committed end a block is pending or zeros.
+    const storedBlocks = Math.ceil(this.committedSize / this.blockSize);
+    const wanted = missLast - missFirst + 1;
+    const count = Math.max(wanted, Math.min(this.window, storedBlocks - missFirst));
+    const data = await this.readBlocks(missFirst, count);
+    const bs = this.blockSize;
+    for (let k = 0; k < count; k++) {
+      const index = missFirst + k;
+      if (!this.pending.has(index)) this.remember(index, data.slice(k * bs, (k + 1) * bs));
+    }
+    this.sequentialFrom = missFirst + count;
   }
 
   get readOnly() {
@@ -80,7 +136,8 @@ class VolumeFile {
     if (pending) return pending;
     // Blocks past the end read as zeros, whatever an earlier, longer file left in the volume.
     if (index * this.blockSize >= this.size) return new Uint8Array(this.blockSize);
-    return this.readBlocks(index, 1);
+    await this.load(index, index);
+    return this.cache.get(index);
   }
 }
 
@@ -244,14 +301,11 @@ export class StrataVFS extends FacadeVFS {
       const bs = file.blockSize;
       const first = Math.floor(iOffset / bs);
       const last = Math.floor((end - 1) / bs);
-      // One round trip for the stored blocks of the range (none if every block is pending).
-      let stored;
-      for (let index = first; index <= last && !stored; index++) {
-        if (!file.pending.has(index)) stored = await file.readBlocks(first, last - first + 1);
-      }
+      // At most one round trip for the stored blocks of the range (none if all are at hand).
+      await file.load(first, last);
       let done = 0;
       for (let index = first; index <= last; index++) {
-        const block = file.pending.get(index) ?? stored.subarray((index - first) * bs, (index - first + 1) * bs);
+        const block = file.pending.get(index) ?? file.cache.get(index);
         const from = Math.max(iOffset, index * bs) - index * bs;
         const to = Math.min(end, (index + 1) * bs) - index * bs;
         pData.set(block.subarray(from, to), done);
@@ -323,6 +377,7 @@ export class StrataVFS extends FacadeVFS {
       const bs = file.blockSize;
       const kept = Math.ceil(iSize / bs);
       for (const index of [...file.pending.keys()]) if (index >= kept) file.pending.delete(index);
+      for (const index of [...file.cache.keys()]) if (index >= kept) file.cache.delete(index);
       if (iSize % bs !== 0) {
         // The last block's tail must read as zeros if the file grows again.
         const index = kept - 1;
@@ -460,15 +515,24 @@ export class StrataVFS extends FacadeVFS {
         i = j;
       }
       if (file.size !== file.committedSize) writes.push([0, this.#header(file.size)]);
-      await file.volume.writeBatch(writes);
-      // After the batch: the header now holds the smaller size, so blocks past it are dead
-      // whether or not this trim reaches the volume.
       const keptBlocks = Math.ceil(file.size / bs);
       const storedBlocks = Math.ceil(file.committedSize / bs);
+      const trim = storedBlocks > keptBlocks;
+      // The worker runs requests in order: the sync can follow the batch without waiting for
+      // its reply (one round trip per commit, not two). Not with a trim, which must not run
+      // unless the batch (the header with the smaller size) is in.
+      const batch = file.volume.writeBatch(writes);
+      const sync = durable && !trim ? file.volume.sync() : null;
+      const [batched, synced] = await Promise.allSettled([batch, sync]);
+      if (batched.status === 'rejected') throw batched.reason;
+      for (const [index, block] of file.pending) file.remember(index, block);
       file.committedSize = file.size;
       file.pending.clear();
-      file.unsynced = true;
-      if (storedBlocks > keptBlocks) await file.volume.writeZeroes(keptBlocks + 1, storedBlocks - keptBlocks);
+      file.unsynced = sync === null || synced.status === 'rejected';
+      if (synced.status === 'rejected') throw synced.reason;
+      // After the batch: the header now holds the smaller size, so blocks past it are dead
+      // whether or not this trim reaches the volume.
+      if (trim) await file.volume.writeZeroes(keptBlocks + 1, storedBlocks - keptBlocks);
     }
     if (durable && file.unsynced) {
       await file.volume.sync();
