@@ -1,7 +1,7 @@
 //! A typed Rust wrapper over the npm package's Promise client (`wasm/js/client.js`), which
 //! `www/main.js` imports and hands over as the global `strataBridge` = `{ open, destroy,
-//! importImage, importStream }`. The dashboard therefore drives the engine exactly as an embedding page does:
-//! in the package's module worker, through messages.
+//! importImage, importStream, openMirror }`. The dashboard therefore drives the engine exactly
+//! as an embedding page does: in the package's module worker, through messages.
 //!
 //! Results are plain JS objects; they are read with serde-wasm-bindgen into the engine's boundary
 //! types (the ones the worker wrote them from) and the serde types below. Every
@@ -644,16 +644,6 @@ fn blob(chunks: &Array) -> ClientResult<web_sys::Blob> {
 
 // ----- the mirror -------------------------------------------------------------------------------
 
-// `www/main.js` hands over only the store functions (`strataBridge`); the mirror's `openMirror`
-// comes from the same module, imported again here by its URL (a module is instantiated once per
-// URL, so this is the very module main.js loaded, not a second copy with its own workers).
-#[wasm_bindgen(inline_js = "export function strataClientModule() { \
-    return import(new URL('pkg/strata/client.js', document.baseURI).href); }")]
-extern "C" {
-    #[wasm_bindgen(js_name = strataClientModule)]
-    fn strata_client_module() -> Promise;
-}
-
 /// One primary leg's state, as `StrataMirrorClient.status()` reports it (the engine's
 /// `LegStatus` with the leg's backend and store name). The engine's type only serializes, so the
 /// fields the dashboard shows are read into this one.
@@ -664,8 +654,10 @@ pub struct MirrorLegStatus {
     /// `"healthy"`, `"degraded"` or `"missing"`.
     pub state: String,
     pub reason: Option<String>,
-    /// How opening the mirror brought the leg in line (`"inSync"`, `"caughtUp"`, ...).
+    /// How opening the mirror brought the leg in line (`"inSync"`, `"caughtUp"`,
+    /// `"resilvered"` or `"failed"`), and the blocks that took.
     pub open: String,
+    pub open_blocks_written: u64,
     pub errors_detected: u64,
     pub errors_repaired: u64,
     pub io_errors: u64,
@@ -765,25 +757,25 @@ impl fmt::Debug for MirrorClient {
     }
 }
 
-/// Opens (or creates) the mirror `name` in memory: the secondary and `legs` primary legs, each a
-/// memory store of `blocks` blocks of `block_size` bytes.
+/// Opens (or creates, with `blocks` blocks of `block_size` bytes) the mirror `name`: the
+/// secondary on `backend`, leg `i` of the primary on `legs[i]`. An existing mirror must be opened
+/// with the same legs in the same order (a leg is known by its position).
 pub async fn open_mirror(
     name: &str,
-    legs: u64,
+    backend: Backend,
+    legs: &[Backend],
     block_size: u64,
     blocks: u64,
 ) -> ClientResult<MirrorClient> {
-    let module = JsFuture::from(strata_client_module())
-        .await
-        .map_err(|e| ClientError::from_js(&e))?;
-    let options = options_object(name, Backend::Memory);
-    let leg_backends: Array = (0..legs)
-        .map(|_| JsValue::from_str(Backend::Memory.as_str()))
+    let options = options_object(name, backend);
+    let leg_backends: Array = legs
+        .iter()
+        .map(|leg| JsValue::from_str(leg.as_str()))
         .collect();
     set(&options, "legs", &leg_backends);
     set(&options, "blockSize", &num(block_size));
     set(&options, "blocks", &num(blocks));
-    let inner = call_on(&module, "openMirror", &[options.into()]).await?;
+    let inner = call_on(&bridge()?, "openMirror", &[options.into()]).await?;
     Ok(MirrorClient {
         inner,
         name: name.to_string(),

@@ -950,10 +950,12 @@ pub fn cursor_step(dispatch: Dispatch, client: Client, cursor: LogCursor) {
 /// What the mirror view can do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MirrorAction {
-    /// Open (or create) the in-memory mirror `name` with `legs` legs of `blocks` blocks.
+    /// Open (or create, with `blocks` blocks) the mirror `name`: its secondary on `backend`,
+    /// leg `i` on `legs[i]`.
     Open {
         name: String,
-        legs: u64,
+        backend: Backend,
+        legs: Vec<Backend>,
         blocks: u64,
     },
     /// Write `blocks` random blocks at random addresses, then sync (the legs get them).
@@ -993,13 +995,19 @@ pub fn mirror_action(dispatch: Dispatch, current: Option<MirrorView>, action: Mi
                 current.ok_or_else(|| ClientError::dashboard("no mirror is open"))
             };
             match action {
-                MirrorAction::Open { name, legs, blocks } => {
+                MirrorAction::Open {
+                    name,
+                    backend,
+                    legs,
+                    blocks,
+                } => {
                     if let Some(previous) = current {
                         previous.client.close().await?;
                         d.dispatch(Action::Mirror(None));
                     }
                     let client =
-                        client::open_mirror(&name, legs, MIRROR_BLOCK_SIZE, blocks).await?;
+                        client::open_mirror(&name, backend, &legs, MIRROR_BLOCK_SIZE, blocks)
+                            .await?;
                     let view = MirrorView {
                         status: client.status().await?,
                         volumes: client.volumes().await?,
@@ -1008,8 +1016,14 @@ pub fn mirror_action(dispatch: Dispatch, current: Option<MirrorView>, action: Mi
                         resilver: None,
                         events: Vec::new(),
                     };
+                    let where_legs: Vec<&str> = legs.iter().map(|leg| leg.as_str()).collect();
                     d.dispatch(Action::Mirror(Some(view)));
-                    Ok(format!("Opened mirror {name}: {legs} legs and a secondary, in memory"))
+                    Ok(format!(
+                        "Opened mirror {name}: {} legs ({}) and a secondary on {}",
+                        legs.len(),
+                        where_legs.join(", "),
+                        backend.as_str()
+                    ))
                 }
                 MirrorAction::WriteAndSync { blocks } => {
                     let view = need(current)?;

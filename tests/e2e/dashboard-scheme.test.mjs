@@ -1,7 +1,9 @@
 // End-to-end tests of the dashboard's teaching views: the layers (scheme) view with its read
-// path, before/after of compaction, merge and deletion and the log cursor; the mirror view; an
-// accessibility audit (axe-core) of each; a million-block store; phone width. Every action goes
-// through the UI (the scheme's actions by keyboard), and each drawing is checked against what the
+// path, before/after of compaction, merge and deletion and the log cursor; the mirror view, in
+// memory and on OPFS and IndexedDB with faults made while it is closed (damaged copies, a lost
+// leg); an accessibility audit (axe-core) of each; a million-block store; phone width. Every
+// action goes through the UI (the scheme's and the mirror's by keyboard; only the faults are made
+// in the page, behind the closed mirror's back), and each drawing is checked against what the
 // engine reported.
 //
 // Run: node --test tests/e2e/   (after scripts/build-web.sh)
@@ -242,6 +244,142 @@ test('mirror: legs, secondary, scrub and a replaced leg, all by keyboard', async
 
   await actByKeyboard(page, '#mirror-close', /^Closed mirror e2e-mirror/);
   await page.locator('#mirror-form').waitFor();
+  assert.deepEqual(page.problems, []);
+  await context.close();
+});
+
+/** Types `text` into the field `selector` by keyboard, replacing what it held. */
+async function typeInto(page, selector, text) {
+  await page.locator(selector).focus();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.type(text);
+}
+
+/**
+ * Chooses `value` in the select `selector` by keyboard: Home, then ArrowDown until it is
+ * chosen (a closed select takes arrow keys and reports each change).
+ */
+async function chooseByKeyboard(page, selector, value) {
+  const select = page.locator(selector);
+  await select.focus();
+  await page.keyboard.press('Home');
+  const options = await select.locator('option').count();
+  for (let i = 0; i < options && (await select.inputValue()) !== value; i += 1) {
+    await page.keyboard.press('ArrowDown');
+  }
+  assert.equal(await select.inputValue(), value, `${selector} offers ${value}`);
+}
+
+/** Each leg card's leg, state, open outcome and replacements. */
+function legStates(page) {
+  return page.locator('.leg').evaluateAll((all) =>
+    all.map((l) => [Number(l.dataset.leg), l.dataset.state, l.dataset.open, Number(l.dataset.replacements)]));
+}
+
+/** A leg card's counters: bad copies found and repaired (as the card shows them). */
+async function legCounters(page, leg) {
+  const text = await page.locator(`.leg[data-leg="${leg}"] .counters`).textContent();
+  const [, detected, repaired] = text.match(/bad copies found(\d+)repaired(\d+)/).map(Number);
+  return { detected, repaired };
+}
+
+test('mirror on OPFS and IndexedDB: copies damaged while closed are found and repaired by a scrub, a lost leg is replaced', async () => {
+  const context = await browser.newContext();
+  const page = await openDashboard(context, baseUrl, { width: 1000, height: 900 });
+  await pressOn(page, '#tab-mirror');
+  await page.locator('#mirror-form').waitFor();
+  await typeInto(page, '#mirror-name', 'faulty');
+  await chooseByKeyboard(page, '#mirror-backend', 'opfs');
+  await chooseByKeyboard(page, '#mirror-leg-0', 'opfs');
+  await chooseByKeyboard(page, '#mirror-leg-1', 'indexeddb');
+  await typeInto(page, '#mirror-blocks', '64');
+  await actByKeyboard(page, '#mirror-open',
+    /^Opened mirror faulty: 2 legs \(opfs, indexeddb\) and a secondary on opfs$/);
+  assert.match(await page.locator('.leg[data-leg="0"] .leg-where').textContent(), /^opfs store faulty\.leg0;/);
+  assert.match(await page.locator('.leg[data-leg="1"] .leg-where').textContent(), /^indexeddb store faulty\.leg1;/);
+  await actByKeyboard(page, '#mirror-write', /^Wrote 8 blocks .* synced them to 2 legs/);
+  await actByKeyboard(page, '#mirror-close', /^Closed mirror faulty/);
+  await page.locator('#mirror-form').waitFor();
+
+  // While the mirror is closed, damage leg 0's copy of up to two written blocks: bytes inside
+  // their data in the leg's image (primary.img, block i at byte i * 4096; engine/docs/format.md),
+  // so that only their checksums (primary.sum) tell. A written block holds random bytes, never
+  // all zeros.
+  const damage = await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const leg = await root.getDirectoryHandle('strata-faulty.leg0');
+    const image = await leg.getFileHandle('primary.img');
+    const bytes = new Uint8Array(await (await image.getFile()).arrayBuffer());
+    const blockSize = 4096;
+    const written = [];
+    for (let addr = 0; (addr + 1) * blockSize <= bytes.length; addr += 1) {
+      if (bytes.subarray(addr * blockSize, (addr + 1) * blockSize).some((b) => b !== 0)) written.push(addr);
+    }
+    const victims = written.slice(0, 2);
+    const writable = await image.createWritable({ keepExistingData: true });
+    for (const addr of victims) {
+      const at = addr * blockSize + 100;
+      await writable.write({ type: 'write', position: at, data: bytes.slice(at, at + 16).map((b) => b ^ 0xff) });
+    }
+    await writable.close();
+    return { victims, imageBytes: bytes.length };
+  });
+  assert.ok(damage.victims.length > 0, `no written block in leg 0's image: ${JSON.stringify(damage)}`);
+  const bad = damage.victims.length;
+
+  // Reopened from the same form (it kept the legs): the leg's header is in step, so opening
+  // reads nothing and the damage is not seen yet.
+  assert.equal(await page.locator('#mirror-leg-1').inputValue(), 'indexeddb');
+  await actByKeyboard(page, '#mirror-open', /^Opened mirror faulty: 2 legs/);
+  assert.deepEqual(await legStates(page), [[0, 'healthy', 'inSync', 0], [1, 'healthy', 'inSync', 0]]);
+
+  // The scrub finds the bad copies on leg 0, rewrites them from leg 1, and the view says so.
+  const scrubbed = await actByKeyboard(page, '#mirror-scrub', /^Scrubbed: /);
+  const [, copies, blocks, detected, repaired] =
+    scrubbed.match(/(\d+) copies of (\d+) blocks checked, (\d+) bad, (\d+) repaired/).map(Number);
+  assert.deepEqual([copies, detected, repaired], [blocks * 2, bad, bad], scrubbed);
+  assert.match(await page.locator('#mirror-scrub-report').textContent(),
+    new RegExp(`leg 0: \\d+ checked, ${bad} bad, ${bad} repaired.*leg 1: \\d+ checked, 0 bad, 0 repaired`));
+  assert.deepEqual(await legCounters(page, 0), { detected: bad, repaired: bad });
+  assert.deepEqual(await legCounters(page, 1), { detected: 0, repaired: 0 });
+  const faults = await page.locator('#mirror-events li').allTextContents();
+  assert.deepEqual(faults.sort(), damage.victims
+    .map((addr) => `leg 0: checksum fault at block ${addr} found by scrub, repaired`).sort());
+  assert.deepEqual((await legStates(page)).map(([, state]) => state), ['healthy', 'healthy']);
+  assert.match(await page.locator('#mirror-health').textContent(), /^Healthy: all 2 legs in service/);
+  await saveScreenshot(page.locator('#mirror-state'), 'mirror-repair');
+  await assertAccessible(page, 'the mirror view after a repair');
+  // The repair was written: a second scrub finds every copy good.
+  const again = await actByKeyboard(page, '#mirror-scrub', /^Scrubbed: /);
+  assert.match(again, /, 0 bad, 0 repaired$/);
+
+  // Leg 1's storage removed while closed (its IndexedDB database deleted): reopened, the leg is
+  // out of service and the mirror runs on leg 0 and the secondary.
+  await actByKeyboard(page, '#mirror-close', /^Closed mirror faulty/);
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    const request = indexedDB.deleteDatabase('strata-faulty.leg1');
+    request.onsuccess = resolve;
+    request.onerror = () => reject(request.error);
+    request.onblocked = () => reject(new Error('the leg database is still open'));
+  }));
+  await actByKeyboard(page, '#mirror-open', /^Opened mirror faulty: 2 legs/);
+  assert.deepEqual(await legStates(page), [[0, 'healthy', 'inSync', 0], [1, 'degraded', 'failed', 0]]);
+  assert.match(await page.locator('.leg[data-leg="1"] .error').textContent(), /holds no primary/);
+  assert.match(await page.locator('.leg[data-leg="1"] .leg-where').textContent(), /at open: could not be used$/);
+  assert.match(await page.locator('#mirror-health').textContent(), /^Degraded: 1 of 2 legs in service/);
+  await assertAccessible(page, 'the mirror view with a leg out of service');
+  await actByKeyboard(page, '#mirror-write', /synced them to 1 legs$/);
+
+  // Replacing leg 1 resilvers it from leg 0: in service again, and every copy scrubs good.
+  const replaced = await actByKeyboard(page, '.leg[data-leg="1"] button.replace', /^Replaced leg 1: \d+ blocks checked, \d+ written/);
+  assert.ok(Number(replaced.match(/(\d+) written/)[1]) > 0, replaced);
+  assert.deepEqual((await legStates(page)).map(([leg, state, , replacements]) => [leg, state, replacements]),
+    [[0, 'healthy', 0], [1, 'healthy', 1]]);
+  assert.match(await page.locator('#mirror-health').textContent(), /^Healthy: all 2 legs in service/);
+  const after = await actByKeyboard(page, '#mirror-scrub', /^Scrubbed: /);
+  assert.match(after, /^Scrubbed: (\d+) copies of \d+ blocks checked, 0 bad, 0 repaired$/);
+  await assertAccessible(page, 'the mirror view after a replacement');
+  await actByKeyboard(page, '#mirror-close', /^Closed mirror faulty/);
   assert.deepEqual(page.problems, []);
   await context.close();
 });

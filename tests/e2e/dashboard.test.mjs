@@ -65,6 +65,24 @@ test('the dashboard loads with the workspace version, the storage estimate and n
   await context.close();
 });
 
+test('the header links to the SQLite demo, the first stop of the keyboard', async () => {
+  const context = await browser.newContext();
+  const page = await openDashboard(context, baseUrl);
+  const link = page.locator('.site-header a#sqlite-link');
+  assert.equal(await link.getAttribute('href'), './sqlite.html');
+  assert.match(await page.locator('.site-header .demo-link').textContent(),
+    /^Notes on a time-travel SQLite: a SQLite database kept in a Strata volume/);
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await page.evaluate(() => {
+    const focused = document.activeElement;
+    return [focused?.id, focused?.matches(':focus-visible') && getComputedStyle(focused).outlineStyle];
+  }), ['sqlite-link', 'solid'], 'the link takes the first Tab and shows its focus');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/sqlite\.html$/);
+  assert.equal(await page.locator('h1').textContent(), 'Notes on a time-travel SQLite');
+  await context.close();
+});
+
 test('memory store: every action through the UI, checked against what the engine reads back', async () => {
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await openDashboard(context, baseUrl);

@@ -1,4 +1,5 @@
-//! The page header: the product name and the version of the engine compiled into this build.
+//! The page header: the product name, the version of the engine compiled into this build, and a
+//! link to the other page served beside the dashboard, the SQLite demo (www/sqlite.html).
 
 use yew::prelude::*;
 
@@ -16,6 +17,10 @@ pub fn Header(props: &HeaderProps) -> Html {
             <p class="engine">
                 { "engine " }
                 <span id="engine-version">{ props.engine_version.clone() }</span>
+            </p>
+            <p class="demo-link">
+                <a id="sqlite-link" href="./sqlite.html">{ "Notes on a time-travel SQLite" }</a>
+                { ": a SQLite database kept in a Strata volume, with a slider through its snapshots." }
             </p>
         </header>
     }

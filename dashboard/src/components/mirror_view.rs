@@ -1,13 +1,15 @@
-//! The mirror view: a mirror opened in memory and drawn as it works. The primary (the live
-//! volume, every block on every leg) above the secondary (baseline + log, as a store keeps it);
-//! each leg's health and what was found and fixed on it; scrub, replace a leg, write and sync,
-//! snapshot. Everything comes from `StrataMirrorClient.status()`, `scrub()`, `replace()` and
-//! `events()`.
+//! The mirror view: a mirror drawn as it works, its secondary and each leg on a backend of the
+//! user's choice. The primary (the live volume, every block on every leg) above the secondary
+//! (baseline + log, as a store keeps it); each leg's health, how opening brought it in line and
+//! what was found and fixed on it; scrub, replace a leg, write and sync, snapshot, close and
+//! reopen. Legs on OPFS or IndexedDB outlive a close, so damage done to them while the mirror is
+//! closed (or a leg's storage removed) shows at the next open or scrub. Everything comes from
+//! `StrataMirrorClient.status()`, `scrub()`, `replace()` and `events()`.
 
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::client::{MirrorLegStatus, VolumeKind};
+use crate::client::{Backend, MirrorLegStatus, VolumeKind};
 use crate::commands::MirrorAction;
 use crate::components::block_map::volume_class;
 use crate::state::MirrorView as MirrorData;
@@ -30,6 +32,16 @@ fn leg_card(leg: &MirrorLegStatus, busy: bool, on_action: &Callback<MirrorAction
         "missing" => "missing: no device",
         other => other,
     };
+    let opened = match leg.open.as_str() {
+        "inSync" => "in sync".to_string(),
+        "caughtUp" => format!(
+            "caught up from the secondary's log ({} blocks)",
+            leg.open_blocks_written
+        ),
+        "resilvered" => format!("rewritten whole ({} blocks)", leg.open_blocks_written),
+        "failed" => "could not be used".to_string(),
+        other => other.to_string(),
+    };
     let synced = leg
         .synced
         .as_ref()
@@ -37,12 +49,12 @@ fn leg_card(leg: &MirrorLegStatus, busy: bool, on_action: &Callback<MirrorAction
         .unwrap_or_else(|| "position unknown".into());
     html! {
         <li class={classes!("leg", leg.state.clone())} data-leg={i.to_string()} data-state={leg.state.clone()}
-            data-replacements={leg.replacements.to_string()}>
+            data-open={leg.open.clone()} data-replacements={leg.replacements.to_string()}>
             <div class="leg-title">
                 <strong>{ format!("Leg {i}") }</strong>
                 <span class="state">{ state_text }</span>
             </div>
-            <p class="leg-where">{ format!("{} store {}; {synced}", leg.backend, leg.store) }</p>
+            <p class="leg-where">{ format!("{} store {}; {synced}; at open: {opened}", leg.backend, leg.store) }</p>
             if let Some(reason) = &leg.reason {
                 <p class="error">{ reason }</p>
             }
@@ -62,16 +74,38 @@ fn leg_card(leg: &MirrorLegStatus, busy: bool, on_action: &Callback<MirrorAction
     }
 }
 
+/// A select of the backends, for the secondary or one leg.
+fn backend_select(id: String, value: Backend, onchange: Callback<Backend>) -> Html {
+    let onchange = Callback::from(move |e: Event| {
+        if let Some(backend) =
+            Backend::parse(&e.target_unchecked_into::<HtmlSelectElement>().value())
+        {
+            onchange.emit(backend);
+        }
+    });
+    html! {
+        <select {id} {onchange}>
+            { for Backend::ALL.into_iter().map(|b| html! {
+                <option value={b.as_str()} selected={b == value}>{ b.title() }</option>
+            }) }
+        </select>
+    }
+}
+
 #[component]
 pub fn MirrorView(props: &MirrorViewProps) -> Html {
+    // The form keeps what was last asked for, so that a closed mirror reopens with the same legs
+    // (a leg is known by its position: an existing mirror must be opened with the same list).
     let name = use_state(|| "demo-mirror".to_string());
-    let legs = use_state(|| 2u64);
+    let secondary = use_state(|| Backend::Memory);
+    let legs = use_state(|| vec![Backend::Memory; 2]);
     let blocks = use_state(|| "256".to_string());
     let error = use_state(|| None::<String>);
 
     let on_open = {
-        let (name, legs, blocks, error, on_action) = (
+        let (name, secondary, legs, blocks, error, on_action) = (
             name.clone(),
+            secondary.clone(),
             legs.clone(),
             blocks.clone(),
             error.clone(),
@@ -84,7 +118,8 @@ pub fn MirrorView(props: &MirrorViewProps) -> Html {
                     error.set(None);
                     on_action.emit(MirrorAction::Open {
                         name: name.trim().to_string(),
-                        legs: *legs,
+                        backend: *secondary,
+                        legs: (*legs).clone(),
                         blocks: n,
                     });
                 }
@@ -112,12 +147,36 @@ pub fn MirrorView(props: &MirrorViewProps) -> Html {
             if let Ok(n) = e
                 .target_unchecked_into::<HtmlSelectElement>()
                 .value()
-                .parse()
+                .parse::<usize>()
             {
-                legs.set(n);
+                // Legs already chosen keep their backend; new ones start in memory.
+                let mut next = (*legs).clone();
+                next.resize(n, Backend::Memory);
+                legs.set(next);
             }
         })
     };
+    let on_secondary = {
+        let secondary = secondary.clone();
+        Callback::from(move |backend| secondary.set(backend))
+    };
+    let leg_rows = legs.iter().enumerate().map(|(i, &backend)| {
+        let legs = legs.clone();
+        let onchange = Callback::from(move |chosen| {
+            let mut next = (*legs).clone();
+            if let Some(leg) = next.get_mut(i) {
+                *leg = chosen;
+            }
+            legs.set(next);
+        });
+        let id = format!("mirror-leg-{i}");
+        html! {
+            <>
+                <label for={id.clone()}>{ format!("Leg {i} on") }</label>
+                { backend_select(id, backend, onchange) }
+            </>
+        }
+    });
     let busy = props.busy;
     let act = |action: MirrorAction| props.on_action.reform(move |_| action.clone());
 
@@ -125,19 +184,25 @@ pub fn MirrorView(props: &MirrorViewProps) -> Html {
         <form class="grid-form" id="mirror-form" onsubmit={on_open}>
             <label for="mirror-name">{ "Mirror name" }</label>
             <input id="mirror-name" value={(*name).clone()} oninput={on_name} />
+            <label for="mirror-backend">{ "Secondary on" }</label>
+            { backend_select("mirror-backend".into(), *secondary, on_secondary) }
             <label for="mirror-legs">{ "Primary legs" }</label>
             <select id="mirror-legs" onchange={on_legs}>
-                { for [2u64, 3].into_iter().map(|n| html! {
-                    <option value={n.to_string()} selected={*legs == n}>{ n }</option>
+                { for [2usize, 3].into_iter().map(|n| html! {
+                    <option value={n.to_string()} selected={legs.len() == n}>{ n }</option>
                 }) }
             </select>
+            { for leg_rows }
             <label for="mirror-blocks">{ "Blocks (4 KiB)" }</label>
             <input id="mirror-blocks" type="number" min="1" value={(*blocks).clone()} oninput={on_blocks} />
+            <p class="hint" id="mirror-form-hint">{ "A mirror in memory is gone once it closes. On OPFS or IndexedDB it \
+                outlives a close and reopens from this form with the same name, legs (a leg is known by its position) \
+                and blocks." }</p>
             if let Some(message) = &*error {
                 <p class="error" role="alert">{ message }</p>
             }
             <div class="buttons">
-                <button type="submit" id="mirror-open" disabled={busy}>{ "Open mirror in memory" }</button>
+                <button type="submit" id="mirror-open" disabled={busy}>{ "Open mirror" }</button>
             </div>
         </form>
     };
@@ -158,7 +223,8 @@ pub fn MirrorView(props: &MirrorViewProps) -> Html {
             )
         };
         html! {
-            <>
+            // One element for the open mirror's whole state, for a screenshot of it (docs/screenshots).
+            <div id="mirror-state">
                 <p id="mirror-health" class={classes!("health", status.degraded.then_some("degraded"))}
                     role="status">{ health }</p>
                 <figure class="mirror-diagram" id="mirror-diagram"
@@ -234,7 +300,7 @@ pub fn MirrorView(props: &MirrorViewProps) -> Html {
                         </ul>
                     }
                 </div>
-            </>
+            </div>
         }
     });
 
