@@ -137,7 +137,7 @@ class VolumeFile {
     // Blocks past the end read as zeros, whatever an earlier, longer file left in the volume.
     if (index * this.blockSize >= this.size) return new Uint8Array(this.blockSize);
     await this.load(index, index);
-    return this.cache.get(index);
+    return this.cache.get(index) ?? this.readBlocks(index, 1);
   }
 }
 
@@ -305,7 +305,8 @@ export class StrataVFS extends FacadeVFS {
       await file.load(first, last);
       let done = 0;
       for (let index = first; index <= last; index++) {
-        const block = file.pending.get(index) ?? file.cache.get(index);
+        // (A read wider than the cache could push its own first blocks out: read those again.)
+        const block = file.pending.get(index) ?? file.cache.get(index) ?? (await file.readBlocks(index, 1));
         const from = Math.max(iOffset, index * bs) - index * bs;
         const to = Math.min(end, (index + 1) * bs) - index * bs;
         pData.set(block.subarray(from, to), done);
