@@ -86,33 +86,98 @@ pub fn read_best(
     Ok(best)
 }
 
-/// Resident set size of this process in bytes (`VmRSS`).
-pub fn rss_bytes() -> u64 {
+/// A `kB` field of `/proc/self/status` in bytes: `VmRSS` (resident now), `VmHWM` (the peak).
+fn status_bytes(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
 }
 
-/// The hidden `--probe-open DIR` mode: opens the store in a fresh process and prints what it
-/// cost as `key=value` pairs on one line.
-pub fn probe_open(dir: &Path) -> Res<()> {
+/// Resident set size of this process in bytes (`VmRSS`).
+pub fn rss_bytes() -> u64 {
+    status_bytes("VmRSS:")
+}
+
+/// The most this process has had resident, in bytes (`VmHWM`).
+pub fn peak_rss_bytes() -> u64 {
+    status_bytes("VmHWM:")
+}
+
+/// An operation `--probe-open` runs after the open, for its time and peak memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeOp {
+    /// In-place compaction of the oldest snapshot.
+    Compact,
+    /// Merge of the older half of the snapshots into the baseline.
+    Merge,
+}
+
+impl ProbeOp {
+    fn name(self) -> &'static str {
+        match self {
+            ProbeOp::Compact => "compact",
+            ProbeOp::Merge => "merge",
+        }
+    }
+
+    pub fn parse(name: &str) -> Res<ProbeOp> {
+        match name {
+            "compact" => Ok(ProbeOp::Compact),
+            "merge" => Ok(ProbeOp::Merge),
+            other => Err(format!("unknown probe operation {other}").into()),
+        }
+    }
+}
+
+/// The hidden `--probe-open DIR` mode: opens the store in a fresh process (then runs `op`, if
+/// any) and prints what it cost as `key=value` pairs on one line: times, the resident set
+/// before and after the open, and the peak resident set after the open and after `op`.
+pub fn probe_open(dir: &Path, op: Option<ProbeOp>) -> Res<()> {
     let rss_before = rss_bytes();
     let t = Instant::now();
-    let store = open(dir)?;
+    let mut store = open(dir)?;
     let elapsed = t.elapsed();
     let rss_after = rss_bytes();
+    let peak_open = peak_rss_bytes();
     let info = store.info();
+    let mut op_ns = 0;
+    if let Some(op) = op {
+        let snapshots: Vec<VolumeId> = store
+            .volumes()
+            .iter()
+            .filter(|v| v.kind == strata_engine::VolumeKind::Snapshot)
+            .map(|v| v.id)
+            .collect();
+        let t = Instant::now();
+        match op {
+            ProbeOp::Compact => {
+                let oldest = *snapshots.first().ok_or("no snapshot to compact")?;
+                block_on(store.compact(oldest, &mut |_| true))?;
+            }
+            ProbeOp::Merge => {
+                let middle = *snapshots
+                    .get(snapshots.len().saturating_sub(1) / 2)
+                    .ok_or("no snapshot to merge")?;
+                block_on(store.merge(middle, &mut |_| true))?;
+            }
+        }
+        op_ns = t.elapsed().as_nanos();
+    }
     println!(
-        "open_ns={} rss_before={} rss_after={} index_bytes={} mapped_blocks={} partitions={} log_bytes={}",
+        "open_ns={} rss_before={} rss_after={} peak_open={} op={} op_ns={} peak_op={} index_bytes={} mapped_blocks={} partitions={} log_bytes={}",
         elapsed.as_nanos(),
         rss_before,
         rss_after,
+        peak_open,
+        op.map_or("none", ProbeOp::name),
+        op_ns,
+        peak_rss_bytes(),
         info.index_bytes,
         info.mapped_blocks,
         info.partitions,
@@ -126,18 +191,25 @@ pub fn probe_open(dir: &Path) -> Res<()> {
 pub struct Probe {
     pub open: Duration,
     pub rss_growth: u64,
+    /// How far the process's peak resident set rose above what it held before the open: after
+    /// the open, and after the operation (if any).
+    pub peak_open: u64,
+    pub peak_op: u64,
+    pub op: Duration,
     pub index_bytes: u64,
     pub mapped_blocks: u64,
     pub partitions: u64,
     pub log_bytes: u64,
 }
 
-/// Runs this executable with `--probe-open dir` and parses its answer.
-pub fn spawn_probe(dir: &Path) -> Res<Probe> {
-    let out = std::process::Command::new(std::env::current_exe()?)
-        .arg("--probe-open")
-        .arg(dir)
-        .output()?;
+/// Runs this executable with `--probe-open dir` (and `--probe-op`) and parses its answer.
+pub fn spawn_probe(dir: &Path, op: Option<ProbeOp>) -> Res<Probe> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.arg("--probe-open").arg(dir);
+    if let Some(op) = op {
+        command.arg("--probe-op").arg(op.name());
+    }
+    let out = command.output()?;
     if !out.status.success() {
         return Err(format!(
             "open probe failed: {}",
@@ -155,6 +227,9 @@ pub fn spawn_probe(dir: &Path) -> Res<Probe> {
     Ok(Probe {
         open: Duration::from_nanos(get("open_ns")?),
         rss_growth: get("rss_after")?.saturating_sub(get("rss_before")?),
+        peak_open: get("peak_open")?.saturating_sub(get("rss_before")?),
+        peak_op: get("peak_op")?.saturating_sub(get("rss_before")?),
+        op: Duration::from_nanos(get("op_ns")?),
         index_bytes: get("index_bytes")?,
         mapped_blocks: get("mapped_blocks")?,
         partitions: get("partitions")?,

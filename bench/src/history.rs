@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 use crate::disk;
-use crate::engine::{self, Probe, BLOCK};
+use crate::engine::{self, Probe, ProbeOp, BLOCK};
 use crate::stats::{fmt_bytes, fmt_dur, mean, percentile};
 use crate::{Params, Res};
 
@@ -42,6 +42,10 @@ pub struct History {
     pub head_hot: Duration,
     pub oldest_hot: Duration,
     pub hot_blocks: u64,
+    /// A fresh process's open + compaction of the oldest snapshot, and open + merge of the
+    /// older half (times and peak resident sets).
+    pub compact: Probe,
+    pub merge: Probe,
 }
 
 impl History {
@@ -51,6 +55,11 @@ impl History {
 
     pub fn rss_per_block(&self) -> f64 {
         self.open_warm.rss_growth as f64 / self.open_warm.mapped_blocks.max(1) as f64
+    }
+
+    /// Bytes (a peak resident set's rise) per block mapped at the open.
+    pub fn per_block(&self, bytes: u64) -> f64 {
+        bytes as f64 / self.open_warm.mapped_blocks.max(1) as f64
     }
 }
 
@@ -128,9 +137,9 @@ pub fn run(
 
     // Open: in a fresh process, first with the files dropped from the page cache, then warm.
     disk::evict(&dir)?;
-    let open_cold = engine::spawn_probe(&dir)?;
-    let mut open_warm = engine::spawn_probe(&dir)?;
-    let again = engine::spawn_probe(&dir)?;
+    let open_cold = engine::spawn_probe(&dir, None)?;
+    let mut open_warm = engine::spawn_probe(&dir, None)?;
+    let again = engine::spawn_probe(&dir, None)?;
     if again.open < open_warm.open {
         open_warm = again;
     }
@@ -167,6 +176,12 @@ pub fn run(
     }
     let [head_old, oldest_old, head_hot, oldest_hot] = best;
     drop(store);
+
+    // Memory: the peak resident set of a fresh process that opens the store and then compacts
+    // its oldest snapshot, and of one that then merges the older half into the baseline (each
+    // changes the store, so they come last).
+    let compact = engine::spawn_probe(&dir, Some(ProbeOp::Compact))?;
+    let merge = engine::spawn_probe(&dir, Some(ProbeOp::Merge))?;
     disk::remove(&dir)?;
 
     let h = History {
@@ -183,6 +198,8 @@ pub fn run(
         head_hot: per_read(head_hot, reads),
         oldest_hot: per_read(oldest_hot, reads),
         hot_blocks: hot,
+        compact,
+        merge,
     };
     println!(
         "    built in {} ({:.0} MiB/s incl. snapshots); log {} in {} partitions; {} blocks mapped",
@@ -207,6 +224,17 @@ pub fn run(
         h.index_per_block(),
         fmt_bytes(h.open_warm.rss_growth),
         h.rss_per_block()
+    );
+    println!(
+        "    memory (fresh process, rise of the peak RSS over the process before the open): open {} = {:.0} B/block; open + compact oldest ({}) {} = {:.0} B/block; open + merge older half ({}) {} = {:.0} B/block",
+        fmt_bytes(h.open_warm.peak_open),
+        h.per_block(h.open_warm.peak_open),
+        fmt_dur(h.compact.op),
+        fmt_bytes(h.compact.peak_op),
+        h.per_block(h.compact.peak_op),
+        fmt_dur(h.merge.op),
+        fmt_bytes(h.merge.peak_op),
+        h.per_block(h.merge.peak_op),
     );
     println!(
         "    cpu per read (warm): oldest-partition blocks head {} oldest {}; hot blocks head {} oldest {}",

@@ -68,6 +68,9 @@ struct Args {
     /// Internal: open the store in DIR, print what it cost, exit.
     #[arg(long, hide = true)]
     probe_open: Option<PathBuf>,
+    /// Internal: with --probe-open, then run this operation (compact, merge) and print its cost.
+    #[arg(long, hide = true)]
+    probe_op: Option<String>,
 }
 
 /// Sizes of one run.
@@ -216,6 +219,37 @@ fn history_rows(rep: &mut Report, h: &history::History) {
         target: "<= 48 B".into(),
         status: Status::of(per_block <= 48.0),
     });
+    let peak = |probe: &engine::Probe| {
+        format!(
+            "{} ({:.0} B/block)",
+            fmt_bytes(probe.peak_op.max(probe.peak_open)),
+            h.per_block(probe.peak_op.max(probe.peak_open))
+        )
+    };
+    rep.add(Row {
+        id: "7c".into(),
+        what: format!(
+            "peak RSS of a fresh process above its start: open, open + compact of the oldest snapshot, open + merge of the older half ({label})"
+        ),
+        strata: format!(
+            "open {} in {}; compact {} in {}; merge {} in {}",
+            peak(&h.open_warm),
+            fmt_dur(h.open_warm.open),
+            peak(&h.compact),
+            fmt_dur(h.compact.op),
+            peak(&h.merge),
+            fmt_dur(h.merge.op)
+        ),
+        peer: "-".into(),
+        result: format!(
+            "{:.0} / {:.0} / {:.0} B per mapped block",
+            h.per_block(h.open_warm.peak_open),
+            h.per_block(h.compact.peak_op),
+            h.per_block(h.merge.peak_op)
+        ),
+        target: "O(blocks written): flat per block across figure 8's rows".into(),
+        status: Status::Info,
+    });
 }
 
 fn scale_table(rows: &[history::History]) -> String {
@@ -223,13 +257,13 @@ fn scale_table(rows: &[history::History]) -> String {
     s.push_str(
         "| snapshots | written | head read | oldest read (ratio) | hot: oldest read (ratio) \
          | snapshot after sync mean / p99 | snapshot unsynced mean / p99 | open cold | open warm \
-         | index B/block | RSS B/block |\n",
+         | index B/block | RSS B/block | peak RSS rise B/block: open / compact / merge (merge time) |\n",
     );
-    s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for h in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} ({:.2}x) | {} ({:.2}x) | {} / {} | {} / {} | {} | {} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {} ({:.2}x) | {} ({:.2}x) | {} / {} | {} / {} | {} | {} | {:.1} | {:.1} | {:.0} / {:.0} / {:.0} ({}) |",
             h.snapshots,
             fmt_bytes(h.bytes),
             fmt_dur(h.head_old),
@@ -245,6 +279,10 @@ fn scale_table(rows: &[history::History]) -> String {
             fmt_dur(h.open_warm.open),
             h.index_per_block(),
             h.rss_per_block(),
+            h.per_block(h.open_warm.peak_open),
+            h.per_block(h.compact.peak_op),
+            h.per_block(h.merge.peak_op),
+            fmt_dur(h.merge.op),
         );
     }
     s
@@ -253,7 +291,12 @@ fn scale_table(rows: &[history::History]) -> String {
 fn main() -> Res<()> {
     let args = Args::parse();
     if let Some(dir) = &args.probe_open {
-        return engine::probe_open(dir);
+        let op = args
+            .probe_op
+            .as_deref()
+            .map(engine::ProbeOp::parse)
+            .transpose()?;
+        return engine::probe_open(dir, op);
     }
     let started = Instant::now();
     let seed = args.seed.unwrap_or_else(|| {

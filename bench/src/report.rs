@@ -9,6 +9,8 @@ pub enum Status {
     Miss,
     /// Not measured (the reason is in the result).
     Skip,
+    /// Measured and printed, with no target of its own (the target column says what it shows).
+    Info,
 }
 
 impl Status {
@@ -26,6 +28,7 @@ impl Status {
             Status::Pass => "PASS",
             Status::Miss => "MISS",
             Status::Skip => "SKIP",
+            Status::Info => "INFO",
         }
     }
 }
