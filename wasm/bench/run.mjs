@@ -28,7 +28,7 @@ const { chromiumArgs, chromiumPath } = await import(pathToFileURL(path.join(repo
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
 /** Serves `directory` on 127.0.0.1 (a secure context, so OPFS works); resolves to its URL. */
-export async function serve(directory) {
+async function serve(directory) {
   const server = http.createServer(async (request, response) => {
     const file = path.join(directory, path.normalize(decodeURIComponent(new URL(request.url, 'http://x').pathname)));
     if (!file.startsWith(directory + path.sep)) {
@@ -47,13 +47,13 @@ export async function serve(directory) {
   return { server, url: `http://127.0.0.1:${server.address().port}/` };
 }
 
-/** Runs the bench page; resolves to { config, results, wasmGzipBytes }. */
-export async function runBench({ quick = false, sizes = {}, print = console.log } = {}) {
-  const wasm = await readFile(path.join(repoRoot, 'wasm/pkg/strata_wasm_bg.wasm')).catch(() => {
-    throw new Error('wasm/pkg is missing: run scripts/build-npm.sh first');
-  });
-  const wasmGzipBytes = gzipSync(wasm, { level: 9 }).length;
-  const { server, url } = await serve(path.join(repoRoot, 'wasm'));
+/**
+ * Serves `directory`, opens `page` (a path below it, with its query) in headless Chromium,
+ * prints the page's `#log` lines as they appear and resolves to the `window.benchResult` it
+ * sets (rejects if that says `ok: false`). Shared by this runner and sqlite-run.mjs.
+ */
+export async function runPage(directory, page, print = console.log) {
+  const { server, url } = await serve(directory);
   // A persistent profile, in a temporary folder removed afterwards: in an incognito context
   // (Playwright's default) OPFS and IndexedDB live in the browser process's memory and every
   // sync-access-handle call is an IPC, which is not what a user's browser does.
@@ -64,24 +64,19 @@ export async function runBench({ quick = false, sizes = {}, print = console.log 
     env: { ...process.env, TMPDIR: profile },
   });
   try {
-    const page = await browser.newPage();
+    const tab = await browser.newPage();
     let printed = 0;
-    const query = new URLSearchParams(quick ? { quick: '1' } : sizes);
-    await page.goto(`${url}bench/bench.html?${query}`);
+    await tab.goto(`${url}${page}`);
     for (;;) {
-      const state = await page.evaluate(() => ({
+      const state = await tab.evaluate(() => ({
         log: document.getElementById('log').textContent,
         result: window.benchResult ?? null,
       }));
       const lines = state.log.split('\n').filter((l, i, all) => i < all.length - 1);
       for (; printed < lines.length; printed++) print(lines[printed]);
       if (state.result) {
-        if (!state.result.ok) throw new Error(`the bench page failed: ${state.result.error}`);
-        const target = 250 * 1024;
-        print(
-          `  npm package .wasm gzipped: ${wasmGzipBytes} bytes (${(wasmGzipBytes / 1024).toFixed(1)} KiB; target <= 250 KiB) ${wasmGzipBytes <= target ? 'PASS' : 'MISS'}`,
-        );
-        return { config: state.result.config, results: state.result.results, wasmGzipBytes };
+        if (!state.result.ok) throw new Error(`the bench page ${page} failed: ${state.result.error}`);
+        return state.result;
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
@@ -90,6 +85,21 @@ export async function runBench({ quick = false, sizes = {}, print = console.log 
     server.close();
     await rm(profile, { recursive: true, force: true });
   }
+}
+
+/** Runs the bench page; resolves to { config, results, wasmGzipBytes }. */
+export async function runBench({ quick = false, sizes = {}, print = console.log } = {}) {
+  const wasm = await readFile(path.join(repoRoot, 'wasm/pkg/strata_wasm_bg.wasm')).catch(() => {
+    throw new Error('wasm/pkg is missing: run scripts/build-npm.sh first');
+  });
+  const wasmGzipBytes = gzipSync(wasm, { level: 9 }).length;
+  const query = new URLSearchParams(quick ? { quick: '1' } : sizes);
+  const result = await runPage(path.join(repoRoot, 'wasm'), `bench/bench.html?${query}`, print);
+  const target = 250 * 1024;
+  print(
+    `  npm package .wasm gzipped: ${wasmGzipBytes} bytes (${(wasmGzipBytes / 1024).toFixed(1)} KiB; target <= 250 KiB) ${wasmGzipBytes <= target ? 'PASS' : 'MISS'}`,
+  );
+  return { config: result.config, results: result.results, wasmGzipBytes };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
