@@ -7,7 +7,7 @@
 // The workload is random: the seed is printed, and STRATA_SEED=<seed> replays it.
 
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser, repoRoot, startServer } from './helpers.mjs';
@@ -524,6 +524,13 @@ test('the demo page by keyboard: add notes, slide back, read the old snapshot, r
     await page.waitForFunction(() => /pages changed since the snapshot before: \d/.test(document.getElementById('snapshot-diff').textContent));
     await page.keyboard.press('ArrowLeft');
     await page.waitForFunction(() => /snapshot 1 of 2/.test(document.getElementById('slider-label').textContent));
+    // With STRATA_SCREENSHOTS=docs/screenshots, the page as it is now, for the README.
+    if (process.env.STRATA_SCREENSHOTS) {
+      const file = path.resolve(repoRoot, process.env.STRATA_SCREENSHOTS, 'sqlite-demo.png');
+      await page.setViewportSize({ width: 1000, height: 700 });
+      await page.screenshot({ path: file, fullPage: true });
+      assert.ok((await stat(file)).size < 150_000, 'sqlite-demo.png is small');
+    }
     // Roll back by keyboard: the live list is the first snapshot's again.
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'rollback');
