@@ -140,8 +140,8 @@ pub fn writes_then_reads(
             "{:.1} B/block",
             info.index_bytes as f64 / info.mapped_blocks.max(1) as f64
         ),
-        target: "<= 48 B".into(),
-        status: Status::of(info.index_bytes <= 48 * info.mapped_blocks),
+        target: "<= 32 B (issue #13)".into(),
+        status: Status::of(info.index_bytes <= 32 * info.mapped_blocks),
     });
     if want_reads {
         println!(
@@ -269,8 +269,10 @@ pub fn synced_writes(p: &Params, rep: &mut Report, rng: &mut StdRng) -> Res<()> 
             fmt_dur(q_time / n as u32)
         ),
         result: format!("{ratio:.2}x"),
-        target: ">= 1.5x".into(),
-        status: Status::of(ratio >= 1.5),
+        target:
+            ">= 1.0x (issue #13; with 8 writers, >= 4x: not measured, the store has one writer)"
+                .into(),
+        status: Status::of(ratio >= 1.0),
     });
     disk::remove(&dir)?;
     Ok(())
@@ -370,14 +372,15 @@ pub fn append_bandwidth(p: &Params, rep: &mut Report, rng: &mut StdRng) -> Res<(
         strata: format!("{eng:.0} MiB/s, cpu {eng_cpu:.2} s/GiB"),
         peer: format!("raw file write+fdatasync {raw:.0} MiB/s, cpu {raw_cpu:.2} s/GiB"),
         result: format!("{:.0}% of raw", share * 100.0),
-        target: ">= 70%".into(),
-        status: Status::of(share >= 0.70),
+        target: ">= 80% (issue #13)".into(),
+        status: Status::of(share >= 0.80),
     });
     disk::remove(&dir)?;
     Ok(())
 }
 
-/// Context for the analysis: what one `fdatasync` costs on this disk.
+/// What one `fdatasync` costs on this disk: prints the mean, p50 and p99, returns the p50 (the
+/// unit of figure 5's targets).
 pub fn fsync_context(p: &Params, n: usize) -> Res<Duration> {
     std::fs::create_dir_all(&p.dir)?;
     let samples = disk::fdatasync_latency(&p.dir, n)?;
@@ -388,5 +391,5 @@ pub fn fsync_context(p: &Params, n: usize) -> Res<Duration> {
         fmt_dur(crate::stats::percentile(&samples, 50.0)),
         fmt_dur(crate::stats::percentile(&samples, 99.0))
     );
-    Ok(m)
+    Ok(crate::stats::percentile(&samples, 50.0))
 }

@@ -22,7 +22,7 @@ mod stats;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -136,7 +136,7 @@ fn rng_for(seed: u64, figure: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ figure.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-fn history_rows(rep: &mut Report, h: &history::History) {
+fn history_rows(rep: &mut Report, h: &history::History, flush: Duration) {
     let label = format!("{} snapshots, {} written", h.snapshots, fmt_bytes(h.bytes));
     let ratio_old = h.oldest_old.as_secs_f64() / h.head_old.as_secs_f64();
     rep.add(Row {
@@ -164,6 +164,9 @@ fn history_rows(rep: &mut Report, h: &history::History) {
         target: "<= 1.5x".into(),
         status: Status::of(ratio_hot <= 1.5),
     });
+    // Issue #13's targets for a snapshot, in device flushes (the run's probe p50): after a
+    // sync, at most 1.3 flushes' time; with unsynced writes, one flush plus writing them (not
+    // separated here: the row shows the ratio, the status compares with 1.3 flushes as well).
     for (id, what, samples) in [
         ("5a", "snapshot() right after sync()", &h.snap_synced),
         (
@@ -174,14 +177,19 @@ fn history_rows(rep: &mut Report, h: &history::History) {
     ] {
         let m = mean(samples);
         let p99 = percentile(samples, 99.0);
+        let flushes = m.as_secs_f64() / flush.as_secs_f64().max(1e-9);
         rep.add(Row {
             id: id.into(),
             what: format!("{what} ({label}, {} samples)", samples.len()),
             strata: format!("mean {}, p99 {}", fmt_dur(m), fmt_dur(p99)),
-            peer: "-".into(),
-            result: format!("mean {}", fmt_dur(m)),
-            target: "< 1 ms".into(),
-            status: Status::of(m.as_secs_f64() < 1e-3),
+            peer: format!("one flush (probe p50) {}", fmt_dur(flush)),
+            result: format!("{flushes:.2} flushes"),
+            target: if id == "5a" {
+                "<= 1.3 flushes (issue #13)".into()
+            } else {
+                "<= 1 flush + write time (issue #13; compared with 1.3 flushes)".into()
+            },
+            status: Status::of(flushes <= 1.3),
         });
     }
     for (id, what, probe) in [
@@ -198,8 +206,8 @@ fn history_rows(rep: &mut Report, h: &history::History) {
             strata: fmt_dur(probe.open),
             peer: "-".into(),
             result: fmt_dur(probe.open),
-            target: "< 0.5 s".into(),
-            status: Status::of(probe.open.as_secs_f64() < 0.5),
+            target: "< 0.2 s (issue #13)".into(),
+            status: Status::of(probe.open.as_secs_f64() < 0.2),
         });
     }
     let per_block = h.index_per_block();
@@ -216,8 +224,8 @@ fn history_rows(rep: &mut Report, h: &history::History) {
         ),
         peer: "-".into(),
         result: format!("{per_block:.1} B/block"),
-        target: "<= 48 B".into(),
-        status: Status::of(per_block <= 48.0),
+        target: "<= 32 B, RSS growth at open <= 48 B/block (issue #13)".into(),
+        status: Status::of(per_block <= 32.0 && h.rss_per_block() <= 48.0),
     });
     let peak = |probe: &engine::Probe| {
         format!(
@@ -339,7 +347,7 @@ fn main() -> Res<()> {
         "qemu-io flags: {} (page cache, durable only at `flush`)",
         qemu::QEMU_IO_FLAGS.join(" ")
     );
-    figures::fsync_context(&p, if args.quick { 50 } else { 200 })?;
+    let flush = figures::fsync_context(&p, if args.quick { 50 } else { 200 })?;
     if (9..=11).any(&want) {
         println!(
             "figures 9-11 work on {} (--ops-mib)",
@@ -389,7 +397,7 @@ fn main() -> Res<()> {
                 p.history_bytes,
                 p.reads,
             )?;
-            history_rows(rep, &h);
+            history_rows(rep, &h, flush);
             main_history = Some(h);
             Ok(())
         });
