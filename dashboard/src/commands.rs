@@ -16,7 +16,7 @@ use crate::client::{
 use crate::components::policy_panel::PolicyAction;
 use crate::components::volume_actions::VolumeAction;
 use crate::components::write_form::WriteRequest;
-use crate::scheme::{Change, Scheme, SCHEME_BUCKETS};
+use crate::scheme::{select_layers, Change, Scheme, SCHEME_BUCKETS, SCHEME_LAYERS_MAX};
 use crate::state::{
     Action, BlockDetail, BlockMap, Busy, DashboardState, KnownStore, LogCursor, MirrorView, Notice,
     OpenStore, PolicyData, Transition,
@@ -841,6 +841,7 @@ pub async fn read_scheme(client: &Client, read_volume: Option<u64>) -> ClientRes
     let read = read_volume
         .filter(|r| volumes.iter().any(|v| v.id.0 == *r))
         .unwrap_or(info.head.0);
+    let (volumes, omitted) = select_layers(&volumes, read, SCHEME_LAYERS_MAX);
     let mut maps = Vec::with_capacity(volumes.len());
     for volume in &volumes {
         maps.push((
@@ -848,7 +849,13 @@ pub async fn read_scheme(client: &Client, read_volume: Option<u64>) -> ClientRes
             client.block_map(volume.id.0, SCHEME_BUCKETS).await?,
         ));
     }
-    Ok(Scheme::build(info.block_count, &volumes, &maps, read))
+    Ok(Scheme::build(
+        info.block_count,
+        &volumes,
+        &maps,
+        read,
+        &omitted,
+    ))
 }
 
 /// Loads the scheme into the state (after the store changed, or another volume was chosen).

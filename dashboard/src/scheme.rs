@@ -13,6 +13,68 @@ use crate::format::format_bytes;
 /// one: at most this many shapes per layer, never one per block.
 pub const SCHEME_BUCKETS: u64 = 64;
 
+/// Layers drawn at most (and block maps asked for): a store may hold up to 100,000 partitions,
+/// and a drawing of more than a few dozen layers teaches nothing. The read volume's line and
+/// the newest volumes are kept (see [`select_layers`]).
+pub const SCHEME_LAYERS_MAX: usize = 40;
+
+/// The volumes the scheme draws when there are more than `max`: the baseline, the head, the
+/// read volume and its ancestors (newest first), then the newest others. Each kept volume's
+/// parent becomes its nearest kept ancestor, so the drawing stays one tree. Returns the kept
+/// volumes and the ids left out.
+pub fn select_layers(
+    volumes: &[VolumeInfo],
+    read_volume: u64,
+    max: usize,
+) -> (Vec<VolumeInfo>, Vec<u64>) {
+    if volumes.len() <= max {
+        return (volumes.to_vec(), Vec::new());
+    }
+    let find = |id: u64| volumes.iter().find(|v| v.id.0 == id);
+    let mut keep: Vec<u64> = Vec::with_capacity(max);
+    let add = |id: u64, keep: &mut Vec<u64>| {
+        if keep.len() < max && !keep.contains(&id) {
+            keep.push(id);
+        }
+    };
+    for v in volumes
+        .iter()
+        .filter(|v| matches!(v.kind, VolumeKind::Baseline | VolumeKind::Head))
+    {
+        add(v.id.0, &mut keep);
+    }
+    let mut at = find(read_volume);
+    while let Some(v) = at {
+        add(v.id.0, &mut keep);
+        at = v.parent.and_then(|p| find(p.0));
+    }
+    let mut newest: Vec<u64> = volumes.iter().map(|v| v.id.0).collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    for id in newest {
+        add(id, &mut keep);
+    }
+    let kept = volumes
+        .iter()
+        .filter(|v| keep.contains(&v.id.0))
+        .map(|v| {
+            let mut v = v.clone();
+            // The nearest kept ancestor (the baseline is always kept).
+            let mut parent = v.parent;
+            while let Some(p) = parent.filter(|p| !keep.contains(&p.0)) {
+                parent = find(p.0).and_then(|a| a.parent);
+            }
+            v.parent = parent;
+            v
+        })
+        .collect();
+    let omitted = volumes
+        .iter()
+        .map(|v| v.id.0)
+        .filter(|id| !keep.contains(id))
+        .collect();
+    (kept, omitted)
+}
+
 /// Who serves a bucket of a volume: the baseline image, a partition, or nobody (zeros).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -92,16 +154,21 @@ pub struct Scheme {
     /// Per bucket, who serves it to `read_volume`.
     pub read_path: Vec<Source>,
     pub lanes: usize,
+    /// Volumes left out of the drawing ([`SCHEME_LAYERS_MAX`]).
+    pub omitted: Vec<u64>,
 }
 
 impl Scheme {
     /// Builds the scheme from `volumes`, each volume's block map (`maps`, by volume id; the
     /// baseline's too) and the read volume's map. Volumes without a map are drawn empty.
+    /// `omitted`: volumes that exist but are not drawn ([`select_layers`]); blocks read from
+    /// them are not taken for a deleted volume's.
     pub fn build(
         block_count: u64,
         volumes: &[VolumeInfo],
         maps: &[(u64, Vec<Bucket>)],
         read_volume: u64,
+        omitted: &[u64],
     ) -> Scheme {
         let buckets: Vec<(u64, u64)> = maps
             .iter()
@@ -140,7 +207,7 @@ impl Scheme {
         // may still name it as its parent, or a volume's map may still read from its partition.
         // It is drawn as a layer under them, holding what any volume reads from it (its own
         // block map can no longer be asked for).
-        let listed = |id: u64| volumes.iter().any(|v| v.id.0 == id);
+        let listed = |id: u64| volumes.iter().any(|v| v.id.0 == id) || omitted.contains(&id);
         let mut missing: Vec<u64> = volumes
             .iter()
             .filter_map(|v| v.parent.map(|p| p.0))
@@ -198,6 +265,7 @@ impl Scheme {
             layers,
             read_volume,
             read_path,
+            omitted: omitted.to_vec(),
         }
     }
 
@@ -439,7 +507,7 @@ mod tests {
 
     /// (depth, lane) of each layer, by id.
     fn placed(volumes: &[VolumeInfo]) -> Vec<(u64, usize, usize)> {
-        let scheme = Scheme::build(1, volumes, &[], 0);
+        let scheme = Scheme::build(1, volumes, &[], 0, &[]);
         let mut out: Vec<_> = scheme
             .layers
             .iter()
@@ -490,7 +558,7 @@ mod tests {
             (0, vec![bucket(0, "zero", None)]),
             (3, vec![bucket(0, "partition", Some(2))]),
         ];
-        let scheme = Scheme::build(1, &volumes, &maps, 3);
+        let scheme = Scheme::build(1, &volumes, &maps, 3, &[]);
         let ghost = scheme.layer(2).cloned();
         assert_eq!(
             ghost.as_ref().map(|g| (g.deleted, g.held.clone())),
@@ -502,7 +570,7 @@ mod tests {
             volume(0, VolumeKind::Baseline, None),
             volume(3, VolumeKind::Head, Some(0)),
         ];
-        let scheme = Scheme::build(1, &volumes, &maps, 3);
+        let scheme = Scheme::build(1, &volumes, &maps, 3, &[]);
         assert_eq!(scheme.layer(3).and_then(|l| l.parent), Some(2));
         assert_eq!(scheme.layer(2).and_then(|l| l.parent), Some(0));
         let mut at: Vec<_> = scheme
@@ -530,7 +598,7 @@ mod tests {
                 vec![bucket(0, "baseline", None), bucket(1, "partition", Some(1))],
             ),
         ];
-        let scheme = Scheme::build(2, &volumes, &maps, 1);
+        let scheme = Scheme::build(2, &volumes, &maps, 1, &[]);
         assert_eq!(
             scheme.layer(0).map(|l| l.held.clone()),
             Some(vec![true, false])
@@ -564,6 +632,7 @@ mod tests {
                 (2, vec![p(2), p(1)]),
             ],
             2,
+            &[],
         );
         // Compaction of 1 drops the bucket 2 overwrote; the layer keeps its id.
         let compacted = Scheme::build(
@@ -575,6 +644,7 @@ mod tests {
                 (2, vec![p(2), p(1)]),
             ],
             2,
+            &[],
         );
         let change = Change::between(&before, &compacted);
         assert_eq!(change.of(1).map(|c| c.dropped.clone()), Some(vec![0]));
@@ -592,6 +662,7 @@ mod tests {
                 (2, vec![p(2), bucket(1, "baseline", None)]),
             ],
             2,
+            &[],
         );
         let change = Change::between(&before, &merged);
         assert_eq!(change.of(1).map(|c| c.removed), Some(true));
@@ -603,5 +674,45 @@ mod tests {
                 "volume 1 is gone".to_string()
             ]
         );
+    }
+
+    #[test]
+    fn a_long_history_draws_the_read_line_and_the_newest_layers_in_one_tree() {
+        // baseline 0, a chain 1..=99 (head 99), reading volume 10.
+        let mut volumes = vec![volume(0, VolumeKind::Baseline, None)];
+        for id in 1..100 {
+            let kind = if id == 99 {
+                VolumeKind::Head
+            } else {
+                VolumeKind::Snapshot
+            };
+            volumes.push(volume(id, kind, Some(id - 1)));
+        }
+        let (kept, omitted) = select_layers(&volumes, 10, 20);
+        assert_eq!(kept.len(), 20);
+        assert_eq!(omitted.len(), 80);
+        let ids: Vec<u64> = kept.iter().map(|v| v.id.0).collect();
+        // The baseline, the head, volume 10's whole line (0..=10), then the newest (98, 97...).
+        for id in (0..=10).chain([99, 98, 97]) {
+            assert!(ids.contains(&id), "{id} kept: {ids:?}");
+        }
+        // Every kept volume's parent is kept: one tree.
+        for v in &kept {
+            assert!(v.parent.is_none_or(|p| ids.contains(&p.0)), "{v:?}");
+        }
+        // The oldest kept newest volume rests on the nearest kept ancestor.
+        let lowest_new = kept
+            .iter()
+            .filter(|v| v.id.0 > 10)
+            .map(|v| v.id.0)
+            .min()
+            .unwrap_or(0);
+        let parent = kept
+            .iter()
+            .find(|v| v.id.0 == lowest_new)
+            .and_then(|v| v.parent);
+        assert_eq!(parent.map(|p| p.0), Some(10));
+        // Few volumes: all drawn.
+        assert_eq!(select_layers(&volumes[..5], 2, 20).1, Vec::<u64>::new());
     }
 }

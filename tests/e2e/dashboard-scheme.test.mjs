@@ -411,6 +411,25 @@ test('a million-block store draws its layers with a bounded number of shapes', a
   await context.close();
 });
 
+test('a store with more volumes than the drawing holds draws 40 layers: the line read and the newest', async () => {
+  const context = await browser.newContext({ reducedMotion: 'reduce' });
+  const page = await openDashboard(context, baseUrl);
+  await openStore(page, { name: 'many-layers', blocks: 64 });
+  for (let i = 0; i < 45; i++) {
+    await write(page, { mode: 'text', addr: i, content: `v${i}` });
+    await snapshot(page, `s${i}`);
+  }
+  await showScheme(page);
+  // 47 volumes (the baseline, 45 snapshots, the head): SCHEME_LAYERS_MAX of them are drawn.
+  await page.waitForFunction(() => document.querySelectorAll('#scheme-live .layer').length === 40);
+  assert.match(await page.locator('#scheme-scope').textContent(), /7 older volumes are not drawn \(at most 40 layers/);
+  // The head's line is unbroken: the head, the baseline and the newest snapshots are there.
+  const ids = (await layers(page)).map((l) => l.volume);
+  for (const id of [0, 45, 46]) assert.ok(ids.includes(id), `volume ${id} drawn: ${ids}`);
+  assert.deepEqual(page.problems, []);
+  await context.close();
+});
+
 test('at 360 px the layers and the mirror fit the screen', async () => {
   const context = await browser.newContext({ reducedMotion: 'reduce' });
   const page = await openDashboard(context, baseUrl, { width: 360, height: 800 });

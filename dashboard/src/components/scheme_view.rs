@@ -13,7 +13,7 @@ use crate::client::{LogEntry, VolumeKind};
 use crate::commands::Reshape;
 use crate::components::block_map::volume_class;
 use crate::format::format_bytes;
-use crate::scheme::{Change, Layer, Scheme, Source, SCHEME_BUCKETS};
+use crate::scheme::{Change, Layer, Scheme, Source, SCHEME_BUCKETS, SCHEME_LAYERS_MAX};
 use crate::state::{LogCursor, Transition};
 
 /// Which drawing of a scheme: the live one (with its actions), or one side of a transition.
@@ -407,6 +407,10 @@ pub fn SchemeView(props: &SchemeViewProps) -> Html {
                 <p class="scope" id="scheme-scope">
                     { format!("{}; {} layers, {} side by side at most (bounded: at most {SCHEME_BUCKETS} regions per layer).",
                         scale(scheme), scheme.layers.len(), scheme.lanes) }
+                    { if scheme.omitted.is_empty() { String::new() } else {
+                        format!(" {} older volumes are not drawn (at most {SCHEME_LAYERS_MAX} layers: the chosen volume's line and the newest); a layer rests on its nearest drawn ancestor.",
+                            scheme.omitted.len())
+                    } }
                 </p>
                 { drawing(scheme, Mode::Live, cursor, props, "scheme-live") }
                 <ul class="legend">
