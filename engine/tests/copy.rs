@@ -424,3 +424,50 @@ fn snapshots_of(
         })
         .collect()
 }
+
+/// Found by the model test (`engine/tests/model.proptest-regressions`): a copy that first
+/// received the whole tree (snapshots 1, 2 and 3 on one line) and then an incremental stream of
+/// the source's live chain, which a rollback had moved back to snapshot 2, grew its head from
+/// snapshot 3 (the newest partition it held) and read snapshot 3's blocks as its head. The head
+/// grows from the stream's last volume.
+#[test]
+fn an_incremental_stream_after_a_rollback_grows_the_copys_head_from_the_streams_newest() {
+    let mut source = block_on(Store::create(
+        MemoryStorage::new(),
+        CreateOptions::new(BLOCKS).block_size(BS as u32),
+        clock(),
+    ))
+    .unwrap();
+    let first = block_on(source.snapshot(None)).unwrap();
+    let second = block_on(source.snapshot(None)).unwrap();
+    block_on(source.write(0, &block(1))).unwrap();
+    block_on(source.snapshot(None)).unwrap();
+    block_on(source.rollback(first, None)).unwrap();
+    block_on(source.write(0, &block(0))).unwrap();
+
+    // The whole tree, the head growing from snapshot 1 (the source's head's parent).
+    let mut receiver = StreamReceiver::new_store(MemoryStorage::new(), clock());
+    block_on(receiver.push(&send(&source, &SendOptions::default()))).unwrap();
+    let (copy, _) = block_on(receiver.finish()).unwrap();
+    assert_eq!(block_on(copy.read(0, 1)).unwrap(), block(0));
+
+    // The source rolls back to snapshot 2: its live chain is 1, 2.
+    block_on(source.rollback(second, None)).unwrap();
+    let have = copy.volume(copy.head()).unwrap().parent.unwrap();
+    assert_eq!(have, first);
+    let stream = send(
+        &source,
+        &SendOptions {
+            base: Some(have),
+            ..SendOptions::default()
+        },
+    );
+    let mut receiver = StreamReceiver::into_store(copy);
+    block_on(receiver.push(&stream)).unwrap();
+    let (copy, _) = block_on(receiver.finish()).unwrap();
+    assert_eq!(copy.volume(copy.head()).unwrap().parent, Some(second));
+    assert_eq!(
+        block_on(copy.read(0, BLOCKS)).unwrap(),
+        block_on(source.read_at(second, 0, BLOCKS)).unwrap()
+    );
+}

@@ -537,6 +537,9 @@ pub struct StreamReceiver<S: Storage> {
     /// The branch registry of a whole-tree stream and the volume the head grows from, applied
     /// at its end.
     branches: Option<(super::branch::Branches, u64)>,
+    /// The stream's last volume, landed or already here: the newest of the chain it carries,
+    /// which the head grows from at its end.
+    last_volume: Option<u64>,
     ended: bool,
     report: CopyReport,
 }
@@ -569,6 +572,7 @@ impl<S: Storage> StreamReceiver<S> {
             header: None,
             volume: None,
             branches: None,
+            last_volume: None,
             ended: false,
             report: CopyReport::default(),
         }
@@ -931,6 +935,7 @@ impl<S: Storage> StreamReceiver<S> {
                 "volume {volume} ended with missing entries"
             )));
         }
+        self.last_volume = Some(volume);
         if v.skip {
             self.report.volumes_skipped += 1;
             return Ok(());
@@ -961,20 +966,17 @@ impl<S: Storage> StreamReceiver<S> {
             return Err(stream_error("the stream ended with volumes missing"));
         }
         let branches = self.branches.take();
+        let last_volume = self.last_volume;
         let store = self.store().await?;
         if let Some((branches, head_parent)) = branches {
             return store.adopt_branches(branches, head_parent).await.map(|()| {
                 self.ended = true;
             });
         }
-        // The head now grows from the newest volume received.
-        let newest = store
-            .partitions
-            .iter()
-            .enumerate()
-            .filter(|(s, p)| *s as u32 != store.head && !p.dropped && p.sealed_ms.is_some())
-            .max_by_key(|(_, p)| p.next_seq)
-            .map(|(s, _)| s as u32);
+        // The head now grows from the stream's last volume: the newest of the chain it carries
+        // (not the store's newest partition, which may be of another line the store received
+        // before, e.g. a whole tree, while this stream's chain ends at an older snapshot).
+        let newest = last_volume.and_then(|v| store.partitions.slot(VolumeId(v)));
         if volumes > 0 && store.partitions[store.head as usize].parent != newest {
             store
                 .seal_head_and_open_with("", Some(newest), true)
