@@ -145,21 +145,25 @@ fi
 
 # --- Node and npm packages (both modes: the served SQLite demo runs wa-sqlite from npm) ---------
 
-# playwright-core needs Node 20 or newer. Debian 12's own nodejs is 18, so installing it only
-# helps on newer releases; otherwise say plainly what is missing.
-NODE_MAJOR_MIN=20
-node_major() { node -p 'process.versions.node.split(".")[0]'; }
+# Node 20.19+ or 22.12+: what vite 8 (the bundler tests) requires, playwright-core needing 20.
+# Debian 12's own nodejs is 18, so installing it only helps on newer releases; otherwise say
+# plainly what is missing.
+node_new_enough() {
+  node -e '
+    const [major, minor] = process.versions.node.split(".").map(Number);
+    process.exit((major === 20 && minor >= 19) || (major === 22 && minor >= 12) || major > 22 ? 0 : 1);
+  '
+}
 has_node() {
-  command -v node >/dev/null && command -v npm >/dev/null &&
-    [ "$(node_major)" -ge "$NODE_MAJOR_MIN" ]
+  command -v node >/dev/null && command -v npm >/dev/null && node_new_enough
 }
 install_node() {
   command -v node >/dev/null || apt_install nodejs npm
   command -v npm >/dev/null || apt_install npm
-  [ "$(node_major)" -ge "$NODE_MAJOR_MIN" ] ||
-    die "node $(node --version) is too old: the end-to-end tests need Node $NODE_MAJOR_MIN or newer"
+  node_new_enough ||
+    die "node $(node --version) is too old: the tests need Node 20.19+ or 22.12+ (vite 8, playwright-core)"
 }
-step "node >= $NODE_MAJOR_MIN + npm" has_node install_node
+step "node (20.19+ or 22.12+) + npm" has_node install_node
 
 # --- npm packages for the end-to-end tests ----------------------------------------------------
 
