@@ -688,7 +688,8 @@ volumes). If DIR holds a store, the stream's volumes are added to it: an increme
 its base volume to be there, and the store's head must hold no writes of its own (roll back first). \
 A volume lands only once all of it has arrived and verified; volumes the store already has are \
 checked and skipped, so applying a stream again, or a longer one, is safe. Afterwards the head \
-grows from the newest volume received. If the stream breaks off or is damaged, the volumes that \
+grows from the stream's last volume (the newest of the chain it carries, received or already \
+there). If the stream breaks off or is damaged, the volumes that \
 landed before the break stay: the error says which, and the newest volume the store has, so the \
 copy can resume with `strata send SOURCE --base <that volume>`.",
     after_help = "\

@@ -153,14 +153,16 @@ fn policy_assignments_and_audit_survive_reopen() {
     assert_eq!(store.audit()[0], entries[0]);
 }
 
+/// One rule: delete snapshots older than an hour.
+fn retain_an_hour() -> Policy {
+    Policy::from_json(r#"{ "rules": [ { "kind": "retain", "max_age_ms": 3600000 } ] }"#).unwrap()
+}
+
 #[test]
 fn a_held_volume_is_never_deleted() {
     let clock = Rc::new(ManualClock::new(START_MS));
     let (_, mut store) = store(&clock);
-    let policy =
-        Policy::from_json(r#"{ "rules": [ { "kind": "retain", "max_age_ms": 3600000 } ] }"#)
-            .unwrap();
-    block_on(store.set_policy(Some(policy))).unwrap();
+    block_on(store.set_policy(Some(retain_an_hour()))).unwrap();
     let held = block_on(store.snapshot(Some("held"))).unwrap();
     let other = block_on(store.snapshot(Some("other"))).unwrap();
     block_on(store.snapshot(Some("newest"))).unwrap();
@@ -959,10 +961,7 @@ fn the_policy_scheme_names_every_snapshot_taken_without_a_label_and_never_twice_
 fn a_retention_rule_never_touches_a_parked_branch_head() {
     let clock = Rc::new(ManualClock::new(START_MS));
     let (_, mut store) = store(&clock);
-    let policy =
-        Policy::from_json(r#"{ "rules": [ { "kind": "retain", "max_age_ms": 3600000 } ] }"#)
-            .unwrap();
-    block_on(store.set_policy(Some(policy))).unwrap();
+    block_on(store.set_policy(Some(retain_an_hour()))).unwrap();
     let golden = block_on(store.snapshot(Some("golden"))).unwrap();
     let parked = block_on(store.clone_branch(golden, "test")).unwrap();
     block_on(store.snapshot(Some("newest"))).unwrap();

@@ -244,6 +244,16 @@ for (const backend of ['memory', 'opfs', 'indexeddb']) {
   });
 }
 
+/** Runs `body(page)` on a demo page (its own store on memory) in a context of its own. */
+async function inDemoPage(body, contextOptions = {}) {
+  const context = await browser.newContext(contextOptions);
+  try {
+    await body(await openDemo(context, 'memory', `sqlite-page-${seed}`));
+  } finally {
+    await context.close();
+  }
+}
+
 /** In the page: a fresh store `name` on `backend` (destroyed first) with a database in it. */
 async function freshDatabase(page, backend, name, openOptions = {}) {
   await page.evaluate(
@@ -261,9 +271,7 @@ async function freshDatabase(page, backend, name, openOptions = {}) {
 }
 
 test('opfs: one write batch and one sync per commit, none for reads', async () => {
-  const context = await browser.newContext();
-  try {
-    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+  await inDemoPage(async (page) => {
     await freshDatabase(page, 'opfs', `sqlite-flush-${seed}`);
     const counts = await page.evaluate(async () => {
       const { store, db } = window.fresh;
@@ -304,15 +312,11 @@ test('opfs: one write batch and one sync per commit, none for reads', async () =
     assert.deepEqual(counts.fiveCommits, { writeBatch: 5, sync: 5, write: 0, journals: 0 });
     assert.deepEqual(counts.oneBigCommit, { writeBatch: 1, sync: 1, write: 0, journals: 0 });
     assert.deepEqual(counts.reads, { writeBatch: 0, sync: 0, write: 0, journals: 0 });
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('indexeddb: snapshots taken by a Strata policy between commits are consistent databases', async () => {
-  const context = await browser.newContext();
-  try {
-    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+  await inDemoPage(async (page) => {
     await freshDatabase(page, 'indexeddb', `sqlite-policy-${seed}`, { policyTickMs: 15 });
     const result = await page.evaluate(async () => {
       const { store, db } = window.fresh;
@@ -353,15 +357,11 @@ test('indexeddb: snapshots taken by a Strata policy between commits are consiste
       assert.equal(snapshot.check, 'ok', `integrity of policy snapshot ${snapshot.id} (${snapshot.label})`);
       assert.ok(snapshot.committed, `policy snapshot ${snapshot.id} (${snapshot.label}) holds a committed state`);
     }
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('memory: the page diff of two snapshots names every page whose bytes differ', async () => {
-  const context = await browser.newContext();
-  try {
-    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+  await inDemoPage(async (page) => {
     await freshDatabase(page, 'memory', `sqlite-diff-${seed}`);
     const result = await page.evaluate(async () => {
       const { store, db } = window.fresh;
@@ -391,15 +391,11 @@ test('memory: the page diff of two snapshots names every page whose bytes differ
     assert.ok(result.differing.length >= 2, `an update changes the row's page and page 1: ${result.differing}`);
     assert.deepEqual(result.diff.pages, result.differing, `diff pages of ${result.pages}`);
     assert.equal(result.diff.headerChanged, false);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('opfs: a transaction over the batch limit fails with SQLITE_FULL and leaves the database as it was', async () => {
-  const context = await browser.newContext();
-  try {
-    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+  await inDemoPage(async (page) => {
     await freshDatabase(page, 'opfs', `sqlite-full-${seed}`);
     const result = await page.evaluate(async () => {
       const { store, db } = window.fresh;
@@ -434,15 +430,11 @@ test('opfs: a transaction over the batch limit fails with SQLITE_FULL and leaves
     assert.deepEqual(result.reopened, ['kept', 'later']);
     assert.equal(result.check2, 'ok');
     assert.equal(result.limit, 16 * 1024 * 1024 - 4096);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('memory mirror: a database on a mirror reads back from its legs and its snapshots', async () => {
-  const context = await browser.newContext();
-  try {
-    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+  await inDemoPage(async (page) => {
     const result = await page.evaluate(async (name) => {
       const { openMirror } = await import('strata-engine');
       const { openDatabase } = await import('strata-engine/sqlite');
@@ -470,9 +462,7 @@ test('memory mirror: a database on a mirror reads back from its legs and its sna
     assert.equal(result.check, 'ok');
     assert.equal(result.scrub.detected, 0, 'the legs scrub clean');
     assert.deepEqual(result.scrub.unrecoverable, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test("README: the SQLite quickstart runs as written and prints what its comments say", async () => {
@@ -482,9 +472,7 @@ test("README: the SQLite quickstart runs as written and prints what its comments
   // Static imports become dynamic ones, so that the block runs as a function body in the page.
   const body = block.replace(/^import \{([^}]*)\} from '([^']+)';$/gm, "const {$1} = await import('$2');");
   // The demo page's CSP forbids eval; the test's own context may bypass it.
-  const context = await browser.newContext({ bypassCSP: true });
-  try {
-    const page = await openDemo(context, 'memory', `sqlite-page-${seed}`);
+  await inDemoPage(async (page) => {
     const printed = await page.evaluate(async (body) => {
       const lines = [];
       const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
@@ -494,9 +482,7 @@ test("README: the SQLite quickstart runs as written and prints what its comments
     assert.deepEqual(printed[0], [[{ text: 'first' }]]);
     const [diff] = printed[1];
     assert.ok(diff.pages.length > 0 && diff.pages.includes(2), `the diff names page 2: ${JSON.stringify(diff)}`);
-  } finally {
-    await context.close();
-  }
+  }, { bypassCSP: true });
 });
 
 test('the demo page by keyboard: add notes, slide back, read the old snapshot, roll back; no accessibility violations', async () => {

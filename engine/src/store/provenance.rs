@@ -103,10 +103,11 @@ impl<S: Storage> Store<S> {
                 "locate describes at most {LOCATE_BLOCKS_MAX} blocks at once, not {blocks}"
             )));
         }
+        let slot = self.partitions.slot_of(volume)?;
         let ancestry = self.ancestry_of(volume)?;
         let mut out = Vec::with_capacity(blocks as usize);
         for a in addr..addr + blocks {
-            let provenance = match self.index.lookup(a, |s| ancestry.contains(s)) {
+            let provenance = match self.visible_version(a, slot, &ancestry) {
                 Some(version) => {
                     let p = &self.partitions[version.slot as usize];
                     // The record holding the block is the last one starting at or before it.

@@ -99,12 +99,8 @@ impl<S: Storage> Store<S> {
             computed = self.partitions.ancestry(slot);
             &computed
         };
-        let limit = self.read_limit(slot);
         let runs = plan_read(addr, blocks, block_size as u64, |a| {
-            match self
-                .index
-                .lookup_at(a, limit, self.first_seq_of(), |s| ancestry.contains(s))
-            {
+            match self.visible_version(a, slot, ancestry) {
                 Some(v) if v.is_zero() => (Source::Zero, 0),
                 Some(v) if v.slot == self.head && v.offset >= self.head_state.flushed => {
                     (Source::Pending(v.offset - self.head_state.flushed), v.crc)
@@ -118,15 +114,22 @@ impl<S: Storage> Store<S> {
         self.verify_runs(&runs, buf, &baseline_sums)
     }
 
-    /// The newest partition start a read of `slot` (`None`: the baseline) can see a version
-    /// from: its own (see `BlockIndex::lookup_at`).
-    pub(super) fn read_limit(&self, slot: Option<u32>) -> u64 {
-        slot.map_or(0, |s| self.partitions[s as usize].first_seq)
-    }
-
-    /// Each partition slot's first sequence number, for `BlockIndex::lookup_at`.
-    pub(super) fn first_seq_of(&self) -> impl Fn(u32) -> u64 + '_ {
-        |slot| self.partitions[slot as usize].first_seq
+    /// The version of block `addr` that volume `slot` (`None`: the baseline) reads, its
+    /// `ancestry` given: the newest in an ancestor, found by `BlockIndex::lookup_at` (no
+    /// partition that starts after `slot`'s own can be an ancestor). Reads and `locate` share it.
+    pub(super) fn visible_version(
+        &self,
+        addr: u64,
+        slot: Option<u32>,
+        ancestry: &SlotSet,
+    ) -> Option<Version> {
+        let limit = slot.map_or(0, |s| self.partitions[s as usize].first_seq);
+        self.index.lookup_at(
+            addr,
+            limit,
+            |s| self.partitions[s as usize].first_seq,
+            |s| ancestry.contains(s),
+        )
     }
 
     /// The object and byte offset a run's data comes from (for reads and error messages).
