@@ -185,6 +185,39 @@ fn block_counts_past_the_limit_are_refused_at_create_and_import() {
     assert!(error.to_string().contains("empty"), "{error}");
 }
 
+/// A store header claiming more blocks than the block index addresses (2^32, which no version
+/// creates: create stops at 2^28) is refused at open with the limit named, not indexed wrongly.
+#[test]
+fn a_store_claiming_more_than_2_pow_32_blocks_is_refused_at_open() {
+    use strata_engine::format::OPEN_BLOCK_COUNT_MAX;
+    for (blocks, opens) in [
+        (OPEN_BLOCK_COUNT_MAX, true),
+        (OPEN_BLOCK_COUNT_MAX + 1, false),
+    ] {
+        let (storage, store) = new_store();
+        drop(store);
+        storage.with_objects(|objects| {
+            let journal = objects.get_mut("meta-0000000000000001").expect("journal");
+            // The store header's payload: format version, block size, then the block count.
+            journal[24..32].copy_from_slice(&blocks.to_le_bytes());
+            let len = u32::from_le_bytes(journal[8..12].try_into().expect("4 bytes")) as usize;
+            let c = crc32c::crc32c_append(crc32c::crc32c(&journal[..12]), &journal[16..16 + len]);
+            journal[12..16].copy_from_slice(&c.to_le_bytes());
+        });
+        match block_on(Store::open(storage, clock())) {
+            Ok(store) => {
+                assert!(opens, "{blocks} blocks opened");
+                assert_eq!(store.block_count(), blocks);
+            }
+            Err(error) => {
+                assert!(!opens, "{blocks} blocks refused: {error}");
+                assert_eq!(error.code(), "LIMIT_EXCEEDED");
+                assert!(error.to_string().contains("4294967296"), "{error}");
+            }
+        }
+    }
+}
+
 /// A real stream of a store with one snapshot, and the store it came from.
 fn stream() -> Vec<u8> {
     let (_, mut store) = new_store();

@@ -34,6 +34,11 @@ pub const VOLUME_BYTES_MAX: u64 = 1 << 62;
 /// into the baseline read whole, a window at a time (memory stays fixed; time grows with it).
 pub const BLOCK_COUNT_MAX: u64 = 1 << 28;
 
+/// Most blocks a store may have to be opened: 2^32. The in-memory block index keeps addresses
+/// as `u32`; a store with more blocks (which no version of this engine creates past
+/// [`BLOCK_COUNT_MAX`]) is refused at open with `LIMIT_EXCEEDED`.
+pub const OPEN_BLOCK_COUNT_MAX: u64 = 1 << 32;
+
 /// Largest sequence number (and volume identifier) a store uses: 2^62, far beyond any real
 /// store, so that arithmetic on them never overflows. Anything larger on disk is corruption.
 pub const SEQ_MAX: u64 = 1 << 62;

@@ -423,6 +423,7 @@ impl<S: Storage> Store<S> {
         p.label = volume.label.clone();
         self.next_volume = self.next_volume.max(volume.volume + 1);
         self.load_sealed(slot, segment_len, volume.next_seq).await?;
+        self.index.finish_load();
         self.epoch += 1;
         Ok(())
     }

@@ -109,6 +109,7 @@ impl<S: Storage> Store<S> {
         store.load_sealed_partitions(&journal, head_slot).await?;
         store.set_head(head_slot);
         store.scan_head().await?;
+        store.index.finish_load();
         store.check_invariants();
         Ok(store)
     }
@@ -187,7 +188,7 @@ impl<S: Storage> Store<S> {
             if entry.zero {
                 let at = zero_entry_offset(offset, e);
                 for i in 0..u64::from(entry.blocks) {
-                    self.index.insert(
+                    self.index.load(
                         entry.addr + i,
                         Version {
                             slot,
@@ -199,7 +200,7 @@ impl<S: Storage> Store<S> {
                 continue;
             }
             for i in 0..u64::from(entry.blocks) {
-                self.index.insert(
+                self.index.load(
                     entry.addr + i,
                     Version {
                         slot,

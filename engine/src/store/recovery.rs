@@ -463,6 +463,12 @@ impl StoreHeader {
                 "store header has an impossible geometry",
             ));
         }
+        if block_count > format::OPEN_BLOCK_COUNT_MAX {
+            return Err(Error::LimitExceeded(format!(
+                "the store has {block_count} blocks; this engine opens stores of at most {} blocks (its block index keeps 32-bit addresses)",
+                format::OPEN_BLOCK_COUNT_MAX
+            )));
+        }
         Ok(StoreHeader {
             format_version,
             block_size,
