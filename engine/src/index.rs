@@ -124,6 +124,63 @@ fn key(addr: u64) -> Option<u32> {
     u32::try_from(addr).ok()
 }
 
+/// A sorted run being built, address by address in ascending order.
+struct RunBuilder {
+    addrs: Vec<u32>,
+    starts: Vec<u32>,
+    versions: Vec<Version>,
+}
+
+impl RunBuilder {
+    fn with_capacity(addrs: usize, versions: usize) -> RunBuilder {
+        let mut starts = Vec::with_capacity(addrs + 1);
+        starts.push(0);
+        RunBuilder {
+            addrs: Vec::with_capacity(addrs),
+            starts,
+            versions: Vec::with_capacity(versions),
+        }
+    }
+
+    /// Appends `version` as the newest of `addr` (at or after the last address pushed); a
+    /// version of the same partition as the address's newest replaces it.
+    fn push(&mut self, addr: u32, version: Version) {
+        if self.addrs.last() == Some(&addr) {
+            let last = self.versions.last_mut().expect("an address has a version");
+            if last.slot == version.slot {
+                *last = version;
+                return;
+            }
+            self.versions.push(version);
+            *self.starts.last_mut().expect("starts is never empty") = self.versions.len() as u32;
+        } else {
+            debug_assert!(self.addrs.last().is_none_or(|&a| a < addr));
+            self.addrs.push(addr);
+            self.versions.push(version);
+            self.starts.push(self.versions.len() as u32);
+        }
+    }
+
+    /// Appends `addr` with `list` (its whole list; nothing when empty).
+    fn extend(&mut self, addr: u32, list: &[Version]) {
+        if !list.is_empty() {
+            self.addrs.push(addr);
+            self.versions.extend_from_slice(list);
+            self.starts.push(self.versions.len() as u32);
+        }
+    }
+
+    /// Makes this the index's run, trimmed to size.
+    fn install(mut self, index: &mut BlockIndex) {
+        self.addrs.shrink_to_fit();
+        self.starts.shrink_to_fit();
+        self.versions.shrink_to_fit();
+        index.addrs = self.addrs;
+        index.starts = self.starts;
+        index.versions = self.versions;
+    }
+}
+
 impl BlockIndex {
     /// The versions of `key` in the sorted run.
     fn in_run(&self, key: u32) -> &[Version] {
@@ -224,37 +281,34 @@ impl BlockIndex {
         self.merge_recent();
         let mut loaded = std::mem::take(&mut self.loading);
         loaded.sort_unstable_by_key(|l| (l.addr, l.order));
-        // Within an address, a later version of the same partition replaces the earlier one.
-        loaded.dedup_by(|later, earlier| {
-            let same = later.addr == earlier.addr && later.version.slot == earlier.version.slot;
-            if same {
-                earlier.version = later.version;
+        if !self.recent.is_empty() || self.versions.len() + loaded.len() > u32::MAX as usize {
+            // Past what the run's positions address: the rest waits in `recent`.
+            for l in loaded {
+                self.insert(u64::from(l.addr), l.version);
             }
-            same
-        });
-        let mut changes = Vec::new();
-        let mut i = 0;
-        while i < loaded.len() {
-            let addr = loaded[i].addr;
-            let end = i + loaded[i..].iter().take_while(|l| l.addr == addr).count();
-            let existing = self.in_run(addr);
-            let was_mapped = !existing.is_empty();
-            let mut list = Vec::with_capacity(existing.len() + end - i);
-            list.extend_from_slice(existing);
-            for l in &loaded[i..end] {
-                match list.last_mut() {
-                    Some(last) if last.slot == l.version.slot => *last = l.version,
-                    _ => list.push(l.version),
-                }
-            }
-            changes.push((addr, Versions::from_list(list)));
-            if !was_mapped {
-                self.mapped += 1;
-            }
-            i = end;
+            return;
         }
-        drop(loaded);
-        self.rebuild_run(&changes);
+        let mut run = RunBuilder::with_capacity(
+            self.addrs.len() + loaded.len(),
+            self.versions.len() + loaded.len(),
+        );
+        let mut loaded = loaded.iter().peekable();
+        for (i, &addr) in self.addrs.iter().enumerate() {
+            while let Some(l) = loaded.next_if(|l| l.addr < addr) {
+                run.push(l.addr, l.version);
+            }
+            for &v in &self.versions[self.starts[i] as usize..self.starts[i + 1] as usize] {
+                run.push(addr, v);
+            }
+            while let Some(l) = loaded.next_if(|l| l.addr == addr) {
+                run.push(addr, l.version);
+            }
+        }
+        for l in loaded {
+            run.push(l.addr, l.version);
+        }
+        self.mapped = run.addrs.len();
+        run.install(self);
     }
 
     /// Merges `recent` into a new sorted run.
@@ -262,61 +316,37 @@ impl BlockIndex {
         if self.recent.is_empty() {
             return;
         }
+        let versions_len = self.versions.len()
+            + self
+                .recent
+                .values()
+                .map(|v| v.as_slice().len())
+                .sum::<usize>();
+        if versions_len > u32::MAX as usize {
+            // Past what the run's positions address: `recent` keeps growing instead.
+            return;
+        }
         let mut changes: Vec<(u32, Versions)> =
             std::mem::take(&mut self.recent).into_iter().collect();
         changes.sort_unstable_by_key(|(addr, _)| *addr);
-        self.rebuild_run(&changes);
-    }
-
-    /// A new run: the old one with `changes` (sorted by address, each the address's whole new
-    /// list) in place of the lists they name. Keeps the old run and changes `recent` instead if
-    /// the new run would hold more versions than its `u32` positions can address.
-    fn rebuild_run(&mut self, changes: &[(u32, Versions)]) {
-        let versions_len = self.versions.len()
-            + changes
-                .iter()
-                .map(|(_, v)| v.as_slice().len())
-                .sum::<usize>();
-        if versions_len > u32::MAX as usize {
-            for (addr, list) in changes {
-                self.recent.insert(*addr, list.clone());
-            }
-            return;
-        }
-        let addrs_len = self.addrs.len() + changes.len();
-        let mut addrs = Vec::with_capacity(addrs_len);
-        let mut starts = Vec::with_capacity(addrs_len + 1);
-        let mut versions = Vec::with_capacity(versions_len);
-        starts.push(0u32);
-        let mut push = |addr: u32, list: &[Version]| {
-            if !list.is_empty() {
-                addrs.push(addr);
-                versions.extend_from_slice(list);
-                starts.push(versions.len() as u32);
-            }
-        };
+        let mut run = RunBuilder::with_capacity(self.addrs.len() + changes.len(), versions_len);
         let mut changes = changes.iter().peekable();
         for (i, &addr) in self.addrs.iter().enumerate() {
             while let Some((c, list)) = changes.next_if(|(c, _)| *c < addr) {
-                push(*c, list.as_slice());
+                run.extend(*c, list.as_slice());
             }
             match changes.next_if(|(c, _)| *c == addr) {
-                Some((_, list)) => push(addr, list.as_slice()),
-                None => push(
+                Some((_, list)) => run.extend(addr, list.as_slice()),
+                None => run.extend(
                     addr,
                     &self.versions[self.starts[i] as usize..self.starts[i + 1] as usize],
                 ),
             }
         }
         for (c, list) in changes {
-            push(*c, list.as_slice());
+            run.extend(*c, list.as_slice());
         }
-        addrs.shrink_to_fit();
-        starts.shrink_to_fit();
-        versions.shrink_to_fit();
-        self.addrs = addrs;
-        self.starts = starts;
-        self.versions = versions;
+        run.install(self);
     }
 
     /// The newest version of `addr` whose partition satisfies `visible`.

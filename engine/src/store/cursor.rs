@@ -154,7 +154,14 @@ impl<S: Storage> Store<S> {
         } else if let Some(place) = cursor.current.as_mut().filter(|p| p.record_done()) {
             place.record += 1;
             place.entry = 0;
-            let offset = self.partitions[place.slot as usize].records[place.record].offset;
+            let partition = &self.partitions[place.slot as usize];
+            let offset = partition
+                .records
+                .get(place.record)
+                .ok_or_else(|| {
+                    Error::corrupt(&partition.segment, 0, "the cursor passed the records")
+                })?
+                .offset;
             place.meta = self.read_record_meta(place.slot, offset).await?;
         }
         Ok(())
@@ -165,7 +172,9 @@ impl<S: Storage> Store<S> {
         let meta = &place.meta;
         let entry = meta.entries[place.entry];
         let partition = &self.partitions[place.slot as usize];
-        let record = partition.records[place.record];
+        let record = partition.records.get(place.record).ok_or_else(|| {
+            Error::corrupt(&partition.segment, 0, "the cursor passed the records")
+        })?;
         let block_size = self.block_size as usize;
         let blocks_before: u64 = meta.entries[..place.entry]
             .iter()
@@ -229,11 +238,7 @@ impl<S: Storage> Store<S> {
         // The record must be the one the index (loaded and verified at open) says is here: a
         // damaged copy in the segment must not steer the cursor or its allocations.
         let p = &self.partitions[slot as usize];
-        let expected = p
-            .records
-            .binary_search_by_key(&offset, |r| r.offset)
-            .ok()
-            .map(|i| p.records[i]);
+        let expected = p.records.at_offset(offset);
         let in_place = header.volume == p.volume.0
             && header.block_size == self.block_size
             && expected.is_some_and(|r| r.first_seq == header.first_seq)

@@ -43,6 +43,7 @@ mod open;
 mod ops;
 mod provenance;
 mod read;
+mod records;
 mod recovery;
 mod tree;
 mod types;
@@ -58,7 +59,7 @@ pub use ops::{CompactReport, Extent, Progress, SpaceInfo};
 pub use provenance::{
     BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX,
 };
-use tree::{PartitionTree, RecordRef};
+use tree::{PartitionTree, RecordList, RecordRef};
 pub use types::{
     BaselineKind, CreateOptions, CursorStart, LogEntry, RecoveryReport, StoreInfo, VolumeInfo,
     VolumeKind,

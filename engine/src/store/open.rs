@@ -334,6 +334,9 @@ impl<S: Storage> Store<S> {
                 "footer disagrees with the journal",
             ));
         }
+        self.partitions[slot as usize]
+            .records
+            .reserve(records.len());
         for (offset, meta) in records {
             self.check_record_place(slot, offset, &meta.header)
                 .and_then(|()| self.check_entries_in_range(&meta))
@@ -351,6 +354,8 @@ impl<S: Storage> Store<S> {
         }
         p.next_seq = next_seq;
         p.segment_len = segment_len;
+        // A sealed partition's list never grows again.
+        p.records.shrink_to_fit();
         Ok(())
     }
 

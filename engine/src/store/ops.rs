@@ -100,7 +100,7 @@ struct SegmentOut {
     bytes: Vec<u8>,
     written: u64,
     index: Vec<u8>,
-    records: Vec<RecordRef>,
+    records: RecordList,
     /// Each surviving block's address and its offset in the new segment.
     relocations: Vec<(u64, u64)>,
     entries: u64,
@@ -115,7 +115,7 @@ impl SegmentOut {
             bytes: Vec::new(),
             written: 0,
             index,
-            records: Vec::new(),
+            records: RecordList::default(),
             relocations: Vec::new(),
             entries: 0,
         }
@@ -551,6 +551,7 @@ impl<S: Storage> Store<S> {
         p.segment = out.segment;
         p.compacted = true;
         p.records = out.records;
+        p.records.shrink_to_fit();
         p.records_end = records_end;
         p.segment_len = segment_len;
         p.entries = out.entries;

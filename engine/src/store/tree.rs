@@ -9,17 +9,11 @@ use std::ops::{Index, IndexMut};
 
 use rustc_hash::FxHashMap;
 
+pub(super) use super::records::{RecordList, RecordRef};
 use crate::error::{Error, Result};
 use crate::format::segment_object;
 use crate::index::SlotSet;
 use crate::VolumeId;
-
-/// Where one record starts in its partition's segment.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct RecordRef {
-    pub offset: u64,
-    pub first_seq: u64,
-}
 
 /// One partition of the log: a snapshot (sealed), the live head, or a dropped slot.
 #[derive(Debug)]
@@ -46,7 +40,7 @@ pub(super) struct Partition {
     pub records_end: u64,
     /// Whole segment length (records, index and footer once sealed).
     pub segment_len: u64,
-    pub records: Vec<RecordRef>,
+    pub records: RecordList,
     pub blocks_written: u64,
 }
 
@@ -99,7 +93,7 @@ impl PartitionTree {
             next_seq: first_seq,
             records_end: 0,
             segment_len: 0,
-            records: Vec::new(),
+            records: RecordList::default(),
             blocks_written: 0,
         });
         self.by_volume.insert(volume, slot);
@@ -201,8 +195,9 @@ impl PartitionTree {
             }
             debug_assert!(
                 p.records
-                    .windows(2)
-                    .all(|w| w[0].first_seq < w[1].first_seq && w[0].offset < w[1].offset),
+                    .iter()
+                    .zip(p.records.iter().skip(1))
+                    .all(|(a, b)| a.first_seq < b.first_seq && a.offset < b.offset),
                 "partition {slot}'s records are out of order"
             );
         }
