@@ -33,9 +33,13 @@ impl Version {
     }
 }
 
+mod run;
+
+use run::{List, Run, RunBuilder};
+
 /// The current versions of one address changed since the sorted run was built.
-#[derive(Debug, Clone)]
-enum Versions {
+#[derive(Debug)]
+enum Recent {
     /// The address is no longer mapped (its versions were removed).
     Gone,
     One(Version),
@@ -44,20 +48,20 @@ enum Versions {
     Many(Box<[Version]>),
 }
 
-impl Versions {
+impl Recent {
     fn as_slice(&self) -> &[Version] {
         match self {
-            Versions::Gone => &[],
-            Versions::One(v) => std::slice::from_ref(v),
-            Versions::Many(list) => list,
+            Recent::Gone => &[],
+            Recent::One(v) => std::slice::from_ref(v),
+            Recent::Many(list) => list,
         }
     }
 
-    fn from_list(list: Vec<Version>) -> Versions {
+    fn from_list(list: Vec<Version>) -> Recent {
         match list.len() {
-            0 => Versions::Gone,
-            1 => Versions::One(list[0]),
-            _ => Versions::Many(list.into_boxed_slice()),
+            0 => Recent::Gone,
+            1 => Recent::One(list[0]),
+            _ => Recent::Many(list.into_boxed_slice()),
         }
     }
 }
@@ -77,24 +81,21 @@ const RECENT_FLOOR: usize = 4096;
 /// Block address to versions.
 ///
 /// Addresses are below 2^32 (a store holds at most [`crate::format::BLOCK_COUNT_MAX`] blocks and
-/// open refuses more than 2^32), so they are kept as `u32`. The bulk of the index is a *sorted
-/// run*: three arrays (addresses, where each address's versions start, the versions), 8 bytes
-/// per address plus 16 per version, with no per-entry allocation or hash-table slack. Addresses
-/// changed since the run was built live in a small hash map beside it (`recent`, holding each
-/// one's whole current list, `Gone` when no version is left), which is merged into a new run
-/// once it holds more than an eighth of the run's addresses (at least [`RECENT_FLOOR`]): each
-/// change is copied about eight times before it settles, and the map stays a fraction of the
-/// whole. Opening a store collects versions with [`BlockIndex::load`] and sorts them once
-/// ([`BlockIndex::finish_load`]), so a freshly opened index is one run with nothing beside it.
+/// open refuses more than [`crate::format::OPEN_BLOCK_COUNT_MAX`]), so they are kept as `u32`.
+/// The bulk of the index is a sorted [`Run`]: addresses, where each one's versions start, and
+/// the versions, 8 bytes per address and 12 per version (see `run.rs`), with no per-entry
+/// allocation or hash-table slack. Addresses changed since the run was built live in a small
+/// hash map beside it (`recent`, holding each one's whole current list, `Gone` when no version
+/// is left), merged into a new run once it holds more than an eighth of the run's addresses
+/// (at least [`RECENT_FLOOR`]): each change is copied about eight times before it settles, and
+/// the map stays a fraction of the whole. Opening a store collects versions with
+/// [`BlockIndex::load`] and sorts them once ([`BlockIndex::finish_load`]), so a freshly opened
+/// index is one run with nothing beside it.
 #[derive(Debug)]
 pub(crate) struct BlockIndex {
-    /// Addresses of the sorted run, ascending.
-    addrs: Vec<u32>,
-    /// `versions[starts[i]..starts[i + 1]]` are the versions of `addrs[i]`, oldest first.
-    starts: Vec<u32>,
-    versions: Vec<Version>,
+    run: Run,
     /// Addresses changed since the run was built, with their whole current list.
-    recent: FxHashMap<u32, Versions>,
+    recent: FxHashMap<u32, Recent>,
     /// Versions collected by `load`, not yet sorted into the run.
     loading: Vec<Loaded>,
     /// Addresses with at least one version.
@@ -106,9 +107,7 @@ pub(crate) struct BlockIndex {
 impl Default for BlockIndex {
     fn default() -> Self {
         BlockIndex {
-            addrs: Vec::new(),
-            starts: Vec::new(),
-            versions: Vec::new(),
+            run: Run::default(),
             recent: FxHashMap::default(),
             loading: Vec::new(),
             mapped: 0,
@@ -124,91 +123,28 @@ fn key(addr: u64) -> Option<u32> {
     u32::try_from(addr).ok()
 }
 
-/// A sorted run being built, address by address in ascending order.
-struct RunBuilder {
-    addrs: Vec<u32>,
-    starts: Vec<u32>,
-    versions: Vec<Version>,
-}
-
-impl RunBuilder {
-    fn with_capacity(addrs: usize, versions: usize) -> RunBuilder {
-        let mut starts = Vec::with_capacity(addrs + 1);
-        starts.push(0);
-        RunBuilder {
-            addrs: Vec::with_capacity(addrs),
-            starts,
-            versions: Vec::with_capacity(versions),
-        }
-    }
-
-    /// Appends `version` as the newest of `addr` (at or after the last address pushed); a
-    /// version of the same partition as the address's newest replaces it.
-    fn push(&mut self, addr: u32, version: Version) {
-        if self.addrs.last() == Some(&addr) {
-            let last = self.versions.last_mut().expect("an address has a version");
-            if last.slot == version.slot {
-                *last = version;
-                return;
-            }
-            self.versions.push(version);
-            *self.starts.last_mut().expect("starts is never empty") = self.versions.len() as u32;
-        } else {
-            debug_assert!(self.addrs.last().is_none_or(|&a| a < addr));
-            self.addrs.push(addr);
-            self.versions.push(version);
-            self.starts.push(self.versions.len() as u32);
-        }
-    }
-
-    /// Appends `addr` with `list` (its whole list; nothing when empty).
-    fn extend(&mut self, addr: u32, list: &[Version]) {
-        if !list.is_empty() {
-            self.addrs.push(addr);
-            self.versions.extend_from_slice(list);
-            self.starts.push(self.versions.len() as u32);
-        }
-    }
-
-    /// Makes this the index's run, trimmed to size.
-    fn install(mut self, index: &mut BlockIndex) {
-        self.addrs.shrink_to_fit();
-        self.starts.shrink_to_fit();
-        self.versions.shrink_to_fit();
-        index.addrs = self.addrs;
-        index.starts = self.starts;
-        index.versions = self.versions;
-    }
-}
-
 impl BlockIndex {
-    /// The versions of `key` in the sorted run.
-    fn in_run(&self, key: u32) -> &[Version] {
-        match self.addrs.binary_search(&key) {
-            Ok(i) => &self.versions[self.starts[i] as usize..self.starts[i + 1] as usize],
-            Err(_) => &[],
-        }
-    }
-
     /// The current versions of `addr`, oldest first.
-    fn current(&self, addr: u64) -> &[Version] {
+    fn current(&self, addr: u64) -> List<'_> {
         debug_assert!(self.loading.is_empty(), "index read before finish_load");
-        let Some(key) = key(addr) else { return &[] };
+        let Some(key) = key(addr) else {
+            return List::EMPTY;
+        };
         match self.recent.get(&key) {
-            Some(versions) => versions.as_slice(),
-            None => self.in_run(key),
+            Some(recent) => List::Slice(recent.as_slice()),
+            None => self.run.find(key),
         }
     }
 
-    /// Replaces the versions of `addr` by `list` (in `recent`), keeping the mapped count.
+    /// Replaces the versions of `key` by `list` (in `recent`), keeping the mapped count.
     fn set(&mut self, key: u32, was_mapped: bool, list: Vec<Version>) {
         match (was_mapped, list.is_empty()) {
             (false, false) => self.mapped += 1,
             (true, true) => self.mapped -= 1,
             _ => {}
         }
-        self.recent.insert(key, Versions::from_list(list));
-        if self.recent.len() > self.recent_floor.max(self.addrs.len() / 8) {
+        self.recent.insert(key, Recent::from_list(list));
+        if self.recent.len() > self.recent_floor.max(self.run.len() / 8) {
             self.merge_recent();
         }
     }
@@ -222,27 +158,27 @@ impl BlockIndex {
         };
         if let Some(entry) = self.recent.get_mut(&key) {
             match entry {
-                Versions::Gone => {
-                    *entry = Versions::One(version);
+                Recent::Gone => {
+                    *entry = Recent::One(version);
                     self.mapped += 1;
                     return;
                 }
-                Versions::One(last) if last.slot == version.slot => {
+                Recent::One(last) if last.slot == version.slot => {
                     *last = version;
                     return;
                 }
-                Versions::Many(list) => {
+                Recent::Many(list) => {
                     if let Some(last) = list.last_mut().filter(|l| l.slot == version.slot) {
                         *last = version;
                         return;
                     }
                 }
-                Versions::One(_) => {}
+                Recent::One(_) => {}
             }
         }
         let current = self.current(addr);
         let mut list = Vec::with_capacity(current.len() + 1);
-        list.extend_from_slice(current);
+        list.extend(current.iter());
         match list.last_mut() {
             Some(last) if last.slot == version.slot => *last = version,
             _ => list.push(version),
@@ -281,7 +217,7 @@ impl BlockIndex {
         self.merge_recent();
         let mut loaded = std::mem::take(&mut self.loading);
         loaded.sort_unstable_by_key(|l| (l.addr, l.order));
-        if !self.recent.is_empty() || self.versions.len() + loaded.len() > u32::MAX as usize {
+        if !self.recent.is_empty() || self.run.versions_len() + loaded.len() > u32::MAX as usize {
             // Past what the run's positions address: the rest waits in `recent`.
             for l in loaded {
                 self.insert(u64::from(l.addr), l.version);
@@ -289,15 +225,15 @@ impl BlockIndex {
             return;
         }
         let mut run = RunBuilder::with_capacity(
-            self.addrs.len() + loaded.len(),
-            self.versions.len() + loaded.len(),
+            self.run.len() + loaded.len(),
+            self.run.versions_len() + loaded.len(),
         );
         let mut loaded = loaded.iter().peekable();
-        for (i, &addr) in self.addrs.iter().enumerate() {
+        for (addr, list) in self.run.entries() {
             while let Some(l) = loaded.next_if(|l| l.addr < addr) {
                 run.push(l.addr, l.version);
             }
-            for &v in &self.versions[self.starts[i] as usize..self.starts[i + 1] as usize] {
+            for v in list.iter() {
                 run.push(addr, v);
             }
             while let Some(l) = loaded.next_if(|l| l.addr == addr) {
@@ -307,8 +243,8 @@ impl BlockIndex {
         for l in loaded {
             run.push(l.addr, l.version);
         }
-        self.mapped = run.addrs.len();
-        run.install(self);
+        self.mapped = run.len();
+        self.run = run.finish();
     }
 
     /// Merges `recent` into a new sorted run.
@@ -316,7 +252,7 @@ impl BlockIndex {
         if self.recent.is_empty() {
             return;
         }
-        let versions_len = self.versions.len()
+        let versions_len = self.run.versions_len()
             + self
                 .recent
                 .values()
@@ -326,36 +262,29 @@ impl BlockIndex {
             // Past what the run's positions address: `recent` keeps growing instead.
             return;
         }
-        let mut changes: Vec<(u32, Versions)> =
+        let mut changes: Vec<(u32, Recent)> =
             std::mem::take(&mut self.recent).into_iter().collect();
         changes.sort_unstable_by_key(|(addr, _)| *addr);
-        let mut run = RunBuilder::with_capacity(self.addrs.len() + changes.len(), versions_len);
+        let mut run = RunBuilder::with_capacity(self.run.len() + changes.len(), versions_len);
         let mut changes = changes.iter().peekable();
-        for (i, &addr) in self.addrs.iter().enumerate() {
-            while let Some((c, list)) = changes.next_if(|(c, _)| *c < addr) {
-                run.extend(*c, list.as_slice());
+        for (addr, list) in self.run.entries() {
+            while let Some((c, recent)) = changes.next_if(|(c, _)| *c < addr) {
+                run.extend(*c, List::Slice(recent.as_slice()));
             }
             match changes.next_if(|(c, _)| *c == addr) {
-                Some((_, list)) => run.extend(addr, list.as_slice()),
-                None => run.extend(
-                    addr,
-                    &self.versions[self.starts[i] as usize..self.starts[i + 1] as usize],
-                ),
+                Some((_, recent)) => run.extend(addr, List::Slice(recent.as_slice())),
+                None => run.extend(addr, list),
             }
         }
-        for (c, list) in changes {
-            run.extend(*c, list.as_slice());
+        for (c, recent) in changes {
+            run.extend(*c, List::Slice(recent.as_slice()));
         }
-        run.install(self);
+        self.run = run.finish();
     }
 
     /// The newest version of `addr` whose partition satisfies `visible`.
     pub fn lookup(&self, addr: u64, visible: impl Fn(u32) -> bool) -> Option<Version> {
-        self.current(addr)
-            .iter()
-            .rev()
-            .find(|v| visible(v.slot))
-            .copied()
+        self.current(addr).iter().rev().find(|v| visible(v.slot))
     }
 
     /// Like [`BlockIndex::lookup`], for a read at a volume whose partition starts at sequence
@@ -372,8 +301,9 @@ impl BlockIndex {
     ) -> Option<Version> {
         let list = self.current(addr);
         debug_assert!(
-            list.windows(2)
-                .all(|w| first_seq(w[0].slot) <= first_seq(w[1].slot)),
+            list.iter()
+                .zip(list.iter().skip(1))
+                .all(|(a, b)| first_seq(a.slot) <= first_seq(b.slot)),
             "the versions of block {addr} are not in sequence order"
         );
         let end = if list.len() > 1 {
@@ -381,14 +311,17 @@ impl BlockIndex {
         } else {
             list.len()
         };
-        list[..end].iter().rev().find(|v| visible(v.slot)).copied()
+        (0..end)
+            .rev()
+            .map(|i| list.get(i))
+            .find(|v| visible(v.slot))
     }
 
     /// Moves the version of `addr` in `slot` to `offset` (compaction rewrote it).
     pub fn relocate(&mut self, addr: u64, slot: u32, offset: u64) {
         self.finish_load();
         let Some(key) = key(addr) else { return };
-        if let Some(Versions::One(v)) = self.recent.get_mut(&key) {
+        if let Some(Recent::One(v)) = self.recent.get_mut(&key) {
             if v.slot == slot {
                 v.offset = offset;
             }
@@ -402,9 +335,9 @@ impl BlockIndex {
             .iter()
             .map(|v| {
                 if v.slot == slot {
-                    Version { offset, ..*v }
+                    Version { offset, ..v }
                 } else {
-                    *v
+                    v
                 }
             })
             .collect();
@@ -419,7 +352,7 @@ impl BlockIndex {
         if !current.iter().any(|v| v.slot == slot) {
             return;
         }
-        let list: Vec<Version> = current.iter().copied().filter(|v| v.slot != slot).collect();
+        let list: Vec<Version> = current.iter().filter(|v| v.slot != slot).collect();
         self.set(key, true, list);
     }
 
@@ -427,44 +360,35 @@ impl BlockIndex {
     pub fn remove_slot(&mut self, slot: u32) {
         self.finish_load();
         self.merge_recent();
-        // Filtered in place: the run keeps its order, and an address left with no version
-        // leaves the run.
-        let mut kept_addrs = 0;
-        let mut kept_versions = 0;
-        let mut begin = 0usize;
-        for i in 0..self.addrs.len() {
-            let end = self.starts[i + 1] as usize;
-            let first = kept_versions;
-            for v in begin..end {
-                if self.versions[v].slot != slot {
-                    self.versions[kept_versions] = self.versions[v];
-                    kept_versions += 1;
-                }
-            }
-            begin = end;
-            if kept_versions > first {
-                self.addrs[kept_addrs] = self.addrs[i];
-                self.starts[kept_addrs + 1] = kept_versions as u32;
-                kept_addrs += 1;
-            }
+        if self.recent.is_empty() {
+            self.mapped -= self.run.remove_slot(slot);
+            return;
         }
-        self.mapped -= self.addrs.len() - kept_addrs;
-        self.addrs.truncate(kept_addrs);
-        self.starts.truncate(kept_addrs + 1);
-        self.versions.truncate(kept_versions);
+        // The run could not take `recent` (past 2^32 versions): one address at a time.
+        let mut addrs = Vec::new();
+        self.for_each(|addr, list| {
+            if list.iter().any(|v| v.slot == slot) {
+                addrs.push(addr);
+            }
+        });
+        for addr in addrs {
+            self.remove(addr, slot);
+        }
     }
 
     /// Calls `f` with every address and its versions (oldest first), in no particular order.
     pub fn for_each(&self, mut f: impl FnMut(u64, &[Version])) {
         debug_assert!(self.loading.is_empty(), "index read before finish_load");
-        for (i, &addr) in self.addrs.iter().enumerate() {
+        let mut buf = Vec::new();
+        for (addr, list) in self.run.entries() {
             if !self.recent.contains_key(&addr) {
-                let list = &self.versions[self.starts[i] as usize..self.starts[i + 1] as usize];
-                f(u64::from(addr), list);
+                buf.clear();
+                buf.extend(list.iter());
+                f(u64::from(addr), &buf);
             }
         }
-        for (&addr, versions) in &self.recent {
-            let list = versions.as_slice();
+        for (&addr, recent) in &self.recent {
+            let list = recent.as_slice();
             if !list.is_empty() {
                 f(u64::from(addr), list);
             }
@@ -478,19 +402,19 @@ impl BlockIndex {
 
     /// Approximate heap bytes used by the index.
     pub fn heap_bytes(&self) -> usize {
-        let run = self.addrs.capacity() * 4
-            + self.starts.capacity() * 4
-            + self.versions.capacity() * std::mem::size_of::<Version>();
-        let recent = self.recent.capacity() * (std::mem::size_of::<(u32, Versions)>() + 1);
+        let recent = self.recent.capacity() * (std::mem::size_of::<(u32, Recent)>() + 1);
         let lists: usize = self
             .recent
             .values()
             .map(|v| match v {
-                Versions::Many(list) => std::mem::size_of_val(&**list),
+                Recent::Many(list) => std::mem::size_of_val(&**list),
                 _ => 0,
             })
             .sum();
-        run + recent + lists + self.loading.capacity() * std::mem::size_of::<Loaded>()
+        self.run.heap_bytes()
+            + recent
+            + lists
+            + self.loading.capacity() * std::mem::size_of::<Loaded>()
     }
 }
 
@@ -538,14 +462,19 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         let addr = 0..64u64;
         let slot = 0..6u32;
+        // Now and then an offset past what a packed version holds (the run widens).
+        let offset = prop_oneof![
+            20 => any::<u32>().prop_map(u64::from),
+            1 => (1u64 << 39)..(1u64 << 45),
+        ];
         prop_oneof![
-            6 => (addr.clone(), slot.clone(), any::<u32>())
-                .prop_map(|(addr, slot, o)| Op::Insert { addr, slot, offset: u64::from(o) }),
-            3 => (addr.clone(), slot.clone(), any::<u32>())
-                .prop_map(|(addr, slot, o)| Op::Load { addr, slot, offset: u64::from(o) }),
+            6 => (addr.clone(), slot.clone(), offset.clone())
+                .prop_map(|(addr, slot, offset)| Op::Insert { addr, slot, offset }),
+            3 => (addr.clone(), slot.clone(), offset.clone())
+                .prop_map(|(addr, slot, offset)| Op::Load { addr, slot, offset }),
             1 => Just(Op::FinishLoad),
-            2 => (addr.clone(), slot.clone(), any::<u32>())
-                .prop_map(|(addr, slot, o)| Op::Relocate { addr, slot, offset: u64::from(o) }),
+            2 => (addr.clone(), slot.clone(), offset)
+                .prop_map(|(addr, slot, offset)| Op::Relocate { addr, slot, offset }),
             2 => (addr, slot.clone()).prop_map(|(addr, slot)| Op::Remove { addr, slot }),
             1 => slot.prop_map(|slot| Op::RemoveSlot { slot }),
         ]
@@ -658,15 +587,16 @@ mod tests {
     }
 
     #[test]
-    fn a_loaded_index_is_one_run_of_24_bytes_per_single_version_block() {
+    fn a_loaded_index_is_one_run_of_20_bytes_per_single_version_block() {
         let mut index = BlockIndex::default();
         for addr in (0..100_000u64).rev() {
             index.load(addr * 7, version(0, addr));
         }
         index.finish_load();
         assert!(index.recent.is_empty() && index.loading.capacity() == 0);
+        assert!(index.run.is_packed());
         assert_eq!(index.mapped_blocks(), 100_000);
-        assert_eq!(index.heap_bytes(), 100_000 * 24 + 4);
+        assert_eq!(index.heap_bytes(), 100_000 * 20 + 4);
         assert_eq!(index.lookup(7 * 500, |_| true), Some(version(0, 500)));
         assert_eq!(index.lookup(7 * 500 + 1, |_| true), None);
     }
