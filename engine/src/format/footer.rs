@@ -5,7 +5,7 @@
 //! pointing at it. Opening the store reads footers and index sections only, never the data of a
 //! sealed partition.
 
-use super::record::{decode_tables, RecordMeta, RECORD_HEADER_LEN};
+use super::record::{decode_tables_into, RecordMeta, RECORD_HEADER_LEN};
 use super::{crc, set_u32_at, u32_at, DecodeError, Decoder, Encode};
 
 /// `"SIDX"`: first bytes of an index section.
@@ -144,47 +144,78 @@ pub fn decode_footer(bytes: &[u8]) -> Result<Footer, DecodeError> {
 
 /// Verifies and decodes an index section into (record offset, record meta) pairs.
 pub fn decode_index(footer: &Footer, index: &[u8]) -> Result<Vec<(u64, RecordMeta)>, DecodeError> {
-    if index.len() as u64 != footer.index_len {
-        return Err(DecodeError {
-            at: 0,
-            what: "index section truncated",
-        });
-    }
-    if crc(index) != footer.index_crc {
-        return Err(DecodeError {
-            at: 0,
-            what: "index section checksum mismatch",
-        });
-    }
-    let mut d = Decoder::new(index);
-    if d.u32("index magic")? != INDEX_MAGIC || d.u32("index reserved")? != 0 {
-        return Err(DecodeError {
-            at: 0,
-            what: "not an index section",
-        });
-    }
-    let count = d.u64("record count")?;
-    if count != footer.record_count {
-        return Err(DecodeError {
-            at: 8,
-            what: "index record count disagrees with the footer",
-        });
-    }
-    // Each record takes at least a header, so a hostile count cannot make us allocate much.
-    let capacity = (d.remaining() / RECORD_HEADER_LEN).min(count as usize);
-    let mut records = Vec::with_capacity(capacity);
-    for _ in 0..count {
-        let offset = d.u64("record offset")?;
-        let header_bytes = d.bytes(RECORD_HEADER_LEN, "record header")?;
-        let header = super::record::decode_header(header_bytes)?;
-        let tables = d.bytes(header.tables_len(), "record tables")?;
-        records.push((offset, decode_tables(header_bytes, tables)?));
-    }
-    if d.remaining() != 0 {
-        return Err(DecodeError {
-            at: d.position(),
-            what: "trailing bytes in index section",
-        });
+    let mut reader = IndexReader::new(footer, index)?;
+    let mut records = Vec::with_capacity(reader.capacity());
+    let mut meta = RecordMeta::default();
+    while let Some(offset) = reader.next_into(&mut meta)? {
+        records.push((offset, meta.clone()));
     }
     Ok(records)
+}
+
+/// Walks a verified index section record by record, decoding each into one reused
+/// [`RecordMeta`] (no allocation per record).
+pub struct IndexReader<'a> {
+    d: Decoder<'a>,
+    left: u64,
+}
+
+impl<'a> IndexReader<'a> {
+    /// Checks the section's length, checksum, magic and record count against `footer`.
+    pub fn new(footer: &Footer, index: &'a [u8]) -> Result<Self, DecodeError> {
+        if index.len() as u64 != footer.index_len {
+            return Err(DecodeError {
+                at: 0,
+                what: "index section truncated",
+            });
+        }
+        if crc(index) != footer.index_crc {
+            return Err(DecodeError {
+                at: 0,
+                what: "index section checksum mismatch",
+            });
+        }
+        let mut d = Decoder::new(index);
+        if d.u32("index magic")? != INDEX_MAGIC || d.u32("index reserved")? != 0 {
+            return Err(DecodeError {
+                at: 0,
+                what: "not an index section",
+            });
+        }
+        let count = d.u64("record count")?;
+        if count != footer.record_count {
+            return Err(DecodeError {
+                at: 8,
+                what: "index record count disagrees with the footer",
+            });
+        }
+        Ok(IndexReader { d, left: count })
+    }
+
+    /// How many records a caller may reserve room for: the count, bounded by what the section
+    /// can hold (each record takes at least a header), so a hostile count allocates nothing.
+    pub fn capacity(&self) -> usize {
+        (self.d.remaining() / RECORD_HEADER_LEN).min(self.left as usize)
+    }
+
+    /// Decodes the next record into `meta` and returns its offset; `None` after the last one
+    /// (the section must end there).
+    pub fn next_into(&mut self, meta: &mut RecordMeta) -> Result<Option<u64>, DecodeError> {
+        if self.left == 0 {
+            if self.d.remaining() != 0 {
+                return Err(DecodeError {
+                    at: self.d.position(),
+                    what: "trailing bytes in index section",
+                });
+            }
+            return Ok(None);
+        }
+        self.left -= 1;
+        let offset = self.d.u64("record offset")?;
+        let header_bytes = self.d.bytes(RECORD_HEADER_LEN, "record header")?;
+        let header = super::record::decode_header(header_bytes)?;
+        let tables = self.d.bytes(header.tables_len(), "record tables")?;
+        decode_tables_into(header_bytes, tables, meta)?;
+        Ok(Some(offset))
+    }
 }

@@ -69,7 +69,7 @@ pub const RECORD_CRC_OFFSET: usize = 60;
 const _: () = assert!(RECORD_CRC_OFFSET + 4 == RECORD_HEADER_LEN);
 
 /// The fixed header of a record, decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecordHeader {
     /// [`RECORD_FLAG_SEQ_TABLE`], [`RECORD_FLAG_ZERO_ENTRIES`], both or neither.
     pub flags: u16,
@@ -140,7 +140,7 @@ impl Payload<'_> {
 }
 
 /// A record's header and tables (everything but the data).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordMeta {
     /// The header.
     pub header: RecordHeader,
@@ -318,7 +318,27 @@ pub fn decode_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
 
 /// Verifies the header CRC over `header_bytes` (64 bytes) and `tables`, and decodes the tables.
 pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, DecodeError> {
+    let mut meta = RecordMeta {
+        header: decode_header(header_bytes)?,
+        entries: Vec::new(),
+        block_crcs: Vec::new(),
+    };
+    decode_tables_into(header_bytes, tables, &mut meta)?;
+    Ok(meta)
+}
+
+/// [`decode_tables`] into `meta`, reusing its lists (the open path decodes every record of
+/// every sealed partition; one `RecordMeta` serves them all). On an error `meta` holds
+/// whatever was decoded so far.
+pub fn decode_tables_into(
+    header_bytes: &[u8],
+    tables: &[u8],
+    meta: &mut RecordMeta,
+) -> Result<(), DecodeError> {
     let header = decode_header(header_bytes)?;
+    meta.header = header;
+    meta.entries.clear();
+    meta.block_crcs.clear();
     if tables.len() != header.tables_len() || header_bytes.len() < RECORD_HEADER_LEN {
         return Err(DecodeError {
             at: RECORD_HEADER_LEN,
@@ -333,7 +353,8 @@ pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, D
         });
     }
     let mut d = Decoder::new(tables);
-    let mut entries = Vec::with_capacity(header.entry_count as usize);
+    let entries = &mut meta.entries;
+    entries.reserve(header.entry_count as usize);
     let mut blocks_total: u64 = 0;
     let with_table = header.flags & RECORD_FLAG_SEQ_TABLE != 0;
     let zero_entries = header.flags & RECORD_FLAG_ZERO_ENTRIES != 0;
@@ -383,15 +404,12 @@ pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, D
             what: "entry blocks do not add up to the block count",
         });
     }
-    let mut block_crcs = Vec::with_capacity(header.block_count as usize);
+    let block_crcs = &mut meta.block_crcs;
+    block_crcs.reserve(header.block_count as usize);
     for _ in 0..header.block_count {
         block_crcs.push(d.u32("block crc")?);
     }
-    Ok(RecordMeta {
-        header,
-        entries,
-        block_crcs,
-    })
+    Ok(())
 }
 
 /// Checks each block of a record's data against its CRC. Returns the index of the first bad block.

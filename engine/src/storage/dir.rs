@@ -23,7 +23,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{Change, Commit, Storage, StorageError};
+use super::{Change, Commit, ReadRequest, Storage, StorageError};
 
 /// The lock file of earlier versions: never an object name.
 const LOCK_FILE: &str = "LOCK";
@@ -249,6 +249,27 @@ impl Storage for DirStorage {
                 Ok(0)
             }
         }
+    }
+
+    /// Tells the kernel about every range first (`posix_fadvise(WILLNEED)`), so that it fetches
+    /// them from the device concurrently, then reads each: a cold open reads the tails of
+    /// hundreds of segments this way, in about the time of the slowest rather than their sum.
+    async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {
+        #[cfg(target_os = "linux")]
+        if requests.len() > 1 {
+            for r in requests.iter() {
+                // Only a hint: a failure changes nothing but the speed of the reads below.
+                let len = std::num::NonZeroU64::new(r.buf.len() as u64);
+                let _ = self.with_file(r.object, false, |file| {
+                    let advice = rustix::fs::Advice::WillNeed;
+                    rustix::fs::fadvise(file, r.offset, len, advice).map_err(std::io::Error::from)
+                });
+            }
+        }
+        for r in requests.iter_mut() {
+            r.filled = self.read_at(r.object, r.offset, r.buf).await?;
+        }
+        Ok(())
     }
 
     async fn commit(&mut self, commit: Commit) -> Result<(), StorageError> {

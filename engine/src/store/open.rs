@@ -3,6 +3,21 @@
 
 use super::recovery::{self, JournalPartition, Parts};
 use super::*;
+use crate::format::footer::IndexReader;
+use crate::format::DecodeError;
+use crate::storage::ReadRequest;
+
+/// Sealed partitions whose tails open reads together: one `read_many` for their footers, one
+/// for their index sections. The directory backend asks the kernel for a whole batch before
+/// reading it (a cold open waits for the device about once per batch, not once per read);
+/// memory holds at most this many index sections at once.
+const SEALED_BATCH: usize = 64;
+
+/// A sealed segment's footer, checked against its partition, and its index section's bytes.
+pub(super) struct SealedTail {
+    footer: footer::Footer,
+    index: Vec<u8>,
+}
 
 impl<S: Storage> Store<S> {
     /// Replays the journal, assembles the store, and (unless read-only) finishes an
@@ -150,7 +165,9 @@ impl<S: Storage> Store<S> {
     }
 
     /// Loads every sealed partition's index, in sequence order so that every block's versions
-    /// end up oldest first; every partition but the head must be sealed.
+    /// end up oldest first; every partition but the head must be sealed. The tails are read
+    /// [`SEALED_BATCH`] partitions at a time, each batch in two `read_many` calls (footers, then
+    /// index sections), so that the backend can fetch them concurrently.
     async fn load_sealed_partitions(
         &mut self,
         journal: &[JournalPartition],
@@ -158,16 +175,11 @@ impl<S: Storage> Store<S> {
     ) -> Result<()> {
         let order =
             crate::order::order_by(self.partitions.len(), |s| (self.partitions[s].first_seq, 0));
+        let mut sealed = Vec::with_capacity(order.len());
         for slot in order.into_iter().map(|s| s as u32) {
             let jp = &journal[slot as usize];
             match &jp.sealed {
-                Some(seal) => {
-                    self.load_sealed(slot, seal.segment_len, seal.next_seq)
-                        .await?;
-                    let p = &mut self.partitions[slot as usize];
-                    p.sealed_ms = Some(seal.sealed_ms);
-                    p.label = seal.label.clone();
-                }
+                Some(seal) => sealed.push((slot, seal)),
                 None if slot == head_slot => {}
                 None => {
                     return Err(Error::corrupt(
@@ -176,6 +188,19 @@ impl<S: Storage> Store<S> {
                         format!("partition {} is neither sealed nor the head", jp.volume),
                     ))
                 }
+            }
+        }
+        for batch in sealed.chunks(SEALED_BATCH) {
+            let parts: Vec<(u32, u64)> = batch
+                .iter()
+                .map(|(slot, seal)| (*slot, seal.segment_len))
+                .collect();
+            let tails = self.read_sealed_tails(&parts).await?;
+            for ((slot, seal), tail) in batch.iter().zip(tails) {
+                self.load_sealed_tail(*slot, seal.segment_len, seal.next_seq, tail)?;
+                let p = &mut self.partitions[*slot as usize];
+                p.sealed_ms = Some(seal.sealed_ms);
+                p.label = seal.label.clone();
             }
         }
         Ok(())
@@ -270,53 +295,101 @@ impl<S: Storage> Store<S> {
         slot: u32,
         segment_len: u64,
     ) -> Result<(footer::Footer, Vec<(u64, RecordMeta)>)> {
-        let object = &self.partitions[slot as usize].segment;
+        let tail = self.read_sealed_tail(slot, segment_len).await?;
         if segment_len == 0 {
-            // An empty sealed partition has no segment object (a new branch's head, see
-            // `branch.rs`): no records, and its range of sequence numbers is empty.
+            return Ok((tail.footer, Vec::new()));
+        }
+        let object = &self.partitions[slot as usize].segment;
+        let records = decode_index(&tail.footer, &tail.index)
+            .map_err(|e| Error::corrupt(object, tail.footer.records_end, e.what))?;
+        Ok((tail.footer, records))
+    }
+
+    async fn read_sealed_tail(&self, slot: u32, segment_len: u64) -> Result<SealedTail> {
+        let mut tails = self.read_sealed_tails(&[(slot, segment_len)]).await?;
+        tails
+            .pop()
+            .ok_or_else(|| Error::corrupt(&self.partitions[slot as usize].segment, 0, "no tail"))
+    }
+
+    /// Reads the footers of the sealed segments `parts` names (slot, length from the journal),
+    /// checks each against its partition, then reads their index sections: two `read_many`
+    /// calls in all. The tails come back in the order of `parts`.
+    async fn read_sealed_tails(&self, parts: &[(u32, u64)]) -> Result<Vec<SealedTail>> {
+        for &(slot, segment_len) in parts.iter().filter(|(_, len)| *len != 0) {
+            let object = &self.partitions[slot as usize].segment;
+            let actual_len = self.storage.len(object).await?.unwrap_or(0);
+            if actual_len < segment_len || segment_len < FOOTER_LEN as u64 {
+                return Err(Error::corrupt(
+                    object,
+                    actual_len,
+                    format!("sealed segment is {actual_len} bytes, the journal says {segment_len}"),
+                ));
+            }
+        }
+        let mut footer_bytes = vec![[0u8; FOOTER_LEN]; parts.len()];
+        let mut requests: Vec<ReadRequest<'_>> = parts
+            .iter()
+            .zip(footer_bytes.iter_mut())
+            .filter(|((_, len), _)| *len != 0)
+            .map(|(&(slot, len), buf)| ReadRequest {
+                object: &self.partitions[slot as usize].segment,
+                offset: len - FOOTER_LEN as u64,
+                buf,
+                filled: 0,
+            })
+            .collect();
+        self.storage.read_many(&mut requests).await?;
+        drop(requests);
+        let mut tails = Vec::with_capacity(parts.len());
+        for (&(slot, segment_len), bytes) in parts.iter().zip(&footer_bytes) {
             let p = &self.partitions[slot as usize];
-            let footer = footer::Footer {
-                volume: p.volume.0,
-                records_end: 0,
-                index_len: 0,
-                record_count: 0,
-                next_seq: p.first_seq,
-                index_crc: 0,
-            };
-            return Ok((footer, Vec::new()));
+            if segment_len == 0 {
+                // An empty sealed partition has no segment object (a new branch's head, see
+                // `branch.rs`): no records, and its range of sequence numbers is empty.
+                let footer = footer::Footer {
+                    volume: p.volume.0,
+                    records_end: 0,
+                    index_len: 0,
+                    record_count: 0,
+                    next_seq: p.first_seq,
+                    index_crc: 0,
+                };
+                tails.push(SealedTail {
+                    footer,
+                    index: Vec::new(),
+                });
+                continue;
+            }
+            let footer_at = segment_len - FOOTER_LEN as u64;
+            let f =
+                decode_footer(bytes).map_err(|e| Error::corrupt(&p.segment, footer_at, e.what))?;
+            if f.volume != p.volume.0 || f.records_end.checked_add(f.index_len) != Some(footer_at) {
+                return Err(Error::corrupt(
+                    &p.segment,
+                    footer_at,
+                    "footer disagrees with the journal",
+                ));
+            }
+            // Bounded by the object's real length (checked above).
+            tails.push(SealedTail {
+                footer: f,
+                index: vec![0u8; f.index_len as usize],
+            });
         }
-        let actual_len = self.storage.len(object).await?.unwrap_or(0);
-        if actual_len < segment_len || segment_len < FOOTER_LEN as u64 {
-            return Err(Error::corrupt(
-                object,
-                actual_len,
-                format!("sealed segment is {actual_len} bytes, the journal says {segment_len}"),
-            ));
-        }
-        let mut footer_bytes = [0u8; FOOTER_LEN];
-        let footer_at = segment_len - FOOTER_LEN as u64;
-        self.storage
-            .read_at(object, footer_at, &mut footer_bytes)
-            .await?;
-        let f =
-            decode_footer(&footer_bytes).map_err(|e| Error::corrupt(object, footer_at, e.what))?;
-        if f.volume != self.partitions[slot as usize].volume.0
-            || f.records_end.checked_add(f.index_len) != Some(footer_at)
-        {
-            return Err(Error::corrupt(
-                object,
-                footer_at,
-                "footer disagrees with the journal",
-            ));
-        }
-        // Bounded by the object's real length (checked just above).
-        let mut index = vec![0u8; f.index_len as usize];
-        self.storage
-            .read_at(object, f.records_end, &mut index)
-            .await?;
-        let records =
-            decode_index(&f, &index).map_err(|e| Error::corrupt(object, f.records_end, e.what))?;
-        Ok((f, records))
+        let mut requests: Vec<ReadRequest<'_>> = parts
+            .iter()
+            .zip(tails.iter_mut())
+            .filter(|((_, len), _)| *len != 0)
+            .map(|(&(slot, _), tail)| ReadRequest {
+                object: &self.partitions[slot as usize].segment,
+                offset: tail.footer.records_end,
+                buf: &mut tail.index,
+                filled: 0,
+            })
+            .collect();
+        self.storage.read_many(&mut requests).await?;
+        Ok(tails)
     }
 
     pub(super) async fn load_sealed(
@@ -325,23 +398,41 @@ impl<S: Storage> Store<S> {
         segment_len: u64,
         next_seq: u64,
     ) -> Result<()> {
+        let tail = self.read_sealed_tail(slot, segment_len).await?;
+        self.load_sealed_tail(slot, segment_len, next_seq, tail)
+    }
+
+    /// Indexes a sealed partition from its tail, checking each record's place and entries.
+    fn load_sealed_tail(
+        &mut self,
+        slot: u32,
+        segment_len: u64,
+        next_seq: u64,
+        tail: SealedTail,
+    ) -> Result<()> {
         let object = self.partitions[slot as usize].segment.clone();
-        let (f, records) = self.read_sealed_index(slot, segment_len).await?;
+        let f = tail.footer;
         if f.next_seq != next_seq {
             return Err(Error::corrupt(
                 &object,
-                segment_len - FOOTER_LEN as u64,
+                segment_len.saturating_sub(FOOTER_LEN as u64),
                 "footer disagrees with the journal",
             ));
         }
-        self.partitions[slot as usize]
-            .records
-            .reserve(records.len());
-        for (offset, meta) in records {
-            self.check_record_place(slot, offset, &meta.header)
-                .and_then(|()| self.check_entries_in_range(&meta))
-                .map_err(|what| Error::corrupt(&object, offset, what))?;
-            self.apply_record_to_index(slot, offset, &meta);
+        if segment_len != 0 {
+            let corrupt = |e: DecodeError| Error::corrupt(&object, f.records_end, e.what);
+            let mut reader = IndexReader::new(&f, &tail.index).map_err(corrupt)?;
+            self.partitions[slot as usize]
+                .records
+                .reserve(reader.capacity());
+            // One `RecordMeta` for every record: no allocation per record.
+            let mut meta = RecordMeta::default();
+            while let Some(offset) = reader.next_into(&mut meta).map_err(corrupt)? {
+                self.check_record_place(slot, offset, &meta.header)
+                    .and_then(|()| self.check_entries_in_range(&meta))
+                    .map_err(|what| Error::corrupt(&object, offset, what))?;
+                self.apply_record_to_index(slot, offset, &meta);
+            }
         }
         let p = &mut self.partitions[slot as usize];
         let seq_ok = p.next_seq == next_seq || (p.compacted && p.next_seq <= next_seq);
