@@ -286,6 +286,12 @@ impl Storage for DirStorage {
                     offset,
                     data,
                 } => {
+                    if commit.unsynced {
+                        // Never flushed on purpose: the file stays out of the dirty set (and a
+                        // new file's directory entry out of the next directory sync).
+                        self.with_file(object, true, |f| f.write_all_at(data, *offset))?;
+                        continue;
+                    }
                     let existed =
                         self.files.borrow().contains_key(object) || self.root.join(object).exists();
                     // Marked before the write: a file with unsynced writes is never closed.
@@ -392,6 +398,7 @@ mod tests {
         let before = fds();
         for i in 0..40u8 {
             let commit = Commit {
+                unsynced: false,
                 changes: vec![Change::Write {
                     object: format!("seg-{i}"),
                     offset: 0,
@@ -430,12 +437,14 @@ mod tests {
             })
             .collect();
         block_on(storage.commit(Commit {
+            unsynced: false,
             changes,
             durable: false,
         }))
         .expect("commit");
         assert_eq!(storage.open_files(), 6, "all six hold unsynced writes");
         block_on(storage.commit(Commit {
+            unsynced: false,
             changes: Vec::new(),
             durable: true,
         }))
@@ -443,6 +452,7 @@ mod tests {
         assert!(storage.dirty.is_empty());
         // Synced: the next file opened brings the count back under the limit.
         block_on(storage.commit(Commit {
+            unsynced: false,
             changes: vec![Change::Write {
                 object: "g".into(),
                 offset: 0,

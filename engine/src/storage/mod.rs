@@ -115,6 +115,13 @@ pub struct Commit {
     pub changes: Vec<Change>,
     /// When true, the commit is a durability barrier (see the module contract).
     pub durable: bool,
+    /// When true (never with `durable`), nothing depends on these changes being durable, ever:
+    /// a later barrier need not cover them, and a crash may drop or tear them even after one.
+    /// The engine writes a sealed segment's index and footer like this when its records are
+    /// already durable (open rebuilds a missing tail from the records), so that a snapshot
+    /// after a sync costs one flush. The directory backend leaves such writes out of its later
+    /// `fdatasync`s; the others may treat the commit as a plain non-durable one.
+    pub unsynced: bool,
 }
 
 impl Commit {
@@ -123,6 +130,16 @@ impl Commit {
         Commit {
             changes: Vec::new(),
             durable,
+            unsynced: false,
+        }
+    }
+
+    /// An empty commit whose changes never need to be durable (see [`Commit::unsynced`]).
+    pub fn unsynced() -> Self {
+        Commit {
+            changes: Vec::new(),
+            durable: false,
+            unsynced: true,
         }
     }
 

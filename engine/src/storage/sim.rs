@@ -37,6 +37,9 @@ struct SimState {
     durable: Objects,
     current: Objects,
     pending: Vec<Change>,
+    /// Changes of unsynced commits ([`Commit::unsynced`]): no barrier covers them; a crash
+    /// resolves them with the pending ones.
+    unsynced: Vec<Change>,
     io_count: u64,
     fail_once_at: Option<u64>,
     fail_from: Option<u64>,
@@ -93,7 +96,8 @@ impl SimDisk {
     /// `rng`), the durable image becomes the visible one, and injected failures are cleared.
     pub fn crash(&self, mode: CrashMode, rng: &mut impl RngCore) {
         let mut state = self.state.borrow_mut();
-        let mut pending = std::mem::take(&mut state.pending);
+        let mut pending = std::mem::take(&mut state.unsynced);
+        pending.append(&mut state.pending);
         if mode == CrashMode::Random {
             // Fisher-Yates shuffle: the disk may have reordered the writes.
             for i in (1..pending.len()).rev() {
@@ -217,7 +221,17 @@ impl Storage for SimDisk {
         for change in commit.changes {
             state.tick()?;
             apply_change(&mut state.current, &change);
-            state.pending.push(change);
+            if !matches!(change, Change::Write { .. }) {
+                // A later truncation or deletion of the object settles its unsynced writes: a
+                // deleted file's data is gone, and (conservatively) a truncated one's too.
+                let object = change.object().to_string();
+                state.unsynced.retain(|c| c.object() != object);
+            }
+            if commit.unsynced {
+                state.unsynced.push(change);
+            } else {
+                state.pending.push(change);
+            }
         }
         if commit.durable {
             state.tick()?;

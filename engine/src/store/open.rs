@@ -197,7 +197,8 @@ impl<S: Storage> Store<S> {
                 .collect();
             let tails = self.read_sealed_tails(&parts).await?;
             for ((slot, seal), tail) in batch.iter().zip(tails) {
-                self.load_sealed_tail(*slot, seal.segment_len, seal.next_seq, tail)?;
+                self.load_sealed_from(*slot, seal.segment_len, seal.next_seq, tail)
+                    .await?;
                 let p = &mut self.partitions[*slot as usize];
                 p.sealed_ms = Some(seal.sealed_ms);
                 p.label = seal.label.clone();
@@ -307,34 +308,40 @@ impl<S: Storage> Store<S> {
 
     async fn read_sealed_tail(&self, slot: u32, segment_len: u64) -> Result<SealedTail> {
         let mut tails = self.read_sealed_tails(&[(slot, segment_len)]).await?;
-        tails
-            .pop()
-            .ok_or_else(|| Error::corrupt(&self.partitions[slot as usize].segment, 0, "no tail"))
+        tails.pop().unwrap_or_else(|| {
+            Err(Error::corrupt(
+                &self.partitions[slot as usize].segment,
+                0,
+                "no tail",
+            ))
+        })
     }
 
     /// Reads the footers of the sealed segments `parts` names (slot, length from the journal),
-    /// checks each against its partition, then reads their index sections: two `read_many`
-    /// calls in all. The tails come back in the order of `parts`.
-    async fn read_sealed_tails(&self, parts: &[(u32, u64)]) -> Result<Vec<SealedTail>> {
-        for &(slot, segment_len) in parts.iter().filter(|(_, len)| *len != 0) {
+    /// checks each against its partition, then reads the index sections of those that pass:
+    /// two `read_many` calls in all. One result per part, in the order of `parts`: an `Err`
+    /// is a tail that cannot be used (short, missing, damaged); I/O failures fail the call.
+    async fn read_sealed_tails(&self, parts: &[(u32, u64)]) -> Result<Vec<Result<SealedTail>>> {
+        let mut lens = Vec::with_capacity(parts.len());
+        for &(slot, segment_len) in parts {
             let object = &self.partitions[slot as usize].segment;
-            let actual_len = self.storage.len(object).await?.unwrap_or(0);
-            if actual_len < segment_len || segment_len < FOOTER_LEN as u64 {
-                return Err(Error::corrupt(
-                    object,
-                    actual_len,
-                    format!("sealed segment is {actual_len} bytes, the journal says {segment_len}"),
-                ));
-            }
+            let actual_len = if segment_len == 0 {
+                0
+            } else {
+                self.storage.len(object).await?.unwrap_or(0)
+            };
+            lens.push(actual_len);
         }
+        // Footers of the parts whose segment is long enough to hold what the journal says.
+        let readable = |i: usize| parts[i].1 >= FOOTER_LEN as u64 && lens[i] >= parts[i].1;
         let mut footer_bytes = vec![[0u8; FOOTER_LEN]; parts.len()];
-        let mut requests: Vec<ReadRequest<'_>> = parts
-            .iter()
-            .zip(footer_bytes.iter_mut())
-            .filter(|((_, len), _)| *len != 0)
-            .map(|(&(slot, len), buf)| ReadRequest {
-                object: &self.partitions[slot as usize].segment,
-                offset: len - FOOTER_LEN as u64,
+        let mut requests: Vec<ReadRequest<'_>> = footer_bytes
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| readable(*i))
+            .map(|(i, buf)| ReadRequest {
+                object: &self.partitions[parts[i].0 as usize].segment,
+                offset: parts[i].1 - FOOTER_LEN as u64,
                 buf,
                 filled: 0,
             })
@@ -342,7 +349,7 @@ impl<S: Storage> Store<S> {
         self.storage.read_many(&mut requests).await?;
         drop(requests);
         let mut tails = Vec::with_capacity(parts.len());
-        for (&(slot, segment_len), bytes) in parts.iter().zip(&footer_bytes) {
+        for (i, (&(slot, segment_len), bytes)) in parts.iter().zip(&footer_bytes).enumerate() {
             let p = &self.partitions[slot as usize];
             if segment_len == 0 {
                 // An empty sealed partition has no segment object (a new branch's head, see
@@ -355,40 +362,59 @@ impl<S: Storage> Store<S> {
                     next_seq: p.first_seq,
                     index_crc: 0,
                 };
-                tails.push(SealedTail {
+                tails.push(Ok(SealedTail {
                     footer,
                     index: Vec::new(),
-                });
+                }));
+                continue;
+            }
+            if !readable(i) {
+                tails.push(Err(Error::corrupt(
+                    &p.segment,
+                    lens[i],
+                    format!(
+                        "sealed segment is {} bytes, the journal says {segment_len}",
+                        lens[i]
+                    ),
+                )));
                 continue;
             }
             let footer_at = segment_len - FOOTER_LEN as u64;
-            let f =
-                decode_footer(bytes).map_err(|e| Error::corrupt(&p.segment, footer_at, e.what))?;
-            if f.volume != p.volume.0 || f.records_end.checked_add(f.index_len) != Some(footer_at) {
-                return Err(Error::corrupt(
-                    &p.segment,
-                    footer_at,
-                    "footer disagrees with the journal",
-                ));
-            }
+            let footer = decode_footer(bytes)
+                .map_err(|e| Error::corrupt(&p.segment, footer_at, e.what))
+                .and_then(|f| {
+                    if f.volume != p.volume.0
+                        || f.records_end.checked_add(f.index_len) != Some(footer_at)
+                    {
+                        return Err(Error::corrupt(
+                            &p.segment,
+                            footer_at,
+                            "footer disagrees with the journal",
+                        ));
+                    }
+                    Ok(f)
+                });
             // Bounded by the object's real length (checked above).
-            tails.push(SealedTail {
+            tails.push(footer.map(|f| SealedTail {
                 footer: f,
                 index: vec![0u8; f.index_len as usize],
-            });
+            }));
         }
         let mut requests: Vec<ReadRequest<'_>> = parts
             .iter()
             .zip(tails.iter_mut())
-            .filter(|((_, len), _)| *len != 0)
-            .map(|(&(slot, _), tail)| ReadRequest {
-                object: &self.partitions[slot as usize].segment,
-                offset: tail.footer.records_end,
-                buf: &mut tail.index,
-                filled: 0,
+            .filter_map(|(&(slot, len), tail)| match tail {
+                Ok(tail) if len != 0 => Some(ReadRequest {
+                    object: &self.partitions[slot as usize].segment,
+                    offset: tail.footer.records_end,
+                    buf: &mut tail.index,
+                    filled: 0,
+                }),
+                _ => None,
             })
             .collect();
         self.storage.read_many(&mut requests).await?;
+        drop(requests);
         Ok(tails)
     }
 
@@ -398,12 +424,69 @@ impl<S: Storage> Store<S> {
         segment_len: u64,
         next_seq: u64,
     ) -> Result<()> {
-        let tail = self.read_sealed_tail(slot, segment_len).await?;
-        self.load_sealed_tail(slot, segment_len, next_seq, tail)
+        let tail = self.read_sealed_tails(&[(slot, segment_len)]).await?.pop();
+        let tail = tail.unwrap_or_else(|| {
+            Err(Error::corrupt(
+                &self.partitions[slot as usize].segment,
+                0,
+                "no tail",
+            ))
+        });
+        self.load_sealed_from(slot, segment_len, next_seq, tail)
+            .await
     }
 
-    /// Indexes a sealed partition from its tail, checking each record's place and entries.
-    fn load_sealed_tail(
+    /// Indexes a sealed partition from its tail or, when the tail cannot be used (a crash lost
+    /// it: a snapshot after a sync writes it without a flush; or it is damaged), from its
+    /// records ([`Store::rebuild_sealed_tail`]).
+    async fn load_sealed_from(
+        &mut self,
+        slot: u32,
+        segment_len: u64,
+        next_seq: u64,
+        tail: Result<SealedTail>,
+    ) -> Result<()> {
+        let usable = tail.and_then(|tail| {
+            self.check_sealed_tail(slot, segment_len, next_seq, &tail)
+                .map(|()| tail)
+        });
+        match usable {
+            Ok(tail) => self.apply_sealed_tail(slot, segment_len, next_seq, tail),
+            Err(unusable) => {
+                self.rebuild_sealed_tail(slot, segment_len, next_seq, unusable)
+                    .await
+            }
+        }
+    }
+
+    /// Checks what can be checked of a tail before anything is indexed from it: the footer's
+    /// next sequence number, the index section's length, checksum and record count.
+    fn check_sealed_tail(
+        &self,
+        slot: u32,
+        segment_len: u64,
+        next_seq: u64,
+        tail: &SealedTail,
+    ) -> Result<()> {
+        let object = &self.partitions[slot as usize].segment;
+        let f = &tail.footer;
+        if f.next_seq != next_seq {
+            return Err(Error::corrupt(
+                object,
+                segment_len.saturating_sub(FOOTER_LEN as u64),
+                "footer disagrees with the journal",
+            ));
+        }
+        if segment_len != 0 {
+            IndexReader::new(f, &tail.index)
+                .map_err(|e| Error::corrupt(object, f.records_end, e.what))?;
+        }
+        Ok(())
+    }
+
+    /// Indexes a sealed partition from a checked tail, checking each record's place and
+    /// entries.
+    fn apply_sealed_tail(
         &mut self,
         slot: u32,
         segment_len: u64,
@@ -412,13 +495,6 @@ impl<S: Storage> Store<S> {
     ) -> Result<()> {
         let object = self.partitions[slot as usize].segment.clone();
         let f = tail.footer;
-        if f.next_seq != next_seq {
-            return Err(Error::corrupt(
-                &object,
-                segment_len.saturating_sub(FOOTER_LEN as u64),
-                "footer disagrees with the journal",
-            ));
-        }
         if segment_len != 0 {
             let corrupt = |e: DecodeError| Error::corrupt(&object, f.records_end, e.what);
             let mut reader = IndexReader::new(&f, &tail.index).map_err(corrupt)?;
@@ -434,19 +510,74 @@ impl<S: Storage> Store<S> {
                 self.apply_record_to_index(slot, offset, &meta);
             }
         }
+        self.finish_sealed(slot, segment_len, next_seq, f.records_end)
+            .map_err(|what| Error::corrupt(&object, f.records_end, what))
+    }
+
+    /// Checks that the records indexed for `slot` end at `records_end` and reach the journal's
+    /// next sequence number, and settles the partition's lengths.
+    fn finish_sealed(
+        &mut self,
+        slot: u32,
+        segment_len: u64,
+        next_seq: u64,
+        records_end: u64,
+    ) -> Result<(), &'static str> {
         let p = &mut self.partitions[slot as usize];
         let seq_ok = p.next_seq == next_seq || (p.compacted && p.next_seq <= next_seq);
-        if p.records_end != f.records_end || !seq_ok {
-            return Err(Error::corrupt(
-                &object,
-                f.records_end,
-                "index does not cover the records",
-            ));
+        if p.records_end != records_end || !seq_ok {
+            return Err("index does not cover the records");
         }
         p.next_seq = next_seq;
         p.segment_len = segment_len;
         // A sealed partition's list never grows again.
         p.records.shrink_to_fit();
+        Ok(())
+    }
+
+    /// Rebuilds a sealed partition's index and footer from its records, when its tail cannot
+    /// be used. The records must all verify and end exactly where the journal's seal says the
+    /// tail starts (the seal's segment length less the rebuilt tail's, and its next sequence
+    /// number): then the partition is exactly what was sealed, and the tail is written again
+    /// (unless read-only) and counted in [`RecoveryReport::sealed_tails_rebuilt`]. Otherwise
+    /// `unusable` (why the tail was refused) is the error: records are missing or damaged.
+    async fn rebuild_sealed_tail(
+        &mut self,
+        slot: u32,
+        segment_len: u64,
+        next_seq: u64,
+        unusable: Error,
+    ) -> Result<()> {
+        let object = self.partitions[slot as usize].segment.clone();
+        // A missing object reads as empty: a partition sealed with no records may have lost
+        // its only write, the tail; with records, the length check below fails.
+        let end = self.storage.len(&object).await?.unwrap_or(0);
+        let mut index = Vec::new();
+        footer::begin_index(&mut index);
+        let (records_end, _) = self
+            .scan_records(slot, &object, end.min(segment_len), &mut index)
+            .await?;
+        let p = &self.partitions[slot as usize];
+        let tail = footer::finish_index_and_footer(
+            p.volume.0,
+            records_end,
+            next_seq,
+            p.records.len() as u64,
+            &index,
+        );
+        if records_end.checked_add(tail.len() as u64) != Some(segment_len)
+            || self
+                .finish_sealed(slot, segment_len, next_seq, records_end)
+                .is_err()
+        {
+            return Err(unusable);
+        }
+        self.recovery.sealed_tails_rebuilt += 1;
+        if !self.read_only {
+            let mut commit = Commit::new(true);
+            commit.write(&object, records_end, tail);
+            self.commit(commit).await?;
+        }
         Ok(())
     }
 
@@ -493,7 +624,10 @@ impl<S: Storage> Store<S> {
         let object = self.partitions[slot as usize].segment.clone();
         let len = self.storage.len(&object).await?;
         let end = len.unwrap_or(0);
-        let (offset, mut durable_claim) = self.scan_head_records(slot, &object, end).await?;
+        let mut index = std::mem::take(&mut self.head_state.index);
+        let scanned = self.scan_records(slot, &object, end, &mut index).await;
+        self.head_state.index = index;
+        let (offset, mut durable_claim) = scanned?;
         self.check_head_claim(slot, &object, offset, len.is_some())?;
         if offset < end {
             // Something after `offset` does not verify. A torn tail if nothing later claims that
@@ -522,10 +656,16 @@ impl<S: Storage> Store<S> {
         Ok(())
     }
 
-    /// Reads the head's segment record by record (a window at a time) while each verifies and
-    /// lies where it should, indexing each; returns where the valid records end and the largest
-    /// synced length they claim.
-    async fn scan_head_records(&mut self, slot: u32, object: &str, end: u64) -> Result<(u64, u64)> {
+    /// Reads a segment record by record (a window at a time) while each verifies and lies where
+    /// it should, indexing each and appending it to `index` (an index section being built);
+    /// returns where the valid records end and the largest synced length they claim.
+    async fn scan_records(
+        &mut self,
+        slot: u32,
+        object: &str,
+        end: u64,
+        index: &mut Vec<u8>,
+    ) -> Result<(u64, u64)> {
         let mut window: Vec<u8> = Vec::new();
         let mut window_start = 0u64;
         let mut offset = 0u64;
@@ -577,11 +717,9 @@ impl<S: Storage> Store<S> {
                 break;
             };
             durable_claim = durable_claim.max(meta.header.durable_offset);
-            self.head_state
-                .index
-                .extend_from_slice(&offset.to_le_bytes());
-            self.head_state.index.extend_from_slice(&head_bytes);
-            self.head_state.index.extend_from_slice(&tables);
+            index.extend_from_slice(&offset.to_le_bytes());
+            index.extend_from_slice(&head_bytes);
+            index.extend_from_slice(&tables);
             self.apply_record_to_index(slot, offset, &meta);
             offset += len;
         }

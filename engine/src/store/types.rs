@@ -241,6 +241,10 @@ pub struct RecoveryReport {
     pub journal_bytes_truncated: u64,
     /// Bytes cut from the head segment's torn tail.
     pub head_bytes_truncated: u64,
+    /// Sealed partitions whose index and footer were rebuilt from their records (a crash lost
+    /// the tail that a snapshot after a sync writes without a flush, or it was damaged); written
+    /// back unless the store was opened read-only.
+    pub sealed_tails_rebuilt: u64,
     /// Bytes of the head segment that the commit point says were synced but that were cut (only
     /// a mirror's secondary opens like this: its legs give those writes back).
     pub head_bytes_lost: u64,

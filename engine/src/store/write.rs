@@ -409,8 +409,10 @@ impl<S: Storage> Store<S> {
     /// `label`), opens a new head partition whose parent it is, and assigns the new partition a
     /// volume identifier. Returns the snapshot's volume identifier. Durable on return.
     ///
-    /// Costs two durable commits and writes the sealed partition's index (a few dozen bytes per
-    /// record); it copies no data.
+    /// Writes the sealed partition's index (a few dozen bytes per record) and copies no data.
+    /// After a [`Store::sync`] it costs one flush (the journal's; the index is rebuilt from the
+    /// records at open if a crash lost it); with unsynced writes, the records and index are
+    /// flushed first.
     pub async fn snapshot(&mut self, label: Option<&str>) -> Result<VolumeId> {
         let sealed = self.head();
         self.seal_head_and_open(label.unwrap_or(""), None).await?;
@@ -464,7 +466,17 @@ impl<S: Storage> Store<S> {
                 &self.head_state.index,
             );
             segment_len = head.records_end + tail.len() as u64;
-            let mut commit = Commit::new(true);
+            // With every record already durable (a sync came first) the tail need not be: open
+            // rebuilds a missing or torn one from the records, which the journal's seal vouches
+            // for (its length and next sequence number). The snapshot then costs one flush, the
+            // journal's. Otherwise the records go first, durably, with the tail.
+            let records_durable =
+                self.head_state.pending.is_empty() && self.head_state.durable == head.records_end;
+            let mut commit = if records_durable {
+                Commit::unsynced()
+            } else {
+                Commit::new(true)
+            };
             if !self.head_state.pending.is_empty() {
                 let bytes = std::mem::take(&mut self.head_state.pending);
                 commit.write(&head.segment, self.head_state.flushed, bytes);

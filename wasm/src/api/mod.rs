@@ -121,6 +121,11 @@ export interface RecoveryReport {
   /** Bytes cut from the head segment's torn tail. */
   headBytesTruncated: number;
   /**
+   * Sealed partitions whose index and footer were rebuilt from their records (a crash lost the
+   * tail a snapshot after a sync writes without a flush, or it was damaged).
+   */
+  sealedTailsRebuilt: number;
+  /**
    * Bytes of the head segment that the commit point says were synced but that were cut: only a
    * mirror's secondary opens like this (its legs give those writes back); 0 for a store.
    */
