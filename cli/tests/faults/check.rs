@@ -209,6 +209,7 @@ fn judge(
                         "journalBytesTruncated",
                         "headBytesTruncated",
                         "headBytesLost",
+                        "sealedTailsRebuilt",
                     ] {
                         if recovery[key].as_u64().is_some_and(|n| n > 0) {
                             notes.push(format!("stat: recovery {key} = {}", recovery[key]));
