@@ -18,7 +18,8 @@
 //!   the durability barrier below and on its own checksums.
 //! * **Durability**: when `commit(c)` with `c.durable == true` returns `Ok`, every write,
 //!   truncation, creation and deletion of this and of all earlier commits survives a crash
-//!   (for files this includes the directory entry). Before that, any subset of the non-durable
+//!   (for files this includes the directory entry), except those of *unsynced* commits
+//!   ([`Commit::unsynced`]), which no barrier covers. Before that, any subset of the non-durable
 //!   changes may survive, in any order, and a write may be torn at 512-byte sector granularity.
 //! * **Failure**: an `Err` from a durable commit means *nothing* about what reached the medium.
 //!   The engine treats it as fatal for the handle (it never retries a failed flush) and recovers by
