@@ -105,21 +105,23 @@ fn a_snapshot_after_a_sync_is_one_flush_and_a_cut_tail_is_rebuilt_from_the_recor
         // only that they are durable when the snapshot returns).
         store.close().await.expect("close");
 
-        // A crash lost every sealed tail: cut each sealed segment back to its records.
-        let sealed = segments(dir.path());
+        // A crash lost every sealed tail: cut each sealed segment back to its records (the
+        // index section starts with "SIDX"; the head's segment and the empty spares have none).
+        let mut sealed = Vec::new();
         let mut full_lengths = Vec::new();
-        for path in &sealed {
-            let bytes = std::fs::read(path).expect("read segment");
-            full_lengths.push(bytes.len() as u64);
-            // The index section starts with "SIDX"; the records end there.
+        for path in segments(dir.path()) {
+            let bytes = std::fs::read(&path).expect("read segment");
             if let Some(at) = bytes.windows(4).rposition(|w| w == b"SIDX") {
                 std::fs::OpenOptions::new()
                     .write(true)
-                    .open(path)
+                    .open(&path)
                     .and_then(|f| f.set_len(at as u64))
                     .expect("cut");
+                sealed.push(path);
+                full_lengths.push(bytes.len() as u64);
             }
         }
+        assert_eq!(sealed.len(), 4, "four sealed segments");
 
         // Read-only: rebuilt in memory, nothing written.
         let view = Store::open_read_only(

@@ -204,6 +204,10 @@ impl Storage for DirStorage {
         "dir"
     }
 
+    fn new_objects_cost_a_flush(&self) -> bool {
+        true
+    }
+
     async fn list(&self) -> Result<Vec<String>, StorageError> {
         let root_name = self.root.display().to_string();
         let mut names = Vec::new();
@@ -294,6 +298,12 @@ impl Storage for DirStorage {
                     }
                     let existed =
                         self.files.borrow().contains_key(object) || self.root.join(object).exists();
+                    if data.is_empty() {
+                        // Creates the file (if new): only its directory entry needs a flush.
+                        self.with_file(object, true, |_| Ok(()))?;
+                        self.dir_dirty |= !existed;
+                        continue;
+                    }
                     // Marked before the write: a file with unsynced writes is never closed.
                     self.dirty.insert(object.clone());
                     self.with_file(object, true, |f| f.write_all_at(data, *offset))?;

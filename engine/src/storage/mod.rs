@@ -191,6 +191,15 @@ pub trait Storage {
     /// A short name of the backend kind (`"memory"`, `"dir"`, `"sim"`, `"opfs"`, `"indexeddb"`).
     fn kind(&self) -> &'static str;
 
+    /// True when creating an object costs a flush of its own at the next barrier (a file's
+    /// directory entry: an `fsync` of the directory). The engine then creates the (empty)
+    /// segment objects of the next partitions ahead of time, in barriers that flush the
+    /// directory anyway, so that a new partition's first sync flushes only its data. An empty
+    /// write creates an object; on such a backend it costs no data flush.
+    fn new_objects_cost_a_flush(&self) -> bool {
+        false
+    }
+
     /// The names of all objects that exist, in no particular order.
     async fn list(&self) -> Result<Vec<String>, StorageError>;
 

@@ -193,6 +193,11 @@ impl Storage for SimDisk {
         "sim"
     }
 
+    /// As the directory backend, so that the crash suites run with spare segment objects.
+    fn new_objects_cost_a_flush(&self) -> bool {
+        true
+    }
+
     async fn list(&self) -> Result<Vec<String>, StorageError> {
         let mut state = self.state.borrow_mut();
         state.tick()?;

@@ -232,6 +232,13 @@ async fn write_initial_journal<S: Storage>(
     commit
         .delete(COMMIT_OBJECT)
         .write(&meta_object(1), 0, bytes);
+    if storage.new_objects_cost_a_flush() {
+        // The first partitions' segments, in the directory flush the journal needs anyway
+        // (see `Store::add_spare_segments`).
+        for volume in 1..=1 + SPARE_SEGMENTS {
+            commit.write(&segment_object(volume, 0), 0, Vec::new());
+        }
+    }
     storage.commit(commit).await?;
     Ok(())
 }

@@ -84,6 +84,11 @@ pub const READ_BYTES_MAX: u64 = 64 << 20;
 pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 2 << 20;
 /// Size of the window used to scan a head segment at open.
 const SCAN_WINDOW_BYTES: u64 = 8 << 20;
+
+/// Segment objects created ahead of their partitions at a time, on backends where a new object
+/// costs a directory flush (see `Store::add_spare_segments`): one directory flush per this many
+/// new partitions, in a barrier that flushes anyway.
+pub(crate) const SPARE_SEGMENTS: u64 = 32;
 /// Bytes per chunk when exporting or importing images.
 pub const IMAGE_CHUNK_BYTES: usize = 1 << 20;
 
@@ -122,6 +127,9 @@ pub struct Store<S: Storage> {
     /// journal must not be checkpointed until it is finished.
     merging: Option<VolumeId>,
     next_volume: u64,
+    /// Volumes from `next_volume` up to this one have an empty segment object already (see
+    /// [`Store::add_spare_segments`]).
+    spare_until: u64,
     poisoned: bool,
     /// Opened with [`Store::open_read_only`]: nothing is ever written to storage.
     read_only: bool,

@@ -114,6 +114,7 @@ impl<S: Storage> Store<S> {
             checkpoint: checkpoint::CheckpointTrigger::default(),
             merging: None,
             next_volume: 1,
+            spare_until: 0,
             poisoned: false,
             read_only: parts.read_only,
             recovery: parts.recovery,

@@ -997,7 +997,8 @@ impl<S: Storage> Store<S> {
     /// would give) is not an orphan any crash leaves: segments of new partitions are written only
     /// after the journal records them (a receive first moves the identifiers it will use below
     /// the next one). Such a segment means the journal lost records: it is reported as
-    /// corruption, and nothing is deleted.
+    /// corruption, and nothing is deleted. The one exception is an empty segment object of
+    /// generation 0: a spare created ahead of its partition (`add_spare_segments`), kept.
     pub(crate) async fn remove_orphans(&mut self) -> Result<()> {
         let live: rustc_hash::FxHashSet<&str> = self
             .partitions
@@ -1006,9 +1007,27 @@ impl<S: Storage> Store<S> {
             .map(|p| p.segment.as_str())
             .collect();
         let names = self.storage.list().await?;
-        if let Some(unknown) = names.iter().find(|name| {
-            parse_segment_object(name).is_some_and(|(volume, _)| volume >= self.next_volume)
-        }) {
+        // Segments of volumes the journal has not created yet: empty ones of generation 0 are
+        // spares (`add_spare_segments`), kept for the partitions to come.
+        let mut unknown = None;
+        let mut spares = rustc_hash::FxHashSet::default();
+        for name in &names {
+            match parse_segment_object(name) {
+                Some((volume, generation)) if volume >= self.next_volume => {
+                    if generation == 0 && self.storage.len(name).await? == Some(0) {
+                        spares.insert(volume);
+                    } else {
+                        unknown.get_or_insert(name);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.spare_until = self.next_volume;
+        while spares.contains(&self.spare_until) {
+            self.spare_until += 1;
+        }
+        if let Some(unknown) = unknown {
             return Err(Error::corrupt(
                 &self.meta_object,
                 self.meta_len,
@@ -1020,8 +1039,9 @@ impl<S: Storage> Store<S> {
         }
         let mut commit = Commit::new(false);
         for name in names {
-            let orphan_segment =
-                parse_segment_object(&name).is_some() && !live.contains(name.as_str());
+            let orphan_segment = parse_segment_object(&name)
+                .is_some_and(|(volume, _)| volume < self.next_volume)
+                && !live.contains(name.as_str());
             let old_journal = parse_meta_object(&name).is_some() && name != self.meta_object;
             if orphan_segment || old_journal {
                 commit.delete(&name);

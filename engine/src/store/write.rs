@@ -373,6 +373,31 @@ impl<S: Storage> Store<S> {
     }
 
     pub(super) async fn append_journal(&mut self, records: &[MetaRecord]) -> Result<()> {
+        self.append_journal_with(records, Commit::new(true)).await
+    }
+
+    /// Adds to `commit` the creation of the (empty) segment objects of the volumes after
+    /// `head` (the head just created, whose own one is included when missing), when fewer than
+    /// one is left: [`SPARE_SEGMENTS`] at a time. On a backend where a new object costs a
+    /// directory flush, the commit pays it once for all of them, and each of those partitions'
+    /// first sync flushes only its data. Nothing is added on other backends.
+    pub(super) fn add_spare_segments(&mut self, commit: &mut Commit, head: u64) {
+        if !self.storage.new_objects_cost_a_flush() || self.spare_until > head + 1 {
+            return;
+        }
+        let end = head + 1 + SPARE_SEGMENTS;
+        for volume in self.spare_until.max(head)..end {
+            commit.write(&segment_object(volume, 0), 0, Vec::new());
+        }
+        self.spare_until = end;
+    }
+
+    /// [`Store::append_journal`] in `commit` (durable), after what it already holds.
+    pub(super) async fn append_journal_with(
+        &mut self,
+        records: &[MetaRecord],
+        mut commit: Commit,
+    ) -> Result<()> {
         // Several records go in one group so that a torn append keeps all of them or none.
         let mut bytes = Vec::new();
         match records {
@@ -398,7 +423,7 @@ impl<S: Storage> Store<S> {
                 super::recovery::JOURNAL_BYTES_MAX
             )));
         }
-        let mut commit = Commit::new(true);
+        commit.durable = true;
         commit.write(&self.meta_object, self.meta_len, bytes);
         self.commit(commit).await?;
         self.meta_len += len;
@@ -512,7 +537,9 @@ impl<S: Storage> Store<S> {
             },
         ];
         group.extend(extra);
-        self.append_journal(&group).await?;
+        let mut commit = Commit::new(true);
+        self.add_spare_segments(&mut commit, new_volume.0);
+        self.append_journal_with(&group, commit).await?;
         // 3. Memory follows what is now durable.
         if drop_head {
             self.drop_slot(head_slot);

@@ -1,0 +1,152 @@
+//! One flush per sync, also the first one of a new partition (issue #13): on the directory
+//! backend a new file costs a directory flush, so the store creates the empty segment objects of
+//! the next partitions ahead of time, 32 at a time, in barriers that flush the directory anyway
+//! (the journal's creation, and one snapshot in 32).
+//!
+//! * flush counts of every sync and snapshot over more snapshots than one batch of spares;
+//! * spares survive a reopen and serve the next partitions;
+//! * recovery keeps an empty generation-0 segment of a volume the journal has not created yet
+//!   (a spare), and still refuses anything else there (the journal lost records).
+
+use std::rc::Rc;
+
+use pollster::block_on;
+use strata_engine::clock::ManualClock;
+use strata_engine::format::segment_object;
+use strata_engine::storage::dir::DirStorage;
+use strata_engine::{CreateOptions, Error, Store};
+
+const BS: usize = 512;
+
+fn clock() -> Rc<ManualClock> {
+    Rc::new(ManualClock::new(1_700_000_000_000))
+}
+
+/// Flushes `f` cost on `store`'s directory backend.
+async fn flushes_of<T>(
+    store: &mut Store<DirStorage>,
+    f: impl AsyncFnOnce(&mut Store<DirStorage>) -> T,
+) -> (u64, T) {
+    let before = store.storage().flushes();
+    let out = f(store).await;
+    (store.storage().flushes() - before, out)
+}
+
+#[test]
+fn every_sync_is_one_flush_and_snapshots_pay_the_directory_once_in_32() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    block_on(async {
+        let storage = DirStorage::open(dir.path()).expect("open dir");
+        let options = CreateOptions::new(64).block_size(BS as u32);
+        let mut store = Store::create(storage, options, clock())
+            .await
+            .expect("create");
+        let (mut two_flush_snapshots, rounds) = (0, 80u8);
+        for round in 0..rounds {
+            let (n, ()) = flushes_of(&mut store, async |s| {
+                s.write(u64::from(round % 64), &[round; BS])
+                    .await
+                    .expect("write");
+                s.sync().await.expect("sync");
+            })
+            .await;
+            assert_eq!(n, 1, "round {round}: a sync after writes");
+            let (n, ()) = flushes_of(&mut store, async |s| {
+                s.snapshot(None).await.expect("snapshot");
+            })
+            .await;
+            assert!(
+                n <= 2,
+                "round {round}: a snapshot after a sync took {n} flushes"
+            );
+            two_flush_snapshots += u32::from(n == 2);
+        }
+        // The journal's creation made spares for volumes 1..=33; snapshots then refill when one
+        // is left: at heads 33 and 65.
+        assert_eq!(
+            two_flush_snapshots, 2,
+            "snapshots that flushed the directory too"
+        );
+        // A snapshot with unsynced writes flushes the records (no directory: the file exists)
+        // and the journal.
+        let (n, _) = flushes_of(&mut store, async |s| {
+            s.write(1, &[9; BS]).await.expect("write");
+            s.snapshot(None).await.expect("snapshot")
+        })
+        .await;
+        assert_eq!(n, 2, "a snapshot with unsynced writes");
+        let head = store.head();
+        store.close().await.expect("close");
+
+        // Reopened: the spares are still there, and the next partitions use them.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        let next = head.0 + 1;
+        assert!(
+            names.contains(&segment_object(next, 0)),
+            "the spare of volume {next}"
+        );
+        let storage = DirStorage::open(dir.path()).expect("reopen dir");
+        let mut store = Store::open(storage, clock()).await.expect("reopen");
+        for round in 0..3u8 {
+            let (n, ()) = flushes_of(&mut store, async |s| {
+                s.write(2, &[round; BS]).await.expect("write");
+                s.sync().await.expect("sync");
+            })
+            .await;
+            assert_eq!(n, 1, "after the reopen, round {round}: a sync");
+            let (n, ()) = flushes_of(&mut store, async |s| {
+                s.snapshot(None).await.expect("snapshot");
+            })
+            .await;
+            assert_eq!(n, 1, "after the reopen, round {round}: a snapshot");
+        }
+    });
+}
+
+#[test]
+fn an_empty_spare_of_a_future_volume_is_kept_and_anything_else_there_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let create = || {
+        block_on(async {
+            let storage = DirStorage::open(dir.path()).expect("open dir");
+            let options = CreateOptions::new(64).block_size(BS as u32);
+            let mut store = Store::create(storage, options, clock())
+                .await
+                .expect("create");
+            store.write(0, &[1; BS]).await.expect("write");
+            store.snapshot(None).await.expect("snapshot");
+            store.close().await.expect("close");
+        })
+    };
+    let open = || {
+        block_on(async {
+            let storage = DirStorage::open(dir.path()).expect("open dir");
+            Store::open(storage, clock()).await.map(|_| ())
+        })
+    };
+    create();
+    // Volumes 1 and 2 exist; 3 and up are spares (empty): kept through a reopen.
+    let far = dir.path().join(segment_object(1000, 0));
+    std::fs::write(&far, b"").expect("spare");
+    open().expect("an empty generation-0 segment of a future volume is a spare");
+    assert!(far.exists(), "the spare was kept");
+    for (name, bytes) in [
+        (segment_object(1000, 1), &b""[..]),
+        (segment_object(1000, 0), &b"not empty"[..]),
+    ] {
+        let path = dir.path().join(&name);
+        std::fs::write(&path, bytes).expect("write");
+        match open() {
+            Err(e @ Error::Corrupt { .. }) => {
+                assert!(e.to_string().contains(&name), "{e}");
+            }
+            other => panic!("{name} ({} bytes): {other:?}", bytes.len()),
+        }
+        assert!(path.exists(), "nothing is deleted");
+        std::fs::remove_file(&path).expect("remove");
+    }
+    open().expect("opens again");
+}
