@@ -354,10 +354,14 @@ fn writes_the_store_lost_to_a_damaged_last_record_come_back_from_the_legs() {
     // and cut it. The legs hold those acknowledged blocks and give them back.
     let f = Fixture::new();
     f.status();
+    // The head's segment: the one that is not empty (the others are spares of later heads).
     let segment = std::fs::read_dir(&f.dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("seg-"))
+        .find(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("seg-") && std::fs::metadata(p).unwrap().len() > 0
+        })
         .unwrap();
     let bytes = std::fs::read(&segment).unwrap();
     let at = bytes.windows(BS).position(|w| w == &f.data[..BS]).unwrap();
