@@ -9,9 +9,12 @@ use crate::engine::{self, DirStore, BLOCK};
 use crate::report::{Report, Row, Status};
 use crate::{Params, Res};
 
-/// Rounds per case; the counts are deterministic, the most seen is reported (the first round of
-/// a new partition also flushes the directory entry of its segment), every round's printed.
-const ROUNDS: usize = 3;
+/// Rounds per case: more than one batch of spare segments (the store creates the next 32
+/// partitions' segment files in one snapshot in 32, which also flushes the directory), so that
+/// the counts show that cost. They are deterministic.
+const ROUNDS: usize = 40;
+/// Rounds in which one more flush than the target is allowed: those that create spare segments.
+const SPARE_ROUNDS: usize = ROUNDS.div_ceil(32);
 /// Blocks written before each durability point.
 const WRITES: u64 = 8;
 
@@ -39,17 +42,39 @@ fn flushes_of(
     Ok(counts)
 }
 
-fn row(id: &str, what: &str, counts: &[u64], target: u64) -> Row {
-    let count = counts.iter().copied().max().unwrap_or(0);
-    let rounds: Vec<String> = counts.iter().map(u64::to_string).collect();
+/// The row of one case: the mean over the rounds, how many rounds took each count, and the
+/// verdict: every round at the target, except (for snapshots, which create spare segments) at
+/// most [`SPARE_ROUNDS`] one flush over it.
+fn row(id: &str, what: &str, counts: &[u64], target: u64, snapshots: bool) -> Row {
+    let allowed = if snapshots { SPARE_ROUNDS } else { 0 };
+    let max = counts.iter().copied().max().unwrap_or(0);
+    let mean = counts.iter().sum::<u64>() as f64 / counts.len().max(1) as f64;
+    let histogram: Vec<String> = (0..=max)
+        .filter_map(|n| {
+            let rounds = counts.iter().filter(|&&c| c == n).count();
+            (rounds > 0).then(|| format!("{rounds} at {n}"))
+        })
+        .collect();
+    let over = counts.iter().filter(|&&c| c > target).count();
     Row {
         id: id.into(),
         what: what.into(),
-        strata: format!("{count} flushes (rounds: {})", rounds.join(", ")),
+        strata: format!(
+            "mean {mean:.3} flushes, max {max} ({} rounds: {})",
+            counts.len(),
+            histogram.join(", ")
+        ),
         peer: "one device flush (the physical limit)".into(),
-        result: format!("{count}"),
-        target: format!("{target}"),
-        status: Status::of(count <= target),
+        result: format!("{mean:.3}"),
+        target: if snapshots {
+            format!(
+                "{target} (at most {allowed} of {ROUNDS} rounds {}: spare segments)",
+                target + 1
+            )
+        } else {
+            format!("{target} in every round")
+        },
+        status: Status::of(max <= target + 1 && over <= allowed),
     }
 }
 
@@ -63,11 +88,23 @@ pub fn flush_counts(p: &Params, rep: &mut Report) -> Res<()> {
     let sync = flushes_of(&mut store, &mut |s, round| writes(s, round), &mut |s| {
         Ok(block_on(s.sync())?)
     })?;
-    rep.add(row("0a", "flushes per sync() after writes", &sync, 1));
+    rep.add(row(
+        "0a",
+        "flushes per sync() after writes",
+        &sync,
+        1,
+        false,
+    ));
     let idle = flushes_of(&mut store, &mut |_, _| Ok(()), &mut |s| {
         Ok(block_on(s.sync())?)
     })?;
-    rep.add(row("0b", "flushes per sync() with nothing dirty", &idle, 0));
+    rep.add(row(
+        "0b",
+        "flushes per sync() with nothing dirty",
+        &idle,
+        0,
+        false,
+    ));
     let after_sync = flushes_of(
         &mut store,
         &mut |s, round| {
@@ -81,6 +118,7 @@ pub fn flush_counts(p: &Params, rep: &mut Report) -> Res<()> {
         "flushes per snapshot() after sync()",
         &after_sync,
         1,
+        true,
     ));
     let unsynced = flushes_of(&mut store, &mut |s, round| writes(s, round), &mut |s| {
         Ok(block_on(s.snapshot(None)).map(drop)?)
@@ -90,6 +128,7 @@ pub fn flush_counts(p: &Params, rep: &mut Report) -> Res<()> {
         "flushes per snapshot() with unsynced writes",
         &unsynced,
         1,
+        true,
     ));
     drop(store);
     crate::disk::remove(&p.dir.join("fig0"))?;
