@@ -66,13 +66,28 @@ impl Recent {
     }
 }
 
-/// An address and one version of it, collected by [`BlockIndex::load`]; `order` keeps the
-/// versions of one address in the order they were loaded through an unstable sort.
-#[derive(Debug, Clone, Copy)]
-struct Loaded {
-    addr: u32,
-    order: u32,
-    version: Version,
+/// An address and one version of it, collected by [`BlockIndex::load`], as the three words
+/// [`crate::order::sort_triples`] sorts (one sort instantiation for the whole engine): the
+/// address and the load order (which keeps one address's versions in the order they were
+/// loaded), the slot and CRC, the offset.
+type Loaded = (u64, u64, u64);
+
+fn loaded(addr: u32, order: u32, v: Version) -> Loaded {
+    (
+        (u64::from(addr) << 32) | u64::from(order),
+        (u64::from(v.slot) << 32) | u64::from(v.crc),
+        v.offset,
+    )
+}
+
+/// The address and version of a [`Loaded`] triple.
+fn unload((key, slot_crc, offset): Loaded) -> (u32, Version) {
+    let version = Version {
+        slot: (slot_crc >> 32) as u32,
+        crc: slot_crc as u32,
+        offset,
+    };
+    ((key >> 32) as u32, version)
 }
 
 /// The fewest changed addresses that trigger a merge into the sorted run.
@@ -200,11 +215,7 @@ impl BlockIndex {
             self.finish_load();
         }
         let order = self.loading.len() as u32;
-        self.loading.push(Loaded {
-            addr: key,
-            order,
-            version,
-        });
+        self.loading.push(loaded(key, order, version));
     }
 
     /// Sorts the versions collected by [`BlockIndex::load`] into the run, each after the
@@ -216,11 +227,11 @@ impl BlockIndex {
         }
         self.merge_recent();
         let mut loaded = std::mem::take(&mut self.loading);
-        loaded.sort_unstable_by_key(|l| (l.addr, l.order));
+        crate::order::sort_triples(&mut loaded);
         if !self.recent.is_empty() || self.run.versions_len() + loaded.len() > u32::MAX as usize {
             // Past what the run's positions address: the rest waits in `recent`.
-            for l in loaded {
-                self.insert(u64::from(l.addr), l.version);
+            for (addr, version) in loaded.into_iter().map(unload) {
+                self.insert(u64::from(addr), version);
             }
             return;
         }
@@ -228,20 +239,20 @@ impl BlockIndex {
             self.run.len() + loaded.len(),
             self.run.versions_len() + loaded.len(),
         );
-        let mut loaded = loaded.iter().peekable();
+        let mut loaded = loaded.iter().copied().map(unload).peekable();
         for (addr, list) in self.run.entries() {
-            while let Some(l) = loaded.next_if(|l| l.addr < addr) {
-                run.push(l.addr, l.version);
+            while let Some((a, v)) = loaded.next_if(|(a, _)| *a < addr) {
+                run.push(a, v);
             }
             for v in list.iter() {
                 run.push(addr, v);
             }
-            while let Some(l) = loaded.next_if(|l| l.addr == addr) {
-                run.push(addr, l.version);
+            while let Some((_, v)) = loaded.next_if(|(a, _)| *a == addr) {
+                run.push(addr, v);
             }
         }
-        for l in loaded {
-            run.push(l.addr, l.version);
+        for (a, v) in loaded {
+            run.push(a, v);
         }
         self.mapped = run.len();
         self.run = run.finish();
@@ -262,22 +273,23 @@ impl BlockIndex {
             // Past what the run's positions address: `recent` keeps growing instead.
             return;
         }
-        let mut changes: Vec<(u32, Recent)> =
-            std::mem::take(&mut self.recent).into_iter().collect();
-        changes.sort_unstable_by_key(|(addr, _)| *addr);
-        let mut run = RunBuilder::with_capacity(self.run.len() + changes.len(), versions_len);
-        let mut changes = changes.iter().peekable();
+        let recent = std::mem::take(&mut self.recent);
+        let mut keys: Vec<u64> = recent.keys().map(|&k| u64::from(k)).collect();
+        crate::order::sort_u64s(&mut keys);
+        let list_of = |key: u32| List::Slice(recent.get(&key).map_or(&[], Recent::as_slice));
+        let mut run = RunBuilder::with_capacity(self.run.len() + keys.len(), versions_len);
+        let mut keys = keys.into_iter().map(|k| k as u32).peekable();
         for (addr, list) in self.run.entries() {
-            while let Some((c, recent)) = changes.next_if(|(c, _)| *c < addr) {
-                run.extend(*c, List::Slice(recent.as_slice()));
+            while let Some(c) = keys.next_if(|c| *c < addr) {
+                run.extend(c, list_of(c));
             }
-            match changes.next_if(|(c, _)| *c == addr) {
-                Some((_, recent)) => run.extend(addr, List::Slice(recent.as_slice())),
+            match keys.next_if(|c| *c == addr) {
+                Some(c) => run.extend(addr, list_of(c)),
                 None => run.extend(addr, list),
             }
         }
-        for (c, recent) in changes {
-            run.extend(*c, List::Slice(recent.as_slice()));
+        for c in keys {
+            run.extend(c, list_of(c));
         }
         self.run = run.finish();
     }
