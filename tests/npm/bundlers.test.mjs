@@ -33,16 +33,30 @@ async function installedVersion(name) {
 }
 
 /**
- * Installs `name` at the version tests/node_modules holds into the app in `appDir` as a user
- * would (`npm install name@version`), offline: npm's cache has it since tests/ was installed.
+ * Installs `name`, the version tests/node_modules holds (the lock file's), into the app in
+ * `appDir`, offline: packed from tests/node_modules, then `npm install <tarball>` as a user
+ * would install a package. (`npm install name@version --offline` needs the registry's metadata
+ * for `name` in npm's cache, which `npm ci` of a lock file never fetches: it fails on a new
+ * machine.)
  */
 async function installPeer(appDir, name) {
-  const spec = `${name}@${await installedVersion(name)}`;
+  const version = await installedVersion(name);
+  let tarball;
   try {
-    await run('npm', ['install', spec, '--offline', '--no-audit', '--no-fund'], { cwd: appDir });
+    const { stdout } = await run(
+      'npm',
+      ['pack', path.join(testModules, name), '--pack-destination', appDir, '--ignore-scripts', '--silent'],
+      { cwd: appDir },
+    );
+    tarball = path.join(appDir, stdout.trim().split('\n').pop());
+    await run('npm', ['install', tarball, '--offline', '--no-audit', '--no-fund'], { cwd: appDir });
   } catch (error) {
-    throw new Error(`npm install ${spec} --offline failed in ${appDir}:\n${error.stderr}`, { cause: error });
+    throw new Error(`installing ${name}@${version} (${tarball ?? 'not packed'}) offline failed in ${appDir}:\n${error.stderr}`, {
+      cause: error,
+    });
   }
+  const installed = JSON.parse(await readFile(path.join(appDir, 'node_modules', name, 'package.json'), 'utf8'));
+  assert.equal(installed.version, version, `${name} installed at the lock file's version`);
 }
 
 /** Runs a bundler's command line in `cwd`; a failure reports the command and its output. */
