@@ -277,6 +277,18 @@ impl BlockIndex {
         let mut keys: Vec<u64> = recent.keys().map(|&k| u64::from(k)).collect();
         crate::order::sort_u64s(&mut keys);
         let list_of = |key: u32| List::Slice(recent.get(&key).map_or(&[], Recent::as_slice));
+        let past_the_run = |key: u64| {
+            self.run
+                .last_addr()
+                .is_none_or(|last| key > u64::from(last))
+        };
+        if keys.first().is_none_or(|&first| past_the_run(first)) {
+            // Every change lies past the run (a volume filled in order): appended in place.
+            for key in keys {
+                self.run.append(key as u32, list_of(key as u32));
+            }
+            return;
+        }
         let mut run = RunBuilder::with_capacity(self.run.len() + keys.len(), versions_len);
         let mut keys = keys.into_iter().map(|k| k as u32).peekable();
         for (addr, list) in self.run.entries() {

@@ -210,8 +210,17 @@ impl Run {
         self.versions.len()
     }
 
+    /// The largest address, if any.
+    pub fn last_addr(&self) -> Option<u32> {
+        self.addrs.last().copied()
+    }
+
     /// The versions of `addr`.
     pub fn find(&self, addr: u32) -> List<'_> {
+        if self.last_addr().is_none_or(|last| addr > last) {
+            // Past the end: what a volume being filled in order asks for every block.
+            return List::EMPTY;
+        }
         match self.addrs.binary_search(&addr) {
             Ok(i) => self.entry(i).1,
             Err(_) => List::EMPTY,
@@ -229,6 +238,24 @@ impl Run {
     /// Every address and its versions, ascending.
     pub fn entries(&self) -> impl Iterator<Item = (u32, List<'_>)> {
         (0..self.len()).map(|i| self.entry(i))
+    }
+
+    /// Appends `addr`, above every address of the run, with `list` (nothing when it is empty),
+    /// in place: the arrays grow by doubling, so a volume filled in order is indexed in
+    /// amortized constant time per block, not by rebuilding the run.
+    pub fn append(&mut self, addr: u32, list: List<'_>) {
+        debug_assert!(self.last_addr().is_none_or(|last| addr > last));
+        if list.is_empty() {
+            return;
+        }
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        self.addrs.push(addr);
+        for v in list.iter() {
+            self.versions.push(v);
+        }
+        self.starts.push(self.versions.len() as u32);
     }
 
     /// Removes every version in `slot`, in place; returns how many addresses were left with
