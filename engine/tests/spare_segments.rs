@@ -32,6 +32,18 @@ async fn flushes_of<T>(
     (store.storage().flushes() - before, out)
 }
 
+/// Writes `byte` at `addr`, syncs, then snapshots: the flushes of the sync and of the snapshot.
+async fn sync_then_snapshot(store: &mut Store<DirStorage>, addr: u64, byte: u8) -> (u64, u64) {
+    let (sync, ()) = flushes_of(store, async |s| {
+        s.write(addr, &[byte; BS]).await.expect("write");
+        s.sync().await.expect("sync");
+    })
+    .await;
+    let (snapshot, _) =
+        flushes_of(store, async |s| s.snapshot(None).await.expect("snapshot")).await;
+    (sync, snapshot)
+}
+
 #[test]
 fn every_sync_is_one_flush_and_snapshots_pay_the_directory_once_in_32() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -43,18 +55,8 @@ fn every_sync_is_one_flush_and_snapshots_pay_the_directory_once_in_32() {
             .expect("create");
         let (mut two_flush_snapshots, rounds) = (0, 80u8);
         for round in 0..rounds {
-            let (n, ()) = flushes_of(&mut store, async |s| {
-                s.write(u64::from(round % 64), &[round; BS])
-                    .await
-                    .expect("write");
-                s.sync().await.expect("sync");
-            })
-            .await;
-            assert_eq!(n, 1, "round {round}: a sync after writes");
-            let (n, ()) = flushes_of(&mut store, async |s| {
-                s.snapshot(None).await.expect("snapshot");
-            })
-            .await;
+            let (sync, n) = sync_then_snapshot(&mut store, u64::from(round % 64), round).await;
+            assert_eq!(sync, 1, "round {round}: a sync after writes");
             assert!(
                 n <= 2,
                 "round {round}: a snapshot after a sync took {n} flushes"
@@ -91,16 +93,8 @@ fn every_sync_is_one_flush_and_snapshots_pay_the_directory_once_in_32() {
         let storage = DirStorage::open(dir.path()).expect("reopen dir");
         let mut store = Store::open(storage, clock()).await.expect("reopen");
         for round in 0..3u8 {
-            let (n, ()) = flushes_of(&mut store, async |s| {
-                s.write(2, &[round; BS]).await.expect("write");
-                s.sync().await.expect("sync");
-            })
-            .await;
-            assert_eq!(n, 1, "after the reopen, round {round}: a sync");
-            let (n, ()) = flushes_of(&mut store, async |s| {
-                s.snapshot(None).await.expect("snapshot");
-            })
-            .await;
+            let (sync, n) = sync_then_snapshot(&mut store, 2, round).await;
+            assert_eq!(sync, 1, "after the reopen, round {round}: a sync");
             assert_eq!(n, 1, "after the reopen, round {round}: a snapshot");
         }
     });

@@ -297,7 +297,7 @@ impl<S: Storage> Store<S> {
         slot: u32,
         segment_len: u64,
     ) -> Result<(footer::Footer, Vec<(u64, RecordMeta)>)> {
-        let tail = self.read_sealed_tail(slot, segment_len).await?;
+        let tail = self.read_sealed_tail(slot, segment_len).await??;
         if segment_len == 0 {
             return Ok((tail.footer, Vec::new()));
         }
@@ -307,15 +307,17 @@ impl<S: Storage> Store<S> {
         Ok((tail.footer, records))
     }
 
-    async fn read_sealed_tail(&self, slot: u32, segment_len: u64) -> Result<SealedTail> {
+    /// One sealed partition's tail ([`Store::read_sealed_tails`]): the outer error is an I/O
+    /// failure, the inner one a tail that cannot be used.
+    async fn read_sealed_tail(&self, slot: u32, segment_len: u64) -> Result<Result<SealedTail>> {
         let mut tails = self.read_sealed_tails(&[(slot, segment_len)]).await?;
-        tails.pop().unwrap_or_else(|| {
+        Ok(tails.pop().unwrap_or_else(|| {
             Err(Error::corrupt(
                 &self.partitions[slot as usize].segment,
                 0,
                 "no tail",
             ))
-        })
+        }))
     }
 
     /// Reads the footers of the sealed segments `parts` names (slot, length from the journal),
@@ -425,14 +427,7 @@ impl<S: Storage> Store<S> {
         segment_len: u64,
         next_seq: u64,
     ) -> Result<()> {
-        let tail = self.read_sealed_tails(&[(slot, segment_len)]).await?.pop();
-        let tail = tail.unwrap_or_else(|| {
-            Err(Error::corrupt(
-                &self.partitions[slot as usize].segment,
-                0,
-                "no tail",
-            ))
-        });
+        let tail = self.read_sealed_tail(slot, segment_len).await?;
         self.load_sealed_from(slot, segment_len, next_seq, tail)
             .await
     }

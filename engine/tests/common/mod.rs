@@ -11,10 +11,21 @@ use strata_engine::{Store, VolumeId};
 /// Rewrites the store header of `meta-0000000000000001` to carry format `version`,
 /// re-checksummed: a store as an older build would have written it.
 pub fn set_header_version(storage: &strata_engine::storage::memory::MemoryStorage, version: u32) {
+    edit_store_header(storage, |payload| {
+        payload[0..4].copy_from_slice(&version.to_le_bytes())
+    });
+}
+
+/// Edits the payload of the store header (the journal's first record: format version at 0,
+/// block size at 4, block count at 8, ...) of `meta-0000000000000001`, re-checksummed.
+pub fn edit_store_header(
+    storage: &strata_engine::storage::memory::MemoryStorage,
+    edit: impl FnOnce(&mut [u8]),
+) {
     storage.with_objects(|objects| {
         let journal = objects.get_mut("meta-0000000000000001").expect("journal");
-        journal[16..20].copy_from_slice(&version.to_le_bytes());
         let len = u32::from_le_bytes(journal[8..12].try_into().expect("4 bytes")) as usize;
+        edit(&mut journal[16..16 + len]);
         let c = crc32c::crc32c_append(crc32c::crc32c(&journal[..12]), &journal[16..16 + len]);
         journal[12..16].copy_from_slice(&c.to_le_bytes());
     });
