@@ -22,6 +22,15 @@ fn clock() -> Rc<ManualClock> {
     Rc::new(ManualClock::new(1_700_000_000_000))
 }
 
+/// A new store of 64 blocks in `dir`, on the directory backend.
+async fn create(dir: &std::path::Path) -> Store<DirStorage> {
+    let storage = DirStorage::open(dir).expect("open dir");
+    let options = CreateOptions::new(64).block_size(BS as u32);
+    Store::create(storage, options, clock())
+        .await
+        .expect("create")
+}
+
 /// Flushes `f` cost on `store`'s directory backend.
 async fn flushes_of<T>(
     store: &mut Store<DirStorage>,
@@ -48,11 +57,7 @@ async fn sync_then_snapshot(store: &mut Store<DirStorage>, addr: u64, byte: u8) 
 fn every_sync_is_one_flush_and_snapshots_pay_the_directory_once_in_32() {
     let dir = tempfile::tempdir().expect("tempdir");
     block_on(async {
-        let storage = DirStorage::open(dir.path()).expect("open dir");
-        let options = CreateOptions::new(64).block_size(BS as u32);
-        let mut store = Store::create(storage, options, clock())
-            .await
-            .expect("create");
+        let mut store = create(dir.path()).await;
         let (mut two_flush_snapshots, rounds) = (0, 80u8);
         for round in 0..rounds {
             let (sync, n) = sync_then_snapshot(&mut store, u64::from(round % 64), round).await;
@@ -105,11 +110,7 @@ fn an_empty_spare_of_a_future_volume_is_kept_and_anything_else_there_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let create = || {
         block_on(async {
-            let storage = DirStorage::open(dir.path()).expect("open dir");
-            let options = CreateOptions::new(64).block_size(BS as u32);
-            let mut store = Store::create(storage, options, clock())
-                .await
-                .expect("create");
+            let mut store = create(dir.path()).await;
             store.write(0, &[1; BS]).await.expect("write");
             store.snapshot(None).await.expect("snapshot");
             store.close().await.expect("close");
