@@ -79,7 +79,7 @@ impl<S: Storage> Store<S> {
                 .records
                 .partition_point(|r| r.first_seq <= seq)
                 .saturating_sub(1);
-            for (index, record) in partition.records.iter().enumerate().skip(record_index) {
+            for (index, record) in partition.records.iter_from(record_index) {
                 let meta = self.read_record_meta(slot, record.offset).await?;
                 if let Some(entry) = (0..meta.entries.len()).find(|&i| meta.entry_seq(i) >= seq) {
                     return Ok(Some((slot, index, entry, meta)));

@@ -115,7 +115,18 @@ impl RecordList {
 
     /// Every record, in order.
     pub fn iter(&self) -> impl Iterator<Item = RecordRef> + '_ {
-        (0..self.groups.len()).flat_map(move |g| self.group_iter(g))
+        self.iter_from(0).map(|(_, r)| r)
+    }
+
+    /// The records from number `first` on, with their numbers (decoding starts at `first`'s
+    /// group, not at the beginning).
+    pub fn iter_from(&self, first: usize) -> impl Iterator<Item = (usize, RecordRef)> + '_ {
+        let group = first / GROUP;
+        (group..self.groups.len())
+            .flat_map(move |g| self.group_iter(g))
+            .enumerate()
+            .map(move |(i, r)| (group * GROUP + i, r))
+            .skip(first % GROUP)
     }
 
     /// The records of group `g`.
@@ -187,6 +198,10 @@ mod tests {
             }
             prop_assert_eq!(list.len(), records.len());
             prop_assert_eq!(list.iter().collect::<Vec<_>>(), records.clone());
+            for first in [0, 1, 31, 32, 33, records.len() / 2, records.len()] {
+                let tail: Vec<(usize, RecordRef)> = records.iter().copied().enumerate().skip(first).collect();
+                prop_assert_eq!(list.iter_from(first).collect::<Vec<_>>(), tail);
+            }
             for (i, &r) in records.iter().enumerate() {
                 prop_assert_eq!(list.get(i), Some(r));
                 prop_assert_eq!(list.at_offset(r.offset), Some(r));
