@@ -91,8 +91,8 @@ impl Case {
     }
 }
 
-/// The kind of a file, by its name (and, for a segment, whether it is the head's and whether
-/// its records carry sequence tables: compacted or received).
+/// The kind of a file, by its name (and, for a segment, whether it is the head's, whether it is
+/// empty (a spare), and whether its records carry sequence tables: compacted or received).
 pub fn file_kind(location: Location, name: &str, bytes: &[u8], head: u64) -> String {
     if location != Location::Store {
         return match name {
@@ -110,6 +110,10 @@ pub fn file_kind(location: Location, name: &str, bytes: &[u8], head: u64) -> Str
             .and_then(|v| u64::from_str_radix(v, 16).ok());
         if volume == Some(head) {
             return "seg-head".into();
+        }
+        if bytes.is_empty() {
+            // Created ahead of a partition to come (a spare segment): no data to lose.
+            return "seg-spare".into();
         }
         let rewritten = layout::segment(bytes)
             .records

@@ -58,6 +58,7 @@ fn kind_rank(kind: &str) -> (usize, String) {
         "seg-head",
         "seg-sealed",
         "seg-rewritten",
+        "seg-spare",
         "baseline",
         "baseline.sum",
         "commit",
