@@ -442,12 +442,16 @@ impl<S: Storage> Store<S> {
         next_seq: u64,
         tail: Result<SealedTail>,
     ) -> Result<()> {
-        let usable = tail.and_then(|tail| {
-            self.check_sealed_tail(slot, segment_len, next_seq, &tail)
-                .map(|()| tail)
-        });
-        match usable {
-            Ok(tail) => self.apply_sealed_tail(slot, segment_len, next_seq, tail),
+        let tail = match tail {
+            Ok(tail) => tail,
+            Err(unusable) => {
+                return self
+                    .rebuild_sealed_tail(slot, segment_len, next_seq, unusable)
+                    .await
+            }
+        };
+        match self.check_sealed_tail(slot, segment_len, next_seq, &tail) {
+            Ok(reader) => self.apply_sealed_tail(slot, segment_len, next_seq, &tail.footer, reader),
             Err(unusable) => {
                 self.rebuild_sealed_tail(slot, segment_len, next_seq, unusable)
                     .await
@@ -456,14 +460,15 @@ impl<S: Storage> Store<S> {
     }
 
     /// Checks what can be checked of a tail before anything is indexed from it: the footer's
-    /// next sequence number, the index section's length, checksum and record count.
-    fn check_sealed_tail(
+    /// next sequence number, the index section's length, checksum and record count. Returns
+    /// the reader of its records (none for a partition without a segment).
+    fn check_sealed_tail<'t>(
         &self,
         slot: u32,
         segment_len: u64,
         next_seq: u64,
-        tail: &SealedTail,
-    ) -> Result<()> {
+        tail: &'t SealedTail,
+    ) -> Result<Option<IndexReader<'t>>> {
         let object = &self.partitions[slot as usize].segment;
         let f = &tail.footer;
         if f.next_seq != next_seq {
@@ -473,27 +478,27 @@ impl<S: Storage> Store<S> {
                 "footer disagrees with the journal",
             ));
         }
-        if segment_len != 0 {
-            IndexReader::new(f, &tail.index)
-                .map_err(|e| Error::corrupt(object, f.records_end, e.what))?;
+        if segment_len == 0 {
+            return Ok(None);
         }
-        Ok(())
+        IndexReader::new(f, &tail.index)
+            .map(Some)
+            .map_err(|e| Error::corrupt(object, f.records_end, e.what))
     }
 
-    /// Indexes a sealed partition from a checked tail, checking each record's place and
-    /// entries.
+    /// Indexes a sealed partition from the records of its checked tail, checking each one's
+    /// place and entries.
     fn apply_sealed_tail(
         &mut self,
         slot: u32,
         segment_len: u64,
         next_seq: u64,
-        tail: SealedTail,
+        f: &footer::Footer,
+        reader: Option<IndexReader<'_>>,
     ) -> Result<()> {
         let object = self.partitions[slot as usize].segment.clone();
-        let f = tail.footer;
-        if segment_len != 0 {
+        if let Some(mut reader) = reader {
             let corrupt = |e: DecodeError| Error::corrupt(&object, f.records_end, e.what);
-            let mut reader = IndexReader::new(&f, &tail.index).map_err(corrupt)?;
             self.partitions[slot as usize]
                 .records
                 .reserve(reader.capacity());
