@@ -380,16 +380,17 @@ impl<S: Storage> Store<S> {
     /// `head` (the head just created, whose own one is included when missing), when fewer than
     /// one is left: [`SPARE_SEGMENTS`] at a time. On a backend where a new object costs a
     /// directory flush, the commit pays it once for all of them, and each of those partitions'
-    /// first sync flushes only its data. Nothing is added on other backends.
-    pub(super) fn add_spare_segments(&mut self, commit: &mut Commit, head: u64) {
+    /// first sync flushes only its data. Nothing is added on other backends. Returns where the
+    /// spares will end once the commit succeeds (`spare_until`'s next value).
+    pub(super) fn add_spare_segments(&self, commit: &mut Commit, head: u64) -> u64 {
         if !self.storage.new_objects_cost_a_flush() || self.spare_until > head + 1 {
-            return;
+            return self.spare_until;
         }
         let end = head + 1 + SPARE_SEGMENTS;
         for volume in self.spare_until.max(head)..end {
             commit.write(&segment_object(volume, 0), 0, Vec::new());
         }
-        self.spare_until = end;
+        end
     }
 
     /// [`Store::append_journal`] in `commit` (durable), after what it already holds.
@@ -538,8 +539,9 @@ impl<S: Storage> Store<S> {
         ];
         group.extend(extra);
         let mut commit = Commit::new(true);
-        self.add_spare_segments(&mut commit, new_volume.0);
+        let spare_until = self.add_spare_segments(&mut commit, new_volume.0);
         self.append_journal_with(&group, commit).await?;
+        self.spare_until = spare_until;
         // 3. Memory follows what is now durable.
         if drop_head {
             self.drop_slot(head_slot);
