@@ -4,17 +4,18 @@
 //! more for `sync()` or `snapshot()`, and none when nothing is dirty.
 
 use pollster::block_on;
+use strata_engine::SPARE_SEGMENTS;
 
 use crate::engine::{self, DirStore, BLOCK};
 use crate::report::{Report, Row, Status};
 use crate::{Params, Res};
 
-/// Rounds per case: more than one batch of spare segments (the store creates the next 32
-/// partitions' segment files in one snapshot in 32, which also flushes the directory), so that
-/// the counts show that cost. They are deterministic.
-const ROUNDS: usize = 40;
+/// Rounds per case: more than one batch of spare segments (the store creates the next
+/// `SPARE_SEGMENTS` partitions' segment files in one snapshot in that many, which also flushes
+/// the directory), so that the counts show that cost. They are deterministic.
+const ROUNDS: usize = SPARE_SEGMENTS as usize + 8;
 /// Rounds in which one more flush than the target is allowed: those that create spare segments.
-const SPARE_ROUNDS: usize = ROUNDS.div_ceil(32);
+const SPARE_ROUNDS: usize = ROUNDS.div_ceil(SPARE_SEGMENTS as usize);
 /// Blocks written before each durability point.
 const WRITES: u64 = 8;
 

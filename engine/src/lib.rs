@@ -48,7 +48,7 @@ pub use store::{
     BaselineImport, BaselineKind, CompactReport, CopyReport, CreateOptions, CursorStart, Document,
     Documents, Extent, LogCursor, LogEntry, Progress, RecoveryReport, SendOptions, SpaceInfo,
     Store, StoreInfo, StreamReceiver, VolumeInfo, VolumeKind, DEFAULT_WRITE_BUFFER_BYTES,
-    DOCUMENT_TRAIL_MAX, IMAGE_CHUNK_BYTES, PARTITIONS_MAX, READ_BYTES_MAX,
+    DOCUMENT_TRAIL_MAX, IMAGE_CHUNK_BYTES, PARTITIONS_MAX, READ_BYTES_MAX, SPARE_SEGMENTS,
 };
 pub use store::{BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX};
 pub use store::{BranchInfo, BRANCHES_MAX, BRANCH_MAIN, BRANCH_NAME_BYTES_MAX};

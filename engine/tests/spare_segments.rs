@@ -68,8 +68,8 @@ fn every_sync_is_one_flush_and_snapshots_pay_the_directory_once_in_32() {
             );
             two_flush_snapshots += u32::from(n == 2);
         }
-        // The journal's creation made spares for volumes 1..=33; snapshots then refill when one
-        // is left: at heads 33 and 65.
+        // The journal's creation made spares for volumes 1..=33; a snapshot refills when its new
+        // head has none after it: at heads 33 and 65 (80 rounds make heads 2 to 81).
         assert_eq!(
             two_flush_snapshots, 2,
             "snapshots that flushed the directory too"

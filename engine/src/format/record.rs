@@ -318,11 +318,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
 
 /// Verifies the header CRC over `header_bytes` (64 bytes) and `tables`, and decodes the tables.
 pub fn decode_tables(header_bytes: &[u8], tables: &[u8]) -> Result<RecordMeta, DecodeError> {
-    let mut meta = RecordMeta {
-        header: decode_header(header_bytes)?,
-        entries: Vec::new(),
-        block_crcs: Vec::new(),
-    };
+    let mut meta = RecordMeta::default();
     decode_tables_into(header_bytes, tables, &mut meta)?;
     Ok(meta)
 }

@@ -87,7 +87,8 @@ impl SimDisk {
         self.state.borrow_mut().fail_from = Some(n);
     }
 
-    /// Number of changes not yet covered by a durability barrier.
+    /// Number of changes of ordinary commits not yet covered by a durability barrier (those of
+    /// unsynced commits, which no barrier covers, are not counted).
     pub fn pending_changes(&self) -> usize {
         self.state.borrow().pending.len()
     }

@@ -59,7 +59,8 @@ pub use ops::{CompactReport, Extent, Progress, SpaceInfo};
 pub use provenance::{
     BlockMapBucket, Origin, Provenance, BLOCK_MAP_BUCKETS_MAX, LOCATE_BLOCKS_MAX,
 };
-use tree::{PartitionTree, RecordList, RecordRef};
+use records::{RecordList, RecordRef};
+use tree::PartitionTree;
 pub use types::{
     BaselineKind, CreateOptions, CursorStart, LogEntry, RecoveryReport, StoreInfo, VolumeInfo,
     VolumeKind,
@@ -86,9 +87,9 @@ pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 2 << 20;
 const SCAN_WINDOW_BYTES: u64 = 8 << 20;
 
 /// Segment objects created ahead of their partitions at a time, on backends where a new object
-/// costs a directory flush (see `Store::add_spare_segments`): one directory flush per this many
-/// new partitions, in a barrier that flushes anyway.
-pub(crate) const SPARE_SEGMENTS: u64 = 32;
+/// costs a directory flush ([`crate::storage::Storage::new_objects_cost_a_flush`]): one
+/// snapshot in this many also flushes the directory, and every partition's first sync does not.
+pub const SPARE_SEGMENTS: u64 = 32;
 /// Bytes per chunk when exporting or importing images.
 pub const IMAGE_CHUNK_BYTES: usize = 1 << 20;
 

@@ -325,31 +325,29 @@ impl<S: Storage> Store<S> {
     /// two `read_many` calls in all. One result per part, in the order of `parts`: an `Err`
     /// is a tail that cannot be used (short, missing, damaged); I/O failures fail the call.
     async fn read_sealed_tails(&self, parts: &[(u32, u64)]) -> Result<Vec<Result<SealedTail>>> {
-        let mut lens = Vec::with_capacity(parts.len());
-        for &(slot, segment_len) in parts {
-            let object = &self.partitions[slot as usize].segment;
-            let actual_len = if segment_len == 0 {
-                0
-            } else {
-                self.storage.len(object).await?.unwrap_or(0)
-            };
-            lens.push(actual_len);
-        }
-        // Footers of the parts whose segment is long enough to hold what the journal says.
-        let readable = |i: usize| parts[i].1 >= FOOTER_LEN as u64 && lens[i] >= parts[i].1;
+        // Each footer is the last 64 bytes the journal says the segment has: a short read means
+        // a short (or missing) segment, so no object's length is asked for first.
         let mut footer_bytes = vec![[0u8; FOOTER_LEN]; parts.len()];
+        let mut filled = vec![0usize; parts.len()];
+        let mut asked = Vec::with_capacity(parts.len());
         let mut requests: Vec<ReadRequest<'_>> = footer_bytes
             .iter_mut()
             .enumerate()
-            .filter(|(i, _)| readable(*i))
-            .map(|(i, buf)| ReadRequest {
-                object: &self.partitions[parts[i].0 as usize].segment,
-                offset: parts[i].1 - FOOTER_LEN as u64,
-                buf,
-                filled: 0,
+            .filter(|(i, _)| parts[*i].1 >= FOOTER_LEN as u64)
+            .map(|(i, buf)| {
+                asked.push(i);
+                ReadRequest {
+                    object: &self.partitions[parts[i].0 as usize].segment,
+                    offset: parts[i].1 - FOOTER_LEN as u64,
+                    buf,
+                    filled: 0,
+                }
             })
             .collect();
         self.storage.read_many(&mut requests).await?;
+        for (request, &i) in requests.iter().zip(&asked) {
+            filled[i] = request.filled;
+        }
         drop(requests);
         let mut tails = Vec::with_capacity(parts.len());
         for (i, (&(slot, segment_len), bytes)) in parts.iter().zip(&footer_bytes).enumerate() {
@@ -371,14 +369,12 @@ impl<S: Storage> Store<S> {
                 }));
                 continue;
             }
-            if !readable(i) {
+            if filled[i] < FOOTER_LEN {
+                let actual_len = self.storage.len(&p.segment).await?.unwrap_or(0);
                 tails.push(Err(Error::corrupt(
                     &p.segment,
-                    lens[i],
-                    format!(
-                        "sealed segment is {} bytes, the journal says {segment_len}",
-                        lens[i]
-                    ),
+                    actual_len,
+                    format!("sealed segment is {actual_len} bytes, the journal says {segment_len}"),
                 )));
                 continue;
             }
@@ -397,7 +393,7 @@ impl<S: Storage> Store<S> {
                     }
                     Ok(f)
                 });
-            // Bounded by the object's real length (checked above).
+            // Bounded by the object's real length: the footer was read whole at its end.
             tails.push(footer.map(|f| SealedTail {
                 footer: f,
                 index: vec![0u8; f.index_len as usize],

@@ -9,7 +9,7 @@ use std::ops::{Index, IndexMut};
 
 use rustc_hash::FxHashMap;
 
-pub(super) use super::records::{RecordList, RecordRef};
+use super::records::RecordList;
 use crate::error::{Error, Result};
 use crate::format::segment_object;
 use crate::index::SlotSet;

@@ -377,8 +377,8 @@ impl<S: Storage> Store<S> {
     }
 
     /// Adds to `commit` the creation of the (empty) segment objects of the volumes after
-    /// `head` (the head just created, whose own one is included when missing), when fewer than
-    /// one is left: [`SPARE_SEGMENTS`] at a time. On a backend where a new object costs a
+    /// `head` (the head just created, whose own one is included when missing), when none is
+    /// left after it: [`SPARE_SEGMENTS`] at a time. On a backend where a new object costs a
     /// directory flush, the commit pays it once for all of them, and each of those partitions'
     /// first sync flushes only its data. Nothing is added on other backends. Returns where the
     /// spares will end once the commit succeeds (`spare_until`'s next value).
