@@ -38,12 +38,16 @@ pub mod managed;
 pub mod mirror;
 mod order;
 pub mod policy;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod shared;
 pub mod storage;
 mod store;
 mod volume;
 
 pub use error::{Error, Result};
 pub use managed::{Lent, Managed};
+#[cfg(not(target_arch = "wasm32"))]
+pub use shared::{GroupStats, Shared, SyncTicket, GROUP_REQUESTS_MAX};
 pub use store::{
     BaselineImport, BaselineKind, CompactReport, CopyReport, CreateOptions, CursorStart, Document,
     Documents, Extent, LogCursor, LogEntry, Progress, RecoveryReport, SendOptions, SpaceInfo,

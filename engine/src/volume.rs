@@ -74,6 +74,12 @@ pub trait Volume {
     /// one durable commit (see [`Store::append_documents`]).
     async fn append_documents(&mut self, documents: &[Document]) -> Result<()>;
 
+    /// Closes the volume after a final sync (a store writes its commit point, so the next open
+    /// is quick; see [`Store::close`]).
+    async fn close(self) -> Result<()>
+    where
+        Self: Sized;
+
     /// The documents the store's journal keeps for the layers above.
     fn documents(&self) -> &Documents {
         self.store().documents()
@@ -197,6 +203,10 @@ impl<S: Storage> Volume for Store<S> {
     async fn append_documents(&mut self, documents: &[Document]) -> Result<()> {
         Store::append_documents(self, documents).await
     }
+
+    async fn close(self) -> Result<()> {
+        Store::close(self).await.map(drop)
+    }
 }
 
 impl<P: Storage, S: Storage> Volume for Mirror<P, S> {
@@ -256,5 +266,9 @@ impl<P: Storage, S: Storage> Volume for Mirror<P, S> {
 
     async fn append_documents(&mut self, documents: &[Document]) -> Result<()> {
         Mirror::append_documents(self, documents).await
+    }
+
+    async fn close(self) -> Result<()> {
+        Mirror::close(self).await.map(drop)
     }
 }

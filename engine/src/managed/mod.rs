@@ -426,4 +426,12 @@ impl<V: Volume> Volume for Managed<V> {
     async fn append_documents(&mut self, documents: &[crate::Document]) -> Result<()> {
         self.volume.append_documents(documents).await
     }
+
+    /// Signals `close`, then closes the volume; as the inherent `close`s do, a failed `close`
+    /// rule fails the close only once the volume is closed.
+    async fn close(mut self) -> Result<()> {
+        let signalled = self.signal_event(BuiltinEvent::Close).await;
+        self.volume.close().await?;
+        signalled
+    }
 }
