@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use pollster::block_on;
 use strata_engine::clock::{Clock, SystemClock};
 use strata_engine::storage::dir::DirStorage;
-use strata_engine::{CreateOptions, Store, VolumeId};
+use strata_engine::{CreateOptions, Shared, Store, VolumeId};
 
 use crate::Res;
 
@@ -30,6 +30,53 @@ pub fn create(dir: &Path, blocks: u64) -> Res<DirStore> {
         CreateOptions::new(blocks),
         clock(),
     ))?)
+}
+
+/// A store shared by threads ([`Shared`]): a new, empty store of `blocks` blocks in `dir`
+/// (removed first), on a thread of its own.
+pub fn create_shared(dir: &Path, blocks: u64) -> Res<Shared<DirStore>> {
+    crate::disk::remove(dir)?;
+    let dir = dir.to_path_buf();
+    Ok(Shared::spawn(move || {
+        block_on(Store::create(
+            DirStorage::open(&dir)?,
+            CreateOptions::new(blocks),
+            clock(),
+        ))
+    })?)
+}
+
+/// Figure 2b's loop: `writers` threads share `ops` (thread `k` takes every `writers`-th one),
+/// each writing its block and syncing before the next. Returns the wall time until the last
+/// thread is done.
+pub fn shared_synced_writes(
+    shared: &Shared<DirStore>,
+    ops: &[(u64, u8)],
+    writers: usize,
+) -> Res<Duration> {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..writers)
+            .map(|k| {
+                s.spawn(move || -> strata_engine::Result<()> {
+                    let mut buf = vec![0u8; BLOCK as usize];
+                    for &(addr, pattern) in ops.iter().skip(k).step_by(writers) {
+                        buf.fill(pattern);
+                        shared.write(addr, &buf)?;
+                        shared.sync()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        threads.into_iter().try_for_each(|thread| {
+            thread
+                .join()
+                .map_err(|_| "a figure 2b writer panicked".to_string())?
+                .map_err(|e| e.to_string())
+        })
+    })?;
+    Ok(t.elapsed())
 }
 
 /// Opens the store in `dir`.

@@ -155,7 +155,7 @@ fn qcow2_commit(
     qemu::io_script(
         &overlay,
         dir,
-        &qemu::write_script(writes, BLOCK, false),
+        &qemu::write_script(writes, BLOCK, 0),
         qemu::QEMU_IO_FLAGS.as_slice(),
     )?;
     let overlay_bytes = fs::metadata(&overlay)?.len();

@@ -181,16 +181,17 @@ pub fn io_script(image: &Path, dir: &Path, script: &str, flags: &[&str]) -> Res<
     Ok(elapsed)
 }
 
-/// `write -q -P 0xNN OFFSET 4k` per write, optionally `flush` after each, and a final `flush`.
-pub fn write_script(ops: &[(u64, u8)], block_size: u64, flush_each: bool) -> String {
+/// `write -q -P 0xNN OFFSET 4k` per write, a `flush` after every `flush_every` writes (never if
+/// 0), and a final `flush`.
+pub fn write_script(ops: &[(u64, u8)], block_size: u64, flush_every: usize) -> String {
     let mut s = String::with_capacity(ops.len() * 40);
-    for &(addr, pattern) in ops {
+    for (i, &(addr, pattern)) in ops.iter().enumerate() {
         let _ = writeln!(
             s,
             "write -q -P 0x{pattern:02x} {} {block_size}",
             addr * block_size
         );
-        if flush_each {
+        if flush_every > 0 && (i + 1) % flush_every == 0 {
             s.push_str("flush\n");
         }
     }
@@ -218,7 +219,7 @@ mod tests {
     #[test]
     fn scripts() {
         assert_eq!(
-            write_script(&[(2, 0xab)], 4096, true),
+            write_script(&[(2, 0xab)], 4096, 1),
             "write -q -P 0xab 8192 4096\nflush\nflush\n"
         );
         assert_eq!(read_script(&[(1, 7)], 4096), "read -q -P 0x07 4096 4096\n");
