@@ -258,17 +258,27 @@ impl Storage for DirStorage {
     /// Tells the kernel about every range first (`posix_fadvise(WILLNEED)`), so that it fetches
     /// them from the device concurrently, then reads each: a cold open reads the tails of
     /// hundreds of segments this way, in about the time of the slowest rather than their sum.
-    async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {
+    fn prefetch(&self, ranges: &[(&str, u64, u64)]) {
         #[cfg(target_os = "linux")]
+        for &(object, offset, len) in ranges {
+            // Only a hint: a failure changes nothing but the speed of the reads that follow.
+            let len = std::num::NonZeroU64::new(len);
+            let _ = self.with_file(object, false, |file| {
+                let advice = rustix::fs::Advice::WillNeed;
+                rustix::fs::fadvise(file, offset, len, advice).map_err(std::io::Error::from)
+            });
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = ranges;
+    }
+
+    async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {
         if requests.len() > 1 {
-            for r in requests.iter() {
-                // Only a hint: a failure changes nothing but the speed of the reads below.
-                let len = std::num::NonZeroU64::new(r.buf.len() as u64);
-                let _ = self.with_file(r.object, false, |file| {
-                    let advice = rustix::fs::Advice::WillNeed;
-                    rustix::fs::fadvise(file, r.offset, len, advice).map_err(std::io::Error::from)
-                });
-            }
+            let ranges: Vec<(&str, u64, u64)> = requests
+                .iter()
+                .map(|r| (r.object, r.offset, r.buf.len() as u64))
+                .collect();
+            self.prefetch(&ranges);
         }
         for r in requests.iter_mut() {
             r.filled = self.read_at(r.object, r.offset, r.buf).await?;

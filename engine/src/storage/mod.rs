@@ -215,6 +215,11 @@ pub trait Storage {
         buf: &mut [u8],
     ) -> Result<usize, StorageError>;
 
+    /// A hint that the byte ranges `(object, offset, len)` will be read soon: a backend that
+    /// can fetch them in the background starts to (the directory backend asks the kernel to
+    /// read them ahead). The default does nothing; nothing may depend on it.
+    fn prefetch(&self, _ranges: &[(&str, u64, u64)]) {}
+
     /// Performs many reads in one call. The default issues them one by one; backends with a
     /// per-call cost (IndexedDB) override it to batch them.
     async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {

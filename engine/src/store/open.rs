@@ -168,7 +168,7 @@ impl<S: Storage> Store<S> {
     /// Loads every sealed partition's index, in sequence order so that every block's versions
     /// end up oldest first; every partition but the head must be sealed. The tails are read
     /// [`SEALED_BATCH`] partitions at a time, each batch in two `read_many` calls (footers, then
-    /// index sections), so that the backend can fetch them concurrently.
+    /// index sections), so that the backend can fetch them concurrently, one batch ahead.
     async fn load_sealed_partitions(
         &mut self,
         journal: &[JournalPartition],
@@ -191,12 +191,28 @@ impl<S: Storage> Store<S> {
                 }
             }
         }
-        for batch in sealed.chunks(SEALED_BATCH) {
-            let parts: Vec<(u32, u64)> = batch
-                .iter()
-                .map(|(slot, seal)| (*slot, seal.segment_len))
-                .collect();
-            let tails = self.read_sealed_tails(&parts).await?;
+        let batches: Vec<Vec<(u32, u64)>> = sealed
+            .chunks(SEALED_BATCH)
+            .map(|batch| {
+                batch
+                    .iter()
+                    .map(|(slot, seal)| (*slot, seal.segment_len))
+                    .collect()
+            })
+            .collect();
+        // A pipeline: the next batch's footers are read, and its index sections asked for,
+        // before this batch's sections are read and decoded, so that the device fetches them
+        // while this batch decodes (a cold open waits for the device, not for both in turn).
+        let mut next = match batches.first() {
+            Some(parts) => Some(self.read_sealed_footers(parts).await?),
+            None => None,
+        };
+        for (k, (batch, parts)) in sealed.chunks(SEALED_BATCH).zip(&batches).enumerate() {
+            let mut tails = next.take().unwrap_or_default();
+            if let Some(following) = batches.get(k + 1) {
+                next = Some(self.read_sealed_footers(following).await?);
+            }
+            self.read_index_sections(parts, &mut tails).await?;
             for ((slot, seal), tail) in batch.iter().zip(tails) {
                 self.load_sealed_from(*slot, seal.segment_len, seal.next_seq, tail)
                     .await?;
@@ -325,6 +341,15 @@ impl<S: Storage> Store<S> {
     /// two `read_many` calls in all. One result per part, in the order of `parts`: an `Err`
     /// is a tail that cannot be used (short, missing, damaged); I/O failures fail the call.
     async fn read_sealed_tails(&self, parts: &[(u32, u64)]) -> Result<Vec<Result<SealedTail>>> {
+        let mut tails = self.read_sealed_footers(parts).await?;
+        self.read_index_sections(parts, &mut tails).await?;
+        Ok(tails)
+    }
+
+    /// The first half of [`Store::read_sealed_tails`]: the footers, checked, each with a
+    /// zeroed buffer for its index section; the backend is told that those sections will be
+    /// read ([`Storage::prefetch`]), so that it can fetch them while other work goes on.
+    async fn read_sealed_footers(&self, parts: &[(u32, u64)]) -> Result<Vec<Result<SealedTail>>> {
         // Each footer is the last 64 bytes the journal says the segment has: a short read means
         // a short (or missing) segment, so no object's length is asked for first.
         let mut footer_bytes = vec![[0u8; FOOTER_LEN]; parts.len()];
@@ -399,6 +424,29 @@ impl<S: Storage> Store<S> {
                 index: vec![0u8; f.index_len as usize],
             }));
         }
+        let sections: Vec<(&str, u64, u64)> = parts
+            .iter()
+            .zip(&tails)
+            .filter_map(|(&(slot, len), tail)| match tail {
+                Ok(tail) if len != 0 => Some((
+                    self.partitions[slot as usize].segment.as_str(),
+                    tail.footer.records_end,
+                    tail.footer.index_len,
+                )),
+                _ => None,
+            })
+            .collect();
+        self.storage.prefetch(&sections);
+        Ok(tails)
+    }
+
+    /// The second half of [`Store::read_sealed_tails`]: the index sections of the usable
+    /// `tails` of `parts`, in one `read_many`.
+    async fn read_index_sections(
+        &self,
+        parts: &[(u32, u64)],
+        tails: &mut [Result<SealedTail>],
+    ) -> Result<()> {
         let mut requests: Vec<ReadRequest<'_>> = parts
             .iter()
             .zip(tails.iter_mut())
@@ -412,9 +460,7 @@ impl<S: Storage> Store<S> {
                 _ => None,
             })
             .collect();
-        self.storage.read_many(&mut requests).await?;
-        drop(requests);
-        Ok(tails)
+        Ok(self.storage.read_many(&mut requests).await?)
     }
 
     pub(super) async fn load_sealed(
