@@ -179,18 +179,29 @@ impl DirStorage {
         f(file).map(Some).map_err(|e| io_error(object, e))
     }
 
-    /// Closes the least recently used open file that has no unsynced writes; false if there is
-    /// none.
+    /// Closes the least recently used quarter of the open files that have no unsynced writes
+    /// (at least one); false if there is none. A quarter at a time, so that the scan of the open
+    /// files is paid once per `open_files_max / 4` files opened, not for each one (a cold open
+    /// of 10,000 partitions spent an eighth of its time here).
     fn close_least_recently_used(&self, files: &mut HashMap<String, (File, u64)>) -> bool {
-        let oldest = files
+        let mut idle: Vec<(u64, &String)> = files
             .iter()
             .filter(|(name, _)| !self.dirty.contains(*name))
-            .min_by_key(|(_, (_, last_used))| *last_used)
-            .map(|(name, _)| name.clone());
-        match oldest {
-            Some(name) => files.remove(&name).is_some(),
-            None => false,
+            .map(|(name, (_, last_used))| (*last_used, name))
+            .collect();
+        if idle.is_empty() {
+            return false;
         }
+        let close = (self.open_files_max / 4).clamp(1, idle.len());
+        idle.select_nth_unstable(close - 1);
+        let closing: Vec<String> = idle[..close]
+            .iter()
+            .map(|(_, name)| (*name).clone())
+            .collect();
+        for name in closing {
+            files.remove(&name);
+        }
+        true
     }
 
     /// How many files are open now.
@@ -442,6 +453,47 @@ mod tests {
             assert_eq!((n, buf), (100, [i; 100]));
         }
         assert!(storage.open_files() <= 8);
+    }
+
+    #[test]
+    fn the_least_recently_used_quarter_is_closed_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut storage = DirStorage::open(dir.path()).expect("open");
+        storage.open_files_max = 8;
+        let changes = (0..8u8)
+            .map(|i| Change::Write {
+                object: format!("f{i}"),
+                offset: 0,
+                data: vec![i; 10],
+            })
+            .collect();
+        block_on(storage.commit(Commit {
+            unsynced: false,
+            changes,
+            durable: true,
+        }))
+        .expect("commit");
+        // Use f0..f3 again: f4..f7 are now the least recently used, f4 the oldest.
+        let mut buf = [0u8; 10];
+        for i in 0..4u8 {
+            block_on(storage.read_at(&format!("f{i}"), 0, &mut buf)).expect("read");
+        }
+        block_on(storage.commit(Commit {
+            unsynced: false,
+            changes: vec![Change::Write {
+                object: "g".into(),
+                offset: 0,
+                data: vec![9; 10],
+            }],
+            durable: true,
+        }))
+        .expect("commit");
+        let open: BTreeSet<String> = storage.files.borrow().keys().cloned().collect();
+        let expected: BTreeSet<String> = ["f0", "f1", "f2", "f3", "f6", "f7", "g"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(open, expected, "two (a quarter of 8) closed: f4 and f5");
     }
 
     #[test]
