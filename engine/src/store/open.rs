@@ -346,9 +346,9 @@ impl<S: Storage> Store<S> {
         Ok(tails)
     }
 
-    /// The first half of [`Store::read_sealed_tails`]: the footers, checked, each with a
-    /// zeroed buffer for its index section; the backend is told that those sections will be
-    /// read ([`Storage::prefetch`]), so that it can fetch them while other work goes on.
+    /// The first half of [`Store::read_sealed_tails`]: the footers, checked; the backend is
+    /// told that their index sections will be read ([`Storage::prefetch`]), so that it can
+    /// fetch them while other work goes on.
     async fn read_sealed_footers(&self, parts: &[(u32, u64)]) -> Result<Vec<Result<SealedTail>>> {
         // Each footer is the last 64 bytes the journal says the segment has: a short read means
         // a short (or missing) segment, so no object's length is asked for first.
@@ -418,10 +418,11 @@ impl<S: Storage> Store<S> {
                     }
                     Ok(f)
                 });
-            // Bounded by the object's real length: the footer was read whole at its end.
+            // The index section's buffer is made when it is read (`read_index_sections`), so
+            // that a batch read ahead holds only its footers.
             tails.push(footer.map(|f| SealedTail {
                 footer: f,
-                index: vec![0u8; f.index_len as usize],
+                index: Vec::new(),
             }));
         }
         let sections: Vec<(&str, u64, u64)> = parts
@@ -451,12 +452,17 @@ impl<S: Storage> Store<S> {
             .iter()
             .zip(tails.iter_mut())
             .filter_map(|(&(slot, len), tail)| match tail {
-                Ok(tail) if len != 0 => Some(ReadRequest {
-                    object: &self.partitions[slot as usize].segment,
-                    offset: tail.footer.records_end,
-                    buf: &mut tail.index,
-                    filled: 0,
-                }),
+                Ok(tail) if len != 0 => {
+                    // Bounded by the object's real length: the footer was read whole at its
+                    // end, and its sections end where it begins.
+                    tail.index = vec![0u8; tail.footer.index_len as usize];
+                    Some(ReadRequest {
+                        object: &self.partitions[slot as usize].segment,
+                        offset: tail.footer.records_end,
+                        buf: &mut tail.index,
+                        filled: 0,
+                    })
+                }
                 _ => None,
             })
             .collect();
