@@ -47,7 +47,7 @@ pub const SEQ_MAX: u64 = 1 << 62;
 ///
 /// Natively the `crc32c` crate (the CPU's CRC instructions where there are some); in
 /// WebAssembly, which has none, the `crc` crate's slice-by-16 implementation with its tables
-/// built at first use ([`small_crc`]): `crc32c`'s software fallback has its 8 KiB of tables in
+/// built at first use (`small_crc`): `crc32c`'s software fallback has its 8 KiB of tables in
 /// the module, 8 KiB of the npm package's gzipped `.wasm` (random-looking words do not
 /// compress). Measured in the browser bench: as fast as before or faster (memory backend,
 /// 4 KiB writes 17.5 -> 9.8 µs, reads 21.8 -> 13.6 µs, a noisy machine), and 8 KiB smaller.
@@ -58,7 +58,7 @@ pub fn crc(data: &[u8]) -> u32 {
     return small_crc::crc(data);
 }
 
-/// CRC-32C continuing from `crc` (the value [`crc`] returned for the data before `data`).
+/// CRC-32C continuing from `crc` (the value [`crc()`] returned for the data before `data`).
 pub fn crc_append(crc: u32, data: &[u8]) -> u32 {
     #[cfg(not(target_arch = "wasm32"))]
     return crc32c::crc32c_append(crc, data);

@@ -266,9 +266,9 @@ impl Storage for DirStorage {
         }
     }
 
-    /// Tells the kernel about every range first (`posix_fadvise(WILLNEED)`), so that it fetches
-    /// them from the device concurrently, then reads each: a cold open reads the tails of
-    /// hundreds of segments this way, in about the time of the slowest rather than their sum.
+    /// Asks the kernel to read every range ahead (`posix_fadvise(WILLNEED)`), so that the
+    /// device fetches them concurrently while the caller does other work. Files are opened
+    /// for it (and count against the open-files limit); failures are ignored: a hint.
     fn prefetch(&self, ranges: &[(&str, u64, u64)]) {
         #[cfg(target_os = "linux")]
         for &(object, offset, len) in ranges {
@@ -283,6 +283,9 @@ impl Storage for DirStorage {
         let _ = ranges;
     }
 
+    /// Tells the kernel about every range first ([`Storage::prefetch`]), then reads each: a
+    /// cold open reads the tails of hundreds of segments this way, in about the time of the
+    /// slowest rather than their sum.
     async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {
         if requests.len() > 1 {
             let ranges: Vec<(&str, u64, u64)> = requests
