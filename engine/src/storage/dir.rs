@@ -383,6 +383,29 @@ mod tests {
         std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
     }
 
+    /// Commits one write of `data` to each of `objects`, durable or not.
+    fn write_files(storage: &mut DirStorage, objects: &[(String, Vec<u8>)], durable: bool) {
+        let changes = objects
+            .iter()
+            .map(|(object, data)| Change::Write {
+                object: object.clone(),
+                offset: 0,
+                data: data.clone(),
+            })
+            .collect();
+        block_on(storage.commit(Commit {
+            unsynced: false,
+            changes,
+            durable,
+        }))
+        .expect("commit");
+    }
+
+    /// `f0`, `f1`, ... each with 10 bytes of its own number.
+    fn numbered_files(count: u8) -> Vec<(String, Vec<u8>)> {
+        (0..count).map(|i| (format!("f{i}"), vec![i; 10])).collect()
+    }
+
     #[test]
     fn the_lock_is_on_the_directory_so_no_path_inside_it_admits_a_second_writer() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -463,34 +486,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut storage = DirStorage::open(dir.path()).expect("open");
         storage.open_files_max = 8;
-        let changes = (0..8u8)
-            .map(|i| Change::Write {
-                object: format!("f{i}"),
-                offset: 0,
-                data: vec![i; 10],
-            })
-            .collect();
-        block_on(storage.commit(Commit {
-            unsynced: false,
-            changes,
-            durable: true,
-        }))
-        .expect("commit");
+        write_files(&mut storage, &numbered_files(8), true);
         // Use f0..f3 again: f4..f7 are now the least recently used, f4 the oldest.
         let mut buf = [0u8; 10];
         for i in 0..4u8 {
             block_on(storage.read_at(&format!("f{i}"), 0, &mut buf)).expect("read");
         }
-        block_on(storage.commit(Commit {
-            unsynced: false,
-            changes: vec![Change::Write {
-                object: "g".into(),
-                offset: 0,
-                data: vec![9; 10],
-            }],
-            durable: true,
-        }))
-        .expect("commit");
+        write_files(&mut storage, &[("g".into(), vec![9; 10])], true);
         let open: BTreeSet<String> = storage.files.borrow().keys().cloned().collect();
         let expected: BTreeSet<String> = ["f0", "f1", "f2", "f3", "f6", "f7", "g"]
             .into_iter()
@@ -504,38 +506,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut storage = DirStorage::open(dir.path()).expect("open");
         storage.open_files_max = 2;
-        let changes = (0..6u8)
-            .map(|i| Change::Write {
-                object: format!("f{i}"),
-                offset: 0,
-                data: vec![i; 10],
-            })
-            .collect();
-        block_on(storage.commit(Commit {
-            unsynced: false,
-            changes,
-            durable: false,
-        }))
-        .expect("commit");
+        write_files(&mut storage, &numbered_files(6), false);
         assert_eq!(storage.open_files(), 6, "all six hold unsynced writes");
-        block_on(storage.commit(Commit {
-            unsynced: false,
-            changes: Vec::new(),
-            durable: true,
-        }))
-        .expect("sync");
+        write_files(&mut storage, &[], true);
         assert!(storage.dirty.is_empty());
         // Synced: the next file opened brings the count back under the limit.
-        block_on(storage.commit(Commit {
-            unsynced: false,
-            changes: vec![Change::Write {
-                object: "g".into(),
-                offset: 0,
-                data: vec![7; 10],
-            }],
-            durable: true,
-        }))
-        .expect("commit");
+        write_files(&mut storage, &[("g".into(), vec![7; 10])], true);
         assert_eq!(storage.open_files(), 2);
         let mut buf = [0u8; 10];
         for i in 0..6u8 {
