@@ -221,10 +221,13 @@ pub fn fuzz_decode_journal(data: &[u8]) {
         match MetaRecord::decode(&data[at..]) {
             Ok((record, len)) => {
                 assert!(len >= META_HEADER_LEN && len <= data.len() - at);
-                let mut out = Vec::new();
+                // Groups are written either way: "SMEN" inside (format version 4) or, as older
+                // versions did, "SMET".
+                let (mut out, mut old) = (Vec::new(), Vec::new());
                 record.encode(&mut out);
+                record.encode_v3(&mut old);
                 assert!(
-                    out[..] == data[at..at + len],
+                    out[..] == data[at..at + len] || old[..] == data[at..at + len],
                     "re-encoded journal record differs"
                 );
                 at += len;

@@ -33,7 +33,14 @@ fn constant(name: &str) -> Option<usize> {
         "FOOTER_RECORD_COUNT_OFFSET" => FOOTER_RECORD_COUNT_OFFSET,
         "FOOTER_NEXT_SEQ_OFFSET" => FOOTER_NEXT_SEQ_OFFSET,
         "FOOTER_INDEX_CRC_OFFSET" => FOOTER_INDEX_CRC_OFFSET,
-        "FOOTER_RESERVED_OFFSET" => FOOTER_RESERVED_OFFSET,
+        "FOOTER_SEAL_LEN_OFFSET" => FOOTER_SEAL_LEN_OFFSET,
+        "FOOTER_SEAL_CRC_OFFSET" => FOOTER_SEAL_CRC_OFFSET,
+        "SEAL_MAGIC_OFFSET" => SEAL_MAGIC_OFFSET,
+        "SEAL_FLAGS_OFFSET" => SEAL_FLAGS_OFFSET,
+        "SEAL_SEALED_MS_OFFSET" => SEAL_SEALED_MS_OFFSET,
+        "SEAL_SUCCESSOR_OFFSET" => SEAL_SUCCESSOR_OFFSET,
+        "SEAL_LABEL_LEN_OFFSET" => SEAL_LABEL_LEN_OFFSET,
+        "SEAL_LABEL_OFFSET" => SEAL_LABEL_OFFSET,
         "FOOTER_CRC_OFFSET" => FOOTER_CRC_OFFSET,
         "COMMIT_MAGIC_OFFSET" => COMMIT_MAGIC_OFFSET,
         "COMMIT_VERSION_OFFSET" => COMMIT_VERSION_OFFSET,
@@ -255,8 +262,11 @@ fn journal_records_round_trip_with_documented_layout() {
 fn footer_has_its_fields_where_the_document_says() {
     let mut index = Vec::new();
     begin_index(&mut index);
-    let tail = finish_index_and_footer(9, 1000, 55, 0, &index);
+    let tail = finish_index_and_footer(9, 1000, 55, 0, &index, None);
     let footer = &tail[tail.len() - FOOTER_LEN..];
+    assert_eq!(tail.len(), 16 + FOOTER_LEN);
+    assert_eq!(u32_at(footer, FOOTER_SEAL_LEN_OFFSET), 0);
+    assert_eq!(u32_at(footer, FOOTER_SEAL_CRC_OFFSET), 0);
     assert_eq!(&footer[0..4], b"SFTR");
     assert_eq!(u64_at(footer, FOOTER_VOLUME_OFFSET), 9);
     assert_eq!(u64_at(footer, FOOTER_RECORDS_END_OFFSET), 1000);
@@ -266,6 +276,41 @@ fn footer_has_its_fields_where_the_document_says() {
     let decoded = decode_footer(footer).unwrap();
     assert_eq!(decoded.records_end, 1000);
     assert!(decode_index(&decoded, &tail[..16]).unwrap().is_empty());
+}
+
+#[test]
+fn seal_block_has_its_fields_where_the_document_says() {
+    let mut index = Vec::new();
+    begin_index(&mut index);
+    let seal = Seal {
+        sealed_ms: 1_700_000_000_123,
+        successor: 42,
+        label: "nightly".into(),
+    };
+    let tail = finish_index_and_footer(9, 1000, 55, 0, &index, Some(&seal));
+    let block = &tail[16..tail.len() - FOOTER_LEN];
+    assert_eq!(block.len(), SEAL_LABEL_OFFSET + 7);
+    assert_eq!(&block[SEAL_MAGIC_OFFSET..4], b"SSEL");
+    assert_eq!(u32_at(block, SEAL_FLAGS_OFFSET), 0);
+    assert_eq!(u64_at(block, SEAL_SEALED_MS_OFFSET), 1_700_000_000_123);
+    assert_eq!(u64_at(block, SEAL_SUCCESSOR_OFFSET), 42);
+    assert_eq!(u32_at(block, SEAL_LABEL_LEN_OFFSET), 7);
+    assert_eq!(&block[SEAL_LABEL_OFFSET..], b"nightly");
+    let footer = &tail[tail.len() - FOOTER_LEN..];
+    assert_eq!(u32_at(footer, FOOTER_SEAL_LEN_OFFSET) as usize, block.len());
+    assert_eq!(
+        u32_at(footer, FOOTER_SEAL_CRC_OFFSET),
+        strata_engine::format::crc(block)
+    );
+    let decoded = decode_footer(footer).unwrap();
+    assert_eq!(decoded.footer_at(), Some(1000 + tail.len() as u64 - 64));
+    assert_eq!(decode_seal(&decoded, block).unwrap(), seal);
+    // One flipped bit anywhere in the block fails its checksum.
+    for at in 0..block.len() {
+        let mut bad = block.to_vec();
+        bad[at] ^= 0x10;
+        assert!(decode_seal(&decoded, &bad).is_err(), "byte {at}");
+    }
 }
 
 #[test]
@@ -296,4 +341,25 @@ fn commit_point_has_its_fields_where_the_document_says() {
     // Number 5 goes to slot 1, at byte 512.
     assert_eq!(point.slot_offset(), COMMIT_SLOT_STRIDE);
     assert_eq!(COMMIT_SLOT_STRIDE, 512);
+}
+
+#[test]
+fn records_inside_a_group_carry_the_nested_magic_and_older_groups_are_read() {
+    let members = vec![
+        MetaRecord::VolumeReleased { volume: 4 },
+        MetaRecord::MergeStarted { volume: 5 },
+    ];
+    let group = MetaRecord::Group(members.clone());
+    let mut bytes = Vec::new();
+    group.encode(&mut bytes);
+    assert_eq!(&bytes[0..4], b"SMET");
+    assert_eq!(&bytes[META_HEADER_LEN..META_HEADER_LEN + 4], b"SMEN");
+    // A nested record alone is not a journal record.
+    assert!(MetaRecord::decode(&bytes[META_HEADER_LEN..]).is_err());
+    assert_eq!(MetaRecord::decode(&bytes).unwrap().0, group);
+    // What format versions before 4 wrote: "SMET" inside the group too.
+    let mut old = Vec::new();
+    group.encode_v3(&mut old);
+    assert_eq!(&old[META_HEADER_LEN..META_HEADER_LEN + 4], b"SMET");
+    assert_eq!(MetaRecord::decode(&old).unwrap().0, group);
 }

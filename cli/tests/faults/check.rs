@@ -210,6 +210,7 @@ fn judge(
                         "headBytesTruncated",
                         "headBytesLost",
                         "sealedTailsRebuilt",
+                        "sealsRedone",
                     ] {
                         if recovery[key].as_u64().is_some_and(|n| n > 0) {
                             notes.push(format!("stat: recovery {key} = {}", recovery[key]));

@@ -238,9 +238,22 @@ pub fn segment(bytes: &[u8]) -> Layout {
     let total = bytes.len();
     if bytes.get(at..at + 4) == Some(b"SIDX".as_slice()) && total >= at + 64 + 16 {
         let footer = total - 64;
+        // A seal block (format version 4) lies between the index section and the footer; its
+        // length is the footer's word at byte 52.
+        let seal_len = if bytes.get(footer..footer + 4) == Some(b"SFTR".as_slice()) {
+            u32_at(bytes, footer + 52).map_or(0, |w| w as usize)
+        } else {
+            0
+        };
+        let seal_len = if seal_len >= 28 && at + 16 + seal_len <= footer {
+            seal_len
+        } else {
+            0
+        };
+        let seal = footer - seal_len;
         records.push(Record {
             start: at as u64,
-            len: (footer - at) as u64,
+            len: (seal - at) as u64,
             what: "index section".into(),
             fields: {
                 let mut f = fields(
@@ -249,12 +262,37 @@ pub fn segment(bytes: &[u8]) -> Layout {
                 );
                 f.push(Field {
                     at: at as u64 + 16,
-                    len: (footer - at - 16) as u64,
+                    len: (seal - at - 16) as u64,
                     name: "index entries".into(),
                 });
                 f
             },
         });
+        if seal_len > 0 {
+            let mut f = fields(
+                seal as u64,
+                &[
+                    (0, 4, "magic"),
+                    (4, 4, "flags"),
+                    (8, 8, "seal time"),
+                    (16, 8, "new head volume"),
+                    (24, 4, "label length"),
+                ],
+            );
+            if seal_len > 28 {
+                f.push(Field {
+                    at: seal as u64 + 28,
+                    len: (seal_len - 28) as u64,
+                    name: "label".into(),
+                });
+            }
+            records.push(Record {
+                start: seal as u64,
+                len: seal_len as u64,
+                what: "seal block".into(),
+                fields: f,
+            });
+        }
         if bytes.get(footer..footer + 4) == Some(b"SFTR".as_slice()) {
             records.push(Record {
                 start: footer as u64,
@@ -271,7 +309,8 @@ pub fn segment(bytes: &[u8]) -> Layout {
                         (32, 8, "record count"),
                         (40, 8, "next sequence number"),
                         (48, 4, "index CRC"),
-                        (52, 8, "reserved"),
+                        (52, 4, "seal block length"),
+                        (56, 4, "seal block CRC"),
                         (60, 4, "CRC"),
                     ],
                 ),

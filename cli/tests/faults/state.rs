@@ -167,7 +167,8 @@ pub fn record(sys: &System, io: &Path) -> Expected {
             "journalBytesTruncated": 0,
             "headBytesTruncated": 0,
             "headBytesLost": 0,
-            "sealedTailsRebuilt": 0
+            "sealedTailsRebuilt": 0,
+            "sealsRedone": 0
         }),
         "{}: the undamaged store needed recovery: {stat}",
         sys.name

@@ -10,6 +10,10 @@ use super::{crc, crc_append, set_u32_at, u32_at, DecodeError, Decoder, Encode};
 
 /// `"SMET"`.
 pub const META_MAGIC: u32 = u32::from_le_bytes(*b"SMET");
+/// `"SMEN"`: the magic of a record inside a group (format version 4; older versions wrote
+/// [`META_MAGIC`] there, which is still read). A torn group whose first sector was lost then
+/// leaves no record that looks like one appended after it.
+pub const META_NESTED_MAGIC: u32 = u32::from_le_bytes(*b"SMEN");
 /// Header length.
 pub const META_HEADER_LEN: usize = 16;
 /// Offset of the kind in the header.
@@ -192,6 +196,16 @@ pub fn checksum_ok(bytes: &[u8]) -> bool {
 impl MetaRecord {
     /// Appends the encoded record to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_as(META_MAGIC, META_NESTED_MAGIC, out);
+    }
+
+    /// [`MetaRecord::encode`] as format versions before 4 write it: a group's records carry
+    /// the top-level magic.
+    pub fn encode_v3(&self, out: &mut Vec<u8>) {
+        self.encode_as(META_MAGIC, META_MAGIC, out);
+    }
+
+    fn encode_as(&self, magic: u32, nested_magic: u32, out: &mut Vec<u8>) {
         let mut payload = Vec::new();
         let kind = match self {
             MetaRecord::Document { kind, json } => {
@@ -200,14 +214,14 @@ impl MetaRecord {
             }
             MetaRecord::Group(records) => {
                 for r in records {
-                    r.encode(&mut payload);
+                    r.encode_as(nested_magic, nested_magic, &mut payload);
                 }
                 META_KIND_GROUP
             }
             fixed => fixed.encode_fields(&mut payload),
         };
         let start = out.len();
-        out.put_u32(META_MAGIC);
+        out.put_u32(magic);
         out.put_u16(kind);
         out.put_u16(0);
         out.put_u32(payload.len() as u32);
@@ -219,8 +233,15 @@ impl MetaRecord {
 
     /// Decodes one record from the start of `bytes`; returns it and its encoded length.
     pub fn decode(bytes: &[u8]) -> Result<(MetaRecord, usize), DecodeError> {
+        Self::decode_as(bytes, false)
+    }
+
+    /// Decodes a top-level record, or (`nested`) a record inside a group, which carries
+    /// either magic.
+    fn decode_as(bytes: &[u8], nested: bool) -> Result<(MetaRecord, usize), DecodeError> {
         let mut d = Decoder::new(bytes);
-        if d.u32("journal magic")? != META_MAGIC {
+        let magic = d.u32("journal magic")?;
+        if magic != META_MAGIC && !(nested && magic == META_NESTED_MAGIC) {
             return Err(DecodeError {
                 at: 0,
                 what: "not a journal record (bad magic)",
@@ -268,8 +289,16 @@ impl MetaRecord {
             META_KIND_GROUP => {
                 let mut records = Vec::new();
                 let mut at = 0;
+                // Every record of a group carries the same magic (one encoder wrote them all).
+                let first_magic = payload.get(..4);
                 while at < payload.len() {
-                    let (record, len) = MetaRecord::decode(&payload[at..])?;
+                    if payload.get(at..at + 4) != first_magic {
+                        return Err(DecodeError {
+                            at: META_HEADER_LEN + at,
+                            what: "journal group mixes record magics",
+                        });
+                    }
+                    let (record, len) = MetaRecord::decode_as(&payload[at..], true)?;
                     if matches!(record, MetaRecord::Group(_)) {
                         return Err(DecodeError {
                             at: META_HEADER_LEN + at,

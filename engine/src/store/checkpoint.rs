@@ -107,6 +107,8 @@ impl<S: Storage> Store<S> {
         self.commit(commit).await?;
         let old = std::mem::replace(&mut self.meta_object, object);
         self.meta_len = len;
+        // The new generation holds the state the pending records describe.
+        self.journal_pending.clear();
         self.format_version = FORMAT_VERSION;
         self.checkpoint.next_check = 0;
         // 3. The old generation goes (if this is lost, the next open deletes it).

@@ -943,8 +943,14 @@ impl<S: Storage> StreamReceiver<S> {
         }
         v.flush_group(header.block_size);
         let records_end = v.written + v.pending.len() as u64;
-        let tail =
-            footer::finish_index_and_footer(v.volume, records_end, v.next_seq, v.records, &v.index);
+        let tail = footer::finish_index_and_footer(
+            v.volume,
+            records_end,
+            v.next_seq,
+            v.records,
+            &v.index,
+            None,
+        );
         let segment_len = records_end + tail.len() as u64;
         let mut bytes = v.pending.clone();
         bytes.extend_from_slice(&tail);

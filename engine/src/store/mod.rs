@@ -140,7 +140,16 @@ pub struct Store<S: Storage> {
     commit_point: Option<CommitPoint>,
     /// Set while a mirror's secondary is being opened (see [`Store::open_secondary`]).
     head_loss_vouched_elsewhere: bool,
+    /// The journal records of snapshots whose seal only their segments hold so far (see
+    /// [`Store::seal_head_and_open_then`]): the next journal append carries them first, and a
+    /// checkpoint or a close writes them. At most [`JOURNAL_PENDING_MAX`].
+    journal_pending: Vec<MetaRecord>,
 }
+
+/// Most journal records left pending by snapshots (two per snapshot): past it, a snapshot
+/// appends them to the journal with its own, so that the chain of seals recovery may have to
+/// follow from segment to segment stays short.
+pub(crate) const JOURNAL_PENDING_MAX: usize = 64;
 
 impl<S: Storage> std::fmt::Debug for Store<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -319,6 +328,9 @@ impl<S: Storage> Store<S> {
             return Ok(self.storage);
         }
         self.flush(true).await?;
+        // The commit point vouches for the journal's length: the records snapshots left
+        // pending go in first.
+        self.write_journal_pending().await?;
         self.write_commit_point().await?;
         Ok(self.storage)
     }

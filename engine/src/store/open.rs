@@ -120,13 +120,24 @@ impl<S: Storage> Store<S> {
             recovery: parts.recovery,
             commit_point: parts.commit_point,
             head_loss_vouched_elsewhere: parts.head_loss_vouched_elsewhere,
+            journal_pending: Vec::new(),
         };
         let head_slot = store.build_tree(&journal, head_volume)?;
         store.load_sealed_partitions(&journal, head_slot).await?;
         store.set_head(head_slot);
-        store.scan_head().await?;
+        // A head whose segment records its own seal was snapshotted after the journal's last
+        // record (see `seal_head_and_open_then`): the seal is redone, and its successor, the
+        // new head, is scanned in turn. Bounded: each turn needs another sealed segment.
+        let mut redone = Vec::new();
+        while let Some(records) = store.scan_head().await? {
+            redone.extend(records);
+        }
         store.index.finish_load();
         store.check_invariants();
+        if !redone.is_empty() && !store.read_only {
+            store.journal_pending = redone;
+            store.write_journal_pending().await?;
+        }
         Ok(store)
     }
 
@@ -214,11 +225,12 @@ impl<S: Storage> Store<S> {
             }
             self.read_index_sections(parts, &mut tails).await?;
             for ((slot, seal), tail) in batch.iter().zip(tails) {
-                self.load_sealed_from(*slot, seal.segment_len, seal.next_seq, tail)
-                    .await?;
+                // Set first: a tail rebuilt from the records carries them (its seal block).
                 let p = &mut self.partitions[*slot as usize];
                 p.sealed_ms = Some(seal.sealed_ms);
                 p.label = seal.label.clone();
+                self.load_sealed_from(*slot, seal.segment_len, seal.next_seq, tail)
+                    .await?;
             }
         }
         Ok(())
@@ -387,6 +399,8 @@ impl<S: Storage> Store<S> {
                     record_count: 0,
                     next_seq: p.first_seq,
                     index_crc: 0,
+                    seal_len: 0,
+                    seal_crc: 0,
                 };
                 tails.push(Ok(SealedTail {
                     footer,
@@ -407,9 +421,7 @@ impl<S: Storage> Store<S> {
             let footer = decode_footer(bytes)
                 .map_err(|e| Error::corrupt(&p.segment, footer_at, e.what))
                 .and_then(|f| {
-                    if f.volume != p.volume.0
-                        || f.records_end.checked_add(f.index_len) != Some(footer_at)
-                    {
+                    if f.volume != p.volume.0 || f.footer_at() != Some(footer_at) {
                         return Err(Error::corrupt(
                             &p.segment,
                             footer_at,
@@ -607,13 +619,34 @@ impl<S: Storage> Store<S> {
             .scan_records(slot, &object, end.min(segment_len), &mut index)
             .await?;
         let p = &self.partitions[slot as usize];
-        let tail = footer::finish_index_and_footer(
-            p.volume.0,
-            records_end,
-            next_seq,
-            p.records.len() as u64,
-            &index,
-        );
+        let rebuild = |seal: Option<&footer::Seal>| {
+            footer::finish_index_and_footer(
+                p.volume.0,
+                records_end,
+                next_seq,
+                p.records.len() as u64,
+                &index,
+                seal,
+            )
+        };
+        let mut tail = rebuild(None);
+        if records_end.checked_add(tail.len() as u64) != Some(segment_len) {
+            // A tail written with a seal block (a snapshot with unsynced writes) is rebuilt
+            // with one: the journal's seal, and the head created from it if it is still here
+            // (its volume is only informative once the journal holds the seal).
+            if let Some(sealed_ms) = p.sealed_ms {
+                let successor = self
+                    .partitions
+                    .iter()
+                    .find(|c| c.parent == Some(slot) && c.first_seq == next_seq)
+                    .map_or(0, |c| c.volume.0);
+                tail = rebuild(Some(&footer::Seal {
+                    sealed_ms,
+                    successor,
+                    label: p.label.clone(),
+                }));
+            }
+        }
         if records_end.checked_add(tail.len() as u64) != Some(segment_len)
             || self
                 .finish_sealed(slot, segment_len, next_seq, records_end)
@@ -667,8 +700,10 @@ impl<S: Storage> Store<S> {
     }
 
     /// Replays the head's segment, verifying every record; cuts a torn tail and reports damage
-    /// below a completed sync.
-    pub(super) async fn scan_head(&mut self) -> Result<()> {
+    /// below a completed sync. If what follows the records is the tail of a seal (a snapshot
+    /// the journal has not recorded yet), redoes the seal instead: the head is sealed, its
+    /// successor becomes the head, and the journal records to append are returned.
+    pub(super) async fn scan_head(&mut self) -> Result<Option<[MetaRecord; 2]>> {
         let slot = self.head;
         let object = self.partitions[slot as usize].segment.clone();
         let len = self.storage.len(&object).await?;
@@ -679,10 +714,14 @@ impl<S: Storage> Store<S> {
         let (offset, mut durable_claim) = scanned?;
         self.check_head_claim(slot, &object, offset, len.is_some())?;
         if offset < end {
+            if let Some(seal) = self.seal_in_tail(slot, &object, offset, end).await? {
+                return self.redo_seal(slot, end, seal).map(Some);
+            }
             // Something after `offset` does not verify. A torn tail if nothing later claims that
-            // a sync covered it; damage otherwise.
+            // a sync (or a snapshot) covered it; damage otherwise.
             durable_claim =
                 durable_claim.max(self.later_sync_claim(slot, &object, offset, end).await?);
+            durable_claim = durable_claim.max(self.later_seal_claim(slot, &object, end).await?);
             if durable_claim > offset {
                 return Err(Error::corrupt(
                     &object,
@@ -702,7 +741,160 @@ impl<S: Storage> Store<S> {
         p.segment_len = p.records_end;
         self.head_state.flushed = p.records_end;
         self.head_state.durable = p.records_end;
-        Ok(())
+        Ok(None)
+    }
+
+    /// The seal that head `slot`'s segment records after its records (which end at `offset`;
+    /// the segment at `end`), if the whole tail is exactly the one a snapshot of these records
+    /// writes: footer, index section and seal block verify, and the tail rebuilt from the
+    /// scanned records and that seal is the same bytes. Anything less (a crash tore the
+    /// snapshot's write, which was then never acknowledged) is `None`: a torn tail.
+    async fn seal_in_tail(
+        &self,
+        slot: u32,
+        object: &str,
+        offset: u64,
+        end: u64,
+    ) -> Result<Option<footer::Seal>> {
+        let p = &self.partitions[slot as usize];
+        let index = &self.head_state.index;
+        if end - offset < FOOTER_LEN as u64 {
+            return Ok(None);
+        }
+        let mut footer_bytes = [0u8; FOOTER_LEN];
+        let filled = self
+            .storage
+            .read_at(object, end - FOOTER_LEN as u64, &mut footer_bytes)
+            .await?;
+        let Ok(f) = decode_footer(&footer_bytes[..filled]) else {
+            return Ok(None);
+        };
+        // Checked before anything more is read: the tail's length is then bounded by the
+        // index this scan built and the largest seal block.
+        if f.seal_len == 0
+            || f.seal_len as usize > footer::SEAL_LABEL_OFFSET + LABEL_BYTES_MAX
+            || f.volume != p.volume.0
+            || f.records_end != offset
+            || f.index_len != index.len() as u64
+            || f.footer_at() != Some(end - FOOTER_LEN as u64)
+        {
+            return Ok(None);
+        }
+        let mut tail = vec![0u8; (end - offset) as usize];
+        if self.storage.read_at(object, offset, &mut tail).await? < tail.len() {
+            return Ok(None);
+        }
+        let seal_bytes = &tail[index.len()..index.len() + f.seal_len as usize];
+        let Ok(seal) = footer::decode_seal(&f, seal_bytes) else {
+            return Ok(None);
+        };
+        let expected = footer::finish_index_and_footer(
+            p.volume.0,
+            offset,
+            p.next_seq,
+            p.records.len() as u64,
+            index,
+            Some(&seal),
+        );
+        Ok((expected == tail).then_some(seal))
+    }
+
+    /// Where the records of head `slot` end according to a seal its segment (ending at `end`)
+    /// records, if that snapshot certainly returned: its new head holds a valid record, written
+    /// only after it did (0 otherwise). Damage below it is then damage to acknowledged writes,
+    /// not a torn snapshot.
+    async fn later_seal_claim(&self, slot: u32, object: &str, end: u64) -> Result<u64> {
+        if end < FOOTER_LEN as u64 {
+            return Ok(0);
+        }
+        let mut footer_bytes = [0u8; FOOTER_LEN];
+        let filled = self
+            .storage
+            .read_at(object, end - FOOTER_LEN as u64, &mut footer_bytes)
+            .await?;
+        let Ok(f) = decode_footer(&footer_bytes[..filled]) else {
+            return Ok(0);
+        };
+        let Some(seal_at) = f.records_end.checked_add(f.index_len) else {
+            return Ok(0);
+        };
+        if f.seal_len == 0
+            || f.seal_len as usize > footer::SEAL_LABEL_OFFSET + LABEL_BYTES_MAX
+            || f.volume != self.partitions[slot as usize].volume.0
+            || f.footer_at() != Some(end - FOOTER_LEN as u64)
+        {
+            return Ok(0);
+        }
+        let mut seal_bytes = vec![0u8; f.seal_len as usize];
+        if self
+            .storage
+            .read_at(object, seal_at, &mut seal_bytes)
+            .await?
+            < seal_bytes.len()
+        {
+            return Ok(0);
+        }
+        let Ok(seal) = footer::decode_seal(&f, &seal_bytes) else {
+            return Ok(0);
+        };
+        let successor = segment_object(seal.successor, 0);
+        let successor_end = self.storage.len(&successor).await?.unwrap_or(0);
+        let written = self
+            .verify_record_at(&successor, 0, successor_end)
+            .await
+            .is_some_and(|(meta, _)| meta.header.volume == seal.successor);
+        Ok(if written { f.records_end } else { 0 })
+    }
+
+    /// Redoes the seal of head `slot` (its segment ends at `end`) that its segment records:
+    /// the head becomes a snapshot as `seal` says, and the successor partition it names is
+    /// the new head. Returns the journal records of both. A successor that is already a
+    /// partition is corruption: a seal is journaled before any later partition is.
+    fn redo_seal(&mut self, slot: u32, end: u64, seal: footer::Seal) -> Result<[MetaRecord; 2]> {
+        let successor = VolumeId(seal.successor);
+        let p = &self.partitions[slot as usize];
+        if seal.successor == 0
+            || seal.successor > crate::format::SEQ_MAX
+            || self.partitions.slot(successor).is_some()
+        {
+            return Err(Error::corrupt(
+                &p.segment,
+                end - FOOTER_LEN as u64,
+                format!(
+                    "the segment's seal names volume {} as the new head, which cannot be one",
+                    seal.successor
+                ),
+            ));
+        }
+        let (volume, next_seq) = (p.volume, p.next_seq);
+        let p = &mut self.partitions[slot as usize];
+        p.sealed_ms = Some(seal.sealed_ms);
+        p.segment_len = end;
+        p.label = seal.label.clone();
+        p.records.shrink_to_fit();
+        self.next_volume = self.next_volume.max(seal.successor + 1);
+        let new_slot = self
+            .partitions
+            .push(successor, Some(slot), seal.sealed_ms, next_seq, 0);
+        self.set_head(new_slot);
+        self.recovery.seals_redone += 1;
+        Ok([
+            MetaRecord::PartitionSealed {
+                volume: volume.0,
+                sealed_ms: seal.sealed_ms,
+                segment_len: end,
+                next_seq,
+                label: seal.label,
+            },
+            MetaRecord::PartitionCreated {
+                volume: successor.0,
+                parent: volume.0,
+                created_ms: seal.sealed_ms,
+                first_seq: next_seq,
+                segment_generation: 0,
+                flags: CREATED_FLAG_HEAD,
+            },
+        ])
     }
 
     /// Reads a segment record by record (a window at a time) while each verifies and lies where

@@ -446,6 +446,7 @@ impl<S: Storage> Store<S> {
             next_seq,
             out.records.len() as u64,
             &out.index,
+            None,
         );
         let segment_len = records_end + tail.len() as u64;
         out.bytes.extend_from_slice(&tail);

@@ -248,6 +248,11 @@ pub struct RecoveryReport {
     /// Bytes of the head segment that the commit point says were synced but that were cut (only
     /// a mirror's secondary opens like this: its legs give those writes back).
     pub head_bytes_lost: u64,
+    /// Snapshots redone from their segments: the segment recorded the seal (a snapshot taken
+    /// with unsynced writes), a crash came before the journal did; the journal records it now
+    /// (unless the store was opened read-only).
+    #[serde(default)]
+    pub seals_redone: u64,
 }
 
 /// Where a log cursor starts.

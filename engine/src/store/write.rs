@@ -399,11 +399,31 @@ impl<S: Storage> Store<S> {
         records: &[MetaRecord],
         mut commit: Commit,
     ) -> Result<()> {
+        // Records snapshots left pending go first, in the same group: the journal stays in the
+        // order things happened.
+        let all: Vec<MetaRecord>;
+        let records = if self.journal_pending.is_empty() {
+            records
+        } else {
+            all = self
+                .journal_pending
+                .iter()
+                .chain(records)
+                .cloned()
+                .collect();
+            &all
+        };
         // Several records go in one group so that a torn append keeps all of them or none.
         let mut bytes = Vec::new();
-        match records {
-            [one] => one.encode(&mut bytes),
-            many => MetaRecord::Group(many.to_vec()).encode(&mut bytes),
+        let record = match records {
+            [one] => one.clone(),
+            many => MetaRecord::Group(many.to_vec()),
+        };
+        // An older store keeps the encoding its version's readers accept.
+        if self.format_version >= 4 {
+            record.encode(&mut bytes);
+        } else {
+            record.encode_v3(&mut bytes);
         }
         // Nothing is written that a reader would refuse: the limits are checked here, before
         // the operation changes anything.
@@ -428,7 +448,16 @@ impl<S: Storage> Store<S> {
         commit.write(&self.meta_object, self.meta_len, bytes);
         self.commit(commit).await?;
         self.meta_len += len;
+        self.journal_pending.clear();
         Ok(())
+    }
+
+    /// Appends the journal records snapshots left pending, if any (durably).
+    pub(super) async fn write_journal_pending(&mut self) -> Result<()> {
+        if self.journal_pending.is_empty() {
+            return Ok(());
+        }
+        self.append_journal(&[]).await
     }
 
     /// Takes a snapshot: seals the head partition (it becomes a read-only snapshot volume with
@@ -436,9 +465,11 @@ impl<S: Storage> Store<S> {
     /// volume identifier. Returns the snapshot's volume identifier. Durable on return.
     ///
     /// Writes the sealed partition's index (a few dozen bytes per record) and copies no data.
-    /// After a [`Store::sync`] it costs one flush (the journal's; the index is rebuilt from the
-    /// records at open if a crash lost it); with unsynced writes, the records and index are
-    /// flushed first.
+    /// It costs one flush. After a [`Store::sync`], the journal's: the index is written without
+    /// a flush and rebuilt from the records at open if a crash lost it. With unsynced writes,
+    /// the segment's: records, index and a seal block go to the segment in one durable commit,
+    /// and the journal's records of the seal wait for the next journal append (recovery redoes
+    /// the seal from the segment if a crash comes first).
     pub async fn snapshot(&mut self, label: Option<&str>) -> Result<VolumeId> {
         let sealed = self.head();
         self.seal_head_and_open(label.unwrap_or(""), None).await?;
@@ -481,23 +512,43 @@ impl<S: Storage> Store<S> {
         let head = &self.partitions[head_slot as usize];
         let sealed_volume = head.volume;
         let next_seq = head.next_seq;
+        let new_volume = VolumeId(self.next_volume);
+        let parent_slot = new_parent.unwrap_or(Some(head_slot));
         let mut segment_len = 0;
+        // Set when the segment's own tail records the seal and the journal's records wait.
+        let mut seal_in_segment = None;
         if !drop_head {
-            // 1. Records, index and footer reach the segment, durably.
+            // 1. Records, index and footer reach the segment.
+            // With every record already durable (a sync came first) the tail need not be: open
+            // rebuilds a missing or torn one from the records, which the journal's seal vouches
+            // for (its length and next sequence number). The snapshot then costs one flush, the
+            // journal's. Otherwise the segment must be flushed anyway: its tail then carries the
+            // seal too (a seal block, format version 4), and that one flush is the snapshot's
+            // durability point; the journal's records of it wait for the next journal append,
+            // and recovery redoes the seal from the segment if a crash comes first. A seal that
+            // names another parent or carries more records (a rollback, a branch switch) is
+            // journaled at once, as is one past [`JOURNAL_PENDING_MAX`].
+            let records_durable =
+                self.head_state.pending.is_empty() && self.head_state.durable == head.records_end;
+            let seal = (!records_durable
+                && new_parent.is_none()
+                && extra.is_empty()
+                && self.format_version >= 4
+                && self.journal_pending.len() + 2 <= JOURNAL_PENDING_MAX)
+                .then(|| footer::Seal {
+                    sealed_ms: now,
+                    successor: new_volume.0,
+                    label: label.to_string(),
+                });
             let tail = footer::finish_index_and_footer(
                 head.volume.0,
                 head.records_end,
                 head.next_seq,
                 head.records.len() as u64,
                 &self.head_state.index,
+                seal.as_ref(),
             );
             segment_len = head.records_end + tail.len() as u64;
-            // With every record already durable (a sync came first) the tail need not be: open
-            // rebuilds a missing or torn one from the records, which the journal's seal vouches
-            // for (its length and next sequence number). The snapshot then costs one flush, the
-            // journal's. Otherwise the records go first, durably, with the tail.
-            let records_durable =
-                self.head_state.pending.is_empty() && self.head_state.durable == head.records_end;
             let mut commit = if records_durable {
                 Commit::unsynced()
             } else {
@@ -508,11 +559,13 @@ impl<S: Storage> Store<S> {
                 commit.write(&head.segment, self.head_state.flushed, bytes);
             }
             commit.write(&head.segment, head.records_end, tail);
+            if seal.is_some() {
+                seal_in_segment = Some(self.add_spare_segments(&mut commit, new_volume.0));
+            }
             self.commit(commit).await?;
         }
-        // 2. The journal records the seal (or removal) and the new head in one durable append.
-        let new_volume = VolumeId(self.next_volume);
-        let parent_slot = new_parent.unwrap_or(Some(head_slot));
+        // 2. The journal records the seal (or removal) and the new head in one durable append
+        //    (or, when the segment holds the seal, later).
         let first = if drop_head {
             MetaRecord::PartitionDropped {
                 volume: sealed_volume.0,
@@ -538,10 +591,15 @@ impl<S: Storage> Store<S> {
             },
         ];
         group.extend(extra);
-        let mut commit = Commit::new(true);
-        let spare_until = self.add_spare_segments(&mut commit, new_volume.0);
-        self.append_journal_with(&group, commit).await?;
-        self.spare_until = spare_until;
+        if let Some(spare_until) = seal_in_segment {
+            self.journal_pending.extend(group);
+            self.spare_until = spare_until;
+        } else {
+            let mut commit = Commit::new(true);
+            let spare_until = self.add_spare_segments(&mut commit, new_volume.0);
+            self.append_journal_with(&group, commit).await?;
+            self.spare_until = spare_until;
+        }
         // 3. Memory follows what is now durable.
         if drop_head {
             self.drop_slot(head_slot);

@@ -130,6 +130,11 @@ export interface RecoveryReport {
    * mirror's secondary opens like this (its legs give those writes back); 0 for a store.
    */
   headBytesLost: number;
+  /**
+   * Snapshots redone from their segments: a snapshot with unsynced writes records its seal in
+   * the segment, and a crash came before the journal recorded it.
+   */
+  sealsRedone: number;
 }
 
 /** Where a log cursor starts. */
