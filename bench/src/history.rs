@@ -9,6 +9,7 @@
 //! every odd one is not, so both kinds of snapshot time are sampled.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use pollster::block_on;
@@ -30,6 +31,12 @@ pub struct History {
     pub snap_synced: Vec<Duration>,
     /// `snapshot()` with the partition's writes not yet synced (it makes them durable).
     pub snap_unsynced: Vec<Duration>,
+    /// The mean bytes of blocks an unsynced snapshot made durable.
+    pub unsynced_bytes: usize,
+    /// Appending the same blocks to a plain file and `fdatasync`-ing it, right after each
+    /// unsynced snapshot (so that both see the same page cache and device): 5b's physical
+    /// limit, one flush and the write time.
+    pub raw_unsynced: Vec<Duration>,
     pub open_cold: Probe,
     pub open_warm: Probe,
     pub reads: usize,
@@ -97,6 +104,11 @@ pub fn run(
     let mut oldest = None;
     let mut snap_synced = Vec::new();
     let mut snap_unsynced = Vec::new();
+    let mut unsynced_blocks = 0usize;
+    let mut raw_unsynced = Vec::new();
+    let raw_path = p.dir.join("raw-append");
+    let mut raw_file = std::fs::File::create(&raw_path)?;
+    let mut raw_data = Vec::new();
     let mut buf = vec![0u8; BLOCK as usize];
     let t = Instant::now();
     for part in 0..snapshots {
@@ -127,11 +139,18 @@ pub fn run(
             snap_synced.push(took);
         } else {
             snap_unsynced.push(took);
+            unsynced_blocks += end - start;
+            raw_data.resize((end - start) * BLOCK as usize, 0x5a);
+            let t2 = Instant::now();
+            raw_file.write_all(&raw_data)?;
+            raw_file.sync_data()?;
+            raw_unsynced.push(t2.elapsed());
         }
         oldest.get_or_insert(id);
     }
     block_on(store.sync())?;
-    let build = t.elapsed();
+    // The raw peer's appends are not part of building the history.
+    let build = t.elapsed().saturating_sub(raw_unsynced.iter().sum());
     drop(store);
     let oldest = oldest.ok_or("no snapshot taken")?;
 
@@ -183,6 +202,9 @@ pub fn run(
     let compact = engine::spawn_probe(&dir, Some(ProbeOp::Compact))?;
     let merge = engine::spawn_probe(&dir, Some(ProbeOp::Merge))?;
     disk::remove(&dir)?;
+    drop(raw_file);
+    std::fs::remove_file(&raw_path)?;
+    let unsynced_bytes = unsynced_blocks * BLOCK as usize / snap_unsynced.len().max(1);
 
     let h = History {
         snapshots,
@@ -190,6 +212,8 @@ pub fn run(
         build,
         snap_synced,
         snap_unsynced,
+        unsynced_bytes,
+        raw_unsynced,
         open_cold,
         open_warm,
         reads,

@@ -78,6 +78,24 @@ fn check_name(object: &str) -> Result<(), StorageError> {
     }
 }
 
+/// Largest single `pwrite` of a commit: a longer write is issued in pieces of this size.
+///
+/// Measured on the bench machine (ext4 on a virtual disk, kernel 6.18): writing a partition's
+/// 1.1 MB of records to a new segment file in one `pwrite` took 2.5 ms (p50), in 256 KiB pieces
+/// 0.23 ms; appending to a file already written was fast either way. One call per 256 KiB costs
+/// nothing measurable otherwise (`strata-bench --only 5`, figure 5b).
+const WRITE_CHUNK_BYTES: usize = 256 << 10;
+
+/// `write_all_at` in pieces of at most [`WRITE_CHUNK_BYTES`].
+fn write_in_chunks(f: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    let mut at = offset;
+    for chunk in data.chunks(WRITE_CHUNK_BYTES) {
+        f.write_all_at(chunk, at)?;
+        at += chunk.len() as u64;
+    }
+    Ok(())
+}
+
 impl DirStorage {
     /// Opens (creating if needed) the directory `root` and locks it for writing: an exclusive
     /// `flock` on the directory's own descriptor, so deleting or replacing any file inside it
@@ -317,7 +335,7 @@ impl Storage for DirStorage {
                     if commit.unsynced {
                         // Never flushed on purpose: the file stays out of the dirty set (and a
                         // new file's directory entry out of the next directory sync).
-                        self.with_file(object, true, |f| f.write_all_at(data, *offset))?;
+                        self.with_file(object, true, |f| write_in_chunks(f, data, *offset))?;
                         continue;
                     }
                     let existed =
@@ -330,7 +348,7 @@ impl Storage for DirStorage {
                     }
                     // Marked before the write: a file with unsynced writes is never closed.
                     self.dirty.insert(object.clone());
-                    self.with_file(object, true, |f| f.write_all_at(data, *offset))?;
+                    self.with_file(object, true, |f| write_in_chunks(f, data, *offset))?;
                     self.dir_dirty |= !existed;
                 }
                 Change::Truncate { object, len } => {
