@@ -173,8 +173,15 @@ fn history_rows(rep: &mut Report, h: &history::History, flush: Duration) {
     let flushes = m.as_secs_f64() / flush.as_secs_f64().max(1e-9);
     rep.add(Row {
         id: "5a".into(),
-        what: format!("snapshot() right after sync() ({label}, {} samples)", samples.len()),
-        strata: format!("mean {}, p99 {}", fmt_dur(m), fmt_dur(percentile(samples, 99.0))),
+        what: format!(
+            "snapshot() right after sync() ({label}, {} samples)",
+            samples.len()
+        ),
+        strata: format!(
+            "mean {}, p99 {}",
+            fmt_dur(m),
+            fmt_dur(percentile(samples, 99.0))
+        ),
         peer: format!("one flush (probe p50) {}", fmt_dur(flush)),
         result: format!("{flushes:.2} flushes"),
         target: "<= 1.3 flushes (issue #13)".into(),
