@@ -7,7 +7,8 @@
 //! * the store dropped without a close (the journal never got the seals): every snapshot reads
 //!   back with its label, the head's synced writes survive, a read-only view redoes the seals in
 //!   memory and writes nothing, a writable open journals them once;
-//! * a chain longer than the pending-record bound;
+//! * a chain longer than the pending-record bound, and pending records too large to share one
+//!   journal record with the next append;
 //! * random crashes on the simulated disk;
 //! * what must not be redone (a torn seal) and what must fail (damage below a seal whose new
 //!   head already has records).
@@ -341,4 +342,41 @@ fn a_torn_seal_is_not_redone_and_damage_below_an_acknowledged_one_is_refused() {
         Err(e) => panic!("refused, but not as corruption: {e}"),
         Ok(_) => panic!("opened over damage below an acknowledged snapshot"),
     }
+}
+
+/// The next journal append carries the pending seals in its own group; when both do not fit in
+/// one journal record, the seals go first, alone, and the operation still succeeds.
+#[test]
+fn pending_seals_too_large_to_share_a_record_are_appended_first() {
+    use strata_engine::format::meta::{META_KIND_POLICY_STATE, META_PAYLOAD_MAX};
+    use strata_engine::Document;
+    let disk = SimDisk::new();
+    let (sealed, json) = block_on(async {
+        let options = CreateOptions::new(BLOCKS).block_size(BS as u32);
+        let mut store = Store::create(disk.clone(), options, clock())
+            .await
+            .expect("create");
+        store.write(1, &block(1, 1)).await.expect("write");
+        let sealed = store.snapshot(Some("pending")).await.expect("snapshot");
+        // Fits a journal record alone, not beside the two pending ones.
+        let json = format!("\"{}\"", "x".repeat(META_PAYLOAD_MAX - 64));
+        store
+            .append_documents(&[Document {
+                kind: META_KIND_POLICY_STATE,
+                json: json.clone(),
+            }])
+            .await
+            .expect("a document that fits alone");
+        (sealed, json)
+    });
+    // Not closed, and every unsynced change dropped: the journal alone must hold both.
+    disk.crash(CrashMode::DropAll, &mut StdRng::seed_from_u64(3));
+    let store = block_on(Store::open(disk.clone(), clock())).expect("open");
+    assert_eq!(store.recovery().seals_redone, 0, "the journal has the seal");
+    assert_eq!(
+        store.documents().latest(META_KIND_POLICY_STATE),
+        Some(json.as_str())
+    );
+    let info = store.volumes().into_iter().find(|v| v.id == sealed);
+    assert_eq!(info.map(|v| v.label), Some("pending".to_string()));
 }

@@ -393,27 +393,41 @@ impl<S: Storage> Store<S> {
         end
     }
 
-    /// [`Store::append_journal`] in `commit` (durable), after what it already holds.
+    /// [`Store::append_journal`] in `commit` (durable), after what it already holds. Records
+    /// snapshots left pending go first, in the same group, so that the journal stays in the
+    /// order things happened; if both are too large for one record, the pending ones are
+    /// appended alone first.
     pub(super) async fn append_journal_with(
         &mut self,
         records: &[MetaRecord],
-        mut commit: Commit,
+        commit: Commit,
     ) -> Result<()> {
-        // Records snapshots left pending go first, in the same group: the journal stays in the
-        // order things happened.
-        let all: Vec<MetaRecord>;
-        let records = if self.journal_pending.is_empty() {
-            records
-        } else {
-            all = self
+        if !self.journal_pending.is_empty() {
+            let all: Vec<MetaRecord> = self
                 .journal_pending
                 .iter()
                 .chain(records)
                 .cloned()
                 .collect();
-            &all
-        };
-        // Several records go in one group so that a torn append keeps all of them or none.
+            match self.encode_journal_append(&all) {
+                Ok(bytes) => return self.write_journal_append(bytes, commit).await,
+                Err(_) if !records.is_empty() => {
+                    let pending = self.journal_pending.clone();
+                    let bytes = self.encode_journal_append(&pending)?;
+                    self.write_journal_append(bytes, Commit::new(true)).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let bytes = self.encode_journal_append(records)?;
+        self.write_journal_append(bytes, commit).await
+    }
+
+    /// `records` as one journal record (a group if several, so that a torn append keeps all of
+    /// them or none), refused if a reader of this store would refuse it or the journal would
+    /// grow past what open reads. Nothing is written: the limits are checked before the
+    /// operation changes anything.
+    fn encode_journal_append(&self, records: &[MetaRecord]) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
         let record = match records {
             [one] => one.clone(),
@@ -425,8 +439,6 @@ impl<S: Storage> Store<S> {
         } else {
             record.encode_v3(&mut bytes);
         }
-        // Nothing is written that a reader would refuse: the limits are checked here, before
-        // the operation changes anything.
         let payload = bytes.len() - META_HEADER_LEN;
         if payload > self.journal_payload_max() {
             return Err(Error::LimitExceeded(format!(
@@ -435,15 +447,20 @@ impl<S: Storage> Store<S> {
                 self.journal_payload_max()
             )));
         }
-        let len = bytes.len() as u64;
         // The journal is checkpointed by itself after operations long before this (see
         // `maybe_checkpoint_journal`); past it, open could not read it.
-        if self.meta_len + len > super::recovery::JOURNAL_BYTES_MAX {
+        if self.meta_len + bytes.len() as u64 > super::recovery::JOURNAL_BYTES_MAX {
             return Err(Error::LimitExceeded(format!(
                 "the metadata journal would pass {} bytes; checkpoint it (Store::checkpoint_journal)",
                 super::recovery::JOURNAL_BYTES_MAX
             )));
         }
+        Ok(bytes)
+    }
+
+    /// Appends encoded journal records in `commit`, durably; the pending records are in them.
+    async fn write_journal_append(&mut self, bytes: Vec<u8>, mut commit: Commit) -> Result<()> {
+        let len = bytes.len() as u64;
         commit.durable = true;
         commit.write(&self.meta_object, self.meta_len, bytes);
         self.commit(commit).await?;
