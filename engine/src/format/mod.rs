@@ -15,12 +15,14 @@ pub mod record;
 pub mod stream;
 
 /// The format version this build writes and the highest it reads. Version 4 (this build) adds
-/// the seal block of a segment's tail ([`footer::Seal`]): a snapshot with unsynced writes is
-/// durable once its segment is, and recovery redoes a seal the journal has not recorded yet.
-/// Version 3 adds zero extents to log records ([`record::RECORD_FLAG_ZERO_ENTRIES`]); version 2 journal records
-/// of up to [`meta::META_PAYLOAD_MAX`] bytes (version 1: 64 KiB) and a `commit` object. An older
-/// store is read as it is and keeps its version's limits (no zero extents; version 1: the
-/// 64 KiB record limit) until its journal is checkpointed, which writes a current header.
+/// the seal block of a segment's tail ([`footer::Seal`]: a snapshot with unsynced writes is
+/// durable once its segment is, and recovery redoes a seal the journal has not recorded yet)
+/// and the magic of records inside a journal group ([`meta::META_NESTED_MAGIC`]). Version 3
+/// adds zero extents to log records ([`record::RECORD_FLAG_ZERO_ENTRIES`]); version 2 journal
+/// records of up to [`meta::META_PAYLOAD_MAX`] bytes (version 1: 64 KiB) and a `commit`
+/// object. An older store is read as it is and keeps its version's limits and encodings (no
+/// seal blocks; no zero extents before version 3; version 1: the 64 KiB record limit) until its
+/// journal is checkpointed, which writes a current header.
 pub const FORMAT_VERSION: u32 = 4;
 
 /// Smallest and largest block sizes.
