@@ -22,6 +22,8 @@ use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::{Change, Commit, ReadRequest, Storage, StorageError};
 
@@ -52,6 +54,20 @@ pub struct DirStorage {
     dir_dirty: bool,
     /// Device flushes so far: `fdatasync` of a file, `fsync` of the directory.
     flushes: u64,
+    /// Empty files a helper thread is creating ([`Storage::create_ahead`]).
+    creating: RefCell<Option<Creating>>,
+    /// Files created ahead whose directory entries are not known to be durable (the helper
+    /// failed): a durable commit that writes one flushes the directory.
+    entries_unsure: RefCell<BTreeSet<String>>,
+    /// The helper threads' directory flushes so far (off every caller's path).
+    background_flushes: Arc<AtomicU64>,
+}
+
+/// A creation of empty files under way on a helper thread.
+#[derive(Debug)]
+struct Creating {
+    names: BTreeSet<String>,
+    done: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
 fn io_error(object: &str, error: std::io::Error) -> StorageError {
@@ -143,6 +159,32 @@ impl DirStorage {
             dirty: BTreeSet::new(),
             dir_dirty: false,
             flushes: 0,
+            creating: RefCell::new(None),
+            entries_unsure: RefCell::new(BTreeSet::new()),
+            background_flushes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Directory flushes made by helper threads that created files ahead
+    /// ([`Storage::create_ahead`]): device flushes, but on no caller's path.
+    pub fn background_flushes(&self) -> u64 {
+        self.background_flushes.load(Ordering::Relaxed)
+    }
+
+    /// Waits for the creation under way, if any, when it includes `object` (every object with
+    /// `None`); a failed one leaves its files' directory entries unsure.
+    fn wait_for_creation(&self, object: Option<&str>) {
+        let mut creating = self.creating.borrow_mut();
+        if !creating
+            .as_ref()
+            .is_some_and(|c| object.is_none_or(|o| c.names.contains(o)))
+        {
+            return;
+        }
+        if let Some(c) = creating.take() {
+            if !matches!(c.done.join(), Ok(Ok(()))) {
+                self.entries_unsure.borrow_mut().extend(c.names);
+            }
         }
     }
 
@@ -169,6 +211,7 @@ impl DirStorage {
         f: impl FnOnce(&File) -> std::io::Result<T>,
     ) -> Result<Option<T>, StorageError> {
         check_name(object)?;
+        self.wait_for_creation(Some(object));
         let tick = self.ticks.get() + 1;
         self.ticks.set(tick);
         let mut files = self.files.borrow_mut();
@@ -237,7 +280,46 @@ impl Storage for DirStorage {
         true
     }
 
+    fn create_ahead(&mut self, names: &[String]) -> bool {
+        if self.read_only || names.iter().any(|n| check_name(n).is_err()) {
+            return false;
+        }
+        self.wait_for_creation(None);
+        let names: BTreeSet<String> = names
+            .iter()
+            .filter(|n| !self.files.borrow().contains_key(*n) && !self.root.join(n).exists())
+            .cloned()
+            .collect();
+        if names.is_empty() {
+            return true;
+        }
+        let root = self.root.clone();
+        let list: Vec<String> = names.iter().cloned().collect();
+        let flushes = Arc::clone(&self.background_flushes);
+        let spawned = std::thread::Builder::new()
+            .name("strata-create-ahead".into())
+            .spawn(move || {
+                for name in &list {
+                    OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(root.join(name))?;
+                }
+                flushes.fetch_add(1, Ordering::Relaxed);
+                File::open(&root)?.sync_all()
+            });
+        match spawned {
+            Ok(done) => {
+                *self.creating.borrow_mut() = Some(Creating { names, done });
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     async fn list(&self) -> Result<Vec<String>, StorageError> {
+        self.wait_for_creation(None);
         let root_name = self.root.display().to_string();
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&self.root).map_err(|e| io_error(&root_name, e))? {
@@ -338,8 +420,10 @@ impl Storage for DirStorage {
                         self.with_file(object, true, |f| write_in_chunks(f, data, *offset))?;
                         continue;
                     }
-                    let existed =
-                        self.files.borrow().contains_key(object) || self.root.join(object).exists();
+                    self.wait_for_creation(Some(object));
+                    let existed = (self.files.borrow().contains_key(object)
+                        || self.root.join(object).exists())
+                        && !self.entries_unsure.borrow().contains(object);
                     if data.is_empty() {
                         // Creates the file (if new): only its directory entry needs a flush.
                         self.with_file(object, true, |_| Ok(()))?;
@@ -357,6 +441,7 @@ impl Storage for DirStorage {
                 }
                 Change::Delete { object } => {
                     check_name(object)?;
+                    self.wait_for_creation(Some(object));
                     self.files.borrow_mut().remove(object);
                     self.dirty.remove(object);
                     match std::fs::remove_file(self.root.join(object)) {
@@ -383,9 +468,18 @@ impl Storage for DirStorage {
                     .and_then(|d| d.sync_all())
                     .map_err(|e| io_error(&root_name, e))?;
                 self.dir_dirty = false;
+                // Every entry the directory holds is durable now.
+                self.entries_unsure.borrow_mut().clear();
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for DirStorage {
+    /// A creation under way finishes first (its thread holds no lock; the files are empty).
+    fn drop(&mut self) {
+        self.wait_for_creation(None);
     }
 }
 
@@ -537,5 +631,61 @@ mod tests {
             assert_eq!(buf, [i; 10]);
         }
         assert_eq!(storage.open_files(), 2);
+    }
+
+    #[test]
+    fn files_created_ahead_cost_their_first_durable_write_no_directory_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut storage = DirStorage::open(dir.path()).expect("open");
+        let names: Vec<String> = (0..8).map(|i| format!("ahead{i}")).collect();
+        assert!(storage.create_ahead(&names));
+        // A durable write to one of them waits for the helper, then flushes only its data.
+        let before = storage.flushes();
+        write_files(&mut storage, &[(names[3].clone(), vec![7; 10])], true);
+        assert_eq!(
+            storage.flushes() - before,
+            1,
+            "one fdatasync, no directory fsync"
+        );
+        assert_eq!(storage.background_flushes(), 1);
+        for name in &names {
+            let len = block_on(storage.len(name)).expect("len");
+            assert_eq!(len, Some(if *name == names[3] { 10 } else { 0 }), "{name}");
+        }
+        // Created again: nothing to do, no thread, no flush.
+        assert!(storage.create_ahead(&names));
+        assert_eq!(storage.background_flushes(), 1);
+        // A new file not created ahead still costs the directory flush.
+        let before = storage.flushes();
+        write_files(&mut storage, &[("other".into(), vec![1; 10])], true);
+        assert_eq!(
+            storage.flushes() - before,
+            2,
+            "fdatasync and directory fsync"
+        );
+        // A read-only handle creates nothing.
+        let mut view = DirStorage::open_read_only(dir.path()).expect("view");
+        assert!(!view.create_ahead(&["never".to_string()]));
+        assert!(!dir.path().join("never").exists());
+    }
+
+    #[test]
+    fn a_creation_ahead_that_failed_leaves_the_next_durable_write_to_flush_the_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut storage = DirStorage::open(dir.path()).expect("open");
+        // What the helper leaves behind when it fails: the file may exist, its entry unsure.
+        std::fs::write(dir.path().join("unsure"), b"").expect("create");
+        storage.entries_unsure.borrow_mut().insert("unsure".into());
+        let before = storage.flushes();
+        write_files(&mut storage, &[("unsure".into(), vec![2; 10])], true);
+        assert_eq!(
+            storage.flushes() - before,
+            2,
+            "fdatasync and directory fsync"
+        );
+        assert!(
+            storage.entries_unsure.borrow().is_empty(),
+            "all durable now"
+        );
     }
 }

@@ -200,6 +200,15 @@ pub trait Storage {
         false
     }
 
+    /// Starts creating the empty objects `names` off the caller's path, durably (on the
+    /// directory backend: a helper thread creates the files and flushes the directory), and
+    /// returns whether it did; `false` (the default) does nothing. Until the creation has
+    /// finished, any access to one of those objects waits for it first, and if it failed, a
+    /// durable commit that writes one of them makes its existence durable itself.
+    fn create_ahead(&mut self, _names: &[String]) -> bool {
+        false
+    }
+
     /// The names of all objects that exist, in no particular order.
     async fn list(&self) -> Result<Vec<String>, StorageError>;
 

@@ -393,6 +393,24 @@ impl<S: Storage> Store<S> {
         end
     }
 
+    /// Asks the backend to create the next partitions' segment objects off the caller's path
+    /// ([`Storage::create_ahead`]) once fewer than half of [`SPARE_SEGMENTS`] are left, so that
+    /// no snapshot waits for their creation; [`Store::add_spare_segments`] stays for a backend
+    /// that cannot (or when this one could not).
+    pub(super) fn create_spares_ahead(&mut self) {
+        if !self.storage.new_objects_cost_a_flush()
+            || self.spare_until >= self.next_volume + SPARE_SEGMENTS / 2
+        {
+            return;
+        }
+        let from = self.spare_until.max(self.next_volume);
+        let end = self.next_volume + SPARE_SEGMENTS;
+        let names: Vec<String> = (from..end).map(|v| segment_object(v, 0)).collect();
+        if self.storage.create_ahead(&names) {
+            self.spare_until = end;
+        }
+    }
+
     /// [`Store::append_journal`] in `commit` (durable), after what it already holds. Records
     /// snapshots left pending go first, in the same group, so that the journal stays in the
     /// order things happened; if both are too large for one record, the pending ones are
@@ -630,6 +648,7 @@ impl<S: Storage> Store<S> {
         self.partitions
             .push(new_volume, parent_slot, now, next_seq, 0);
         self.set_head(self.partitions.len() as u32 - 1);
+        self.create_spares_ahead();
         Ok(new_volume)
     }
 
