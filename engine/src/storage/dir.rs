@@ -15,6 +15,12 @@
 //! without unsynced writes is closed, and opened again when next needed. Files written since the
 //! last durable commit stay open until it has synced them, so that a write-back error reaches
 //! the `fdatasync` of the descriptor that wrote.
+//!
+//! A new file costs a directory `fsync` before its data may be called durable, so the store asks
+//! for the next partitions' (empty) segment files ahead of time ([`Storage::create_ahead`]): a
+//! helper thread creates them and flushes the directory, off every caller's path. Any access to
+//! a file it is creating waits for it first; if it failed, the next durable write to such a file
+//! flushes the directory itself.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
