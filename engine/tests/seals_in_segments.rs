@@ -47,7 +47,15 @@ struct Taken {
 /// Writes `rounds` rounds of blocks, each snapshotted without a sync; then writes once more and
 /// syncs. Returns the snapshots and the head's synced image.
 async fn history<S: Storage>(store: &mut Store<S>, rounds: u64) -> (Vec<Taken>, Vec<Vec<u8>>) {
-    let mut image = vec![vec![0u8; BS]; BLOCKS as usize];
+    history_from(store, vec![vec![0u8; BS]; BLOCKS as usize], rounds).await
+}
+
+/// [`history`] on a store whose head reads `image`.
+async fn history_from<S: Storage>(
+    store: &mut Store<S>,
+    mut image: Vec<Vec<u8>>,
+    rounds: u64,
+) -> (Vec<Taken>, Vec<Vec<u8>>) {
     let mut taken = Vec::new();
     for round in 1..=rounds {
         for i in (round % 4..BLOCKS).step_by(4) {
@@ -129,27 +137,7 @@ fn a_snapshot_with_unsynced_writes_is_one_flush_and_survives_a_lost_journal() {
         for round in 1..=3 {
             image[round as usize] = block(round, 0);
         }
-        let (taken, head) = {
-            let mut taken = Vec::new();
-            let mut image = image;
-            for round in 1..=5u64 {
-                let data = block(10 + round, round);
-                store.write(10 + round, &data).await.expect("write");
-                image[10 + round as usize] = data;
-                let label = format!("r{round}");
-                let id = store.snapshot(Some(&label)).await.expect("snapshot");
-                taken.push(Taken {
-                    id,
-                    label,
-                    image: image.clone(),
-                });
-            }
-            let data = block(40, 40);
-            store.write(40, &data).await.expect("write");
-            image[40] = data;
-            store.sync().await.expect("sync");
-            (taken, image)
-        };
+        let (taken, head) = history_from(&mut store, image, 5).await;
         drop(store);
         (taken, head)
     });

@@ -714,14 +714,20 @@ impl<S: Storage> Store<S> {
         let (offset, mut durable_claim) = scanned?;
         self.check_head_claim(slot, &object, offset, len.is_some())?;
         if offset < end {
-            if let Some(seal) = self.seal_in_tail(slot, &object, offset, end).await? {
-                return self.redo_seal(slot, end, seal).map(Some);
+            // A footer with a seal block at the segment's end (read once for both checks).
+            let sealed = self.seal_footer(slot, &object, end).await?;
+            if let Some(f) = &sealed {
+                if let Some(seal) = self.seal_in_tail(slot, &object, offset, end, f).await? {
+                    return self.redo_seal(slot, end, seal).map(Some);
+                }
             }
             // Something after `offset` does not verify. A torn tail if nothing later claims that
             // a sync (or a snapshot) covered it; damage otherwise.
             durable_claim =
                 durable_claim.max(self.later_sync_claim(slot, &object, offset, end).await?);
-            durable_claim = durable_claim.max(self.later_seal_claim(slot, &object, end).await?);
+            if let Some(f) = &sealed {
+                durable_claim = durable_claim.max(self.later_seal_claim(&object, f).await?);
+            }
             if durable_claim > offset {
                 return Err(Error::corrupt(
                     &object,
@@ -744,21 +750,17 @@ impl<S: Storage> Store<S> {
         Ok(None)
     }
 
-    /// The seal that head `slot`'s segment records after its records (which end at `offset`;
-    /// the segment at `end`), if the whole tail is exactly the one a snapshot of these records
-    /// writes: footer, index section and seal block verify, and the tail rebuilt from the
-    /// scanned records and that seal is the same bytes. Anything less (a crash tore the
-    /// snapshot's write, which was then never acknowledged) is `None`: a torn tail.
-    async fn seal_in_tail(
+    /// The footer at the end of head `slot`'s segment (which ends at `end`), if it verifies,
+    /// names this partition, lies where its lengths say and has a seal block of a possible
+    /// length: the only footer a head's segment can hold (a snapshot the journal has not
+    /// recorded yet, or one torn by a crash). Its seal block is not read here.
+    async fn seal_footer(
         &self,
         slot: u32,
         object: &str,
-        offset: u64,
         end: u64,
-    ) -> Result<Option<footer::Seal>> {
-        let p = &self.partitions[slot as usize];
-        let index = &self.head_state.index;
-        if end - offset < FOOTER_LEN as u64 {
+    ) -> Result<Option<footer::Footer>> {
+        if end < FOOTER_LEN as u64 {
             return Ok(None);
         }
         let mut footer_bytes = [0u8; FOOTER_LEN];
@@ -769,15 +771,32 @@ impl<S: Storage> Store<S> {
         let Ok(f) = decode_footer(&footer_bytes[..filled]) else {
             return Ok(None);
         };
+        let usable = f.seal_len != 0
+            && f.seal_len as usize <= footer::SEAL_LABEL_OFFSET + LABEL_BYTES_MAX
+            && f.volume == self.partitions[slot as usize].volume.0
+            && f.footer_at() == Some(end - FOOTER_LEN as u64);
+        Ok(usable.then_some(f))
+    }
+
+    /// The seal that head `slot`'s segment records after its records (which end at `offset`;
+    /// the segment at `end`, with footer `f` from [`Store::seal_footer`]), if the whole tail is
+    /// exactly the one a snapshot of these records writes: index section and seal block
+    /// verify, and the tail rebuilt from the scanned records and that seal is the same bytes.
+    /// Anything less (a crash tore the snapshot's write, which was then never acknowledged) is
+    /// `None`: a torn tail.
+    async fn seal_in_tail(
+        &self,
+        slot: u32,
+        object: &str,
+        offset: u64,
+        end: u64,
+        f: &footer::Footer,
+    ) -> Result<Option<footer::Seal>> {
+        let p = &self.partitions[slot as usize];
+        let index = &self.head_state.index;
         // Checked before anything more is read: the tail's length is then bounded by the
         // index this scan built and the largest seal block.
-        if f.seal_len == 0
-            || f.seal_len as usize > footer::SEAL_LABEL_OFFSET + LABEL_BYTES_MAX
-            || f.volume != p.volume.0
-            || f.records_end != offset
-            || f.index_len != index.len() as u64
-            || f.footer_at() != Some(end - FOOTER_LEN as u64)
-        {
+        if f.records_end != offset || f.index_len != index.len() as u64 {
             return Ok(None);
         }
         let mut tail = vec![0u8; (end - offset) as usize];
@@ -785,7 +804,7 @@ impl<S: Storage> Store<S> {
             return Ok(None);
         }
         let seal_bytes = &tail[index.len()..index.len() + f.seal_len as usize];
-        let Ok(seal) = footer::decode_seal(&f, seal_bytes) else {
+        let Ok(seal) = footer::decode_seal(f, seal_bytes) else {
             return Ok(None);
         };
         let expected = footer::finish_index_and_footer(
@@ -799,32 +818,14 @@ impl<S: Storage> Store<S> {
         Ok((expected == tail).then_some(seal))
     }
 
-    /// Where the records of head `slot` end according to a seal its segment (ending at `end`)
-    /// records, if that snapshot certainly returned: its new head holds a valid record, written
-    /// only after it did (0 otherwise). Damage below it is then damage to acknowledged writes,
-    /// not a torn snapshot.
-    async fn later_seal_claim(&self, slot: u32, object: &str, end: u64) -> Result<u64> {
-        if end < FOOTER_LEN as u64 {
-            return Ok(0);
-        }
-        let mut footer_bytes = [0u8; FOOTER_LEN];
-        let filled = self
-            .storage
-            .read_at(object, end - FOOTER_LEN as u64, &mut footer_bytes)
-            .await?;
-        let Ok(f) = decode_footer(&footer_bytes[..filled]) else {
-            return Ok(0);
-        };
+    /// Where the records of a head end according to the seal its segment records (footer `f`
+    /// from [`Store::seal_footer`]), if that snapshot certainly returned: its new head holds a
+    /// valid record, written only after it did (0 otherwise). Damage below it is then damage
+    /// to acknowledged writes, not a torn snapshot.
+    async fn later_seal_claim(&self, object: &str, f: &footer::Footer) -> Result<u64> {
         let Some(seal_at) = f.records_end.checked_add(f.index_len) else {
             return Ok(0);
         };
-        if f.seal_len == 0
-            || f.seal_len as usize > footer::SEAL_LABEL_OFFSET + LABEL_BYTES_MAX
-            || f.volume != self.partitions[slot as usize].volume.0
-            || f.footer_at() != Some(end - FOOTER_LEN as u64)
-        {
-            return Ok(0);
-        }
         let mut seal_bytes = vec![0u8; f.seal_len as usize];
         if self
             .storage
@@ -834,7 +835,7 @@ impl<S: Storage> Store<S> {
         {
             return Ok(0);
         }
-        let Ok(seal) = footer::decode_seal(&f, &seal_bytes) else {
+        let Ok(seal) = footer::decode_seal(f, &seal_bytes) else {
             return Ok(0);
         };
         let successor = segment_object(seal.successor, 0);
