@@ -67,7 +67,59 @@ pub struct DirStorage {
     entries_unsure: RefCell<BTreeSet<String>>,
     /// The helper threads' directory flushes so far (off every caller's path).
     background_flushes: Arc<AtomicU64>,
+    /// The write-behind thread, started by the first hint.
+    write_behind: RefCell<Option<WriteBehind>>,
 }
+
+/// Ranges handed to the write-behind thread and not yet taken, at most: past this, further
+/// hints are dropped (the durable commit's `fdatasync` writes those bytes itself).
+const WRITE_BEHIND_QUEUE: usize = 64;
+
+/// The helper thread that starts the kernel's write-back of ranges written but not yet synced
+/// ([`Storage::write_behind`]), while the caller goes on.
+#[derive(Debug)]
+struct WriteBehind {
+    /// (file, offset, length) of each range to start writing back.
+    ranges: std::sync::mpsc::SyncSender<(PathBuf, u64, u64)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl WriteBehind {
+    fn spawn() -> Option<Self> {
+        let (ranges, jobs) = std::sync::mpsc::sync_channel(WRITE_BEHIND_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("strata-write-behind".into())
+            .spawn(move || {
+                for (path, offset, len) in jobs {
+                    // A description of its own, so that no write-back error is consumed from
+                    // the writer's (its `fdatasync` must see it); a failure only loses a hint.
+                    if let Ok(file) = File::open(&path) {
+                        start_write_back(&file, offset, len);
+                    }
+                }
+            })
+            .ok()?;
+        Some(WriteBehind { ranges, thread })
+    }
+}
+
+/// Starts writing the dirty pages of `file` in `offset..offset + len` to the device, without
+/// waiting for them (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): no flush of the device's cache
+/// and no report of errors, which the next `fdatasync` of the writer's descriptor sees.
+#[cfg(target_os = "linux")]
+fn start_write_back(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: an FFI call that reads no memory of ours; `file` is open for the whole call.
+    let _ = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_write_back(_file: &File, _offset: u64, _len: u64) {}
 
 /// A creation of empty files under way on a helper thread.
 #[derive(Debug)]
@@ -173,6 +225,7 @@ impl DirStorage {
             creating: RefCell::new(None),
             entries_unsure: RefCell::new(BTreeSet::new()),
             background_flushes: Arc::new(AtomicU64::new(0)),
+            write_behind: RefCell::new(None),
         }
     }
 
@@ -394,6 +447,25 @@ impl Storage for DirStorage {
         let _ = ranges;
     }
 
+    /// Hands the range to a helper thread that starts the kernel's write-back of it
+    /// (`sync_file_range`), so that the device writes it while the caller prepares more; the
+    /// durable commit's `fdatasync` then waits for less. Linux only; dropped when the thread has
+    /// [`WRITE_BEHIND_QUEUE`] ranges waiting.
+    fn write_behind(&self, object: &str, offset: u64, len: u64) {
+        if !cfg!(target_os = "linux") || self.read_only || len == 0 || check_name(object).is_err() {
+            return;
+        }
+        let mut helper = self.write_behind.borrow_mut();
+        if helper.is_none() {
+            *helper = WriteBehind::spawn();
+        }
+        if let Some(helper) = helper.as_ref() {
+            let _ = helper
+                .ranges
+                .try_send((self.root.join(object), offset, len));
+        }
+    }
+
     /// Tells the kernel about every range first ([`Storage::prefetch`]), then reads each: a
     /// cold open reads the tails of hundreds of segments this way, in about the time of the
     /// slowest rather than their sum.
@@ -488,9 +560,15 @@ impl Storage for DirStorage {
 }
 
 impl Drop for DirStorage {
-    /// A creation under way finishes first (its thread holds no lock; the files are empty).
+    /// A creation under way finishes first (its thread holds no lock; the files are empty), and
+    /// the write-behind thread stops once it has started the ranges it holds.
     fn drop(&mut self) {
         self.wait_for_creation(None);
+        if let Some(helper) = self.write_behind.take() {
+            // Closing the channel ends the thread once it has started the ranges it holds.
+            drop(helper.ranges);
+            let _ = helper.thread.join();
+        }
     }
 }
 
@@ -697,6 +775,67 @@ mod tests {
         assert!(
             storage.entries_unsure.borrow().is_empty(),
             "all durable now"
+        );
+    }
+
+    /// Threads of this process named `name` (as the kernel shows it: 15 bytes at most).
+    #[cfg(target_os = "linux")]
+    fn threads_named(name: &str) -> usize {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return 0;
+        };
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim_end() == name)
+            .count()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn write_behind_starts_one_helper_that_leaves_the_data_alone_and_stops_with_the_storage() {
+        const HELPER: &str = "strata-write-be";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let before = threads_named(HELPER);
+        // A read-only handle and empty or invalid ranges start nothing.
+        std::fs::write(dir.path().join("base"), b"").expect("create");
+        let view = DirStorage::open_read_only(dir.path()).expect("view");
+        view.write_behind("base", 0, 10);
+        let mut storage = DirStorage::open(dir.path()).expect("open");
+        storage.write_behind("base", 0, 0);
+        storage.write_behind("../base", 0, 10);
+        assert_eq!(threads_named(HELPER), before, "nothing to write back");
+        let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        write_files(&mut storage, &[("base".into(), data.clone())], false);
+        // Hints of every kind, and one for an object that does not exist: one thread.
+        for _ in 0..3 {
+            storage.write_behind("base", 0, data.len() as u64);
+        }
+        storage.write_behind("missing", 0, 4096);
+        assert_eq!(
+            threads_named(HELPER),
+            before + 1,
+            "one helper for every hint"
+        );
+        // The durable commit still flushes the file, and the data is what was written.
+        let flushes = storage.flushes();
+        write_files(&mut storage, &[("base".into(), data[..10].to_vec())], true);
+        assert_eq!(storage.flushes() - flushes, 1);
+        let mut back = vec![0u8; data.len()];
+        assert_eq!(
+            block_on(storage.read_at("base", 0, &mut back)).expect("read"),
+            data.len()
+        );
+        assert_eq!(back, data);
+        assert!(
+            !dir.path().join("missing").exists(),
+            "a hint creates nothing"
+        );
+        drop(storage);
+        drop(view);
+        assert_eq!(
+            threads_named(HELPER),
+            before,
+            "the helper stops with the storage"
         );
     }
 }

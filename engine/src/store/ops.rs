@@ -904,7 +904,13 @@ impl<S: Storage> Store<S> {
             i = j;
         }
         drop(buffers);
-        self.commit(commit).await
+        self.commit(commit).await?;
+        // The device writes this window while the next one is read and verified.
+        if let (Some(first), Some(last)) = (window.first(), window.last()) {
+            let (from, to) = (first.0 * block as u64, (last.0 + 1) * block as u64);
+            self.storage.write_behind(BASELINE_OBJECT, from, to - from);
+        }
+        Ok(())
     }
 
     /// Writes the merged blocks' checksums (`blocks` sorted by address) to `baseline.sum`, in
