@@ -206,6 +206,37 @@ pub fn describe(dir: &Path) -> Vec<String> {
     ]
 }
 
+/// Starts the kernel's write-back of `len` bytes of `file` from `offset` without waiting for it
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): what the engine's directory backend does for
+/// bytes a later sync will flush, for the raw peers that do the same.
+pub fn start_write_back(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an FFI call that reads no memory of ours; `file` is open for the whole call.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as i64,
+            len as i64,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+/// The CPU time this process has used, all threads (`CLOCK_PROCESS_CPUTIME_ID`).
+pub fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec, and the clock id is a constant the kernel
+    // knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// The CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`).
 pub fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {

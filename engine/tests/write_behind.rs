@@ -1,8 +1,9 @@
-//! A merge into the baseline tells the backend, window by window, which baseline bytes it has
-//! written and will make durable later ([`Storage::write_behind`]), so that a backend can write
-//! them to the medium while the next window is prepared. Checked on a backend that records every
-//! write, hint and durable commit: each baseline write is hinted after it is made and before the
-//! flush that makes it durable, and no hint reaches past the writes it follows.
+//! The store tells the backend which bytes it has written and will make durable later
+//! ([`Storage::write_behind`]), so that a backend can write them to the medium while more are
+//! prepared: a merge, window by window, and the write buffer each time it fills and goes to the
+//! head's segment. Checked on a backend that records every write, hint and durable commit: each
+//! such write is hinted after it is made and before the flush that makes it durable, and no hint
+//! reaches past the writes it follows.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,12 +20,12 @@ const BS: usize = 4096;
 /// Enough blocks for several merge windows (4 MiB each, 1,024 blocks of 4 KiB).
 const BLOCKS: u64 = 12_000;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Event {
-    /// A write to `baseline` by a commit that was not durable: (offset, length).
-    Write(u64, u64),
-    /// A write-behind hint for `baseline`: (offset, length).
-    Hint(u64, u64),
+    /// A write by a commit that was not durable: (object, offset, length).
+    Write(String, u64, u64),
+    /// A write-behind hint: (object, offset, length).
+    Hint(String, u64, u64),
     /// A durable commit.
     Durable,
 }
@@ -58,9 +59,8 @@ impl Storage for Recording {
     }
 
     fn write_behind(&self, object: &str, offset: u64, len: u64) {
-        if object == "baseline" {
-            self.events.borrow_mut().push(Event::Hint(offset, len));
-        }
+        let hint = Event::Hint(object.to_string(), offset, len);
+        self.events.borrow_mut().push(hint);
     }
 
     async fn commit(&mut self, commit: Commit) -> Result<(), StorageError> {
@@ -73,8 +73,8 @@ impl Storage for Recording {
                     data,
                 } = change
                 {
-                    if object == "baseline" && !commit.durable && !data.is_empty() {
-                        events.push(Event::Write(*offset, data.len() as u64));
+                    if !commit.durable && !commit.unsynced && !data.is_empty() {
+                        events.push(Event::Write(object.clone(), *offset, data.len() as u64));
                     }
                 }
             }
@@ -121,16 +121,76 @@ fn a_merge_hints_every_window_of_baseline_writes_before_the_flush_that_makes_the
         "the baseline reads the merged snapshot"
     );
 
+    let events = events_of(&events.borrow(), "baseline");
+    let (writes, hints) = check_hinted(&events);
+    let windows = (BLOCKS / 3).div_ceil(1024) as usize;
+    assert!(
+        writes > hints && hints >= windows - 1 && hints <= windows,
+        "{writes} writes, {hints} hints, about {windows} windows"
+    );
+}
+
+#[test]
+fn a_write_buffer_that_fills_is_hinted_as_it_goes_to_the_segment_and_a_sync_is_not() {
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let storage = Recording {
+        inner: MemoryStorage::new(),
+        events: events.clone(),
+    };
+    let mut store = block_on(Store::create(
+        storage,
+        CreateOptions::new(BLOCKS).block_size(BS as u32),
+        Rc::new(ManualClock::new(1_000)),
+    ))
+    .expect("create");
+    store.set_write_buffer_bytes(64 << 10);
+    events.borrow_mut().clear();
+    // 1 MiB in 4 KiB blocks: the 64 KiB buffer fills and goes to the segment about 16 times.
+    for addr in 0..256 {
+        block_on(store.write(addr, &vec![(addr % 255) as u8 + 1; BS])).expect("write");
+    }
+    block_on(store.sync()).expect("sync");
     let events = events.borrow();
+    let segment_writes: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Write(o, ..) | Event::Hint(o, ..) if o.starts_with("seg")))
+        .collect();
+    let (writes, hints) = check_hinted(&segment_writes.into_iter().cloned().collect::<Vec<_>>());
+    assert!(
+        writes >= 15 && hints == writes,
+        "{writes} buffer writes, {hints} hints"
+    );
+    assert_eq!(
+        events.last(),
+        Some(&Event::Durable),
+        "the sync's own write is not hinted"
+    );
+}
+
+/// The events of `object` (and every durable commit).
+fn events_of(events: &[Event], object: &str) -> Vec<Event> {
+    events
+        .iter()
+        .filter(|e| match e {
+            Event::Write(o, ..) | Event::Hint(o, ..) => o == object,
+            Event::Durable => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// Checks that every write is hinted after it is made and before the next durable commit, each
+/// hint spanning exactly the writes since the one before; returns (writes, hints).
+fn check_hinted(events: &[Event]) -> (usize, usize) {
     let mut unhinted: Vec<(u64, u64)> = Vec::new();
     let (mut writes, mut hints) = (0, 0);
     for (i, event) in events.iter().enumerate() {
         match *event {
-            Event::Write(offset, len) => {
+            Event::Write(_, offset, len) => {
                 writes += 1;
                 unhinted.push((offset, len));
             }
-            Event::Hint(offset, len) => {
+            Event::Hint(_, offset, len) => {
                 hints += 1;
                 assert!(
                     !unhinted.is_empty(),
@@ -147,16 +207,12 @@ fn a_merge_hints_every_window_of_baseline_writes_before_the_flush_that_makes_the
             }
             Event::Durable => assert!(
                 unhinted.is_empty(),
-                "event {i}: {} baseline writes reach a flush unhinted, the first {:?}",
+                "event {i}: {} writes reach a flush unhinted, the first {:?}",
                 unhinted.len(),
                 unhinted.first()
             ),
         }
     }
-    let windows = (BLOCKS / 3).div_ceil(1024);
-    assert!(
-        writes > hints && hints >= windows - 1 && hints <= windows,
-        "{writes} writes, {hints} hints, about {windows} windows"
-    );
     assert!(unhinted.is_empty(), "every write was hinted");
+    (writes, hints)
 }

@@ -230,11 +230,12 @@ pub trait Storage {
     fn prefetch(&self, _ranges: &[(&str, u64, u64)]) {}
 
     /// A hint that `len` bytes of `object` from `offset`, written by a commit that was not
-    /// durable, will be made durable by a later durable commit: a backend that can start
-    /// writing them to the medium in the background does so (the directory backend has a
-    /// helper thread start the kernel's write-back of that range), so that the flush finds
-    /// less to do. Durability still comes only from the durable commit. The default does
-    /// nothing; nothing may depend on it.
+    /// durable, are likely to be made durable by a later one (the store gives it for each
+    /// window of a merge and each time its write buffer goes to the head's segment): a backend
+    /// that can start writing them to the medium in the background does so (the directory
+    /// backend has a helper thread start the kernel's write-back of that range), so that the
+    /// flush finds less to do. Durability still comes only from a durable commit. The default
+    /// does nothing; nothing may depend on it.
     fn write_behind(&self, _object: &str, _offset: u64, _len: u64) {}
 
     /// Performs many reads in one call. The default issues them one by one; backends with a

@@ -335,6 +335,13 @@ impl<S: Storage> Store<S> {
             commit.write(&head.segment, self.head_state.flushed, bytes);
         }
         self.commit(commit).await?;
+        if !durable {
+            // The device writes these records while more are written: the next sync waits for
+            // less.
+            let head = &self.partitions[self.head as usize];
+            let from = self.head_state.flushed;
+            self.storage.write_behind(&head.segment, from, end - from);
+        }
         self.head_state.flushed = end;
         if durable {
             self.head_state.durable = end;
