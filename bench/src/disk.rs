@@ -222,6 +222,46 @@ pub fn start_write_back(file: &File, offset: u64, len: u64) {
     }
 }
 
+/// A helper thread that starts the write-back of ranges of one file ([`start_write_back`]), as
+/// the engine's directory backend does, for the raw peers that overlap writing and flushing the
+/// same way. Dropping it waits for the thread.
+pub struct WriteBehind {
+    ranges: Option<std::sync::mpsc::SyncSender<(u64, u64)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WriteBehind {
+    pub fn new(file: &File) -> Res<WriteBehind> {
+        let file = file.try_clone()?;
+        let (ranges, jobs) = std::sync::mpsc::sync_channel::<(u64, u64)>(64);
+        let thread = std::thread::spawn(move || {
+            for (offset, len) in jobs {
+                start_write_back(&file, offset, len);
+            }
+        });
+        Ok(WriteBehind {
+            ranges: Some(ranges),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands the range to the thread (dropped if 64 are waiting, as the engine drops them).
+    pub fn hint(&self, offset: u64, len: u64) {
+        if let Some(ranges) = &self.ranges {
+            let _ = ranges.try_send((offset, len));
+        }
+    }
+}
+
+impl Drop for WriteBehind {
+    fn drop(&mut self) {
+        self.ranges.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The CPU time this process has used, all threads (`CLOCK_PROCESS_CPUTIME_ID`).
 pub fn process_cpu_time() -> Duration {
     let mut ts = libc::timespec {

@@ -478,30 +478,22 @@ fn raw_append(
     write_behind: Option<u64>,
 ) -> Res<(Duration, Duration)> {
     let mut f = File::create(path)?;
-    let helper_file = f.try_clone()?;
-    let (ranges, jobs) = std::sync::mpsc::sync_channel::<(u64, u64)>(64);
+    let behind = disk::WriteBehind::new(&f)?;
     let t = Instant::now();
-    let writes = std::thread::scope(|s| -> Res<Duration> {
-        s.spawn(move || {
-            for (offset, len) in jobs {
-                disk::start_write_back(&helper_file, offset, len);
-            }
-        });
-        let (mut written, mut hinted) = (0u64, 0u64);
-        for _ in 0..count {
-            f.write_all(buf)?;
-            written += buf.len() as u64;
-            if write_behind.is_some_and(|every| written - hinted >= every) {
-                let _ = ranges.try_send((hinted, written - hinted));
-                hinted = written;
-            }
+    let (mut written, mut hinted) = (0u64, 0u64);
+    for _ in 0..count {
+        f.write_all(buf)?;
+        written += buf.len() as u64;
+        if write_behind.is_some_and(|every| written - hinted >= every) {
+            behind.hint(hinted, written - hinted);
+            hinted = written;
         }
-        let writes = t.elapsed();
-        f.sync_data()?;
-        drop(ranges);
-        Ok(writes)
-    })?;
-    Ok((writes, t.elapsed()))
+    }
+    let writes = t.elapsed();
+    f.sync_data()?;
+    let total = t.elapsed();
+    drop(behind);
+    Ok((writes, total))
 }
 
 /// What one `fdatasync` costs on this disk: prints the mean, p50 and p99, returns the p50 (the

@@ -60,7 +60,7 @@ struct MirrorConfig {
 /// A leg's device: its directory, or the reason it could not be opened.
 #[derive(Debug)]
 enum LegDevice {
-    Dir(DirStorage),
+    Dir(Box<DirStorage>),
     Unavailable { path: String, why: String },
 }
 
@@ -74,7 +74,7 @@ impl LegDevice {
             };
         }
         match DirStorage::open(path) {
-            Ok(storage) => LegDevice::Dir(storage),
+            Ok(storage) => LegDevice::Dir(Box::new(storage)),
             Err(e) => LegDevice::Unavailable {
                 path: path.display().to_string(),
                 why: e.to_string(),
