@@ -1,7 +1,7 @@
 //! The store tells the backend which bytes it has written and will make durable later
 //! ([`Storage::write_behind`]), so that a backend can write them to the medium while more are
-//! prepared: a merge, window by window, and the write buffer each time it fills and goes to the
-//! head's segment. Checked on a backend that records every write, hint and durable commit: each
+//! prepared: a merge, window by window, the write buffer each time it fills and goes to the
+//! head's segment, an imported baseline chunk by chunk, and a received volume's records. Checked on a backend that records every write, hint and durable commit: each
 //! such write is hinted after it is made and before the flush that makes it durable, and no hint
 //! reaches past the writes it follows.
 
@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use strata_engine::clock::ManualClock;
 use strata_engine::storage::memory::MemoryStorage;
 use strata_engine::storage::{Change, Commit, Storage, StorageError};
-use strata_engine::{CreateOptions, Store, VolumeId};
+use strata_engine::{CreateOptions, SendOptions, Store, StreamReceiver, VolumeId};
 
 const BS: usize = 4096;
 /// Enough blocks for several merge windows (4 MiB each, 1,024 blocks of 4 KiB).
@@ -165,6 +165,86 @@ fn a_write_buffer_that_fills_is_hinted_as_it_goes_to_the_segment_and_a_sync_is_n
         Some(&Event::Durable),
         "the sync's own write is not hinted"
     );
+}
+
+#[test]
+fn an_import_and_a_receive_hint_what_they_write_before_they_flush() {
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let recording = || Recording {
+        inner: MemoryStorage::new(),
+        events: events.clone(),
+    };
+    let clock = Rc::new(ManualClock::new(1_000));
+    // A 4 MiB image of data blocks, pushed 256 KiB at a time (imported 1 MiB per chunk).
+    let image: Vec<u8> = (0..4u32 << 20)
+        .map(|i| (i / 4096 % 251) as u8 + 1)
+        .collect();
+    let mut import = block_on(Store::import_baseline(
+        recording(),
+        BS as u32,
+        Some(image.len() as u64),
+        None,
+        clock.clone(),
+    ))
+    .expect("import");
+    for piece in image.chunks(256 << 10) {
+        block_on(import.push(piece)).expect("push");
+    }
+    let mut store = block_on(import.finish()).expect("finish");
+    let baseline = events_of(&events.borrow(), "baseline");
+    let (writes, hints) = check_hinted(&baseline);
+    assert!(
+        writes >= 4 && hints >= 4,
+        "import: {writes} writes, {hints} hints"
+    );
+    // 3 MiB of log in one snapshot, sent and received into a new store.
+    for addr in 0..768u64 {
+        block_on(store.write(addr, &vec![(addr % 200) as u8 + 7; BS])).expect("write");
+    }
+    block_on(store.snapshot(None)).expect("snapshot");
+    let mut stream = Vec::new();
+    block_on(store.send(&SendOptions::default(), &mut |chunk| {
+        stream.extend_from_slice(chunk);
+        Ok(())
+    }))
+    .expect("send");
+    events.borrow_mut().clear();
+    let mut receiver = StreamReceiver::new_store(recording(), clock);
+    block_on(receiver.push(&stream)).expect("receive");
+    let (copy, _) = block_on(receiver.finish()).expect("finish");
+    let snapshot = store.volumes()[1].id;
+    assert_eq!(
+        block_on(copy.read_at(snapshot, 0, 768)).expect("read"),
+        block_on(store.read_at(snapshot, 0, 768)).expect("read")
+    );
+    let events = events.borrow();
+    let segments: Vec<Event> = events
+        .iter()
+        .filter(|e| match e {
+            Event::Write(o, ..) | Event::Hint(o, ..) => o.starts_with("seg"),
+            Event::Durable => true,
+        })
+        .cloned()
+        .collect();
+    let hinted = segments
+        .iter()
+        .filter(|e| matches!(e, Event::Hint(..)))
+        .count();
+    assert!(hinted >= 1, "the received volume's records are hinted");
+    // Every hint follows a write of the same range that no flush came between.
+    for (i, event) in segments.iter().enumerate() {
+        if let Event::Hint(object, offset, len) = event {
+            let written = segments[..i]
+                .iter()
+                .rev()
+                .take_while(|e| **e != Event::Durable)
+                .any(|e| *e == Event::Write(object.clone(), *offset, *len));
+            assert!(
+                written,
+                "event {i}: {event:?} hints a write not made since the last flush"
+            );
+        }
+    }
 }
 
 /// The events of `object` (and every durable commit).

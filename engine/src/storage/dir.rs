@@ -23,9 +23,10 @@
 //! flushes the directory itself.
 //!
 //! Bytes written without a flush that a later flush will want ([`Storage::write_behind`]: a
-//! merge's windows, the store's write buffer) are handed to another helper thread, which starts
-//! the kernel's write-back of them (`sync_file_range`) on a file description of its own, so that
-//! the device writes them while the caller goes on and the next `fdatasync` waits for less.
+//! merge's windows, the store's write buffer, an import's chunks, a receive's records) are
+//! handed to another helper thread, which starts the kernel's write-back of them
+//! (`sync_file_range`) on a file description of its own, so that the device writes them while
+//! the caller goes on and the next `fdatasync` waits for less.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};

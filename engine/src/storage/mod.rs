@@ -231,7 +231,8 @@ pub trait Storage {
 
     /// A hint that `len` bytes of `object` from `offset`, written by a commit that was not
     /// durable, are likely to be made durable by a later one (the store gives it for each
-    /// window of a merge and each time its write buffer goes to the head's segment): a backend
+    /// window of a merge, each time its write buffer goes to the head's segment, and for the
+    /// chunks of an imported baseline and the records of a received volume): a backend
     /// that can start writing them to the medium in the background does so (the directory
     /// backend has a helper thread start the kernel's write-back of that range), so that the
     /// flush finds less to do. Durability still comes only from a durable commit. The default

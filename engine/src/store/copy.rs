@@ -910,11 +910,14 @@ impl<S: Storage> StreamReceiver<S> {
             .push((addr, if zero { Err(blocks) } else { Ok(data.to_vec()) }));
         if v.pending.len() >= DEFAULT_WRITE_BUFFER_BYTES {
             let bytes = std::mem::take(&mut v.pending);
-            let (segment, at) = (v.segment.clone(), v.written);
-            v.written += bytes.len() as u64;
+            let (segment, at, len) = (v.segment.clone(), v.written, bytes.len() as u64);
+            v.written += len;
             let mut commit = Commit::new(false);
             commit.write(&segment, at, bytes);
-            self.store().await?.commit(commit).await?;
+            let store = self.store().await?;
+            store.commit(commit).await?;
+            // Written to the device while more arrive: the volume's end flushes less.
+            store.storage.write_behind(&segment, at, len);
         }
 
         Ok(())

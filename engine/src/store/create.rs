@@ -122,8 +122,12 @@ impl<S: Storage> BaselineImport<S> {
         }
         self.sum_crc = format::crc_append(self.sum_crc, &sums);
         commit.write(BASELINE_SUM_OBJECT, first_block * 4, sums);
+        let start = self.written;
         self.written += whole as u64;
         self.storage.commit(commit).await?;
+        // Written to the device while the next chunk arrives: `finish` flushes less.
+        self.storage
+            .write_behind(BASELINE_OBJECT, start, whole as u64);
         Ok(())
     }
 
