@@ -478,15 +478,20 @@ fn raw_append(
     write_behind: Option<u64>,
 ) -> Res<(Duration, Duration)> {
     let mut f = File::create(path)?;
-    let behind = disk::WriteBehind::new(&f)?;
+    let behind = match write_behind {
+        Some(every) => Some((every, disk::WriteBehind::new(&f)?)),
+        None => None,
+    };
     let t = Instant::now();
     let (mut written, mut hinted) = (0u64, 0u64);
     for _ in 0..count {
         f.write_all(buf)?;
         written += buf.len() as u64;
-        if write_behind.is_some_and(|every| written - hinted >= every) {
-            behind.hint(hinted, written - hinted);
-            hinted = written;
+        if let Some((every, helper)) = &behind {
+            if written - hinted >= *every {
+                helper.hint(hinted, written - hinted);
+                hinted = written;
+            }
         }
     }
     let writes = t.elapsed();

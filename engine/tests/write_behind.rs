@@ -1,9 +1,10 @@
 //! The store tells the backend which bytes it has written and will make durable later
 //! ([`Storage::write_behind`]), so that a backend can write them to the medium while more are
 //! prepared: a merge, window by window, the write buffer each time it fills and goes to the
-//! head's segment, an imported baseline chunk by chunk, and a received volume's records. Checked on a backend that records every write, hint and durable commit: each
-//! such write is hinted after it is made and before the flush that makes it durable, and no hint
-//! reaches past the writes it follows.
+//! head's segment, an imported baseline chunk by chunk, and a received volume's records.
+//! Checked on a backend that records every write, hint and durable commit: each such write is
+//! hinted after it is made and before the flush that makes it durable, and no hint reaches past
+//! the writes it follows.
 
 use std::cell::RefCell;
 use std::rc::Rc;
