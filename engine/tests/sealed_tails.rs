@@ -10,6 +10,8 @@
 
 use std::rc::Rc;
 
+mod common;
+
 use pollster::block_on;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -164,18 +166,9 @@ fn a_snapshot_after_a_sync_is_one_flush_and_a_cut_tail_is_rebuilt_from_the_recor
 /// drops, keeps or tears it (and every other unsynced change), many times over.
 #[test]
 fn crashes_that_drop_or_tear_sealed_tails_lose_no_snapshot() {
-    let seed: u64 = std::env::var("STRATA_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261206);
-    println!("seed {seed} (STRATA_SEED replays)");
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = StdRng::seed_from_u64(common::seed_or(20261206));
     let mut rebuilt = 0;
-    for (case, mode) in [CrashMode::DropAll, CrashMode::KeepAll]
-        .into_iter()
-        .chain(std::iter::repeat_n(CrashMode::Random, 30))
-        .enumerate()
-    {
+    for (case, mode) in common::crash_modes(30).enumerate() {
         let disk = SimDisk::new();
         let snapshots = block_on(async {
             let options = CreateOptions::new(BLOCKS).block_size(BS as u32);

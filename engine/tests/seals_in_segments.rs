@@ -15,6 +15,8 @@
 
 use std::rc::Rc;
 
+mod common;
+
 use pollster::block_on;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -99,6 +101,12 @@ async fn assert_reads<S: Storage>(store: &Store<S>, taken: &[Taken], head: &[Vec
     }
 }
 
+/// The store in `dir`, opened for writing (`what` names the step if it fails).
+fn open_dir(dir: &std::path::Path, what: &str) -> Store<DirStorage> {
+    let storage = DirStorage::open(dir).expect("dir");
+    block_on(Store::open(storage, clock())).expect(what)
+}
+
 fn journal_len(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
         .expect("dir")
@@ -155,11 +163,7 @@ fn a_snapshot_with_unsynced_writes_is_one_flush_and_survives_a_lost_journal() {
     drop(view);
     assert_eq!(journal_len(dir.path()), journal_before, "read-only wrote");
 
-    let store = block_on(Store::open(
-        DirStorage::open(dir.path()).expect("dir"),
-        clock(),
-    ))
-    .expect("open");
+    let store = open_dir(dir.path(), "open");
     assert_eq!(store.recovery().seals_redone, 9);
     block_on(assert_reads(&store, &taken, &head, "recovered"));
     let head_volume = store.head();
@@ -167,11 +171,7 @@ fn a_snapshot_with_unsynced_writes_is_one_flush_and_survives_a_lost_journal() {
     assert!(journal_len(dir.path()) > journal_before, "journaled");
 
     // The journal holds them now: nothing to redo, the same store.
-    let mut store = block_on(Store::open(
-        DirStorage::open(dir.path()).expect("dir"),
-        clock(),
-    ))
-    .expect("reopen");
+    let mut store = open_dir(dir.path(), "reopen");
     assert_eq!(store.recovery().seals_redone, 0);
     assert_eq!(store.head(), head_volume);
     block_on(assert_reads(&store, &taken, &head, "reopened"));
@@ -199,11 +199,7 @@ fn a_snapshot_with_unsynced_writes_is_one_flush_and_survives_a_lost_journal() {
         .open(&path)
         .and_then(|f| f.set_len(at as u64))
         .expect("cut");
-    let store = block_on(Store::open(
-        DirStorage::open(dir.path()).expect("dir"),
-        clock(),
-    ))
-    .expect("open with a cut tail");
+    let store = open_dir(dir.path(), "open with a cut tail");
     assert_eq!(store.recovery().sealed_tails_rebuilt, 1);
     block_on(assert_reads(&store, &taken, &head, "tail rebuilt"));
     drop(store);
@@ -235,18 +231,9 @@ fn a_chain_of_seals_longer_than_the_pending_bound_is_recovered() {
 /// the seals were never written at all).
 #[test]
 fn random_crashes_after_unsynced_snapshots_lose_no_snapshot() {
-    let seed: u64 = std::env::var("STRATA_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261206);
-    println!("seed {seed} (STRATA_SEED replays)");
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = StdRng::seed_from_u64(common::seed_or(20261206));
     let mut redone = 0;
-    for (case, mode) in [CrashMode::DropAll, CrashMode::KeepAll]
-        .into_iter()
-        .chain(std::iter::repeat_n(CrashMode::Random, 30))
-        .enumerate()
-    {
+    for (case, mode) in common::crash_modes(30).enumerate() {
         let disk = SimDisk::new();
         let (taken, head) = block_on(async {
             let options = CreateOptions::new(BLOCKS).block_size(BS as u32);

@@ -9,6 +9,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+mod common;
+
 use pollster::block_on;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -87,25 +89,26 @@ impl Storage for Recording {
     }
 }
 
-#[test]
-fn a_merge_hints_every_window_of_baseline_writes_before_the_flush_that_makes_them_durable() {
-    let seed = std::env::var("STRATA_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261206u64);
-    println!("seed {seed} (replay with STRATA_SEED={seed})");
-    let mut rng = StdRng::seed_from_u64(seed);
+/// A new store of [`BLOCKS`] blocks on a [`Recording`] backend, and its events.
+fn recording_store() -> (Store<Recording>, Rc<RefCell<Vec<Event>>>) {
     let events = Rc::new(RefCell::new(Vec::new()));
     let storage = Recording {
         inner: MemoryStorage::new(),
         events: events.clone(),
     };
-    let mut store = block_on(Store::create(
+    let store = block_on(Store::create(
         storage,
         CreateOptions::new(BLOCKS).block_size(BS as u32),
         Rc::new(ManualClock::new(1_000)),
     ))
     .expect("create");
+    (store, events)
+}
+
+#[test]
+fn a_merge_hints_every_window_of_baseline_writes_before_the_flush_that_makes_them_durable() {
+    let mut rng = StdRng::seed_from_u64(common::seed_or(20261206));
+    let (mut store, events) = recording_store();
     // A third of the blocks, at random addresses (some written twice).
     for _ in 0..BLOCKS / 3 {
         let addr = rng.random_range(0..BLOCKS);
@@ -133,17 +136,7 @@ fn a_merge_hints_every_window_of_baseline_writes_before_the_flush_that_makes_the
 
 #[test]
 fn a_write_buffer_that_fills_is_hinted_as_it_goes_to_the_segment_and_a_sync_is_not() {
-    let events = Rc::new(RefCell::new(Vec::new()));
-    let storage = Recording {
-        inner: MemoryStorage::new(),
-        events: events.clone(),
-    };
-    let mut store = block_on(Store::create(
-        storage,
-        CreateOptions::new(BLOCKS).block_size(BS as u32),
-        Rc::new(ManualClock::new(1_000)),
-    ))
-    .expect("create");
+    let (mut store, events) = recording_store();
     store.set_write_buffer_bytes(64 << 10);
     events.borrow_mut().clear();
     // 1 MiB in 4 KiB blocks: the 64 KiB buffer fills and goes to the segment about 16 times.

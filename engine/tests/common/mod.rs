@@ -8,6 +8,26 @@ use pollster::block_on;
 use strata_engine::storage::Storage;
 use strata_engine::{Store, VolumeId};
 
+/// The seed of a seeded test: `STRATA_SEED` if set (it must be a `u64`), else `default`;
+/// printed so that a failure can be replayed.
+pub fn seed_or(default: u64) -> u64 {
+    let seed = match std::env::var("STRATA_SEED") {
+        Ok(s) => s.parse().expect("STRATA_SEED must be a u64"),
+        Err(_) => default,
+    };
+    println!("seed {seed} (replay with STRATA_SEED={seed})");
+    seed
+}
+
+/// The crash modes of a random-crash test: everything dropped, everything kept, then `random`
+/// crashes that drop, keep or tear each unsynced change.
+pub fn crash_modes(random: usize) -> impl Iterator<Item = strata_engine::storage::sim::CrashMode> {
+    use strata_engine::storage::sim::CrashMode;
+    [CrashMode::DropAll, CrashMode::KeepAll]
+        .into_iter()
+        .chain(std::iter::repeat_n(CrashMode::Random, random))
+}
+
 /// Rewrites the store header of `meta-0000000000000001` to carry format `version`,
 /// re-checksummed: a store as an older build would have written it.
 pub fn set_header_version(storage: &strata_engine::storage::memory::MemoryStorage, version: u32) {
