@@ -310,6 +310,58 @@ impl DirStorage {
         f(file).map(Some).map_err(|e| io_error(object, e))
     }
 
+    /// Reads `buf` at `offset` of `object` from the page cache alone (`preadv2` with
+    /// `RWF_NOWAIT`), as [`Storage::read_at`] would: the bytes that exist, zeros past the end.
+    /// `None` if some of it would wait for the device, or the kernel cannot tell (then the
+    /// caller reads it the usual way, which also reports any error); `Some(0)` for a missing
+    /// object.
+    #[cfg(target_os = "linux")]
+    fn read_cached(
+        &self,
+        object: &str,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, StorageError> {
+        use rustix::io::{preadv2, Errno, ReadWriteFlags};
+        let read = self.with_file(object, false, |file| {
+            let mut done = 0;
+            while done < buf.len() {
+                let mut slices = [std::io::IoSliceMut::new(&mut buf[done..])];
+                match preadv2(
+                    file,
+                    &mut slices,
+                    offset + done as u64,
+                    ReadWriteFlags::NOWAIT,
+                ) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(Errno::INTR) => {}
+                    Err(_) => return Ok(None),
+                }
+            }
+            buf[done..].fill(0);
+            Ok(Some(done))
+        })?;
+        Ok(match read {
+            Some(filled) => filled,
+            None => {
+                buf.fill(0);
+                Some(0)
+            }
+        })
+    }
+
+    /// Elsewhere nothing is read without waiting: every range is read the usual way.
+    #[cfg(not(target_os = "linux"))]
+    fn read_cached(
+        &self,
+        _object: &str,
+        _offset: u64,
+        _buf: &mut [u8],
+    ) -> Result<Option<usize>, StorageError> {
+        Ok(None)
+    }
+
     /// Closes the least recently used quarter of the open files that have no unsynced writes
     /// (at least one); false if there is none. A quarter at a time, so that the scan of the open
     /// files is paid once per `open_files_max / 4` files opened, not for each one (a cold open
@@ -472,16 +524,36 @@ impl Storage for DirStorage {
         }
     }
 
-    /// Tells the kernel about every range first ([`Storage::prefetch`]), then reads each: a
-    /// cold open reads the tails of hundreds of segments this way, in about the time of the
-    /// slowest rather than their sum.
+    /// Reads what the page cache already holds first, without waiting for the device (Linux's
+    /// `RWF_NOWAIT`); then tells the kernel about every range still missing
+    /// ([`Storage::prefetch`]) and reads those: a cold open reads the tails of hundreds of
+    /// segments this way, in about the time of the slowest rather than their sum, and a merge
+    /// of blocks still cached costs one system call per block rather than two.
     async fn read_many(&self, requests: &mut [ReadRequest<'_>]) -> Result<(), StorageError> {
         if requests.len() > 1 {
-            let ranges: Vec<(&str, u64, u64)> = requests
+            let mut missing = Vec::new();
+            for (k, r) in requests.iter_mut().enumerate() {
+                match self.read_cached(r.object, r.offset, r.buf)? {
+                    Some(filled) => r.filled = filled,
+                    None => missing.push(k),
+                }
+            }
+            let ranges: Vec<(&str, u64, u64)> = missing
                 .iter()
-                .map(|r| (r.object, r.offset, r.buf.len() as u64))
+                .map(|&k| {
+                    (
+                        requests[k].object,
+                        requests[k].offset,
+                        requests[k].buf.len() as u64,
+                    )
+                })
                 .collect();
             self.prefetch(&ranges);
+            for k in missing {
+                let r = &mut requests[k];
+                r.filled = self.read_at(r.object, r.offset, r.buf).await?;
+            }
+            return Ok(());
         }
         for r in requests.iter_mut() {
             r.filled = self.read_at(r.object, r.offset, r.buf).await?;
@@ -866,6 +938,67 @@ mod tests {
             threads_named_become(HELPER, before),
             "the helper stops with the storage: {} threads",
             threads_named(HELPER)
+        );
+    }
+
+    /// `read_many` reads what the page cache holds without waiting, and the rest the usual
+    /// way: either way each request gets the object's bytes, zeros past its end (and for a
+    /// missing object), and `filled` as `read_at` reports it.
+    #[test]
+    fn read_many_gives_cached_and_uncached_ranges_alike() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut storage = DirStorage::open(dir.path()).expect("open");
+        let len = 256 * 1024;
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4096) as u8).collect();
+        let mut commit = Commit::new(true);
+        commit.write("seg", 0, data.clone());
+        block_on(storage.commit(commit)).expect("commit");
+        // (object, offset, length): inside, across the end, past the end, a missing object.
+        let asked: [(&str, usize, usize); 5] = [
+            ("seg", 0, 4096),
+            ("seg", 128 * 1024 + 512, 8192),
+            ("seg", len - 100, 4096),
+            ("seg", len + 4096, 4096),
+            ("seg-missing", 0, 16),
+        ];
+        let expect = |&(object, offset, wanted): &(&str, usize, usize)| {
+            let mut bytes = vec![0u8; wanted];
+            let mut filled = 0;
+            if object == "seg" && offset < len {
+                filled = wanted.min(len - offset);
+                bytes[..filled].copy_from_slice(&data[offset..offset + filled]);
+            }
+            (filled, bytes)
+        };
+        for cold in [true, false] {
+            if cold {
+                // The clean pages leave the page cache, so the reads must wait for the device.
+                let file = File::open(dir.path().join("seg")).expect("open seg");
+                let dontneed = rustix::fs::Advice::DontNeed;
+                rustix::fs::fadvise(&file, 0, None, dontneed).expect("fadvise");
+            }
+            let mut bufs: Vec<Vec<u8>> = asked.iter().map(|a| vec![0xee; a.2]).collect();
+            let mut requests: Vec<ReadRequest<'_>> = asked
+                .iter()
+                .zip(bufs.iter_mut())
+                .map(|(a, buf)| ReadRequest {
+                    object: a.0,
+                    offset: a.1 as u64,
+                    buf,
+                    filled: usize::MAX,
+                })
+                .collect();
+            block_on(storage.read_many(&mut requests)).expect("read_many");
+            let filled: Vec<usize> = requests.iter().map(|r| r.filled).collect();
+            for (k, a) in asked.iter().enumerate() {
+                let (want_filled, want_bytes) = expect(a);
+                assert_eq!(filled[k], want_filled, "cold {cold}: filled of {a:?}");
+                assert!(bufs[k] == want_bytes, "cold {cold}: the bytes of {a:?}");
+            }
+        }
+        assert!(
+            !dir.path().join("seg-missing").exists(),
+            "reads create nothing"
         );
     }
 }

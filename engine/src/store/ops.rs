@@ -71,14 +71,9 @@ pub struct SpaceInfo {
     pub metadata_bytes: u64,
 }
 
-/// Bytes of merged blocks copied per step of a merge. Bounds its buffers: reads of at most twice
-/// this (gaps read through), plus a copy of the blocks for the writes.
+/// Bytes of merged blocks copied per step of a merge: its buffers hold one window, each block
+/// read straight into the place of its write (no second copy).
 const MERGE_WINDOW_BYTES: usize = 4 << 20;
-/// A gap of at most this many bytes between two merged blocks of a segment (record headers,
-/// overwritten blocks) is read through rather than costing another read. Larger gaps cost more
-/// copying than they save (measured: with 64 KiB, a merge of random writes read about twice its
-/// bytes and took more CPU than one read per block).
-const MERGE_READ_GAP_BYTES: u64 = 8 << 10;
 /// Granularity of the merge's writes to `baseline.sum`.
 const SUM_PAGE_BYTES: u64 = 4096;
 
@@ -809,74 +804,60 @@ impl<S: Storage> Store<S> {
         Ok(())
     }
 
-    /// Copies one window of merged blocks (sorted by address) into `baseline`: the reads are
-    /// sorted by segment and offset and coalesce into runs, every block is verified, and blocks
-    /// at adjacent addresses go in one write.
+    /// Copies one window of merged blocks (sorted by address) into `baseline`: blocks at
+    /// adjacent addresses share a buffer that becomes one write, each block is read straight
+    /// into its place there (the reads sorted by segment and offset), and every block is
+    /// verified before anything is written.
     async fn merge_window(&mut self, window: &[(u64, Version)]) -> Result<()> {
         let block = self.block_size as usize;
-        let by_place = crate::order::order_by(window.len(), |i| {
-            (u64::from(window[i].1.slot), window[i].1.offset)
-        });
-        // Read runs (slot, offset, length). Gaps between blocks of a segment (record headers)
-        // are read through when short, up to as many gap bytes as data bytes in the window.
-        let mut runs: Vec<(u32, u64, usize)> = Vec::new();
-        // Per block of the window: its run and its byte offset in the run.
-        let mut at: Vec<(usize, usize)> = vec![(0, 0); window.len()];
-        let mut gap_budget = window.len() * block;
-        // Blocks of zero extents have nothing to read: they all point at one run of zeros.
-        let zero_run = usize::MAX;
-        for &i in &by_place {
-            let v = &window[i].1;
-            if v.is_zero() {
-                at[i] = (zero_run, 0);
-                continue;
+        // Blocks at adjacent addresses share one buffer, which becomes one write; each block
+        // is read straight into its place there (zero blocks stay zero, unread).
+        let mut buffers: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut i = 0;
+        while i < window.len() {
+            let first = window[i].0;
+            let mut j = i + 1;
+            while j < window.len() && window[j].0 == first + (j - i) as u64 {
+                j += 1;
             }
-            let last = runs.len().wrapping_sub(1);
-            if let Some(run) = runs.last_mut() {
-                let end = run.1 + run.2 as u64;
-                let gap = v.offset.saturating_sub(end);
-                if run.0 == v.slot
-                    && v.offset >= end
-                    && gap <= MERGE_READ_GAP_BYTES
-                    && gap as usize <= gap_budget
-                {
-                    gap_budget -= gap as usize;
-                    at[i] = (last, run.2 + gap as usize);
-                    run.2 += gap as usize + block;
+            buffers.push((first, vec![0u8; (j - i) * block]));
+            i = j;
+        }
+        {
+            let mut places: Vec<Option<&mut [u8]>> = buffers
+                .iter_mut()
+                .flat_map(|(_, bytes)| bytes.chunks_exact_mut(block))
+                .map(Some)
+                .collect();
+            // Reads in segment order.
+            let by_place = crate::order::order_by(window.len(), |i| {
+                (u64::from(window[i].1.slot), window[i].1.offset)
+            });
+            let mut requests: Vec<ReadRequest<'_>> = Vec::with_capacity(window.len());
+            for &i in &by_place {
+                let v = &window[i].1;
+                if v.is_zero() {
                     continue;
                 }
+                if let Some(buf) = places[i].take() {
+                    requests.push(ReadRequest {
+                        object: &self.partitions[v.slot as usize].segment,
+                        offset: v.offset,
+                        buf,
+                        filled: 0,
+                    });
+                }
             }
-            at[i] = (runs.len(), 0);
-            runs.push((v.slot, v.offset, block));
-        }
-        let mut buffers: Vec<Vec<u8>> = runs.iter().map(|r| vec![0u8; r.2]).collect();
-        {
-            let mut requests: Vec<ReadRequest<'_>> = runs
-                .iter()
-                .zip(buffers.iter_mut())
-                .map(|(r, buf)| ReadRequest {
-                    object: &self.partitions[r.0 as usize].segment,
-                    offset: r.1,
-                    buf,
-                    filled: 0,
-                })
-                .collect();
             self.storage.read_many(&mut requests).await?;
         }
-        let zeros = vec![0u8; block];
-        let bytes_of = |(run, from): (usize, usize)| -> &[u8] {
-            if run == zero_run {
-                &zeros
-            } else {
-                &buffers[run][from..from + block]
-            }
-        };
-        for (i, (addr, v)) in window.iter().enumerate() {
-            let (run, from) = at[i];
-            if run == zero_run {
+        let read = buffers
+            .iter()
+            .flat_map(|(_, bytes)| bytes.chunks_exact(block));
+        for (data, (addr, v)) in read.zip(window) {
+            if v.is_zero() {
                 continue;
             }
-            let actual = block_crc(*addr, &buffers[run][from..from + block]);
+            let actual = block_crc(*addr, data);
             if actual != v.crc {
                 return Err(Error::ChecksumMismatch {
                     object: self.partitions[v.slot as usize].segment.clone(),
@@ -889,21 +870,9 @@ impl<S: Storage> Store<S> {
         // Only the merged partitions' addresses are rewritten, so a torn write here is repaired
         // by the redo at open.
         let mut commit = Commit::new(false);
-        let mut i = 0;
-        while i < window.len() {
-            let first = window[i].0;
-            let mut j = i + 1;
-            while j < window.len() && window[j].0 == first + (j - i) as u64 {
-                j += 1;
-            }
-            let mut bytes = Vec::with_capacity((j - i) * block);
-            for &place in &at[i..j] {
-                bytes.extend_from_slice(bytes_of(place));
-            }
+        for (first, bytes) in buffers {
             commit.write(BASELINE_OBJECT, first * block as u64, bytes);
-            i = j;
         }
-        drop(buffers);
         self.commit(commit).await?;
         // The device writes this window while the next one is read and verified.
         if let (Some(first), Some(last)) = (window.first(), window.last()) {
