@@ -10,9 +10,10 @@
 //! [`DirStorage::open_read_only`] takes no lock and refuses every commit: it is for read-only
 //! views (`Store::open_read_only`) that may run beside a writer.
 //!
-//! At most [`OPEN_FILES_MAX`] files are kept open (a store has a segment file per snapshot, and
-//! the usual limit is 1,024 descriptors per process): past that, the least recently used file
-//! without unsynced writes is closed, and opened again when next needed. Files written since the
+//! At most [`OPEN_FILES_MAX`] files are kept open, besides at most 64 deleted ones waiting for
+//! the background thread to close them (a store has a segment file per snapshot, and the usual
+//! limit is 1,024 descriptors per process): past that, the least recently used file without
+//! unsynced writes is closed, and opened again when next needed. Files written since the
 //! last durable commit stay open until it has synced them, so that a write-back error reaches
 //! the `fdatasync` of the descriptor that wrote.
 //!
@@ -26,7 +27,10 @@
 //! merge's windows, the store's write buffer, an import's chunks, a receive's records) are
 //! handed to another helper thread, which starts the kernel's write-back of them
 //! (`sync_file_range`) on a file description of its own, so that the device writes them while
-//! the caller goes on and the next `fdatasync` waits for less.
+//! the caller goes on and the next `fdatasync` waits for less. A deleted file's name goes at
+//! once, but its last descriptor is closed on that thread too, so that the kernel frees its
+//! cached pages and blocks there (a merge's or a compaction's old segment); the file is gone
+//! from the directory either way, and a crash leaves nothing behind.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -73,39 +77,57 @@ pub struct DirStorage {
     entries_unsure: RefCell<BTreeSet<String>>,
     /// The helper threads' directory flushes so far (off every caller's path).
     background_flushes: Arc<AtomicU64>,
-    /// The write-behind thread, started by the first hint.
-    write_behind: RefCell<Option<WriteBehind>>,
+    /// The background thread (write-behind and the closing of deleted files), started by the
+    /// first job.
+    background: RefCell<Option<Background>>,
 }
 
-/// Ranges handed to the write-behind thread and not yet taken, at most: past this, further
-/// hints are dropped (the durable commit's `fdatasync` writes those bytes itself).
-const WRITE_BEHIND_QUEUE: usize = 64;
+/// Jobs handed to the background thread and not yet taken, at most: past this, a hint is
+/// dropped (the durable commit's `fdatasync` writes those bytes itself) and a deleted file is
+/// closed by the caller.
+const BACKGROUND_QUEUE: usize = 64;
 
-/// The helper thread that starts the kernel's write-back of ranges written but not yet synced
-/// ([`Storage::write_behind`]), while the caller goes on.
+/// What the background thread does, off every caller's path.
 #[derive(Debug)]
-struct WriteBehind {
-    /// (file, offset, length) of each range to start writing back.
-    ranges: std::sync::mpsc::SyncSender<(PathBuf, u64, u64)>,
+enum Job {
+    /// Start the kernel's write-back of (file, offset, length), written but not yet synced
+    /// ([`Storage::write_behind`]).
+    WriteBack(PathBuf, u64, u64),
+    /// Close the last descriptor of a deleted file: the kernel then frees its cached pages and
+    /// its blocks (some 15 ms for a 64 MiB segment), here rather than in the commit that
+    /// deleted it.
+    Close(File),
+}
+
+/// The background thread and the queue of its jobs.
+#[derive(Debug)]
+struct Background {
+    jobs: std::sync::mpsc::SyncSender<Job>,
     thread: std::thread::JoinHandle<()>,
 }
 
-impl WriteBehind {
+impl Background {
     fn spawn() -> Option<Self> {
-        let (ranges, jobs) = std::sync::mpsc::sync_channel(WRITE_BEHIND_QUEUE);
+        let (jobs, queue) = std::sync::mpsc::sync_channel(BACKGROUND_QUEUE);
         let thread = std::thread::Builder::new()
-            .name("strata-write-behind".into())
+            .name("strata-background".into())
             .spawn(move || {
-                for (path, offset, len) in jobs {
-                    // A description of its own, so that no write-back error is consumed from
-                    // the writer's (its `fdatasync` must see it); a failure only loses a hint.
-                    if let Ok(file) = File::open(&path) {
-                        start_write_back(&file, offset, len);
+                for job in queue {
+                    match job {
+                        // A description of its own, so that no write-back error is consumed
+                        // from the writer's (its `fdatasync` must see it); a failure only loses
+                        // a hint.
+                        Job::WriteBack(path, offset, len) => {
+                            if let Ok(file) = File::open(&path) {
+                                start_write_back(&file, offset, len);
+                            }
+                        }
+                        Job::Close(file) => drop(file),
                     }
                 }
             })
             .ok()?;
-        Some(WriteBehind { ranges, thread })
+        Some(Background { jobs, thread })
     }
 }
 
@@ -231,7 +253,7 @@ impl DirStorage {
             creating: RefCell::new(None),
             entries_unsure: RefCell::new(BTreeSet::new()),
             background_flushes: Arc::new(AtomicU64::new(0)),
-            write_behind: RefCell::new(None),
+            background: RefCell::new(None),
         }
     }
 
@@ -267,6 +289,22 @@ impl DirStorage {
     /// True if opened with [`DirStorage::open_read_only`].
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// Hands `job` to the background thread (started by the first job); gives it back if the
+    /// thread has [`BACKGROUND_QUEUE`] jobs waiting or could not start.
+    fn in_background(&self, job: Job) -> Result<(), Job> {
+        let mut background = self.background.borrow_mut();
+        if background.is_none() {
+            *background = Background::spawn();
+        }
+        match background.as_ref() {
+            Some(b) => b.jobs.try_send(job).map_err(|e| match e {
+                std::sync::mpsc::TrySendError::Full(job)
+                | std::sync::mpsc::TrySendError::Disconnected(job) => job,
+            }),
+            None => Err(job),
+        }
     }
 
     /// The directory this storage lives in.
@@ -508,20 +546,12 @@ impl Storage for DirStorage {
     /// Hands the range to a helper thread that starts the kernel's write-back of it
     /// (`sync_file_range`), so that the device writes it while the caller prepares more; the
     /// durable commit's `fdatasync` then waits for less. Linux only; dropped when the thread has
-    /// [`WRITE_BEHIND_QUEUE`] ranges waiting.
+    /// [`BACKGROUND_QUEUE`] jobs waiting.
     fn write_behind(&self, object: &str, offset: u64, len: u64) {
         if !cfg!(target_os = "linux") || self.read_only || len == 0 || check_name(object).is_err() {
             return;
         }
-        let mut helper = self.write_behind.borrow_mut();
-        if helper.is_none() {
-            *helper = WriteBehind::spawn();
-        }
-        if let Some(helper) = helper.as_ref() {
-            let _ = helper
-                .ranges
-                .try_send((self.root.join(object), offset, len));
-        }
+        let _ = self.in_background(Job::WriteBack(self.root.join(object), offset, len));
     }
 
     /// Reads what the page cache already holds first, without waiting for the device (Linux's
@@ -603,12 +633,21 @@ impl Storage for DirStorage {
                 Change::Delete { object } => {
                     check_name(object)?;
                     self.wait_for_creation(Some(object));
-                    self.files.borrow_mut().remove(object);
+                    let path = self.root.join(object);
+                    // Held open across the unlink, which then only removes the name: the
+                    // background thread closes it, and the kernel frees its pages and blocks
+                    // there.
+                    let open = self.files.borrow_mut().remove(object).map(|(file, _)| file);
+                    let open = open.or_else(|| File::open(&path).ok());
                     self.dirty.remove(object);
-                    match std::fs::remove_file(self.root.join(object)) {
+                    match std::fs::remove_file(&path) {
                         Ok(()) => self.dir_dirty = true,
                         Err(e) if e.kind() == ErrorKind::NotFound => {}
                         Err(e) => return Err(io_error(object, e)),
+                    }
+                    if let Some(file) = open {
+                        // Closed here when the thread cannot take it.
+                        let _ = self.in_background(Job::Close(file));
                     }
                 }
             }
@@ -639,13 +678,13 @@ impl Storage for DirStorage {
 
 impl Drop for DirStorage {
     /// A creation under way finishes first (its thread holds no lock; the files are empty), and
-    /// the write-behind thread stops once it has started the ranges it holds.
+    /// the background thread stops once it has done the jobs it holds.
     fn drop(&mut self) {
         self.wait_for_creation(None);
-        if let Some(helper) = self.write_behind.take() {
-            // Closing the channel ends the thread once it has started the ranges it holds.
-            drop(helper.ranges);
-            let _ = helper.thread.join();
+        if let Some(background) = self.background.take() {
+            // Closing the channel ends the thread once it has done the jobs it holds.
+            drop(background.jobs);
+            let _ = background.thread.join();
         }
     }
 }
@@ -893,7 +932,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn write_behind_starts_one_helper_that_leaves_the_data_alone_and_stops_with_the_storage() {
-        const HELPER: &str = "strata-write-be";
+        const HELPER: &str = "strata-backgrou";
         let dir = tempfile::tempdir().expect("tempdir");
         let before = threads_named(HELPER);
         // A read-only handle and empty or invalid ranges start nothing.
@@ -903,7 +942,7 @@ mod tests {
         let mut storage = DirStorage::open(dir.path()).expect("open");
         storage.write_behind("base", 0, 0);
         storage.write_behind("../base", 0, 10);
-        assert!(view.write_behind.borrow().is_none() && storage.write_behind.borrow().is_none());
+        assert!(view.background.borrow().is_none() && storage.background.borrow().is_none());
         assert_eq!(threads_named(HELPER), before, "nothing to write back");
         let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
         write_files(&mut storage, &[("base".into(), data.clone())], false);
@@ -912,7 +951,7 @@ mod tests {
             storage.write_behind("base", 0, data.len() as u64);
         }
         storage.write_behind("missing", 0, 4096);
-        assert!(storage.write_behind.borrow().is_some());
+        assert!(storage.background.borrow().is_some());
         assert!(
             threads_named_become(HELPER, before + 1),
             "one helper for every hint: {} threads",
@@ -999,6 +1038,53 @@ mod tests {
         assert!(
             !dir.path().join("seg-missing").exists(),
             "reads create nothing"
+        );
+    }
+
+    /// A deleted file's name goes with the commit; its last descriptor goes to the background
+    /// thread, which closes it; and the name is free for a new file at once.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_deleted_file_is_gone_at_once_and_closed_in_the_background() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut storage = DirStorage::open(dir.path()).expect("open");
+        let big = vec![1u8; 1 << 20];
+        write_files(
+            &mut storage,
+            &[("seg-a".into(), big), ("seg-b".into(), vec![2; 10])],
+            true,
+        );
+        // seg-b is closed by the storage first: a delete opens it to close it in the background.
+        storage.files.borrow_mut().remove("seg-b");
+        assert!(storage.background.borrow().is_none(), "nothing to do yet");
+        let mut commit = Commit::new(true);
+        commit.delete("seg-a").delete("seg-b").delete("seg-never");
+        block_on(storage.commit(commit)).expect("delete");
+        for name in ["seg-a", "seg-b"] {
+            assert!(!dir.path().join(name).exists(), "{name} is gone");
+            let mut buf = [9u8; 4];
+            let filled = block_on(storage.read_at(name, 0, &mut buf)).expect("read");
+            assert_eq!((filled, buf), (0, [0; 4]), "{name} reads as missing");
+        }
+        assert!(
+            storage.background.borrow().is_some(),
+            "the descriptors went to the background thread"
+        );
+        // A new file of the same name is its own, whatever the thread does meanwhile.
+        write_files(&mut storage, &[("seg-a".into(), vec![3; 10])], true);
+        let mut back = vec![0u8; 20];
+        assert_eq!(
+            block_on(storage.read_at("seg-a", 0, &mut back)).expect("read"),
+            10
+        );
+        assert_eq!(back[..10], [3; 10]);
+        drop(storage);
+        assert_eq!(fds_under(dir.path()), 0, "every descriptor is closed");
+        assert_eq!(
+            std::fs::metadata(dir.path().join("seg-a"))
+                .expect("seg-a")
+                .len(),
+            10
         );
     }
 }
