@@ -315,6 +315,12 @@ impl<S: Storage> Store<S> {
         Ok(header.first_seq)
     }
 
+    /// The capacity a write buffer starts with, so that filling it never regrows (and re-copies)
+    /// it: the buffer's size and room for one more record.
+    fn write_buffer_capacity(&self) -> usize {
+        self.write_buffer_bytes.clamp(64 << 10, 64 << 20) + (64 << 10)
+    }
+
     /// Hands pending records to storage; with `durable`, makes everything written so far durable.
     pub(super) async fn flush(&mut self, durable: bool) -> Result<()> {
         self.check_writable()?;
@@ -329,7 +335,7 @@ impl<S: Storage> Store<S> {
         if !self.head_state.pending.is_empty() {
             // The buffer goes to storage; its successor starts at full size, so that filling it
             // again never regrows (and re-copies) it.
-            let capacity = self.write_buffer_bytes.clamp(64 << 10, 64 << 20) + (64 << 10);
+            let capacity = self.write_buffer_capacity();
             let bytes =
                 std::mem::replace(&mut self.head_state.pending, Vec::with_capacity(capacity));
             commit.write(&head.segment, self.head_state.flushed, bytes);
@@ -691,7 +697,21 @@ impl<S: Storage> Store<S> {
 
     pub(super) fn set_head(&mut self, slot: u32) {
         self.head = slot;
-        self.head_state = HeadState::default();
+        // The write buffer and the index keep their memory for the new head (emptied): freeing
+        // and then faulting in a 2 MiB buffer again cost a tenth of a snapshot's time. A buffer
+        // a large write grew past its usual size is let go.
+        let mut pending = std::mem::take(&mut self.head_state.pending);
+        pending.clear();
+        if pending.capacity() > self.write_buffer_capacity() {
+            pending = Vec::new();
+        }
+        let mut index = std::mem::take(&mut self.head_state.index);
+        index.clear();
+        self.head_state = HeadState {
+            pending,
+            index,
+            ..HeadState::default()
+        };
         footer::begin_index(&mut self.head_state.index);
         self.head_ancestry = self.partitions.ancestry(Some(slot));
     }
