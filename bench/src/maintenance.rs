@@ -184,9 +184,14 @@ fn qcow2_commit(
     Ok((wall, fixed, overlay_bytes))
 }
 
+/// Blocks per window of the engine's merge (`MERGE_WINDOW_BYTES` in `engine/src/store/ops.rs`,
+/// 1 MiB of 4 KiB blocks), which the floor hints at the same pace.
+const MERGE_WINDOW_BLOCKS: usize = (1 << 20) / BLOCK as usize;
+
 /// The physical floor of an in-place merge: the same blocks written into a copy of the image
 /// (`raw`, copied untimed), one 4 KiB `pwrite` each in address order, with the write-back of
-/// every 1,024 blocks started on a helper thread as the merge does, then one `fdatasync`.
+/// every 256 blocks (1 MiB, the engine's merge window) started on a helper thread as the merge
+/// does, then one `fdatasync`.
 fn raw_in_place(dir: &Path, raw: &Path, writes: &[(u64, u8)]) -> Res<Duration> {
     use std::os::unix::fs::FileExt;
     let copy = dir.join("floor.raw");
@@ -198,7 +203,7 @@ fn raw_in_place(dir: &Path, raw: &Path, writes: &[(u64, u8)]) -> Res<Duration> {
     disk::sync_all()?;
     let mut buf = vec![0u8; BLOCK as usize];
     let t = Instant::now();
-    for window in sorted.chunks(1024) {
+    for window in sorted.chunks(MERGE_WINDOW_BLOCKS) {
         for &(addr, fill) in window {
             buf.fill(fill);
             f.write_all_at(&buf, addr * BLOCK)?;

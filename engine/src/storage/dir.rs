@@ -149,6 +149,26 @@ fn start_write_back(file: &File, offset: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn start_write_back(_file: &File, _offset: u64, _len: u64) {}
 
+/// Fills `buf` with the bytes from `offset` on, read by `read_once` until `buf` is full or the
+/// file ends (interrupted reads are retried), and zeros past the end: the bytes that existed.
+fn fill_from(
+    buf: &mut [u8],
+    offset: u64,
+    mut read_once: impl FnMut(&mut [u8], u64) -> std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match read_once(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf[done..].fill(0);
+    Ok(done)
+}
+
 /// A creation of empty files under way on a helper thread.
 #[derive(Debug)]
 struct Creating {
@@ -349,55 +369,39 @@ impl DirStorage {
     }
 
     /// Reads `buf` at `offset` of `object` from the page cache alone (`preadv2` with
-    /// `RWF_NOWAIT`), as [`Storage::read_at`] would: the bytes that exist, zeros past the end.
-    /// `None` if some of it would wait for the device, or the kernel cannot tell (then the
-    /// caller reads it the usual way, which also reports any error); `Some(0)` for a missing
-    /// object.
-    #[cfg(target_os = "linux")]
+    /// `RWF_NOWAIT`), as [`Storage::read_at`] would: the bytes that exist, zeros past the end,
+    /// `Some(0)` for a missing object. `None` if some of it would wait for the device, or the
+    /// kernel cannot tell, and everywhere but Linux: the caller then reads it the usual way,
+    /// which also reports any error.
     fn read_cached(
         &self,
         object: &str,
         offset: u64,
         buf: &mut [u8],
     ) -> Result<Option<usize>, StorageError> {
-        use rustix::io::{preadv2, Errno, ReadWriteFlags};
-        let read = self.with_file(object, false, |file| {
-            let mut done = 0;
-            while done < buf.len() {
-                let mut slices = [std::io::IoSliceMut::new(&mut buf[done..])];
-                match preadv2(
-                    file,
-                    &mut slices,
-                    offset + done as u64,
-                    ReadWriteFlags::NOWAIT,
-                ) {
-                    Ok(0) => break,
-                    Ok(n) => done += n,
-                    Err(Errno::INTR) => {}
-                    Err(_) => return Ok(None),
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::io::{preadv2, ReadWriteFlags};
+            let read = self.with_file(object, false, |file| {
+                let nowait = |part: &mut [u8], at: u64| {
+                    let mut slices = [std::io::IoSliceMut::new(part)];
+                    Ok(preadv2(file, &mut slices, at, ReadWriteFlags::NOWAIT)?)
+                };
+                Ok(fill_from(buf, offset, nowait).ok())
+            })?;
+            Ok(match read {
+                Some(filled) => filled,
+                None => {
+                    buf.fill(0);
+                    Some(0)
                 }
-            }
-            buf[done..].fill(0);
-            Ok(Some(done))
-        })?;
-        Ok(match read {
-            Some(filled) => filled,
-            None => {
-                buf.fill(0);
-                Some(0)
-            }
-        })
-    }
-
-    /// Elsewhere nothing is read without waiting: every range is read the usual way.
-    #[cfg(not(target_os = "linux"))]
-    fn read_cached(
-        &self,
-        _object: &str,
-        _offset: u64,
-        _buf: &mut [u8],
-    ) -> Result<Option<usize>, StorageError> {
-        Ok(None)
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (object, offset, buf);
+            Ok(None)
+        }
     }
 
     /// Closes the least recently used quarter of the open files that have no unsynced writes
@@ -505,17 +509,7 @@ impl Storage for DirStorage {
         buf: &mut [u8],
     ) -> Result<usize, StorageError> {
         let filled = self.with_file(object, false, |file| {
-            let mut done = 0;
-            while done < buf.len() {
-                match file.read_at(&mut buf[done..], offset + done as u64) {
-                    Ok(0) => break,
-                    Ok(n) => done += n,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            buf[done..].fill(0);
-            Ok(done)
+            fill_from(buf, offset, |part, at| file.read_at(part, at))
         })?;
         match filled {
             Some(n) => Ok(n),
