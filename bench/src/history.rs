@@ -29,6 +29,9 @@ pub struct History {
     pub build: Duration,
     /// `snapshot()` right after a `sync()`.
     pub snap_synced: Vec<Duration>,
+    /// A 4 KiB append to a plain file and one `fdatasync`, right after each snapshot after a
+    /// sync: 5a's physical limit (one flush), measured on the device at the same moment.
+    pub flush_synced: Vec<Duration>,
     /// `snapshot()` with the partition's writes not yet synced (it makes them durable).
     pub snap_unsynced: Vec<Duration>,
     /// The mean bytes of blocks an unsynced snapshot made durable.
@@ -103,12 +106,16 @@ pub fn run(
     let mut oldest_last: BTreeMap<u64, u8> = BTreeMap::new();
     let mut oldest = None;
     let mut snap_synced = Vec::new();
+    let mut flush_synced = Vec::new();
     let mut snap_unsynced = Vec::new();
     let mut unsynced_blocks = 0usize;
     let mut raw_unsynced = Vec::new();
     let raw_path = p.dir.join("raw-append");
     let mut raw_file = std::fs::File::create(&raw_path)?;
     let mut raw_data = Vec::new();
+    let flush_path = p.dir.join("flush-append");
+    let mut flush_file = std::fs::File::create(&flush_path)?;
+    let flush_block = vec![0xa5u8; BLOCK as usize];
     let mut buf = vec![0u8; BLOCK as usize];
     let t = Instant::now();
     for part in 0..snapshots {
@@ -137,6 +144,10 @@ pub fn run(
         let took = t1.elapsed();
         if synced {
             snap_synced.push(took);
+            let t2 = Instant::now();
+            flush_file.write_all(&flush_block)?;
+            flush_file.sync_data()?;
+            flush_synced.push(t2.elapsed());
         } else {
             snap_unsynced.push(took);
             unsynced_blocks += end - start;
@@ -149,8 +160,11 @@ pub fn run(
         oldest.get_or_insert(id);
     }
     block_on(store.sync())?;
-    // The raw peer's appends are not part of building the history.
-    let build = t.elapsed().saturating_sub(raw_unsynced.iter().sum());
+    // The peers' appends are not part of building the history.
+    let build = t
+        .elapsed()
+        .saturating_sub(raw_unsynced.iter().sum())
+        .saturating_sub(flush_synced.iter().sum());
     drop(store);
     let oldest = oldest.ok_or("no snapshot taken")?;
 
@@ -204,6 +218,8 @@ pub fn run(
     disk::remove(&dir)?;
     drop(raw_file);
     std::fs::remove_file(&raw_path)?;
+    drop(flush_file);
+    std::fs::remove_file(&flush_path)?;
     let unsynced_bytes = unsynced_blocks * BLOCK as usize / snap_unsynced.len().max(1);
 
     let h = History {
@@ -211,6 +227,7 @@ pub fn run(
         bytes,
         build,
         snap_synced,
+        flush_synced,
         snap_unsynced,
         unsynced_bytes,
         raw_unsynced,
