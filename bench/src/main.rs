@@ -172,7 +172,7 @@ fn history_rows(rep: &mut Report, h: &history::History, flush: Duration) {
     // one `fdatasync`. 5a compares medians: a snapshot after a sync is one flush, and its mean
     // carries the flush's own tail, which the probe's p50 (the figure's earlier peer, shown
     // beside it) leaves out; the peer's flushes right after a snapshot have a tail the probe
-    // run alone does not (BENCHMARKS.md: means of 290-353 us against p50s of 142-162 us), so a
+    // run alone does not (BENCHMARKS.md: means of 218-353 us against p50s of 137-162 us), so a
     // mean against their mean would flatter the store.
     let samples = &h.snap_synced;
     let (snap_p50, flush_p50) = (percentile(samples, 50.0), percentile(&h.flush_synced, 50.0));
