@@ -5,8 +5,9 @@
 #   setup         scripts/setup.sh (installs whatever is missing)
 #   fmt           cargo fmt --check
 #   clippy        clippy, native, all targets, warnings are errors
-#   clippy-wasm   clippy for wasm32 on the browser crates
-#   engine-wasm   the engine builds for wasm32
+#   clippy-wasm   clippy for wasm32 on the browser crates, and on the package's main module
+#                 (strata-wasm without its default features: no policy executor)
+#   engine-wasm   the engine builds for wasm32, with and without its feature `policies`
 #   test-native   cargo test --workspace
 #   test-browser  wasm-bindgen tests of strata-wasm in headless Chromium (OPFS, IndexedDB)
 #   build-web     scripts/build-web.sh
@@ -64,9 +65,12 @@ run_stage() {
 run_stage setup ./scripts/setup.sh
 run_stage fmt cargo fmt --all -- --check
 run_stage clippy cargo clippy --workspace --all-targets -- -D warnings
-run_stage clippy-wasm cargo clippy -p strata-wasm -p strata-dashboard \
-  --target wasm32-unknown-unknown --all-targets -- -D warnings
-run_stage engine-wasm cargo check -p strata-engine --target wasm32-unknown-unknown
+# The second command: the npm package's main module, built without the policy executor.
+run_stage clippy-wasm bash -c 'cargo clippy -p strata-wasm -p strata-dashboard \
+  --target wasm32-unknown-unknown --all-targets -- -D warnings &&
+  cargo clippy -p strata-wasm --target wasm32-unknown-unknown --no-default-features -- -D warnings'
+run_stage engine-wasm bash -c 'cargo check -p strata-engine --target wasm32-unknown-unknown &&
+  cargo check -p strata-engine --target wasm32-unknown-unknown --no-default-features'
 # Every crate builds natively; the browser-only tests (wasm/tests/) compile to nothing there.
 run_stage test-native cargo test --workspace
 # The runner reads wasm/webdriver.json (Chromium flags) from the crate folder, cargo's working

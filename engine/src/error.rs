@@ -109,6 +109,11 @@ pub enum Error {
     /// A change to a store opened with [`crate::Store::open_read_only`].
     #[error("this store was opened read-only; changes are refused")]
     ReadOnly,
+    /// The store holds storage management documents (a policy, holds or times to live, the
+    /// executor's state or its audit trail), and this build has no policy executor
+    /// (`strata-engine` without its `policies` feature), which must not ignore them.
+    #[error("this store has storage management policies, and this build has no policy executor; open it with one (the feature `policies`)")]
+    PoliciesUnavailable,
     /// An operation would exceed one of the store's stated limits (journal record size, journal
     /// size, number of partitions, ...); nothing was changed.
     #[error("limit exceeded: {0}")]
@@ -157,6 +162,7 @@ impl Error {
             Error::Poisoned => "POISONED",
             Error::Cancelled => "CANCELLED",
             Error::ReadOnly => "READ_ONLY",
+            Error::PoliciesUnavailable => "POLICIES_UNAVAILABLE",
             Error::LimitExceeded(_) => "LIMIT_EXCEEDED",
             Error::Incomplete { error, .. } => error.code(),
             Error::Storage(e) => e.code(),

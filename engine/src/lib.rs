@@ -29,6 +29,12 @@
 //! ```
 //!
 //! The on-disk format is documented byte by byte in `engine/docs/format.md`.
+//!
+//! Cargo features: `policies` (on by default) is the policy executor of [`managed`]; without it
+//! a [`Managed`] volume carries out no policy and refuses a store that holds storage management
+//! documents ([`Error::PoliciesUnavailable`]), which the browser package's main module relies on
+//! to leave the executor to a module of its own. `conformance` exports the storage conformance
+//! suite for the tests of other backends.
 
 pub mod clock;
 pub mod error;

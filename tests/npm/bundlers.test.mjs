@@ -4,9 +4,9 @@
 // @journeyapps/wa-sqlite (the version the lock file pins) installed beside it as a user would,
 // the app is built for production with that bundler as wasm/README.md says to, and only the
 // build's output folder is served (not node_modules) and driven in the system's headless
-// Chromium. The pages open a store on each backend, a mirror and a SQLite database
-// (strata-engine/sqlite) in an OPFS store, so the worker, the package's two .wasm modules and
-// wa-sqlite's must load from the bundle; the network log then shows that they did, each with
+// Chromium. The pages open a store on each backend, give one a policy, and open a mirror and a
+// SQLite database (strata-engine/sqlite) in an OPFS store, so the worker, the package's three
+// .wasm modules and wa-sqlite's must load from the bundle; the network log then shows that they did, each with
 // status 200, and that nothing was fetched from outside the output.
 //
 // Run: scripts/build-npm.sh && node --test tests/npm/bundlers.test.mjs
@@ -91,7 +91,7 @@ const bundlers = [
   {
     name: 'esbuild',
     // esbuild bundles `new URL(..., import.meta.url)` as it is and emits nothing for it, so the
-    // worker and the three .wasm files (the package's two and wa-sqlite's Asyncify build) are
+    // worker and the four .wasm files (the package's three and wa-sqlite's Asyncify build) are
     // extra entry points: `--entry-names=[name]` puts them next to main.js under the names those
     // URLs ask for, `--loader:.wasm=copy` copies the .wasm files as they are, and `--splitting`
     // keeps the mirror's bindings (the worker's dynamic import) and wa-sqlite's Emscripten
@@ -105,6 +105,7 @@ const bundlers = [
           'main.js',
           'strata-engine/worker.js',
           'strata-engine/strata_wasm_bg.wasm',
+          'strata-engine/strata_policies_bg.wasm',
           'strata-engine/strata_mirror_bg.wasm',
           '@journeyapps/wa-sqlite/dist/wa-sqlite-async.wasm',
           '--bundle',
@@ -230,10 +231,11 @@ for (const bundler of bundlers) {
       return network.slice(from).filter((e) => pattern.test(path.posix.basename(new URL(e.url).pathname)));
     }
 
-    test("the build emits the worker, the package's two .wasm modules and wa-sqlite's", () => {
+    test("the build emits the worker, the package's three .wasm modules and wa-sqlite's", () => {
       const files = `the output: ${outputFiles.join(', ')}`;
-      assert.equal(outputMatching(/\.wasm$/).length, 3, `not three .wasm files in ${files}`);
+      assert.equal(outputMatching(/\.wasm$/).length, 4, `not four .wasm files in ${files}`);
       assert.equal(outputMatching(/^strata_wasm_bg.*\.wasm$/).length, 1, `no main module in ${files}`);
+      assert.equal(outputMatching(/^strata_policies_bg.*\.wasm$/).length, 1, `no policies module in ${files}`);
       assert.equal(outputMatching(/^strata_mirror_bg.*\.wasm$/).length, 1, `no mirror module in ${files}`);
       assert.equal(outputMatching(/^wa-sqlite-async.*\.wasm$/).length, 1, `no wa-sqlite module in ${files}`);
       assert.equal(outputMatching(/^worker.*\.js$/).length, 1, `no worker script in ${files}`);
@@ -277,12 +279,39 @@ for (const bundler of bundlers) {
       }
       await page.close();
       await assertOnlyOutputFetched(from);
-      // The app imports strata-engine/sqlite, but only openDatabase loads SQLite.
+      // The app imports strata-engine/sqlite, but only openDatabase loads SQLite; and stores
+      // without a policy never load the policy executor.
       assert.deepEqual(
         fetched(from, /^wa-sqlite-async/).map((e) => e.url),
         [],
         `stores without a database loaded wa-sqlite:\n${shownNetwork(from)}`,
       );
+      assert.deepEqual(
+        fetched(from, /^strata_policies_bg.*\.wasm$/).map((e) => e.url),
+        [],
+        `stores without a policy loaded strata_policies_bg.wasm:\n${shownNetwork(from)}`,
+      );
+    });
+
+    test('a policy moves a store to the policies module from the bundle, where it opens again', async () => {
+      const from = network.length;
+      const { page } = await appPage();
+      const expected = { rules: ['hourly'], snapshot: 1, head3: true, head10: true, snapshot3: true, snapshot10: true };
+      for (const backend of ['memory', 'opfs', 'indexeddb']) {
+        const name = `bundled-${bundler.name}-policy-${backend}`;
+        const result = await page.evaluate(([b, n]) => window.bundled.policy(b, n), [backend, name]);
+        assert.deepEqual(
+          result,
+          { moved: expected, reopened: backend === 'memory' ? null : expected },
+          `${backend}: the policy and the blocks after the move, and after a reopen`,
+        );
+      }
+      assert.ok(
+        fetched(from, /^strata_policies_bg.*\.wasm$/).length > 0,
+        `setPolicy did not fetch strata_policies_bg.wasm:\n${shownNetwork(from)}`,
+      );
+      await page.close();
+      await assertOnlyOutputFetched(from);
     });
 
     test('a mirror loads the second module from the bundle and reads the exact bytes back', async () => {

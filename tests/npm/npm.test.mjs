@@ -111,3 +111,15 @@ for (const backend of ['indexeddb', 'opfs']) {
     await second.close();
   });
 }
+
+test("the main module refuses a store with a policy (POLICIES_UNAVAILABLE); the policies module opens it with its policy", async () => {
+  const page = await appPage();
+  const result = await page.evaluate((n) => window.scenarios.rawModules(n), 'npm-raw-modules');
+  assert.equal(result.refused?.code, 'POLICIES_UNAVAILABLE', JSON.stringify(result.refused));
+  assert.ok(result.refused.isError, 'the refusal is an Error');
+  assert.equal(result.mainHasSetPolicy, false, 'the main module has no policy methods');
+  assert.deepEqual(result.rules, ['hourly']);
+  assert.equal(result.block2, true, 'the block written before the moves reads back');
+  assert.equal(result.gone, null, 'the main module holds the store no more');
+  await page.close();
+});

@@ -89,6 +89,8 @@ export type ErrorCode =
   | 'INVALID_NAME'
   | 'CLOSED'
   | 'READ_ONLY'
+  /** Raw bindings of the main module (no policy executor) opening a store that has policies. */
+  | 'POLICIES_UNAVAILABLE'
   | 'INVALID_ARGUMENT'
   | 'INVALID_STATE'
   | 'INVALID_BLOCK_SIZE'
@@ -164,6 +166,14 @@ export interface OpenOptions extends ClientOptions {
    * the `policyTickMs` timer carry policy decisions out.
    */
   automaticPolicies?: boolean;
+  /**
+   * Load the policy executor at once (default false). Without it the worker opens the store with
+   * the package's main module, which has none, and loads `strata_policies_bg.wasm` only when the
+   * store has a policy (or holds, or an audit trail) or when you first call a policy method
+   * (`setPolicy`, `policy`, `audit`, ...): the store is then closed and opened again there, and
+   * open log cursors end. Pages that use policies from the start download one module with it.
+   */
+  policies?: boolean;
   /**
    * Run the store's policies on a timer in the worker, every `policyTickMs` milliseconds (at
    * least 10), as `runPolicies()` would: scheduled snapshots, retention, thresholds. Each run

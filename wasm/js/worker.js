@@ -20,8 +20,9 @@ import init, { StrataStore } from './strata_wasm.js';
 
 /**
  * The main module's initialisation (fetching and compiling strata_wasm_bg.wasm), started by the
- * first request that needs it: a worker that only hosts a mirror served by the second module
- * never downloads the main one.
+ * first request that needs it: a worker that only hosts a mirror (strata_mirror.js), or a store
+ * opened with the policy executor from the start (strata_policies.js), never downloads the main
+ * one.
  */
 let mainReady = null;
 function mainModule() {
@@ -32,16 +33,23 @@ function mainModule() {
 /** Requests that need the mirror's module and not the main one. */
 const MIRROR_OPS = new Set(['openMirror', 'destroyMirror']);
 /** Requests that use the main module's StrataStore class whatever the worker hosts. */
-const STORE_CLASS_OPS = new Set(['open', 'destroy', 'importBegin']);
+const STORE_CLASS_OPS = new Set(['destroy', 'importBegin']);
 
 /**
- * Whether request `op` needs the main module initialised: requests on a hosted mirror (an
- * object of the second module, cursors included) do not.
+ * Whether request `op` (with `args`) needs the main module initialised: an open that asks for
+ * policies (`policies: true`, or a policy timer) and requests on a store or mirror of another
+ * module (cursors included) do not.
  */
-function needsMainModule(op) {
+function needsMainModule(op, args) {
+  if (op === 'open') return !wantsPolicies(args ?? {});
   if (STORE_CLASS_OPS.has(op)) return true;
   if (MIRROR_OPS.has(op)) return false;
   return store === null || store instanceof StrataStore;
+}
+
+/** Whether open options ask for the policy executor from the start. */
+function wantsPolicies(args) {
+  return args.policies === true || (args.policyTickMs !== undefined && args.policyTickMs !== null);
 }
 
 /**
@@ -66,6 +74,73 @@ let receiving = false;
 
 /** The second module's StrataMirror, once asked for (a promise), or null. */
 let mirrorModule = null;
+/** The policies module's StrataStore, once asked for (a promise), or null. */
+let policiesModule = null;
+/** The options the hosted store was opened with (to open it again in the policies module). */
+let openOptions = null;
+
+/**
+ * Resolves to the StrataStore of the package's `strata_policies.js`: the store with the policy
+ * executor, which the main module is built without (cargo feature `policies`), so that pages
+ * whose stores have no policy never download it. Fetched and initialised on first use; fails
+ * with code UNSUPPORTED if it cannot be loaded.
+ */
+function policiesStoreClass() {
+  policiesModule ??= import('./strata_policies.js')
+    .then(async (module) => {
+      await module.default();
+      return module.StrataStore;
+    })
+    .catch((error) => {
+      policiesModule = null;
+      throw codeError('UNSUPPORTED', `this build of strata-engine has no policy executor: ${error?.message ?? error}`);
+    });
+  return policiesModule;
+}
+
+/**
+ * The hosted store, able to run `method` (a policy method): a store the main module hosts has
+ * no policy executor, so it is closed there and opened again in the policies module first (a
+ * memory store hands its objects over). Open cursors end with the move. A store or mirror that
+ * has the method is returned as it is.
+ */
+async function policyStore(method) {
+  const current = openStore();
+  if (typeof current[method] === 'function' || !(current instanceof StrataStore)) {
+    return openStore(method);
+  }
+  if (receiving) throw codeError('INVALID_STATE', 'a copy stream is being received into this store');
+  const Policies = await policiesStoreClass();
+  const { name, backend } = describeStore(current);
+  for (const cursor of cursors.values()) cursor.free();
+  cursors.clear();
+  store = null;
+  try {
+    await current.close();
+  } finally {
+    current.free();
+  }
+  // The backend the store is on (never 'auto'), also for a store an import made.
+  const options = { ...openOptions, name, backend };
+  if (backend === 'memory') {
+    const objects = StrataStore.takeMemoryStore(name);
+    if (objects !== null) Policies.putMemoryStore(name, objects);
+  }
+  try {
+    store = await Policies.open(options);
+  } catch (error) {
+    // The caller gets the error; the store goes back to the main module if it can, open as it
+    // was (the blocks of a memory store with it).
+    if (backend === 'memory') {
+      const objects = Policies.takeMemoryStore(name);
+      if (objects !== null) StrataStore.putMemoryStore(name, objects);
+    }
+    store = await StrataStore.open({ ...openOptions, name, backend }).catch(() => null);
+    throw error;
+  }
+  openOptions = options;
+  return store;
+}
 
 /**
  * Resolves to the bindings' StrataMirror, from the package's second module `strata_mirror.js`
@@ -162,12 +237,26 @@ const handlers = {
     if (store !== null || pendingImport !== null) {
       throw codeError('INVALID_STATE', 'this worker already hosts a store');
     }
-    const { policyTickMs, policyCopies, ...options } = args;
+    const { policyTickMs, policyCopies, policies, ...options } = args;
     const ticking = policyTickMs !== undefined && policyTickMs !== null;
     if (ticking && !(Number.isFinite(policyTickMs) && policyTickMs >= 10)) {
       throw codeError('INVALID_ARGUMENT', `policyTickMs must be a number of at least 10, not ${policyTickMs}`);
     }
-    store = await StrataStore.open(options);
+    if (policies !== undefined && policies !== null && typeof policies !== 'boolean') {
+      throw codeError('INVALID_ARGUMENT', `policies must be a boolean, not ${typeof policies}`);
+    }
+    if (wantsPolicies(args)) {
+      store = await (await policiesStoreClass()).open(options);
+    } else {
+      try {
+        store = await StrataStore.open(options);
+      } catch (error) {
+        // The store has a policy (or holds, or an audit trail): the policies module hosts it.
+        if (error?.code !== 'POLICIES_UNAVAILABLE') throw error;
+        store = await (await policiesStoreClass()).open(options);
+      }
+    }
+    openOptions = options;
     if (ticking && !store.readOnly) startPolicyTimer(policyTickMs, policyCopies === true);
     return describeStore(store);
   },
@@ -240,7 +329,8 @@ const handlers = {
   diff: ({ a, b }) => openStore('diff').diff(a, b),
   locate: ({ volume, addr, blocks }) => openStore('locate').locate(volume, addr, blocks),
   blockMap: ({ volume, buckets }) => openStore('blockMap').blockMap(volume, buckets),
-  simulatePolicies: ({ durationMs, stepMs }) => openStore('simulatePolicies').simulatePolicies(durationMs, stepMs),
+  simulatePolicies: async ({ durationMs, stepMs }) =>
+    (await policyStore('simulatePolicies')).simulatePolicies(durationMs, stepMs),
   send: ({ options, stream }, id) =>
     openStore('send').send(options ?? undefined, stream ? chunkSender(id) : undefined),
   receive: ({ chunks }) => openStore('receive').receive(chunks),
@@ -264,14 +354,14 @@ const handlers = {
       receiving = false;
     }
   },
-  setPolicy: ({ policy }) => openStore('setPolicy').setPolicy(policy ?? null),
-  policy: () => openStore('policy').policy(),
-  setAssignments: ({ assignments }) => openStore('setAssignments').setAssignments(assignments),
-  assignments: () => openStore('assignments').assignments(),
-  event: ({ name }, id) => openStore('event').event(name, copySender(id)),
-  runPolicies: (_args, id) => openStore('runPolicies').runPolicies(copySender(id)),
-  dryRun: ({ event }) => openStore('dryRun').dryRun(event ?? undefined),
-  audit: () => openStore('audit').audit(),
+  setPolicy: async ({ policy }) => (await policyStore('setPolicy')).setPolicy(policy ?? null),
+  policy: async () => (await policyStore('policy')).policy(),
+  setAssignments: async ({ assignments }) => (await policyStore('setAssignments')).setAssignments(assignments),
+  assignments: async () => (await policyStore('assignments')).assignments(),
+  event: async ({ name }, id) => (await policyStore('event')).event(name, copySender(id)),
+  runPolicies: async (_args, id) => (await policyStore('runPolicies')).runPolicies(copySender(id)),
+  dryRun: async ({ event }) => (await policyStore('dryRun')).dryRun(event ?? undefined),
+  audit: async () => (await policyStore('audit')).audit(),
   async exportImage({ volume }, id) {
     await openStore('exportImage').exportImage(volume, chunkSender(id), progressReporter(id));
     return null;
@@ -313,6 +403,7 @@ const handlers = {
     clearInterval(policyTimer);
     policyTimer = null;
     receiving = false;
+    openOptions = null;
     for (const cursor of cursors.values()) cursor.free();
     cursors.clear();
     if (store !== null) {
@@ -348,7 +439,7 @@ function serializeError(error) {
 
 async function handle({ id, op, args }) {
   try {
-    if (needsMainModule(op)) {
+    if (needsMainModule(op, args)) {
       try {
         await mainModule();
       } catch (error) {

@@ -15,12 +15,15 @@ use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use serde::Serialize;
+#[cfg(feature = "policies")]
 use strata_engine::policy::{AuditEntry, Decision};
 use strata_engine::storage::Storage;
 use strata_engine::{CursorStart, Extent, LogCursor, Progress, Store, VolumeId};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::error::{callback_error, StrataError};
+#[cfg(feature = "policies")]
+use crate::error::callback_error;
+use crate::error::StrataError;
 
 /// The largest integer a JS number holds exactly.
 const SAFE_INTEGER_MAX: f64 = 9_007_199_254_740_991.0;
@@ -290,6 +293,7 @@ pub(crate) fn array<T>(items: &[T], convert: impl Fn(&T) -> JsValue) -> Array {
 }
 
 /// A serde value (policy, decision, audit entry) as a plain JS object, through JSON.
+#[cfg(feature = "policies")]
 pub(crate) fn via_json(value: &impl serde::Serialize) -> Result<JsValue, StrataError> {
     let json = serde_json::to_string(value)
         .map_err(|e| StrataError::invalid_argument(format!("cannot serialise: {e}")))?;
@@ -297,15 +301,18 @@ pub(crate) fn via_json(value: &impl serde::Serialize) -> Result<JsValue, StrataE
         .map_err(|_| StrataError::invalid_argument("the engine produced invalid JSON"))
 }
 
+#[cfg(feature = "policies")]
 pub(crate) fn decisions(decisions: &[Decision]) -> Result<Array, StrataError> {
     decisions.iter().map(via_json).collect()
 }
 
+#[cfg(feature = "policies")]
 pub(crate) fn audit_entries(entries: &[AuditEntry]) -> Result<Array, StrataError> {
     entries.iter().map(via_json).collect()
 }
 
 /// A JSON document given as a string or as a plain object (stringified here).
+#[cfg(feature = "policies")]
 pub(crate) fn json_text(value: &JsValue, what: &str) -> Result<String, StrataError> {
     if let Some(text) = value.as_string() {
         return Ok(text);
@@ -320,6 +327,7 @@ pub(crate) fn json_text(value: &JsValue, what: &str) -> Result<String, StrataErr
 
 /// Where a policy copy streams: the `onCopy(target, chunk)` callback; without one, a copy
 /// decision fails (and is recorded as failed).
+#[cfg(feature = "policies")]
 pub(crate) fn copy_sink(
     callback: &Option<Function>,
 ) -> impl FnMut(&str, &[u8]) -> strata_engine::Result<()> + '_ {

@@ -62,6 +62,8 @@ mod exclusive;
 #[cfg(feature = "mirror")]
 mod mirror;
 mod place;
+#[cfg(feature = "policies")]
+mod policy_api;
 mod promise;
 mod volume_api;
 

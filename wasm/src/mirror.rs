@@ -496,8 +496,10 @@ struct MirrorState {
     backend: BackendKind,
 }
 
-// write, read, history and storage management: shared with `StrataStore` (see `volume_api.rs`).
+// write, read, history and storage management: shared with `StrataStore` (see `volume_api.rs`
+// and `policy_api.rs`; the feature `mirror` implies `policies`).
 volume_api::shared_methods!(StrataMirror);
+crate::policy_api::policy_methods!(StrataMirror);
 
 impl Binding for StrataMirror {
     type Session = Session;

@@ -65,6 +65,7 @@ pub(crate) fn clock() -> Rc<dyn Clock> {
 }
 
 /// The origin's free quota (`quota - usage` of `navigator.storage.estimate()`), when known.
+#[cfg(feature = "policies")]
 pub(crate) async fn quota_free_bytes() -> Option<u64> {
     use js_sys::{Function, Promise, Reflect};
     use wasm_bindgen::{JsCast, JsValue};

@@ -93,8 +93,22 @@ fn document_error(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl Automation {
-    /// The executor's state from the documents in the volume's store.
+    /// The executor's state from the documents in the volume's store. Without the `policies`
+    /// feature there is no executor to carry them out: a store that holds any is refused
+    /// ([`Error::PoliciesUnavailable`]) rather than opened with its policy, holds and times to
+    /// live ignored.
     pub(super) fn from_documents(documents: &crate::Documents) -> Result<Self> {
+        if !cfg!(feature = "policies") {
+            let managed = documents.latest(META_KIND_POLICY).is_some()
+                || documents.latest(META_KIND_ASSIGNMENTS).is_some()
+                || documents.latest(META_KIND_POLICY_STATE).is_some()
+                || documents.trail().next().is_some();
+            return if managed {
+                Err(Error::PoliciesUnavailable)
+            } else {
+                Ok(Automation::default())
+            };
+        }
         let mut automation = Automation::default();
         if let Some(json) = documents.latest(META_KIND_POLICY).filter(|j| !j.is_empty()) {
             automation.policy =
@@ -153,6 +167,9 @@ impl<V: Volume> Managed<V> {
     /// Assigns a storage management policy to the incremental log (store-wide), after validating
     /// it; `None` removes it. Durable on return.
     pub async fn set_policy(&mut self, policy: Option<Policy>) -> Result<()> {
+        if !cfg!(feature = "policies") {
+            return Err(Error::PoliciesUnavailable);
+        }
         self.volume.store().check_writable()?;
         if let Some(p) = &policy {
             p.validate()
@@ -191,6 +208,9 @@ impl<V: Volume> Managed<V> {
 
     /// Replaces the per-volume assignments, after validating them. Durable on return.
     pub async fn set_assignments(&mut self, assignments: VolumeAssignments) -> Result<()> {
+        if !cfg!(feature = "policies") {
+            return Err(Error::PoliciesUnavailable);
+        }
         self.volume.store().check_writable()?;
         assignments
             .validate()
@@ -316,7 +336,8 @@ impl<V: Volume> Managed<V> {
         if operation.is_structural() {
             self.automation.generation += 1;
         }
-        if self.automation.manual_only
+        if !cfg!(feature = "policies")
+            || self.automation.manual_only
             || self.volume.store().is_poisoned()
             || self.automation.policy.is_none()
             || (operation == Operation::Write && !self.automation.watches_writes)
@@ -372,7 +393,8 @@ impl<V: Volume> Managed<V> {
     /// Returns an error only if the store is poisoned.
     pub(super) async fn signal_event(&mut self, event: BuiltinEvent) -> Result<()> {
         let store = self.volume.store();
-        if self.automation.manual_only
+        if !cfg!(feature = "policies")
+            || self.automation.manual_only
             || store.is_read_only()
             || store.is_poisoned()
             || self.automation.policy.is_none()

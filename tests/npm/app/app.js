@@ -177,6 +177,48 @@ window.scenarios = {
       return { ok: false, error: describeError(error) };
     }
   },
+
+  /**
+   * The package's raw bindings, in this page: a memory store with a policy, made by the policies
+   * module (`strata_policies.js`), handed to the main module (`strata_wasm.js`, no policy
+   * executor), which refuses to open it rather than ignore its policy; handed back, it opens
+   * with its policy and blocks.
+   */
+  async rawModules(name) {
+    const base = './node_modules/strata-engine/';
+    const main = await import(`${base}strata_wasm.js`);
+    const policies = await import(`${base}strata_policies.js`);
+    await main.default();
+    await policies.default();
+    let store = await policies.StrataStore.open({ name, backend: 'memory', blockSize: BLOCK_BYTES, blocks: 16 });
+    await store.write(2, block(5));
+    await store.setPolicy({ rules: [{ name: 'hourly', kind: 'snapshot_every', snapshot_every_ms: 3600000 }] });
+    await store.close();
+    store.free();
+    main.StrataStore.putMemoryStore(name, policies.StrataStore.takeMemoryStore(name));
+    let refused = null;
+    try {
+      const opened = await main.StrataStore.open({ name, backend: 'memory' });
+      await opened.close();
+    } catch (error) {
+      refused = describeError(error);
+    }
+    const mainHasSetPolicy = typeof main.StrataStore.prototype.setPolicy === 'function';
+    policies.StrataStore.putMemoryStore(name, main.StrataStore.takeMemoryStore(name));
+    store = await policies.StrataStore.open({ name, backend: 'memory' });
+    try {
+      return {
+        refused,
+        mainHasSetPolicy,
+        rules: (await store.policy())?.rules?.map((r) => r.name),
+        block2: same(await store.read(2, 1), block(5)),
+        gone: main.StrataStore.takeMemoryStore(name),
+      };
+    } finally {
+      await store.close();
+      store.free();
+    }
+  },
 };
 
 document.getElementById('status').textContent = 'ready';

@@ -1,5 +1,5 @@
 // The app tests/npm/bundlers.test.mjs builds with each bundler: it imports strata-engine and its
-// SQLite sub-entry by their bare names and leaves the worker, the package's two .wasm modules
+// SQLite sub-entry by their bare names and leaves the worker, the package's three .wasm modules
 // and wa-sqlite's (the peer dependency @journeyapps/wa-sqlite, installed beside the package) to
 // the bundler, as an app would. The test calls the scenarios below through `window.bundled`.
 import { destroy, destroyMirror, open, openMirror } from 'strata-engine';
@@ -65,6 +65,39 @@ window.bundled = {
     try {
       const snapshot = (await store.volumes()).find((v) => v.label === 'first')?.id;
       return { backend: store.backend, snapshot, ...(await readBack(store, snapshot)) };
+    } finally {
+      await store.close();
+    }
+  },
+
+  /**
+   * Creates store `name` on `backend`, fills it and gives it a policy: the worker moves the open
+   * store to the package's policies module, strata_policies_bg.wasm (a memory store hands its
+   * objects over). Reads the policy and the blocks back through the same handle; then, for a
+   * persistent backend, opens the store again as a page that knows nothing of policies would
+   * (its worker starts with the main module, which hands the store to the policies module).
+   */
+  async policy(backend, name) {
+    const policy = { rules: [{ name: 'hourly', kind: 'snapshot_every', snapshot_every_ms: 3600000 }] };
+    const read = async (store) => {
+      const snapshot = (await store.volumes()).find((v) => v.label === 'first')?.id;
+      const rules = (await store.policy())?.rules?.map((r) => r.name);
+      return { rules, snapshot, ...(await readBack(store, snapshot)) };
+    };
+    await destroy({ name, backend });
+    let store = await open({ name, backend, blockSize: BLOCK_BYTES, blocks: BLOCKS });
+    let moved;
+    try {
+      await fill(store);
+      await store.setPolicy(policy);
+      moved = await read(store);
+    } finally {
+      await store.close();
+    }
+    if (backend === 'memory') return { moved, reopened: null };
+    store = await open({ name, backend });
+    try {
+      return { moved, reopened: await read(store) };
     } finally {
       await store.close();
     }

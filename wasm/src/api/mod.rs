@@ -410,6 +410,7 @@ impl Binding for StrataStore {
         session.store_mut()
     }
 
+    #[cfg(feature = "policies")]
     async fn quota_free_bytes(&self) -> Option<u64> {
         match self.0.backend {
             BackendKind::Memory | BackendKind::Auto => None,
@@ -434,8 +435,11 @@ impl Binding for StrataStore {
     }
 }
 
-// write, read, history and storage management: shared with `StrataMirror` (see `volume_api.rs`).
+// write, read and history: shared with `StrataMirror` (see `volume_api.rs`).
 volume_api::shared_methods!(StrataStore);
+// storage management, in the modules built with the policy executor (see `policy_api.rs`).
+#[cfg(feature = "policies")]
+crate::policy_api::policy_methods!(StrataStore);
 
 impl StrataStore {
     /// [`Self::js_open`] for Rust callers (the wasm-bindgen tests).
@@ -449,6 +453,31 @@ impl StrataStore {
         } else {
             Some(place::lock(&options.name).await?)
         };
+        let (store, backend) = match Self::open_locked(&options).await {
+            Ok(opened) => opened,
+            Err(error) => {
+                // Freed before the error returns, so that opening the store again at once (the
+                // worker does, in the policies module, after POLICIES_UNAVAILABLE) is granted.
+                if let Some(lock) = lock {
+                    place::release(lock).await;
+                }
+                return Err(error);
+            }
+        };
+        Ok(StrataStore(Rc::new(StoreState {
+            session: Exclusive::new(Session::new(store, lock)),
+            name: options.name,
+            backend,
+            read_only: options.read_only,
+            automatic_policies: options.automatic_policies,
+        })))
+    }
+
+    /// [`Self::open`] once the store's lock is held: the storage, then the store, opened or
+    /// created as `options` say, with the backend chosen.
+    async fn open_locked(
+        options: &OpenOptions,
+    ) -> Result<(Managed<Store<AnyStorage>>, BackendKind)> {
         let (storage, backend) =
             place::open_storage(options.backend, &options.name, options.read_only).await?;
         if options.read_only && backend == BackendKind::Memory {
@@ -482,13 +511,7 @@ impl StrataStore {
             store.set_automatic_policies(options.automatic_policies);
             store
         };
-        Ok(StrataStore(Rc::new(StoreState {
-            session: Exclusive::new(Session::new(store, lock)),
-            name: options.name,
-            backend,
-            read_only: options.read_only,
-            automatic_policies: options.automatic_policies,
-        })))
+        Ok((store, backend))
     }
 
     /// [`Self::js_begin_import`] for Rust callers (the wasm-bindgen tests).
@@ -860,6 +883,42 @@ impl StrataStore {
         options: JsValue,
     ) -> Promise {
         promise(Self::destroy(options))
+    }
+
+    /// Takes the closed memory store `name` out of this module: `[object, bytes]` pairs, or
+    /// `null` if this module holds no memory store of that name. The worker moves a memory
+    /// store to the package's other module (`putMemoryStore` there) when it gets a policy.
+    #[wasm_bindgen(js_name = takeMemoryStore, unchecked_return_type = "Array<[string, Uint8Array]> | null")]
+    pub fn js_take_memory_store(name: String) -> JsValue {
+        match crate::backend::take_memory_store(&name) {
+            None => JsValue::NULL,
+            Some(objects) => objects
+                .iter()
+                .map(|(object, bytes)| {
+                    Array::of2(&JsValue::from_str(object), &Uint8Array::from(&bytes[..]))
+                })
+                .collect::<Array>()
+                .into(),
+        }
+    }
+
+    /// Makes memory store `name` of `objects` (what `takeMemoryStore` gave in the package's
+    /// other module), in place of any memory store of that name here.
+    #[wasm_bindgen(js_name = putMemoryStore)]
+    pub fn js_put_memory_store(
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "Array<[string, Uint8Array]>")] objects: Array,
+    ) -> Result<()> {
+        let bad = || StrataError::invalid_argument("objects must be [name, Uint8Array] pairs");
+        let mut pairs = Vec::with_capacity(objects.length() as usize);
+        for pair in objects.iter() {
+            let pair: Array = pair.dyn_into().map_err(|_| bad())?;
+            let object = pair.get(0).as_string().ok_or_else(bad)?;
+            let bytes: Uint8Array = pair.get(1).dyn_into().map_err(|_| bad())?;
+            pairs.push((object, bytes.to_vec()));
+        }
+        crate::backend::put_memory_store(&name, pairs);
+        Ok(())
     }
 
     /// The backend the store is on: `"memory"`, `"opfs"` or `"indexeddb"` (never `"auto"`).

@@ -192,6 +192,22 @@ fn memory_store(name: &str) -> MemoryStorage {
     })
 }
 
+/// The objects of memory store `name`, taken out of this module's named stores, or `None` if it
+/// has none: how the worker moves a closed memory store to the package's other module
+/// ([`put_memory_store`] there).
+pub fn take_memory_store(name: &str) -> Option<Vec<(String, Vec<u8>)>> {
+    let storage = MEMORY_STORES.with(|stores| stores.borrow_mut().remove(name))?;
+    Some(storage.with_objects(|objects| std::mem::take(objects).into_iter().collect()))
+}
+
+/// Makes memory store `name` of `objects` (what [`take_memory_store`] gave in the other module),
+/// in place of any this module held under that name.
+pub fn put_memory_store(name: &str, objects: Vec<(String, Vec<u8>)>) {
+    let storage = MemoryStorage::new();
+    storage.with_objects(|map| *map = objects.into_iter().collect());
+    MEMORY_STORES.with(|stores| stores.borrow_mut().insert(name.to_string(), storage));
+}
+
 /// True where OPFS sync access handles exist (a dedicated worker of a browser with them).
 pub fn opfs_available() -> bool {
     #[cfg(target_arch = "wasm32")]
