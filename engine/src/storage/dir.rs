@@ -540,7 +540,7 @@ impl Storage for DirStorage {
     /// Hands the range to a helper thread that starts the kernel's write-back of it
     /// (`sync_file_range`), so that the device writes it while the caller prepares more; the
     /// durable commit's `fdatasync` then waits for less. Linux only; dropped when the thread has
-    /// [`BACKGROUND_QUEUE`] jobs waiting.
+    /// 64 jobs waiting (`BACKGROUND_QUEUE`).
     fn write_behind(&self, object: &str, offset: u64, len: u64) {
         if !cfg!(target_os = "linux") || self.read_only || len == 0 || check_name(object).is_err() {
             return;
