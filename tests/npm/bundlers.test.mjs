@@ -4,10 +4,10 @@
 // @journeyapps/wa-sqlite (the version the lock file pins) installed beside it as a user would,
 // the app is built for production with that bundler as wasm/README.md says to, and only the
 // build's output folder is served (not node_modules) and driven in the system's headless
-// Chromium. The pages open a store on each backend, give one a policy, and open a mirror and a
-// SQLite database (strata-engine/sqlite) in an OPFS store, so the worker, the package's three
-// .wasm modules and wa-sqlite's must load from the bundle; the network log then shows that they did, each with
-// status 200, and that nothing was fetched from outside the output.
+// Chromium. The pages open a store on each backend, give stores a policy, and open a mirror and
+// a SQLite database (strata-engine/sqlite) in an OPFS store, so the worker, the package's three
+// .wasm modules and wa-sqlite's must load from the bundle; the network log then shows that they
+// did, each with status 200, and that nothing was fetched from outside the output.
 //
 // Run: scripts/build-npm.sh && node --test tests/npm/bundlers.test.mjs
 
