@@ -366,12 +366,23 @@ test('a million-block volume maps into bounded regions that zoom in; a long expo
   await page.locator('#zoom-out').click();
 
   // Exporting 4 GB: cancel it. The page stops waiting at once (code CANCELLED); the worker stops
-  // at its next progress point.
+  // at its next progress point. The cancel button is pressed the moment it appears (a mutation
+  // observer in the page): the export's chunks keep the page's main thread so busy that a click
+  // from the test could land only after a fast machine had finished the export.
   await page.locator('#action-volume').selectOption('1');
   const dismiss = page.locator('#notice button');
   if (await dismiss.count()) await dismiss.click();
+  await page.evaluate(() => {
+    const observer = new MutationObserver(() => {
+      const cancel = document.getElementById('cancel-op');
+      if (cancel) {
+        observer.disconnect();
+        cancel.click();
+      }
+    });
+    observer.observe(document.body, { childList: true, subtree: true });
+  });
   await page.locator('#export').click();
-  await page.locator('#cancel-op').click();
   await page.locator('#notice.error').waitFor({ timeout: 60_000 });
   assert.equal(await page.locator('#notice').getAttribute('data-code'), 'CANCELLED');
   assert.deepEqual(page.problems, []);
