@@ -72,31 +72,47 @@ let policyTimer = null;
 /** True between receiveBegin and receiveFinish/receiveAbort: the receiver owns the store. */
 let receiving = false;
 
-/** The second module's StrataMirror, once asked for (a promise), or null. */
-let mirrorModule = null;
-/** The policies module's StrataStore, once asked for (a promise), or null. */
-let policiesModule = null;
 /** The options the hosted store was opened with (to open it again in the policies module). */
 let openOptions = null;
 
 /**
- * Resolves to the StrataStore of the package's `strata_policies.js`: the store with the policy
- * executor, which the main module is built without (cargo feature `policies`), so that pages
- * whose stores have no policy never download it. Fetched and initialised on first use; fails
- * with code UNSUPPORTED if it cannot be loaded.
+ * A loader of class `name` from a module of the package other than the main one (`load` imports
+ * it, a literal `import()` that bundlers follow): fetched and initialised on first use, so that
+ * pages that never need it never download it, and the same promise after that. Fails with code
+ * UNSUPPORTED (`missing`, then why) if the module cannot be loaded, and tries again next time.
  */
-function policiesStoreClass() {
-  policiesModule ??= import('./strata_policies.js')
-    .then(async (module) => {
-      await module.default();
-      return module.StrataStore;
-    })
-    .catch((error) => {
-      policiesModule = null;
-      throw codeError('UNSUPPORTED', `this build of strata-engine has no policy executor: ${error?.message ?? error}`);
-    });
-  return policiesModule;
+function lazyClass(load, name, missing) {
+  let loading = null;
+  return () => {
+    loading ??= load()
+      .then(async (module) => {
+        await module.default();
+        return module[name];
+      })
+      .catch((error) => {
+        loading = null;
+        throw codeError('UNSUPPORTED', `${missing}: ${error?.message ?? error}`);
+      });
+    return loading;
+  };
 }
+
+/**
+ * The StrataStore of `strata_policies.js`: the store with the policy executor, which the main
+ * module is built without (cargo feature `policies`).
+ */
+const policiesStoreClass = lazyClass(
+  () => import('./strata_policies.js'),
+  'StrataStore',
+  'this build of strata-engine has no policy executor',
+);
+
+/** The StrataMirror of `strata_mirror.js` (the main module is built without `mirror`). */
+const mirrorClass = lazyClass(
+  () => import('./strata_mirror.js'),
+  'StrataMirror',
+  'this build of strata-engine has no mirror',
+);
 
 /**
  * The hosted store, able to run `method` (a policy method): a store the main module hosts has
@@ -122,43 +138,24 @@ async function policyStore(method) {
   }
   // The backend the store is on (never 'auto'), also for a store an import made.
   const options = { ...openOptions, name, backend };
-  if (backend === 'memory') {
-    const objects = StrataStore.takeMemoryStore(name);
-    if (objects !== null) Policies.putMemoryStore(name, objects);
-  }
+  // A memory store's objects live in the module that holds it: they move with it.
+  const handOver = (from, to) => {
+    if (backend !== 'memory') return;
+    const objects = from.takeMemoryStore(name);
+    if (objects !== null) to.putMemoryStore(name, objects);
+  };
+  handOver(StrataStore, Policies);
   try {
     store = await Policies.open(options);
   } catch (error) {
     // The caller gets the error; the store goes back to the main module if it can, open as it
     // was (the blocks of a memory store with it).
-    if (backend === 'memory') {
-      const objects = Policies.takeMemoryStore(name);
-      if (objects !== null) StrataStore.putMemoryStore(name, objects);
-    }
-    store = await StrataStore.open({ ...openOptions, name, backend }).catch(() => null);
+    handOver(Policies, StrataStore);
+    store = await StrataStore.open(options).catch(() => null);
     throw error;
   }
   openOptions = options;
   return store;
-}
-
-/**
- * Resolves to the bindings' StrataMirror, from the package's second module `strata_mirror.js`
- * (the main module is built without the cargo feature `mirror`), fetched and initialised on
- * first use so that pages that never open a mirror never download it. Fails with code
- * UNSUPPORTED if it cannot be loaded.
- */
-function mirrorClass() {
-  mirrorModule ??= import('./strata_mirror.js')
-    .then(async (module) => {
-      await module.default();
-      return module.StrataMirror;
-    })
-    .catch((error) => {
-      mirrorModule = null;
-      throw codeError('UNSUPPORTED', `this build of strata-engine has no mirror: ${error?.message ?? error}`);
-    });
-  return mirrorModule;
 }
 
 function codeError(code, message) {
